@@ -1,0 +1,82 @@
+//! Example and benchmark contracts for the Keel VM (WAT and C compiled to wasm32).
+//!
+//! `build.rs` compiles every contract when this crate is built, so the bytes here always match
+//! the sources under `c/` and `wat/`. Every module targets Keel's integer-only profile (MVP +
+//! sign-extension + mutable-globals + multi-value; no float, SIMD, threads, bulk-memory or
+//! reference types), imports only from the `keel` namespace declared in `include/keel.h`, and
+//! exports `memory` plus entry points of type `() -> ()`. The build is deterministic: the same
+//! sources and toolchain give the same bytes.
+//!
+//! [`reference`] computes the expected output of each benchmark kernel in Rust so VM tests can
+//! check results without trusting the VM.
+
+pub mod reference;
+
+/// A compiled contract and what it offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contract {
+    /// Short name, equal to the source file's stem (`"token"` for `c/token.c`).
+    pub name: &'static str,
+    /// The Wasm module bytes as compiled by `build.rs`.
+    pub wasm: &'static [u8],
+    /// Source path relative to the crate root (`contracts/`), e.g. `"c/token.c"`.
+    pub source: &'static str,
+    /// Exported entry points, each of type `() -> ()`. Input/output layouts are documented at
+    /// the top of the source file.
+    pub entries: &'static [&'static str],
+}
+
+macro_rules! contract {
+    ($name:literal, $source:literal, [$($entry:literal),* $(,)?]) => {
+        Contract {
+            name: $name,
+            wasm: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".wasm")),
+            source: $source,
+            entries: &[$($entry),*],
+        }
+    };
+}
+
+/// u64 counter under key `"count"`: `increment`, `get`, `reset` (each returns the value, 8 bytes LE).
+pub const COUNTER: Contract =
+    contract!("counter", "wat/counter.wat", ["increment", "get", "reset"]);
+
+/// ERC-20-style token with u256 balances (see `c/token.c` for input layouts and events).
+pub const TOKEN: Contract = contract!(
+    "token",
+    "c/token.c",
+    [
+        "init",
+        "transfer",
+        "balance_of",
+        "total_supply",
+        "approve",
+        "transfer_from",
+        "allowance"
+    ]
+);
+
+/// Q64.64 interest calculator: `compound` (via `fx_pow`) and `continuous` (via `fx_exp`).
+pub const INTEREST: Contract = contract!("interest", "c/interest.c", ["compound", "continuous"]);
+
+/// Benchmark kernel: iterative Fibonacci; see [`reference::expected_fib`].
+pub const FIB: Contract = contract!("fib", "wat/fib.wat", ["fib"]);
+
+/// Benchmark kernel: SHA-256 in Wasm; see [`reference::expected_sha256`] and
+/// [`reference::expected_sha256_iter`].
+pub const SHA256: Contract = contract!("sha256", "c/sha256.c", ["sha256", "sha256_iter"]);
+
+/// Benchmark kernel: CoreMark-like integer workload; see [`reference::expected_coremark`].
+pub const COREMARK: Contract = contract!("coremark", "c/coremark.c", ["coremark"]);
+
+static ALL: [Contract; 6] = [COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK];
+
+/// Every contract, in a fixed order (the order above).
+pub fn all() -> &'static [Contract] {
+    &ALL
+}
+
+/// The contract called `name`, or `None` if there is none.
+pub fn get(name: &str) -> Option<&'static Contract> {
+    ALL.iter().find(|c| c.name == name)
+}

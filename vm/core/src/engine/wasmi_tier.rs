@@ -1,0 +1,285 @@
+//! The interpreter tier: wasmi.
+
+use super::{CompiledModule, Completion, Engine, Ending, Invocation};
+use crate::abi::{GAS_GLOBAL_EXPORT, HOST_MODULE, HostFn, METER_MODULE, STACK_GLOBAL_EXPORT};
+use crate::admission::FRAME_OVERHEAD_SLOTS;
+use crate::error::{Trap, VmError, WasmTrap};
+use crate::host::{HostFault, HostState};
+use crate::intrinsics;
+use crate::metering::{InstrumentedModule, MEMORY_EXPORT};
+use crate::profile::Profile;
+use std::sync::Arc;
+use wasmi::{Caller, Global, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Val};
+
+const NAME: &str = "wasmi";
+
+/// Store data: the engine-independent host state plus the handles the wasmi glue needs.
+struct Data {
+    host: HostState,
+    gas: Option<Global>,
+    memory: Option<Memory>,
+    limits: StoreLimits,
+}
+
+/// The wasmi interpreter tier.
+pub struct WasmiEngine {
+    engine: wasmi::Engine,
+    linker: Arc<Linker<Data>>,
+}
+
+impl WasmiEngine {
+    /// Creates the tier for `profile`. wasmi's own recursion and stack limits are set above
+    /// what the profile's deterministic stack budget allows, so Keel's limit always trips first.
+    pub fn new(profile: &Profile) -> Result<Self, VmError> {
+        let mut config = wasmi::Config::default();
+        let max_depth = (profile.max_stack_slots / FRAME_OVERHEAD_SLOTS) as usize + 16;
+        config
+            .set_max_recursion_depth(max_depth)
+            .set_max_stack_height(profile.max_stack_slots as usize * 64 + (1 << 20))
+            .floats(false)
+            .wasm_multi_value(true)
+            .wasm_sign_extension(true)
+            .wasm_mutable_global(true)
+            .wasm_bulk_memory(false)
+            .wasm_reference_types(false)
+            .wasm_tail_call(false)
+            .wasm_multi_memory(false)
+            .wasm_extended_const(false)
+            .consume_fuel(false);
+        let engine = wasmi::Engine::new(&config);
+        let linker = build_linker(&engine).map_err(|e| VmError::Engine {
+            engine: NAME,
+            message: e.to_string(),
+        })?;
+        Ok(WasmiEngine {
+            engine,
+            linker: Arc::new(linker),
+        })
+    }
+}
+
+impl Engine for WasmiEngine {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn compile(&self, module: &InstrumentedModule) -> Result<Arc<dyn CompiledModule>, VmError> {
+        let m = Module::new(&self.engine, &module.bytes).map_err(|e| VmError::Compile {
+            engine: NAME,
+            message: e.to_string(),
+        })?;
+        Ok(Arc::new(WasmiModule {
+            engine: self.engine.clone(),
+            linker: Arc::clone(&self.linker),
+            module: m,
+        }))
+    }
+}
+
+struct WasmiModule {
+    engine: wasmi::Engine,
+    linker: Arc<Linker<Data>>,
+    module: Module,
+}
+
+impl CompiledModule for WasmiModule {
+    fn invoke(&self, inv: Invocation) -> Completion {
+        let max_bytes = usize::try_from(inv.max_memory_pages.saturating_mul(65536)).unwrap_or(usize::MAX);
+        let data = Data {
+            host: inv.host,
+            gas: None,
+            memory: None,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(max_bytes)
+                .instances(1)
+                .memories(1)
+                .tables(1)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|d| &mut d.limits);
+        let ending = run(&mut store, &self.linker, &self.module, &inv.entry, inv.entry_frame, inv.gas, inv.metered);
+        let gas_left = store
+            .data()
+            .gas
+            .and_then(|g| g.get(&store).i64())
+            .map_or(0, |g| u64::try_from(g).unwrap_or(0));
+        let memory_pages = store.data().memory.map_or(0, |m| m.size(&store));
+        let gas_left = match &ending {
+            Ending::Trapped(Trap::OutOfGas) => 0,
+            _ => gas_left,
+        };
+        Completion {
+            ending,
+            gas_left,
+            memory_pages,
+            host: store.into_data().host,
+        }
+    }
+}
+
+fn run(
+    store: &mut Store<Data>,
+    linker: &Linker<Data>,
+    module: &Module,
+    entry: &str,
+    entry_frame: u32,
+    gas: u64,
+    metered: bool,
+) -> Ending {
+    let instance = match linker.instantiate_and_start(&mut *store, module) {
+        Ok(i) => i,
+        Err(e) => return map_error(e),
+    };
+    let gas_global = instance.get_global(&*store, GAS_GLOBAL_EXPORT);
+    let stack_global = instance.get_global(&*store, STACK_GLOBAL_EXPORT);
+    let memory = instance.get_memory(&*store, MEMORY_EXPORT);
+    store.data_mut().memory = memory;
+    if metered {
+        let (Some(g), Some(s)) = (gas_global, stack_global) else {
+            return Ending::Trapped(Trap::EngineLimit {
+                message: "instrumented module lacks its metering globals".into(),
+            });
+        };
+        let set = g
+            .set(&mut *store, Val::I64(i64::try_from(gas).unwrap_or(i64::MAX)))
+            .and_then(|()| s.set(&mut *store, Val::I32(entry_frame as i32)));
+        if let Err(e) = set {
+            return Ending::Trapped(Trap::EngineLimit {
+                message: e.to_string(),
+            });
+        }
+        store.data_mut().gas = Some(g);
+    }
+    let func = match instance.get_typed_func::<(), ()>(&*store, entry) {
+        Ok(f) => f,
+        Err(_) => {
+            return Ending::Trapped(Trap::NoSuchEntry {
+                name: entry.to_string(),
+            });
+        }
+    };
+    match func.call(&mut *store, ()) {
+        Ok(()) => Ending::Returned,
+        Err(e) => map_error(e),
+    }
+}
+
+/// A host function failure carried through wasmi as a host error.
+#[derive(Debug)]
+struct HostErr(HostFault);
+
+impl std::fmt::Display for HostErr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            HostFault::Trap(t) => write!(f, "{t}"),
+            HostFault::State(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl wasmi::errors::HostError for HostErr {}
+
+fn map_error(e: wasmi::Error) -> Ending {
+    if let Some(HostErr(fault)) = e.downcast_ref::<HostErr>() {
+        return match fault {
+            HostFault::Trap(t) => Ending::Trapped(t.clone()),
+            HostFault::State(s) => Ending::Fatal(s.clone()),
+        };
+    }
+    use wasmi::TrapCode as T;
+    let trap = match e.as_trap_code() {
+        Some(T::UnreachableCodeReached) => WasmTrap::Unreachable,
+        Some(T::MemoryOutOfBounds) => WasmTrap::MemoryOutOfBounds,
+        Some(T::TableOutOfBounds) => WasmTrap::TableOutOfBounds,
+        Some(T::IndirectCallToNull) => WasmTrap::IndirectCallToNull,
+        Some(T::IntegerDivisionByZero) => WasmTrap::IntegerDivisionByZero,
+        Some(T::IntegerOverflow) => WasmTrap::IntegerOverflow,
+        Some(T::BadSignature) => WasmTrap::BadSignature,
+        _ => {
+            return Ending::Trapped(Trap::EngineLimit {
+                message: e.to_string(),
+            });
+        }
+    };
+    Ending::Trapped(Trap::Wasm { trap })
+}
+
+/// Runs `f` on the host state and memory, mirroring the gas global around it.
+fn with_host<R>(
+    caller: &mut Caller<'_, Data>,
+    f: impl FnOnce(&mut HostState, &mut [u8]) -> Result<R, HostFault>,
+) -> Result<R, wasmi::Error> {
+    let gas_global = caller.data().gas;
+    let memory = caller.data().memory;
+    if let Some(g) = gas_global
+        && let Some(v) = g.get(&*caller).i64()
+    {
+        caller.data_mut().host.gas = u64::try_from(v).unwrap_or(0);
+    }
+    let result = match memory {
+        Some(m) => {
+            let (mem, data) = m.data_and_store_mut(&mut *caller);
+            f(&mut data.host, mem)
+        }
+        None => f(&mut caller.data_mut().host, &mut []),
+    };
+    if let Some(g) = gas_global {
+        let left = i64::try_from(caller.data().host.gas).unwrap_or(i64::MAX);
+        g.set(&mut *caller, Val::I64(left))
+            .map_err(|e| wasmi::Error::new(e.to_string()))?;
+    }
+    result.map_err(|fault| wasmi::Error::host(HostErr(fault)))
+}
+
+macro_rules! host_fn {
+    ($linker:ident, $f:expr, |$h:ident, $m:ident $(, $a:ident)*| -> $ret:ty $body:block) => {
+        $linker.func_wrap(
+            HOST_MODULE,
+            $f.name(),
+            move |mut caller: Caller<'_, Data>, $($a: i32),*| -> Result<$ret, wasmi::Error> {
+                with_host(&mut caller, |$h: &mut HostState, $m: &mut [u8]| $body)
+            },
+        )?;
+    };
+}
+
+fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::LinkerError> {
+    let mut l = Linker::<Data>::new(engine);
+    l.func_wrap(METER_MODULE, "out_of_gas", |_: Caller<'_, Data>| -> Result<(), wasmi::Error> {
+        Err(wasmi::Error::host(HostErr(HostFault::Trap(Trap::OutOfGas))))
+    })?;
+    l.func_wrap(METER_MODULE, "stack_overflow", |_: Caller<'_, Data>| -> Result<(), wasmi::Error> {
+        Err(wasmi::Error::host(HostErr(HostFault::Trap(Trap::StackOverflow))))
+    })?;
+    use HostFn as F;
+    host_fn!(l, F::InputSize, |h, m| -> i32 { h.input_size(m) });
+    host_fn!(l, F::InputCopy, |h, m, d, o, n| -> () { h.input_copy(m, d, o, n) });
+    host_fn!(l, F::ReturnData, |h, m, p, n| -> () { h.return_data(m, p, n) });
+    host_fn!(l, F::StorageRead, |h, m, k, kl, v, vc| -> i32 { h.storage_read(m, k, kl, v, vc) });
+    host_fn!(l, F::StorageWrite, |h, m, k, kl, v, vl| -> () { h.storage_write(m, k, kl, v, vl) });
+    host_fn!(l, F::StorageRemove, |h, m, k, kl| -> i32 { h.storage_remove(m, k, kl) });
+    host_fn!(l, F::EmitEvent, |h, m, t, tl, d, dl| -> () { h.emit_event(m, t, tl, d, dl) });
+    host_fn!(l, F::Caller, |h, m, d| -> () { h.caller(m, d) });
+    host_fn!(l, F::SelfAddress, |h, m, d| -> () { h.self_address(m, d) });
+    host_fn!(l, F::BlockHeight, |h, m| -> i64 { h.block_height(m) });
+    host_fn!(l, F::BlockTimestamp, |h, m| -> i64 { h.block_timestamp(m) });
+    host_fn!(l, F::GasLeft, |h, m| -> i64 { h.gas_left(m) });
+    host_fn!(l, F::Abort, |h, m, p, n| -> () { h.abort(m, p, n) });
+    for f in [F::U256Add, F::U256Sub, F::U256Mul, F::U256Div, F::U256Mod, F::U256Exp] {
+        host_fn!(l, f, |h, m, a, b, o| -> i32 { h.intrinsic(m, f, [a, b], o, intrinsics::u256_binary(f)) });
+    }
+    for f in [F::U256AddMod, F::U256MulMod] {
+        host_fn!(l, f, |h, m, a, b, n, o| -> i32 { h.intrinsic(m, f, [a, b, n], o, intrinsics::u256_ternary(f)) });
+    }
+    host_fn!(l, F::U256Cmp, |h, m, a, b| -> i32 { h.compare(m, F::U256Cmp, a, b, intrinsics::u256_cmp) });
+    host_fn!(l, F::U256Shl, |h, m, a, s, o| -> () { h.shift(m, F::U256Shl, a, s, o, intrinsics::u256_shl) });
+    host_fn!(l, F::U256Shr, |h, m, a, s, o| -> () { h.shift(m, F::U256Shr, a, s, o, intrinsics::u256_shr) });
+    for f in [F::FxMul, F::FxDiv, F::FxPow] {
+        host_fn!(l, f, |h, m, a, b, o| -> i32 { h.intrinsic(m, f, [a, b], o, intrinsics::fx_binary(f)) });
+    }
+    for f in [F::FxSqrt, F::FxExp, F::FxLn] {
+        host_fn!(l, f, |h, m, a, o| -> i32 { h.intrinsic(m, f, [a], o, intrinsics::fx_unary(f)) });
+    }
+    Ok(l)
+}

@@ -1,0 +1,73 @@
+//! Traps (a call failed, deterministically) and VM errors (the call could not be attempted).
+
+use crate::abi::HostFn;
+use crate::admission::AdmissionError;
+use crate::gas::Dimension;
+use crate::metering::MeteringError;
+use serde::{Deserialize, Serialize};
+
+/// A WebAssembly trap, independent of the engine that raised it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WasmTrap {
+    Unreachable,
+    MemoryOutOfBounds,
+    TableOutOfBounds,
+    IndirectCallToNull,
+    IntegerDivisionByZero,
+    IntegerOverflow,
+    BadSignature,
+}
+
+/// Why a call failed. Every variant is deterministic: the same call on the same state traps the
+/// same way on every engine tier and machine. A trapped call's writes are discarded, but its gas
+/// is charged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Trap {
+    #[error("out of gas (compute)")]
+    OutOfGas,
+    #[error("stack overflow: the deterministic stack budget is exhausted")]
+    StackOverflow,
+    #[error("gas limit exceeded in dimension {dimension}")]
+    LimitExceeded { dimension: Dimension },
+    #[error("contract aborted: {message}")]
+    Abort { message: String },
+    #[error("host function {func:?} was given an out-of-bounds range (ptr {ptr}, len {len})")]
+    HostOutOfBounds { func: HostFn, ptr: u32, len: u32 },
+    #[error("no entry point `{name}` of type () -> ()")]
+    NoSuchEntry { name: String },
+    #[error("wasm trap: {trap:?}")]
+    Wasm { trap: WasmTrap },
+    /// An engine-internal limit that the deterministic limits should have caught first. Seeing
+    /// it is a bug in Keel's limits, reported rather than hidden.
+    #[error("engine limit reached: {message}")]
+    EngineLimit { message: String },
+}
+
+/// A failure of the state backend behind [`crate::StateView`]. Not a trap: the block cannot be
+/// executed deterministically, so execution stops.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("state backend failed: {0}")]
+pub struct StateError(pub String);
+
+/// Why a call could not be attempted or completed on this node.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("module rejected: {0}")]
+    Admission(#[from] AdmissionError),
+    #[error("instrumentation failed: {0}")]
+    Metering(#[from] MeteringError),
+    #[error("engine {engine} could not compile the module: {message}")]
+    Compile {
+        engine: &'static str,
+        message: String,
+    },
+    #[error("engine {engine} could not run the module: {message}")]
+    Engine {
+        engine: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+}

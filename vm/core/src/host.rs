@@ -1,0 +1,493 @@
+//! The host side of ABI v1, independent of the engine tier.
+//!
+//! Each host function charges its compute cost from the schedule *before* doing work, then
+//! checks every pointer/length against linear memory; any failure is a [`Trap`], never a panic.
+//! Engines call these methods with the instance's memory as a byte slice.
+
+use crate::abi::HostFn;
+use crate::error::{StateError, Trap};
+use crate::gas::{Dimension, GasLimits, GasVector};
+use crate::schedule::GasSchedule;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A 32-byte account or contract address.
+pub type Address = [u8; 32];
+
+/// Longest abort message kept in a trap; longer messages are truncated.
+pub const MAX_ABORT_MESSAGE: usize = 1024;
+
+/// Read access to committed contract storage. Implementations must be deterministic: the same
+/// key always reads the same value within one block.
+pub trait StateView: Send + 'static {
+    /// The value stored under `key` by `contract`, if any.
+    fn storage_get(&mut self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+}
+
+/// A [`StateView`] over an in-memory map, for tests, the CLI and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryState {
+    pub entries: BTreeMap<(Address, Vec<u8>), Vec<u8>>,
+}
+
+impl MemoryState {
+    /// Applies a call's writes for `contract`.
+    pub fn apply(&mut self, contract: &Address, writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+        for (k, v) in writes {
+            match v {
+                Some(v) => {
+                    self.entries.insert((*contract, k.clone()), v.clone());
+                }
+                None => {
+                    self.entries.remove(&(*contract, k.clone()));
+                }
+            }
+        }
+    }
+}
+
+impl StateView for MemoryState {
+    fn storage_get(&mut self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.entries.get(&(*contract, key.to_vec())).cloned())
+    }
+}
+
+/// Who is calling what, and in which block. Everything a contract can learn about the world.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallContext {
+    pub caller: Address,
+    pub self_address: Address,
+    pub block_height: u64,
+    pub block_timestamp: u64,
+}
+
+/// An event emitted by a contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub contract: Address,
+    #[serde(with = "hex_bytes")]
+    pub topic: Vec<u8>,
+    #[serde(with = "hex_bytes")]
+    pub data: Vec<u8>,
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A failure inside a host function: a trap for the contract, or a node-level state failure.
+#[derive(Debug)]
+pub enum HostFault {
+    Trap(Trap),
+    State(StateError),
+}
+
+impl From<Trap> for HostFault {
+    fn from(t: Trap) -> Self {
+        HostFault::Trap(t)
+    }
+}
+
+/// Per-call host state: inputs, outputs, the write buffer and the non-compute gas counters.
+pub struct HostState {
+    pub context: CallContext,
+    pub input: Vec<u8>,
+    pub return_data: Vec<u8>,
+    pub state: Box<dyn StateView>,
+    /// Storage writes of this call (`None` = removed), applied by the caller only on success.
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub events: Vec<Event>,
+    /// Consumption in the non-compute dimensions.
+    pub used: GasVector,
+    pub limits: GasLimits,
+    /// Remaining compute gas; engines mirror it to and from the `keel$gas` global around each
+    /// host call.
+    pub gas: u64,
+    pub schedule: Arc<GasSchedule>,
+    /// False only for unmetered benchmark baselines: host calls then charge nothing.
+    pub metered: bool,
+}
+
+type HostResult<T> = Result<T, HostFault>;
+
+fn oob(func: HostFn, ptr: i32, len: i32) -> HostFault {
+    HostFault::Trap(Trap::HostOutOfBounds {
+        func,
+        ptr: ptr as u32,
+        len: len as u32,
+    })
+}
+
+/// The byte range `[ptr, ptr+len)` of memory, or a trap. Negative values are read as the
+/// unsigned 32-bit numbers they encode (wasm pointers are unsigned).
+fn range(mem_len: usize, func: HostFn, ptr: i32, len: i32) -> HostResult<Range<usize>> {
+    let start = ptr as u32 as usize;
+    let end = start
+        .checked_add(len as u32 as usize)
+        .ok_or_else(|| oob(func, ptr, len))?;
+    if end > mem_len {
+        return Err(oob(func, ptr, len));
+    }
+    Ok(start..end)
+}
+
+/// A length argument as charged: never more than memory holds (a longer range traps right after
+/// the charge anyway), which keeps every charge within the static bound of `analysis`.
+fn clamp(mem: &[u8], len: i32) -> u64 {
+    u64::from(len as u32).min(mem.len() as u64)
+}
+
+fn read<'m>(mem: &'m [u8], func: HostFn, ptr: i32, len: i32) -> HostResult<&'m [u8]> {
+    let r = range(mem.len(), func, ptr, len)?;
+    mem.get(r).ok_or_else(|| oob(func, ptr, len))
+}
+
+fn write(mem: &mut [u8], func: HostFn, ptr: i32, bytes: &[u8]) -> HostResult<()> {
+    let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+    let r = range(mem.len(), func, ptr, len)?;
+    let dst = mem.get_mut(r).ok_or_else(|| oob(func, ptr, len))?;
+    dst.copy_from_slice(bytes);
+    Ok(())
+}
+
+fn read_array<const N: usize>(mem: &[u8], func: HostFn, ptr: i32) -> HostResult<[u8; N]> {
+    let s = read(mem, func, ptr, N as i32)?;
+    let mut out = [0u8; N];
+    out.copy_from_slice(s);
+    Ok(out)
+}
+
+impl HostState {
+    /// Charges compute gas for `f` moving `bytes` bytes; traps with `OutOfGas` if short.
+    pub fn charge(&mut self, f: HostFn, bytes: u64) -> HostResult<()> {
+        if !self.metered {
+            return Ok(());
+        }
+        let cost = self.schedule.host_cost(f, bytes);
+        if self.gas < cost {
+            self.gas = 0;
+            return Err(Trap::OutOfGas.into());
+        }
+        self.gas -= cost;
+        Ok(())
+    }
+
+    /// Adds to a non-compute dimension; traps if its limit is exceeded.
+    pub fn consume(&mut self, d: Dimension, amount: u64) -> HostResult<()> {
+        let v = self.used.get_mut(d);
+        *v = v.saturating_add(amount);
+        if self.metered && *v > self.limits.get(d) {
+            return Err(Trap::LimitExceeded { dimension: d }.into());
+        }
+        Ok(())
+    }
+
+    pub fn input_size(&mut self, _mem: &mut [u8]) -> HostResult<i32> {
+        self.charge(HostFn::InputSize, 0)?;
+        Ok(i32::try_from(self.input.len()).unwrap_or(i32::MAX))
+    }
+
+    pub fn input_copy(&mut self, mem: &mut [u8], dst: i32, offset: i32, len: i32) -> HostResult<()> {
+        let f = HostFn::InputCopy;
+        self.charge(f, clamp(mem, len))?;
+        let src = range(self.input.len(), f, offset, len)?;
+        let bytes = self.input.get(src).ok_or_else(|| oob(f, offset, len))?;
+        write(mem, f, dst, bytes)
+    }
+
+    pub fn return_data(&mut self, mem: &mut [u8], ptr: i32, len: i32) -> HostResult<()> {
+        let f = HostFn::ReturnData;
+        self.charge(f, clamp(mem, len))?;
+        let bytes = read(mem, f, ptr, len)?.to_vec();
+        // Replacing earlier return data refunds nothing: bandwidth counts every byte handed over.
+        self.consume(Dimension::Bandwidth, bytes.len() as u64)?;
+        self.return_data = bytes;
+        Ok(())
+    }
+
+    fn lookup(&mut self, key: &[u8]) -> HostResult<Option<Vec<u8>>> {
+        if let Some(v) = self.writes.get(key) {
+            return Ok(v.clone());
+        }
+        let me = self.context.self_address;
+        self.state.storage_get(&me, key).map_err(HostFault::State)
+    }
+
+    pub fn storage_read(
+        &mut self,
+        mem: &mut [u8],
+        key_ptr: i32,
+        key_len: i32,
+        val_ptr: i32,
+        val_cap: i32,
+    ) -> HostResult<i32> {
+        let f = HostFn::StorageRead;
+        self.charge(f, clamp(mem, key_len))?;
+        let key = read(mem, f, key_ptr, key_len)?.to_vec();
+        // Validate the destination before touching state, so a bad pointer costs no I/O.
+        range(mem.len(), f, val_ptr, val_cap)?;
+        let Some(value) = self.lookup(&key)? else {
+            return Ok(-1);
+        };
+        let n = value.len().min(val_cap as u32 as usize);
+        let copied = value.get(..n).unwrap_or_default();
+        self.charge_bytes(f, copied.len() as u64)?;
+        write(mem, f, val_ptr, copied)?;
+        Ok(i32::try_from(value.len()).unwrap_or(i32::MAX))
+    }
+
+    /// Per-byte part of a host cost, charged once the byte count is known.
+    fn charge_bytes(&mut self, f: HostFn, bytes: u64) -> HostResult<()> {
+        if !self.metered {
+            return Ok(());
+        }
+        let base = self.schedule.host_cost(f, 0);
+        let cost = self.schedule.host_cost(f, bytes).saturating_sub(base);
+        if self.gas < cost {
+            self.gas = 0;
+            return Err(Trap::OutOfGas.into());
+        }
+        self.gas -= cost;
+        Ok(())
+    }
+
+    pub fn storage_write(
+        &mut self,
+        mem: &mut [u8],
+        key_ptr: i32,
+        key_len: i32,
+        val_ptr: i32,
+        val_len: i32,
+    ) -> HostResult<()> {
+        let f = HostFn::StorageWrite;
+        let bytes = clamp(mem, key_len).saturating_add(clamp(mem, val_len));
+        self.charge(f, bytes)?;
+        let key = read(mem, f, key_ptr, key_len)?.to_vec();
+        let value = read(mem, f, val_ptr, val_len)?.to_vec();
+        self.consume(Dimension::StorageBytes, bytes)?;
+        self.writes.insert(key, Some(value));
+        Ok(())
+    }
+
+    pub fn storage_remove(&mut self, mem: &mut [u8], key_ptr: i32, key_len: i32) -> HostResult<i32> {
+        let f = HostFn::StorageRemove;
+        self.charge(f, clamp(mem, key_len))?;
+        let key = read(mem, f, key_ptr, key_len)?.to_vec();
+        let existed = self.lookup(&key)?.is_some();
+        self.writes.insert(key, None);
+        Ok(i32::from(existed))
+    }
+
+    pub fn emit_event(
+        &mut self,
+        mem: &mut [u8],
+        topic_ptr: i32,
+        topic_len: i32,
+        data_ptr: i32,
+        data_len: i32,
+    ) -> HostResult<()> {
+        let f = HostFn::EmitEvent;
+        let bytes = clamp(mem, topic_len).saturating_add(clamp(mem, data_len));
+        self.charge(f, bytes)?;
+        let topic = read(mem, f, topic_ptr, topic_len)?.to_vec();
+        let data = read(mem, f, data_ptr, data_len)?.to_vec();
+        self.consume(Dimension::Bandwidth, bytes)?;
+        self.events.push(Event {
+            contract: self.context.self_address,
+            topic,
+            data,
+        });
+        Ok(())
+    }
+
+    pub fn caller(&mut self, mem: &mut [u8], dst: i32) -> HostResult<()> {
+        self.charge(HostFn::Caller, 0)?;
+        let a = self.context.caller;
+        write(mem, HostFn::Caller, dst, &a)
+    }
+
+    pub fn self_address(&mut self, mem: &mut [u8], dst: i32) -> HostResult<()> {
+        self.charge(HostFn::SelfAddress, 0)?;
+        let a = self.context.self_address;
+        write(mem, HostFn::SelfAddress, dst, &a)
+    }
+
+    pub fn block_height(&mut self, _mem: &mut [u8]) -> HostResult<i64> {
+        self.charge(HostFn::BlockHeight, 0)?;
+        Ok(self.context.block_height as i64)
+    }
+
+    pub fn block_timestamp(&mut self, _mem: &mut [u8]) -> HostResult<i64> {
+        self.charge(HostFn::BlockTimestamp, 0)?;
+        Ok(self.context.block_timestamp as i64)
+    }
+
+    pub fn gas_left(&mut self, _mem: &mut [u8]) -> HostResult<i64> {
+        self.charge(HostFn::GasLeft, 0)?;
+        Ok(i64::try_from(self.gas).unwrap_or(i64::MAX))
+    }
+
+    pub fn abort(&mut self, mem: &mut [u8], ptr: i32, len: i32) -> HostResult<()> {
+        let f = HostFn::Abort;
+        self.charge(f, clamp(mem, len))?;
+        let bytes = read(mem, f, ptr, len)?;
+        let kept = bytes.get(..bytes.len().min(MAX_ABORT_MESSAGE)).unwrap_or_default();
+        Err(Trap::Abort {
+            message: String::from_utf8_lossy(kept).into_owned(),
+        }
+        .into())
+    }
+
+    /// Shared shape of the u256 and fixed-point intrinsics: charge, read `N`-byte operands,
+    /// compute, write the `N`-byte result, return the status.
+    pub fn intrinsic<const N: usize, const K: usize>(
+        &mut self,
+        mem: &mut [u8],
+        f: HostFn,
+        args: [i32; K],
+        out: i32,
+        op: impl FnOnce([[u8; N]; K]) -> ([u8; N], i32),
+    ) -> HostResult<i32> {
+        self.charge(f, 0)?;
+        let mut vals = [[0u8; N]; K];
+        for (v, &p) in vals.iter_mut().zip(args.iter()) {
+            *v = read_array::<N>(mem, f, p)?;
+        }
+        // Check the destination before computing, so a bad pointer never costs the host work.
+        range(mem.len(), f, out, N as i32)?;
+        let (result, status) = op(vals);
+        write(mem, f, out, &result)?;
+        Ok(status)
+    }
+
+    /// `u256_cmp`: reads two words, returns -1/0/1.
+    pub fn compare<const N: usize>(
+        &mut self,
+        mem: &mut [u8],
+        f: HostFn,
+        a: i32,
+        b: i32,
+        op: impl FnOnce(&[u8; N], &[u8; N]) -> i32,
+    ) -> HostResult<i32> {
+        self.charge(f, 0)?;
+        let x = read_array::<N>(mem, f, a)?;
+        let y = read_array::<N>(mem, f, b)?;
+        Ok(op(&x, &y))
+    }
+
+    /// `u256_shl`/`u256_shr`: a word and a shift amount.
+    pub fn shift(
+        &mut self,
+        mem: &mut [u8],
+        f: HostFn,
+        a: i32,
+        shift: i32,
+        out: i32,
+        op: impl FnOnce(&[u8; 32], u32) -> [u8; 32],
+    ) -> HostResult<()> {
+        self.charge(f, 0)?;
+        let x = read_array::<32>(mem, f, a)?;
+        range(mem.len(), f, out, 32)?;
+        let r = op(&x, shift as u32);
+        write(mem, f, out, &r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> HostState {
+        HostState {
+            context: CallContext::default(),
+            input: vec![1, 2, 3, 4],
+            return_data: Vec::new(),
+            state: Box::new(MemoryState::default()),
+            writes: BTreeMap::new(),
+            events: Vec::new(),
+            used: GasVector::default(),
+            limits: GasVector::splat(1_000_000),
+            gas: 1_000_000,
+            schedule: Arc::new(GasSchedule::v1()),
+            metered: true,
+        }
+    }
+
+    fn is_oob(r: HostResult<impl std::fmt::Debug>) -> bool {
+        matches!(r, Err(HostFault::Trap(Trap::HostOutOfBounds { .. })))
+    }
+
+    #[test]
+    fn every_pointer_taking_host_function_rejects_out_of_bounds_ranges() {
+        let mut h = host();
+        let mut mem = vec![0u8; 64];
+        let m = &mut mem;
+        assert!(is_oob(h.input_copy(m, 62, 0, 4)));
+        assert!(is_oob(h.input_copy(m, 0, 2, 4)));
+        assert!(is_oob(h.input_copy(m, -1, 0, 1)));
+        assert!(is_oob(h.return_data(m, 60, 5)));
+        assert!(is_oob(h.return_data(m, 0, -1)));
+        assert!(is_oob(h.storage_read(m, 0, 65, 0, 0)));
+        assert!(is_oob(h.storage_read(m, 0, 1, 63, 2)));
+        assert!(is_oob(h.storage_write(m, 0, 1, i32::MAX, 2)));
+        assert!(is_oob(h.storage_remove(m, 64, 1)));
+        assert!(is_oob(h.emit_event(m, 0, 1, 40, 30)));
+        assert!(is_oob(h.caller(m, 40)));
+        assert!(is_oob(h.self_address(m, 33)));
+        assert!(is_oob(h.abort(m, 63, 2)));
+        let add = |v: [[u8; 32]; 2]| (v[0], 0);
+        assert!(is_oob(h.intrinsic(m, HostFn::U256Add, [0, 40], 0, add)));
+        assert!(is_oob(h.intrinsic(m, HostFn::U256Add, [0, 0], 33, add)));
+        assert!(is_oob(h.compare::<32>(m, HostFn::U256Cmp, 0, 33, |_, _| 0)));
+        assert!(is_oob(h.shift(m, HostFn::U256Shl, 0, 1, 40, |a, _| *a)));
+        // Nothing was written or emitted by the failed calls.
+        assert!(h.writes.is_empty() && h.events.is_empty() && h.return_data.is_empty());
+    }
+
+    #[test]
+    fn host_calls_charge_before_working_and_trap_when_short() {
+        let mut h = host();
+        let mut mem = vec![0u8; 64];
+        h.gas = 10;
+        let r = h.storage_write(&mut mem, 0, 1, 0, 1);
+        assert!(matches!(r, Err(HostFault::Trap(Trap::OutOfGas))));
+        assert!(h.writes.is_empty());
+    }
+
+    #[test]
+    fn reads_see_this_calls_own_writes_and_removals() {
+        let mut h = host();
+        let mut mem = vec![0u8; 64];
+        mem[0] = b'k';
+        mem[1] = 7;
+        h.storage_write(&mut mem, 0, 1, 1, 1).unwrap();
+        assert_eq!(h.storage_read(&mut mem, 0, 1, 10, 4).unwrap(), 1);
+        assert_eq!(mem[10], 7);
+        assert_eq!(h.storage_remove(&mut mem, 0, 1).unwrap(), 1);
+        assert_eq!(h.storage_read(&mut mem, 0, 1, 10, 4).unwrap(), -1);
+    }
+
+    #[test]
+    fn storage_limit_is_enforced_per_dimension() {
+        let mut h = host();
+        h.limits.storage_bytes = 3;
+        let mut mem = vec![0u8; 64];
+        h.storage_write(&mut mem, 0, 1, 0, 2).unwrap();
+        let r = h.storage_write(&mut mem, 0, 1, 0, 1);
+        assert!(matches!(
+            r,
+            Err(HostFault::Trap(Trap::LimitExceeded {
+                dimension: Dimension::StorageBytes
+            }))
+        ));
+    }
+}

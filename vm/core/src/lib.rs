@@ -1,0 +1,37 @@
+//! Keel's deterministic WebAssembly VM.
+//!
+//! Contracts are ordinary WebAssembly that passes the deterministic [`Profile`] and imports only
+//! the `keel` host ABI ([`abi`]). A call goes through four stages, each its own module:
+//!
+//! 1. [`admission`] — parse, validate and enforce the profile (no floats, no SIMD, limits…);
+//! 2. [`metering`] — rewrite the input Wasm to charge compute gas per metering block and a
+//!    deterministic stack budget per call, from the versioned [`GasSchedule`];
+//! 3. [`engine`] — compile on an engine tier (wasmi today) behind the [`Engine`] trait, cached by
+//!    code hash + schedule version + profile version;
+//! 4. [`host`] — run with the host ABI, multi-dimensional gas ([`GasVector`]) and typed traps.
+//!
+//! [`analysis`] gives static gas bounds per export. [`Vm`] ties the stages together.
+
+pub mod abi;
+pub mod admission;
+pub mod analysis;
+pub mod engine;
+pub mod error;
+pub mod gas;
+pub mod host;
+mod intrinsics;
+pub mod metering;
+pub mod profile;
+pub mod schedule;
+pub mod vm;
+
+pub use abi::HostFn;
+pub use admission::{AdmissionError, AdmittedModule, admit};
+pub use analysis::GasBound;
+pub use engine::Engine;
+pub use error::{StateError, Trap, VmError, WasmTrap};
+pub use gas::{Dimension, GasLimits, GasUsed, GasVector};
+pub use host::{Address, CallContext, Event, MemoryState, StateView};
+pub use profile::Profile;
+pub use schedule::GasSchedule;
+pub use vm::{CacheStats, CallOutcome, CallRequest, Prepared, Vm, VmConfig};

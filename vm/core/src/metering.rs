@@ -1,0 +1,561 @@
+//! Metering instrumentation on the input WebAssembly.
+//!
+//! The pass rewrites an admitted module so that it charges its own gas and stack:
+//!
+//! * **Compute gas** lives in an exported mutable `i64` global (`keel$gas`, remaining gas).
+//!   Code is cut into *metering blocks*: a block starts at the function entry, after `loop`
+//!   (once per iteration), after `if` and `else`, after the `end` of an `if`, of a `loop`, or of a
+//!   `block` that some branch targets, and after `br`, `br_table`, `return` and `unreachable`.
+//!   A block is charged in full, from the schedule, when it is entered; a `br_if` inside it does
+//!   not cut it (the remainder is prepaid). If the remaining gas is lower than the charge, the
+//!   imported `keel_meter.out_of_gas` traps. The charge therefore depends only on the input
+//!   Wasm and the schedule, never on an engine's IR (wasmi issue #1088).
+//! * **Stack height** lives in an exported `i32` global (`keel$stack`): every direct call to a
+//!   defined function adds the callee's static frame size (parameters + locals + maximum operand
+//!   stack height + overhead, from admission) before the call, traps through
+//!   `keel_meter.stack_overflow` if the profile's budget would be exceeded, and subtracts it after
+//!   the call returns. An indirect call charges the largest frame of any table function with
+//!   the called type. This is the scheme of NEAR's finite-wasm and Arbitrum's depth checker.
+//!
+//! The two helper imports are added after the module's own imports, so defined functions shift
+//! by two in the function index space; every reference (calls, exports, element segments) is
+//! remapped. The `name` custom section is dropped (its indices would be stale).
+
+use crate::abi::{self, GAS_GLOBAL_EXPORT, METER_MODULE, STACK_GLOBAL_EXPORT};
+use crate::admission::{AdmittedModule, FRAME_OVERHEAD_SLOTS};
+use crate::profile::Profile;
+use crate::schedule::GasSchedule;
+use std::collections::BTreeMap;
+use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
+use wasm_encoder::{
+    BlockType, CodeSection, ConstExpr, DataCountSection, ExportKind, ExportSection, Function,
+    GlobalSection, GlobalType, ImportSection, Instruction, TypeSection, ValType,
+};
+use wasmparser::{Operator, Parser, Payload};
+
+/// Export name of the module's memory, added so the host can reach it whatever the module
+/// exports itself.
+pub const MEMORY_EXPORT: &str = "keel$memory";
+
+/// Number of helper imports the pass adds (`out_of_gas`, `stack_overflow`).
+pub const HELPER_IMPORTS: u32 = 2;
+
+/// Why instrumentation failed. Admitted modules never fail; this guards against misuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MeteringError {
+    #[error("module could not be re-encoded: {0}")]
+    Reencode(String),
+    #[error("module has a start section, which admission should have rejected")]
+    StartSection,
+}
+
+impl<E: std::fmt::Display> From<wasm_encoder::reencode::Error<E>> for MeteringError {
+    fn from(e: wasm_encoder::reencode::Error<E>) -> Self {
+        MeteringError::Reencode(e.to_string())
+    }
+}
+
+impl From<wasmparser::BinaryReaderError> for MeteringError {
+    fn from(e: wasmparser::BinaryReaderError) -> Self {
+        MeteringError::Reencode(e.to_string())
+    }
+}
+
+/// An instrumented module, ready for any engine tier.
+#[derive(Debug, Clone)]
+pub struct InstrumentedModule {
+    /// The rewritten binary.
+    pub bytes: Vec<u8>,
+    /// Static frame size of each exported function, charged by the host before the call.
+    pub entry_frames: BTreeMap<String, u32>,
+    /// Whether the module has a memory (exported as [`MEMORY_EXPORT`]).
+    pub has_memory: bool,
+}
+
+/// Shifts defined-function indices past the helper imports.
+struct Shift {
+    imported_funcs: u32,
+}
+
+impl Reencode for Shift {
+    type Error = std::convert::Infallible;
+
+    fn function_index(&mut self, func: u32) -> Result<u32, wasm_encoder::reencode::Error> {
+        Ok(if func < self.imported_funcs {
+            func
+        } else {
+            func.saturating_add(HELPER_IMPORTS)
+        })
+    }
+}
+
+/// What the body rewriter needs to know about the whole module.
+struct Ctx<'m> {
+    module: &'m AdmittedModule,
+    schedule: &'m GasSchedule,
+    max_stack: u32,
+    gas_global: u32,
+    stack_global: u32,
+    oog_func: u32,
+    overflow_func: u32,
+    /// Largest frame among table functions, per type index (for `call_indirect`).
+    indirect_frames: BTreeMap<u32, u32>,
+    /// False for the unmetered baseline: same rewrite (helpers, exports) but no charges.
+    meter: bool,
+}
+
+/// Instruments an admitted module with gas and stack metering under `schedule` and `profile`.
+/// Deterministic: the same inputs always give the same bytes.
+pub fn instrument(
+    module: &AdmittedModule,
+    schedule: &GasSchedule,
+    profile: &Profile,
+) -> Result<InstrumentedModule, MeteringError> {
+    rewrite(module, schedule, profile, true)
+}
+
+/// The same rewrite without any gas or stack charges: the unmetered baseline that
+/// `keel bench vm` compares against. Never used to execute transactions.
+pub fn rewrite_unmetered(
+    module: &AdmittedModule,
+    schedule: &GasSchedule,
+    profile: &Profile,
+) -> Result<InstrumentedModule, MeteringError> {
+    rewrite(module, schedule, profile, false)
+}
+
+fn rewrite(
+    module: &AdmittedModule,
+    schedule: &GasSchedule,
+    profile: &Profile,
+    meter: bool,
+) -> Result<InstrumentedModule, MeteringError> {
+    let imported_funcs = module.imports.len() as u32;
+    let total_globals = module.imported_globals + module.defined_globals;
+    let helper_type = module.types.len() as u32;
+    let ctx = Ctx {
+        module,
+        schedule,
+        max_stack: profile.max_stack_slots,
+        gas_global: total_globals,
+        stack_global: total_globals + 1,
+        oog_func: imported_funcs,
+        overflow_func: imported_funcs + 1,
+        indirect_frames: indirect_frames(module),
+        meter,
+    };
+    let mut re = Shift { imported_funcs };
+    let mut out = wasm_encoder::Module::new();
+    let mut done = Emitted::default();
+    let mut code: Option<CodeSection> = None;
+    let mut body_index = 0usize;
+
+    for payload in Parser::new(0).parse_all(&module.bytes) {
+        let payload = payload?;
+        match payload {
+            Payload::Version { .. } => {}
+            Payload::TypeSection(r) => {
+                let mut s = TypeSection::new();
+                re.parse_type_section(&mut s, r)?;
+                s.ty().function([], []);
+                out.section(&s);
+                done.types = true;
+            }
+            Payload::ImportSection(r) => {
+                done.ensure_types(&mut out);
+                let mut s = ImportSection::new();
+                re.parse_import_section(&mut s, r)?;
+                add_helper_imports(&mut s, helper_type);
+                out.section(&s);
+                done.imports = true;
+            }
+            Payload::FunctionSection(r) => {
+                done.ensure_imports(&mut out, helper_type);
+                let mut s = wasm_encoder::FunctionSection::new();
+                re.parse_function_section(&mut s, r)?;
+                out.section(&s);
+            }
+            Payload::TableSection(r) => {
+                done.ensure_imports(&mut out, helper_type);
+                let mut s = wasm_encoder::TableSection::new();
+                re.parse_table_section(&mut s, r)?;
+                out.section(&s);
+            }
+            Payload::MemorySection(r) => {
+                done.ensure_imports(&mut out, helper_type);
+                let mut s = wasm_encoder::MemorySection::new();
+                re.parse_memory_section(&mut s, r)?;
+                out.section(&s);
+            }
+            Payload::GlobalSection(r) => {
+                done.ensure_imports(&mut out, helper_type);
+                let mut s = GlobalSection::new();
+                re.parse_global_section(&mut s, r)?;
+                add_meter_globals(&mut s);
+                out.section(&s);
+                done.globals = true;
+            }
+            Payload::ExportSection(r) => {
+                done.ensure_globals(&mut out, helper_type);
+                let mut s = ExportSection::new();
+                re.parse_export_section(&mut s, r)?;
+                add_meter_exports(&mut s, &ctx);
+                out.section(&s);
+                done.exports = true;
+            }
+            Payload::StartSection { .. } => return Err(MeteringError::StartSection),
+            Payload::ElementSection(r) => {
+                done.ensure_exports(&mut out, helper_type, &ctx);
+                let mut s = wasm_encoder::ElementSection::new();
+                re.parse_element_section(&mut s, r)?;
+                out.section(&s);
+            }
+            Payload::DataCountSection { count, .. } => {
+                done.ensure_exports(&mut out, helper_type, &ctx);
+                out.section(&DataCountSection { count });
+            }
+            Payload::CodeSectionStart { .. } => {
+                done.ensure_exports(&mut out, helper_type, &ctx);
+                code = Some(CodeSection::new());
+            }
+            Payload::CodeSectionEntry(body) => {
+                let info = module.functions.get(body_index).ok_or_else(|| {
+                    MeteringError::Reencode("more bodies than admitted functions".into())
+                })?;
+                let f = instrument_body(&mut re, &ctx, &body, info.type_index)?;
+                if let Some(c) = code.as_mut() {
+                    c.function(&f);
+                }
+                body_index += 1;
+            }
+            Payload::DataSection(r) => {
+                done.ensure_exports(&mut out, helper_type, &ctx);
+                if let Some(c) = code.take() {
+                    out.section(&c);
+                }
+                let mut s = wasm_encoder::DataSection::new();
+                re.parse_data_section(&mut s, r)?;
+                out.section(&s);
+            }
+            Payload::CustomSection(c) => {
+                if let Some(cs) = code.take() {
+                    out.section(&cs);
+                }
+                if c.name() != "name" {
+                    out.section(&wasm_encoder::CustomSection {
+                        name: c.name().into(),
+                        data: c.data().into(),
+                    });
+                }
+            }
+            Payload::End(_) => {
+                done.ensure_exports(&mut out, helper_type, &ctx);
+                if let Some(c) = code.take() {
+                    out.section(&c);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let mut entry_frames = BTreeMap::new();
+    for e in &module.exports {
+        if let Some(f) = module.defined(e.func_index) {
+            entry_frames.insert(e.name.clone(), f.frame_slots());
+        }
+    }
+    Ok(InstrumentedModule {
+        bytes: out.finish(),
+        entry_frames,
+        has_memory: module.memory.is_some(),
+    })
+}
+
+/// Which synthetic sections have been written, so missing ones are added in order.
+#[derive(Default)]
+struct Emitted {
+    types: bool,
+    imports: bool,
+    globals: bool,
+    exports: bool,
+}
+
+impl Emitted {
+    fn ensure_types(&mut self, out: &mut wasm_encoder::Module) {
+        if !self.types {
+            let mut s = TypeSection::new();
+            s.ty().function([], []);
+            out.section(&s);
+            self.types = true;
+        }
+    }
+
+    fn ensure_imports(&mut self, out: &mut wasm_encoder::Module, helper_type: u32) {
+        self.ensure_types(out);
+        if !self.imports {
+            let mut s = ImportSection::new();
+            add_helper_imports(&mut s, helper_type);
+            out.section(&s);
+            self.imports = true;
+        }
+    }
+
+    fn ensure_globals(&mut self, out: &mut wasm_encoder::Module, helper_type: u32) {
+        self.ensure_imports(out, helper_type);
+        if !self.globals {
+            let mut s = GlobalSection::new();
+            add_meter_globals(&mut s);
+            out.section(&s);
+            self.globals = true;
+        }
+    }
+
+    fn ensure_exports(&mut self, out: &mut wasm_encoder::Module, helper_type: u32, ctx: &Ctx) {
+        self.ensure_globals(out, helper_type);
+        if !self.exports {
+            let mut s = ExportSection::new();
+            add_meter_exports(&mut s, ctx);
+            out.section(&s);
+            self.exports = true;
+        }
+    }
+}
+
+fn add_helper_imports(s: &mut ImportSection, helper_type: u32) {
+    s.import(
+        METER_MODULE,
+        "out_of_gas",
+        wasm_encoder::EntityType::Function(helper_type),
+    );
+    s.import(
+        METER_MODULE,
+        "stack_overflow",
+        wasm_encoder::EntityType::Function(helper_type),
+    );
+}
+
+fn add_meter_globals(s: &mut GlobalSection) {
+    let mutable = |val_type| GlobalType {
+        val_type,
+        mutable: true,
+        shared: false,
+    };
+    s.global(mutable(ValType::I64), &ConstExpr::i64_const(0));
+    s.global(mutable(ValType::I32), &ConstExpr::i32_const(0));
+}
+
+fn add_meter_exports(s: &mut ExportSection, ctx: &Ctx) {
+    s.export(GAS_GLOBAL_EXPORT, ExportKind::Global, ctx.gas_global);
+    s.export(STACK_GLOBAL_EXPORT, ExportKind::Global, ctx.stack_global);
+    if ctx.module.memory.is_some() {
+        s.export(MEMORY_EXPORT, ExportKind::Memory, 0);
+    }
+    debug_assert!(GAS_GLOBAL_EXPORT.starts_with(abi::RESERVED_EXPORT_PREFIX));
+}
+
+fn indirect_frames(module: &AdmittedModule) -> BTreeMap<u32, u32> {
+    let mut by_sig: BTreeMap<u32, u32> = BTreeMap::new();
+    for &f in &module.table_functions {
+        let (Some(info), Some(sig)) = (module.defined(f), module.func_sig(f)) else {
+            continue;
+        };
+        // Key by every type index with a structurally equal signature, since call_indirect
+        // checks signatures structurally.
+        for (ti, t) in module.types.iter().enumerate() {
+            if t == sig {
+                let e = by_sig.entry(ti as u32).or_insert(0);
+                *e = (*e).max(info.frame_slots());
+            }
+        }
+    }
+    by_sig
+}
+
+/// The metering blocks of one function body: `charges[i]` is the gas charged just before
+/// operator `i` (0 where no block starts or the block is free).
+pub fn block_charges(ops: &[Operator<'_>], schedule: &GasSchedule) -> Vec<u64> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Block,
+        Loop,
+        If,
+    }
+    // Pass 1: which `block`s are branch targets (their `end` is a join point).
+    let mut targeted = Vec::new();
+    let mut stack: Vec<(Kind, usize)> = Vec::new();
+    let mark = |stack: &Vec<(Kind, usize)>, targeted: &mut Vec<bool>, depth: u32| {
+        if let Some(&(_, id)) = stack.len().checked_sub(1 + depth as usize).and_then(|i| stack.get(i))
+            && let Some(t) = targeted.get_mut(id)
+        {
+            *t = true;
+        }
+    };
+    for op in ops {
+        match op {
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                let kind = match op {
+                    Operator::Block { .. } => Kind::Block,
+                    Operator::Loop { .. } => Kind::Loop,
+                    _ => Kind::If,
+                };
+                stack.push((kind, targeted.len()));
+                targeted.push(false);
+            }
+            Operator::End => {
+                stack.pop();
+            }
+            Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
+                mark(&stack, &mut targeted, *relative_depth);
+            }
+            Operator::BrTable { targets } => {
+                mark(&stack, &mut targeted, targets.default());
+                for t in targets.targets().flatten() {
+                    mark(&stack, &mut targeted, t);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Pass 2: cut blocks and sum their costs.
+    let mut charges = vec![0u64; ops.len()];
+    let mut current: Option<usize> = None;
+    let mut stack: Vec<(Kind, usize)> = Vec::new();
+    let mut next_id = 0usize;
+    for (i, op) in ops.iter().enumerate() {
+        let start = *current.get_or_insert(i);
+        if let Some(c) = charges.get_mut(start) {
+            *c = c.saturating_add(schedule.op_cost(op));
+        }
+        match op {
+            Operator::Block { .. } => {
+                stack.push((Kind::Block, next_id));
+                next_id += 1;
+            }
+            Operator::Loop { .. } | Operator::If { .. } => {
+                let kind = if matches!(op, Operator::Loop { .. }) { Kind::Loop } else { Kind::If };
+                stack.push((kind, next_id));
+                next_id += 1;
+                current = None;
+            }
+            Operator::Else => current = None,
+            Operator::End => {
+                if let Some((kind, id)) = stack.pop() {
+                    let join = match kind {
+                        Kind::If | Kind::Loop => true,
+                        Kind::Block => targeted.get(id).copied().unwrap_or(true),
+                    };
+                    if join {
+                        current = None;
+                    }
+                }
+            }
+            Operator::Br { .. }
+            | Operator::BrTable { .. }
+            | Operator::Return
+            | Operator::Unreachable => current = None,
+            _ => {}
+        }
+    }
+    charges
+}
+
+fn instrument_body(
+    re: &mut Shift,
+    ctx: &Ctx<'_>,
+    body: &wasmparser::FunctionBody<'_>,
+    _type_index: u32,
+) -> Result<Function, MeteringError> {
+    let mut f = RoundtripReencoder.new_function_with_parsed_locals(body)?;
+    let mut reader = body.get_operators_reader()?;
+    let mut ops = Vec::new();
+    while !reader.eof() {
+        ops.push(reader.read()?);
+    }
+    if !ctx.meter {
+        for op in ops {
+            f.instruction(&re.instruction(op)?);
+        }
+        return Ok(f);
+    }
+    let charges = block_charges(&ops, ctx.schedule);
+    for (op, &charge) in ops.iter().zip(&charges) {
+        if charge > 0 {
+            emit_gas_charge(&mut f, ctx, charge);
+        }
+        match op {
+            Operator::Call { function_index } => {
+                let frame = ctx.module.defined(*function_index).map(|i| i.frame_slots());
+                match frame {
+                    Some(frame) => {
+                        emit_stack_enter(&mut f, ctx, frame);
+                        f.instruction(&re.instruction(op.clone())?);
+                        emit_stack_leave(&mut f, ctx, frame);
+                    }
+                    None => {
+                        f.instruction(&re.instruction(op.clone())?);
+                    }
+                }
+            }
+            Operator::CallIndirect { type_index, .. } => {
+                let frame = ctx
+                    .indirect_frames
+                    .get(type_index)
+                    .copied()
+                    .unwrap_or(FRAME_OVERHEAD_SLOTS);
+                emit_stack_enter(&mut f, ctx, frame);
+                f.instruction(&re.instruction(op.clone())?);
+                emit_stack_leave(&mut f, ctx, frame);
+            }
+            _ => {
+                f.instruction(&re.instruction(op.clone())?);
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// `if gas < cost { out_of_gas() } gas -= cost` — stack-neutral.
+fn emit_gas_charge(f: &mut Function, ctx: &Ctx<'_>, cost: u64) {
+    // Costs are sums of small schedule numbers; a block can never reach i64::MAX, but clamp so
+    // the encoding stays exact even for an absurd schedule.
+    let cost = i64::try_from(cost).unwrap_or(i64::MAX);
+    f.instruction(&Instruction::GlobalGet(ctx.gas_global))
+        .instruction(&Instruction::I64Const(cost))
+        .instruction(&Instruction::I64LtU)
+        .instruction(&Instruction::If(BlockType::Empty))
+        .instruction(&Instruction::Call(ctx.oog_func))
+        .instruction(&Instruction::End)
+        .instruction(&Instruction::GlobalGet(ctx.gas_global))
+        .instruction(&Instruction::I64Const(cost))
+        .instruction(&Instruction::I64Sub)
+        .instruction(&Instruction::GlobalSet(ctx.gas_global));
+}
+
+/// `if stack > max - frame { stack_overflow() } stack += frame`.
+fn emit_stack_enter(f: &mut Function, ctx: &Ctx<'_>, frame: u32) {
+    match ctx.max_stack.checked_sub(frame) {
+        Some(room) => {
+            f.instruction(&Instruction::GlobalGet(ctx.stack_global))
+                .instruction(&Instruction::I32Const(room as i32))
+                .instruction(&Instruction::I32GtU)
+                .instruction(&Instruction::If(BlockType::Empty))
+                .instruction(&Instruction::Call(ctx.overflow_func))
+                .instruction(&Instruction::End);
+        }
+        None => {
+            f.instruction(&Instruction::Call(ctx.overflow_func));
+        }
+    }
+    f.instruction(&Instruction::GlobalGet(ctx.stack_global))
+        .instruction(&Instruction::I32Const(frame as i32))
+        .instruction(&Instruction::I32Add)
+        .instruction(&Instruction::GlobalSet(ctx.stack_global));
+}
+
+/// `stack -= frame` after a call returns.
+fn emit_stack_leave(f: &mut Function, ctx: &Ctx<'_>, frame: u32) {
+    f.instruction(&Instruction::GlobalGet(ctx.stack_global))
+        .instruction(&Instruction::I32Const(frame as i32))
+        .instruction(&Instruction::I32Sub)
+        .instruction(&Instruction::GlobalSet(ctx.stack_global));
+}

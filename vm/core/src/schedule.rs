@@ -1,0 +1,319 @@
+//! The versioned gas schedule: what each instruction class and host call costs in compute gas.
+//!
+//! Costs are defined on the *input* WebAssembly (invariant 2 of ARCHITECTURE.md): the metering
+//! pass sums them per basic block, so every engine tier charges exactly the same amount.
+//! Changing any number here is a governance act and must bump [`GasSchedule::version`].
+
+use crate::abi::HostFn;
+use serde::{Deserialize, Serialize};
+use wasmparser::Operator;
+
+/// Classes of instructions that share one cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpClass {
+    /// Structure only (`block`, `loop`, `end`, `else`, `nop`): no work at run time.
+    Structural,
+    /// Constants, locals, `drop`, `select` and simple integer ALU operations.
+    Simple,
+    /// Global reads and writes.
+    Global,
+    /// Integer multiplication.
+    Mul,
+    /// Integer division and remainder.
+    Div,
+    /// Memory loads.
+    Load,
+    /// Memory stores.
+    Store,
+    /// `if`, `br`, `br_if`, `return`, `unreachable`.
+    Branch,
+    /// `br_table`.
+    BranchTable,
+    /// Direct calls.
+    Call,
+    /// Indirect calls through the table.
+    CallIndirect,
+    /// `memory.size`.
+    MemorySize,
+    /// `memory.grow` (the page itself is also counted in the memory dimension).
+    MemoryGrow,
+}
+
+/// Compute cost of each [`OpClass`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstructionCosts {
+    pub structural: u64,
+    pub simple: u64,
+    pub global: u64,
+    pub mul: u64,
+    pub div: u64,
+    pub load: u64,
+    pub store: u64,
+    pub branch: u64,
+    pub branch_table: u64,
+    pub call: u64,
+    pub call_indirect: u64,
+    pub memory_size: u64,
+    pub memory_grow: u64,
+}
+
+/// Compute cost of one host function: `base + per_byte * bytes` where `bytes` is the amount of
+/// data the call moves or hashes (documented per function in ABI.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCost {
+    pub base: u64,
+    pub per_byte: u64,
+}
+
+/// A complete, versioned schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GasSchedule {
+    /// Version; part of the compilation-cache key and of every receipt.
+    pub version: u32,
+    pub instructions: InstructionCosts,
+    /// Host call costs, indexed by [`HostFn`] (same order as [`crate::abi::HOST_FUNCTIONS`]).
+    pub host: Vec<HostCost>,
+    /// Charged once per call before the entry point runs.
+    pub call_base: u64,
+    /// Charged per byte of the module's code on every call (loading is not free, even cached).
+    pub per_code_byte_numerator: u64,
+    /// Divisor of `per_code_byte_numerator` (cost per byte = numerator / denominator, rounded up
+    /// over the whole module).
+    pub per_code_byte_denominator: u64,
+}
+
+const fn hc(base: u64, per_byte: u64) -> HostCost {
+    HostCost { base, per_byte }
+}
+
+impl GasSchedule {
+    /// Schedule version 1, the default. Calibrated so that 1 gas ≈ one simple wasmi instruction
+    /// on the interpreter tier; host costs were set from their measured time in the same unit.
+    pub fn v1() -> GasSchedule {
+        let host = crate::abi::HOST_FUNCTIONS
+            .iter()
+            .map(|s| match s.func {
+                HostFn::InputSize
+                | HostFn::BlockHeight
+                | HostFn::BlockTimestamp
+                | HostFn::GasLeft => hc(5, 0),
+                HostFn::InputCopy | HostFn::ReturnData => hc(10, 1),
+                HostFn::Caller | HostFn::SelfAddress => hc(10, 0),
+                HostFn::StorageRead => hc(200, 2),
+                HostFn::StorageWrite => hc(500, 4),
+                HostFn::StorageRemove => hc(300, 2),
+                HostFn::EmitEvent => hc(100, 2),
+                HostFn::Abort => hc(10, 1),
+                HostFn::U256Add | HostFn::U256Sub | HostFn::U256Cmp => hc(15, 0),
+                HostFn::U256Shl | HostFn::U256Shr => hc(15, 0),
+                HostFn::U256Mul => hc(30, 0),
+                HostFn::U256Div | HostFn::U256Mod => hc(60, 0),
+                HostFn::U256AddMod => hc(60, 0),
+                HostFn::U256MulMod => hc(120, 0),
+                HostFn::U256Exp => hc(800, 0),
+                HostFn::FxMul | HostFn::FxDiv => hc(40, 0),
+                HostFn::FxSqrt => hc(150, 0),
+                HostFn::FxExp | HostFn::FxLn => hc(400, 0),
+                HostFn::FxPow => hc(900, 0),
+            })
+            .collect();
+        GasSchedule {
+            version: 1,
+            instructions: InstructionCosts {
+                structural: 0,
+                simple: 1,
+                global: 1,
+                mul: 2,
+                div: 8,
+                load: 2,
+                store: 2,
+                branch: 1,
+                branch_table: 3,
+                call: 4,
+                call_indirect: 8,
+                memory_size: 2,
+                memory_grow: 200,
+            },
+            host,
+            call_base: 1_000,
+            per_code_byte_numerator: 1,
+            per_code_byte_denominator: 16,
+        }
+    }
+
+    /// Cost of one instruction class.
+    pub fn class_cost(&self, class: OpClass) -> u64 {
+        let c = &self.instructions;
+        match class {
+            OpClass::Structural => c.structural,
+            OpClass::Simple => c.simple,
+            OpClass::Global => c.global,
+            OpClass::Mul => c.mul,
+            OpClass::Div => c.div,
+            OpClass::Load => c.load,
+            OpClass::Store => c.store,
+            OpClass::Branch => c.branch,
+            OpClass::BranchTable => c.branch_table,
+            OpClass::Call => c.call,
+            OpClass::CallIndirect => c.call_indirect,
+            OpClass::MemorySize => c.memory_size,
+            OpClass::MemoryGrow => c.memory_grow,
+        }
+    }
+
+    /// Cost of one operator of the admitted profile.
+    pub fn op_cost(&self, op: &Operator<'_>) -> u64 {
+        self.class_cost(op_class(op))
+    }
+
+    /// Cost of a host call moving `bytes` bytes (saturating).
+    pub fn host_cost(&self, f: HostFn, bytes: u64) -> u64 {
+        let c = self.host.get(f as usize).copied().unwrap_or(hc(u64::MAX, 0));
+        c.base.saturating_add(c.per_byte.saturating_mul(bytes))
+    }
+
+    /// Per-call loading charge for a module of `code_len` bytes.
+    pub fn code_cost(&self, code_len: usize) -> u64 {
+        let n = (code_len as u64).saturating_mul(self.per_code_byte_numerator);
+        n.div_ceil(self.per_code_byte_denominator.max(1))
+    }
+}
+
+impl Default for GasSchedule {
+    fn default() -> Self {
+        GasSchedule::v1()
+    }
+}
+
+/// The class of an operator. Operators outside the profile never reach metering (admission
+/// rejects them first); they are classed as `Call`-priced to stay conservative if they did.
+pub fn op_class(op: &Operator<'_>) -> OpClass {
+    use Operator as O;
+    match op {
+        O::Block { .. } | O::Loop { .. } | O::End | O::Else | O::Nop => OpClass::Structural,
+        O::If { .. } | O::Br { .. } | O::BrIf { .. } | O::Return | O::Unreachable => {
+            OpClass::Branch
+        }
+        O::BrTable { .. } => OpClass::BranchTable,
+        O::Call { .. } => OpClass::Call,
+        O::CallIndirect { .. } => OpClass::CallIndirect,
+        O::GlobalGet { .. } | O::GlobalSet { .. } => OpClass::Global,
+        O::I32Mul | O::I64Mul => OpClass::Mul,
+        O::I32DivS | O::I32DivU | O::I32RemS | O::I32RemU => OpClass::Div,
+        O::I64DivS | O::I64DivU | O::I64RemS | O::I64RemU => OpClass::Div,
+        O::I32Load { .. }
+        | O::I64Load { .. }
+        | O::I32Load8S { .. }
+        | O::I32Load8U { .. }
+        | O::I32Load16S { .. }
+        | O::I32Load16U { .. }
+        | O::I64Load8S { .. }
+        | O::I64Load8U { .. }
+        | O::I64Load16S { .. }
+        | O::I64Load16U { .. }
+        | O::I64Load32S { .. }
+        | O::I64Load32U { .. } => OpClass::Load,
+        O::I32Store { .. }
+        | O::I64Store { .. }
+        | O::I32Store8 { .. }
+        | O::I32Store16 { .. }
+        | O::I64Store8 { .. }
+        | O::I64Store16 { .. }
+        | O::I64Store32 { .. } => OpClass::Store,
+        O::MemorySize { .. } => OpClass::MemorySize,
+        O::MemoryGrow { .. } => OpClass::MemoryGrow,
+        O::LocalGet { .. }
+        | O::LocalSet { .. }
+        | O::LocalTee { .. }
+        | O::I32Const { .. }
+        | O::I64Const { .. }
+        | O::Drop
+        | O::Select => OpClass::Simple,
+        other if is_integer_alu(other) => OpClass::Simple,
+        _ => OpClass::Call,
+    }
+}
+
+fn is_integer_alu(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::I32Eqz
+            | O::I32Eq
+            | O::I32Ne
+            | O::I32LtS
+            | O::I32LtU
+            | O::I32GtS
+            | O::I32GtU
+            | O::I32LeS
+            | O::I32LeU
+            | O::I32GeS
+            | O::I32GeU
+            | O::I64Eqz
+            | O::I64Eq
+            | O::I64Ne
+            | O::I64LtS
+            | O::I64LtU
+            | O::I64GtS
+            | O::I64GtU
+            | O::I64LeS
+            | O::I64LeU
+            | O::I64GeS
+            | O::I64GeU
+            | O::I32Clz
+            | O::I32Ctz
+            | O::I32Popcnt
+            | O::I32Add
+            | O::I32Sub
+            | O::I32And
+            | O::I32Or
+            | O::I32Xor
+            | O::I32Shl
+            | O::I32ShrS
+            | O::I32ShrU
+            | O::I32Rotl
+            | O::I32Rotr
+            | O::I64Clz
+            | O::I64Ctz
+            | O::I64Popcnt
+            | O::I64Add
+            | O::I64Sub
+            | O::I64And
+            | O::I64Or
+            | O::I64Xor
+            | O::I64Shl
+            | O::I64ShrS
+            | O::I64ShrU
+            | O::I64Rotl
+            | O::I64Rotr
+            | O::I32WrapI64
+            | O::I64ExtendI32S
+            | O::I64ExtendI32U
+            | O::I32Extend8S
+            | O::I32Extend16S
+            | O::I64Extend8S
+            | O::I64Extend16S
+            | O::I64Extend32S
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_has_a_cost_for_every_host_function() {
+        let s = GasSchedule::v1();
+        assert_eq!(s.host.len(), crate::abi::HOST_FUNCTIONS.len());
+        assert_eq!(s.host_cost(HostFn::StorageWrite, 10), 540);
+    }
+
+    #[test]
+    fn code_cost_rounds_up() {
+        let s = GasSchedule::v1();
+        assert_eq!(s.code_cost(0), 0);
+        assert_eq!(s.code_cost(1), 1);
+        assert_eq!(s.code_cost(32), 2);
+    }
+}

@@ -1,0 +1,302 @@
+//! The VM facade: admit → instrument → compile (cached) → run, with multi-dimensional gas.
+
+use crate::admission::{self, AdmittedModule};
+use crate::analysis::{self, GasBound};
+use crate::engine::wasmi_tier::WasmiEngine;
+use crate::engine::{CompiledModule, Engine, Ending, Invocation};
+use crate::error::{Trap, VmError};
+use crate::gas::{Dimension, GasLimits, GasUsed, GasVector};
+use crate::host::{CallContext, Event, HostState, StateView};
+use crate::metering;
+use crate::profile::Profile;
+use crate::schedule::GasSchedule;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Configuration of a [`Vm`]. Defaults: profile v1, schedule v1, a 256-module cache, metering on.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    pub profile: Profile,
+    pub schedule: GasSchedule,
+    /// Compiled modules kept (least recently used evicted). 0 disables the cache.
+    pub cache_capacity: usize,
+    /// Only `false` for the unmetered benchmark baseline; transactions always run metered.
+    pub metering: bool,
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        VmConfig {
+            profile: Profile::V1,
+            schedule: GasSchedule::v1(),
+            cache_capacity: 256,
+            metering: true,
+        }
+    }
+}
+
+/// A module ready to run: admitted, instrumented and compiled.
+pub struct Prepared {
+    pub module: Arc<AdmittedModule>,
+    /// Entry points (`() -> ()` exports) and their static frame sizes.
+    pub entries: BTreeMap<String, u32>,
+    compiled: Arc<dyn CompiledModule>,
+}
+
+/// One call.
+#[derive(Debug, Clone, Default)]
+pub struct CallRequest {
+    pub entry: String,
+    pub input: Vec<u8>,
+    pub context: CallContext,
+    pub limits: GasLimits,
+}
+
+/// The result of a call that could be attempted. Deterministic given the code, request and
+/// state.
+pub struct CallOutcome {
+    /// Return data on success, or why it trapped.
+    pub result: Result<Vec<u8>, Trap>,
+    pub gas_used: GasUsed,
+    /// Events (empty if the call trapped).
+    pub events: Vec<Event>,
+    /// Storage writes of the called contract (empty if the call trapped).
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The state view, handed back.
+    pub state: Box<dyn StateView>,
+}
+
+type CacheKey = ([u8; 32], u32, u32);
+
+#[derive(Default)]
+struct CacheInner {
+    entries: BTreeMap<CacheKey, (Arc<Prepared>, u64)>,
+    tick: u64,
+    hits: u64,
+    misses: u64,
+}
+
+/// Counters of the compilation cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: usize,
+}
+
+/// The deterministic VM.
+pub struct Vm {
+    config: VmConfig,
+    schedule: Arc<GasSchedule>,
+    engine: Box<dyn Engine>,
+    cache: Mutex<CacheInner>,
+}
+
+impl Vm {
+    /// A VM on the wasmi interpreter tier.
+    pub fn new(config: VmConfig) -> Result<Vm, VmError> {
+        let engine = Box::new(WasmiEngine::new(&config.profile)?);
+        Ok(Vm::with_engine(config, engine))
+    }
+
+    /// A VM on any engine tier.
+    pub fn with_engine(config: VmConfig, engine: Box<dyn Engine>) -> Vm {
+        Vm {
+            schedule: Arc::new(config.schedule.clone()),
+            config,
+            engine,
+            cache: Mutex::new(CacheInner::default()),
+        }
+    }
+
+    pub fn config(&self) -> &VmConfig {
+        &self.config
+    }
+
+    /// Cache counters, for tests and metrics.
+    pub fn cache_stats(&self) -> CacheStats {
+        let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        CacheStats {
+            hits: c.hits,
+            misses: c.misses,
+            entries: c.entries.len(),
+        }
+    }
+
+    /// Admits, instruments and compiles `code`, or returns the cached result (keyed by code
+    /// hash, schedule version and profile version).
+    pub fn prepare(&self, code: &[u8]) -> Result<Arc<Prepared>, VmError> {
+        use sha2::Digest;
+        let hash: [u8; 32] = sha2::Sha256::digest(code).into();
+        let key = (hash, self.schedule.version, self.config.profile.version);
+        if self.config.cache_capacity > 0 {
+            let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            c.tick += 1;
+            let tick = c.tick;
+            if let Some((p, used)) = c.entries.get_mut(&key) {
+                *used = tick;
+                let p = Arc::clone(p);
+                c.hits += 1;
+                return Ok(p);
+            }
+            c.misses += 1;
+        }
+        let module = admission::admit(code, &self.config.profile)?;
+        let instrumented = if self.config.metering {
+            metering::instrument(&module, &self.schedule, &self.config.profile)?
+        } else {
+            metering::rewrite_unmetered(&module, &self.schedule, &self.config.profile)?
+        };
+        let compiled = self.engine.compile(&instrumented)?;
+        let entries = instrumented
+            .entry_frames
+            .iter()
+            .filter(|(name, _)| {
+                module
+                    .export(name)
+                    .and_then(|e| module.func_sig(e.func_index))
+                    .is_some_and(|s| s.is_entry())
+            })
+            .map(|(n, f)| (n.clone(), *f))
+            .collect();
+        let prepared = Arc::new(Prepared {
+            module: Arc::new(module),
+            entries,
+            compiled,
+        });
+        if self.config.cache_capacity > 0 {
+            let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if c.entries.len() >= self.config.cache_capacity {
+                let oldest = c.entries.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    c.entries.remove(&k);
+                }
+            }
+            let tick = c.tick;
+            c.entries.insert(key, (Arc::clone(&prepared), tick));
+        }
+        Ok(prepared)
+    }
+
+    /// Static gas bounds of every export of `code` (see [`analysis`]).
+    pub fn static_bounds(&self, code: &[u8]) -> Result<BTreeMap<String, GasBound>, VmError> {
+        let module = admission::admit(code, &self.config.profile)?;
+        Ok(analysis::static_bounds(&module, &self.schedule, &self.config.profile))
+    }
+
+    /// Runs `request.entry` of `code` against `state`. Admission failures and state-backend
+    /// failures are errors; everything the contract can cause is a [`Trap`] in the outcome.
+    pub fn call(
+        &self,
+        code: &[u8],
+        request: CallRequest,
+        state: Box<dyn StateView>,
+    ) -> Result<CallOutcome, VmError> {
+        let prepared = self.prepare(code)?;
+        self.call_prepared(&prepared, request, state)
+    }
+
+    /// Like [`Vm::call`] for an already prepared module.
+    pub fn call_prepared(
+        &self,
+        prepared: &Prepared,
+        request: CallRequest,
+        state: Box<dyn StateView>,
+    ) -> Result<CallOutcome, VmError> {
+        let metered = self.config.metering;
+        let limits = request.limits;
+        let mut used = GasVector {
+            bandwidth: request.input.len() as u64,
+            ..GasVector::default()
+        };
+        let upfront = self
+            .schedule
+            .call_base
+            .saturating_add(self.schedule.code_cost(prepared.module.bytes.len()));
+        let initial_pages = prepared.module.memory.map_or(0, |(i, _)| i);
+        let early = |trap: Trap, used: GasVector, state| CallOutcome {
+            result: Err(trap),
+            gas_used: used,
+            events: Vec::new(),
+            writes: BTreeMap::new(),
+            state,
+        };
+        if metered {
+            if upfront > limits.compute {
+                used.compute = limits.compute;
+                return Ok(early(Trap::OutOfGas, used, state));
+            }
+            used.compute = upfront;
+            if used.bandwidth > limits.bandwidth {
+                let t = Trap::LimitExceeded { dimension: Dimension::Bandwidth };
+                return Ok(early(t, used, state));
+            }
+            if initial_pages > limits.memory_pages {
+                let t = Trap::LimitExceeded { dimension: Dimension::MemoryPages };
+                return Ok(early(t, used, state));
+            }
+        }
+        let Some(&entry_frame) = prepared.entries.get(&request.entry) else {
+            let t = Trap::NoSuchEntry { name: request.entry };
+            return Ok(early(t, used, state));
+        };
+        if metered && entry_frame > self.config.profile.max_stack_slots {
+            return Ok(early(Trap::StackOverflow, used, state));
+        }
+        let declared_max = prepared.module.memory.and_then(|(_, m)| m);
+        let mut max_pages = u64::from(self.config.profile.max_memory_pages);
+        if let Some(m) = declared_max {
+            max_pages = max_pages.min(m);
+        }
+        if metered {
+            max_pages = max_pages.min(limits.memory_pages);
+        }
+        let gas = limits.compute.saturating_sub(upfront);
+        let host = HostState {
+            context: request.context,
+            input: request.input,
+            return_data: Vec::new(),
+            state,
+            writes: BTreeMap::new(),
+            events: Vec::new(),
+            used,
+            limits,
+            gas,
+            schedule: Arc::clone(&self.schedule),
+            metered,
+        };
+        let done = prepared.compiled.invoke(Invocation {
+            entry: request.entry,
+            entry_frame,
+            gas,
+            max_memory_pages: max_pages,
+            metered,
+            host,
+        });
+        let mut gas_used = done.host.used;
+        gas_used.compute = if metered {
+            limits.compute.saturating_sub(done.gas_left)
+        } else {
+            0
+        };
+        gas_used.memory_pages = done.memory_pages;
+        let host = done.host;
+        Ok(match done.ending {
+            Ending::Returned => CallOutcome {
+                result: Ok(host.return_data),
+                gas_used,
+                events: host.events,
+                writes: host.writes,
+                state: host.state,
+            },
+            Ending::Trapped(trap) => CallOutcome {
+                result: Err(trap),
+                gas_used,
+                events: Vec::new(),
+                writes: BTreeMap::new(),
+                state: host.state,
+            },
+            Ending::Fatal(e) => return Err(VmError::State(e)),
+        })
+    }
+}
