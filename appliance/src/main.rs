@@ -1,1 +1,51 @@
-fn main() {}
+//! `keel`: the Keel execution appliance — one binary for the daemon and every operator command.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Keel: a deterministic, gas-metered WebAssembly execution appliance for blockchain validators.
+#[derive(Parser)]
+#[command(name = "keel", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `keel_vm=debug`.
+    #[arg(long, global = true, env = "KEEL_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run, inspect and check contracts on the deterministic VM.
+    #[command(subcommand)]
+    Vm(cmd::vm::VmCmd),
+    /// Measure Keel's fast paths against their baselines, side by side in one run.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCmd),
+    /// Run the demo workload: the bundled contracts on the VM, with gas per call.
+    Demo(cmd::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Vm(c) => cmd::vm::run(c),
+        Command::Bench(c) => cmd::bench::run(c),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

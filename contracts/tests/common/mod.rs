@@ -2,5 +2,4 @@
 #![allow(dead_code)]
 
 pub mod header;
-pub mod host;
 pub mod module;

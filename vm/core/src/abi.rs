@@ -141,7 +141,10 @@ impl HostFn {
 
     /// Looks an import up by name.
     pub fn by_name(name: &str) -> Option<HostFn> {
-        HOST_FUNCTIONS.iter().find(|s| s.name == name).map(|s| s.func)
+        HOST_FUNCTIONS
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.func)
     }
 }
 

@@ -18,7 +18,11 @@ pub enum AdmissionError {
     #[error("invalid wasm at offset {offset}: {message}")]
     Invalid { offset: usize, message: String },
     #[error("function {func} uses float instruction `{op}` at offset {offset}")]
-    FloatInstruction { func: u32, offset: usize, op: String },
+    FloatInstruction {
+        func: u32,
+        offset: usize,
+        op: String,
+    },
     #[error("float type in {place}")]
     FloatType { place: String },
     #[error("{what}: {found} exceeds the profile v{version} limit of {limit}")]
@@ -185,7 +189,12 @@ fn check_val(ty: ValType, place: impl FnOnce() -> String) -> Result<(), Admissio
 }
 
 fn sig_string(params: &[ValType], results: &[ValType]) -> String {
-    let join = |v: &[ValType]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+    let join = |v: &[ValType]| {
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!("({}) -> ({})", join(params), join(results))
 }
 
@@ -201,7 +210,12 @@ fn abi_types(tys: &[Ty]) -> Vec<ValType> {
 /// Admits `bytes` under `profile`: validates, enforces every profile rule, and returns the
 /// facts metering needs. Deterministic; never panics on any input.
 pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, AdmissionError> {
-    limit("module size in bytes", bytes.len() as u64, profile.max_code_bytes, profile)?;
+    limit(
+        "module size in bytes",
+        bytes.len() as u64,
+        profile.max_code_bytes,
+        profile,
+    )?;
     let mut validator = Validator::new_with_features(Profile::wasm_features());
     let mut m = AdmittedModule {
         code_hash: Sha256::digest(bytes).into(),
@@ -223,7 +237,12 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
         // Profile checks come first so that the error names the rule, not a validator detail.
         match &payload {
             Payload::TypeSection(reader) => {
-                limit("types", u64::from(reader.count()), profile.max_types, profile)?;
+                limit(
+                    "types",
+                    u64::from(reader.count()),
+                    profile.max_types,
+                    profile,
+                )?;
                 for (i, ty) in reader.clone().into_iter_err_on_gc_types().enumerate() {
                     let ft = ty?;
                     for p in ft.params() {
@@ -239,14 +258,24 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
                 }
             }
             Payload::ImportSection(reader) => {
-                limit("imports", u64::from(reader.count()), profile.max_imports, profile)?;
+                limit(
+                    "imports",
+                    u64::from(reader.count()),
+                    profile.max_imports,
+                    profile,
+                )?;
                 for imp in reader.clone().into_imports() {
                     let imp = imp?;
                     check_import(&imp, &m.types, &mut m.imports)?;
                 }
             }
             Payload::FunctionSection(reader) => {
-                limit("functions", u64::from(reader.count()), profile.max_functions, profile)?;
+                limit(
+                    "functions",
+                    u64::from(reader.count()),
+                    profile.max_functions,
+                    profile,
+                )?;
                 for ty in reader.clone() {
                     declared_funcs.push(ty?);
                 }
@@ -254,7 +283,12 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
             Payload::TableSection(reader) => {
                 for t in reader.clone() {
                     let t = t?;
-                    limit("table elements", t.ty.initial, profile.max_table_elements, profile)?;
+                    limit(
+                        "table elements",
+                        t.ty.initial,
+                        profile.max_table_elements,
+                        profile,
+                    )?;
                     if let Some(max) = t.ty.maximum {
                         limit("table maximum", max, profile.max_table_elements, profile)?;
                     }
@@ -270,7 +304,12 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
                         ));
                     }
                     let p = profile;
-                    limit("initial memory pages", mem.initial, p.max_initial_memory_pages, p)?;
+                    limit(
+                        "initial memory pages",
+                        mem.initial,
+                        p.max_initial_memory_pages,
+                        p,
+                    )?;
                     if let Some(max) = mem.maximum {
                         limit("maximum memory pages", max, p.max_memory_pages, p)?;
                     }
@@ -278,7 +317,12 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
                 }
             }
             Payload::GlobalSection(reader) => {
-                limit("globals", u64::from(reader.count()), profile.max_globals, profile)?;
+                limit(
+                    "globals",
+                    u64::from(reader.count()),
+                    profile.max_globals,
+                    profile,
+                )?;
                 for (i, g) in reader.clone().into_iter().enumerate() {
                     let g = g?;
                     check_val(g.ty.content_type, || format!("global {i}"))?;
@@ -286,7 +330,12 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
                 m.defined_globals = reader.count();
             }
             Payload::ExportSection(reader) => {
-                limit("exports", u64::from(reader.count()), profile.max_exports, profile)?;
+                limit(
+                    "exports",
+                    u64::from(reader.count()),
+                    profile.max_exports,
+                    profile,
+                )?;
                 for e in reader.clone() {
                     let e = e?;
                     if e.name.starts_with(abi::RESERVED_EXPORT_PREFIX) {
@@ -303,7 +352,12 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
             Payload::StartSection { .. } => return Err(AdmissionError::StartFunction),
             Payload::ElementSection(reader) => {
                 let p = profile;
-                limit("element segments", u64::from(reader.count()), p.max_element_segments, p)?;
+                limit(
+                    "element segments",
+                    u64::from(reader.count()),
+                    p.max_element_segments,
+                    p,
+                )?;
                 for el in reader.clone() {
                     if let wasmparser::ElementItems::Functions(funcs) = el?.items {
                         for f in funcs {
@@ -314,20 +368,26 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
             }
             Payload::DataSection(reader) => {
                 let p = profile;
-                limit("data segments", u64::from(reader.count()), p.max_data_segments, p)?;
+                limit(
+                    "data segments",
+                    u64::from(reader.count()),
+                    p.max_data_segments,
+                    p,
+                )?;
             }
             _ => {}
         }
         match validator.payload(&payload)? {
             wasmparser::ValidPayload::Func(func, body) => {
                 let index = m.imports.len() as u32 + m.functions.len() as u32;
-                let type_index = declared_funcs
-                    .get(m.functions.len())
-                    .copied()
-                    .ok_or_else(|| AdmissionError::Invalid {
-                        offset: body.range().start as usize,
-                        message: "code entry without a function declaration".into(),
-                    })?;
+                let type_index =
+                    declared_funcs
+                        .get(m.functions.len())
+                        .copied()
+                        .ok_or_else(|| AdmissionError::Invalid {
+                            offset: body.range().start as usize,
+                            message: "code entry without a function declaration".into(),
+                        })?;
                 let mut fv = func.into_validator(std::mem::take(&mut allocs));
                 let info = admit_body(index, type_index, &body, &mut fv, &m.types, profile)?;
                 allocs = fv.into_allocations();
@@ -348,10 +408,34 @@ fn check_import(
     let (module, name) = (imp.module.to_string(), imp.name.to_string());
     let kind = match imp.ty {
         TypeRef::Func(t) => t,
-        TypeRef::Memory(_) => return Err(AdmissionError::ImportKind { module, name, kind: "memory" }),
-        TypeRef::Table(_) => return Err(AdmissionError::ImportKind { module, name, kind: "table" }),
-        TypeRef::Global(_) => return Err(AdmissionError::ImportKind { module, name, kind: "global" }),
-        _ => return Err(AdmissionError::ImportKind { module, name, kind: "non-function" }),
+        TypeRef::Memory(_) => {
+            return Err(AdmissionError::ImportKind {
+                module,
+                name,
+                kind: "memory",
+            });
+        }
+        TypeRef::Table(_) => {
+            return Err(AdmissionError::ImportKind {
+                module,
+                name,
+                kind: "table",
+            });
+        }
+        TypeRef::Global(_) => {
+            return Err(AdmissionError::ImportKind {
+                module,
+                name,
+                kind: "global",
+            });
+        }
+        _ => {
+            return Err(AdmissionError::ImportKind {
+                module,
+                name,
+                kind: "non-function",
+            });
+        }
     };
     let host = (imp.module == abi::HOST_MODULE)
         .then(|| HostFn::by_name(imp.name))
@@ -362,10 +446,12 @@ fn check_import(
         })?;
     let spec = host.spec();
     let (ep, er) = (abi_types(spec.params), abi_types(spec.results));
-    let found = types.get(kind as usize).ok_or_else(|| AdmissionError::Invalid {
-        offset: 0,
-        message: format!("import `{module}.{name}` refers to missing type {kind}"),
-    })?;
+    let found = types
+        .get(kind as usize)
+        .ok_or_else(|| AdmissionError::Invalid {
+            offset: 0,
+            message: format!("import `{module}.{name}` refers to missing type {kind}"),
+        })?;
     if found.params != ep || found.results != er {
         return Err(AdmissionError::ImportSignature {
             expected: sig_string(&ep, &er),
@@ -387,8 +473,15 @@ fn admit_body(
     profile: &Profile,
 ) -> Result<FuncInfo, AdmissionError> {
     let range = body.range();
-    limit("function body bytes", range.end - range.start, profile.max_function_body_bytes, profile)?;
-    let params = types.get(type_index as usize).map_or(0, |t| t.params.len() as u64);
+    limit(
+        "function body bytes",
+        range.end - range.start,
+        profile.max_function_body_bytes,
+        profile,
+    )?;
+    let params = types
+        .get(type_index as usize)
+        .map_or(0, |t| t.params.len() as u64);
     let mut locals = params;
     let mut reader = body.get_locals_reader()?;
     for _ in 0..reader.get_count() {
@@ -396,8 +489,13 @@ fn admit_body(
         let (count, ty) = reader.read()?;
         check_val(ty, || format!("locals of function {index}"))?;
         locals = locals.saturating_add(u64::from(count));
-        limit("locals in one function", locals, profile.max_locals_per_function, profile)?;
-        fv.define_locals(offset as u64, count, ty)?;
+        limit(
+            "locals in one function",
+            locals,
+            profile.max_locals_per_function,
+            profile,
+        )?;
+        fv.define_locals(offset, count, ty)?;
     }
     let mut ops = body.get_operators_reader()?;
     let mut max_height = 0u32;
@@ -414,7 +512,9 @@ fn admit_body(
             &op
             && let wasmparser::BlockType::Type(t) = blockty
         {
-            check_val(*t, || format!("block type in function {index} at offset {offset}"))?;
+            check_val(*t, || {
+                format!("block type in function {index} at offset {offset}")
+            })?;
         }
         fv.op(offset, &op)?;
         max_height = max_height.max(fv.operand_stack_height());
@@ -432,7 +532,10 @@ fn admit_body(
 /// The operator's name as in the text format's Rust spelling (`F32Add`), for messages.
 fn op_name(op: &Operator<'_>) -> String {
     let s = format!("{op:?}");
-    s.split([' ', '{', '(']).next().unwrap_or_default().to_string()
+    s.split([' ', '{', '('])
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Whether an operator produces, consumes or converts a float. Together with the type checks

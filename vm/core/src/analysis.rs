@@ -64,7 +64,14 @@ pub fn static_bounds(
         return module
             .exports
             .iter()
-            .map(|e| (e.name.clone(), GasBound::Unbounded { reason: reason.clone() }))
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    GasBound::Unbounded {
+                        reason: reason.clone(),
+                    },
+                )
+            })
             .collect();
     }
     let base = schedule
@@ -194,7 +201,10 @@ impl<'m> Analyzer<'m> {
             match (self.bound(f), &worst) {
                 (u @ GasBound::Unbounded { .. }, _) => return u,
                 (
-                    GasBound::Bounded { compute, from_host_data },
+                    GasBound::Bounded {
+                        compute,
+                        from_host_data,
+                    },
                     GasBound::Bounded { compute: wc, .. },
                 ) if compute > *wc => {
                     worst = GasBound::Bounded {

@@ -23,7 +23,11 @@ pub const MAX_ABORT_MESSAGE: usize = 1024;
 /// key always reads the same value within one block.
 pub trait StateView: Send + 'static {
     /// The value stored under `key` by `contract`, if any.
-    fn storage_get(&mut self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+    fn storage_get(
+        &mut self,
+        contract: &Address,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StateError>;
 }
 
 /// A [`StateView`] over an in-memory map, for tests, the CLI and benchmarks.
@@ -49,7 +53,11 @@ impl MemoryState {
 }
 
 impl StateView for MemoryState {
-    fn storage_get(&mut self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+    fn storage_get(
+        &mut self,
+        contract: &Address,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self.entries.get(&(*contract, key.to_vec())).cloned())
     }
 }
@@ -146,7 +154,7 @@ fn clamp(mem: &[u8], len: i32) -> u64 {
     u64::from(len as u32).min(mem.len() as u64)
 }
 
-fn read<'m>(mem: &'m [u8], func: HostFn, ptr: i32, len: i32) -> HostResult<&'m [u8]> {
+fn read(mem: &[u8], func: HostFn, ptr: i32, len: i32) -> HostResult<&[u8]> {
     let r = range(mem.len(), func, ptr, len)?;
     mem.get(r).ok_or_else(|| oob(func, ptr, len))
 }
@@ -196,7 +204,13 @@ impl HostState {
         Ok(i32::try_from(self.input.len()).unwrap_or(i32::MAX))
     }
 
-    pub fn input_copy(&mut self, mem: &mut [u8], dst: i32, offset: i32, len: i32) -> HostResult<()> {
+    pub fn input_copy(
+        &mut self,
+        mem: &mut [u8],
+        dst: i32,
+        offset: i32,
+        len: i32,
+    ) -> HostResult<()> {
         let f = HostFn::InputCopy;
         self.charge(f, clamp(mem, len))?;
         let src = range(self.input.len(), f, offset, len)?;
@@ -278,7 +292,12 @@ impl HostState {
         Ok(())
     }
 
-    pub fn storage_remove(&mut self, mem: &mut [u8], key_ptr: i32, key_len: i32) -> HostResult<i32> {
+    pub fn storage_remove(
+        &mut self,
+        mem: &mut [u8],
+        key_ptr: i32,
+        key_len: i32,
+    ) -> HostResult<i32> {
         let f = HostFn::StorageRemove;
         self.charge(f, clamp(mem, key_len))?;
         let key = read(mem, f, key_ptr, key_len)?.to_vec();
@@ -340,7 +359,9 @@ impl HostState {
         let f = HostFn::Abort;
         self.charge(f, clamp(mem, len))?;
         let bytes = read(mem, f, ptr, len)?;
-        let kept = bytes.get(..bytes.len().min(MAX_ABORT_MESSAGE)).unwrap_or_default();
+        let kept = bytes
+            .get(..bytes.len().min(MAX_ABORT_MESSAGE))
+            .unwrap_or_default();
         Err(Trap::Abort {
             message: String::from_utf8_lossy(kept).into_owned(),
         }

@@ -384,7 +384,10 @@ pub fn block_charges(ops: &[Operator<'_>], schedule: &GasSchedule) -> Vec<u64> {
     let mut targeted = Vec::new();
     let mut stack: Vec<(Kind, usize)> = Vec::new();
     let mark = |stack: &Vec<(Kind, usize)>, targeted: &mut Vec<bool>, depth: u32| {
-        if let Some(&(_, id)) = stack.len().checked_sub(1 + depth as usize).and_then(|i| stack.get(i))
+        if let Some(&(_, id)) = stack
+            .len()
+            .checked_sub(1 + depth as usize)
+            .and_then(|i| stack.get(i))
             && let Some(t) = targeted.get_mut(id)
         {
             *t = true;
@@ -432,7 +435,11 @@ pub fn block_charges(ops: &[Operator<'_>], schedule: &GasSchedule) -> Vec<u64> {
                 next_id += 1;
             }
             Operator::Loop { .. } | Operator::If { .. } => {
-                let kind = if matches!(op, Operator::Loop { .. }) { Kind::Loop } else { Kind::If };
+                let kind = if matches!(op, Operator::Loop { .. }) {
+                    Kind::Loop
+                } else {
+                    Kind::If
+                };
                 stack.push((kind, next_id));
                 next_id += 1;
                 current = None;

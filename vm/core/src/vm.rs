@@ -3,7 +3,7 @@
 use crate::admission::{self, AdmittedModule};
 use crate::analysis::{self, GasBound};
 use crate::engine::wasmi_tier::WasmiEngine;
-use crate::engine::{CompiledModule, Engine, Ending, Invocation};
+use crate::engine::{CompiledModule, Ending, Engine, Invocation};
 use crate::error::{Trap, VmError};
 use crate::gas::{Dimension, GasLimits, GasUsed, GasVector};
 use crate::host::{CallContext, Event, HostState, StateView};
@@ -167,7 +167,11 @@ impl Vm {
         if self.config.cache_capacity > 0 {
             let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             if c.entries.len() >= self.config.cache_capacity {
-                let oldest = c.entries.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k);
+                let oldest = c
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (_, t))| *t)
+                    .map(|(k, _)| *k);
                 if let Some(k) = oldest {
                     c.entries.remove(&k);
                 }
@@ -181,7 +185,11 @@ impl Vm {
     /// Static gas bounds of every export of `code` (see [`analysis`]).
     pub fn static_bounds(&self, code: &[u8]) -> Result<BTreeMap<String, GasBound>, VmError> {
         let module = admission::admit(code, &self.config.profile)?;
-        Ok(analysis::static_bounds(&module, &self.schedule, &self.config.profile))
+        Ok(analysis::static_bounds(
+            &module,
+            &self.schedule,
+            &self.config.profile,
+        ))
     }
 
     /// Runs `request.entry` of `code` against `state`. Admission failures and state-backend
@@ -228,16 +236,22 @@ impl Vm {
             }
             used.compute = upfront;
             if used.bandwidth > limits.bandwidth {
-                let t = Trap::LimitExceeded { dimension: Dimension::Bandwidth };
+                let t = Trap::LimitExceeded {
+                    dimension: Dimension::Bandwidth,
+                };
                 return Ok(early(t, used, state));
             }
             if initial_pages > limits.memory_pages {
-                let t = Trap::LimitExceeded { dimension: Dimension::MemoryPages };
+                let t = Trap::LimitExceeded {
+                    dimension: Dimension::MemoryPages,
+                };
                 return Ok(early(t, used, state));
             }
         }
         let Some(&entry_frame) = prepared.entries.get(&request.entry) else {
-            let t = Trap::NoSuchEntry { name: request.entry };
+            let t = Trap::NoSuchEntry {
+                name: request.entry,
+            };
             return Ok(early(t, used, state));
         };
         if metered && entry_frame > self.config.profile.max_stack_slots {

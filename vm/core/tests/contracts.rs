@@ -1,4 +1,5 @@
 //! The example and benchmark contracts run on the VM and match their Rust references.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use keel_contracts::reference;
 use keel_vm::{CallContext, CallRequest, GasVector, MemoryState, Trap, Vm, VmConfig};
@@ -12,7 +13,13 @@ fn limits() -> GasVector {
     }
 }
 
-fn call(vm: &Vm, code: &[u8], entry: &str, input: Vec<u8>, state: MemoryState) -> (Result<Vec<u8>, Trap>, GasVector, MemoryState) {
+fn call(
+    vm: &Vm,
+    code: &[u8],
+    entry: &str,
+    input: Vec<u8>,
+    state: MemoryState,
+) -> (Result<Vec<u8>, Trap>, GasVector, MemoryState) {
     let ctx = CallContext {
         caller: [7; 32],
         self_address: [9; 32],
@@ -25,7 +32,9 @@ fn call(vm: &Vm, code: &[u8], entry: &str, input: Vec<u8>, state: MemoryState) -
         context: ctx.clone(),
         limits: limits(),
     };
-    let out = vm.call(code, req, Box::new(state.clone())).expect("admitted");
+    let out = vm
+        .call(code, req, Box::new(state.clone()))
+        .expect("admitted");
     let mut state = state;
     state.apply(&ctx.self_address, &out.writes);
     (out.result, out.gas_used, state)
@@ -47,11 +56,29 @@ fn counter_increments_persist_through_the_write_set() {
 #[test]
 fn benchmark_kernels_compute_what_their_references_compute() {
     let vm = Vm::new(VmConfig::default()).unwrap();
-    let (r, _, _) = call(&vm, keel_contracts::FIB.wasm, "fib", 50u32.to_le_bytes().to_vec(), MemoryState::default());
+    let (r, _, _) = call(
+        &vm,
+        keel_contracts::FIB.wasm,
+        "fib",
+        50u32.to_le_bytes().to_vec(),
+        MemoryState::default(),
+    );
     assert_eq!(r.unwrap(), reference::expected_fib(50).to_le_bytes());
     let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
-    let (r, _, _) = call(&vm, keel_contracts::SHA256.wasm, "sha256", data.clone(), MemoryState::default());
+    let (r, _, _) = call(
+        &vm,
+        keel_contracts::SHA256.wasm,
+        "sha256",
+        data.clone(),
+        MemoryState::default(),
+    );
     assert_eq!(r.unwrap(), reference::expected_sha256(&data));
-    let (r, _, _) = call(&vm, keel_contracts::COREMARK.wasm, "coremark", 5u32.to_le_bytes().to_vec(), MemoryState::default());
+    let (r, _, _) = call(
+        &vm,
+        keel_contracts::COREMARK.wasm,
+        "coremark",
+        5u32.to_le_bytes().to_vec(),
+        MemoryState::default(),
+    );
     assert_eq!(r.unwrap(), reference::expected_coremark(5).to_le_bytes());
 }

@@ -1,6 +1,6 @@
 //! The interpreter tier: wasmi.
 
-use super::{CompiledModule, Completion, Engine, Ending, Invocation};
+use super::{CompiledModule, Completion, Ending, Engine, Invocation};
 use crate::abi::{GAS_GLOBAL_EXPORT, HOST_MODULE, HostFn, METER_MODULE, STACK_GLOBAL_EXPORT};
 use crate::admission::FRAME_OVERHEAD_SLOTS;
 use crate::error::{Trap, VmError, WasmTrap};
@@ -84,7 +84,8 @@ struct WasmiModule {
 
 impl CompiledModule for WasmiModule {
     fn invoke(&self, inv: Invocation) -> Completion {
-        let max_bytes = usize::try_from(inv.max_memory_pages.saturating_mul(65536)).unwrap_or(usize::MAX);
+        let max_bytes =
+            usize::try_from(inv.max_memory_pages.saturating_mul(65536)).unwrap_or(usize::MAX);
         let data = Data {
             host: inv.host,
             gas: None,
@@ -98,7 +99,15 @@ impl CompiledModule for WasmiModule {
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| &mut d.limits);
-        let ending = run(&mut store, &self.linker, &self.module, &inv.entry, inv.entry_frame, inv.gas, inv.metered);
+        let ending = run(
+            &mut store,
+            &self.linker,
+            &self.module,
+            &inv.entry,
+            inv.entry_frame,
+            inv.gas,
+            inv.metered,
+        );
         let gas_left = store
             .data()
             .gas
@@ -142,7 +151,10 @@ fn run(
             });
         };
         let set = g
-            .set(&mut *store, Val::I64(i64::try_from(gas).unwrap_or(i64::MAX)))
+            .set(
+                &mut *store,
+                Val::I64(i64::try_from(gas).unwrap_or(i64::MAX)),
+            )
             .and_then(|()| s.set(&mut *store, Val::I32(entry_frame as i32)));
         if let Err(e) = set {
             return Ending::Trapped(Trap::EngineLimit {
@@ -246,40 +258,83 @@ macro_rules! host_fn {
 
 fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::LinkerError> {
     let mut l = Linker::<Data>::new(engine);
-    l.func_wrap(METER_MODULE, "out_of_gas", |_: Caller<'_, Data>| -> Result<(), wasmi::Error> {
-        Err(wasmi::Error::host(HostErr(HostFault::Trap(Trap::OutOfGas))))
-    })?;
-    l.func_wrap(METER_MODULE, "stack_overflow", |_: Caller<'_, Data>| -> Result<(), wasmi::Error> {
-        Err(wasmi::Error::host(HostErr(HostFault::Trap(Trap::StackOverflow))))
-    })?;
+    l.func_wrap(
+        METER_MODULE,
+        "out_of_gas",
+        |_: Caller<'_, Data>| -> Result<(), wasmi::Error> {
+            Err(wasmi::Error::host(HostErr(HostFault::Trap(Trap::OutOfGas))))
+        },
+    )?;
+    l.func_wrap(
+        METER_MODULE,
+        "stack_overflow",
+        |_: Caller<'_, Data>| -> Result<(), wasmi::Error> {
+            Err(wasmi::Error::host(HostErr(HostFault::Trap(
+                Trap::StackOverflow,
+            ))))
+        },
+    )?;
     use HostFn as F;
     host_fn!(l, F::InputSize, |h, m| -> i32 { h.input_size(m) });
-    host_fn!(l, F::InputCopy, |h, m, d, o, n| -> () { h.input_copy(m, d, o, n) });
-    host_fn!(l, F::ReturnData, |h, m, p, n| -> () { h.return_data(m, p, n) });
-    host_fn!(l, F::StorageRead, |h, m, k, kl, v, vc| -> i32 { h.storage_read(m, k, kl, v, vc) });
-    host_fn!(l, F::StorageWrite, |h, m, k, kl, v, vl| -> () { h.storage_write(m, k, kl, v, vl) });
-    host_fn!(l, F::StorageRemove, |h, m, k, kl| -> i32 { h.storage_remove(m, k, kl) });
-    host_fn!(l, F::EmitEvent, |h, m, t, tl, d, dl| -> () { h.emit_event(m, t, tl, d, dl) });
+    host_fn!(l, F::InputCopy, |h, m, d, o, n| -> () {
+        h.input_copy(m, d, o, n)
+    });
+    host_fn!(l, F::ReturnData, |h, m, p, n| -> () {
+        h.return_data(m, p, n)
+    });
+    host_fn!(l, F::StorageRead, |h, m, k, kl, v, vc| -> i32 {
+        h.storage_read(m, k, kl, v, vc)
+    });
+    host_fn!(l, F::StorageWrite, |h, m, k, kl, v, vl| -> () {
+        h.storage_write(m, k, kl, v, vl)
+    });
+    host_fn!(l, F::StorageRemove, |h, m, k, kl| -> i32 {
+        h.storage_remove(m, k, kl)
+    });
+    host_fn!(l, F::EmitEvent, |h, m, t, tl, d, dl| -> () {
+        h.emit_event(m, t, tl, d, dl)
+    });
     host_fn!(l, F::Caller, |h, m, d| -> () { h.caller(m, d) });
     host_fn!(l, F::SelfAddress, |h, m, d| -> () { h.self_address(m, d) });
     host_fn!(l, F::BlockHeight, |h, m| -> i64 { h.block_height(m) });
     host_fn!(l, F::BlockTimestamp, |h, m| -> i64 { h.block_timestamp(m) });
     host_fn!(l, F::GasLeft, |h, m| -> i64 { h.gas_left(m) });
     host_fn!(l, F::Abort, |h, m, p, n| -> () { h.abort(m, p, n) });
-    for f in [F::U256Add, F::U256Sub, F::U256Mul, F::U256Div, F::U256Mod, F::U256Exp] {
-        host_fn!(l, f, |h, m, a, b, o| -> i32 { h.intrinsic(m, f, [a, b], o, intrinsics::u256_binary(f)) });
+    for f in [
+        F::U256Add,
+        F::U256Sub,
+        F::U256Mul,
+        F::U256Div,
+        F::U256Mod,
+        F::U256Exp,
+    ] {
+        host_fn!(l, f, |h, m, a, b, o| -> i32 {
+            h.intrinsic(m, f, [a, b], o, intrinsics::u256_binary(f))
+        });
     }
     for f in [F::U256AddMod, F::U256MulMod] {
-        host_fn!(l, f, |h, m, a, b, n, o| -> i32 { h.intrinsic(m, f, [a, b, n], o, intrinsics::u256_ternary(f)) });
+        host_fn!(l, f, |h, m, a, b, n, o| -> i32 {
+            h.intrinsic(m, f, [a, b, n], o, intrinsics::u256_ternary(f))
+        });
     }
-    host_fn!(l, F::U256Cmp, |h, m, a, b| -> i32 { h.compare(m, F::U256Cmp, a, b, intrinsics::u256_cmp) });
-    host_fn!(l, F::U256Shl, |h, m, a, s, o| -> () { h.shift(m, F::U256Shl, a, s, o, intrinsics::u256_shl) });
-    host_fn!(l, F::U256Shr, |h, m, a, s, o| -> () { h.shift(m, F::U256Shr, a, s, o, intrinsics::u256_shr) });
+    host_fn!(l, F::U256Cmp, |h, m, a, b| -> i32 {
+        h.compare(m, F::U256Cmp, a, b, intrinsics::u256_cmp)
+    });
+    host_fn!(l, F::U256Shl, |h, m, a, s, o| -> () {
+        h.shift(m, F::U256Shl, a, s, o, intrinsics::u256_shl)
+    });
+    host_fn!(l, F::U256Shr, |h, m, a, s, o| -> () {
+        h.shift(m, F::U256Shr, a, s, o, intrinsics::u256_shr)
+    });
     for f in [F::FxMul, F::FxDiv, F::FxPow] {
-        host_fn!(l, f, |h, m, a, b, o| -> i32 { h.intrinsic(m, f, [a, b], o, intrinsics::fx_binary(f)) });
+        host_fn!(l, f, |h, m, a, b, o| -> i32 {
+            h.intrinsic(m, f, [a, b], o, intrinsics::fx_binary(f))
+        });
     }
     for f in [F::FxSqrt, F::FxExp, F::FxLn] {
-        host_fn!(l, f, |h, m, a, o| -> i32 { h.intrinsic(m, f, [a], o, intrinsics::fx_unary(f)) });
+        host_fn!(l, f, |h, m, a, o| -> i32 {
+            h.intrinsic(m, f, [a], o, intrinsics::fx_unary(f))
+        });
     }
     Ok(l)
 }

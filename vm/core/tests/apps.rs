@@ -1,10 +1,11 @@
-//! Behaviour of the example contracts (counter, token, interest) on the in-crate wasmi harness.
+//! Behaviour of the example contracts (counter, token, interest) on the VM.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
 
-use common::host::{Host, Outcome, Runner, fx_mul};
+use common::{Host, Outcome, Runner};
 use keel_contracts::{COUNTER, INTEREST, TOKEN};
+use keel_intrinsics::fixed::Q64x64;
 
 fn returned(outcome: Outcome) -> Vec<u8> {
     match outcome {
@@ -214,58 +215,57 @@ fn fx_input(a: i128, b: i128, c: i128) -> Vec<u8> {
     cat(&[&a.to_le_bytes(), &b.to_le_bytes(), &c.to_le_bytes()])
 }
 
+fn fx(raw: i128) -> Q64x64 {
+    Q64x64::from_bits(raw)
+}
+
 #[test]
 fn compound_raises_one_plus_rate_to_the_periods_and_scales_the_principal() {
     let interest = Runner::new(INTEREST.wasm);
-    let mut host = Host {
-        fx_pow: (0, ONE + ONE / 2),
-        ..Host::default()
-    };
     let (principal, rate, periods) = (1_000 * ONE, ONE / 20, 12 * ONE);
-    let out = returned(interest.call(&mut host, "compound", &fx_input(principal, rate, periods)));
-    assert_eq!(host.fx_calls, [("fx_pow", vec![ONE + rate, periods])]);
-    assert_eq!(out, 1_500i128.checked_mul(ONE).unwrap().to_le_bytes());
+    let out = interest.output("compound", &fx_input(principal, rate, periods));
+    // The contract's result is exactly the intrinsics' composition: P * (1 + r)^n.
+    let growth = fx(ONE + rate).pow(fx(periods)).unwrap();
+    let want = fx(principal).mul(growth).unwrap();
+    assert_eq!(out, want.to_le_bytes());
+    // 1000 * 1.05^12 = 1795.856326...; the intrinsics are within a few ulps of it.
+    let value = want.to_bits() as f64 / ONE as f64;
+    assert!((value - 1_795.856_326_022_129).abs() < 1e-9, "{value}");
 
-    // A negative rate subtracts: 1 + (-0.25) = 0.75.
-    let mut host = Host {
-        fx_pow: (0, ONE),
-        ..Host::default()
-    };
-    returned(interest.call(&mut host, "compound", &fx_input(ONE, -ONE / 4, ONE)));
-    assert_eq!(host.fx_calls[0].1[0], 3 * ONE / 4);
+    // A negative rate subtracts: 1 + (-0.25) = 0.75, and 0.75^1 = 0.75.
+    let out = interest.output("compound", &fx_input(ONE, -ONE / 4, ONE));
+    assert_eq!(out, fx(3 * ONE / 4).to_le_bytes());
 }
 
 #[test]
 fn continuous_exponentiates_rate_times_time() {
     let interest = Runner::new(INTEREST.wasm);
-    let growth = 2 * ONE + ONE / 3;
-    let mut host = Host {
-        fx_exp: (0, growth),
-        ..Host::default()
-    };
     let (principal, rate, time) = (250 * ONE, ONE / 10, 5 * ONE / 2);
-    let out = returned(interest.call(&mut host, "continuous", &fx_input(principal, rate, time)));
-    assert_eq!(
-        host.fx_calls,
-        [("fx_exp", vec![fx_mul(rate, time).unwrap()])]
-    );
-    assert_eq!(out, fx_mul(principal, growth).unwrap().to_le_bytes());
+    let out = interest.output("continuous", &fx_input(principal, rate, time));
+    let growth = fx(rate).mul(fx(time)).unwrap().exp().unwrap();
+    let want = fx(principal).mul(growth).unwrap();
+    assert_eq!(out, want.to_le_bytes());
+    // 250 * e^0.25 = 321.00635...
+    let value = want.to_bits() as f64 / ONE as f64;
+    assert!((value - 321.006_354_171_935_4).abs() < 1e-9, "{value}");
 }
 
 #[test]
 fn interest_aborts_with_the_failing_step_and_status() {
     let interest = Runner::new(INTEREST.wasm);
-    let mut host = Host {
-        fx_pow: (3, 0),
-        ..Host::default()
-    };
-    let msg = aborted(interest.call(&mut host, "compound", &fx_input(ONE, -2 * ONE, ONE)));
+    // 1 + (-2) = -1: a negative base is a domain error for pow.
+    let msg = aborted(interest.call(
+        &mut Host::default(),
+        "compound",
+        &fx_input(ONE, -2 * ONE, ONE),
+    ));
     assert_eq!(msg, "interest: pow: domain error");
-    let mut host = Host {
-        fx_exp: (1, 0),
-        ..Host::default()
-    };
-    let msg = aborted(interest.call(&mut host, "continuous", &fx_input(ONE, ONE, ONE)));
+    // e^(100 * 1) overflows Q64.64.
+    let msg = aborted(interest.call(
+        &mut Host::default(),
+        "continuous",
+        &fx_input(ONE, 100 * ONE, ONE),
+    ));
     assert_eq!(msg, "interest: exp: overflow");
     let msg = aborted(interest.call(
         &mut Host::default(),

@@ -1,10 +1,10 @@
 //! The benchmark kernels compute exactly what `keel_contracts::reference` says they do.
-//! Run on the in-crate wasmi harness (see tests/common/host.rs), not on the Keel VM.
+//! Run on the Keel VM, metered, through tests/common.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
 
-use common::host::{Host, Outcome, Runner};
+use common::{Host, Outcome, Runner};
 use keel_contracts::reference::{
     expected_coremark, expected_fib, expected_sha256, expected_sha256_iter, u32_input,
 };

@@ -1,0 +1,147 @@
+//! `keel bench …`: fast paths against their baselines, measured side by side in one process.
+//!
+//! Runs are interleaved (baseline, candidate, baseline, …) and the minimum of each series is
+//! reported, so background load on a shared machine skews both sides alike.
+
+use clap::{Args, Subcommand};
+use keel_vm::{CallRequest, GasVector, MemoryState, Vm, VmConfig};
+use serde::Serialize;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Each benchmark contract unmetered (plain wasmi) and metered (Keel), same process.
+    Vm(BenchVmArgs),
+}
+
+#[derive(Args)]
+pub struct BenchVmArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Measured rounds per workload (each round runs both sides once).
+    #[arg(long, default_value_t = 7)]
+    pub rounds: u32,
+    /// Scale the workloads' sizes (1 = default, ~0.1–0.5 s per run on one core).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+}
+
+/// One row of `keel bench vm`.
+#[derive(Debug, Serialize)]
+pub struct VmBenchRow {
+    pub workload: String,
+    pub unmetered_ms: f64,
+    pub metered_ms: f64,
+    pub metered_over_unmetered: f64,
+    pub gas_compute: u64,
+}
+
+pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCmd::Vm(a) => bench_vm(a),
+    }
+}
+
+struct Workload {
+    name: &'static str,
+    code: &'static [u8],
+    entry: &'static str,
+    input: Vec<u8>,
+}
+
+fn workloads(scale: f64) -> Vec<Workload> {
+    let n = |base: f64| ((base * scale).max(1.0)) as u32;
+    vec![
+        Workload {
+            name: "integer loop (coremark)",
+            code: keel_contracts::COREMARK.wasm,
+            entry: "coremark",
+            input: n(400.0).to_le_bytes().to_vec(),
+        },
+        Workload {
+            name: "sha256 (in-contract, 32 B x N)",
+            code: keel_contracts::SHA256.wasm,
+            entry: "sha256_iter",
+            input: n(20_000.0).to_le_bytes().to_vec(),
+        },
+        Workload {
+            name: "fib (iterative)",
+            code: keel_contracts::FIB.wasm,
+            entry: "fib",
+            input: n(3_000_000.0).to_le_bytes().to_vec(),
+        },
+    ]
+}
+
+fn time_call(vm: &Vm, w: &Workload) -> anyhow::Result<(Duration, u64)> {
+    let prepared = vm.prepare(w.code)?;
+    let req = CallRequest {
+        entry: w.entry.into(),
+        input: w.input.clone(),
+        limits: GasVector {
+            compute: u64::MAX / 4,
+            storage_bytes: 1 << 20,
+            memory_pages: 256,
+            bandwidth: 1 << 20,
+        },
+        ..CallRequest::default()
+    };
+    let start = Instant::now();
+    let out = vm.call_prepared(&prepared, req, Box::new(MemoryState::default()))?;
+    let elapsed = start.elapsed();
+    if let Err(trap) = out.result {
+        anyhow::bail!("workload {} trapped: {trap}", w.name);
+    }
+    Ok((elapsed, out.gas_used.compute))
+}
+
+fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
+    let metered = Vm::new(VmConfig::default())?;
+    let plain = Vm::new(VmConfig {
+        metering: false,
+        ..VmConfig::default()
+    })?;
+    let mut rows = Vec::new();
+    for w in workloads(a.scale) {
+        if !a.json {
+            eprintln!("running {} ({} rounds)…", w.name, a.rounds);
+        }
+        // Warm-up compiles both and touches the code once.
+        time_call(&plain, &w)?;
+        let (_, gas) = time_call(&metered, &w)?;
+        let (mut best_plain, mut best_metered) = (Duration::MAX, Duration::MAX);
+        for _ in 0..a.rounds.max(1) {
+            best_plain = best_plain.min(time_call(&plain, &w)?.0);
+            best_metered = best_metered.min(time_call(&metered, &w)?.0);
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        rows.push(VmBenchRow {
+            workload: w.name.to_string(),
+            unmetered_ms: ms(best_plain),
+            metered_ms: ms(best_metered),
+            metered_over_unmetered: best_metered.as_secs_f64()
+                / best_plain.as_secs_f64().max(1e-12),
+            gas_compute: gas,
+        });
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "bench": "vm", "rows": rows }))?
+        );
+    } else {
+        println!(
+            "{:<32} {:>14} {:>12} {:>24} {:>16}",
+            "workload", "unmetered ms", "metered ms", "metered_over_unmetered", "gas (compute)"
+        );
+        for r in &rows {
+            println!(
+                "{:<32} {:>14.2} {:>12.2} {:>24.3} {:>16}",
+                r.workload, r.unmetered_ms, r.metered_ms, r.metered_over_unmetered, r.gas_compute
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,21 @@
+//! One module per command group.
+
+pub mod bench;
+pub mod demo;
+pub mod vm;
+
+use anyhow::Context;
+use std::path::Path;
+
+/// Reads a contract from a `.wasm` binary or a `.wat` text file.
+pub fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let is_text = path.extension().is_some_and(|e| e == "wat") || !bytes.starts_with(b"\0asm");
+    if is_text {
+        wat::parse_bytes(&bytes)
+            .map(|c| c.into_owned())
+            .with_context(|| format!("{} is neither a wasm binary nor valid WAT", path.display()))
+    } else {
+        Ok(bytes)
+    }
+}
