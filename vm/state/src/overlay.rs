@@ -1,0 +1,152 @@
+//! [`Overlay`]: an in-memory, forkable write layer over a read-only base state.
+//!
+//! A block executes in one overlay over a [`StateView`](crate::StateView); each transaction
+//! (and each nested call) runs in a forked child context that is either committed into its
+//! parent or reverted, leaving no trace. At the end, [`Overlay::into_writes`] is the block's
+//! write set for [`StateDb::commit_block`](crate::StateDb::commit_block).
+//!
+//! Design: one change map holds every pending write (innermost wins, since children write into
+//! it directly), plus an undo journal recording, for each write made while a child is open, what
+//! the change map held for that key before. Reads are one map lookup then the base; revert
+//! replays the journal back to the child's checkpoint. Nothing is journaled at depth 0.
+
+use std::collections::BTreeMap;
+
+use crate::db::WriteSet;
+use crate::error::{Result, StateError};
+use crate::view::StateRead;
+
+/// A change-map entry as it was before a journaled write: `None` = the key had no pending write.
+type PriorEntry = Option<Option<Vec<u8>>>;
+
+/// Pending writes over a base state, with nested fork / commit / revert.
+///
+/// Deterministic: changes are kept in a `BTreeMap`, so iteration and the produced write set are
+/// in ascending raw-key order regardless of write order.
+#[derive(Debug)]
+pub struct Overlay<B> {
+    base: B,
+    changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    journal: Vec<(Vec<u8>, PriorEntry)>,
+    checkpoints: Vec<usize>,
+}
+
+impl<B: StateRead> Overlay<B> {
+    /// An overlay with no pending writes and no open child context.
+    pub fn new(base: B) -> Self {
+        Self {
+            base,
+            changes: BTreeMap::new(),
+            journal: Vec::new(),
+            checkpoints: Vec::new(),
+        }
+    }
+
+    /// The state underneath.
+    pub fn base(&self) -> &B {
+        &self.base
+    }
+
+    /// The value of `key` as the innermost open context sees it: pending writes first, then the
+    /// base.
+    ///
+    /// # Errors
+    /// Errors of the base read.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.changes.get(key) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.base.read(key),
+        }
+    }
+
+    /// Sets `key` to `value` in the innermost context.
+    pub fn set(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.write(key, Some(value));
+    }
+
+    /// Deletes `key` in the innermost context.
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.write(key, None);
+    }
+
+    /// Writes `value` (`None` deletes) to `key` in the innermost context.
+    pub fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        if self.checkpoints.is_empty() {
+            self.changes.insert(key, value);
+        } else {
+            let prior = self.changes.insert(key.clone(), value);
+            self.journal.push((key, prior));
+        }
+    }
+
+    /// Opens a child context; writes from now on can be undone as a unit by
+    /// [`Overlay::revert_child`]. Returns the new depth (1 for the first child).
+    pub fn fork(&mut self) -> usize {
+        self.checkpoints.push(self.journal.len());
+        self.checkpoints.len()
+    }
+
+    /// Closes the innermost child, keeping its writes in the parent context. If the parent is
+    /// itself a child, its own revert still undoes them.
+    ///
+    /// # Errors
+    /// [`StateError::NoOpenContext`] if no child is open.
+    pub fn commit_child(&mut self) -> Result<()> {
+        self.checkpoints.pop().ok_or(StateError::NoOpenContext)?;
+        if self.checkpoints.is_empty() {
+            // No context left that could revert these writes.
+            self.journal.clear();
+        }
+        Ok(())
+    }
+
+    /// Closes the innermost child, undoing every write made since its [`Overlay::fork`]
+    /// (including writes of grandchildren it committed).
+    ///
+    /// # Errors
+    /// [`StateError::NoOpenContext`] if no child is open.
+    pub fn revert_child(&mut self) -> Result<()> {
+        let checkpoint = self.checkpoints.pop().ok_or(StateError::NoOpenContext)?;
+        while self.journal.len() > checkpoint {
+            let Some((key, prior)) = self.journal.pop() else {
+                break;
+            };
+            match prior {
+                Some(value) => self.changes.insert(key, value),
+                None => self.changes.remove(&key),
+            };
+        }
+        Ok(())
+    }
+
+    /// How many child contexts are open.
+    pub fn depth(&self) -> usize {
+        self.checkpoints.len()
+    }
+
+    /// Every pending write, as the innermost context sees it, in ascending key order.
+    pub fn changes(&self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &self.changes
+    }
+
+    /// The write set of everything committed into the root context. A write that re-states the
+    /// base value, or deletes a key the base lacks, is kept: it changes no root.
+    ///
+    /// # Errors
+    /// [`StateError::ContextsStillOpen`] if a child is still open (its writes are neither
+    /// committed nor reverted, so no write set is well defined).
+    pub fn into_writes(self) -> Result<WriteSet> {
+        if !self.checkpoints.is_empty() {
+            return Err(StateError::ContextsStillOpen {
+                open: self.checkpoints.len(),
+            });
+        }
+        Ok(self.changes)
+    }
+}
+
+impl<B: StateRead> StateRead for Overlay<B> {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get(key)
+    }
+}

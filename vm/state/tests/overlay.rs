@@ -1,0 +1,171 @@
+//! Forked state contexts: reads fall through, reverts leave no trace, commits keep writes.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::collections::BTreeMap;
+
+use keel_state::{Overlay, StateDb, StateError, StateRead, WriteSet};
+use proptest::prelude::*;
+
+type Base = BTreeMap<Vec<u8>, Vec<u8>>;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Set(u8, u8),
+    Delete(u8),
+    Read(u8),
+    Fork,
+    Commit,
+    Revert,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0u8..6, any::<u8>()).prop_map(|(k, v)| Op::Set(k, v)),
+        1 => (0u8..6).prop_map(Op::Delete),
+        2 => (0u8..6).prop_map(Op::Read),
+        2 => Just(Op::Fork),
+        1 => Just(Op::Commit),
+        1 => Just(Op::Revert),
+    ]
+}
+
+/// The reference: one full copy of the pending writes per open context.
+struct Model {
+    stack: Vec<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+impl Model {
+    fn get(&self, base: &Base, key: &[u8]) -> Option<Vec<u8>> {
+        let top = self.stack.last().unwrap();
+        match top.get(key) {
+            Some(pending) => pending.clone(),
+            None => base.get(key).cloned(),
+        }
+    }
+}
+
+fn base() -> Base {
+    (0u8..3).map(|k| (vec![k], vec![100 + k])).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn overlay_matches_a_copy_per_context_model(ops in prop::collection::vec(op(), 0..60)) {
+        let base = base();
+        let mut overlay = Overlay::new(&base);
+        let mut model = Model { stack: vec![BTreeMap::new()] };
+        for op in ops {
+            match op {
+                Op::Set(k, v) => {
+                    overlay.set(vec![k], vec![v]);
+                    model.stack.last_mut().unwrap().insert(vec![k], Some(vec![v]));
+                }
+                Op::Delete(k) => {
+                    overlay.delete(vec![k]);
+                    model.stack.last_mut().unwrap().insert(vec![k], None);
+                }
+                Op::Read(k) => {
+                    prop_assert_eq!(overlay.get(&[k]).unwrap(), model.get(&base, &[k]));
+                }
+                Op::Fork => {
+                    let depth = overlay.fork();
+                    let top = model.stack.last().unwrap().clone();
+                    model.stack.push(top);
+                    prop_assert_eq!(depth, model.stack.len() - 1);
+                }
+                Op::Commit => {
+                    let result = overlay.commit_child();
+                    if model.stack.len() == 1 {
+                        prop_assert!(matches!(result, Err(StateError::NoOpenContext)));
+                    } else {
+                        prop_assert!(result.is_ok());
+                        let top = model.stack.pop().unwrap();
+                        *model.stack.last_mut().unwrap() = top;
+                    }
+                }
+                Op::Revert => {
+                    let result = overlay.revert_child();
+                    if model.stack.len() == 1 {
+                        prop_assert!(matches!(result, Err(StateError::NoOpenContext)));
+                    } else {
+                        prop_assert!(result.is_ok());
+                        model.stack.pop();
+                    }
+                }
+            }
+            prop_assert_eq!(overlay.depth(), model.stack.len() - 1);
+            prop_assert_eq!(overlay.changes(), model.stack.last().unwrap());
+        }
+        // Whatever is still open fails: revert it, then the write set is the root context's.
+        while overlay.depth() > 0 {
+            overlay.revert_child().unwrap();
+            model.stack.pop();
+        }
+        prop_assert_eq!(overlay.into_writes().unwrap(), model.stack.pop().unwrap());
+    }
+}
+
+#[test]
+fn into_writes_refuses_while_a_child_is_open() {
+    let base = base();
+    let mut overlay = Overlay::new(&base);
+    overlay.fork();
+    overlay.set(b"k".to_vec(), b"v".to_vec());
+    assert!(matches!(
+        overlay.into_writes(),
+        Err(StateError::ContextsStillOpen { open: 1 })
+    ));
+}
+
+#[test]
+fn reverting_an_outer_context_undoes_its_committed_children() {
+    let base = base();
+    let mut overlay = Overlay::new(&base);
+    overlay.set(vec![0], vec![1]);
+    overlay.fork();
+    overlay.set(vec![0], vec![2]);
+    overlay.fork();
+    overlay.delete(vec![1]);
+    overlay.commit_child().unwrap();
+    assert_eq!(overlay.get(&[1]).unwrap(), None);
+    overlay.revert_child().unwrap();
+    assert_eq!(overlay.get(&[0]).unwrap(), Some(vec![1]));
+    assert_eq!(overlay.get(&[1]).unwrap(), Some(vec![101]));
+    assert_eq!(
+        overlay.into_writes().unwrap(),
+        WriteSet::from([(vec![0], Some(vec![1]))])
+    );
+}
+
+#[test]
+fn a_block_executed_in_an_overlay_over_a_view_commits_only_successful_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = StateDb::create(dir.path()).unwrap();
+    db.commit_block(0, [(b"alice".to_vec(), Some(vec![10]))].into())
+        .unwrap();
+
+    let view = db.view().unwrap();
+    let mut block = Overlay::new(&view);
+    // tx 1 succeeds, tx 2 fails after writing, tx 3 succeeds reading tx 1's write.
+    block.fork();
+    block.set(b"bob".to_vec(), vec![5]);
+    block.commit_child().unwrap();
+    block.fork();
+    block.set(b"alice".to_vec(), vec![0]);
+    block.set(b"carol".to_vec(), vec![1]);
+    block.revert_child().unwrap();
+    block.fork();
+    let bob = block.read(b"bob").unwrap().unwrap();
+    block.set(b"dave".to_vec(), bob);
+    block.commit_child().unwrap();
+    let writes = block.into_writes().unwrap();
+    drop(view);
+
+    db.commit_block(1, writes).unwrap();
+    assert_eq!(db.get(b"alice").unwrap(), Some(vec![10]));
+    assert_eq!(db.get(b"bob").unwrap(), Some(vec![5]));
+    assert_eq!(db.get(b"carol").unwrap(), None);
+    assert_eq!(db.get(b"dave").unwrap(), Some(vec![5]));
+}
