@@ -1,0 +1,106 @@
+//! Compiles the C routines under `routines/` to BPF objects with clang.
+//!
+//! Each routine is built for solana-sbpf (`<name>.sbpf.o`) and, unless it is a test-only fault
+//! routine, for the kernel (`<name>.kern.o`, `-DKEEL_TARGET_KERNEL`). `-mcpu=v1` keeps clang to
+//! 64-bit ALU instructions: SBPF v0 sign-extends 32-bit ALU results where the kernel zero-extends.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const NO_DEFINES: &[&str] = &[];
+
+/// (source stem, kernel build: None = not built, Some(extra clang defines))
+const ROUTINES: &[(&str, Option<&[&str]>)] = &[
+    // The kernel verifier walks every loop iteration within a 1M-instruction budget: a 4 KiB
+    // sha256 exceeds it, so the kernel build caps the input (see KERNEL_MAX_INPUT in builtin.rs).
+    ("sha256", Some(&["-DSHA256_MAX_INPUT=1024"])),
+    ("keccak256", Some(&["-DKECCAK_MAX_INPUT=1024"])),
+    ("merkle_sha256", Some(NO_DEFINES)),
+    ("modmul_bls12_381_fr", Some(NO_DEFINES)),
+    ("fault_spin", None),
+    ("fault_oob", None),
+];
+
+const HEADERS: &[&str] = &["keel_routine.h", "keel_entry.h", "sha256.h"];
+
+fn main() -> Result<(), String> {
+    let clang = env::var("KEEL_CLANG").unwrap_or_else(|_| "clang".to_owned());
+    println!("cargo:rerun-if-env-changed=KEEL_CLANG");
+    check_clang(&clang)?;
+
+    let src_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?).join("routines");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    for header in HEADERS {
+        println!("cargo:rerun-if-changed={}", src_dir.join(header).display());
+    }
+    for (stem, kernel) in ROUTINES {
+        let source = src_dir.join(format!("{stem}.c"));
+        println!("cargo:rerun-if-changed={}", source.display());
+        compile(
+            &clang,
+            &source,
+            &out_dir.join(format!("{stem}.sbpf.o")),
+            None,
+        )?;
+        if let Some(defines) = kernel {
+            let output = out_dir.join(format!("{stem}.kern.o"));
+            compile(&clang, &source, &output, Some(defines))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_clang(clang: &str) -> Result<(), String> {
+    match Command::new(clang).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "keel-ebpf-bridge: `{clang} --version` failed ({}); the BPF routines need clang \
+             (>= 14, with the BPF target). Install clang or point KEEL_CLANG at it.",
+            out.status
+        )),
+        Err(e) => Err(format!(
+            "keel-ebpf-bridge: cannot run `{clang}` ({e}); the BPF routines need clang (>= 14, \
+             with the BPF target). Install clang (apt-get install clang) or set KEEL_CLANG."
+        )),
+    }
+}
+
+/// `kernel`: `Some(extra defines)` builds the kernel variant.
+fn compile(
+    clang: &str,
+    source: &Path,
+    output: &Path,
+    kernel: Option<&[&str]>,
+) -> Result<(), String> {
+    let mut cmd = Command::new(clang);
+    cmd.args([
+        "-target",
+        "bpf",
+        "-O2",
+        "-mcpu=v1",
+        "-Wall",
+        "-Werror",
+        "-fno-builtin",
+    ])
+    .args(["-ffreestanding", "-nostdinc"]);
+    if let Some(defines) = kernel {
+        cmd.arg("-DKEEL_TARGET_KERNEL").args(defines);
+    }
+    cmd.arg("-c").arg(source).arg("-o").arg(output);
+    let out = cmd.output().map_err(|e| {
+        format!(
+            "keel-ebpf-bridge: running clang on {}: {e}",
+            source.display()
+        )
+    })?;
+    if !out.status.success() {
+        return Err(format!(
+            "keel-ebpf-bridge: clang failed on {}:\n{}",
+            source.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}

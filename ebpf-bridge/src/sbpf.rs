@@ -1,0 +1,205 @@
+//! Execution on solana-sbpf (SBPF v0): interpreter and JIT over the same verified executable.
+//!
+//! Guest address space of one run — nothing else is mapped:
+//!
+//! | region            | vm address            | access     |
+//! |-------------------|-----------------------|------------|
+//! | constants         | [`CONSTANTS_VADDR`]   | read-only  |
+//! | code              | `MM_BYTECODE_START`   | read-only  |
+//! | stack (one frame) | `MM_STACK_START`      | read-write |
+//! | input             | [`INPUT_VADDR`]       | read-only  |
+//! | output            | [`OUTPUT_VADDR`]      | read-write |
+//!
+//! Calling convention: r1 = input address, r2 = input length, r3 = output address, r4 = output
+//! length; r0 on exit is the routine status (0 = success).
+
+use crate::error::BridgeError;
+use crate::link::LinkedImage;
+use crate::manifest::RoutineId;
+use solana_sbpf::{
+    aligned_memory::AlignedMemory,
+    ebpf,
+    elf::Executable,
+    error::{EbpfError, ProgramResult},
+    memory_region::{MemoryMapping, MemoryRegion},
+    program::{BuiltinProgram, FunctionRegistry, SBPFVersion},
+    verifier::RequisiteVerifier,
+    vm::{CallFrame, Config, ContextObject, EbpfVm, ExecutionMode},
+};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// Where the routine's `.rodata` is mapped: the slot SBPF gives the heap, which routines lack.
+pub const CONSTANTS_VADDR: u64 = ebpf::MM_HEAP_START;
+/// Where the input is mapped (r1).
+pub const INPUT_VADDR: u64 = ebpf::MM_INPUT_START;
+/// Where the output is mapped (r3).
+pub const OUTPUT_VADDR: u64 = ebpf::MM_INPUT_START + ebpf::MM_REGION_SIZE;
+/// Stack available to a routine: one frame, no calls.
+pub const STACK_BYTES: usize = 4096;
+
+/// The instruction meter and the memory mapping of one run.
+pub(crate) struct Meter {
+    remaining: u64,
+    mapping: MemoryMapping,
+}
+
+impl ContextObject for Meter {
+    fn consume(&mut self, amount: u64) {
+        self.remaining = self.remaining.saturating_sub(amount);
+    }
+
+    fn get_remaining(&self) -> u64 {
+        self.remaining
+    }
+
+    fn active_mapping_ptr(&mut self) -> NonNull<MemoryMapping> {
+        NonNull::from_mut(&mut self.mapping)
+    }
+}
+
+/// Which solana-sbpf engine runs the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SbpfMode {
+    Interpreter,
+    Jit,
+}
+
+/// A verified (and, where supported, JIT-compiled) routine program.
+pub(crate) struct SbpfProgram {
+    routine: RoutineId,
+    loader: Arc<BuiltinProgram<Meter>>,
+    executable: Executable<Meter>,
+    constants: Vec<u8>,
+    jit_error: Option<String>,
+}
+
+/// The VM configuration of every routine: SBPF v0 only, one stack frame, metering on.
+fn config() -> Config {
+    Config {
+        max_call_depth: 1,
+        stack_frame_size: STACK_BYTES,
+        enable_stack_frame_gaps: false,
+        enable_instruction_meter: true,
+        reject_broken_elfs: true,
+        enabled_sbpf_versions: SBPFVersion::V0..=SBPFVersion::V0,
+        ..Config::default()
+    }
+}
+
+impl SbpfProgram {
+    /// Verifies `image` and JIT-compiles it. A JIT failure is kept and reported when the JIT
+    /// is asked for; a verifier failure is an error.
+    pub(crate) fn new(routine: RoutineId, image: LinkedImage) -> Result<Self, BridgeError> {
+        let load_err = |reason: String| BridgeError::Load { routine, reason };
+        let loader = Arc::new(BuiltinProgram::new_loader(config()));
+        let executable = Executable::from_text_bytes(
+            &image.text,
+            Arc::clone(&loader),
+            SBPFVersion::V0,
+            FunctionRegistry::default(),
+        )
+        .map_err(|e| load_err(format!("sbpf: {e}")))?;
+        executable
+            .verify::<RequisiteVerifier>()
+            .map_err(|e| load_err(format!("sbpf verifier: {e}")))?;
+        let jit_error = compile_jit(&executable);
+        Ok(Self {
+            routine,
+            loader,
+            executable,
+            constants: image.rodata,
+            jit_error,
+        })
+    }
+
+    /// Runs the program once. `output` must already have the requested length.
+    ///
+    /// Returns the instruction count; `Err` on budget exhaustion, fault or non-zero status.
+    /// Deterministic: the interpreter and the JIT return the same result and count.
+    pub(crate) fn run(
+        &self,
+        mode: SbpfMode,
+        input: &[u8],
+        output: &mut [u8],
+        budget: u64,
+    ) -> Result<u64, BridgeError> {
+        let routine = self.routine;
+        if mode == SbpfMode::Jit
+            && let Some(reason) = &self.jit_error
+        {
+            return Err(BridgeError::EngineUnavailable(format!("JIT: {reason}")));
+        }
+        let config = self.executable.get_config();
+        let mut stack = AlignedMemory::<{ ebpf::HOST_ALIGN }>::zero_filled(config.stack_size());
+        let stack_len = stack.len();
+        let regions = vec![
+            MemoryRegion::new(self.constants.as_slice() as *const [u8], CONSTANTS_VADDR),
+            self.executable.get_ro_region(),
+            MemoryRegion::new(stack.as_slice_mut() as *mut [u8], ebpf::MM_STACK_START),
+            MemoryRegion::new(input as *const [u8], INPUT_VADDR),
+            MemoryRegion::new(&raw mut *output, OUTPUT_VADDR),
+        ];
+        // SAFETY: every region's host memory (constants, code, stack, input, output) outlives
+        // `meter`, which is dropped at the end of this function; the writable regions (stack,
+        // output) are plain bytes with no invariants the guest could break.
+        let mapping =
+            unsafe { MemoryMapping::new(regions, config, SBPFVersion::V0) }.map_err(|e| {
+                BridgeError::Load {
+                    routine,
+                    reason: format!("memory mapping: {e}"),
+                }
+            })?;
+        let mut meter = Meter {
+            remaining: budget,
+            mapping,
+        };
+        let mut vm = EbpfVm::new(
+            Arc::clone(&self.loader),
+            SBPFVersion::V0,
+            &mut meter,
+            stack_len,
+        );
+        vm.registers[1] = INPUT_VADDR;
+        vm.registers[2] = input.len() as u64;
+        vm.registers[3] = OUTPUT_VADDR;
+        vm.registers[4] = output.len() as u64;
+        let mut call_frames = vec![CallFrame::default(); config.max_call_depth];
+        let mut exec_mode = match mode {
+            SbpfMode::Interpreter => ExecutionMode::Interpreted,
+            SbpfMode::Jit => ExecutionMode::Jit,
+        };
+        let (instructions, result) =
+            vm.execute_program(&self.executable, &mut exec_mode, &mut call_frames);
+        match result {
+            ProgramResult::Ok(0) => Ok(instructions),
+            ProgramResult::Ok(status) => Err(BridgeError::Rejected { routine, status }),
+            ProgramResult::Err(EbpfError::ExceededMaxInstructions) => {
+                Err(BridgeError::BudgetExhausted { routine, budget })
+            }
+            ProgramResult::Err(EbpfError::JitNotCompiled) => Err(BridgeError::EngineUnavailable(
+                "JIT: program not compiled".into(),
+            )),
+            ProgramResult::Err(e) => Err(BridgeError::Fault {
+                routine,
+                instructions,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Whether [`SbpfMode::Jit`] is available for this program.
+    pub(crate) fn jit_available(&self) -> bool {
+        self.jit_error.is_none()
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(target_os = "windows")))]
+fn compile_jit(executable: &Executable<Meter>) -> Option<String> {
+    executable.jit_compile().err().map(|e| e.to_string())
+}
+
+#[cfg(not(all(target_arch = "x86_64", not(target_os = "windows"))))]
+fn compile_jit(_executable: &Executable<Meter>) -> Option<String> {
+    Some("solana-sbpf has no JIT for this architecture".into())
+}
