@@ -1,0 +1,178 @@
+//! A chain on disk: the state database, the VM and the signature verifier, with
+//! `execute_block` committing atomically (one redb write transaction per block).
+
+use crate::config::ChainConfig;
+use crate::executor::{Block, BlockHeader, ChainError, Executor};
+use crate::genesis::Genesis;
+use crate::receipt::BlockResult;
+use crate::state_access::Access;
+use crate::tx::SignedTx;
+use crate::types::{Account, Address};
+use keel_crypto::SignatureVerifier;
+use keel_state::{Overlay, StateDb, StateProof};
+use keel_vm::{Vm, VmConfig};
+use std::path::Path;
+
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./keel-data";
+
+pub struct Chain {
+    db: StateDb,
+    vm: Vm,
+    verifier: Box<dyn SignatureVerifier>,
+}
+
+impl Chain {
+    /// Opens an initialized chain in `dir`.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        verifier: Box<dyn SignatureVerifier>,
+    ) -> Result<Chain, ChainError> {
+        let db = StateDb::open(dir)?;
+        let vm = Vm::new(VmConfig::default()).map_err(ChainError::Vm)?;
+        Ok(Chain { db, vm, verifier })
+    }
+
+    /// Creates the chain in `dir` and commits the genesis state as block 0. Refuses a
+    /// directory that already holds a database.
+    pub fn init(
+        dir: impl AsRef<Path>,
+        genesis: &Genesis,
+        verifier: Box<dyn SignatureVerifier>,
+    ) -> Result<Chain, ChainError> {
+        let db = StateDb::create(dir)?;
+        let mut overlay = Overlay::new(std::collections::BTreeMap::<Vec<u8>, Vec<u8>>::new());
+        {
+            let mut a = Access {
+                overlay: &mut overlay,
+            };
+            a.overlay.set(
+                crate::state_access::config_key(),
+                crate::tx::encode(&genesis.config),
+            );
+            a.put_prices(&genesis.config.fees.min_prices);
+            for (addr, balance) in &genesis.accounts {
+                a.put_account(
+                    addr,
+                    &Account {
+                        balance: *balance,
+                        ..Account::default()
+                    },
+                );
+            }
+        }
+        let writes = overlay.into_writes()?;
+        db.commit_block(0, writes)?;
+        let vm = Vm::new(VmConfig::default()).map_err(ChainError::Vm)?;
+        Ok(Chain { db, vm, verifier })
+    }
+
+    pub fn vm(&self) -> &Vm {
+        &self.vm
+    }
+
+    /// Height and state root of the last committed block.
+    pub fn head(&self) -> Result<(u64, [u8; 32]), ChainError> {
+        let v = self.db.latest_version()?.unwrap_or(0);
+        Ok((v, self.db.root(v)?.0))
+    }
+
+    pub fn config(&self) -> Result<ChainConfig, ChainError> {
+        let mut o = Overlay::new(self.db.view()?);
+        Ok(Access { overlay: &mut o }.config()?)
+    }
+
+    pub fn account(&self, addr: &Address) -> Result<Option<Account>, ChainError> {
+        let mut o = Overlay::new(self.db.view()?);
+        Ok(Access { overlay: &mut o }.account(addr)?)
+    }
+
+    /// A header for the next block on the current head.
+    pub fn next_header(
+        &self,
+        timestamp: u64,
+        proposer: Address,
+    ) -> Result<BlockHeader, ChainError> {
+        let (h, root) = self.head()?;
+        Ok(BlockHeader {
+            height: h + 1,
+            parent_root: root,
+            timestamp,
+            proposer,
+        })
+    }
+
+    /// Executes `block` on the head and commits it atomically with its receipts.
+    pub fn execute_block(&mut self, block: &Block) -> Result<BlockResult, ChainError> {
+        let (height, root) = self.head()?;
+        if block.header.height != height + 1 {
+            return Err(ChainError::WrongHeight {
+                expected: height + 1,
+                got: block.header.height,
+            });
+        }
+        if block.header.parent_root != root {
+            return Err(ChainError::WrongParent {
+                expected: hex::encode(root),
+                got: hex::encode(block.header.parent_root),
+            });
+        }
+        let exec = Executor {
+            vm: &self.vm,
+            verifier: self.verifier.as_ref(),
+        };
+        let mut executed = exec.execute(self.db.view()?, &block.header, &block.txs)?;
+        let record = executed.result.to_record();
+        let new_root =
+            self.db
+                .commit_block_with_aux(block.header.height, executed.writes, &record)?;
+        executed.result.state_root = new_root.0;
+        // The stored record carries the root too, so `block_result` returns exactly this.
+        Ok(executed.result)
+    }
+
+    /// Executes transactions on the head without committing (simulation).
+    pub fn simulate(
+        &self,
+        header: &BlockHeader,
+        txs: &[SignedTx],
+    ) -> Result<BlockResult, ChainError> {
+        let exec = Executor {
+            vm: &self.vm,
+            verifier: self.verifier.as_ref(),
+        };
+        Ok(exec.execute(self.db.view()?, header, txs)?.result)
+    }
+
+    /// The stored result of block `height` (its state root read from the tree).
+    pub fn block_result(&self, height: u64) -> Result<Option<BlockResult>, ChainError> {
+        let Some(aux) = self.db.block_aux(height)? else {
+            return Ok(None);
+        };
+        let mut r: BlockResult = serde_json::from_slice(&aux).map_err(|e| {
+            ChainError::Access(crate::state_access::AccessError::Decode(
+                crate::tx::DecodeError {
+                    what: "block record",
+                    message: e.to_string(),
+                },
+            ))
+        })?;
+        r.state_root = self.db.root(height)?.0;
+        Ok(Some(r))
+    }
+
+    /// A raw state value at the head.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ChainError> {
+        Ok(self.db.get(key)?)
+    }
+
+    /// A value and its proof against the head root.
+    pub fn prove(
+        &self,
+        key: &[u8],
+    ) -> Result<(Option<Vec<u8>>, StateProof, u64, [u8; 32]), ChainError> {
+        let (h, root) = self.head()?;
+        let (v, p) = self.db.prove(key, h)?;
+        Ok((v, p, h, root))
+    }
+}

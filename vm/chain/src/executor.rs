@@ -1,0 +1,692 @@
+//! Block execution: pre-validation, per-transaction forked contexts, fees and lazy rent.
+//!
+//! For each transaction, in block order:
+//! 1. **Pre-validation** (a failure *rejects* the transaction: no state change, no fee):
+//!    signature (batch-verified up front through the [`SignatureVerifier`]), chain id, nonce,
+//!    `max_fee_per_unit ≥ base price` and intrinsic gas in every dimension, room in the block,
+//!    and a balance covering the maximum gas cost plus the value sent.
+//! 2. The nonce is bumped and the maximum gas cost escrowed, in the block context.
+//! 3. The target contract's rent is settled (possibly evicting it), in the block context.
+//! 4. The transaction runs in a **forked context**; failure reverts only that context.
+//! 5. Gas used is charged at the block's base prices (burned) plus the priority fee on compute
+//!    (to the proposer); the rest of the escrow is refunded.
+//!
+//! After the last transaction the fee market computes the next block's prices.
+
+use crate::config::ChainConfig;
+use crate::fees::{Prices, next_prices};
+use crate::receipt::{BlockResult, FailReason, Receipt, RejectReason, TxStatus};
+use crate::rent;
+use crate::state_access::{Access, AccessError, ChainBase};
+use crate::tx::{CallData, PerDimension, SignedTx, TxKind, encode};
+use crate::types::{Address, Amount, BlockContext, contract_address};
+use borsh::{BorshDeserialize, BorshSerialize};
+use keel_crypto::{SignatureVerifier, VerifyItem};
+use keel_state::{Overlay, WriteSet};
+use keel_vm::{CallContext, CallRequest, Dimension, Event, GasVector, Vm, VmError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A block: header and ordered transactions.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Block {
+    pub header: BlockHeader,
+    pub txs: Vec<SignedTx>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BlockHeader {
+    pub height: u64,
+    /// State root the block executes on.
+    #[serde(with = "crate::receipt::hex32")]
+    pub parent_root: [u8; 32],
+    pub timestamp: u64,
+    pub proposer: Address,
+}
+
+impl BlockHeader {
+    pub fn context(&self) -> BlockContext {
+        BlockContext {
+            height: self.height,
+            timestamp: self.timestamp,
+            proposer: self.proposer,
+        }
+    }
+}
+
+/// Why a block could not be executed at all (node-level, not a transaction outcome).
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error("VM failure: {0}")]
+    Vm(VmError),
+    #[error("block has {got} transactions; the limit is {limit}")]
+    TooManyTransactions { got: usize, limit: u32 },
+    #[error("block {got} does not follow the current head (expected height {expected})")]
+    WrongHeight { expected: u64, got: u64 },
+    #[error("block builds on root {got}, but the current root is {expected}")]
+    WrongParent { expected: String, got: String },
+    #[error("state commit failed: {0}")]
+    Commit(#[from] keel_state::StateError),
+}
+
+type Shared<B> = Arc<Mutex<Overlay<B>>>;
+
+fn lock<B>(s: &Shared<B>) -> MutexGuard<'_, Overlay<B>> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The VM's view of contract storage: reads through the block's overlay.
+struct StorageReader<B> {
+    shared: Shared<B>,
+}
+
+impl<B: ChainBase> keel_vm::StateView for StorageReader<B> {
+    fn storage_get(
+        &mut self,
+        contract: &Address,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, keel_vm::StateError> {
+        let mut o = lock(&self.shared);
+        Access { overlay: &mut o }
+            .storage(contract, key)
+            .map_err(|e| keel_vm::StateError(e.to_string()))
+    }
+}
+
+/// Executes blocks with a VM and a signature verifier.
+pub struct Executor<'a> {
+    pub vm: &'a Vm,
+    pub verifier: &'a dyn SignatureVerifier,
+}
+
+/// A block executed over an overlay, ready to commit.
+pub struct Executed {
+    pub result: BlockResult,
+    pub writes: WriteSet,
+}
+
+struct TxRun {
+    status: Result<Vec<u8>, FailReason>,
+    used: GasVector,
+    events: Vec<Event>,
+    contract: Option<Address>,
+}
+
+fn dims(g: &GasVector) -> PerDimension {
+    [g.compute, g.storage_bytes, g.memory_pages, g.bandwidth]
+}
+
+fn vector(p: &PerDimension) -> GasVector {
+    GasVector {
+        compute: p[0],
+        storage_bytes: p[1],
+        memory_pages: p[2],
+        bandwidth: p[3],
+    }
+}
+
+impl Executor<'_> {
+    /// Executes `txs` on `base` under `header`. The returned writes, committed at
+    /// `header.height`, give `result.state_root` (filled in by the caller that commits).
+    pub fn execute<B: ChainBase>(
+        &self,
+        base: B,
+        header: &BlockHeader,
+        txs: &[SignedTx],
+    ) -> Result<Executed, ChainError> {
+        let shared: Shared<B> = Arc::new(Mutex::new(Overlay::new(base)));
+        let (config, prices) = {
+            let mut o = lock(&shared);
+            let a = Access { overlay: &mut o };
+            let config = a.config()?;
+            let prices = a.prices()?.unwrap_or(config.fees.min_prices);
+            (config, prices)
+        };
+        if txs.len() > config.max_block_txs as usize {
+            return Err(ChainError::TooManyTransactions {
+                got: txs.len(),
+                limit: config.max_block_txs,
+            });
+        }
+        let verdicts = self.verify_signatures(txs);
+        let mut block_used = GasVector::default();
+        let mut receipts = Vec::with_capacity(txs.len());
+        let ctx = header.context();
+        for (stx, sig_ok) in txs.iter().zip(verdicts) {
+            let receipt = self.execute_tx(
+                &shared,
+                &config,
+                &prices,
+                &ctx,
+                stx,
+                sig_ok,
+                &mut block_used,
+            )?;
+            receipts.push(receipt);
+        }
+        let used = dims(&block_used);
+        let next = next_prices(&prices, &used, &config.fees);
+        let writes = {
+            let mut o = lock(&shared);
+            Access { overlay: &mut o }.put_prices(&next);
+            drop(o);
+            let overlay = Arc::try_unwrap(shared)
+                .map_err(|_| {
+                    ChainError::Vm(VmError::State(keel_vm::StateError(
+                        "overlay still shared".into(),
+                    )))
+                })?
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner());
+            overlay.into_writes()?
+        };
+        Ok(Executed {
+            result: BlockResult {
+                height: header.height,
+                receipts,
+                gas_used: used,
+                state_root: [0; 32],
+                prices,
+                next_prices: next,
+            },
+            writes,
+        })
+    }
+
+    fn verify_signatures(&self, txs: &[SignedTx]) -> Vec<bool> {
+        let mut items = Vec::with_capacity(txs.len());
+        let mut index = Vec::with_capacity(txs.len());
+        let mut ok = vec![false; txs.len()];
+        for (i, stx) in txs.iter().enumerate() {
+            // Malformed keys or signatures are simply invalid.
+            if let Ok((pk, sig)) = stx.parts() {
+                items.push(VerifyItem::new(pk, stx.tx.signing_message(), sig));
+                index.push(i);
+            }
+        }
+        let verdicts = self.verifier.verify_batch(&items);
+        for (i, v) in index.into_iter().zip(verdicts) {
+            if let Some(slot) = ok.get_mut(i) {
+                *slot = v.is_valid();
+            }
+        }
+        ok
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn execute_tx<B: ChainBase>(
+        &self,
+        shared: &Shared<B>,
+        config: &ChainConfig,
+        prices: &Prices,
+        ctx: &BlockContext,
+        stx: &SignedTx,
+        sig_ok: bool,
+        block_used: &mut GasVector,
+    ) -> Result<Receipt, ChainError> {
+        let tx = &stx.tx;
+        let tx_hash = stx.hash();
+        let reject = |reason| Receipt {
+            tx_hash,
+            status: TxStatus::Rejected { reason },
+            gas_used: [0; 4],
+            fee: Amount::ZERO,
+            contract: None,
+            events: Vec::new(),
+        };
+        let sender = tx.sender_address();
+        let intrinsic = GasVector {
+            compute: config.tx_base_compute,
+            bandwidth: encode(stx).len() as u64,
+            ..GasVector::default()
+        };
+        let limits = vector(&tx.gas_limits);
+        // 1. Pre-validation.
+        let escrow = {
+            let mut o = lock(shared);
+            let a = Access { overlay: &mut o };
+            if !sig_ok {
+                return Ok(reject(RejectReason::BadSignature));
+            }
+            if tx.chain_id != config.chain_id {
+                return Ok(reject(RejectReason::WrongChain {
+                    expected: config.chain_id,
+                    got: tx.chain_id,
+                }));
+            }
+            let account = a.account_or_default(&sender)?;
+            if tx.nonce != account.nonce {
+                return Ok(reject(RejectReason::WrongNonce {
+                    expected: account.nonce,
+                    got: tx.nonce,
+                }));
+            }
+            for (i, d) in Dimension::ALL.into_iter().enumerate() {
+                if tx.max_fee_per_unit[i] < prices[i] {
+                    return Ok(reject(RejectReason::FeeTooLow { dimension: d }));
+                }
+                if limits.get(d) < intrinsic.get(d) {
+                    return Ok(reject(RejectReason::GasLimitTooLow { dimension: d }));
+                }
+                if block_used.get(d).saturating_add(limits.get(d)) > config.fees.limits[i] {
+                    return Ok(reject(RejectReason::BlockFull { dimension: d }));
+                }
+            }
+            let Some(gas_escrow) = gas_cost(&tx.gas_limits, prices, tx.priority_fee) else {
+                return Ok(reject(RejectReason::FeeOverflow));
+            };
+            let value = match &tx.kind {
+                TxKind::Transfer { amount, .. } => *amount,
+                TxKind::Call { value, .. } => *value,
+                _ => Amount::ZERO,
+            };
+            let needed = gas_escrow.checked_add(value);
+            if needed.is_none_or(|n| account.balance.to_u256() < n.to_u256()) {
+                return Ok(reject(RejectReason::InsufficientBalance));
+            }
+            // 2. Nonce and escrow, in the block context.
+            let mut a = a;
+            let mut account = account;
+            account.nonce += 1;
+            account.balance = account.balance.saturating_sub(gas_escrow);
+            a.put_account(&sender, &account);
+            gas_escrow
+        };
+        // 3. Rent of the touched contract, in the block context (eviction persists even if the
+        //    transaction then fails).
+        if let TxKind::Call { contract, .. } = &tx.kind {
+            let mut o = lock(shared);
+            settle_rent(
+                &mut Access { overlay: &mut o },
+                config,
+                ctx.height,
+                contract,
+            )?;
+        }
+        // 4. The transaction itself, in a forked context.
+        lock(shared).fork();
+        let run = self.run_kind(shared, config, ctx, stx, &sender, intrinsic, limits)?;
+        let mut used = run.used;
+        let mut status = run.status;
+        if status.is_ok()
+            && let Some(d) = used.exceeds(&limits)
+        {
+            status = Err(FailReason::GasLimit { dimension: d });
+        }
+        for d in Dimension::ALL {
+            *used.get_mut(d) = used.get(d).min(limits.get(d));
+        }
+        {
+            let mut o = lock(shared);
+            if status.is_ok() {
+                o.commit_child()?
+            } else {
+                o.revert_child()?
+            }
+        }
+        // 5. Fees: charge what was used, refund the rest of the escrow.
+        let fee = gas_cost(&dims(&used), prices, tx.priority_fee)
+            .unwrap_or(escrow)
+            .min(escrow);
+        let tip = Amount::from_u128(u128::from(used.compute) * u128::from(tx.priority_fee));
+        {
+            let mut o = lock(shared);
+            let mut a = Access { overlay: &mut o };
+            let mut account = a.account_or_default(&sender)?;
+            account.balance = account
+                .balance
+                .checked_add(escrow.saturating_sub(fee))
+                .unwrap_or(account.balance);
+            a.put_account(&sender, &account);
+            let mut proposer = a.account_or_default(&ctx.proposer)?;
+            proposer.balance = proposer
+                .balance
+                .checked_add(tip.min(fee))
+                .unwrap_or(proposer.balance);
+            a.put_account(&ctx.proposer, &proposer);
+        }
+        *block_used = block_used.saturating_add(&used);
+        let (status, events) = match status {
+            Ok(return_data) => (TxStatus::Success { return_data }, run.events),
+            Err(reason) => (TxStatus::Failed { reason }, Vec::new()),
+        };
+        Ok(Receipt {
+            tx_hash,
+            status,
+            gas_used: dims(&used),
+            fee,
+            contract: run.contract,
+            events,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_kind<B: ChainBase>(
+        &self,
+        shared: &Shared<B>,
+        config: &ChainConfig,
+        ctx: &BlockContext,
+        stx: &SignedTx,
+        sender: &Address,
+        intrinsic: GasVector,
+        limits: GasVector,
+    ) -> Result<TxRun, ChainError> {
+        let tx = &stx.tx;
+        let mut used = intrinsic;
+        let fail = |reason, used| TxRun {
+            status: Err(reason),
+            used,
+            events: Vec::new(),
+            contract: None,
+        };
+        match &tx.kind {
+            TxKind::Transfer { to, amount } => {
+                used.compute += config.transfer_compute;
+                let mut o = lock(shared);
+                let mut a = Access { overlay: &mut o };
+                let mut from = a.account_or_default(sender)?;
+                let Some(left) = from.balance.checked_sub(*amount) else {
+                    return Ok(fail(FailReason::InsufficientFunds, used));
+                };
+                from.balance = left;
+                a.put_account(sender, &from);
+                let existing = a.account(to)?;
+                if existing.is_none() {
+                    used.storage_bytes += config.account_bytes;
+                }
+                let mut dest = existing.unwrap_or_default();
+                dest.balance = dest.balance.checked_add(*amount).unwrap_or(dest.balance);
+                a.put_account(to, &dest);
+                Ok(TxRun {
+                    status: Ok(Vec::new()),
+                    used,
+                    events: Vec::new(),
+                    contract: None,
+                })
+            }
+            TxKind::Deploy { code, constructor } => {
+                used.compute += config
+                    .data_compute_per_byte
+                    .saturating_mul(code.len() as u64);
+                used.storage_bytes += code.len() as u64 + config.account_bytes;
+                let address = contract_address(sender, tx.nonce);
+                if let Err(e) = self.vm.prepare(code) {
+                    return Ok(fail(FailReason::Admission(e.to_string()), used));
+                }
+                let hash: [u8; 32] = Sha256::digest(code).into();
+                {
+                    let mut o = lock(shared);
+                    let mut a = Access { overlay: &mut o };
+                    if a.account(&address)?
+                        .is_some_and(|acc| acc.code_hash.is_some())
+                    {
+                        return Ok(fail(FailReason::ContractExists, used));
+                    }
+                    if a.code(&hash)?.is_none() {
+                        a.put_code(&hash, code);
+                    }
+                    let mut acc = a.account_or_default(&address)?;
+                    acc.code_hash = Some(hash);
+                    acc.rent_paid_through = ctx.height;
+                    a.put_account(&address, &acc);
+                }
+                let mut run = match constructor {
+                    Some(call) => self.call_contract(
+                        shared, config, ctx, sender, &address, code, call, used, limits,
+                    )?,
+                    None => TxRun {
+                        status: Ok(Vec::new()),
+                        used,
+                        events: Vec::new(),
+                        contract: None,
+                    },
+                };
+                run.contract = Some(address);
+                Ok(run)
+            }
+            TxKind::Call {
+                contract,
+                call,
+                value,
+            } => {
+                let code = {
+                    let mut o = lock(shared);
+                    let mut a = Access { overlay: &mut o };
+                    let Some(acc) = a.account(contract)? else {
+                        return Ok(fail(FailReason::NoContract, used));
+                    };
+                    if acc.evicted.is_some() {
+                        return Ok(fail(FailReason::Evicted, used));
+                    }
+                    let Some(code) = acc.code_hash.map(|h| a.code(&h)).transpose()?.flatten()
+                    else {
+                        return Ok(fail(FailReason::NoContract, used));
+                    };
+                    let mut from = a.account_or_default(sender)?;
+                    let Some(left) = from.balance.checked_sub(*value) else {
+                        return Ok(fail(FailReason::InsufficientFunds, used));
+                    };
+                    from.balance = left;
+                    a.put_account(sender, &from);
+                    let mut to = a.account_or_default(contract)?;
+                    to.balance = to.balance.checked_add(*value).unwrap_or(to.balance);
+                    a.put_account(contract, &to);
+                    code
+                };
+                self.call_contract(
+                    shared, config, ctx, sender, contract, &code, call, used, limits,
+                )
+            }
+            TxKind::Restore { contract, entries } => {
+                let bytes: u64 = entries
+                    .iter()
+                    .map(|(k, v)| (k.len() + v.len()) as u64)
+                    .sum();
+                used.compute += config.data_compute_per_byte.saturating_mul(bytes);
+                used.storage_bytes += bytes;
+                let mut o = lock(shared);
+                let mut a = Access { overlay: &mut o };
+                let Some(mut acc) = a.account(contract)? else {
+                    return Ok(fail(FailReason::NoContract, used));
+                };
+                let Some(commitment) = acc.evicted else {
+                    return Ok(fail(FailReason::NotEvicted, used));
+                };
+                if rent::commitment(entries) != commitment {
+                    return Ok(fail(FailReason::BadRestoreProof, used));
+                }
+                let deposit = rent::deposit_for(&config.rent, bytes);
+                let mut from = a.account_or_default(sender)?;
+                let Some(left) = from.balance.checked_sub(deposit) else {
+                    return Ok(fail(FailReason::InsufficientFunds, used));
+                };
+                from.balance = left;
+                a.put_account(sender, &from);
+                for (k, v) in entries {
+                    a.write_storage(contract, k, Some(v.clone()));
+                }
+                acc.evicted = None;
+                acc.storage_bytes = bytes;
+                acc.rent_balance = deposit;
+                acc.rent_paid_through = ctx.height;
+                a.put_account(contract, &acc);
+                let total = a.total_storage()?.saturating_add(bytes);
+                a.put_total_storage(total);
+                Ok(TxRun {
+                    status: Ok(Vec::new()),
+                    used,
+                    events: Vec::new(),
+                    contract: None,
+                })
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call_contract<B: ChainBase>(
+        &self,
+        shared: &Shared<B>,
+        config: &ChainConfig,
+        ctx: &BlockContext,
+        sender: &Address,
+        contract: &Address,
+        code: &[u8],
+        call: &CallData,
+        used: GasVector,
+        limits: GasVector,
+    ) -> Result<TxRun, ChainError> {
+        let request = CallRequest {
+            entry: call.entry.clone(),
+            input: call.args.clone(),
+            context: CallContext {
+                caller: *sender,
+                self_address: *contract,
+                block_height: ctx.height,
+                block_timestamp: ctx.timestamp,
+            },
+            limits: limits.saturating_sub(&used),
+        };
+        let reader = StorageReader {
+            shared: Arc::clone(shared),
+        };
+        let out = match self.vm.call(code, request, Box::new(reader)) {
+            Ok(out) => out,
+            Err(VmError::Admission(e)) => {
+                return Ok(TxRun {
+                    status: Err(FailReason::Admission(e.to_string())),
+                    used,
+                    events: Vec::new(),
+                    contract: None,
+                });
+            }
+            Err(e) => return Err(ChainError::Vm(e)),
+        };
+        let used = used.saturating_add(&out.gas_used);
+        let data = match out.result {
+            Ok(data) => data,
+            Err(trap) => {
+                return Ok(TxRun {
+                    status: Err(FailReason::Trap(trap)),
+                    used,
+                    events: Vec::new(),
+                    contract: None,
+                });
+            }
+        };
+        // Apply the call's writes with storage deposits and rebates.
+        let mut o = lock(shared);
+        let mut a = Access { overlay: &mut o };
+        let mut acc = a.account_or_default(contract)?;
+        let (mut grown, mut shrunk) = (0u64, 0u64);
+        for (k, v) in &out.writes {
+            let old = a
+                .storage(contract, k)?
+                .map(|old| (k.len() + old.len()) as u64)
+                .unwrap_or(0);
+            let new = v.as_ref().map(|v| (k.len() + v.len()) as u64).unwrap_or(0);
+            if new > old {
+                grown += new - old
+            } else {
+                shrunk += old - new
+            }
+            a.write_storage(contract, k, v.clone());
+        }
+        let deposit = rent::deposit_for(&config.rent, grown);
+        let rebate = rent::rebate_for(&config.rent, shrunk).min(acc.rent_balance);
+        let mut from = a.account_or_default(sender)?;
+        let Some(left) = from
+            .balance
+            .checked_add(rebate)
+            .and_then(|b| b.checked_sub(deposit))
+        else {
+            return Ok(TxRun {
+                status: Err(FailReason::InsufficientFunds),
+                used,
+                events: Vec::new(),
+                contract: None,
+            });
+        };
+        from.balance = left;
+        a.put_account(sender, &from);
+        // Re-read: the sender may be the contract itself.
+        acc = if sender == contract {
+            a.account_or_default(contract)?
+        } else {
+            acc
+        };
+        acc.rent_balance = acc
+            .rent_balance
+            .saturating_sub(rebate)
+            .checked_add(deposit)
+            .unwrap_or(acc.rent_balance);
+        acc.storage_bytes = acc
+            .storage_bytes
+            .saturating_add(grown)
+            .saturating_sub(shrunk);
+        a.put_account(contract, &acc);
+        let total = a
+            .total_storage()?
+            .saturating_add(grown)
+            .saturating_sub(shrunk);
+        a.put_total_storage(total);
+        Ok(TxRun {
+            status: Ok(data),
+            used,
+            events: out.events,
+            contract: None,
+        })
+    }
+}
+
+/// Σ used_d × price_d + used_compute × priority, or `None` on overflow.
+fn gas_cost(amounts: &PerDimension, prices: &Prices, priority: u64) -> Option<Amount> {
+    let mut total: u128 = 0;
+    for (u, p) in amounts.iter().zip(prices.iter()) {
+        total = total.checked_add(u128::from(*u).checked_mul(u128::from(*p))?)?;
+    }
+    total = total.checked_add(u128::from(amounts[0]).checked_mul(u128::from(priority))?)?;
+    Some(Amount::from_u128(total))
+}
+
+/// Charges the rent a contract owes up to `height`; evicts it if its rent balance cannot pay.
+pub fn settle_rent<B: ChainBase>(
+    a: &mut Access<'_, B>,
+    config: &ChainConfig,
+    height: u64,
+    contract: &Address,
+) -> Result<(), AccessError> {
+    let Some(mut acc) = a.account(contract)? else {
+        return Ok(());
+    };
+    if acc.evicted.is_some() || acc.code_hash.is_none() || height <= acc.rent_paid_through {
+        return Ok(());
+    }
+    let total = a.total_storage()?;
+    let owed = rent::rent_owed(
+        &config.rent,
+        acc.storage_bytes,
+        height - acc.rent_paid_through,
+        total,
+    );
+    if owed.to_u256() <= acc.rent_balance.to_u256() {
+        acc.rent_balance = acc.rent_balance.saturating_sub(owed);
+        acc.rent_paid_through = height;
+        a.put_account(contract, &acc);
+        return Ok(());
+    }
+    let entries = a.storage_entries(contract)?;
+    acc.evicted = Some(rent::commitment(&entries));
+    for (k, _) in &entries {
+        a.write_storage(contract, k, None);
+    }
+    acc.rent_balance = Amount::ZERO;
+    acc.rent_paid_through = height;
+    a.put_account(contract, &acc);
+    let total = total.saturating_sub(acc.storage_bytes);
+    a.put_total_storage(total);
+    tracing::info!(contract = %hex::encode(contract), bytes = acc.storage_bytes, "evicted for unpaid rent");
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Multi-dimensional fee market, priced by convex optimization.
+//!
+//! Each dimension has a per-block target and limit. After every block the base price of each
+//! dimension moves by the dual (sub)gradient step of Diamandis, Evans, Chitra & Angeris,
+//! "Designing Multidimensional Blockchain Fee Markets" (2022):
+//!
+//! ```text
+//! p_d ← max(p_min_d, p_d + η_d · (usage_d − target_d))
+//! ```
+//!
+//! We use this additive form rather than the exponential (EIP-1559/4844-style) variant: it is
+//! exact in integer arithmetic (η is the rational `eta_num_d / eta_den`, rounded toward zero), so
+//! every node computes the same prices with no fixed-point approximation. Dimensions never
+//! influence each other: usage over target raises exactly that dimension's price.
+
+use crate::tx::PerDimension;
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+/// Fee-market parameters (part of the chain config; governance-controlled later).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct FeeParams {
+    /// Per-block target usage per dimension.
+    pub targets: PerDimension,
+    /// Per-block hard limit per dimension.
+    pub limits: PerDimension,
+    /// Price floor per dimension.
+    pub min_prices: PerDimension,
+    /// Step size numerator per dimension.
+    pub eta_num: PerDimension,
+    /// Step size denominator (shared).
+    pub eta_den: u64,
+}
+
+impl FeeParams {
+    /// Defaults for the demo chain, sized for blocks of ~10 000 simple transactions.
+    pub fn demo() -> Self {
+        FeeParams {
+            targets: [2_000_000_000, 4_000_000, 50_000, 8_000_000],
+            limits: [4_000_000_000, 8_000_000, 100_000, 16_000_000],
+            min_prices: [1, 1, 1, 1],
+            // A full block (2× target) raises the compute price by 1 unit per 10M gas over target.
+            eta_num: [1, 1, 1, 1],
+            eta_den: 10_000_000,
+        }
+    }
+}
+
+/// Base prices per dimension, in native-token units per gas unit.
+pub type Prices = PerDimension;
+
+/// The prices after a block that used `usage`.
+pub fn next_prices(prices: &Prices, usage: &PerDimension, p: &FeeParams) -> Prices {
+    let mut out = *prices;
+    for d in 0..4 {
+        let delta = i128::from(usage[d]) - i128::from(p.targets[d]);
+        let step = delta.saturating_mul(i128::from(p.eta_num[d])) / i128::from(p.eta_den.max(1));
+        let next = (i128::from(prices[d]) + step).max(i128::from(p.min_prices[d]));
+        out[d] = u64::try_from(next).unwrap_or(u64::MAX);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> FeeParams {
+        FeeParams {
+            targets: [100, 100, 100, 100],
+            limits: [200, 200, 200, 200],
+            min_prices: [1, 1, 1, 1],
+            eta_num: [1, 1, 1, 1],
+            eta_den: 10,
+        }
+    }
+
+    #[test]
+    fn sustained_over_target_raises_exactly_that_dimensions_price() {
+        let p = params();
+        let mut prices = [50, 50, 50, 50];
+        for _ in 0..10 {
+            prices = next_prices(&prices, &[100, 200, 100, 100], &p);
+        }
+        assert_eq!(prices, [50, 150, 50, 50]);
+    }
+
+    #[test]
+    fn sustained_under_target_lowers_the_price_down_to_its_floor() {
+        let p = params();
+        let mut prices = [50, 50, 50, 50];
+        prices = next_prices(&prices, &[100, 100, 0, 100], &p);
+        assert_eq!(prices, [50, 50, 40, 50]);
+        for _ in 0..10 {
+            prices = next_prices(&prices, &[100, 100, 0, 100], &p);
+        }
+        assert_eq!(prices, [50, 50, 1, 50]);
+    }
+
+    #[test]
+    fn each_dimension_moves_independently() {
+        let p = params();
+        let prices = next_prices(&[50; 4], &[200, 0, 150, 100], &p);
+        assert_eq!(prices, [60, 40, 55, 50]);
+    }
+}

@@ -1,0 +1,85 @@
+//! Genesis: the chain config and funded accounts, with deterministic demo keys.
+
+use crate::config::ChainConfig;
+use crate::types::{Address, Amount, address_of};
+use keel_crypto::SecretKey;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Genesis {
+    pub config: ChainConfig,
+    pub accounts: Vec<(Address, Amount)>,
+}
+
+/// Demo key `i`: derived from a public seed, so it is only for demos and tests.
+pub fn demo_key(i: u32) -> SecretKey {
+    let seed: [u8; 32] = Sha256::digest(format!("keel-demo-key-{i}")).into();
+    // Every 32-byte seed is valid key material for blst's keygen.
+    SecretKey::from_seed(&seed).unwrap_or_else(|_| unreachable_key())
+}
+
+fn unreachable_key() -> SecretKey {
+    // keygen only fails for seeds shorter than 32 bytes; keep a total function anyway.
+    let mut seed = [7u8; 32];
+    loop {
+        if let Ok(k) = SecretKey::from_seed(&seed) {
+            return k;
+        }
+        seed[0] = seed[0].wrapping_add(1);
+    }
+}
+
+/// The demo genesis: `n` demo accounts with `balance` each.
+pub fn demo(n: u32, balance: Amount) -> Genesis {
+    Genesis {
+        config: ChainConfig::demo(),
+        accounts: (0..n)
+            .map(|i| (address_of(&demo_key(i).public_key().to_bytes()), balance))
+            .collect(),
+    }
+}
+
+/// One keystore entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyEntry {
+    pub index: u32,
+    pub address: String,
+    pub public_key: String,
+    pub secret_key: String,
+}
+
+/// Writes the keys of demo accounts `0..n` to `path`, readable by the owner only (0600).
+pub fn write_keystore(path: &Path, n: u32) -> std::io::Result<()> {
+    let entries: Vec<KeyEntry> = (0..n)
+        .map(|i| {
+            let k = demo_key(i);
+            let pk = k.public_key().to_bytes();
+            KeyEntry {
+                index: i,
+                address: hex::encode(address_of(&pk)),
+                public_key: hex::encode(pk),
+                secret_key: hex::encode(k.to_bytes()),
+            }
+        })
+        .collect();
+    let json = serde_json::to_vec_pretty(&entries).map_err(std::io::Error::other)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(&json)?;
+    f.sync_all()
+}
+
+/// Reads a keystore written by [`write_keystore`].
+pub fn read_keystore(path: &Path) -> std::io::Result<Vec<KeyEntry>> {
+    let bytes = std::fs::read(path)?;
+    serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+}

@@ -1,0 +1,21 @@
+//! Keel's chain execution engine: accounts and native balances, BLS-signed transactions with a
+//! canonical encoding (`ENCODING.md`), deterministic block execution over the authenticated
+//! state, a multi-dimensional fee market and lazily charged state rent with eviction/restore.
+
+pub mod chain;
+pub mod config;
+pub mod executor;
+pub mod fees;
+pub mod genesis;
+pub mod receipt;
+pub mod rent;
+pub mod state_access;
+pub mod tx;
+pub mod types;
+
+pub use chain::{Chain, DEFAULT_DATA_DIR};
+pub use config::ChainConfig;
+pub use executor::{Block, BlockHeader, ChainError, Executor};
+pub use receipt::{BlockResult, FailReason, Receipt, RejectReason, TxStatus};
+pub use tx::{CallData, SignedTx, Transaction, TxKind, decode, encode};
+pub use types::{Account, Address, Amount, BlockContext, address_of, contract_address};

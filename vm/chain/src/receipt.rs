@@ -1,0 +1,122 @@
+//! Receipts and block results.
+
+use crate::tx::PerDimension;
+use crate::types::{Address, Amount};
+use keel_vm::{Dimension, Event, Trap};
+use serde::{Deserialize, Serialize};
+
+/// Why a transaction was not executed at all (no state change, no fee).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum RejectReason {
+    #[error("bad signature")]
+    BadSignature,
+    #[error("wrong chain id {got} (this chain is {expected})")]
+    WrongChain { expected: u64, got: u64 },
+    #[error("wrong nonce {got}, account expects {expected}")]
+    WrongNonce { expected: u64, got: u64 },
+    #[error("balance too low for the maximum fee and value")]
+    InsufficientBalance,
+    #[error("max fee per unit below the base price in {dimension}")]
+    FeeTooLow { dimension: Dimension },
+    #[error("gas limit below the intrinsic cost in {dimension}")]
+    GasLimitTooLow { dimension: Dimension },
+    #[error("block limit reached in {dimension}")]
+    BlockFull { dimension: Dimension },
+    #[error("fee arithmetic overflows")]
+    FeeOverflow,
+}
+
+/// Why an executed transaction failed (its writes are reverted; it pays for gas used).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum FailReason {
+    #[error("contract trapped: {0}")]
+    Trap(Trap),
+    #[error("code rejected by admission: {0}")]
+    Admission(String),
+    #[error("not enough balance for the value or storage deposit")]
+    InsufficientFunds,
+    #[error("gas limit exceeded in {dimension}")]
+    GasLimit { dimension: Dimension },
+    #[error("no contract at that address")]
+    NoContract,
+    #[error("a contract already exists at that address")]
+    ContractExists,
+    #[error("the contract was evicted for unpaid rent; restore it first")]
+    Evicted,
+    #[error("the contract is not evicted")]
+    NotEvicted,
+    #[error("restore data does not match the eviction commitment")]
+    BadRestoreProof,
+}
+
+/// The outcome of one transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum TxStatus {
+    Success {
+        #[serde(with = "crate::tx::hex_serde")]
+        return_data: Vec<u8>,
+    },
+    Failed {
+        reason: FailReason,
+    },
+    Rejected {
+        reason: RejectReason,
+    },
+}
+
+/// One receipt per transaction, in block order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    #[serde(with = "hex32")]
+    pub tx_hash: [u8; 32],
+    pub status: TxStatus,
+    /// Gas used per dimension (compute, storage bytes, memory pages, bandwidth).
+    pub gas_used: PerDimension,
+    /// Total fee paid (base fees burned + priority fee to the proposer).
+    pub fee: Amount,
+    /// Address of the contract a deploy created.
+    pub contract: Option<Address>,
+    pub events: Vec<Event>,
+}
+
+/// The result of executing a block: deterministic given the parent state and the block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockResult {
+    pub height: u64,
+    pub receipts: Vec<Receipt>,
+    /// Sum of the gas used by the block's transactions, per dimension.
+    pub gas_used: PerDimension,
+    #[serde(with = "hex32")]
+    pub state_root: [u8; 32],
+    /// Base prices the block was charged at, and the prices for the next block.
+    pub prices: PerDimension,
+    pub next_prices: PerDimension,
+}
+
+impl BlockResult {
+    /// Every event of the block, in order.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.receipts.iter().flat_map(|r| r.events.iter())
+    }
+
+    /// The persisted form (JSON; stored as the block's aux bytes).
+    pub fn to_record(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+pub(crate) mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = <String as Deserialize>::deserialize(d)?;
+        let v = hex::decode(s).map_err(serde::de::Error::custom)?;
+        v.try_into()
+            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+    }
+}

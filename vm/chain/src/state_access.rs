@@ -1,0 +1,154 @@
+//! Typed access to chain state inside an overlay: accounts, code, storage and system records.
+
+use crate::config::ChainConfig;
+use crate::fees::Prices;
+use crate::tx::{decode, encode};
+use crate::types::{Account, Address};
+use keel_state::keys::{account_key, code_key, storage_key, storage_prefix};
+use keel_state::{Overlay, StateError, StateRead};
+
+/// Tag of system records (the state crate's tags start at 1).
+const SYSTEM_TAG: u8 = 0x00;
+
+pub fn system_key(name: &str) -> Vec<u8> {
+    let mut k = vec![SYSTEM_TAG];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+pub fn config_key() -> Vec<u8> {
+    system_key("config")
+}
+pub fn prices_key() -> Vec<u8> {
+    system_key("prices")
+}
+pub fn total_storage_key() -> Vec<u8> {
+    system_key("storage_total")
+}
+
+/// A committed state that can also list a contract's storage (needed to evict it).
+pub trait ChainBase: StateRead + Send + 'static {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError>;
+}
+
+impl ChainBase for keel_state::StateView {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        keel_state::StateView::scan_prefix(self, prefix, usize::MAX)
+    }
+}
+
+impl ChainBase for std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        Ok(self
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}
+
+/// Errors reading chain state: backend failures or corrupt records.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Decode(#[from] crate::tx::DecodeError),
+    #[error("the state has no chain config: run `keel chain init` first")]
+    NoConfig,
+}
+
+pub struct Access<'o, B> {
+    pub overlay: &'o mut Overlay<B>,
+}
+
+impl<B: ChainBase> Access<'_, B> {
+    pub fn account(&self, addr: &Address) -> Result<Option<Account>, AccessError> {
+        match self.overlay.get(&account_key(addr))? {
+            Some(bytes) => Ok(Some(decode("account", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn account_or_default(&self, addr: &Address) -> Result<Account, AccessError> {
+        Ok(self.account(addr)?.unwrap_or_default())
+    }
+
+    pub fn put_account(&mut self, addr: &Address, a: &Account) {
+        self.overlay.set(account_key(addr), encode(a));
+    }
+
+    pub fn code(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, AccessError> {
+        Ok(self.overlay.get(&code_key(hash))?)
+    }
+
+    pub fn put_code(&mut self, hash: &[u8; 32], code: &[u8]) {
+        self.overlay.set(code_key(hash), code.to_vec());
+    }
+
+    pub fn storage(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, AccessError> {
+        Ok(self.overlay.get(&storage_key(contract, key))?)
+    }
+
+    pub fn write_storage(&mut self, contract: &Address, key: &[u8], value: Option<Vec<u8>>) {
+        self.overlay.write(storage_key(contract, key), value);
+    }
+
+    /// All live storage entries of `contract` as this context sees them, sorted by key.
+    pub fn storage_entries(
+        &self,
+        contract: &Address,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, AccessError> {
+        let prefix = storage_prefix(contract);
+        let mut map: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = self
+            .overlay
+            .base()
+            .scan_prefix(&prefix)?
+            .into_iter()
+            .collect();
+        for (k, v) in self
+            .overlay
+            .changes()
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            match v {
+                Some(v) => map.insert(k.clone(), v.clone()),
+                None => map.remove(k),
+            };
+        }
+        Ok(map
+            .into_iter()
+            .map(|(k, v)| (k.get(prefix.len()..).unwrap_or_default().to_vec(), v))
+            .collect())
+    }
+
+    pub fn config(&self) -> Result<ChainConfig, AccessError> {
+        match self.overlay.get(&config_key())? {
+            Some(b) => Ok(decode("chain config", &b)?),
+            None => Err(AccessError::NoConfig),
+        }
+    }
+
+    pub fn prices(&self) -> Result<Option<Prices>, AccessError> {
+        match self.overlay.get(&prices_key())? {
+            Some(b) => Ok(Some(decode("prices", &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_prices(&mut self, p: &Prices) {
+        self.overlay.set(prices_key(), encode(p));
+    }
+
+    pub fn total_storage(&self) -> Result<u64, AccessError> {
+        match self.overlay.get(&total_storage_key())? {
+            Some(b) => Ok(decode("total storage", &b)?),
+            None => Ok(0),
+        }
+    }
+
+    pub fn put_total_storage(&mut self, v: u64) {
+        self.overlay.set(total_storage_key(), encode(&v));
+    }
+}
