@@ -26,6 +26,18 @@ enum Command {
     Bench(cmd::bench::BenchCmd),
     /// Run the demo workload: the bundled contracts on the VM, with gas per call.
     Demo(cmd::demo::DemoArgs),
+    /// Create, inspect and extend the chain in a data directory.
+    #[command(subcommand)]
+    Chain(cmd::chain::ChainCmd),
+    /// Read authenticated state and its proofs.
+    #[command(subcommand)]
+    State(cmd::chain::StateCmd),
+    /// Sign and send transactions (demo helpers using the keystore).
+    #[command(subcommand)]
+    Tx(cmd::chain::TxCmd),
+    /// Batch BLS verification on pinned workers.
+    #[command(subcommand)]
+    Offload(cmd::offload::OffloadCmd),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +52,10 @@ fn main() -> ExitCode {
         Command::Vm(c) => cmd::vm::run(c),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Chain(c) => cmd::chain::run_chain(c),
+        Command::State(c) => cmd::chain::run_state(c),
+        Command::Tx(c) => cmd::chain::run_tx(c),
+        Command::Offload(c) => cmd::offload::run(c),
     };
     match result {
         Ok(code) => code,

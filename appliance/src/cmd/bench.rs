@@ -13,6 +13,37 @@ use std::time::{Duration, Instant};
 pub enum BenchCmd {
     /// Each benchmark contract unmetered (plain wasmi) and metered (Keel), same process.
     Vm(BenchVmArgs),
+    /// A block of signed token transfers: signature verification, execution and commit.
+    State(BenchStateArgs),
+    /// BLS verification: naive loop, blst's own pooled batch verify, Keel's pinned workers.
+    Bls(BenchBlsArgs),
+}
+
+#[derive(Args)]
+pub struct BenchStateArgs {
+    /// Transfers in the block.
+    #[arg(long, default_value_t = 10_000)]
+    pub txs: u32,
+    /// Distinct sending accounts.
+    #[arg(long, default_value_t = 200)]
+    pub senders: u32,
+    /// Transactions sampled for the one-by-one verification baseline.
+    #[arg(long, default_value_t = 512)]
+    pub single_sample: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchBlsArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Skip blst's pooled baseline (it is built as a separate binary on first use).
+    #[arg(long)]
+    pub skip_pooled: bool,
+    /// Workers for Keel and threads for blst's pool (default: every CPU).
+    #[arg(long)]
+    pub workers: Option<usize>,
 }
 
 #[derive(Args)]
@@ -41,6 +72,8 @@ pub struct VmBenchRow {
 pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCmd::Vm(a) => bench_vm(a),
+        BenchCmd::State(a) => super::bench_state::run(a),
+        BenchCmd::Bls(a) => bench_bls(a),
     }
 }
 
@@ -142,6 +175,23 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
                 r.workload, r.unmetered_ms, r.metered_ms, r.metered_over_unmetered, r.gas_compute
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_bls(a: BenchBlsArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = keel_offload::bench::BenchOptions::default();
+    if let Some(w) = a.workers {
+        opts.pool.max_workers = Some(w);
+    }
+    if a.skip_pooled {
+        opts.pooled = keel_offload::bench::PooledBaseline::Skip;
+    }
+    let report = keel_offload::bench::bench_bls(&opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,10 @@
 //! One module per command group.
 
 pub mod bench;
+pub mod bench_state;
+pub mod chain;
 pub mod demo;
+pub mod offload;
 pub mod vm;
 
 use anyhow::Context;

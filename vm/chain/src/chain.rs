@@ -2,7 +2,7 @@
 //! `execute_block` committing atomically (one redb write transaction per block).
 
 use crate::config::ChainConfig;
-use crate::executor::{Block, BlockHeader, ChainError, Executor};
+use crate::executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 use crate::genesis::Genesis;
 use crate::receipt::BlockResult;
 use crate::state_access::Access;
@@ -13,6 +13,9 @@ use keel_state::{Overlay, StateDb, StateProof};
 use keel_vm::{Vm, VmConfig};
 use std::path::Path;
 
+/// A value, its proof, and the height and root it proves against.
+pub type Proven = (Option<Vec<u8>>, StateProof, u64, [u8; 32]);
+
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./keel-data";
 
@@ -20,6 +23,7 @@ pub struct Chain {
     db: StateDb,
     vm: Vm,
     verifier: Box<dyn SignatureVerifier>,
+    last_timings: BlockTimings,
 }
 
 impl Chain {
@@ -30,7 +34,12 @@ impl Chain {
     ) -> Result<Chain, ChainError> {
         let db = StateDb::open(dir)?;
         let vm = Vm::new(VmConfig::default()).map_err(ChainError::Vm)?;
-        Ok(Chain { db, vm, verifier })
+        Ok(Chain {
+            db,
+            vm,
+            verifier,
+            last_timings: BlockTimings::default(),
+        })
     }
 
     /// Creates the chain in `dir` and commits the genesis state as block 0. Refuses a
@@ -64,7 +73,17 @@ impl Chain {
         let writes = overlay.into_writes()?;
         db.commit_block(0, writes)?;
         let vm = Vm::new(VmConfig::default()).map_err(ChainError::Vm)?;
-        Ok(Chain { db, vm, verifier })
+        Ok(Chain {
+            db,
+            vm,
+            verifier,
+            last_timings: BlockTimings::default(),
+        })
+    }
+
+    /// Phase timings of the last executed block.
+    pub fn last_timings(&self) -> BlockTimings {
+        self.last_timings
     }
 
     pub fn vm(&self) -> &Vm {
@@ -123,9 +142,12 @@ impl Chain {
         };
         let mut executed = exec.execute(self.db.view()?, &block.header, &block.txs)?;
         let record = executed.result.to_record();
+        let started = std::time::Instant::now();
         let new_root =
             self.db
                 .commit_block_with_aux(block.header.height, executed.writes, &record)?;
+        executed.timings.commit = started.elapsed();
+        self.last_timings = executed.timings;
         executed.result.state_root = new_root.0;
         // The stored record carries the root too, so `block_result` returns exactly this.
         Ok(executed.result)
@@ -170,7 +192,7 @@ impl Chain {
     pub fn prove(
         &self,
         key: &[u8],
-    ) -> Result<(Option<Vec<u8>>, StateProof, u64, [u8; 32]), ChainError> {
+    ) -> Result<Proven, ChainError> {
         let (h, root) = self.head()?;
         let (v, p) = self.db.prove(key, h)?;
         Ok((v, p, h, root))

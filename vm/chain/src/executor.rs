@@ -106,6 +106,18 @@ pub struct Executor<'a> {
 pub struct Executed {
     pub result: BlockResult,
     pub writes: WriteSet,
+    /// Where the time went (observability only; never part of any result).
+    pub timings: BlockTimings,
+}
+
+/// Wall-clock time of the phases of one block, for benchmarks and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct BlockTimings {
+    pub verify_signatures: std::time::Duration,
+    pub execute: std::time::Duration,
+    pub commit: std::time::Duration,
+    /// State writes the block committed.
+    pub writes: usize,
 }
 
 struct TxRun {
@@ -151,7 +163,10 @@ impl Executor<'_> {
                 limit: config.max_block_txs,
             });
         }
+        let started = std::time::Instant::now();
         let verdicts = self.verify_signatures(txs);
+        let verify_signatures = started.elapsed();
+        let started = std::time::Instant::now();
         let mut block_used = GasVector::default();
         let mut receipts = Vec::with_capacity(txs.len());
         let ctx = header.context();
@@ -183,7 +198,14 @@ impl Executor<'_> {
                 .unwrap_or_else(|p| p.into_inner());
             overlay.into_writes()?
         };
+        let timings = BlockTimings {
+            verify_signatures,
+            execute: started.elapsed(),
+            commit: std::time::Duration::ZERO,
+            writes: writes.len(),
+        };
         Ok(Executed {
+            timings,
             result: BlockResult {
                 height: header.height,
                 receipts,

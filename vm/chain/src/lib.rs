@@ -15,7 +15,7 @@ pub mod types;
 
 pub use chain::{Chain, DEFAULT_DATA_DIR};
 pub use config::ChainConfig;
-pub use executor::{Block, BlockHeader, ChainError, Executor};
+pub use executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 pub use receipt::{BlockResult, FailReason, Receipt, RejectReason, TxStatus};
 pub use tx::{CallData, SignedTx, Transaction, TxKind, decode, encode};
 pub use types::{Account, Address, Amount, BlockContext, address_of, contract_address};

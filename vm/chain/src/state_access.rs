@@ -26,19 +26,22 @@ pub fn total_storage_key() -> Vec<u8> {
     system_key("storage_total")
 }
 
+/// Storage entries `(key, value)`, sorted by key.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A committed state that can also list a contract's storage (needed to evict it).
 pub trait ChainBase: StateRead + Send + 'static {
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError>;
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StateError>;
 }
 
 impl ChainBase for keel_state::StateView {
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StateError> {
         keel_state::StateView::scan_prefix(self, prefix, usize::MAX)
     }
 }
 
 impl ChainBase for std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StateError> {
         Ok(self
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
@@ -98,7 +101,7 @@ impl<B: ChainBase> Access<'_, B> {
     pub fn storage_entries(
         &self,
         contract: &Address,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, AccessError> {
+    ) -> Result<Entries, AccessError> {
         let prefix = storage_prefix(contract);
         let mut map: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = self
             .overlay

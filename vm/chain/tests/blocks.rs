@@ -1,4 +1,5 @@
 //! Transactions, blocks and fees on a real database.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
 

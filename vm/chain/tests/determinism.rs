@@ -1,5 +1,6 @@
 //! The same block on the same state gives byte-identical results: twice, in two databases, and
 //! after closing and reopening.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
 

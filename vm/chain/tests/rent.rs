@@ -1,4 +1,5 @@
 //! State rent on chain: deposits, lazy charging, eviction with a commitment, restore, rebates.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
 

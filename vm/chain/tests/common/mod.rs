@@ -1,4 +1,5 @@
 // Shared helpers of the chain tests.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 #![allow(dead_code)]
 
 use keel_chain::genesis::{Genesis, demo_key};

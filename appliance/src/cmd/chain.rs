@@ -1,0 +1,558 @@
+//! `keel chain …`, `keel state …` and `keel tx …`: the chain on a local data directory.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use keel_chain::genesis::{self, KeyEntry};
+use keel_chain::tx::PerDimension;
+use keel_chain::{
+    Amount, Block, CallData, Chain, DEFAULT_DATA_DIR, SignedTx, Transaction, TxKind, address_of,
+    decode, encode,
+};
+use keel_crypto::{SecretKey, SignatureVerifier};
+use serde::Deserialize;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The data directory option shared by every chain command.
+#[derive(Args, Clone)]
+pub struct DataDir {
+    /// Data directory (state database and keystore).
+    #[arg(long = "data", env = "KEEL_DATA", default_value = DEFAULT_DATA_DIR)]
+    pub dir: PathBuf,
+}
+
+impl DataDir {
+    pub fn keystore(&self) -> PathBuf {
+        self.dir.join("keystore.json")
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ChainCmd {
+    /// Create a chain: genesis with funded demo accounts, keys in DATA/keystore.json (0600).
+    Init {
+        #[command(flatten)]
+        data: DataDir,
+        /// Number of funded demo accounts.
+        #[arg(long, default_value_t = 8)]
+        accounts: u32,
+        /// Balance of each demo account.
+        #[arg(long, default_value = "1000000000000000000000000")]
+        balance: String,
+    },
+    /// Height, state root and base prices of the head.
+    Status {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Execute and commit a block from a JSON file: {"txs": ["<signed tx hex>", …],
+    /// "timestamp": N, "proposer": "<address hex>", optional "height" and "parent_root" to check}.
+    ExecBlock {
+        /// The block file.
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Commit blocks of signed demo transfers between the keystore accounts, printing
+    /// `committed <height> <root>` once each block is durable (used by the crash test).
+    Generate {
+        #[command(flatten)]
+        data: DataDir,
+        /// Number of blocks.
+        #[arg(long, default_value_t = 10)]
+        blocks: u64,
+        /// Transfers per block.
+        #[arg(long, default_value_t = 16)]
+        txs: u32,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StateCmd {
+    /// Read a state value. KEY: `account:<address hex>`, `storage:<contract hex>:<key hex>`,
+    /// `code:<hash hex>` or a raw key in hex.
+    Get {
+        key: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// A value with its inclusion (or exclusion) proof against the head's state root.
+    Proof {
+        key: String,
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a proof without any database.
+    Verify {
+        /// State root (hex).
+        #[arg(long)]
+        root: String,
+        /// The key, in the same forms as `state get`.
+        #[arg(long)]
+        key: String,
+        /// The value (hex); omit to check an exclusion proof.
+        #[arg(long)]
+        value: Option<String>,
+        /// The proof (hex), as printed by `state proof`.
+        #[arg(long)]
+        proof: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TxCmd {
+    /// Sign a transaction with a keystore key; prints the signed transaction as hex.
+    Sign(Box<SignArgs>),
+    /// Execute signed transactions (hex) as the next block of the local chain.
+    Send {
+        /// Signed transactions, hex.
+        txs: Vec<String>,
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct SignArgs {
+    #[command(flatten)]
+    pub data: DataDir,
+    /// Keystore index of the signer.
+    #[arg(long)]
+    pub from: u32,
+    /// Nonce; default: the account's next nonce in the local state.
+    #[arg(long)]
+    pub nonce: Option<u64>,
+    /// Transfer to this address (hex) …
+    #[arg(long, requires = "amount")]
+    pub to: Option<String>,
+    /// … this amount.
+    #[arg(long)]
+    pub amount: Option<String>,
+    /// Deploy this contract (.wasm or .wat) …
+    #[arg(long, conflicts_with = "to")]
+    pub deploy: Option<PathBuf>,
+    /// Call this contract (address hex) …
+    #[arg(long, conflicts_with_all = ["to", "deploy"], requires = "entry")]
+    pub call: Option<String>,
+    /// … entry point …
+    #[arg(long)]
+    pub entry: Option<String>,
+    /// … with these arguments (hex).
+    #[arg(long, default_value = "")]
+    pub args_hex: String,
+    /// Per-dimension gas limits: compute,storage,memory,bandwidth.
+    #[arg(long, default_value = "50000000,100000,64,100000", value_parser = parse_dims)]
+    pub gas: PerDimension,
+    /// Per-dimension max fee per unit.
+    #[arg(long, default_value = "100,100,100,100", value_parser = parse_dims)]
+    pub max_fee: PerDimension,
+    /// Priority fee per compute unit.
+    #[arg(long, default_value_t = 1)]
+    pub priority_fee: u64,
+}
+
+fn parse_dims(s: &str) -> Result<PerDimension, String> {
+    let v: Vec<u64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<u64>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    v.try_into()
+        .map_err(|_| "expected four comma-separated numbers".to_string())
+}
+
+/// The chain's signature verifier: batch verification on pinned workers (issue 9).
+pub fn verifier() -> anyhow::Result<Box<dyn SignatureVerifier>> {
+    let topology = keel_offload::Topology::discover();
+    let backend = keel_offload::CpuBackend::new(&topology, &keel_offload::PoolConfig::default())
+        .context("cannot start the BLS verification workers")?;
+    Ok(Box::new(keel_offload::BatchVerifier::new(backend)))
+}
+
+pub fn open(data: &DataDir) -> anyhow::Result<Chain> {
+    if !data.dir.join(keel_state::DB_FILE_NAME).exists() {
+        bail!(
+            "no chain in {} (run `keel chain init --data {}` first)",
+            data.dir.display(),
+            data.dir.display()
+        );
+    }
+    Chain::open(&data.dir, verifier()?)
+        .with_context(|| format!("cannot open the chain in {}", data.dir.display()))
+}
+
+fn parse_hex<const N: usize>(what: &str, s: &str) -> anyhow::Result<[u8; N]> {
+    let v =
+        hex::decode(s.trim_start_matches("0x")).with_context(|| format!("{what} is not hex"))?;
+    v.try_into()
+        .map_err(|_| anyhow::anyhow!("{what} must be {N} bytes"))
+}
+
+/// Parses the KEY forms of `keel state`.
+pub fn parse_key(s: &str) -> anyhow::Result<Vec<u8>> {
+    use keel_state::keys;
+    let parts: Vec<&str> = s.splitn(3, ':').collect();
+    Ok(match parts.as_slice() {
+        ["account", a] => keys::account_key(&parse_hex::<32>("address", a)?),
+        ["code", h] => keys::code_key(&parse_hex::<32>("code hash", h)?),
+        ["storage", c, k] => keys::storage_key(
+            &parse_hex::<32>("contract", c)?,
+            &hex::decode(k).context("storage key is not hex")?,
+        ),
+        [raw] => hex::decode(raw.trim_start_matches("0x")).context("raw key is not hex")?,
+        _ => bail!("unknown key form `{s}`"),
+    })
+}
+
+fn load_keys(data: &DataDir) -> anyhow::Result<Vec<KeyEntry>> {
+    genesis::read_keystore(&data.keystore())
+        .with_context(|| format!("cannot read the keystore {}", data.keystore().display()))
+}
+
+fn secret(entry: &KeyEntry) -> anyhow::Result<SecretKey> {
+    let bytes = hex::decode(&entry.secret_key).context("keystore secret is not hex")?;
+    SecretKey::from_bytes(&bytes).context("keystore secret is not a BLS key")
+}
+
+pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ChainCmd::Init {
+            data,
+            accounts,
+            balance,
+        } => {
+            let balance: Amount =
+                serde_json::from_value(json!(balance)).context("--balance is not a number")?;
+            if data.dir.join(keel_state::DB_FILE_NAME).exists() {
+                bail!(
+                    "{} already holds a chain; refusing to overwrite it",
+                    data.dir.display()
+                );
+            }
+            std::fs::create_dir_all(&data.dir)
+                .with_context(|| format!("cannot create {}", data.dir.display()))?;
+            let g = genesis::demo(accounts, balance);
+            let chain = Chain::init(&data.dir, &g, verifier()?)?;
+            genesis::write_keystore(&data.keystore(), accounts)
+                .context("cannot write the keystore")?;
+            let (h, root) = chain.head()?;
+            println!(
+                "initialized chain {} in {}",
+                g.config.chain_id,
+                data.dir.display()
+            );
+            println!("height {h}, state root {}", hex::encode(root));
+            println!(
+                "{accounts} demo accounts funded; keys in {} (mode 0600)",
+                data.keystore().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ChainCmd::Status { data, json } => {
+            let chain = open(&data)?;
+            let (h, root) = chain.head()?;
+            let prices = chain.block_result(h)?.map(|r| r.next_prices);
+            if json {
+                println!(
+                    "{}",
+                    json!({ "height": h, "state_root": hex::encode(root), "next_prices": prices })
+                );
+            } else {
+                println!("height {h}\nstate root {}", hex::encode(root));
+                if let Some(p) = prices {
+                    println!("base prices (compute, storage, memory, bandwidth): {p:?}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ChainCmd::ExecBlock { file, data, json } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let spec: BlockFile = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a block file", file.display()))?;
+            let mut chain = open(&data)?;
+            let mut header = chain.next_header(
+                spec.timestamp,
+                spec.proposer
+                    .as_deref()
+                    .map(|p| parse_hex::<32>("proposer", p))
+                    .transpose()?
+                    .unwrap_or([0; 32]),
+            )?;
+            if let Some(h) = spec.height {
+                header.height = h;
+            }
+            if let Some(p) = &spec.parent_root {
+                header.parent_root = parse_hex::<32>("parent_root", p)?;
+            }
+            let txs = spec
+                .txs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| parse_tx(t).with_context(|| format!("transaction {i}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let r = chain.execute_block(&Block { header, txs })?;
+            print_result(&r, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        ChainCmd::Generate { data, blocks, txs } => {
+            let mut chain = open(&data)?;
+            let keys = load_keys(&data)?;
+            if keys.len() < 2 {
+                bail!("the keystore needs at least two accounts");
+            }
+            let secrets = keys
+                .iter()
+                .map(secret)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            for _ in 0..blocks {
+                let header = chain.next_header(0, [0; 32])?;
+                let mut nonces: Vec<u64> = Vec::new();
+                for s in &secrets {
+                    let a = address_of(&s.public_key().to_bytes());
+                    nonces.push(chain.account(&a)?.map_or(0, |acc| acc.nonce));
+                }
+                let mut block_txs = Vec::new();
+                for i in 0..txs as usize {
+                    let from = i % secrets.len();
+                    let to =
+                        address_of(&secrets[(from + 1) % secrets.len()].public_key().to_bytes());
+                    let tx = demo_tx(
+                        &secrets[from],
+                        nonces[from],
+                        TxKind::Transfer {
+                            to,
+                            amount: Amount::from_u128(1 + header.height as u128),
+                        },
+                    );
+                    nonces[from] += 1;
+                    block_txs.push(tx);
+                }
+                let r = chain.execute_block(&Block {
+                    header,
+                    txs: block_txs,
+                })?;
+                println!("committed {} {}", r.height, hex::encode(r.state_root));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn demo_tx(key: &SecretKey, nonce: u64, kind: TxKind) -> SignedTx {
+    Transaction {
+        chain_id: keel_chain::ChainConfig::demo().chain_id,
+        sender: key.public_key().to_bytes(),
+        nonce,
+        gas_limits: [10_000, 200, 1, 1_000],
+        max_fee_per_unit: [1_000, 1_000, 1_000, 1_000],
+        priority_fee: 1,
+        kind,
+    }
+    .sign(key)
+}
+
+#[derive(Deserialize)]
+struct BlockFile {
+    txs: Vec<String>,
+    #[serde(default)]
+    timestamp: u64,
+    proposer: Option<String>,
+    height: Option<u64>,
+    parent_root: Option<String>,
+}
+
+fn parse_tx(hex_tx: &str) -> anyhow::Result<SignedTx> {
+    let bytes = hex::decode(hex_tx.trim().trim_start_matches("0x")).context("not hex")?;
+    Ok(decode::<SignedTx>("signed transaction", &bytes)?)
+}
+
+fn print_result(r: &keel_chain::BlockResult, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+        return;
+    }
+    println!(
+        "block {} committed, state root {}",
+        r.height,
+        hex::encode(r.state_root)
+    );
+    for (i, rc) in r.receipts.iter().enumerate() {
+        let status = match &rc.status {
+            keel_chain::TxStatus::Success { return_data } => {
+                format!("ok return=0x{}", hex::encode(return_data))
+            }
+            keel_chain::TxStatus::Failed { reason } => format!("FAILED: {reason}"),
+            keel_chain::TxStatus::Rejected { reason } => format!("REJECTED: {reason}"),
+        };
+        let contract = rc
+            .contract
+            .map(|c| format!(" contract={}", hex::encode(c)))
+            .unwrap_or_default();
+        println!(
+            "  tx {i} {}: {status}; gas {:?}; fee {}{contract}",
+            hex::encode(&rc.tx_hash[..8]),
+            rc.gas_used,
+            rc.fee
+        );
+    }
+    println!("gas used {:?}; next prices {:?}", r.gas_used, r.next_prices);
+}
+
+pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        StateCmd::Get { key, data } => {
+            let chain = open(&data)?;
+            let raw = parse_key(&key)?;
+            match chain.get(&raw)? {
+                None => {
+                    println!("absent");
+                    Ok(ExitCode::from(3))
+                }
+                Some(v) => {
+                    if key.starts_with("account:") {
+                        let acc: keel_chain::Account = decode("account", &v)?;
+                        println!("{}", serde_json::to_string_pretty(&acc)?);
+                    } else {
+                        println!("0x{}", hex::encode(v));
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        StateCmd::Proof { key, data, json } => {
+            let chain = open(&data)?;
+            let raw = parse_key(&key)?;
+            let (value, proof, h, root) = chain.prove(&raw)?;
+            keel_state::verify_proof(keel_state::RootHash(root), &raw, value.as_deref(), &proof)
+                .context("the proof does not verify")?;
+            let proof_hex = proof.to_hex()?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "height": h, "root": hex::encode(root), "key": hex::encode(&raw), "value": value.as_ref().map(hex::encode), "proof": proof_hex, "verified": true })
+                );
+            } else {
+                println!(
+                    "height {h}\nroot {}\nkey 0x{}",
+                    hex::encode(root),
+                    hex::encode(&raw)
+                );
+                match &value {
+                    Some(v) => println!("value 0x{} (inclusion proof)", hex::encode(v)),
+                    None => println!("absent (exclusion proof)"),
+                }
+                println!("proof {proof_hex}\nverified: yes");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StateCmd::Verify {
+            root,
+            key,
+            value,
+            proof,
+        } => {
+            let raw = parse_key(&key)?;
+            let root = parse_hex::<32>("root", &root)?;
+            let proof =
+                keel_state::StateProof::from_hex(&proof).context("the proof is malformed")?;
+            let value = value
+                .map(|v| hex::decode(v.trim_start_matches("0x")))
+                .transpose()
+                .context("value is not hex")?;
+            match keel_state::verify_proof(
+                keel_state::RootHash(root),
+                &raw,
+                value.as_deref(),
+                &proof,
+            ) {
+                Ok(()) => {
+                    println!("verified");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("NOT verified: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TxCmd::Sign(a) => {
+            let keys = load_keys(&a.data)?;
+            let entry = keys
+                .iter()
+                .find(|k| k.index == a.from)
+                .with_context(|| format!("no key {} in the keystore", a.from))?;
+            let key = secret(entry)?;
+            let me = address_of(&key.public_key().to_bytes());
+            let nonce = match a.nonce {
+                Some(n) => n,
+                None => open(&a.data)?.account(&me)?.map_or(0, |acc| acc.nonce),
+            };
+            let kind = if let (Some(to), Some(amount)) = (&a.to, &a.amount) {
+                let amount: Amount =
+                    serde_json::from_value(json!(amount)).context("--amount is not a number")?;
+                TxKind::Transfer {
+                    to: parse_hex::<32>("--to", to)?,
+                    amount,
+                }
+            } else if let Some(path) = &a.deploy {
+                TxKind::Deploy {
+                    code: super::read_module(path)?,
+                    constructor: None,
+                }
+            } else if let (Some(c), Some(entry)) = (&a.call, &a.entry) {
+                let args = hex::decode(a.args_hex.trim_start_matches("0x"))
+                    .context("--args-hex is not hex")?;
+                TxKind::Call {
+                    contract: parse_hex::<32>("--call", c)?,
+                    call: CallData {
+                        entry: entry.clone(),
+                        args,
+                    },
+                    value: Amount::ZERO,
+                }
+            } else {
+                bail!(
+                    "say what the transaction does: --to/--amount, --deploy FILE, or --call ADDR --entry NAME"
+                );
+            };
+            let tx = Transaction {
+                chain_id: keel_chain::ChainConfig::demo().chain_id,
+                sender: key.public_key().to_bytes(),
+                nonce,
+                gas_limits: a.gas,
+                max_fee_per_unit: a.max_fee,
+                priority_fee: a.priority_fee,
+                kind,
+            }
+            .sign(&key);
+            println!("{}", hex::encode(encode(&tx)));
+            Ok(ExitCode::SUCCESS)
+        }
+        TxCmd::Send { txs, data, json } => {
+            let mut chain = open(&data)?;
+            let txs = txs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| parse_tx(t).with_context(|| format!("transaction {i}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let header = chain.next_header(0, [0; 32])?;
+            let r = chain.execute_block(&Block { header, txs })?;
+            print_result(&r, json);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

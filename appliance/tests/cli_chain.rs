@@ -1,0 +1,146 @@
+//! `keel chain|state|tx` as an operator uses them.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::process::{Command, Output};
+
+fn keel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .expect("keel runs")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn init_sign_send_query_and_prove_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("c");
+    let d = data.to_str().unwrap();
+    ok(&keel(&["chain", "init", "--data", d, "--accounts", "2"]));
+    // The keystore is private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("keystore.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A second init refuses to overwrite.
+    let again = keel(&["chain", "init", "--data", d]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
+
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("keystore.json")).unwrap()).unwrap();
+    let to = keys[1]["address"].as_str().unwrap();
+    let tx = ok(&keel(&[
+        "tx", "sign", "--data", d, "--from", "0", "--to", to, "--amount", "777",
+    ]));
+    let sent = ok(&keel(&["tx", "send", "--data", d, "--json", tx.trim()]));
+    let result: serde_json::Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(result["receipts"][0]["status"]["status"], "success");
+
+    let key = format!("account:{to}");
+    let acc: serde_json::Value =
+        serde_json::from_str(&ok(&keel(&["state", "get", &key, "--data", d]))).unwrap();
+    assert_eq!(acc["balance"], "1000000000000000000000777");
+
+    let proof: serde_json::Value =
+        serde_json::from_str(&ok(&keel(&["state", "proof", &key, "--data", d, "--json"]))).unwrap();
+    assert_eq!(proof["verified"], true);
+    let (root, value, p) = (
+        proof["root"].as_str().unwrap(),
+        proof["value"].as_str().unwrap(),
+        proof["proof"].as_str().unwrap(),
+    );
+    // Verifiable without the database…
+    ok(&keel(&[
+        "state", "verify", "--root", root, "--key", &key, "--value", value, "--proof", p,
+    ]));
+    // …and a wrong value does not verify.
+    let bad = keel(&[
+        "state", "verify", "--root", root, "--key", &key, "--value", "00", "--proof", p,
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    // An absent key has an exclusion proof.
+    let absent = format!("account:{}", "ab".repeat(32));
+    let ex: serde_json::Value = serde_json::from_str(&ok(&keel(&[
+        "state", "proof", &absent, "--data", d, "--json",
+    ])))
+    .unwrap();
+    assert!(ex["value"].is_null());
+    ok(&keel(&[
+        "state",
+        "verify",
+        "--root",
+        ex["root"].as_str().unwrap(),
+        "--key",
+        &absent,
+        "--proof",
+        ex["proof"].as_str().unwrap(),
+    ]));
+}
+
+#[test]
+fn exec_block_runs_a_block_file_and_reports_rejections() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("c");
+    let d = d.to_str().unwrap();
+    ok(&keel(&["chain", "init", "--data", d, "--accounts", "2"]));
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{d}/keystore.json")).unwrap()).unwrap();
+    let to = keys[1]["address"].as_str().unwrap();
+    let good = ok(&keel(&[
+        "tx", "sign", "--data", d, "--from", "0", "--to", to, "--amount", "1",
+    ]));
+    let stale = ok(&keel(&[
+        "tx", "sign", "--data", d, "--from", "0", "--to", to, "--amount", "1", "--nonce", "9",
+    ]));
+    let file = dir.path().join("block.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({ "txs": [good.trim(), stale.trim()], "timestamp": 5, "height": 1 })
+            .to_string(),
+    )
+    .unwrap();
+    let out: serde_json::Value = serde_json::from_str(&ok(&keel(&[
+        "chain",
+        "exec-block",
+        file.to_str().unwrap(),
+        "--data",
+        d,
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(out["height"], 1);
+    assert_eq!(out["receipts"][0]["status"]["status"], "success");
+    assert_eq!(
+        out["receipts"][1]["status"]["reason"]["reason"],
+        "wrong_nonce"
+    );
+    // The same file again names the wrong height: refused, nothing committed.
+    let again = keel(&["chain", "exec-block", file.to_str().unwrap(), "--data", d]);
+    assert_eq!(again.status.code(), Some(1));
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&keel(&["chain", "status", "--data", d, "--json"]))).unwrap();
+    assert_eq!(status["height"], 1);
+}
+
+#[test]
+fn commands_on_a_missing_chain_say_how_to_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = keel(&[
+        "chain",
+        "status",
+        "--data",
+        dir.path().join("nope").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keel chain init"));
+}
