@@ -68,4 +68,17 @@ KEEL_IMPORT("fx_exp")  int32_t keel_fx_exp(const keel_fx *a, keel_fx *out);
 KEEL_IMPORT("fx_ln")   int32_t keel_fx_ln(const keel_fx *a, keel_fx *out);
 KEEL_IMPORT("fx_pow")  int32_t keel_fx_pow(const keel_fx *a, const keel_fx *b, keel_fx *out);
 
+/* Native routines (eBPF, metered; see ebpf-bridge/): run activated routine `routine_id` on
+ * in[0..in_len), writing exactly out_len bytes to out. Returns 0; any failure (unknown or
+ * inactive routine, wrong sizes, fault, budget exhausted) traps the call. */
+KEEL_IMPORT("native_call") int32_t keel_native_call(int32_t routine_id, const void *in, int32_t in_len, void *out, int32_t out_len);
+
+/* BLS12-381 (min_pk, Ethereum's POP ciphersuite). Public keys 48 bytes, signatures 96 bytes,
+ * compressed. Return 1 if valid, 0 if not (including malformed encodings). */
+KEEL_IMPORT("bls_verify") int32_t keel_bls_verify(const uint8_t pk[48], const void *msg, int32_t msg_len, const uint8_t sig[96]);
+/* n keys (n*48 bytes), n messages of 32 bytes each (n*32 bytes), one aggregate signature. */
+KEEL_IMPORT("bls_aggregate_verify") int32_t keel_bls_aggregate_verify(int32_t n, const uint8_t *pks, const uint8_t *msgs32, const uint8_t sig[96]);
+/* n keys (n*48 bytes) that all signed the same message, one aggregate signature. */
+KEEL_IMPORT("bls_fast_aggregate_verify") int32_t keel_bls_fast_aggregate_verify(int32_t n, const uint8_t *pks, const void *msg, int32_t msg_len, const uint8_t sig[96]);
+
 #endif

@@ -189,10 +189,7 @@ impl Chain {
     }
 
     /// A value and its proof against the head root.
-    pub fn prove(
-        &self,
-        key: &[u8],
-    ) -> Result<Proven, ChainError> {
+    pub fn prove(&self, key: &[u8]) -> Result<Proven, ChainError> {
         let (h, root) = self.head()?;
         let (v, p) = self.db.prove(key, h)?;
         Ok((v, p, h, root))

@@ -7,6 +7,7 @@ pub mod config;
 pub mod executor;
 pub mod fees;
 pub mod genesis;
+pub mod native;
 pub mod receipt;
 pub mod rent;
 pub mod state_access;

@@ -98,10 +98,7 @@ impl<B: ChainBase> Access<'_, B> {
     }
 
     /// All live storage entries of `contract` as this context sees them, sorted by key.
-    pub fn storage_entries(
-        &self,
-        contract: &Address,
-    ) -> Result<Entries, AccessError> {
+    pub fn storage_entries(&self, contract: &Address) -> Result<Entries, AccessError> {
         let prefix = storage_prefix(contract);
         let mut map: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = self
             .overlay

@@ -58,6 +58,10 @@ pub enum HostFn {
     FxExp,
     FxLn,
     FxPow,
+    NativeCall,
+    BlsVerify,
+    BlsAggregateVerify,
+    BlsFastAggregateVerify,
 }
 
 /// One row of the ABI table.
@@ -76,6 +80,7 @@ const P1: &[Ty] = &[I32];
 const P2: &[Ty] = &[I32, I32];
 const P3: &[Ty] = &[I32, I32, I32];
 const P4: &[Ty] = &[I32, I32, I32, I32];
+const P5: &[Ty] = &[I32, I32, I32, I32, I32];
 const R_I32: &[Ty] = &[I32];
 const R_I64: &[Ty] = &[I64];
 
@@ -111,6 +116,20 @@ pub const HOST_FUNCTIONS: &[HostFnSpec] = &[
     spec(HostFn::FxExp, "fx_exp", P2, R_I32),
     spec(HostFn::FxLn, "fx_ln", P2, R_I32),
     spec(HostFn::FxPow, "fx_pow", P3, R_I32),
+    spec(HostFn::NativeCall, "native_call", P5, R_I32),
+    spec(HostFn::BlsVerify, "bls_verify", P4, R_I32),
+    spec(
+        HostFn::BlsAggregateVerify,
+        "bls_aggregate_verify",
+        P4,
+        R_I32,
+    ),
+    spec(
+        HostFn::BlsFastAggregateVerify,
+        "bls_fast_aggregate_verify",
+        P5,
+        R_I32,
+    ),
 ];
 
 const fn spec(

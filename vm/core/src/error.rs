@@ -35,6 +35,12 @@ pub enum Trap {
     Abort { message: String },
     #[error("host function {func:?} was given an out-of-bounds range (ptr {ptr}, len {len})")]
     HostOutOfBounds { func: HostFn, ptr: u32, len: u32 },
+    #[error("native routine {routine} failed (code {code}): {message}")]
+    Native {
+        routine: u32,
+        code: u32,
+        message: String,
+    },
     #[error("no entry point `{name}` of type () -> ()")]
     NoSuchEntry { name: String },
     #[error("wasm trap: {trap:?}")]

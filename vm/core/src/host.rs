@@ -105,6 +105,31 @@ impl From<Trap> for HostFault {
     }
 }
 
+/// Why a native routine could not run: a stable non-zero code and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (code {code})")]
+pub struct NativeError {
+    pub code: u32,
+    pub message: String,
+}
+
+/// The activated native routines (the eBPF bridge), as the VM sees them. Implementations must
+/// be deterministic: the same routine, input and budget give the same output and gas on every
+/// engine.
+pub trait NativeRoutines: Send + Sync {
+    /// The most gas a call may use, after checking the routine exists, is active and accepts
+    /// these sizes.
+    fn max_gas(&self, routine: u32, in_len: usize, out_len: usize) -> Result<u64, NativeError>;
+    /// Runs the routine within `budget` gas; returns the output and the gas used.
+    fn run(
+        &self,
+        routine: u32,
+        input: &[u8],
+        out_len: usize,
+        budget: u64,
+    ) -> Result<(Vec<u8>, u64), NativeError>;
+}
+
 /// Per-call host state: inputs, outputs, the write buffer and the non-compute gas counters.
 pub struct HostState {
     pub context: CallContext,
@@ -123,6 +148,8 @@ pub struct HostState {
     pub schedule: Arc<GasSchedule>,
     /// False only for unmetered benchmark baselines: host calls then charge nothing.
     pub metered: bool,
+    /// Activated native routines, if this VM has them.
+    pub native: Option<Arc<dyn NativeRoutines>>,
 }
 
 type HostResult<T> = Result<T, HostFault>;
@@ -368,6 +395,157 @@ impl HostState {
         .into())
     }
 
+    /// `native_call`: charges the base cost, then the routine's maximum gas up front (refunding
+    /// what it did not use); every failure is a trap, so the call's writes are reverted.
+    pub fn native_call(
+        &mut self,
+        mem: &mut [u8],
+        routine: i32,
+        in_ptr: i32,
+        in_len: i32,
+        out_ptr: i32,
+        out_len: i32,
+    ) -> HostResult<i32> {
+        let f = HostFn::NativeCall;
+        self.charge(f, clamp(mem, in_len))?;
+        let input = read(mem, f, in_ptr, in_len)?.to_vec();
+        let out = range(mem.len(), f, out_ptr, out_len)?;
+        let routine = routine as u32;
+        let native_trap = |e: NativeError| {
+            HostFault::Trap(Trap::Native {
+                routine,
+                code: e.code,
+                message: e.message,
+            })
+        };
+        let Some(native) = self.native.clone() else {
+            return Err(native_trap(NativeError {
+                code: 1,
+                message: "this VM has no native routines".into(),
+            }));
+        };
+        let max = native
+            .max_gas(routine, input.len(), out.len())
+            .map_err(native_trap)?;
+        if self.metered && self.gas < max {
+            self.gas = 0;
+            return Err(Trap::OutOfGas.into());
+        }
+        let (output, used) = native.run(routine, &input, out.len(), max).map_err(|e| {
+            // A failed routine consumed its whole budget: deterministic on every engine.
+            if self.metered {
+                self.gas -= max;
+            }
+            native_trap(e)
+        })?;
+        if self.metered {
+            self.gas -= used.min(max);
+        }
+        let dst = mem.get_mut(out).ok_or_else(|| oob(f, out_ptr, out_len))?;
+        if output.len() != dst.len() {
+            return Err(native_trap(NativeError {
+                code: 5,
+                message: format!(
+                    "routine wrote {} bytes, {} expected",
+                    output.len(),
+                    dst.len()
+                ),
+            }));
+        }
+        dst.copy_from_slice(&output);
+        Ok(0)
+    }
+
+    /// `bls_verify(pk, msg, msg_len, sig)`: 1 if valid, 0 otherwise (including bad encodings).
+    pub fn bls_verify(
+        &mut self,
+        mem: &mut [u8],
+        pk: i32,
+        msg: i32,
+        msg_len: i32,
+        sig: i32,
+    ) -> HostResult<i32> {
+        let f = HostFn::BlsVerify;
+        self.charge(f, clamp(mem, msg_len))?;
+        let pk = read_array::<48>(mem, f, pk)?;
+        let sig = read_array::<96>(mem, f, sig)?;
+        let msg = read(mem, f, msg, msg_len)?;
+        let ok = match (
+            keel_crypto::PublicKey::from_bytes(&pk),
+            keel_crypto::Signature::from_bytes(&sig),
+        ) {
+            (Ok(pk), Ok(sig)) => keel_crypto::verify(&pk, msg, &sig),
+            _ => false,
+        };
+        Ok(i32::from(ok))
+    }
+
+    /// `bls_aggregate_verify(n, pks, msgs32, sig)`: n distinct 32-byte messages.
+    pub fn bls_aggregate_verify(
+        &mut self,
+        mem: &mut [u8],
+        n: i32,
+        pks: i32,
+        msgs: i32,
+        sig: i32,
+    ) -> HostResult<i32> {
+        let f = HostFn::BlsAggregateVerify;
+        let pk_bytes = (n as u32 as u64).saturating_mul(48).min(mem.len() as u64);
+        self.charge(f, pk_bytes)?;
+        let keys = self.read_keys(mem, f, n, pks)?;
+        let msgs_len = i32::try_from((n as u32 as u64).saturating_mul(32)).unwrap_or(i32::MAX);
+        let msg_bytes = read(mem, f, msgs, msgs_len)?;
+        let sig = read_array::<96>(mem, f, sig)?;
+        let (Some(keys), Ok(sig)) = (keys, keel_crypto::Signature::from_bytes(&sig)) else {
+            return Ok(0);
+        };
+        let messages: Vec<&[u8]> = msg_bytes.chunks_exact(32).collect();
+        Ok(i32::from(
+            !keys.is_empty() && keel_crypto::aggregate_verify(&keys, &messages, &sig),
+        ))
+    }
+
+    /// `bls_fast_aggregate_verify(n, pks, msg, msg_len, sig)`: n keys, one message.
+    pub fn bls_fast_aggregate_verify(
+        &mut self,
+        mem: &mut [u8],
+        n: i32,
+        pks: i32,
+        msg: i32,
+        msg_len: i32,
+        sig: i32,
+    ) -> HostResult<i32> {
+        let f = HostFn::BlsFastAggregateVerify;
+        let pk_bytes = (n as u32 as u64).saturating_mul(48).min(mem.len() as u64);
+        self.charge(f, pk_bytes.saturating_add(clamp(mem, msg_len)))?;
+        let keys = self.read_keys(mem, f, n, pks)?;
+        let msg = read(mem, f, msg, msg_len)?;
+        let sig = read_array::<96>(mem, f, sig)?;
+        let (Some(keys), Ok(sig)) = (keys, keel_crypto::Signature::from_bytes(&sig)) else {
+            return Ok(0);
+        };
+        Ok(i32::from(
+            !keys.is_empty() && keel_crypto::fast_aggregate_verify(&keys, msg, &sig),
+        ))
+    }
+
+    /// `n` public keys from memory; `None` if any is malformed (the call then answers 0).
+    fn read_keys(
+        &self,
+        mem: &[u8],
+        f: HostFn,
+        n: i32,
+        ptr: i32,
+    ) -> HostResult<Option<Vec<keel_crypto::PublicKey>>> {
+        let len = i32::try_from((n as u32 as u64).saturating_mul(48)).unwrap_or(i32::MAX);
+        let bytes = read(mem, f, ptr, len)?;
+        Ok(bytes
+            .chunks_exact(48)
+            .map(keel_crypto::PublicKey::from_bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .ok())
+    }
+
     /// Shared shape of the u256 and fixed-point intrinsics: charge, read `N`-byte operands,
     /// compute, write the `N`-byte result, return the status.
     pub fn intrinsic<const N: usize, const K: usize>(
@@ -440,6 +618,7 @@ mod tests {
             gas: 1_000_000,
             schedule: Arc::new(GasSchedule::v1()),
             metered: true,
+            native: None,
         }
     }
 

@@ -31,7 +31,7 @@ pub use analysis::GasBound;
 pub use engine::Engine;
 pub use error::{StateError, Trap, VmError, WasmTrap};
 pub use gas::{Dimension, GasLimits, GasUsed, GasVector};
-pub use host::{Address, CallContext, Event, MemoryState, StateView};
+pub use host::{Address, CallContext, Event, MemoryState, NativeError, NativeRoutines, StateView};
 pub use profile::Profile;
 pub use schedule::GasSchedule;
 pub use vm::{CacheStats, CallOutcome, CallRequest, Prepared, Vm, VmConfig};

@@ -120,6 +120,15 @@ impl GasSchedule {
                 HostFn::FxExp => hc(2_800, 0),
                 HostFn::FxLn => hc(2_400, 0),
                 HostFn::FxPow => hc(5_600, 0),
+                // The routine's own metered instructions are charged on top (see host.rs).
+                HostFn::NativeCall => hc(500, 1),
+                // One pairing check ≈ 1.1 ms on this class of machine; per_byte covers hashing
+                // the message to G2.
+                HostFn::BlsVerify => hc(1_800_000, 20),
+                // One Miller loop per (key, message) pair: charged per key byte (48 per key).
+                HostFn::BlsAggregateVerify => hc(900_000, 20_000),
+                // Key aggregation is cheap (≈1 µs per key); then one pairing check.
+                HostFn::BlsFastAggregateVerify => hc(1_800_000, 40),
             })
             .collect();
         GasSchedule {

@@ -6,7 +6,7 @@ use crate::engine::wasmi_tier::WasmiEngine;
 use crate::engine::{CompiledModule, Ending, Engine, Invocation};
 use crate::error::{Trap, VmError};
 use crate::gas::{Dimension, GasLimits, GasUsed, GasVector};
-use crate::host::{CallContext, Event, HostState, StateView};
+use crate::host::{CallContext, Event, HostState, NativeRoutines, StateView};
 use crate::metering;
 use crate::profile::Profile;
 use crate::schedule::GasSchedule;
@@ -87,6 +87,7 @@ pub struct CacheStats {
 /// The deterministic VM.
 pub struct Vm {
     config: VmConfig,
+    native: Option<Arc<dyn NativeRoutines>>,
     schedule: Arc<GasSchedule>,
     engine: Box<dyn Engine>,
     cache: Mutex<CacheInner>,
@@ -102,11 +103,17 @@ impl Vm {
     /// A VM on any engine tier.
     pub fn with_engine(config: VmConfig, engine: Box<dyn Engine>) -> Vm {
         Vm {
+            native: None,
             schedule: Arc::new(config.schedule.clone()),
             config,
             engine,
             cache: Mutex::new(CacheInner::default()),
         }
+    }
+
+    /// Gives contracts `keel.native_call` access to these (activated) routines.
+    pub fn set_native(&mut self, native: Arc<dyn NativeRoutines>) {
+        self.native = Some(native);
     }
 
     pub fn config(&self) -> &VmConfig {
@@ -278,6 +285,7 @@ impl Vm {
             gas,
             schedule: Arc::clone(&self.schedule),
             metered,
+            native: self.native.clone(),
         };
         let done = prepared.compiled.invoke(Invocation {
             entry: request.entry,

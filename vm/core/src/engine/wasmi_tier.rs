@@ -336,5 +336,24 @@ fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::L
             h.intrinsic(m, f, [a], o, intrinsics::fx_unary(f))
         });
     }
+    host_fn!(l, F::NativeCall, |h, m, r, i, il, o, ol| -> i32 {
+        h.native_call(m, r, i, il, o, ol)
+    });
+    host_fn!(l, F::BlsVerify, |h, m, pk, msg, ml, sig| -> i32 {
+        h.bls_verify(m, pk, msg, ml, sig)
+    });
+    host_fn!(l, F::BlsAggregateVerify, |h, m, n, pks, msgs, sig| -> i32 {
+        h.bls_aggregate_verify(m, n, pks, msgs, sig)
+    });
+    host_fn!(l, F::BlsFastAggregateVerify, |h,
+                                            m,
+                                            n,
+                                            pks,
+                                            msg,
+                                            ml,
+                                            sig|
+     -> i32 {
+        h.bls_fast_aggregate_verify(m, n, pks, msg, ml, sig)
+    });
     Ok(l)
 }

@@ -1,0 +1,74 @@
+//! The eBPF bridge's registry as the VM's native routines.
+
+use keel_ebpf_bridge::{BridgeError, Engine, Registry};
+use keel_vm::{NativeError, NativeRoutines};
+use std::sync::{Arc, RwLock};
+
+/// Activated routines, run on one engine. Interpreter and JIT give identical outputs and gas
+/// (the bridge's differential tests), so the engine is a node setting, not consensus.
+pub struct BridgeRoutines {
+    registry: Arc<RwLock<Registry>>,
+    engine: Engine,
+}
+
+impl BridgeRoutines {
+    pub fn new(registry: Arc<RwLock<Registry>>, engine: Engine) -> Self {
+        BridgeRoutines { registry, engine }
+    }
+
+    /// The built-in routines, all active, on the JIT.
+    pub fn builtin() -> Result<Self, BridgeError> {
+        Ok(BridgeRoutines::new(
+            Arc::new(RwLock::new(Registry::builtin()?)),
+            Engine::Jit,
+        ))
+    }
+
+    pub fn registry(&self) -> &Arc<RwLock<Registry>> {
+        &self.registry
+    }
+}
+
+fn native_error(e: BridgeError) -> NativeError {
+    NativeError {
+        code: e.status_code(),
+        message: e.to_string(),
+    }
+}
+
+impl NativeRoutines for BridgeRoutines {
+    fn max_gas(&self, routine: u32, in_len: usize, out_len: usize) -> Result<u64, NativeError> {
+        let reg = self.registry.read().unwrap_or_else(|p| p.into_inner());
+        let r = reg.get_active(routine).map_err(native_error)?;
+        let m = r.manifest();
+        if !m.input.admits(in_len) {
+            return Err(native_error(BridgeError::InputSize {
+                routine,
+                len: in_len,
+                rule: m.input.to_string(),
+            }));
+        }
+        if out_len != m.output_len {
+            return Err(native_error(BridgeError::OutputSize {
+                routine,
+                requested: out_len,
+                expected: m.output_len,
+            }));
+        }
+        Ok(m.cost.max_gas(in_len))
+    }
+
+    fn run(
+        &self,
+        routine: u32,
+        input: &[u8],
+        out_len: usize,
+        budget: u64,
+    ) -> Result<(Vec<u8>, u64), NativeError> {
+        let reg = self.registry.read().unwrap_or_else(|p| p.into_inner());
+        let r = reg
+            .run(routine, input, out_len, self.engine, budget)
+            .map_err(native_error)?;
+        Ok((r.output, r.gas))
+    }
+}
