@@ -35,6 +35,9 @@ enum Command {
     /// Sign and send transactions (demo helpers using the keystore).
     #[command(subcommand)]
     Tx(cmd::chain::TxCmd),
+    /// Native routines on the eBPF bridge.
+    #[command(subcommand)]
+    Bridge(cmd::bridge::BridgeCmd),
     /// Batch BLS verification on pinned workers.
     #[command(subcommand)]
     Offload(cmd::offload::OffloadCmd),
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::State(c) => cmd::chain::run_state(c),
         Command::Tx(c) => cmd::chain::run_tx(c),
         Command::Offload(c) => cmd::offload::run(c),
+        Command::Bridge(c) => cmd::bridge::run(c),
     };
     match result {
         Ok(code) => code,

@@ -30,6 +30,7 @@ impl KernelProgram {
     /// Any refusal — no permission, verifier rejection — is `EngineUnavailable` with libbpf's
     /// reason.
     pub(crate) fn load(name: &str, elf: &[u8]) -> Result<Self, BridgeError> {
+        route_libbpf_logs();
         let unavailable = |what: &str, e: libbpf_rs::Error| {
             BridgeError::EngineUnavailable(format!("kernel: {what} {name}: {e}"))
         };
@@ -90,4 +91,17 @@ impl KernelProgram {
         output.copy_from_slice(produced);
         Ok(u64::from(result.return_value))
     }
+}
+
+/// libbpf prints to stderr by default, including the kernel verifier's whole log when a load is
+/// refused (100 000+ lines for the hash routines). Route it to `tracing` at debug level: the
+/// typed error already says why the kernel refused.
+fn route_libbpf_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        fn log(_level: libbpf_rs::PrintLevel, msg: String) {
+            tracing::debug!(target: "libbpf", "{}", msg.trim_end());
+        }
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, log)));
+    });
 }

@@ -15,6 +15,8 @@ pub enum BenchCmd {
     Vm(BenchVmArgs),
     /// A block of signed token transfers: signature verification, execution and commit.
     State(BenchStateArgs),
+    /// Native routines: in-contract wasm vs native_call (interpreter, JIT) vs native Rust.
+    Bridge(super::bridge::BenchBridgeArgs),
     /// BLS verification: naive loop, blst's own pooled batch verify, Keel's pinned workers.
     Bls(BenchBlsArgs),
 }
@@ -74,6 +76,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
         BenchCmd::Vm(a) => bench_vm(a),
         BenchCmd::State(a) => super::bench_state::run(a),
         BenchCmd::Bls(a) => bench_bls(a),
+        BenchCmd::Bridge(a) => super::bridge::bench(a),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_state;
+pub mod bridge;
 pub mod chain;
 pub mod demo;
 pub mod offload;
