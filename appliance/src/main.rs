@@ -1,6 +1,7 @@
 //! `keel`: the Keel execution appliance — one binary for the daemon and every operator command.
 
 mod cmd;
+mod daemon;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +19,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: the chain behind io_uring sockets (TCP and Unix), with metrics.
+    Serve(cmd::serve::ServeArgs),
+    /// Talk to a running daemon.
+    #[command(subcommand)]
+    Client(cmd::client::ClientCmd),
     /// Run, inspect and check contracts on the deterministic VM.
     #[command(subcommand)]
     Vm(cmd::vm::VmCmd),
@@ -38,6 +44,9 @@ enum Command {
     /// Native routines on the eBPF bridge.
     #[command(subcommand)]
     Bridge(cmd::bridge::BridgeCmd),
+    /// Kernel eBPF programs: admission, rate limiting, observability.
+    #[command(subcommand)]
+    Kernel(cmd::kernel::KernelCmd),
     /// Batch BLS verification on pinned workers.
     #[command(subcommand)]
     Offload(cmd::offload::OffloadCmd),
@@ -52,6 +61,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Client(c) => cmd::client::run(c),
         Command::Vm(c) => cmd::vm::run(c),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Demo(a) => cmd::demo::run(a),
@@ -60,6 +71,7 @@ fn main() -> ExitCode {
         Command::Tx(c) => cmd::chain::run_tx(c),
         Command::Offload(c) => cmd::offload::run(c),
         Command::Bridge(c) => cmd::bridge::run(c),
+        Command::Kernel(c) => cmd::kernel::run(c),
     };
     match result {
         Ok(code) => code,

@@ -17,6 +17,11 @@ pub enum BenchCmd {
     State(BenchStateArgs),
     /// Native routines: in-contract wasm vs native_call (interpreter, JIT) vs native Rust.
     Bridge(super::bridge::BenchBridgeArgs),
+    /// The daemon's transport: 1, 16 and 64 pipelining clients, io_uring against the epoll
+    /// fallback, in one run.
+    Serve(BenchServeArgs),
+    /// Kernel admission path per packet, against no program.
+    Kernel(super::kernel::BenchKernelArgs),
     /// BLS verification: naive loop, blst's own pooled batch verify, Keel's pinned workers.
     Bls(BenchBlsArgs),
 }
@@ -34,6 +39,25 @@ pub struct BenchStateArgs {
     pub single_sample: u32,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchServeArgs {
+    /// Concurrent client counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub clients: Vec<usize>,
+    /// Requests per client.
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: usize,
+    /// Requests in flight per client.
+    #[arg(long, default_value_t = 32)]
+    pub window: usize,
+    /// Rounds per backend and client count (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Use the Unix socket instead of TCP.
+    #[arg(long)]
+    pub unix: bool,
 }
 
 #[derive(Args)]
@@ -77,6 +101,8 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
         BenchCmd::State(a) => super::bench_state::run(a),
         BenchCmd::Bls(a) => bench_bls(a),
         BenchCmd::Bridge(a) => super::bridge::bench(a),
+        BenchCmd::Kernel(a) => super::kernel::bench(a),
+        BenchCmd::Serve(a) => bench_serve(a),
     }
 }
 
@@ -196,5 +222,22 @@ fn bench_bls(a: BenchBlsArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("{report}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_serve(a: BenchServeArgs) -> anyhow::Result<ExitCode> {
+    let cfg = keel_server::bench::BenchConfig {
+        clients: a.clients,
+        requests_per_client: a.requests,
+        window: a.window,
+        rounds: a.rounds,
+        unix: a.unix,
+        ..keel_server::bench::BenchConfig::default()
+    };
+    eprintln!(
+        "load test: every response is matched to its request; a lost or mismatched one fails the run"
+    );
+    let report = keel_server::bench::run_serve_bench(&cfg)?;
+    print!("{}", report.render());
     Ok(ExitCode::SUCCESS)
 }

@@ -217,6 +217,13 @@ fn load_keys(data: &DataDir) -> anyhow::Result<Vec<KeyEntry>> {
         .with_context(|| format!("cannot read the keystore {}", data.keystore().display()))
 }
 
+/// Every secret key of a keystore, in index order.
+pub fn keystore_secrets(path: &std::path::Path) -> anyhow::Result<Vec<SecretKey>> {
+    let entries = genesis::read_keystore(path)
+        .with_context(|| format!("cannot read the keystore {}", path.display()))?;
+    entries.iter().map(secret).collect()
+}
+
 fn secret(entry: &KeyEntry) -> anyhow::Result<SecretKey> {
     let bytes = hex::decode(&entry.secret_key).context("keystore secret is not hex")?;
     SecretKey::from_bytes(&bytes).context("keystore secret is not a BLS key")

@@ -4,8 +4,11 @@ pub mod bench;
 pub mod bench_state;
 pub mod bridge;
 pub mod chain;
+pub mod client;
 pub mod demo;
+pub mod kernel;
 pub mod offload;
+pub mod serve;
 pub mod vm;
 
 use anyhow::Context;

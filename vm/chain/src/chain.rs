@@ -86,6 +86,11 @@ impl Chain {
         self.last_timings
     }
 
+    /// Gives contracts `keel.native_call` access to these routines.
+    pub fn set_native(&mut self, native: std::sync::Arc<dyn keel_vm::NativeRoutines>) {
+        self.vm.set_native(native);
+    }
+
     pub fn vm(&self) -> &Vm {
         &self.vm
     }

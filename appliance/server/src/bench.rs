@@ -1,0 +1,470 @@
+//! The serving load test behind `keel bench serve`: the same pipelined workload against an
+//! io_uring server and an epoll server in one run, with throughput, p50/p99 latency, and a
+//! check that every request got exactly its own answer.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keel_protocol::{
+    FrameDecoder, FrameHeader, Request, RequestKind, Response, ResponseKind, StatusReply,
+};
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::server::{Backend, ServerHandle};
+use crate::service::{RequestContext, Service};
+
+/// Which request the clients send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchRequest {
+    /// `Ping` with an 8-byte payload: answered by the network thread (transport cost only).
+    Ping,
+    /// `Status`: goes through the worker pool to a trivial service (adds the dispatch hop).
+    Status,
+}
+
+/// Load test parameters.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Concurrent client counts to run, each against each backend. Default: 1, 16, 64.
+    pub clients: Vec<usize>,
+    /// Requests each client sends. Default: 50 000.
+    pub requests_per_client: usize,
+    /// Requests each client keeps in flight (pipelining depth). Default: 32.
+    pub window: usize,
+    /// The request. Default: `Ping`.
+    pub request: BenchRequest,
+    /// Server network threads (rings / tokio workers). Default: 0 (one per core).
+    pub io_threads: usize,
+    /// Threads of the load generator's runtime. Default: 1.
+    pub client_threads: usize,
+    /// Connect through a Unix socket instead of loopback TCP. Default: false.
+    pub unix: bool,
+    /// Times each (backend, clients) pair is measured, alternating backends; the reported row
+    /// is the round with the median throughput (the machine may be shared). Default: 3.
+    pub rounds: usize,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            clients: vec![1, 16, 64],
+            requests_per_client: 50_000,
+            window: 32,
+            request: BenchRequest::Ping,
+            io_threads: 0,
+            client_threads: 1,
+            unix: false,
+            rounds: 3,
+        }
+    }
+}
+
+/// One backend × client-count measurement.
+#[derive(Debug, Clone)]
+pub struct BenchResult {
+    /// The server's backend.
+    pub backend: Backend,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Responses received and checked.
+    pub requests: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Requests per second.
+    pub throughput: u64,
+    /// Median latency (send to matching response).
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+}
+
+/// Every measurement of a run, plus why io_uring was skipped if it was.
+#[derive(Debug, Clone, Default)]
+pub struct BenchReport {
+    /// The measurements, io_uring first for each client count.
+    pub results: Vec<BenchResult>,
+    /// Set when the io_uring backend could not be used on this machine.
+    pub io_uring_skipped: Option<String>,
+}
+
+/// Why a load test failed.
+#[derive(Debug, Error)]
+pub enum BenchError {
+    /// A server could not start.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The load generator failed (connect, read, write).
+    #[error("load generator: {0}")]
+    Io(#[from] std::io::Error),
+    /// A response was lost, duplicated, or did not match its request: a correctness failure.
+    #[error("{backend} with {clients} clients: {lost} lost and {mismatched} mismatched responses")]
+    Mismatch {
+        /// Backend name.
+        backend: &'static str,
+        /// Client count.
+        clients: usize,
+        /// Requests without a response.
+        lost: u64,
+        /// Responses with an unknown/duplicate id or the wrong content.
+        mismatched: u64,
+    },
+}
+
+/// Answers `Status` with a constant: the bench measures the server, not a chain.
+struct BenchService;
+
+impl Service for BenchService {
+    fn handle(&self, _ctx: &RequestContext, _request: Request) -> Response {
+        Response::Status(StatusReply::default())
+    }
+}
+
+/// Runs the load test: for each client count, against io_uring (when available) then epoll.
+/// Errors if a server cannot start, the generator fails, or any response is lost or mismatched.
+pub fn run_serve_bench(config: &BenchConfig) -> Result<BenchReport, BenchError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.client_threads.max(1))
+        .enable_all()
+        .build()?;
+    let mut report = BenchReport::default();
+    let dir = std::env::temp_dir().join(format!("keel-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut backends = vec![true, false];
+    for &clients in &config.clients {
+        let mut rounds: [Vec<BenchResult>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..config.rounds.max(1) {
+            for (slot, &io_uring) in backends.clone().iter().enumerate() {
+                match measure(&runtime, &dir, config, clients, io_uring)? {
+                    Some(r) => rounds[slot].push(r),
+                    None => {
+                        report.io_uring_skipped =
+                            Some("io_uring unavailable on this kernel; see the server log".into());
+                        backends.retain(|b| !b);
+                    }
+                }
+            }
+        }
+        for mut sample in rounds {
+            sample.sort_by_key(|r| r.throughput);
+            if !sample.is_empty() {
+                report.results.push(sample.swap_remove(sample.len() / 2));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(report)
+}
+
+/// One measurement; `None` if io_uring was asked for but is unavailable.
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    config: &BenchConfig,
+    clients: usize,
+    io_uring: bool,
+) -> Result<Option<BenchResult>, BenchError> {
+    let server_config = ServerConfig {
+        io_uring,
+        io_threads: config.io_threads,
+        unix_socket: config.unix.then(|| dir.join("bench.sock")),
+        tcp: (!config.unix).then(|| "127.0.0.1:0".to_string()),
+        metrics: None,
+        open_reads: true,
+        max_in_flight: u32::try_from(config.window).unwrap_or(u32::MAX).max(1),
+        max_connections: clients + 16,
+        ..ServerConfig::default()
+    };
+    let server = ServerHandle::start(server_config, Arc::new(BenchService))?;
+    if io_uring && server.backend() != Backend::IoUring {
+        return Ok(None);
+    }
+    let target = match (server.tcp_addr(), server.unix_path()) {
+        (Some(a), _) => Target::Tcp(a),
+        (None, Some(p)) => Target::Unix(p.to_path_buf()),
+        (None, None) => {
+            return Err(BenchError::Io(std::io::Error::other(
+                "server has no listener",
+            )));
+        }
+    };
+    let outcome = runtime.block_on(drive(target, clients, config));
+    server.shutdown();
+    server.join()?;
+    let (elapsed, mut latencies, lost, mismatched) = outcome?;
+    if lost > 0 || mismatched > 0 {
+        return Err(BenchError::Mismatch {
+            backend: server_name(io_uring),
+            clients,
+            lost,
+            mismatched,
+        });
+    }
+    latencies.sort_unstable();
+    let requests = latencies.len() as u64;
+    let micros = elapsed.as_micros().max(1);
+    Ok(Some(BenchResult {
+        backend: if io_uring {
+            Backend::IoUring
+        } else {
+            Backend::Epoll
+        },
+        clients,
+        requests,
+        elapsed,
+        throughput: u64::try_from(u128::from(requests) * 1_000_000 / micros).unwrap_or(u64::MAX),
+        p50: percentile(&latencies, 50),
+        p99: percentile(&latencies, 99),
+    }))
+}
+
+fn server_name(io_uring: bool) -> &'static str {
+    if io_uring { "io_uring" } else { "epoll" }
+}
+
+fn percentile(sorted_ns: &[u64], p: usize) -> Duration {
+    if sorted_ns.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = (sorted_ns.len() * p / 100).min(sorted_ns.len() - 1);
+    Duration::from_nanos(sorted_ns[index])
+}
+
+#[derive(Clone)]
+enum Target {
+    Tcp(std::net::SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
+type Outcome = (Duration, Vec<u64>, u64, u64);
+
+async fn drive(
+    target: Target,
+    clients: usize,
+    config: &BenchConfig,
+) -> Result<Outcome, BenchError> {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let target = target.clone();
+        let (count, window, request) = (
+            config.requests_per_client,
+            config.window.max(1),
+            config.request,
+        );
+        tasks.spawn(async move {
+            match target {
+                Target::Tcp(a) => {
+                    let s = tokio::net::TcpStream::connect(a).await?;
+                    s.set_nodelay(true)?;
+                    one_client(s, count, window, request).await
+                }
+                Target::Unix(p) => {
+                    one_client(
+                        tokio::net::UnixStream::connect(p).await?,
+                        count,
+                        window,
+                        request,
+                    )
+                    .await
+                }
+            }
+        });
+    }
+    let mut latencies = Vec::with_capacity(clients * config.requests_per_client);
+    let (mut lost, mut mismatched) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        let (l, lo, mm) = joined.map_err(|e| std::io::Error::other(e.to_string()))??;
+        latencies.extend(l);
+        lost += lo;
+        mismatched += mm;
+    }
+    Ok((started.elapsed(), latencies, lost, mismatched))
+}
+
+/// One pipelining client: keeps `window` requests in flight; request `i` has id `i + 1` and
+/// (for Ping) payload `i`, so every answer can be checked against its request.
+async fn one_client<S>(
+    mut stream: S,
+    count: usize,
+    window: usize,
+    request: BenchRequest,
+) -> std::io::Result<(Vec<u64>, u64, u64)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut sent_at: Vec<Option<Instant>> = vec![None; count];
+    let mut latencies = Vec::with_capacity(count);
+    let mut decoder = FrameDecoder::new(1 << 20);
+    let (mut sent, mut received, mut mismatched) = (0usize, 0usize, 0u64);
+    let mut wbuf = Vec::with_capacity(window * 48);
+    let mut rbuf = vec![0u8; 64 * 1024];
+    while received + (mismatched as usize) < count {
+        wbuf.clear();
+        let now = Instant::now();
+        while sent < count && sent - received < window {
+            let id = sent as u64 + 1;
+            match request {
+                // Encoded by hand (header + borsh Vec<u8>): the generator must stay cheaper
+                // than the server it measures.
+                BenchRequest::Ping => {
+                    let header = FrameHeader {
+                        kind: RequestKind::Ping as u8,
+                        request_id: id,
+                        body_len: 12,
+                    };
+                    wbuf.extend_from_slice(&header.to_bytes());
+                    wbuf.extend_from_slice(&8u32.to_le_bytes());
+                    wbuf.extend_from_slice(&(sent as u64).to_le_bytes());
+                }
+                BenchRequest::Status => Request::Status
+                    .encode(id, &mut wbuf)
+                    .map_err(std::io::Error::other)?,
+            }
+            sent_at[sent] = Some(now);
+            sent += 1;
+        }
+        if !wbuf.is_empty() {
+            stream.write_all(&wbuf).await?;
+        }
+        let n = stream.read(&mut rbuf).await?;
+        if n == 0 {
+            break;
+        }
+        decoder.push(&rbuf[..n]);
+        let now = Instant::now();
+        while let Some(frame) = decoder.next_frame_ref().map_err(std::io::Error::other)? {
+            let index = usize::try_from(frame.request_id.wrapping_sub(1)).unwrap_or(usize::MAX);
+            let expected_ok = match request {
+                BenchRequest::Ping => {
+                    frame.kind == ResponseKind::Pong as u8
+                        && frame.body.len() == 12
+                        && frame.body[4..] == (index as u64).to_le_bytes()
+                }
+                BenchRequest::Status => matches!(
+                    Response::decode(frame.kind, frame.body),
+                    Ok(Response::Status(_))
+                ),
+            };
+            match sent_at.get_mut(index).and_then(Option::take) {
+                Some(t) if expected_ok => {
+                    latencies
+                        .push(u64::try_from(now.duration_since(t).as_nanos()).unwrap_or(u64::MAX));
+                    received += 1;
+                }
+                _ => mismatched += 1,
+            }
+        }
+    }
+    let lost = (count - received) as u64 - mismatched.min((count - received) as u64);
+    Ok((latencies, lost, mismatched))
+}
+
+impl BenchReport {
+    /// A text table with one row per measurement and the io_uring/epoll ratios.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<9} {:>7} {:>10} {:>12} {:>10} {:>10}",
+            "backend", "clients", "requests", "req/s", "p50 µs", "p99 µs"
+        );
+        for r in &self.results {
+            let _ = writeln!(
+                out,
+                "{:<9} {:>7} {:>10} {:>12} {:>10} {:>10}",
+                r.backend.name(),
+                r.clients,
+                r.requests,
+                r.throughput,
+                r.p50.as_micros(),
+                r.p99.as_micros()
+            );
+        }
+        for clients in self
+            .results
+            .iter()
+            .map(|r| r.clients)
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            if let Some((ratio_pct, p99_u, p99_e)) = self.compare(clients) {
+                let _ = writeln!(
+                    out,
+                    "{clients} clients: io_uring/epoll throughput = {}.{:02}x, p99 {} µs vs {} µs",
+                    ratio_pct / 100,
+                    ratio_pct % 100,
+                    p99_u.as_micros(),
+                    p99_e.as_micros()
+                );
+            }
+        }
+        if let Some(why) = &self.io_uring_skipped {
+            let _ = writeln!(out, "io_uring skipped: {why}");
+        }
+        out
+    }
+
+    /// For a client count: io_uring throughput as a percentage of epoll's, and both p99s.
+    pub fn compare(&self, clients: usize) -> Option<(u64, Duration, Duration)> {
+        let find = |b| {
+            self.results
+                .iter()
+                .find(|r| r.clients == clients && r.backend == b)
+        };
+        let (u, e) = (find(Backend::IoUring)?, find(Backend::Epoll)?);
+        Some((u.throughput * 100 / e.throughput.max(1), u.p99, e.p99))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_bench_run_checks_every_response_on_both_backends() {
+        let config = BenchConfig {
+            clients: vec![1, 4],
+            requests_per_client: 300,
+            window: 8,
+            rounds: 1,
+            ..BenchConfig::default()
+        };
+        let report = run_serve_bench(&config).unwrap();
+        let expected_rows = if report.io_uring_skipped.is_some() {
+            2
+        } else {
+            4
+        };
+        assert_eq!(report.results.len(), expected_rows);
+        for r in &report.results {
+            assert_eq!(r.requests, (300 * r.clients) as u64);
+            assert!(r.p50 <= r.p99);
+        }
+        assert!(report.render().contains("req/s"));
+    }
+
+    #[test]
+    fn the_status_variant_goes_through_the_pool_and_is_checked_too() {
+        let config = BenchConfig {
+            clients: vec![2],
+            requests_per_client: 200,
+            request: BenchRequest::Status,
+            unix: true,
+            rounds: 1,
+            ..BenchConfig::default()
+        };
+        let report = run_serve_bench(&config).unwrap();
+        assert!(report.results.iter().all(|r| r.requests == 400));
+    }
+
+    #[test]
+    fn percentiles_pick_from_the_sorted_sample() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), Duration::from_nanos(51));
+        assert_eq!(percentile(&v, 99), Duration::from_nanos(100));
+        assert_eq!(percentile(&[], 99), Duration::ZERO);
+    }
+}

@@ -1,0 +1,239 @@
+//! `ServerConfig`: every knob of the daemon's network core, with its default.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::ServerError;
+
+/// Configuration of the network core, read from TOML (`[server]` table of `keel.toml`, or a
+/// file of its own). Every field is optional in TOML; the default is given on each field.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Unix domain socket path to listen on; `None` (omit) disables it. Default: `"keel.sock"`
+    /// (relative to the working directory). A stale socket file at that path is replaced.
+    pub unix_socket: Option<PathBuf>,
+    /// TCP address to listen on; `None` disables TCP. Default: `"127.0.0.1:7411"`.
+    pub tcp: Option<String>,
+    /// Loopback address of the Prometheus text endpoint (`GET /metrics`); `None` disables it.
+    /// Must be a loopback address. Default: `"127.0.0.1:9464"`.
+    pub metrics: Option<String>,
+    /// Pin each io_uring thread to its own core (ring i on CPU i). Worth it on a dedicated
+    /// appliance; off by default because the worker pool and other services share the cores.
+    /// Default: `false`.
+    pub pin_threads: bool,
+    /// Use io_uring when the kernel allows it; `false` forces the epoll (tokio) fallback.
+    /// Default: `true`.
+    pub io_uring: bool,
+    /// Network threads (one io_uring per thread, or tokio worker threads); 0 = one per core.
+    /// Default: 0.
+    pub io_threads: usize,
+    /// Worker threads that run `Service::handle`; 0 = one per core. Default: 0.
+    pub workers: usize,
+    /// Capacity of the worker queue; a request arriving when it is full gets `Overloaded`.
+    /// Default: 4096.
+    pub worker_queue: usize,
+    /// Largest accepted frame body in bytes; a larger declared length gets `FrameTooLarge` and
+    /// the connection is closed. Default: 16 MiB.
+    pub max_frame_bytes: u32,
+    /// Requests one connection may have in the worker pool at once; more get `TooManyInFlight`.
+    /// Default: 256.
+    pub max_in_flight: u32,
+    /// Open connections across all listeners; a connection over the limit gets
+    /// `TooManyConnections` and is closed. Default: 1024.
+    pub max_connections: usize,
+    /// A connection with no complete frame and nothing in flight for this long is closed with
+    /// `Timeout`. Default: 300 000 ms.
+    pub idle_timeout_ms: u64,
+    /// A frame must arrive completely within this time of its first byte (slow-loris guard);
+    /// otherwise `Timeout` and close. Default: 10 000 ms.
+    pub frame_timeout_ms: u64,
+    /// Responses queued for a connection that does not read them; beyond this the connection
+    /// is closed. Default: 64 MiB.
+    pub max_write_buffer_bytes: usize,
+    /// Time given to in-flight requests at shutdown before connections are cut. Default: 30 000 ms.
+    pub shutdown_grace_ms: u64,
+    /// The server identity bound into the handshake signature: 64 hex digits. Default: none,
+    /// a random identity is drawn at start (and logged).
+    pub server_id: Option<String>,
+    /// Hex BLS public keys (96 hex digits) allowed to mutate state. Default: empty.
+    pub allowlist: Vec<String>,
+    /// Hex BLS public keys allowed to authenticate read-only. Default: empty.
+    pub readers: Vec<String>,
+    /// Opens read-only requests to everyone: unauthenticated peers and any key that proves
+    /// possession. Default: `false`.
+    pub open_reads: bool,
+    /// io_uring submission queue entries per ring (completion queue is 4x). Default: 1024.
+    pub ring_entries: u32,
+    /// Provided receive buffers per ring (a power of two, at most 32768). Default: 512.
+    pub recv_buffers: u16,
+    /// Size of each provided receive buffer in bytes. Default: 16 384.
+    pub recv_buffer_bytes: u32,
+    /// io_uring batching: once a wait has lasted this many microseconds, return on the first
+    /// completion, but until then wait for up to 64 (kernel 6.12+; fewer wake-ups under load,
+    /// up to this much added latency when idle). 0 = wake on every completion. Default: 0.
+    pub ring_min_wait_us: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            unix_socket: Some(PathBuf::from("keel.sock")),
+            tcp: Some("127.0.0.1:7411".into()),
+            metrics: Some("127.0.0.1:9464".into()),
+            pin_threads: false,
+            io_uring: true,
+            io_threads: 0,
+            workers: 0,
+            worker_queue: 4096,
+            max_frame_bytes: 16 * 1024 * 1024,
+            max_in_flight: 256,
+            max_connections: 1024,
+            idle_timeout_ms: 300_000,
+            frame_timeout_ms: 10_000,
+            max_write_buffer_bytes: 64 * 1024 * 1024,
+            shutdown_grace_ms: 30_000,
+            server_id: None,
+            allowlist: Vec::new(),
+            readers: Vec::new(),
+            open_reads: false,
+            ring_entries: 1024,
+            recv_buffers: 512,
+            recv_buffer_bytes: 16 * 1024,
+            ring_min_wait_us: 0,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Parses a TOML document (missing fields take their defaults, unknown fields are errors).
+    pub fn from_toml(text: &str) -> Result<ServerConfig, ServerError> {
+        toml::from_str(text).map_err(|e| ServerError::Config(e.to_string()))
+    }
+
+    /// A configuration for tests and benchmarks: TCP on an ephemeral loopback port, no Unix
+    /// socket, metrics on an ephemeral loopback port.
+    pub fn ephemeral() -> ServerConfig {
+        ServerConfig {
+            unix_socket: None,
+            tcp: Some("127.0.0.1:0".into()),
+            metrics: Some("127.0.0.1:0".into()),
+            ..ServerConfig::default()
+        }
+    }
+
+    pub(crate) fn tcp_addr(&self) -> Result<Option<SocketAddr>, ServerError> {
+        parse_addr(self.tcp.as_deref(), "tcp")
+    }
+
+    pub(crate) fn metrics_addr(&self) -> Result<Option<SocketAddr>, ServerError> {
+        let addr = parse_addr(self.metrics.as_deref(), "metrics")?;
+        if let Some(a) = addr
+            && !a.ip().is_loopback()
+        {
+            return Err(ServerError::Config(format!(
+                "metrics address {a} is not loopback"
+            )));
+        }
+        Ok(addr)
+    }
+
+    pub(crate) fn io_threads(&self) -> usize {
+        if self.io_threads == 0 {
+            cores()
+        } else {
+            self.io_threads
+        }
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        if self.workers == 0 {
+            cores()
+        } else {
+            self.workers
+        }
+    }
+
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub(crate) fn frame_timeout(&self) -> Duration {
+        Duration::from_millis(self.frame_timeout_ms)
+    }
+
+    pub(crate) fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    /// How often timeouts are checked: a quarter of the shortest timeout, within 5 ms..250 ms.
+    pub(crate) fn tick(&self) -> Duration {
+        let shortest = self.idle_timeout_ms.min(self.frame_timeout_ms) / 4;
+        Duration::from_millis(shortest.clamp(5, 250))
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ServerError> {
+        let bad = |m: &str| Err(ServerError::Config(m.to_string()));
+        if self.unix_socket.is_none() && self.tcp.is_none() {
+            return bad("no listener: set unix_socket or tcp");
+        }
+        if !self.recv_buffers.is_power_of_two() || self.recv_buffers > 32768 {
+            return bad("recv_buffers must be a power of two, at most 32768");
+        }
+        if self.recv_buffer_bytes < 256 {
+            return bad("recv_buffer_bytes must be at least 256");
+        }
+        if self.max_in_flight == 0 || self.max_connections == 0 || self.worker_queue == 0 {
+            return bad("max_in_flight, max_connections and worker_queue must be positive");
+        }
+        if self.max_frame_bytes > keel_protocol::frame::ABSOLUTE_MAX_BODY {
+            return bad("max_frame_bytes exceeds the protocol's 64 MiB limit");
+        }
+        Ok(())
+    }
+}
+
+fn parse_addr(text: Option<&str>, what: &str) -> Result<Option<SocketAddr>, ServerError> {
+    text.map(|t| {
+        t.parse()
+            .map_err(|e| ServerError::Config(format!("{what} address {t:?}: {e}")))
+    })
+    .transpose()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_toml_gives_the_documented_defaults() {
+        let c = ServerConfig::from_toml("").unwrap();
+        assert_eq!(c.tcp.as_deref(), Some("127.0.0.1:7411"));
+        assert!(c.io_uring);
+        assert_eq!(c.max_frame_bytes, 16 * 1024 * 1024);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn toml_overrides_and_unknown_keys_are_reported() {
+        let c = ServerConfig::from_toml("io_uring = false\nmax_in_flight = 8\n").unwrap();
+        assert!(!c.io_uring);
+        assert_eq!(c.max_in_flight, 8);
+        assert!(ServerConfig::from_toml("no_such_knob = 1").is_err());
+    }
+
+    #[test]
+    fn a_non_loopback_metrics_address_is_refused() {
+        let c = ServerConfig {
+            metrics: Some("0.0.0.0:9464".into()),
+            ..ServerConfig::default()
+        };
+        assert!(c.metrics_addr().is_err());
+    }
+}

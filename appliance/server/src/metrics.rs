@@ -1,0 +1,337 @@
+//! Prometheus text metrics: counters and latency histograms kept with atomics, and a tiny
+//! loopback HTTP endpoint that serves them.
+//!
+//! The endpoint answers `GET /metrics` (any other path: 404) with HTTP/1.0 and closes: scrapers
+//! need nothing more, so a full HTTP stack would be dead weight in the daemon.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use keel_protocol::{ErrorCode, RequestKind};
+
+use crate::error::ServerError;
+use crate::service::Service;
+
+/// Latency bucket upper bounds in microseconds.
+const BUCKETS_US: [u64; 16] = [
+    25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 5_000_000,
+];
+/// Kind codes are small (requests are 0x01..=0x0B); one slot per possible code below this.
+const KIND_SLOTS: usize = 16;
+const CODE_SLOTS: usize = 32;
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS_US.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, us: u64) {
+        if let Some(i) = BUCKETS_US.iter().position(|&b| us <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+}
+
+/// Per-request counters, sharded by thread: network threads bump them on every request, and
+/// a single shared cache line would bounce between cores at every increment.
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard {
+    requests: [AtomicU64; KIND_SLOTS],
+    errors: [AtomicU64; CODE_SLOTS],
+    in_flight: AtomicI64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+const SHARDS: usize = 8;
+
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    INDEX.with(|i| *i)
+}
+
+/// The server's counters. Shared by every network and worker thread.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    shards: [Shard; SHARDS],
+    latency: [Histogram; KIND_SLOTS],
+    pub(crate) connections_open: AtomicI64,
+    pub(crate) connections_total: AtomicU64,
+}
+
+impl Metrics {
+    fn shard(&self) -> &Shard {
+        &self.shards[shard_index()]
+    }
+
+    fn sum(&self, f: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| f(s).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub(crate) fn request(&self, kind: RequestKind) {
+        if let Some(c) = self.shard().requests.get(kind as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn bytes_in(&self, n: usize) {
+        self.shard().bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn bytes_out(&self, n: usize) {
+        self.shard()
+            .bytes_out
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Adjusts the in-flight gauge (incremented on dispatch, decremented by the worker).
+    pub(crate) fn in_flight(&self, delta: i64) {
+        self.shard().in_flight.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    pub(crate) fn latency(&self, kind: RequestKind, elapsed: Duration) {
+        if let Some(h) = self.latency.get(kind as usize) {
+            h.observe(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        }
+    }
+
+    pub(crate) fn error(&self, code: ErrorCode) {
+        if let Some(c) = self.shard().errors.get(code as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Renders the page: the server's metrics, then the service's own lines.
+    pub(crate) fn render(&self, backend: &str, service: &dyn Service) -> String {
+        let mut out = String::with_capacity(8192);
+        let _ = writeln!(
+            out,
+            "# HELP keel_server_info Network backend in use.\n# TYPE keel_server_info gauge"
+        );
+        let _ = writeln!(out, "keel_server_info{{backend=\"{backend}\"}} 1");
+        let _ = writeln!(
+            out,
+            "# HELP keel_requests_total Requests received, by kind.\n# TYPE keel_requests_total counter"
+        );
+        for kind in RequestKind::ALL {
+            let n = self.sum(|s| &s.requests[*kind as usize % KIND_SLOTS]);
+            let _ = writeln!(out, "keel_requests_total{{kind=\"{}\"}} {n}", kind.name());
+        }
+        let _ = writeln!(
+            out,
+            "# HELP keel_errors_total Error responses sent, by code.\n# TYPE keel_errors_total counter"
+        );
+        for code in ErrorCode::ALL {
+            let n = self.sum(|s| &s.errors[*code as usize % CODE_SLOTS]);
+            let _ = writeln!(out, "keel_errors_total{{code=\"{}\"}} {n}", code.name());
+        }
+        let _ = writeln!(
+            out,
+            "# HELP keel_request_duration_seconds Time from dispatch to response, by kind.\n# TYPE keel_request_duration_seconds histogram"
+        );
+        for kind in RequestKind::ALL {
+            let Some(h) = self.latency.get(*kind as usize) else {
+                continue;
+            };
+            let name = kind.name();
+            let mut cumulative = 0;
+            for (bound, bucket) in BUCKETS_US.iter().zip(&h.buckets) {
+                cumulative += bucket.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "keel_request_duration_seconds_bucket{{kind=\"{name}\",le=\"{}\"}} {cumulative}",
+                    seconds(*bound)
+                );
+            }
+            let count = h.count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "keel_request_duration_seconds_bucket{{kind=\"{name}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "keel_request_duration_seconds_sum{{kind=\"{name}\"}} {}",
+                seconds(h.sum_us.load(Ordering::Relaxed))
+            );
+            let _ = writeln!(
+                out,
+                "keel_request_duration_seconds_count{{kind=\"{name}\"}} {count}"
+            );
+        }
+        for (name, help, kind, value) in [
+            (
+                "keel_connections_open",
+                "Open connections.",
+                "gauge",
+                self.connections_open.load(Ordering::Relaxed),
+            ),
+            (
+                "keel_in_flight_requests",
+                "Requests in the worker pool.",
+                "gauge",
+                self.shards
+                    .iter()
+                    .map(|s| s.in_flight.load(Ordering::Relaxed))
+                    .sum(),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        for (name, help, value) in [
+            (
+                "keel_connections_total",
+                "Connections accepted.",
+                self.connections_total.load(Ordering::Relaxed),
+            ),
+            (
+                "keel_received_bytes_total",
+                "Bytes received.",
+                self.sum(|s| &s.bytes_in),
+            ),
+            (
+                "keel_sent_bytes_total",
+                "Bytes sent.",
+                self.sum(|s| &s.bytes_out),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        service.write_metrics(&mut out);
+        out
+    }
+}
+
+/// Microseconds as a decimal number of seconds, without floating point.
+fn seconds(us: u64) -> String {
+    format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
+}
+
+/// The metrics HTTP endpoint's thread.
+pub(crate) struct MetricsEndpoint {
+    pub(crate) addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MetricsEndpoint {
+    pub(crate) fn start(
+        addr: SocketAddr,
+        render: impl Fn() -> String + Send + 'static,
+    ) -> Result<MetricsEndpoint, ServerError> {
+        let listen_err = |source| ServerError::Listen {
+            what: format!("metrics {addr}"),
+            source,
+        };
+        let listener = TcpListener::bind(addr).map_err(listen_err)?;
+        let addr = listener.local_addr().map_err(listen_err)?;
+        listener.set_nonblocking(true).map_err(listen_err)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("keel-metrics".into())
+            .spawn(move || serve(listener, &stop2, &render))
+            .map_err(|source| ServerError::Spawn {
+                what: "metrics thread",
+                source,
+            })?;
+        Ok(MetricsEndpoint {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MetricsEndpoint {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve(listener: TcpListener, stop: &AtomicBool, render: &dyn Fn() -> String) {
+    while !stop.load(Ordering::Acquire) {
+        match listener.accept() {
+            Ok((mut stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut req = Vec::with_capacity(512);
+                let mut buf = [0u8; 512];
+                // Read the request head (bounded) just far enough to see the path.
+                while req.len() < 8192 && !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = if req.starts_with(b"GET /metrics ") || req.starts_with(b"GET / ") {
+                    let body = render();
+                    format!(
+                        "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+                };
+                let _ = stream.write_all(response.as_bytes());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics endpoint accept failed");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_printed_without_floats() {
+        assert_eq!(seconds(25), "0.000025");
+        assert_eq!(seconds(5_000_000), "5.000000");
+    }
+
+    #[test]
+    fn a_histogram_counts_into_the_first_bucket_that_fits() {
+        let h = Histogram::default();
+        h.observe(30);
+        h.observe(10_000_000);
+        assert_eq!(h.buckets[1].load(Ordering::Relaxed), 1);
+        assert_eq!(h.count.load(Ordering::Relaxed), 2);
+    }
+}

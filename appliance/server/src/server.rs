@@ -1,0 +1,306 @@
+//! Starting, observing and stopping a server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::auth::AuthPolicy;
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::fallback;
+use crate::listen::{Listeners, bind_tcp, bind_unix};
+use crate::metrics::{Metrics, MetricsEndpoint};
+use crate::pool::WorkerPool;
+use crate::service::Service;
+use crate::shared::Shared;
+use crate::uring::{self, Inbox};
+
+/// The network backend a server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One io_uring per network thread.
+    IoUring,
+    /// tokio over epoll (the fallback).
+    Epoll,
+}
+
+impl Backend {
+    /// `"io_uring"` or `"epoll"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::IoUring => "io_uring",
+            Backend::Epoll => "epoll",
+        }
+    }
+}
+
+/// A running server. Dropping it without [`join`](Self::join) shuts it down and waits.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    backend: Backend,
+    tcp_addr: Option<SocketAddr>,
+    unix_path: Option<PathBuf>,
+    metrics: Option<MetricsEndpoint>,
+    threads: Vec<JoinHandle<std::io::Result<()>>>,
+    inboxes: Vec<Arc<Inbox>>,
+    stop: watch::Sender<bool>,
+    joined: bool,
+}
+
+impl ServerHandle {
+    /// Binds the listeners, starts the worker pool and the network threads, and returns.
+    ///
+    /// Uses io_uring when `config.io_uring` is set and the probe succeeds; otherwise logs the
+    /// reason once and serves through the epoll fallback (same protocol, same service).
+    /// Errors: invalid configuration (bad keys, addresses, limits), a listener that cannot be
+    /// bound, or a thread that cannot be spawned.
+    pub fn start(
+        config: ServerConfig,
+        service: Arc<dyn Service>,
+    ) -> Result<ServerHandle, ServerError> {
+        config.validate()?;
+        let policy = AuthPolicy::from_config(&config)?;
+        let tcp = config.tcp_addr()?;
+        let metrics_addr = config.metrics_addr()?;
+        let backend = if !config.io_uring {
+            tracing::info!("io_uring disabled by configuration; serving through epoll");
+            Backend::Epoll
+        } else {
+            match uring::probe() {
+                Ok(()) => Backend::IoUring,
+                Err(reason) => {
+                    tracing::warn!(%reason, "io_uring unavailable; serving through the epoll fallback");
+                    Backend::Epoll
+                }
+            }
+        };
+        let threads = config.io_threads();
+        let workers = config.workers();
+        let (pool, rx) = WorkerPool::new(config.worker_queue);
+        let unix_socket = config.unix_socket.clone();
+        let shared = Arc::new(Shared {
+            config,
+            policy,
+            metrics: Metrics::default(),
+            service,
+            pool,
+            shutting_down: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
+        });
+
+        let (tcp_listeners, tcp_addr) = match tcp {
+            Some(addr) => {
+                let per = if backend == Backend::IoUring {
+                    threads
+                } else {
+                    1
+                };
+                let (ls, bound) = bind_tcp(addr, per)?;
+                (ls, Some(bound))
+            }
+            None => (Vec::new(), None),
+        };
+        let (unix, unix_path) = match &unix_socket {
+            Some(path) => {
+                let (l, p) = bind_unix(path)?;
+                (Some(l), Some(p))
+            }
+            None => (None, None),
+        };
+        shared.pool.spawn(&shared, rx, workers)?;
+        let (stop, stop_rx) = watch::channel(false);
+        let mut handle = ServerHandle {
+            shared: shared.clone(),
+            backend,
+            tcp_addr,
+            unix_path,
+            metrics: None,
+            threads: Vec::new(),
+            inboxes: Vec::new(),
+            stop,
+            joined: false,
+        };
+        match backend {
+            Backend::IoUring => {
+                let unix = unix.map(Arc::new);
+                let mut tcp_listeners = tcp_listeners.into_iter();
+                for i in 0..threads {
+                    let inbox = Inbox::new().map_err(|source| ServerError::Spawn {
+                        what: "eventfd",
+                        source,
+                    })?;
+                    handle.inboxes.push(inbox.clone());
+                    let (shared, tcp, unix) = (shared.clone(), tcp_listeners.next(), unix.clone());
+                    let pin = shared.config.pin_threads;
+                    let t = std::thread::Builder::new()
+                        .name(format!("keel-ring-{i}"))
+                        .spawn(move || uring::run_ring(shared, inbox, tcp, unix, pin.then_some(i)))
+                        .map_err(|source| ServerError::Spawn {
+                            what: "ring thread",
+                            source,
+                        })?;
+                    handle.threads.push(t);
+                }
+            }
+            Backend::Epoll => {
+                let listeners = Listeners {
+                    tcp: tcp_listeners.into_iter().next(),
+                    unix,
+                };
+                let shared = shared.clone();
+                let t = std::thread::Builder::new()
+                    .name("keel-epoll-main".into())
+                    .spawn(move || fallback::run(shared, listeners, stop_rx))
+                    .map_err(|source| ServerError::Spawn {
+                        what: "epoll thread",
+                        source,
+                    })?;
+                handle.threads.push(t);
+            }
+        }
+        if let Some(addr) = metrics_addr {
+            let shared = shared.clone();
+            let name = backend.name();
+            handle.metrics = Some(MetricsEndpoint::start(addr, move || {
+                shared.metrics.render(name, shared.service.as_ref())
+            })?);
+        }
+        tracing::info!(backend = backend.name(), tcp = ?handle.tcp_addr, unix = ?handle.unix_path,
+            metrics = ?handle.metrics_addr(), "keel server listening");
+        Ok(handle)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The bound TCP address (with the real port when the configuration said port 0).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The Unix socket path.
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix_path.as_deref()
+    }
+
+    /// The bound metrics address.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr)
+    }
+
+    /// The identity clients sign in the handshake.
+    pub fn server_id(&self) -> [u8; 32] {
+        self.shared.policy.server_id
+    }
+
+    /// The metrics page as the HTTP endpoint would serve it.
+    pub fn metrics_text(&self) -> String {
+        self.shared
+            .metrics
+            .render(self.backend.name(), self.shared.service.as_ref())
+    }
+
+    /// Begins graceful shutdown: stop accepting, answer new requests with `ShuttingDown`, let
+    /// in-flight requests finish (up to `shutdown_grace_ms`), close connections. Idempotent;
+    /// returns at once — [`join`](Self::join) waits.
+    pub fn shutdown(&self) {
+        if !self.shared.shutting_down.swap(true, Ordering::AcqRel) {
+            tracing::info!("graceful shutdown started");
+        }
+        for inbox in &self.inboxes {
+            inbox.wake();
+        }
+        let _ = self.stop.send(true);
+    }
+
+    /// Whether any network thread has stopped (after shutdown, or because it failed: then
+    /// [`join`](Self::join) reports the error).
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().any(|t| t.is_finished())
+    }
+
+    /// Waits for the network threads to stop (after [`shutdown`](Self::shutdown) or a fatal
+    /// error), drains the worker pool, then calls `Service::shutdown` exactly once.
+    /// Errors if a network thread failed or panicked.
+    pub fn join(mut self) -> Result<(), ServerError> {
+        self.join_inner()
+    }
+
+    fn join_inner(&mut self) -> Result<(), ServerError> {
+        if self.joined {
+            return Ok(());
+        }
+        self.joined = true;
+        let mut result = Ok(());
+        let threads: Vec<_> = self.threads.drain(..).collect();
+        for t in threads {
+            let outcome = match t.join() {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(ServerError::EventLoop(e.to_string())),
+                Err(_) => Err(ServerError::EventLoop("network thread panicked".into())),
+            };
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "network thread failed");
+                // Stop the other threads too: a half-running server is worse than none.
+                self.shutdown();
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        self.shared.pool.stop_and_join();
+        self.shared.service.shutdown();
+        if let Some(mut m) = self.metrics.take() {
+            m.stop();
+        }
+        if let Some(path) = &self.unix_path {
+            let _ = std::fs::remove_file(path);
+        }
+        tracing::info!("keel server stopped");
+        result
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if !self.joined {
+            self.shutdown();
+            let _ = self.join_inner();
+        }
+    }
+}
+
+/// Runs a server until SIGTERM or SIGINT, then shuts it down gracefully and returns `Ok(())`
+/// once `Service::shutdown` has run (the caller exits 0). Errors as [`ServerHandle::start`] and
+/// [`ServerHandle::join`].
+pub fn serve(config: ServerConfig, service: Arc<dyn Service>) -> Result<(), ServerError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut ids = Vec::new();
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let id = signal_hook::flag::register(signal, stop.clone()).map_err(|source| {
+            ServerError::Spawn {
+                what: "signal handler",
+                source,
+            }
+        })?;
+        ids.push(id);
+    }
+    let handle = ServerHandle::start(config, service)?;
+    while !stop.load(Ordering::Acquire) && !handle.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracing::info!("termination signal received");
+    handle.shutdown();
+    let result = handle.join();
+    for id in ids {
+        signal_hook::low_level::unregister(id);
+    }
+    result
+}

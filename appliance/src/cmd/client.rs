@@ -1,0 +1,146 @@
+//! `keel client …`: talk to a running daemon.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use keel_chain::{Block, BlockHeader, SignedTx, decode, encode};
+use keel_client::{Client, Endpoint};
+use keel_protocol::{Request, Response};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct Conn {
+    /// Daemon address: host:port for TCP, or a path for the Unix socket.
+    #[arg(long, default_value = "127.0.0.1:7411", env = "KEEL_ENDPOINT")]
+    pub endpoint: String,
+    /// Keystore to authenticate from.
+    #[arg(long, default_value = "./keel-data/keystore.json")]
+    pub keystore: PathBuf,
+    /// Keystore index of the key to authenticate with; omit to stay unauthenticated (reads only,
+    /// where the daemon allows it).
+    #[arg(long)]
+    pub key: Option<usize>,
+}
+
+#[derive(Subcommand)]
+pub enum ClientCmd {
+    /// Height, state root and details of the daemon's chain.
+    Status {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Submit signed transactions (hex, from `keel tx sign`) as the next block.
+    Submit {
+        #[command(flatten)]
+        conn: Conn,
+        txs: Vec<String>,
+    },
+    /// Read a state value with its proof (KEY as in `keel state get`).
+    Query {
+        #[command(flatten)]
+        conn: Conn,
+        key: String,
+    },
+}
+
+fn connect(conn: &Conn) -> anyhow::Result<Client> {
+    let endpoint = match conn.endpoint.parse() {
+        Ok(addr) => Endpoint::Tcp(addr),
+        Err(_) => Endpoint::Unix(PathBuf::from(&conn.endpoint)),
+    };
+    let mut c = Client::connect(&endpoint)
+        .with_context(|| format!("cannot connect to {}", conn.endpoint))?;
+    if let Some(i) = conn.key {
+        let keys = super::chain::keystore_secrets(&conn.keystore)?;
+        let key = keys
+            .get(i)
+            .with_context(|| format!("no key {i} in {}", conn.keystore.display()))?;
+        c.handshake(key, None).context("handshake failed")?;
+    }
+    Ok(c)
+}
+
+fn status(c: &mut Client) -> anyhow::Result<keel_protocol::StatusReply> {
+    match c.call(&Request::Status)? {
+        Response::Status(s) => Ok(s),
+        other => bail!("unexpected answer: {other:?}"),
+    }
+}
+
+pub fn run(cmd: ClientCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ClientCmd::Status { conn } => {
+            let s = status(&mut connect(&conn)?)?;
+            println!(
+                "height {}\nstate root {}\n{}",
+                s.height,
+                hex::encode(s.state_root),
+                String::from_utf8_lossy(&s.detail)
+            );
+        }
+        ClientCmd::Submit { conn, txs } => {
+            let mut c = connect(&conn)?;
+            let s = status(&mut c)?;
+            let txs = txs
+                .iter()
+                .map(|t| -> anyhow::Result<SignedTx> {
+                    Ok(decode(
+                        "signed transaction",
+                        &hex::decode(t.trim().trim_start_matches("0x"))?,
+                    )?)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let block = Block {
+                header: BlockHeader {
+                    height: s.height + 1,
+                    parent_root: s.state_root,
+                    timestamp: s.height + 1,
+                    proposer: [0; 32],
+                },
+                txs,
+            };
+            match c.call(&Request::SubmitBlock {
+                block: encode(&block),
+            })? {
+                Response::BlockOutcome { output } => {
+                    println!("{}", String::from_utf8_lossy(&output))
+                }
+                other => bail!("unexpected answer: {other:?}"),
+            }
+        }
+        ClientCmd::Query { conn, key } => {
+            let raw = super::chain::parse_key(&key)?;
+            match connect(&conn)?.call(&Request::QueryState {
+                key: raw.clone(),
+                with_proof: true,
+            })? {
+                Response::StateValue { value, proof } => {
+                    let p: serde_json::Value = serde_json::from_slice(&proof.unwrap_or_default())?;
+                    let root: [u8; 32] = hex::decode(p["root"].as_str().unwrap_or_default())?
+                        .try_into()
+                        .map_err(|_| anyhow::anyhow!("bad root"))?;
+                    let sp =
+                        keel_state::StateProof::from_hex(p["proof"].as_str().unwrap_or_default())?;
+                    keel_state::verify_proof(
+                        keel_state::RootHash(root),
+                        &raw,
+                        value.as_deref(),
+                        &sp,
+                    )
+                    .context("the daemon's proof does not verify")?;
+                    match value {
+                        Some(v) => println!("0x{}", hex::encode(v)),
+                        None => println!("absent"),
+                    }
+                    println!(
+                        "proof verified against root {} at height {}",
+                        hex::encode(root),
+                        p["height"]
+                    );
+                }
+                other => bail!("unexpected answer: {other:?}"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

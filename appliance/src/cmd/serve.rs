@@ -1,0 +1,217 @@
+//! `keel serve`: the daemon.
+
+use crate::daemon::config::DaemonConfig;
+use crate::daemon::service::{ChainService, SharedVerifier};
+use anyhow::Context;
+use clap::Args;
+use keel_chain::Chain;
+use keel_client::Endpoint;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). Without it the embedded default is used: data in
+    /// ./keel-data (a demo chain is created if empty), TCP 127.0.0.1:7411, the Unix socket
+    /// <data>/keel.sock, metrics on 127.0.0.1:9464, kernel programs where permitted.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override the data directory.
+    #[arg(long = "data", env = "KEEL_DATA")]
+    pub data: Option<PathBuf>,
+    /// Override the TCP listen address.
+    #[arg(long)]
+    pub tcp: Option<String>,
+    /// Override the metrics listen address.
+    #[arg(long)]
+    pub metrics: Option<String>,
+    /// Serve through the epoll fallback even where io_uring works.
+    #[arg(long)]
+    pub no_io_uring: bool,
+    /// Do not load kernel programs.
+    #[arg(long)]
+    pub no_kernel: bool,
+    /// Run the demo client workload against the daemon once it is up.
+    #[arg(long)]
+    pub demo: bool,
+    /// With --demo: stop the daemon (exit 0) when the workload is done.
+    #[arg(long, requires = "demo")]
+    pub exit_after_demo: bool,
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut cfg = match &a.config {
+        Some(p) => DaemonConfig::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .with_context(|| format!("{} is not a valid keel.toml", p.display()))?,
+        None => DaemonConfig::default(),
+    };
+    if let Some(d) = a.data {
+        cfg.data_dir = d;
+    }
+    if let Some(t) = a.tcp {
+        cfg.server.tcp = Some(t);
+    }
+    if let Some(m) = a.metrics {
+        cfg.server.metrics = Some(m);
+    }
+    if a.no_io_uring {
+        cfg.server.io_uring = false;
+    }
+    if a.no_kernel {
+        cfg.kernel.enabled = false;
+    }
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    let keystore = cfg.data_dir.join("keystore.json");
+
+    // Batch verification on pinned workers, shared by blocks and BlsBatchVerify requests.
+    let topology = keel_offload::Topology::discover();
+    let backend = keel_offload::CpuBackend::new(&topology, &keel_offload::PoolConfig::default())
+        .context("cannot start the BLS workers")?;
+    let batch = keel_offload::BatchVerifier::new(backend);
+    let policy = keel_offload::BatchPolicy {
+        max_batch_items: cfg.verify_max_batch,
+        max_delay: Duration::from_millis(cfg.verify_max_delay_ms),
+        ..keel_offload::BatchPolicy::default()
+    };
+    let verifier: Arc<dyn keel_crypto::SignatureVerifier> =
+        Arc::new(keel_offload::BatchService::start(Arc::new(batch), policy)?);
+
+    let db_exists = cfg.data_dir.join(keel_state::DB_FILE_NAME).exists();
+    let mut chain = if db_exists {
+        Chain::open(
+            &cfg.data_dir,
+            Box::new(SharedVerifier(Arc::clone(&verifier))),
+        )?
+    } else if cfg.demo_genesis {
+        let g = keel_chain::genesis::demo(
+            cfg.demo_accounts,
+            keel_chain::Amount::from_u128(10u128.pow(24)),
+        );
+        let c = Chain::init(
+            &cfg.data_dir,
+            &g,
+            Box::new(SharedVerifier(Arc::clone(&verifier))),
+        )?;
+        if !keystore.exists() {
+            keel_chain::genesis::write_keystore(&keystore, cfg.demo_accounts)
+                .context("cannot write the demo keystore")?;
+        }
+        println!(
+            "created a demo chain in {} ({} funded accounts, keys in {})",
+            cfg.data_dir.display(),
+            cfg.demo_accounts,
+            keystore.display()
+        );
+        c
+    } else {
+        anyhow::bail!(
+            "no chain in {} and demo_genesis is off (run `keel chain init`)",
+            cfg.data_dir.display()
+        );
+    };
+    let engine: keel_ebpf_bridge::Engine = cfg
+        .bridge_engine
+        .parse()
+        .map_err(|e| anyhow::anyhow!("bridge_engine: {e}"))?;
+    let registry =
+        keel_ebpf_bridge::Registry::builtin().context("cannot load the native routines")?;
+    chain.set_native(Arc::new(keel_chain::native::BridgeRoutines::new(
+        Arc::new(std::sync::RwLock::new(registry)),
+        engine,
+    )));
+
+    if cfg.server.unix_socket.is_none() {
+        cfg.server.unix_socket = Some(cfg.data_dir.join("keel.sock"));
+    }
+    let demo_keys = if keystore.exists() {
+        super::chain::keystore_secrets(&keystore)?
+    } else {
+        Vec::new()
+    };
+    if cfg.server.allowlist.is_empty()
+        && let Some(k) = demo_keys.first()
+    {
+        // The demo chain's validator 0 may submit blocks.
+        cfg.server
+            .allowlist
+            .push(hex::encode(k.public_key().to_bytes()));
+    }
+
+    let kernel = if cfg.kernel.enabled {
+        let port = cfg
+            .server
+            .tcp
+            .as_deref()
+            .and_then(|t| t.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        if cfg.kernel.admission.port == 0 {
+            cfg.kernel.admission.port = port;
+        }
+        if cfg.kernel.admission.allowlist.is_empty() {
+            cfg.kernel.admission.allowlist = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
+        }
+        let k = keel_kernel_progs::KernelPrograms::start(&cfg.kernel);
+        for p in k.problems() {
+            eprintln!("warning: {p}");
+        }
+        Some(Arc::new(k))
+    } else {
+        None
+    };
+
+    let service = ChainService::new(chain, Arc::clone(&verifier), kernel.clone());
+    let handle = keel_server::ServerHandle::start(cfg.server.clone(), Arc::new(service))
+        .context("cannot start the server")?;
+    println!(
+        "keel serving ({:?} backend): tcp {}, unix {}, metrics http://{}/metrics",
+        handle.backend(),
+        handle.tcp_addr().map_or("-".into(), |a| a.to_string()),
+        handle
+            .unix_path()
+            .map_or("-".into(), |p| p.display().to_string()),
+        handle.metrics_addr().map_or("-".into(), |a| a.to_string()),
+    );
+
+    if a.demo {
+        let endpoint = match (handle.tcp_addr(), handle.unix_path()) {
+            (Some(t), _) => Endpoint::Tcp(t),
+            (None, Some(u)) => Endpoint::Unix(u.to_path_buf()),
+            (None, None) => anyhow::bail!("the demo needs a TCP or Unix listener"),
+        };
+        let result = crate::daemon::demo::run(&endpoint, &demo_keys);
+        if let Err(e) = &result {
+            eprintln!("demo failed: {e:#}");
+        }
+        if a.exit_after_demo {
+            handle.shutdown();
+            handle.join()?;
+            return Ok(if result.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        println!("demo done; the daemon keeps serving (Ctrl-C or SIGTERM to stop)");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install signal handlers")?;
+    }
+    while !stop.load(Ordering::Relaxed) && !handle.is_finished() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("shutting down: finishing in-flight requests");
+    handle.shutdown();
+    handle.join()?;
+    println!("stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}

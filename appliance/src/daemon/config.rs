@@ -1,0 +1,56 @@
+//! `keel.toml`: the daemon's configuration. Every field has a default (the embedded default is
+//! an empty file), and unknown fields are refused so a typo never goes unnoticed.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Data directory (state database, keystore, socket). Default `./keel-data`.
+    pub data_dir: PathBuf,
+    /// Create a demo chain (funded demo accounts, keystore) when the data directory is empty.
+    /// Default true.
+    pub demo_genesis: bool,
+    /// Demo accounts created with the demo genesis. Default 8.
+    pub demo_accounts: u32,
+    /// Engine for native routines: `jit` (default) or `interp`. Both give identical results and
+    /// gas; this is a node setting, not consensus.
+    pub bridge_engine: String,
+    /// Signature batching: most signatures per batch (default 4096) and longest wait for a batch
+    /// to fill, in milliseconds (default 2).
+    pub verify_max_batch: usize,
+    pub verify_max_delay_ms: u64,
+    /// The network server (listeners, limits, authentication, metrics); see keel-server's
+    /// `ServerConfig` for every knob. The Unix socket defaults to `<data_dir>/keel.sock`, and
+    /// with a demo genesis the allowlist defaults to demo validator 0.
+    pub server: keel_server::ServerConfig,
+    /// Kernel programs (admission, rate limiting, observability); see keel-kernel-progs. The
+    /// admission port defaults to the TCP port, the allowlist to loopback.
+    pub kernel: keel_kernel_progs::KernelConfig,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            data_dir: PathBuf::from(keel_chain::DEFAULT_DATA_DIR),
+            demo_genesis: true,
+            demo_accounts: 8,
+            bridge_engine: "jit".into(),
+            verify_max_batch: 4096,
+            verify_max_delay_ms: 2,
+            server: keel_server::ServerConfig {
+                unix_socket: None,
+                ..keel_server::ServerConfig::default()
+            },
+            kernel: keel_kernel_progs::KernelConfig::default(),
+        }
+    }
+}
+
+impl DaemonConfig {
+    /// Reads a `keel.toml`.
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+}

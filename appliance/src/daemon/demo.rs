@@ -1,0 +1,236 @@
+//! The demo workload: a validator client talking to the daemon over its socket, exercising every
+//! request kind once and printing what happened.
+
+use anyhow::{Context, bail};
+use keel_chain::{
+    Amount, Block, BlockHeader, CallData, Receipt, SignedTx, Transaction, TxKind, address_of,
+    encode,
+};
+use keel_client::{Client, Endpoint};
+use keel_crypto::SecretKey;
+use keel_protocol::{Request, Response};
+
+fn signed(key: &SecretKey, nonce: u64, kind: TxKind) -> SignedTx {
+    Transaction {
+        chain_id: keel_chain::ChainConfig::demo().chain_id,
+        sender: key.public_key().to_bytes(),
+        nonce,
+        gas_limits: [20_000_000, 10_000, 16, 100_000],
+        max_fee_per_unit: [1_000, 1_000, 1_000, 1_000],
+        priority_fee: 1,
+        kind,
+    }
+    .sign(key)
+}
+
+fn expect_ok(r: Response) -> anyhow::Result<Response> {
+    if let Response::Error { code, message } = &r {
+        bail!("daemon answered {code:?}: {message}");
+    }
+    Ok(r)
+}
+
+fn status(c: &mut Client) -> anyhow::Result<(u64, [u8; 32])> {
+    match expect_ok(c.call(&Request::Status)?)? {
+        Response::Status(s) => Ok((s.height, s.state_root)),
+        other => bail!("unexpected answer to Status: {other:?}"),
+    }
+}
+
+fn nonce(c: &mut Client, who: &SecretKey) -> anyhow::Result<u64> {
+    let key = keel_state::keys::account_key(&address_of(&who.public_key().to_bytes()));
+    match expect_ok(c.call(&Request::QueryState {
+        key,
+        with_proof: false,
+    })?)? {
+        Response::StateValue { value: Some(v), .. } => {
+            Ok(keel_chain::decode::<keel_chain::Account>("account", &v)?.nonce)
+        }
+        Response::StateValue { value: None, .. } => Ok(0),
+        other => bail!("unexpected answer to QueryState: {other:?}"),
+    }
+}
+
+/// Runs the workload against `endpoint` with demo validator key 0 and account keys 1 and 2.
+pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
+    let [validator, alice, bob, ..] = keys else {
+        bail!("the demo needs at least three keystore accounts");
+    };
+    let mut c = Client::connect(endpoint).context("cannot connect to the daemon")?;
+    let read_only = c.handshake(validator, None).context("handshake failed")?;
+    println!(
+        "demo: authenticated as validator 0 ({})",
+        if read_only {
+            "read-only"
+        } else {
+            "may submit blocks"
+        }
+    );
+    let (height, root) = status(&mut c)?;
+    println!("demo: head at height {height}, root {}", hex::encode(root));
+
+    // Deploy the counter contract.
+    let deploy = signed(
+        alice,
+        nonce(&mut c, alice)?,
+        TxKind::Deploy {
+            code: keel_contracts::COUNTER.wasm.to_vec(),
+            constructor: None,
+        },
+    );
+    let receipt: Receipt = match expect_ok(c.call(&Request::Deploy {
+        tx: encode(&deploy),
+    })?)? {
+        Response::TxOutcome { output } => serde_json::from_slice(&output)?,
+        other => bail!("unexpected answer to Deploy: {other:?}"),
+    };
+    let counter = receipt
+        .contract
+        .context("the deploy did not create a contract")?;
+    println!(
+        "demo: deployed counter at {} (gas {:?})",
+        hex::encode(counter),
+        receipt.gas_used
+    );
+
+    // One block: three increments and ten transfers.
+    let (height, root) = status(&mut c)?;
+    let mut txs = Vec::new();
+    let n_alice = nonce(&mut c, alice)?;
+    for i in 0..3 {
+        txs.push(signed(
+            alice,
+            n_alice + i,
+            TxKind::Call {
+                contract: counter,
+                call: CallData {
+                    entry: "increment".into(),
+                    args: vec![],
+                },
+                value: Amount::ZERO,
+            },
+        ));
+    }
+    let n_bob = nonce(&mut c, bob)?;
+    let to = address_of(&alice.public_key().to_bytes());
+    for i in 0..10 {
+        txs.push(signed(
+            bob,
+            n_bob + i,
+            TxKind::Transfer {
+                to,
+                amount: Amount::from_u128(1_000 + u128::from(i)),
+            },
+        ));
+    }
+    let block = Block {
+        header: BlockHeader {
+            height: height + 1,
+            parent_root: root,
+            timestamp: height + 1,
+            proposer: address_of(&validator.public_key().to_bytes()),
+        },
+        txs,
+    };
+    let result: keel_chain::BlockResult = match expect_ok(c.call(&Request::SubmitBlock {
+        block: encode(&block),
+    })?)? {
+        Response::BlockOutcome { output } => serde_json::from_slice(&output)?,
+        other => bail!("unexpected answer to SubmitBlock: {other:?}"),
+    };
+    let ok = result
+        .receipts
+        .iter()
+        .filter(|r| matches!(r.status, keel_chain::TxStatus::Success { .. }))
+        .count();
+    println!(
+        "demo: block {} committed: {ok}/{} transactions succeeded, gas {:?}, root {}",
+        result.height,
+        result.receipts.len(),
+        result.gas_used,
+        hex::encode(result.state_root)
+    );
+
+    // Read the counter with a proof, and check the proof here, without the database.
+    let key = keel_state::keys::storage_key(&counter, b"count");
+    let (value, proof) = match expect_ok(c.call(&Request::QueryState {
+        key: key.clone(),
+        with_proof: true,
+    })?)? {
+        Response::StateValue {
+            value,
+            proof: Some(p),
+        } => (value, p),
+        other => bail!("unexpected answer to QueryState: {other:?}"),
+    };
+    let p: serde_json::Value = serde_json::from_slice(&proof)?;
+    let root: [u8; 32] = hex::decode(p["root"].as_str().unwrap_or_default())?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("bad root"))?;
+    let proof = keel_state::StateProof::from_hex(p["proof"].as_str().unwrap_or_default())?;
+    keel_state::verify_proof(keel_state::RootHash(root), &key, value.as_deref(), &proof)
+        .context("the daemon's proof does not verify")?;
+    let count = value
+        .as_deref()
+        .and_then(|v| v.try_into().ok())
+        .map(u64::from_le_bytes);
+    println!(
+        "demo: counter = {count:?}, proven against root {}",
+        hex::encode(root)
+    );
+
+    // Batch BLS verification: 16 good signatures and one forged.
+    let mut items: Vec<keel_protocol::BlsItem> = (0..16u8)
+        .map(|i| {
+            let msg = vec![i; 32];
+            (
+                validator.public_key().to_bytes(),
+                msg.clone(),
+                validator.sign(&msg).to_bytes(),
+            )
+        })
+        .collect();
+    items[5].1 = b"forged".to_vec();
+    match expect_ok(c.call(&Request::BlsBatchVerify { items })?)? {
+        Response::VerifyResult { valid } => {
+            let bad: Vec<usize> = valid
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !**v)
+                .map(|(i, _)| i)
+                .collect();
+            println!("demo: batch-verified 16 signatures; invalid positions {bad:?}");
+        }
+        other => bail!("unexpected answer to BlsBatchVerify: {other:?}"),
+    }
+
+    // Simulate a call without committing it.
+    let sim = signed(
+        alice,
+        nonce(&mut c, alice)?,
+        TxKind::Call {
+            contract: counter,
+            call: CallData {
+                entry: "get".into(),
+                args: vec![],
+            },
+            value: Amount::ZERO,
+        },
+    );
+    if let Response::TxOutcome { output } =
+        expect_ok(c.call(&Request::SimulateTx { tx: encode(&sim) })?)?
+    {
+        let r: Receipt = serde_json::from_slice(&output)?;
+        println!("demo: simulated counter.get: {:?}", r.status);
+    }
+
+    // Pipelining: 200 status requests in flight on one connection.
+    let reqs = vec![Request::Status; 200];
+    let answers = c.pipeline(&reqs, 64)?;
+    println!(
+        "demo: pipelined {} status requests, {} answers",
+        reqs.len(),
+        answers.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! The `keel serve` daemon: the chain behind the network server, with kernel programs and metrics.
+
+pub mod config;
+pub mod demo;
+pub mod service;
