@@ -1,12 +1,14 @@
 //! Predictive metering: a static upper bound on the compute gas of each exported function.
 //!
-//! A function is *bounded* when its body has no loop and every function it can call (directly,
-//! or indirectly through the table) is bounded and not recursive. Without loops every metering
-//! block runs at most once per invocation, so the bound is the sum of its block charges, plus the
+//! A function is *bounded* when each of its loops is a counted loop and every function it can
+//! call (directly, or indirectly through the table) is bounded and not recursive. Outside loops
+//! every metering block runs at most once per invocation, so the bound is the sum of its block charges, plus the
 //! bounds of its callees at each call site, plus host-call costs. The data-proportional part of
 //! host costs is bounded by the largest memory the module may have (a host call can never move
 //! more bytes than memory holds) and reported separately, because it is usually far above what a
-//! real call moves. Loops are reported as unbounded: loop-bound inference is not attempted.
+//! real call moves. A loop is bounded when it is a *counted loop* (see [`loop_iterations`]): its
+//! body is then charged once per possible iteration; any other loop makes the bound "unbounded",
+//! with the reason.
 
 use crate::admission::AdmittedModule;
 use crate::metering::block_charges;
@@ -146,38 +148,66 @@ impl<'m> Analyzer<'m> {
                 reason: format!("function {func} has no body"),
             };
         };
-        if ops.iter().any(|op| matches!(op, Operator::Loop { .. })) {
-            return GasBound::Unbounded {
-                reason: format!("function {func} contains a loop"),
-            };
+        let charges = block_charges(&ops, self.schedule);
+        let ends = matching_ends(&ops);
+        match self.range_bound(func, &ops, &charges, &ends, 0, ops.len()) {
+            Ok((compute, from_host_data)) => GasBound::Bounded {
+                compute,
+                from_host_data,
+            },
+            Err(reason) => GasBound::Unbounded { reason },
         }
-        let mut compute: u64 = block_charges(&ops, self.schedule).iter().sum();
-        let mut from_host_data = 0u64;
-        for op in &ops {
-            let callee = match op {
-                Operator::Call { function_index } => self.bound(*function_index),
-                Operator::CallIndirect { type_index, .. } => self.indirect_bound(*type_index),
-                _ => continue,
+    }
+
+    /// Bound of executing `ops[from..to]` once: every metering block charged once, except that
+    /// a counted loop's body is charged once per possible iteration.
+    fn range_bound(
+        &mut self,
+        func: u32,
+        ops: &[Operator<'m>],
+        charges: &[u64],
+        ends: &[usize],
+        from: usize,
+        to: usize,
+    ) -> Result<(u64, u64), String> {
+        let (mut compute, mut host) = (0u64, 0u64);
+        let mut i = from;
+        while i < to {
+            if let Some(Operator::Loop { .. }) = ops.get(i) {
+                let end = ends.get(i).copied().unwrap_or(to);
+                let n = loop_iterations(ops, i, end)
+                    .map_err(|why| format!("function {func}: loop at operator {i}: {why}"))?;
+                let (c, h) = self.range_bound(func, ops, charges, ends, i + 1, end + 1)?;
+                compute = compute.saturating_add(c.saturating_mul(n));
+                host = host.saturating_add(h.saturating_mul(n));
+                compute = compute.saturating_add(charges.get(i).copied().unwrap_or(0));
+                i = end + 1;
+                continue;
+            }
+            compute = compute.saturating_add(charges.get(i).copied().unwrap_or(0));
+            let callee = match ops.get(i) {
+                Some(Operator::Call { function_index }) => Some(self.bound(*function_index)),
+                Some(Operator::CallIndirect { type_index, .. }) => {
+                    Some(self.indirect_bound(*type_index))
+                }
+                _ => None,
             };
             match callee {
-                GasBound::Bounded {
+                Some(GasBound::Bounded {
                     compute: c,
                     from_host_data: h,
-                } => {
+                }) => {
                     compute = compute.saturating_add(c);
-                    from_host_data = from_host_data.saturating_add(h);
+                    host = host.saturating_add(h);
                 }
-                GasBound::Unbounded { reason } => {
-                    return GasBound::Unbounded {
-                        reason: format!("calls into unbounded code: {reason}"),
-                    };
+                Some(GasBound::Unbounded { reason }) => {
+                    return Err(format!("calls into unbounded code: {reason}"));
                 }
+                None => {}
             }
+            i += 1;
         }
-        GasBound::Bounded {
-            compute,
-            from_host_data,
-        }
+        Ok((compute, host))
     }
 
     fn indirect_bound(&mut self, type_index: u32) -> GasBound {
@@ -217,4 +247,130 @@ impl<'m> Analyzer<'m> {
         }
         worst
     }
+}
+
+/// For each `block`/`loop`/`if` operator, the index of its matching `end`.
+fn matching_ends(ops: &[Operator<'_>]) -> Vec<usize> {
+    let mut ends = vec![usize::MAX; ops.len()];
+    let mut stack = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => stack.push(i),
+            Operator::End => {
+                if let Some(open) = stack.pop()
+                    && let Some(e) = ends.get_mut(open)
+                {
+                    *e = i;
+                }
+            }
+            _ => {}
+        }
+    }
+    ends
+}
+
+/// The most times the body of the loop `ops[start..=end]` can run, for the one shape this
+/// analysis proves: a counted loop
+///
+/// ```text
+/// loop            ;; start
+///   …             ;; at nesting depth 0 of the body, exactly one write to $i:
+///   local.get $i  i32.const S  i32.add  local.set|tee $i      (S > 0)
+///   …
+///   local.get $i  i32.const N  i32.lt_u  br_if 0             ;; the only branch to the loop
+/// end             ;; end
+/// ```
+/// (or the same with i64). Each iteration that repeats has `$i < N` after adding `S`, with no
+/// wrap-around while `N + S` fits the type, so at most `1 + ceil(N / S)` iterations run,
+/// whatever `$i` held on entry. Anything else is refused with the reason.
+pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result<u64, String> {
+    use Operator as O;
+    let body = ops.get(start + 1..end).ok_or("malformed loop")?;
+    let n = body.len();
+    if n < 4 {
+        return Err("body too short to be a counted loop".into());
+    }
+    let (local, limit, wide) = match (&body[n - 4], &body[n - 3], &body[n - 2], &body[n - 1]) {
+        (
+            O::LocalGet { local_index },
+            O::I32Const { value },
+            O::I32LtU,
+            O::BrIf { relative_depth: 0 },
+        ) => (*local_index, u64::from(*value as u32), false),
+        (
+            O::LocalGet { local_index },
+            O::I64Const { value },
+            O::I64LtU,
+            O::BrIf { relative_depth: 0 },
+        ) => (*local_index, *value as u64, true),
+        _ => return Err("does not end with `local.get; const N; lt_u; br_if 0`".into()),
+    };
+    let mut depth = 0u32;
+    let mut step: Option<u64> = None;
+    for (k, op) in body.iter().enumerate() {
+        match op {
+            O::Block { .. } | O::Loop { .. } | O::If { .. } => depth += 1,
+            O::End => depth = depth.saturating_sub(1),
+            O::Br { relative_depth } | O::BrIf { relative_depth }
+                if *relative_depth == depth && k != n - 1 =>
+            {
+                return Err("another branch repeats the loop".into());
+            }
+            O::BrTable { targets } => {
+                let all = targets
+                    .targets()
+                    .flatten()
+                    .chain(std::iter::once(targets.default()));
+                if all.into_iter().any(|t| t == depth) {
+                    return Err("a br_table repeats the loop".into());
+                }
+            }
+            O::LocalSet { local_index } | O::LocalTee { local_index } if *local_index == local => {
+                if step.is_some() {
+                    return Err(format!("local {local} is written more than once"));
+                }
+                if depth != 0 {
+                    return Err(format!("local {local} is updated conditionally"));
+                }
+                let s = match (k.checked_sub(3).and_then(|j| body.get(j..k)), wide) {
+                    (
+                        Some(
+                            [
+                                O::LocalGet { local_index: g },
+                                O::I32Const { value },
+                                O::I32Add,
+                            ],
+                        ),
+                        false,
+                    ) if *g == local && *value > 0 => u64::from(*value as u32),
+                    (
+                        Some(
+                            [
+                                O::LocalGet { local_index: g },
+                                O::I64Const { value },
+                                O::I64Add,
+                            ],
+                        ),
+                        true,
+                    ) if *g == local && *value > 0 => *value as u64,
+                    _ => {
+                        return Err(format!(
+                            "local {local} is not advanced by a positive constant"
+                        ));
+                    }
+                };
+                step = Some(s);
+            }
+            _ => {}
+        }
+    }
+    let step = step.ok_or_else(|| format!("local {local} never advances"))?;
+    let max = if wide { u64::MAX } else { u64::from(u32::MAX) };
+    if limit
+        .checked_add(step)
+        .is_none_or(|sum| sum > max.saturating_add(if wide { 0 } else { 1 }))
+    {
+        return Err("the counter could wrap around".into());
+    }
+    Ok(1 + limit.div_ceil(step))
 }
