@@ -44,6 +44,9 @@ enum Command {
     /// Native routines on the eBPF bridge.
     #[command(subcommand)]
     Bridge(cmd::bridge::BridgeCmd),
+    /// Proof-carrying code for native routines: certify and check.
+    #[command(subcommand)]
+    Module(cmd::module::ModuleCmd),
     /// Kernel eBPF programs: admission, rate limiting, observability.
     #[command(subcommand)]
     Kernel(cmd::kernel::KernelCmd),
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Offload(c) => cmd::offload::run(c),
         Command::Bridge(c) => cmd::bridge::run(c),
         Command::Kernel(c) => cmd::kernel::run(c),
+        Command::Module(c) => cmd::module::run(c),
     };
     match result {
         Ok(code) => code,

@@ -135,3 +135,37 @@ fn every_subcommand_has_help() {
         );
     }
 }
+
+#[test]
+fn module_certify_and_check_round_trip_and_refuse_a_tampered_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("modmul.cert");
+    let c = cert.to_str().unwrap();
+    let out = keel(&[
+        "module",
+        "certify",
+        "--builtin",
+        "modmul_bls12_381_fr",
+        "-o",
+        c,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = keel(&["module", "check", "--builtin", "modmul_bls12_381_fr", c]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("certificate holds"));
+    // A certificate for another program is refused with the reason.
+    let out = keel(&["module", "check", "--builtin", "merkle_sha256", c]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("REFUSED"));
+    // A routine the certifier cannot prove is refused with the instruction and the property.
+    let out = keel(&[
+        "module",
+        "certify",
+        "--builtin",
+        "sha256",
+        "-o",
+        dir.path().join("s").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pc "));
+}

@@ -20,6 +20,8 @@ pub enum BenchCmd {
     /// The daemon's transport: 1, 16 and 64 pipelining clients, io_uring against the epoll
     /// fallback, in one run.
     Serve(BenchServeArgs),
+    /// Proof-carrying code: certify and check time per routine, against the kernel verifier.
+    Pcc(super::module::BenchPccArgs),
     /// Kernel admission path per packet, against no program.
     Kernel(super::kernel::BenchKernelArgs),
     /// BLS verification: naive loop, blst's own pooled batch verify, Keel's pinned workers.
@@ -103,6 +105,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
         BenchCmd::Bridge(a) => super::bridge::bench(a),
         BenchCmd::Kernel(a) => super::kernel::bench(a),
         BenchCmd::Serve(a) => bench_serve(a),
+        BenchCmd::Pcc(a) => super::module::bench(a),
     }
 }
 

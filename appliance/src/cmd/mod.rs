@@ -7,6 +7,7 @@ pub mod chain;
 pub mod client;
 pub mod demo;
 pub mod kernel;
+pub mod module;
 pub mod offload;
 pub mod serve;
 pub mod vm;

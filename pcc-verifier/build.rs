@@ -1,0 +1,73 @@
+//! Compiles the bridge's routines (sBPF builds) and this crate's unsafe corpus (`corpus/*.c`)
+//! with the same clang flags as `keel-ebpf-bridge`'s build, for tests and benchmarks.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+const ROUTINES: &[&str] = &[
+    "sha256",
+    "keccak256",
+    "merkle_sha256",
+    "modmul_bls12_381_fr",
+    "fault_spin",
+    "fault_oob",
+];
+
+fn main() -> Result<(), String> {
+    let clang = env::var("KEEL_CLANG").unwrap_or_else(|_| "clang".to_owned());
+    println!("cargo:rerun-if-env-changed=KEEL_CLANG");
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    let bridge = manifest.join("../ebpf-bridge/routines");
+    let corpus = manifest.join("corpus");
+    let mut jobs: Vec<(PathBuf, PathBuf)> = ROUTINES
+        .iter()
+        .map(|r| (bridge.join(format!("{r}.c")), out.join(format!("{r}.o"))))
+        .collect();
+    println!("cargo:rerun-if-changed={}", bridge.display());
+    println!("cargo:rerun-if-changed={}", corpus.display());
+    let mut entries: Vec<_> = std::fs::read_dir(&corpus)
+        .map_err(|e| format!("{}: {e}", corpus.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    entries.sort();
+    for src in entries {
+        let stem = src
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        jobs.push((src, out.join(format!("corpus_{stem}.o"))));
+    }
+    for (src, obj) in jobs {
+        println!("cargo:rerun-if-changed={}", src.display());
+        let o = Command::new(&clang)
+            .args([
+                "-target",
+                "bpf",
+                "-O2",
+                "-mcpu=v1",
+                "-Wall",
+                "-Werror",
+                "-fno-builtin",
+            ])
+            .args(["-ffreestanding", "-nostdinc", "-I"])
+            .arg(&bridge)
+            .arg("-c")
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj)
+            .output()
+            .map_err(|e| format!("keel-pcc: cannot run {clang}: {e}"))?;
+        if !o.status.success() {
+            return Err(format!(
+                "keel-pcc: clang failed on {}:\n{}",
+                src.display(),
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
+    }
+    Ok(())
+}

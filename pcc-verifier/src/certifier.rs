@@ -1,0 +1,444 @@
+//! The certifier (producer, untrusted): computes invariants by abstract interpretation
+//! (worklist fixpoint, widening with thresholds at loop heads, then narrowing), infers a
+//! ranking counter for every loop head, and returns a certificate the checker accepts — or the
+//! first obligation it could not prove.
+
+use crate::certificate::{Certificate, LoopBound, Params};
+use crate::checker::{self, CheckError};
+use crate::domain::{Env, Kind, Loc, Slot, State};
+use crate::image::Image;
+use crate::isa::{OpKind, Program, allowed, decode};
+use crate::lattice::{join, widen};
+use crate::property::Property;
+use crate::transfer::{enter_head, step};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Visits of a loop head joined exactly before widening starts.
+const WIDEN_DELAY: u32 = 40;
+/// Descending (narrowing) rounds after each ascending phase.
+const NARROW_ROUNDS: usize = 3;
+/// Ascending/descending alternations before giving up.
+const MAX_ROUNDS: usize = 12;
+
+/// Why a routine could not be certified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertifyError {
+    /// The object does not link (see `image::link`).
+    #[error("cannot link the object: {0}")]
+    Link(String),
+    /// The program is unsafe or the analysis is too weak to prove it: the instruction, the
+    /// property and the abstract values.
+    #[error("pc {pc}: {property}: {detail}")]
+    Unproven {
+        /// Instruction index.
+        pc: usize,
+        /// Property that could not be proven.
+        property: Property,
+        /// Abstract values involved.
+        detail: String,
+    },
+    /// No location makes strict, bounded progress around a loop.
+    #[error("pc {head}: unbounded loop: no counter makes progress on every back edge ({detail})")]
+    NoLoopBound {
+        /// Loop head.
+        head: usize,
+        /// What was tried.
+        detail: String,
+    },
+    /// The fixpoint did not stabilise within the round limit.
+    #[error("the analysis did not converge")]
+    NoFixpoint,
+    /// The produced certificate fails the checker (a certifier defect or a checker-only
+    /// obligation such as the instruction bound).
+    #[error("the checker rejects the produced certificate: {0}")]
+    Check(#[from] CheckError),
+}
+
+/// Certifies a relocatable BPF object for `params`. Deterministic. Errors: [`CertifyError`].
+pub fn certify_object(elf: &[u8], params: &Params) -> Result<Certificate, CertifyError> {
+    let image = crate::image::link(elf).map_err(CertifyError::Link)?;
+    certify(&image, params)
+}
+
+/// Certifies a linked image for `params`. Deterministic. Errors: [`CertifyError`].
+pub fn certify(image: &Image, params: &Params) -> Result<Certificate, CertifyError> {
+    let mut cert = Certificate {
+        params: *params,
+        program_sha256: image.sha256(),
+        states: Vec::new(),
+        loops: Vec::new(),
+        loop_of: Vec::new(),
+        max_instructions: u64::MAX,
+    };
+    let env = checker::env_of(&cert, image)?;
+    let prog = decode(&image.text).map_err(|e| CertifyError::Unproven {
+        pc: 0,
+        property: Property::ForbiddenInstruction,
+        detail: e.to_string(),
+    })?;
+    let n = prog.slots.len();
+    let mut heads = vec![false; n];
+    for (pc, insn) in prog.slots.iter().enumerate() {
+        if let Some(insn) = insn
+            && matches!(allowed(insn.op), Some(OpKind::Ja | OpKind::Jump))
+        {
+            let t = pc as i64 + 1 + i64::from(insn.off);
+            if (0..=pc as i64).contains(&t) {
+                heads[t as usize] = true;
+            }
+        }
+    }
+    let engine = Engine {
+        prog: &prog,
+        env,
+        heads: &heads,
+        thresholds: thresholds(&prog, &env),
+    };
+    // Pass 1: every location is a candidate counter at every head.
+    let all = |_: usize, s: &State| -> Vec<Loc> { locations(s) };
+    let states = engine.fixpoint(&all)?;
+    let (_, bodies) = engine.nesting(&states, &all);
+    let loops = engine.infer_loops(&states, &all, &bodies)?;
+    // Pass 2: only the chosen counters, as the checker will track them.
+    let chosen = |pc: usize, _: &State| -> Vec<Loc> {
+        loops
+            .iter()
+            .find(|l| l.head as usize == pc)
+            .map(|l| vec![l.counter])
+            .unwrap_or_default()
+    };
+    cert.states = engine.fixpoint(&chosen)?;
+    let (loop_of, bodies) = engine.nesting(&cert.states, &chosen);
+    cert.loops = loops
+        .into_iter()
+        .filter(|l| bodies.contains_key(&(l.head as usize)))
+        .map(|mut l| {
+            l.parent = bodies.get(&(l.head as usize)).and_then(|(p, _)| *p);
+            l
+        })
+        .collect();
+    cert.loop_of = loop_of;
+    let report = checker::check(image, &cert)?;
+    cert.max_instructions = report.worst_case_instructions;
+    tracing::debug!(
+        slots = n,
+        loops = cert.loops.len(),
+        worst = report.worst_case_instructions,
+        "certified"
+    );
+    Ok(cert)
+}
+
+fn locations(s: &State) -> Vec<Loc> {
+    let regs = (0..10u8).filter(|&r| s.regs[usize::from(r)].kind != Kind::Uninit);
+    let slots = s.stack.iter().filter_map(|(i, slot)| match slot {
+        Slot::Spill(v) if v.kind != Kind::Uninit => Some(Loc::Slot(*i)),
+        _ => None,
+    });
+    regs.map(Loc::Reg).chain(slots).collect()
+}
+
+/// Widening thresholds: every immediate and its neighbours, plus region sizes.
+fn thresholds(prog: &Program, env: &Env) -> Vec<i128> {
+    let mut t = BTreeSet::new();
+    for insn in prog.slots.iter().flatten() {
+        let c = i128::from(insn.imm);
+        t.extend([c - 1, c, c + 1]);
+    }
+    for c in [
+        0,
+        crate::domain::STACK_SIZE,
+        env.out_len,
+        env.rodata_len,
+        env.len_max,
+    ] {
+        t.extend([c - 1, c, c + 1]);
+    }
+    t.into_iter().collect()
+}
+
+type Origins<'a> = dyn Fn(usize, &State) -> Vec<Loc> + 'a;
+
+struct Engine<'a> {
+    prog: &'a Program,
+    env: Env,
+    heads: &'a [bool],
+    thresholds: Vec<i128>,
+}
+
+impl Engine<'_> {
+    fn successors(
+        &self,
+        pc: usize,
+        pre: &State,
+        origins: &Origins<'_>,
+    ) -> Result<Vec<(usize, State)>, crate::property::Violation> {
+        let mut s = pre.clone();
+        if self.heads[pc] {
+            let o = origins(pc, &s);
+            enter_head(&mut s, pc as u32, &o);
+        }
+        step(self.prog, pc, &s, &self.env)
+    }
+
+    fn fixpoint(&self, origins: &Origins<'_>) -> Result<Vec<Option<State>>, CertifyError> {
+        let n = self.prog.slots.len();
+        let mut states: Vec<Option<State>> = vec![None; n];
+        states[0] = Some(State::entry(&self.env));
+        let mut visits = vec![0u32; n];
+        let mut work: BTreeSet<usize> = BTreeSet::from([0]);
+        for _ in 0..MAX_ROUNDS {
+            while let Some(pc) = work.pop_first() {
+                let Some(pre) = &states[pc] else { continue };
+                // An unproven obligation blocks its successors for now; narrowing may remove
+                // it, and the final verification reports it if it stays.
+                let Ok(succs) = self.successors(pc, pre, origins) else {
+                    continue;
+                };
+                for (t, st) in succs {
+                    let Some(slot) = states.get_mut(t) else {
+                        continue;
+                    };
+                    let new = match slot.as_ref() {
+                        None => st,
+                        Some(old) => {
+                            let j = join(old, &st, &self.env);
+                            visits[t] += 1;
+                            if self.heads[t] && visits[t] > WIDEN_DELAY {
+                                widen(old, &j, &self.env, &self.thresholds)
+                            } else {
+                                j
+                            }
+                        }
+                    };
+                    if slot.as_ref() != Some(&new) {
+                        *slot = Some(new);
+                        work.insert(t);
+                    }
+                }
+            }
+            for _ in 0..NARROW_ROUNDS {
+                states = self.recompute(&states, origins);
+            }
+            let mut first = None;
+            for pc in 0..n {
+                let Some(pre) = &states[pc] else { continue };
+                match self.successors(pc, pre, origins) {
+                    Err(v) => {
+                        first.get_or_insert((pc, v));
+                    }
+                    Ok(succs) => {
+                        let stable = succs.iter().all(|(t, st)| {
+                            matches!(states.get(*t), Some(Some(s)) if st.within(s, &self.env))
+                        });
+                        if !stable {
+                            work.insert(pc);
+                        }
+                    }
+                }
+            }
+            if work.is_empty() {
+                return match first {
+                    None => Ok(states),
+                    Some((pc, v)) => Err(CertifyError::Unproven {
+                        pc,
+                        property: v.property,
+                        detail: v.detail,
+                    }),
+                };
+            }
+            // Re-propagate from the unstable instructions with fresh widening delays.
+            let pending: Vec<usize> = work.iter().copied().collect();
+            work.clear();
+            for pc in pending {
+                let Some(pre) = states[pc].clone() else {
+                    continue;
+                };
+                if let Ok(succs) = self.successors(pc, &pre, origins) {
+                    for (t, st) in succs {
+                        if let Some(slot) = states.get_mut(t) {
+                            let new = match slot.as_ref() {
+                                None => st,
+                                Some(old) => join(old, &st, &self.env),
+                            };
+                            if slot.as_ref() != Some(&new) {
+                                *slot = Some(new);
+                                work.insert(t);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Err(CertifyError::NoFixpoint)
+    }
+
+    /// One descending step: every state recomputed from its predecessors' current states.
+    fn recompute(&self, states: &[Option<State>], origins: &Origins<'_>) -> Vec<Option<State>> {
+        let mut out: Vec<Option<State>> = vec![None; states.len()];
+        out[0] = Some(State::entry(&self.env));
+        for (pc, pre) in states.iter().enumerate() {
+            let Some(pre) = pre else { continue };
+            let Ok(succs) = self.successors(pc, pre, origins) else {
+                continue;
+            };
+            for (t, st) in succs {
+                if let Some(slot) = out.get_mut(t) {
+                    *slot = Some(match slot.take() {
+                        None => st,
+                        Some(old) => join(&old, &st, &self.env),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Loop bodies (nodes on a cycle through the head) and the innermost loop of each node.
+    /// Returns `loop_of` and, per head, its parent and body.
+    #[allow(clippy::type_complexity)]
+    fn nesting(
+        &self,
+        states: &[Option<State>],
+        origins: &Origins<'_>,
+    ) -> (Vec<Option<u32>>, BTreeMap<usize, (Option<u32>, Vec<bool>)>) {
+        let n = states.len();
+        let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut pred: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut heads = BTreeSet::new();
+        for (pc, pre) in states.iter().enumerate() {
+            let Some(pre) = pre else { continue };
+            let Ok(succs) = self.successors(pc, pre, origins) else {
+                continue;
+            };
+            for (t, _) in succs.into_iter().filter(|(t, _)| *t < n) {
+                succ[pc].push(t);
+                pred[t].push(pc);
+                if t <= pc {
+                    heads.insert(t);
+                }
+            }
+        }
+        let reach = |from: usize, next: &Vec<Vec<usize>>| {
+            let mut seen = vec![false; n];
+            let mut stack = vec![from];
+            while let Some(x) = stack.pop() {
+                for &y in &next[x] {
+                    if !seen[y] {
+                        seen[y] = true;
+                        stack.push(y);
+                    }
+                }
+            }
+            seen
+        };
+        let mut bodies: Vec<(usize, Vec<bool>)> = heads
+            .iter()
+            .map(|&h| {
+                let (f, b) = (reach(h, &succ), reach(h, &pred));
+                let mut body: Vec<bool> = f.iter().zip(&b).map(|(x, y)| *x && *y).collect();
+                body[h] = true;
+                (h, body)
+            })
+            .collect();
+        let size = |b: &Vec<bool>| b.iter().filter(|x| **x).count();
+        bodies.sort_by_key(|(h, b)| (std::cmp::Reverse(size(b)), *h));
+        let mut loop_of: Vec<Option<u32>> = vec![None; n];
+        let mut out = BTreeMap::new();
+        for (h, body) in bodies {
+            let parent = loop_of[h];
+            for (i, inside) in body.iter().enumerate() {
+                if *inside {
+                    loop_of[i] = Some(h as u32);
+                }
+            }
+            out.insert(h, (parent, body));
+        }
+        (loop_of, out)
+    }
+
+    /// For each loop head, the candidate counter with the fewest proven iterations.
+    fn infer_loops(
+        &self,
+        states: &[Option<State>],
+        origins: &Origins<'_>,
+        bodies: &BTreeMap<usize, (Option<u32>, Vec<bool>)>,
+    ) -> Result<Vec<LoopBound>, CertifyError> {
+        let n = states.len();
+        let mut back: Vec<Vec<State>> = vec![Vec::new(); n];
+        for (pc, pre) in states.iter().enumerate() {
+            let Some(pre) = pre else { continue };
+            let Ok(succs) = self.successors(pc, pre, origins) else {
+                continue;
+            };
+            for (t, st) in succs {
+                if bodies.get(&t).is_some_and(|(_, body)| body[pc]) {
+                    back[t].push(st);
+                }
+            }
+        }
+        let mut loops = Vec::new();
+        for (h, edges) in back.iter().enumerate() {
+            let Some(head_state) = states[h].as_ref().filter(|_| !edges.is_empty()) else {
+                continue;
+            };
+            let mut best: Option<(u128, LoopBound)> = None;
+            for loc in locations(head_state) {
+                let Some(step) = progress(edges, h, loc) else {
+                    continue;
+                };
+                let mut lb = LoopBound {
+                    head: h as u32,
+                    counter: loc,
+                    step,
+                    parent: None,
+                    max_iterations: 0,
+                };
+                let Ok(k) = checker::iterations(head_state, &lb, &self.env.narrow(head_state.len))
+                else {
+                    continue;
+                };
+                lb.max_iterations = u64::try_from(k).unwrap_or(u64::MAX);
+                if best.as_ref().is_none_or(|(bk, _)| k < *bk) {
+                    best = Some((k, lb));
+                }
+            }
+            match best {
+                Some((_, lb)) => loops.push(lb),
+                None => {
+                    return Err(CertifyError::NoLoopBound {
+                        head: h,
+                        detail: format!(
+                            "{} back edge(s); no register or spilled slot changes monotonically \
+                             within a bounded interval",
+                            edges.len()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(loops)
+    }
+}
+
+/// The common progress of `loc` over all back edges into `head`, if it has one sign.
+fn progress(edges: &[State], head: usize, loc: Loc) -> Option<i64> {
+    let mut up = i128::MAX;
+    let mut down = i128::MIN;
+    for e in edges {
+        let r = e
+            .get(loc)?
+            .rels
+            .iter()
+            .find(|r| r.head as usize == head && r.origin == loc)?;
+        up = up.min(r.lo);
+        down = down.max(r.hi);
+    }
+    if up >= 1 {
+        i64::try_from(up).ok()
+    } else if down <= -1 {
+        i64::try_from(down).ok()
+    } else {
+        None
+    }
+}

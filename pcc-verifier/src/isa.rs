@@ -1,0 +1,192 @@
+//! The instruction set the checker admits: SBPF v0 without calls, decoded from linked text.
+//!
+//! One table ([`allowed`]) says which opcodes a routine may use; everything else (calls,
+//! `callx`, 32-bit jumps, SBPF v2 encodings) is refused before any analysis.
+
+/// Size of one instruction slot in bytes.
+pub const INSN_SIZE: usize = 8;
+
+/// Opcode of `lddw` (occupies two slots).
+pub const OP_LDDW: u8 = 0x18;
+/// Opcode of `call imm` (helpers / syscalls).
+pub const OP_CALL: u8 = 0x85;
+/// Opcode of `exit`.
+pub const OP_EXIT: u8 = 0x95;
+/// Opcode of `ja` (unconditional jump).
+pub const OP_JA: u8 = 0x05;
+
+/// One decoded instruction. `imm` is sign-extended to 64 bits, as solana-sbpf does; for
+/// `lddw` it is the full 64-bit immediate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insn {
+    /// Raw opcode byte.
+    pub op: u8,
+    /// Destination register (0..=10 once validated).
+    pub dst: u8,
+    /// Source register (0..=10 once validated).
+    pub src: u8,
+    /// Signed 16-bit offset (memory displacement or jump distance).
+    pub off: i16,
+    /// Immediate, sign-extended.
+    pub imm: i64,
+}
+
+impl Insn {
+    /// Instruction class (low three bits).
+    pub fn class(&self) -> u8 {
+        self.op & 0x07
+    }
+
+    /// Whether the source operand is a register (`BPF_X`) rather than the immediate.
+    pub fn uses_src_reg(&self) -> bool {
+        self.op & 0x08 != 0
+    }
+}
+
+/// A decoded program: one entry per 8-byte slot; the second slot of an `lddw` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    /// `slots[pc]` is the instruction starting at `pc`, `None` for an `lddw` tail.
+    pub slots: Vec<Option<Insn>>,
+}
+
+/// Why text does not decode to an admissible program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The text is empty or not a whole number of slots.
+    #[error("text of {0} bytes is not a non-empty whole number of 8-byte instructions")]
+    BadLength(usize),
+    /// An `lddw` in the last slot.
+    #[error("pc {0}: lddw without its second slot")]
+    TruncatedLddw(usize),
+}
+
+/// Decodes `text` slot by slot. Does not judge opcodes; [`allowed`] does.
+pub fn decode(text: &[u8]) -> Result<Program, DecodeError> {
+    if text.is_empty() || !text.len().is_multiple_of(INSN_SIZE) {
+        return Err(DecodeError::BadLength(text.len()));
+    }
+    let raw: Vec<&[u8]> = text.chunks_exact(INSN_SIZE).collect();
+    let mut slots = Vec::with_capacity(raw.len());
+    let mut pc = 0;
+    while pc < raw.len() {
+        let b = raw[pc];
+        let imm32 = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        let mut insn = Insn {
+            op: b[0],
+            dst: b[1] & 0x0f,
+            src: b[1] >> 4,
+            off: i16::from_le_bytes([b[2], b[3]]),
+            imm: i64::from(imm32),
+        };
+        if insn.op == OP_LDDW {
+            let next = raw.get(pc + 1).ok_or(DecodeError::TruncatedLddw(pc))?;
+            let lo = u64::from(u32::from_le_bytes([b[4], b[5], b[6], b[7]]));
+            let hi = u64::from(u32::from_le_bytes([next[4], next[5], next[6], next[7]]));
+            insn.imm = (lo | (hi << 32)) as i64;
+            slots.push(Some(insn));
+            slots.push(None);
+            pc += 2;
+        } else {
+            slots.push(Some(insn));
+            pc += 1;
+        }
+    }
+    Ok(Program { slots })
+}
+
+/// What an admissible opcode does, for the transfer function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// 64-bit ALU (`class 0x07`).
+    Alu64,
+    /// 32-bit ALU (`class 0x04`).
+    Alu32,
+    /// `ldx` of the given byte width.
+    Load(u8),
+    /// `st` (immediate) of the given byte width.
+    StoreImm(u8),
+    /// `stx` (register) of the given byte width.
+    StoreReg(u8),
+    /// `lddw`.
+    Lddw,
+    /// `ja`.
+    Ja,
+    /// A 64-bit conditional jump.
+    Jump,
+    /// `exit`.
+    Exit,
+}
+
+/// The admitted opcodes of SBPF v0 (no calls, no 32-bit jumps); `None` means forbidden.
+pub fn allowed(op: u8) -> Option<OpKind> {
+    let width = |size_bits: u8| match size_bits {
+        0x00 => Some(4),
+        0x08 => Some(2),
+        0x10 => Some(1),
+        0x18 => Some(8),
+        _ => None,
+    };
+    match op & 0x07 {
+        0x07 | 0x04 => {
+            let code = op & 0xf0;
+            let alu = if op & 0x07 == 0x07 {
+                OpKind::Alu64
+            } else {
+                OpKind::Alu32
+            };
+            match code {
+                // add sub mul div or and lsh rsh neg mod xor mov arsh
+                0x00 | 0x10 | 0x20 | 0x30 | 0x40 | 0x50 | 0x60 | 0x70 | 0x90 | 0xa0 | 0xb0
+                | 0xc0 => Some(alu),
+                0x80 if op & 0x08 == 0 => Some(alu), // neg has no register form
+                0xd0 if op == 0xd4 || op == 0xdc => Some(OpKind::Alu32), // le / be
+                _ => None,
+            }
+        }
+        0x01 if op & 0xe0 == 0x60 => width(op & 0x18).map(OpKind::Load),
+        0x02 if op & 0xe0 == 0x60 => width(op & 0x18).map(OpKind::StoreImm),
+        0x03 if op & 0xe0 == 0x60 => width(op & 0x18).map(OpKind::StoreReg),
+        0x00 if op == OP_LDDW => Some(OpKind::Lddw),
+        0x05 => match op {
+            OP_JA => Some(OpKind::Ja),
+            OP_EXIT => Some(OpKind::Exit),
+            // jeq jgt jge jset jne jsgt jsge jlt jle jslt jsle, imm and reg forms
+            _ => match op & 0xf0 {
+                0x10 | 0x20 | 0x30 | 0x40 | 0x50 | 0x60 | 0x70 | 0xa0 | 0xb0 | 0xc0 | 0xd0 => {
+                    Some(OpKind::Jump)
+                }
+                _ => None,
+            },
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_and_32_bit_jumps_are_not_in_the_allowed_set() {
+        assert_eq!(allowed(OP_CALL), None);
+        assert_eq!(allowed(0x8d), None); // callx
+        assert_eq!(allowed(0x16), None); // jeq32 imm
+        assert_eq!(allowed(0x87), Some(OpKind::Alu64)); // neg64
+        assert_eq!(allowed(0x8f), None); // neg with a register operand does not exist
+        assert_eq!(allowed(0x71), Some(OpKind::Load(1)));
+        assert_eq!(allowed(0x7b), Some(OpKind::StoreReg(8)));
+        assert_eq!(allowed(OP_EXIT), Some(OpKind::Exit));
+    }
+
+    #[test]
+    fn lddw_takes_two_slots_and_a_64_bit_immediate() {
+        let mut text = vec![0x18, 0x01, 0, 0, 0x78, 0x56, 0x34, 0x12];
+        text.extend_from_slice(&[0, 0, 0, 0, 0x01, 0, 0, 0]);
+        text.extend_from_slice(&[OP_EXIT, 0, 0, 0, 0, 0, 0, 0]);
+        let p = decode(&text).unwrap();
+        assert_eq!(p.slots.len(), 3);
+        assert_eq!(p.slots[0].unwrap().imm, 0x1_1234_5678);
+        assert!(p.slots[1].is_none());
+    }
+}

@@ -1,0 +1,248 @@
+//! Join and widening of abstract states (certifier only; the checker never joins).
+
+use crate::domain::{Aff, Env, Iv, Kind, Loc, Rel, Slot, State, Value};
+use crate::linear::{Fill, Lin, fill_implied, implied};
+use std::collections::BTreeMap;
+
+/// Hull of two intervals.
+fn hull(a: &Iv, b: &Iv, env: &Env) -> Iv {
+    let d = a.lo.minus(b.lo).filter(|d| d.l == 0).map_or(1, |d| d.c);
+    let m = crate::domain::pow2_gcd(crate::domain::pow2_gcd(a.m, b.m), d);
+    let m = if a.m == 0 && b.m == 0 && d == 0 {
+        0
+    } else {
+        m.max(1)
+    };
+    Iv::new(env.lower(a.lo, b.lo), env.upper(a.hi, b.hi), m)
+}
+
+fn join_rels(a: &[Rel], b: &[Rel], widen: bool) -> Vec<Rel> {
+    a.iter()
+        .filter_map(|r| {
+            let s = b
+                .iter()
+                .find(|s| s.head == r.head && s.origin == r.origin)?;
+            if widen && (s.lo < r.lo || s.hi > r.hi) {
+                return None;
+            }
+            Some(Rel {
+                lo: r.lo.min(s.lo),
+                hi: r.hi.max(s.hi),
+                ..*r
+            })
+        })
+        .collect()
+}
+
+/// Least upper bound (up to the precision of affine bounds).
+pub fn join_value(a: &Value, b: &Value, env: &Env) -> Value {
+    let kind = match (a.kind, b.kind) {
+        (Kind::Uninit, _) | (_, Kind::Uninit) => return Value::uninit(),
+        (x, y) if x == y => x,
+        _ => return Value::top(),
+    };
+    let iv = hull(&a.iv, &b.iv, env);
+    if kind == Kind::Scalar && iv.is_top(env) {
+        return Value::top();
+    }
+    Value {
+        kind,
+        iv,
+        rels: join_rels(&a.rels, &b.rels, false),
+    }
+}
+
+/// Widening of `old` by `new` (which includes `old`): a bound that moved jumps to the next
+/// threshold, so ascending chains are finite.
+pub fn widen_value(old: &Value, new: &Value, env: &Env, thresholds: &[i128]) -> Value {
+    let j = join_value(old, new, env);
+    if j.kind == Kind::Uninit || old.kind != j.kind {
+        return j;
+    }
+    let mut iv = j.iv;
+    if !env.le(iv.hi, old.iv.hi) {
+        let m = env.max(iv.hi);
+        let next = thresholds.iter().copied().find(|&t| t >= m);
+        iv.hi = Aff::k(next.unwrap_or(crate::domain::WORD - 1));
+    }
+    if !env.le(old.iv.lo, iv.lo) {
+        let m = env.min(iv.lo);
+        let next = thresholds.iter().rev().copied().find(|&t| t <= m);
+        iv.lo = Aff::k(next.unwrap_or(-(crate::domain::WORD / 2)));
+    }
+    if j.kind == Kind::Scalar && iv.is_top(env) {
+        return Value::top();
+    }
+    Value {
+        kind: j.kind,
+        iv,
+        rels: join_rels(&old.rels, &new.rels, true),
+    }
+}
+
+fn join_slots(
+    a: &BTreeMap<u16, Slot>,
+    b: &BTreeMap<u16, Slot>,
+    f: &dyn Fn(&Value, &Value) -> Value,
+) -> BTreeMap<u16, Slot> {
+    let mut out = BTreeMap::new();
+    for (i, x) in a {
+        let Some(y) = b.get(i) else { continue };
+        let slot = match (x, y) {
+            (Slot::Spill(p), Slot::Spill(q)) => {
+                let v = f(p, q);
+                if v.kind == Kind::Uninit {
+                    continue;
+                }
+                Slot::Spill(v)
+            }
+            _ => Slot::Bytes(x.mask() & y.mask()),
+        };
+        if slot.mask() != 0 {
+            out.insert(*i, slot);
+        }
+    }
+    out
+}
+
+/// Join of two states.
+pub fn join(a: &State, b: &State, env: &Env) -> State {
+    let len = [a.len[0].min(b.len[0]), a.len[1].max(b.len[1])];
+    let env = &env.narrow(len);
+    let f = |p: &Value, q: &Value| join_value(p, q, env);
+    let mut out = State {
+        regs: std::array::from_fn(|r| f(&a.regs[r], &b.regs[r])),
+        stack: join_slots(&a.stack, &b.stack, &f),
+        len,
+        lins: Vec::new(),
+        fills: Vec::new(),
+    };
+    out.lins = join_lins(a, b, &out, env);
+    out.fills = join_fills(a, b, &out, env);
+    out
+}
+
+/// Widening of `old` by `new`.
+pub fn widen(old: &State, new: &State, env: &Env, thresholds: &[i128]) -> State {
+    let len = [old.len[0].min(new.len[0]), old.len[1].max(new.len[1])];
+    let env = &env.narrow(len);
+    let f = |p: &Value, q: &Value| widen_value(p, q, env, thresholds);
+    let mut out = State {
+        regs: std::array::from_fn(|r| f(&old.regs[r], &new.regs[r])),
+        stack: join_slots(&old.stack, &new.stack, &f),
+        len,
+        lins: Vec::new(),
+        fills: Vec::new(),
+    };
+    out.lins = join_lins(old, new, &out, env);
+    out.fills = join_fills(old, new, &out, env);
+    out
+}
+
+/// Equalities of the join: those both sides prove, plus the line through two constant points
+/// (how lockstep induction variables are discovered at a loop head).
+fn join_lins(a: &State, b: &State, out: &State, env: &Env) -> Vec<Lin> {
+    let framed = |x: Loc| {
+        matches!((a.get(x), b.get(x), out.get(x)), (Some(p), Some(q), Some(o))
+            if p.kind == o.kind && q.kind == o.kind && o.kind != Kind::Uninit && !o.iv.is_top(env))
+    };
+    let mut lins: Vec<Lin> = a
+        .lins
+        .iter()
+        .chain(b.lins.iter())
+        .filter(|l| implied(a, l) && implied(b, l) && framed(l.a) && framed(l.b))
+        .copied()
+        .collect();
+    let consts: Vec<(Loc, i128, i128)> = locations(out)
+        .into_iter()
+        .filter(|&x| framed(x))
+        .filter_map(|x| {
+            let p = a.get(x)?.iv.constant()?;
+            let q = b.get(x)?.iv.constant()?;
+            (p != q).then_some((x, p, q))
+        })
+        .collect();
+    for (i, &(x, x1, x2)) in consts.iter().enumerate() {
+        for &(y, y1, y2) in &consts[i + 1..] {
+            let (dx, dy) = (x2 - x1, y2 - y1);
+            lins.extend(Lin::new(x, y, dy, -dx, dy * x1 - dx * y1));
+        }
+    }
+    lins.sort();
+    lins.dedup();
+    lins
+}
+
+fn locations(s: &State) -> Vec<Loc> {
+    (0..11u8)
+        .map(Loc::Reg)
+        .chain(s.stack.iter().filter_map(|(i, slot)| match slot {
+            Slot::Spill(_) => Some(Loc::Slot(*i)),
+            Slot::Bytes(_) => None,
+        }))
+        .collect()
+}
+
+fn framed(a: &State, b: &State, out: &State, x: Loc, env: &Env) -> bool {
+    matches!((a.get(x), b.get(x), out.get(x)), (Some(p), Some(q), Some(o))
+        if p.kind == o.kind && q.kind == o.kind && o.kind != Kind::Uninit && !o.iv.is_top(env))
+}
+
+/// Maximal runs `[start, end)` of initialised frame bytes.
+fn init_runs(s: &State) -> Vec<(i128, i128)> {
+    let mut runs: Vec<(i128, i128)> = Vec::new();
+    for (i, slot) in &s.stack {
+        for bit in 0..8 {
+            if slot.mask() & (1 << bit) == 0 {
+                continue;
+            }
+            let b = i128::from(*i) * 8 + bit;
+            match runs.last_mut() {
+                Some(r) if r.1 == b => r.1 = b + 1,
+                _ => runs.push((b, b + 1)),
+            }
+        }
+    }
+    runs
+}
+
+/// Fills of the join: those both sides prove, plus, for a location that is a different
+/// constant on each side, each initialised run of the side where it is larger, read as a
+/// prefix bounded by that location (how array-filling loops are discovered).
+fn join_fills(a: &State, b: &State, out: &State, env: &Env) -> Vec<Fill> {
+    let mut fills: Vec<Fill> = a
+        .fills
+        .iter()
+        .chain(b.fills.iter())
+        .filter(|f| fill_implied(a, f) && fill_implied(b, f) && framed(a, b, out, f.end, env))
+        .copied()
+        .collect();
+    for y in locations(out) {
+        if !framed(a, b, out, y, env) {
+            continue;
+        }
+        let (Some(y1), Some(y2)) = (
+            a.get(y).and_then(|v| v.iv.constant()),
+            b.get(y).and_then(|v| v.iv.constant()),
+        ) else {
+            continue;
+        };
+        if y1 == y2 {
+            continue;
+        }
+        let (big, yb, small) = if y2 > y1 { (b, y2, a) } else { (a, y1, b) };
+        for (start, end) in init_runs(big) {
+            let f = Fill {
+                start,
+                end: y,
+                c: end - yb,
+            };
+            if fill_implied(small, &f) {
+                fills.push(f);
+            }
+        }
+    }
+    fills.sort();
+    fills.dedup();
+    fills
+}

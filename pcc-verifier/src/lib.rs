@@ -1,0 +1,73 @@
+//! Proof-carrying code for Keel's eBPF routines.
+//!
+//! A routine (a relocatable BPF object, as the bridge loads it) is *certified* once by
+//! [`certify_object`]: an abstract interpretation computes, for every instruction, the kinds
+//! and intervals of registers and stack slots, a ranking counter for every loop and the
+//! worst-case instruction count over every admitted input length. The resulting
+//! [`Certificate`] travels with the routine ([`Certificate::to_bytes`], see `FORMAT.md`) and is
+//! *checked* by [`check_object`] in one linear pass: the invariants are inductive, every memory
+//! access is in bounds and permitted, no uninitialised register or stack byte is read, every
+//! divisor is non-zero, no call is made, every loop is bounded and the instruction count stays
+//! under the declared bound.
+//!
+//! Trusted base: `checker`, `loops`, `transfer`, `alu`, `linear`, `domain`, `isa`, `image`,
+//! `certificate`.
+//! The certifier (`certifier`, `lattice`) is untrusted: its output is always re-checked.
+
+mod alu;
+pub mod asm;
+pub mod bench;
+mod certificate;
+mod certifier;
+mod checker;
+pub mod domain;
+mod image;
+pub mod isa;
+mod lattice;
+pub mod linear;
+mod loops;
+pub mod objects;
+mod property;
+mod transfer;
+
+pub use certificate::{Certificate, DecodeError, FORMAT_VERSION, LoopBound, MAGIC, Params};
+pub use certifier::{CertifyError, certify};
+pub use checker::{CheckError, CheckReport, check};
+pub use image::{Image, link};
+pub use property::Property;
+
+/// Certifies a relocatable BPF object (`clang -target bpf -mcpu=v1 -c`) for the calling
+/// contract `params`. Deterministic. Errors: [`CertifyError`] names the instruction, the
+/// property and the abstract values when the routine cannot be proven safe and bounded.
+pub fn certify_object(elf: &[u8], params: &Params) -> Result<Certificate, CertifyError> {
+    certifier::certify_object(elf, params)
+}
+
+/// Links `elf` and checks `cert` against it. Deterministic. Errors: a link failure is reported
+/// as [`Property::CertificateMismatch`] at no pc; otherwise the first failed obligation.
+///
+/// The caller must also compare `cert.params` with the routine's manifest: the proof holds for
+/// the input lengths and output length it declares, nothing else.
+pub fn check_object(elf: &[u8], cert: &Certificate) -> Result<CheckReport, CheckError> {
+    let image = link(elf).map_err(|e| CheckError {
+        pc: None,
+        property: Property::CertificateMismatch,
+        detail: format!("cannot link the object: {e}"),
+    })?;
+    check(&image, cert)
+}
+
+/// The certificate parameters a bridge manifest implies: its input length range and output
+/// length.
+pub fn params_of(manifest: &keel_ebpf_bridge::Manifest) -> Params {
+    let (min, max) = match manifest.input {
+        keel_ebpf_bridge::InputRule::Exact(n) => (n, n),
+        keel_ebpf_bridge::InputRule::Range { min, max } => (min, max),
+        keel_ebpf_bridge::InputRule::Strided { base, .. } => (base, manifest.input.max_len()),
+    };
+    Params {
+        input_min: min as u64,
+        input_max: max as u64,
+        output_len: manifest.output_len as u64,
+    }
+}
