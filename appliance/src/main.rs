@@ -44,6 +44,9 @@ enum Command {
     /// Native routines on the eBPF bridge.
     #[command(subcommand)]
     Bridge(cmd::bridge::BridgeCmd),
+    /// The audit trail of contract faults (append-only JSON lines, rotated).
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCmd),
     /// Proof-carrying code for native routines: certify and check.
     #[command(subcommand)]
     Module(cmd::module::ModuleCmd),
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Bridge(c) => cmd::bridge::run(c),
         Command::Kernel(c) => cmd::kernel::run(c),
         Command::Module(c) => cmd::module::run(c),
+        Command::Audit(c) => cmd::audit::run(c),
     };
     match result {
         Ok(code) => code,

@@ -144,3 +144,55 @@ fn commands_on_a_missing_chain_say_how_to_create_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("keel chain init"));
 }
+
+#[test]
+fn a_contract_fault_on_chain_lands_in_the_audit_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("c");
+    let d = data.to_str().unwrap();
+    ok(&keel(&["chain", "init", "--data", d, "--accounts", "2"]));
+    let wat = dir.path().join("bad.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (import "keel" "abort" (func $abort (param i32 i32))) (memory 1 1)
+            (data (i32.const 0) "nope") (func (export "run") (call $abort (i32.const 0) (i32.const 4))))"#,
+    )
+    .unwrap();
+    let deploy = ok(&keel(&[
+        "tx",
+        "sign",
+        "--data",
+        d,
+        "--from",
+        "0",
+        "--deploy",
+        wat.to_str().unwrap(),
+    ]));
+    ok(&keel(&["tx", "send", "--data", d, deploy.trim()]));
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("keystore.json")).unwrap()).unwrap();
+    let me: [u8; 32] = hex::decode(keys[0]["address"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let contract = hex::encode(keel_chain::contract_address(&me, 0));
+    let call = ok(&keel(&[
+        "tx", "sign", "--data", d, "--from", "0", "--call", &contract, "--entry", "run",
+    ]));
+    let sent: serde_json::Value = serde_json::from_str(&ok(&keel(&[
+        "tx",
+        "send",
+        "--data",
+        d,
+        "--json",
+        call.trim(),
+    ])))
+    .unwrap();
+    assert_eq!(sent["receipts"][0]["status"]["status"], "failed", "{sent}");
+    let tail = ok(&keel(&["audit", "tail", "--data", d, "-n", "5"]));
+    let line = tail.lines().last().unwrap_or_default();
+    assert!(
+        line.contains("abort") && line.contains(&contract) && line.contains("run"),
+        "{tail}"
+    );
+}

@@ -75,10 +75,33 @@ KEEL_IMPORT("native_call") int32_t keel_native_call(int32_t routine_id, const vo
 
 /* BLS12-381 (min_pk, Ethereum's POP ciphersuite). Public keys 48 bytes, signatures 96 bytes,
  * compressed. Return 1 if valid, 0 if not (including malformed encodings). */
-KEEL_IMPORT("bls_verify") int32_t keel_bls_verify(const uint8_t pk[48], const void *msg, int32_t msg_len, const uint8_t sig[96]);
+KEEL_IMPORT("bls_verify") int32_t keel_bls_verify(const uint8_t *pk48, const void *msg, int32_t msg_len, const uint8_t *sig96);
 /* n keys (n*48 bytes), n messages of 32 bytes each (n*32 bytes), one aggregate signature. */
-KEEL_IMPORT("bls_aggregate_verify") int32_t keel_bls_aggregate_verify(int32_t n, const uint8_t *pks, const uint8_t *msgs32, const uint8_t sig[96]);
+KEEL_IMPORT("bls_aggregate_verify") int32_t keel_bls_aggregate_verify(int32_t n, const uint8_t *pks, const uint8_t *msgs32, const uint8_t *sig96);
 /* n keys (n*48 bytes) that all signed the same message, one aggregate signature. */
-KEEL_IMPORT("bls_fast_aggregate_verify") int32_t keel_bls_fast_aggregate_verify(int32_t n, const uint8_t *pks, const void *msg, int32_t msg_len, const uint8_t sig[96]);
+KEEL_IMPORT("bls_fast_aggregate_verify") int32_t keel_bls_fast_aggregate_verify(int32_t n, const uint8_t *pks, const void *msg, int32_t msg_len, const uint8_t *sig96);
+
+/* Cross-contract calls and handles (see vm/core/ABI.md). Authority to call travels as u32
+ * handles into a per-call table; rights can only be removed; a handle passed to a callee is
+ * moved (copied only if it has KEEL_RIGHT_COPY). Misuse traps the caller.
+ * keel_call returns KEEL_CALL_OK, or KEEL_CALL_FAILED (callee trapped: its writes reverted),
+ * KEEL_CALL_NO_FUNDS (value not covered), KEEL_CALL_NO_CONTRACT. value: 32-byte u256 LE;
+ * gas: 4 x u64 LE limits (compute, storage bytes, memory pages, bandwidth), capped by what the
+ * caller has left; pass: pass_len u32 handle indices given to the callee as its handles 0.. */
+enum { KEEL_RIGHT_CALL = 1, KEEL_RIGHT_VALUE = 2, KEEL_RIGHT_COPY = 4 };
+enum { KEEL_CALL_OK = 0, KEEL_CALL_FAILED = 1, KEEL_CALL_NO_FUNDS = 2, KEEL_CALL_NO_CONTRACT = 3 };
+KEEL_IMPORT("call") int32_t keel_call(int32_t handle, const char *entry, int32_t entry_len, const void *in, int32_t in_len, const keel_u256 *value, const uint64_t *gas, const uint32_t *pass, int32_t pass_len);
+KEEL_IMPORT("return_data_size") int32_t keel_return_data_size(void);
+KEEL_IMPORT("return_data_copy") void keel_return_data_copy(void *dst, int32_t offset, int32_t len);
+KEEL_IMPORT("handle_for_contract") int32_t keel_handle_for_contract(const keel_address *contract);
+KEEL_IMPORT("handle_attenuate") void keel_handle_attenuate(int32_t handle, int32_t rights);
+KEEL_IMPORT("handle_info") int32_t keel_handle_info(int32_t handle, keel_address *target);
+KEEL_IMPORT("handle_count") int32_t keel_handle_count(void);
+
+/* Capability manifest: KEEL_MANIFEST("\x01\x01\x02") emits the `keel.manifest` custom section
+ * (format in vm/core/ABI.md). Without one a contract gets storage, events, crypto and native. */
+#define KEEL_MANIFEST(bytes) \
+    __attribute__((used, section(".custom_section.keel.manifest"))) \
+    static const char keel_manifest_[sizeof(bytes) - 1] = bytes
 
 #endif

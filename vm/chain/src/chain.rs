@@ -1,6 +1,7 @@
 //! A chain on disk: the state database, the VM and the signature verifier, with
 //! `execute_block` committing atomically (one redb write transaction per block).
 
+use crate::audit::{AuditLog, audit_dir};
 use crate::config::ChainConfig;
 use crate::executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 use crate::genesis::Genesis;
@@ -24,7 +25,13 @@ pub struct Chain {
     vm: Vm,
     verifier: Box<dyn SignatureVerifier>,
     last_timings: BlockTimings,
+    /// Append-only fault log (`<data>/audit/audit.log*`), written after each commit.
+    audit: AuditLog,
 }
+
+/// Audit log rotation: files of at most 16 MiB, 8 kept.
+const AUDIT_MAX_BYTES: u64 = 16 * 1024 * 1024;
+const AUDIT_KEEP: usize = 8;
 
 impl Chain {
     /// Opens an initialized chain in `dir`.
@@ -32,13 +39,15 @@ impl Chain {
         dir: impl AsRef<Path>,
         verifier: Box<dyn SignatureVerifier>,
     ) -> Result<Chain, ChainError> {
-        let db = StateDb::open(dir)?;
+        let db = StateDb::open(dir.as_ref())?;
+        let audit = open_audit(dir.as_ref())?;
         let vm = Vm::new(VmConfig::default()).map_err(ChainError::Vm)?;
         Ok(Chain {
             db,
             vm,
             verifier,
             last_timings: BlockTimings::default(),
+            audit,
         })
     }
 
@@ -49,7 +58,8 @@ impl Chain {
         genesis: &Genesis,
         verifier: Box<dyn SignatureVerifier>,
     ) -> Result<Chain, ChainError> {
-        let db = StateDb::create(dir)?;
+        let db = StateDb::create(dir.as_ref())?;
+        let audit = open_audit(dir.as_ref())?;
         let mut overlay = Overlay::new(std::collections::BTreeMap::<Vec<u8>, Vec<u8>>::new());
         {
             let mut a = Access {
@@ -78,6 +88,7 @@ impl Chain {
             vm,
             verifier,
             last_timings: BlockTimings::default(),
+            audit,
         })
     }
 
@@ -154,6 +165,15 @@ impl Chain {
         executed.timings.commit = started.elapsed();
         self.last_timings = executed.timings;
         executed.result.state_root = new_root.0;
+        // The block is durable; its faults go to the audit trail. A failing audit write is
+        // reported, not fatal: the block itself is committed.
+        if let Err(e) = self.audit.record_block(&executed.result) {
+            tracing::error!(
+                height = block.header.height,
+                "cannot write the audit log: {e}"
+            );
+        }
+
         // The stored record carries the root too, so `block_result` returns exactly this.
         Ok(executed.result)
     }
@@ -199,4 +219,9 @@ impl Chain {
         let (v, p) = self.db.prove(key, h)?;
         Ok((v, p, h, root))
     }
+}
+
+fn open_audit(dir: &Path) -> Result<AuditLog, ChainError> {
+    AuditLog::open(&audit_dir(dir), AUDIT_MAX_BYTES, AUDIT_KEEP)
+        .map_err(|e| ChainError::Audit(e.to_string()))
 }

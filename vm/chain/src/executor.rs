@@ -15,6 +15,7 @@
 
 use crate::config::ChainConfig;
 use crate::fees::{Prices, next_prices};
+use crate::nested::{ChainEnv, Shared, StorageReader, apply_writes, lock};
 use crate::receipt::{BlockResult, FailReason, Receipt, RejectReason, TxStatus};
 use crate::rent;
 use crate::state_access::{Access, AccessError, ChainBase};
@@ -23,10 +24,12 @@ use crate::types::{Address, Amount, BlockContext, contract_address};
 use borsh::{BorshDeserialize, BorshSerialize};
 use keel_crypto::{SignatureVerifier, VerifyItem};
 use keel_state::{Overlay, WriteSet};
-use keel_vm::{CallContext, CallRequest, Dimension, Event, GasVector, Vm, VmError};
+use keel_vm::{
+    CallContext, CallRequest, Dimension, Event, Fault, FaultKind, GasVector, Trap, Vm, VmError,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// A block: header and ordered transactions.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -68,32 +71,10 @@ pub enum ChainError {
     WrongHeight { expected: u64, got: u64 },
     #[error("block builds on root {got}, but the current root is {expected}")]
     WrongParent { expected: String, got: String },
+    #[error("audit log: {0}")]
+    Audit(String),
     #[error("state commit failed: {0}")]
     Commit(#[from] keel_state::StateError),
-}
-
-type Shared<B> = Arc<Mutex<Overlay<B>>>;
-
-fn lock<B>(s: &Shared<B>) -> MutexGuard<'_, Overlay<B>> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The VM's view of contract storage: reads through the block's overlay.
-struct StorageReader<B> {
-    shared: Shared<B>,
-}
-
-impl<B: ChainBase> keel_vm::StateView for StorageReader<B> {
-    fn storage_get(
-        &mut self,
-        contract: &Address,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>, keel_vm::StateError> {
-        let mut o = lock(&self.shared);
-        Access { overlay: &mut o }
-            .storage(contract, key)
-            .map_err(|e| keel_vm::StateError(e.to_string()))
-    }
 }
 
 /// Executes blocks with a VM and a signature verifier.
@@ -125,6 +106,7 @@ struct TxRun {
     used: GasVector,
     events: Vec<Event>,
     contract: Option<Address>,
+    faults: Vec<Fault>,
 }
 
 fn dims(g: &GasVector) -> PerDimension {
@@ -258,6 +240,7 @@ impl Executor<'_> {
             fee: Amount::ZERO,
             contract: None,
             events: Vec::new(),
+            faults: Vec::new(),
         };
         let sender = tx.sender_address();
         let intrinsic = GasVector {
@@ -382,6 +365,7 @@ impl Executor<'_> {
             fee,
             contract: run.contract,
             events,
+            faults: run.faults,
         })
     }
 
@@ -403,6 +387,7 @@ impl Executor<'_> {
             used,
             events: Vec::new(),
             contract: None,
+            faults: Vec::new(),
         };
         match &tx.kind {
             TxKind::Transfer { to, amount } => {
@@ -427,6 +412,7 @@ impl Executor<'_> {
                     used,
                     events: Vec::new(),
                     contract: None,
+                    faults: Vec::new(),
                 })
             }
             TxKind::Deploy { code, constructor } => {
@@ -464,6 +450,7 @@ impl Executor<'_> {
                         used,
                         events: Vec::new(),
                         contract: None,
+                        faults: Vec::new(),
                     },
                 };
                 run.contract = Some(address);
@@ -542,6 +529,7 @@ impl Executor<'_> {
                     used,
                     events: Vec::new(),
                     contract: None,
+                    faults: Vec::new(),
                 })
             }
         }
@@ -574,7 +562,12 @@ impl Executor<'_> {
         let reader = StorageReader {
             shared: Arc::clone(shared),
         };
-        let out = match self.vm.call(code, request, Box::new(reader)) {
+        let env = Arc::new(ChainEnv {
+            shared: Arc::clone(shared),
+            config: Arc::new(config.clone()),
+            payer: *sender,
+        });
+        let out = match self.vm.call_with_env(code, request, Box::new(reader), env) {
             Ok(out) => out,
             Err(VmError::Admission(e)) => {
                 return Ok(TxRun {
@@ -582,11 +575,13 @@ impl Executor<'_> {
                     used,
                     events: Vec::new(),
                     contract: None,
+                    faults: Vec::new(),
                 });
             }
             Err(e) => return Err(ChainError::Vm(e)),
         };
         let used = used.saturating_add(&out.gas_used);
+        let mut faults = out.faults;
         let data = match out.result {
             Ok(data) => data,
             Err(trap) => {
@@ -595,70 +590,36 @@ impl Executor<'_> {
                     used,
                     events: Vec::new(),
                     contract: None,
+                    faults,
                 });
             }
         };
-        // Apply the call's writes with storage deposits and rebates.
+        // Apply the writes not flushed by nested calls, with storage deposits and rebates.
         let mut o = lock(shared);
         let mut a = Access { overlay: &mut o };
-        let mut acc = a.account_or_default(contract)?;
-        let (mut grown, mut shrunk) = (0u64, 0u64);
-        for (k, v) in &out.writes {
-            let old = a
-                .storage(contract, k)?
-                .map(|old| (k.len() + old.len()) as u64)
-                .unwrap_or(0);
-            let new = v.as_ref().map(|v| (k.len() + v.len()) as u64).unwrap_or(0);
-            if new > old {
-                grown += new - old
-            } else {
-                shrunk += old - new
-            }
-            a.write_storage(contract, k, v.clone());
-        }
-        let deposit = rent::deposit_for(&config.rent, grown);
-        let rebate = rent::rebate_for(&config.rent, shrunk).min(acc.rent_balance);
-        let mut from = a.account_or_default(sender)?;
-        let Some(left) = from
-            .balance
-            .checked_add(rebate)
-            .and_then(|b| b.checked_sub(deposit))
-        else {
+        if apply_writes(&mut a, config, sender, contract, &out.writes)?.is_err() {
+            faults.push(Fault {
+                kind: FaultKind::Deposit,
+                trap: Trap::Deposit,
+                contract: *contract,
+                entry: call.entry.clone(),
+                depth: 0,
+                location: None,
+            });
             return Ok(TxRun {
                 status: Err(FailReason::InsufficientFunds),
                 used,
                 events: Vec::new(),
                 contract: None,
+                faults,
             });
-        };
-        from.balance = left;
-        a.put_account(sender, &from);
-        // Re-read: the sender may be the contract itself.
-        acc = if sender == contract {
-            a.account_or_default(contract)?
-        } else {
-            acc
-        };
-        acc.rent_balance = acc
-            .rent_balance
-            .saturating_sub(rebate)
-            .checked_add(deposit)
-            .unwrap_or(acc.rent_balance);
-        acc.storage_bytes = acc
-            .storage_bytes
-            .saturating_add(grown)
-            .saturating_sub(shrunk);
-        a.put_account(contract, &acc);
-        let total = a
-            .total_storage()?
-            .saturating_add(grown)
-            .saturating_sub(shrunk);
-        a.put_total_storage(total);
+        }
         Ok(TxRun {
             status: Ok(data),
             used,
             events: out.events,
             contract: None,
+            faults,
         })
     }
 }

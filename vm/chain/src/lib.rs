@@ -2,12 +2,14 @@
 //! canonical encoding (`ENCODING.md`), deterministic block execution over the authenticated
 //! state, a multi-dimensional fee market and lazily charged state rent with eviction/restore.
 
+pub mod audit;
 pub mod chain;
 pub mod config;
 pub mod executor;
 pub mod fees;
 pub mod genesis;
 pub mod native;
+mod nested;
 pub mod receipt;
 pub mod rent;
 pub mod state_access;

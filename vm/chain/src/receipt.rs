@@ -2,7 +2,7 @@
 
 use crate::tx::PerDimension;
 use crate::types::{Address, Amount};
-use keel_vm::{Dimension, Event, Trap};
+use keel_vm::{Dimension, Event, Fault, Trap};
 use serde::{Deserialize, Serialize};
 
 /// Why a transaction was not executed at all (no state change, no fee).
@@ -80,6 +80,11 @@ pub struct Receipt {
     /// Address of the contract a deploy created.
     pub contract: Option<Address>,
     pub events: Vec<Event>,
+    /// Every trapped call frame of the transaction (kind, contract, entry, wasm offset), even
+    /// when a caller handled its callee's failure and the transaction succeeded. Omitted from
+    /// JSON when empty, so receipts without faults keep their earlier form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
 }
 
 /// The result of executing a block: deterministic given the parent state and the block.
@@ -100,6 +105,14 @@ impl BlockResult {
     /// Every event of the block, in order.
     pub fn events(&self) -> impl Iterator<Item = &Event> {
         self.receipts.iter().flat_map(|r| r.events.iter())
+    }
+
+    /// Every fault of the block, with the index of its transaction, in order.
+    pub fn faults(&self) -> impl Iterator<Item = (usize, &Fault)> {
+        self.receipts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.faults.iter().map(move |f| (i, f)))
     }
 
     /// The persisted form (JSON; stored as the block's aux bytes).

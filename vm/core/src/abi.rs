@@ -16,6 +16,10 @@ pub const RESERVED_EXPORT_PREFIX: &str = "keel$";
 pub const GAS_GLOBAL_EXPORT: &str = "keel$gas";
 /// Export name of the used-stack-slots global added by instrumentation.
 pub const STACK_GLOBAL_EXPORT: &str = "keel$stack";
+/// Export name of the host-call-site global: the instrumentation stores the input-module byte
+/// offset of every call to a host import here just before the call, so a host-call fault can be
+/// located exactly.
+pub const SITE_GLOBAL_EXPORT: &str = "keel$site";
 
 /// A value type in a host signature (the profile has no floats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +66,13 @@ pub enum HostFn {
     BlsVerify,
     BlsAggregateVerify,
     BlsFastAggregateVerify,
+    Call,
+    ReturnDataSize,
+    ReturnDataCopy,
+    HandleForContract,
+    HandleAttenuate,
+    HandleInfo,
+    HandleCount,
 }
 
 /// One row of the ABI table.
@@ -81,6 +92,7 @@ const P2: &[Ty] = &[I32, I32];
 const P3: &[Ty] = &[I32, I32, I32];
 const P4: &[Ty] = &[I32, I32, I32, I32];
 const P5: &[Ty] = &[I32, I32, I32, I32, I32];
+const P9: &[Ty] = &[I32, I32, I32, I32, I32, I32, I32, I32, I32];
 const R_I32: &[Ty] = &[I32];
 const R_I64: &[Ty] = &[I64];
 
@@ -130,6 +142,13 @@ pub const HOST_FUNCTIONS: &[HostFnSpec] = &[
         P5,
         R_I32,
     ),
+    spec(HostFn::Call, "call", P9, R_I32),
+    spec(HostFn::ReturnDataSize, "return_data_size", P0, R_I32),
+    spec(HostFn::ReturnDataCopy, "return_data_copy", P3, P0),
+    spec(HostFn::HandleForContract, "handle_for_contract", P1, R_I32),
+    spec(HostFn::HandleAttenuate, "handle_attenuate", P2, P0),
+    spec(HostFn::HandleInfo, "handle_info", P2, R_I32),
+    spec(HostFn::HandleCount, "handle_count", P0, R_I32),
 ];
 
 const fn spec(

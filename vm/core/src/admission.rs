@@ -5,9 +5,11 @@
 //! sizes, exports), so that later passes never re-validate.
 
 use crate::abi::{self, HostFn, Ty};
+use crate::manifest::{Capability, MANIFEST_SECTION, Manifest, ManifestError};
 use crate::profile::Profile;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use wasmparser::{
     ExternalKind, FuncValidatorAllocations, Operator, Parser, Payload, TypeRef, ValType, Validator,
 };
@@ -53,6 +55,15 @@ pub enum AdmissionError {
     StartFunction,
     #[error("{0}")]
     Unsupported(String),
+    #[error("bad `keel.manifest` section: {0}")]
+    Manifest(#[from] ManifestError),
+    #[error(
+        "import `keel.{import}` needs the `{capability}` capability, which the manifest does not grant"
+    )]
+    CapabilityMissing {
+        import: String,
+        capability: Capability,
+    },
 }
 
 impl From<wasmparser::BinaryReaderError> for AdmissionError {
@@ -135,6 +146,10 @@ pub struct AdmittedModule {
     pub memory: Option<(u64, Option<u64>)>,
     /// Function indices that may be called indirectly (present in an element segment).
     pub table_functions: BTreeSet<u32>,
+    /// The capability manifest (the `keel.manifest` section, or the documented default).
+    pub manifest: Arc<Manifest>,
+    /// Whether the module carries its own manifest section.
+    pub has_manifest: bool,
 }
 
 impl AdmittedModule {
@@ -229,6 +244,8 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
         exports: Vec::new(),
         memory: None,
         table_functions: BTreeSet::new(),
+        manifest: Arc::new(Manifest::legacy_default()),
+        has_manifest: false,
     };
     let mut declared_funcs: Vec<u32> = Vec::new();
     let mut allocs = FuncValidatorAllocations::default();
@@ -350,6 +367,13 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
                 }
             }
             Payload::StartSection { .. } => return Err(AdmissionError::StartFunction),
+            Payload::CustomSection(c) if c.name() == MANIFEST_SECTION => {
+                if m.has_manifest {
+                    return Err(ManifestError::Duplicate.into());
+                }
+                m.manifest = Arc::new(Manifest::decode(c.data())?);
+                m.has_manifest = true;
+            }
             Payload::ElementSection(reader) => {
                 let p = profile;
                 limit(
@@ -397,7 +421,24 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
             _ => {}
         }
     }
+    check_capabilities(&m)?;
     Ok(m)
+}
+
+/// Every import must be covered by the manifest. Custom sections may follow the code, so this
+/// runs once the whole module has been read.
+fn check_capabilities(m: &AdmittedModule) -> Result<(), AdmissionError> {
+    for (f, _) in &m.imports {
+        if let Some(c) = Manifest::required_for(*f)
+            && !m.manifest.grants(c)
+        {
+            return Err(AdmissionError::CapabilityMissing {
+                import: f.name().to_string(),
+                capability: c,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_import(

@@ -116,6 +116,12 @@ impl<'m> Analyzer<'m> {
     fn bound(&mut self, func: u32) -> GasBound {
         let imported = self.module.imports.len() as u32;
         if let Some(&(host, _)) = self.module.imports.get(func as usize) {
+            if host == crate::abi::HostFn::Call {
+                // The callee's gas is bounded only by the limit the caller forwards at run time.
+                return GasBound::Unbounded {
+                    reason: "makes cross-contract calls (their gas is bounded only by the forwarded limit)".into(),
+                };
+            }
             let base = self.schedule.host_cost(host, 0);
             let data = self
                 .schedule

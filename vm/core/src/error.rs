@@ -3,6 +3,7 @@
 use crate::abi::HostFn;
 use crate::admission::AdmissionError;
 use crate::gas::Dimension;
+use crate::manifest::Capability;
 use crate::metering::MeteringError;
 use serde::{Deserialize, Serialize};
 
@@ -45,10 +46,45 @@ pub enum Trap {
     NoSuchEntry { name: String },
     #[error("wasm trap: {trap:?}")]
     Wasm { trap: WasmTrap },
+    #[error("call depth limit of {limit} nested calls reached")]
+    CallDepth { limit: u32 },
+    #[error(
+        "re-entrancy: contract {} is already on the call stack and did not opt in",
+        hex::encode(contract)
+    )]
+    Reentrancy {
+        #[serde(with = "crate::fault::hex32")]
+        contract: [u8; 32],
+    },
+    #[error("capability violation: {capability} not granted ({detail})")]
+    Capability {
+        capability: Capability,
+        detail: String,
+    },
+    #[error("handle {handle}: {fault}")]
+    Handle { handle: u32, fault: HandleFault },
+    #[error("the storage deposit of flushed writes cannot be paid")]
+    Deposit,
     /// An engine-internal limit that the deterministic limits should have caught first. Seeing
     /// it is a bug in Keel's limits, reported rather than hidden.
     #[error("engine limit reached: {message}")]
     EngineLimit { message: String },
+}
+
+/// How a handle was misused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum HandleFault {
+    #[error("no such handle in this call's table")]
+    Invalid,
+    #[error("the handle was moved to a callee")]
+    Moved,
+    #[error("the handle lacks the {0:#x} right")]
+    MissingRight(u32),
+    #[error("attenuation may only remove rights")]
+    Amplify,
+    #[error("the handle table is full")]
+    TableFull,
 }
 
 /// A failure of the state backend behind [`crate::StateView`]. Not a trap: the block cannot be

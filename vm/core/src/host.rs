@@ -5,8 +5,10 @@
 //! Engines call these methods with the instance's memory as a byte slice.
 
 use crate::abi::HostFn;
+use crate::calls::CallState;
 use crate::error::{StateError, Trap};
 use crate::gas::{Dimension, GasLimits, GasVector};
+use crate::manifest::Capability;
 use crate::schedule::GasSchedule;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -150,6 +152,8 @@ pub struct HostState {
     pub metered: bool,
     /// Activated native routines, if this VM has them.
     pub native: Option<Arc<dyn NativeRoutines>>,
+    /// Authority, call stack, handles and nested-call results of this frame.
+    pub calls: CallState,
 }
 
 type HostResult<T> = Result<T, HostFault>;
@@ -164,7 +168,7 @@ fn oob(func: HostFn, ptr: i32, len: i32) -> HostFault {
 
 /// The byte range `[ptr, ptr+len)` of memory, or a trap. Negative values are read as the
 /// unsigned 32-bit numbers they encode (wasm pointers are unsigned).
-fn range(mem_len: usize, func: HostFn, ptr: i32, len: i32) -> HostResult<Range<usize>> {
+pub(crate) fn range(mem_len: usize, func: HostFn, ptr: i32, len: i32) -> HostResult<Range<usize>> {
     let start = ptr as u32 as usize;
     let end = start
         .checked_add(len as u32 as usize)
@@ -177,16 +181,16 @@ fn range(mem_len: usize, func: HostFn, ptr: i32, len: i32) -> HostResult<Range<u
 
 /// A length argument as charged: never more than memory holds (a longer range traps right after
 /// the charge anyway), which keeps every charge within the static bound of `analysis`.
-fn clamp(mem: &[u8], len: i32) -> u64 {
+pub(crate) fn clamp(mem: &[u8], len: i32) -> u64 {
     u64::from(len as u32).min(mem.len() as u64)
 }
 
-fn read(mem: &[u8], func: HostFn, ptr: i32, len: i32) -> HostResult<&[u8]> {
+pub(crate) fn read(mem: &[u8], func: HostFn, ptr: i32, len: i32) -> HostResult<&[u8]> {
     let r = range(mem.len(), func, ptr, len)?;
     mem.get(r).ok_or_else(|| oob(func, ptr, len))
 }
 
-fn write(mem: &mut [u8], func: HostFn, ptr: i32, bytes: &[u8]) -> HostResult<()> {
+pub(crate) fn write(mem: &mut [u8], func: HostFn, ptr: i32, bytes: &[u8]) -> HostResult<()> {
     let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
     let r = range(mem.len(), func, ptr, len)?;
     let dst = mem.get_mut(r).ok_or_else(|| oob(func, ptr, len))?;
@@ -194,7 +198,11 @@ fn write(mem: &mut [u8], func: HostFn, ptr: i32, bytes: &[u8]) -> HostResult<()>
     Ok(())
 }
 
-fn read_array<const N: usize>(mem: &[u8], func: HostFn, ptr: i32) -> HostResult<[u8; N]> {
+pub(crate) fn read_array<const N: usize>(
+    mem: &[u8],
+    func: HostFn,
+    ptr: i32,
+) -> HostResult<[u8; N]> {
     let s = read(mem, func, ptr, N as i32)?;
     let mut out = [0u8; N];
     out.copy_from_slice(s);
@@ -411,6 +419,13 @@ impl HostState {
         let input = read(mem, f, in_ptr, in_len)?.to_vec();
         let out = range(mem.len(), f, out_ptr, out_len)?;
         let routine = routine as u32;
+        if !self.calls.manifest.may_run_native(routine) {
+            return Err(Trap::Capability {
+                capability: Capability::Native,
+                detail: format!("routine {routine} is not in the manifest"),
+            }
+            .into());
+        }
         let native_trap = |e: NativeError| {
             HostFault::Trap(Trap::Native {
                 routine,
@@ -602,92 +617,5 @@ impl HostState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn host() -> HostState {
-        HostState {
-            context: CallContext::default(),
-            input: vec![1, 2, 3, 4],
-            return_data: Vec::new(),
-            state: Box::new(MemoryState::default()),
-            writes: BTreeMap::new(),
-            events: Vec::new(),
-            used: GasVector::default(),
-            limits: GasVector::splat(1_000_000),
-            gas: 1_000_000,
-            schedule: Arc::new(GasSchedule::v1()),
-            metered: true,
-            native: None,
-        }
-    }
-
-    fn is_oob(r: HostResult<impl std::fmt::Debug>) -> bool {
-        matches!(r, Err(HostFault::Trap(Trap::HostOutOfBounds { .. })))
-    }
-
-    #[test]
-    fn every_pointer_taking_host_function_rejects_out_of_bounds_ranges() {
-        let mut h = host();
-        let mut mem = vec![0u8; 64];
-        let m = &mut mem;
-        assert!(is_oob(h.input_copy(m, 62, 0, 4)));
-        assert!(is_oob(h.input_copy(m, 0, 2, 4)));
-        assert!(is_oob(h.input_copy(m, -1, 0, 1)));
-        assert!(is_oob(h.return_data(m, 60, 5)));
-        assert!(is_oob(h.return_data(m, 0, -1)));
-        assert!(is_oob(h.storage_read(m, 0, 65, 0, 0)));
-        assert!(is_oob(h.storage_read(m, 0, 1, 63, 2)));
-        assert!(is_oob(h.storage_write(m, 0, 1, i32::MAX, 2)));
-        assert!(is_oob(h.storage_remove(m, 64, 1)));
-        assert!(is_oob(h.emit_event(m, 0, 1, 40, 30)));
-        assert!(is_oob(h.caller(m, 40)));
-        assert!(is_oob(h.self_address(m, 33)));
-        assert!(is_oob(h.abort(m, 63, 2)));
-        let add = |v: [[u8; 32]; 2]| (v[0], 0);
-        assert!(is_oob(h.intrinsic(m, HostFn::U256Add, [0, 40], 0, add)));
-        assert!(is_oob(h.intrinsic(m, HostFn::U256Add, [0, 0], 33, add)));
-        assert!(is_oob(h.compare::<32>(m, HostFn::U256Cmp, 0, 33, |_, _| 0)));
-        assert!(is_oob(h.shift(m, HostFn::U256Shl, 0, 1, 40, |a, _| *a)));
-        // Nothing was written or emitted by the failed calls.
-        assert!(h.writes.is_empty() && h.events.is_empty() && h.return_data.is_empty());
-    }
-
-    #[test]
-    fn host_calls_charge_before_working_and_trap_when_short() {
-        let mut h = host();
-        let mut mem = vec![0u8; 64];
-        h.gas = 10;
-        let r = h.storage_write(&mut mem, 0, 1, 0, 1);
-        assert!(matches!(r, Err(HostFault::Trap(Trap::OutOfGas))));
-        assert!(h.writes.is_empty());
-    }
-
-    #[test]
-    fn reads_see_this_calls_own_writes_and_removals() {
-        let mut h = host();
-        let mut mem = vec![0u8; 64];
-        mem[0] = b'k';
-        mem[1] = 7;
-        h.storage_write(&mut mem, 0, 1, 1, 1).unwrap();
-        assert_eq!(h.storage_read(&mut mem, 0, 1, 10, 4).unwrap(), 1);
-        assert_eq!(mem[10], 7);
-        assert_eq!(h.storage_remove(&mut mem, 0, 1).unwrap(), 1);
-        assert_eq!(h.storage_read(&mut mem, 0, 1, 10, 4).unwrap(), -1);
-    }
-
-    #[test]
-    fn storage_limit_is_enforced_per_dimension() {
-        let mut h = host();
-        h.limits.storage_bytes = 3;
-        let mut mem = vec![0u8; 64];
-        h.storage_write(&mut mem, 0, 1, 0, 2).unwrap();
-        let r = h.storage_write(&mut mem, 0, 1, 0, 1);
-        assert!(matches!(
-            r,
-            Err(HostFault::Trap(Trap::LimitExceeded {
-                dimension: Dimension::StorageBytes
-            }))
-        ));
-    }
-}
+#[path = "host_tests.rs"]
+mod tests;

@@ -17,11 +17,16 @@
 //!   the call returns. An indirect call charges the largest frame of any table function with
 //!   the called type. This is the scheme of NEAR's finite-wasm and Arbitrum's depth checker.
 //!
+//! Both helpers take one `i32`: the byte offset, in the input module, of the metering block
+//! (out of gas) or call site (stack overflow), pushed only on the failing path. Every call to a
+//! host import is preceded by a store of its offset into a third global (`keel$site`), so a
+//! fault raised inside a host function is located exactly too (see `fault.rs`).
+//!
 //! The two helper imports are added after the module's own imports, so defined functions shift
 //! by two in the function index space; every reference (calls, exports, element segments) is
 //! remapped. The `name` custom section is dropped (its indices would be stale).
 
-use crate::abi::{self, GAS_GLOBAL_EXPORT, METER_MODULE, STACK_GLOBAL_EXPORT};
+use crate::abi::{self, GAS_GLOBAL_EXPORT, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT};
 use crate::admission::{AdmittedModule, FRAME_OVERHEAD_SLOTS};
 use crate::profile::Profile;
 use crate::schedule::GasSchedule;
@@ -96,6 +101,7 @@ struct Ctx<'m> {
     max_stack: u32,
     gas_global: u32,
     stack_global: u32,
+    site_global: u32,
     oog_func: u32,
     overflow_func: u32,
     /// Largest frame among table functions, per type index (for `call_indirect`).
@@ -139,6 +145,7 @@ fn rewrite(
         max_stack: profile.max_stack_slots,
         gas_global: total_globals,
         stack_global: total_globals + 1,
+        site_global: total_globals + 2,
         oog_func: imported_funcs,
         overflow_func: imported_funcs + 1,
         indirect_frames: indirect_frames(module),
@@ -157,7 +164,7 @@ fn rewrite(
             Payload::TypeSection(r) => {
                 let mut s = TypeSection::new();
                 re.parse_type_section(&mut s, r)?;
-                s.ty().function([], []);
+                s.ty().function([ValType::I32], []);
                 out.section(&s);
                 done.types = true;
             }
@@ -284,7 +291,7 @@ impl Emitted {
     fn ensure_types(&mut self, out: &mut wasm_encoder::Module) {
         if !self.types {
             let mut s = TypeSection::new();
-            s.ty().function([], []);
+            s.ty().function([ValType::I32], []);
             out.section(&s);
             self.types = true;
         }
@@ -342,11 +349,13 @@ fn add_meter_globals(s: &mut GlobalSection) {
     };
     s.global(mutable(ValType::I64), &ConstExpr::i64_const(0));
     s.global(mutable(ValType::I32), &ConstExpr::i32_const(0));
+    s.global(mutable(ValType::I32), &ConstExpr::i32_const(0));
 }
 
 fn add_meter_exports(s: &mut ExportSection, ctx: &Ctx) {
     s.export(GAS_GLOBAL_EXPORT, ExportKind::Global, ctx.gas_global);
     s.export(STACK_GLOBAL_EXPORT, ExportKind::Global, ctx.stack_global);
+    s.export(SITE_GLOBAL_EXPORT, ExportKind::Global, ctx.site_global);
     if ctx.module.memory.is_some() {
         s.export(MEMORY_EXPORT, ExportKind::Memory, 0);
     }
@@ -475,8 +484,12 @@ fn instrument_body(
     let mut f = RoundtripReencoder.new_function_with_parsed_locals(body)?;
     let mut reader = body.get_operators_reader()?;
     let mut ops = Vec::new();
+    let mut offsets = Vec::new();
     while !reader.eof() {
-        ops.push(reader.read()?);
+        let (op, offset) = reader.read_with_offset()?;
+        ops.push(op);
+        // Input modules are at most `max_code_bytes` long, far below i32::MAX.
+        offsets.push(i32::try_from(offset).unwrap_or(i32::MAX));
     }
     if !ctx.meter {
         for op in ops {
@@ -485,16 +498,23 @@ fn instrument_body(
         return Ok(f);
     }
     let charges = block_charges(&ops, ctx.schedule);
-    for (op, &charge) in ops.iter().zip(&charges) {
+    let imported = ctx.module.imports.len() as u32;
+    for ((op, &charge), &offset) in ops.iter().zip(&charges).zip(&offsets) {
         if charge > 0 {
-            emit_gas_charge(&mut f, ctx, charge);
+            emit_gas_charge(&mut f, ctx, charge, offset);
         }
         match op {
+            Operator::Call { function_index } if *function_index < imported => {
+                // Host call: record its site so a host-raised fault can be located exactly.
+                f.instruction(&Instruction::I32Const(offset))
+                    .instruction(&Instruction::GlobalSet(ctx.site_global));
+                f.instruction(&re.instruction(op.clone())?);
+            }
             Operator::Call { function_index } => {
                 let frame = ctx.module.defined(*function_index).map(|i| i.frame_slots());
                 match frame {
                     Some(frame) => {
-                        emit_stack_enter(&mut f, ctx, frame);
+                        emit_stack_enter(&mut f, ctx, frame, offset);
                         f.instruction(&re.instruction(op.clone())?);
                         emit_stack_leave(&mut f, ctx, frame);
                     }
@@ -509,7 +529,7 @@ fn instrument_body(
                     .get(type_index)
                     .copied()
                     .unwrap_or(FRAME_OVERHEAD_SLOTS);
-                emit_stack_enter(&mut f, ctx, frame);
+                emit_stack_enter(&mut f, ctx, frame, offset);
                 f.instruction(&re.instruction(op.clone())?);
                 emit_stack_leave(&mut f, ctx, frame);
             }
@@ -521,8 +541,9 @@ fn instrument_body(
     Ok(f)
 }
 
-/// `if gas < cost { out_of_gas() } gas -= cost` — stack-neutral.
-fn emit_gas_charge(f: &mut Function, ctx: &Ctx<'_>, cost: u64) {
+/// `if gas < cost { out_of_gas(offset) } gas -= cost` — stack-neutral. `offset` (the block's
+/// first operator in the input module) is only pushed on the failing path: free when gas lasts.
+fn emit_gas_charge(f: &mut Function, ctx: &Ctx<'_>, cost: u64, offset: i32) {
     // Costs are sums of small schedule numbers; a block can never reach i64::MAX, but clamp so
     // the encoding stays exact even for an absurd schedule.
     let cost = i64::try_from(cost).unwrap_or(i64::MAX);
@@ -530,6 +551,7 @@ fn emit_gas_charge(f: &mut Function, ctx: &Ctx<'_>, cost: u64) {
         .instruction(&Instruction::I64Const(cost))
         .instruction(&Instruction::I64LtU)
         .instruction(&Instruction::If(BlockType::Empty))
+        .instruction(&Instruction::I32Const(offset))
         .instruction(&Instruction::Call(ctx.oog_func))
         .instruction(&Instruction::End)
         .instruction(&Instruction::GlobalGet(ctx.gas_global))
@@ -538,19 +560,22 @@ fn emit_gas_charge(f: &mut Function, ctx: &Ctx<'_>, cost: u64) {
         .instruction(&Instruction::GlobalSet(ctx.gas_global));
 }
 
-/// `if stack > max - frame { stack_overflow() } stack += frame`.
-fn emit_stack_enter(f: &mut Function, ctx: &Ctx<'_>, frame: u32) {
+/// `if stack > max - frame { stack_overflow(offset) } stack += frame`, `offset` being the call
+/// site in the input module.
+fn emit_stack_enter(f: &mut Function, ctx: &Ctx<'_>, frame: u32, offset: i32) {
     match ctx.max_stack.checked_sub(frame) {
         Some(room) => {
             f.instruction(&Instruction::GlobalGet(ctx.stack_global))
                 .instruction(&Instruction::I32Const(room as i32))
                 .instruction(&Instruction::I32GtU)
                 .instruction(&Instruction::If(BlockType::Empty))
+                .instruction(&Instruction::I32Const(offset))
                 .instruction(&Instruction::Call(ctx.overflow_func))
                 .instruction(&Instruction::End);
         }
         None => {
-            f.instruction(&Instruction::Call(ctx.overflow_func));
+            f.instruction(&Instruction::I32Const(offset))
+                .instruction(&Instruction::Call(ctx.overflow_func));
         }
     }
     f.instruction(&Instruction::GlobalGet(ctx.stack_global))

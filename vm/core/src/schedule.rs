@@ -129,6 +129,14 @@ impl GasSchedule {
                 HostFn::BlsAggregateVerify => hc(900_000, 20_000),
                 // Key aggregation is cheap (≈1 µs per key); then one pairing check.
                 HostFn::BlsFastAggregateVerify => hc(1_800_000, 40),
+                // A nested call instantiates a module and opens a state context: priced like a
+                // storage write plus setup; the callee's own gas is charged on top. Bytes: entry
+                // name + input + 4 per passed handle.
+                HostFn::Call => hc(5_000, 2),
+                HostFn::ReturnDataSize | HostFn::HandleCount => hc(40, 0),
+                HostFn::ReturnDataCopy => hc(80, 1),
+                HostFn::HandleAttenuate | HostFn::HandleInfo => hc(80, 0),
+                HostFn::HandleForContract => hc(200, 0),
             })
             .collect();
         GasSchedule {

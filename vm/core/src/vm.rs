@@ -2,16 +2,18 @@
 
 use crate::admission::{self, AdmittedModule};
 use crate::analysis::{self, GasBound};
+use crate::calls::{CallState, ContractEnv, NestedRunner};
 use crate::engine::wasmi_tier::WasmiEngine;
 use crate::engine::{CompiledModule, Ending, Engine, Invocation};
 use crate::error::{Trap, VmError};
+use crate::fault::{CallRecord, Fault, FaultKind, FaultLocation};
 use crate::gas::{Dimension, GasLimits, GasUsed, GasVector};
 use crate::host::{CallContext, Event, HostState, NativeRoutines, StateView};
 use crate::metering;
 use crate::profile::Profile;
 use crate::schedule::GasSchedule;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Configuration of a [`Vm`]. Defaults: profile v1, schedule v1, a 256-module cache, metering on.
 #[derive(Debug, Clone)]
@@ -60,10 +62,16 @@ pub struct CallOutcome {
     pub gas_used: GasUsed,
     /// Events (empty if the call trapped).
     pub events: Vec<Event>,
-    /// Storage writes of the called contract (empty if the call trapped).
+    /// Storage writes of the called contract not yet flushed by a nested call (empty if the
+    /// call trapped). Writes made before a nested call were flushed into the chain then.
     pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The state view, handed back.
     pub state: Box<dyn StateView>,
+    /// Every trapped frame of this call tree, in the order the traps happened (this call's own
+    /// trap, if any, last).
+    pub faults: Vec<Fault>,
+    /// Every nested call, pre-order.
+    pub trace: Vec<CallRecord>,
 }
 
 type CacheKey = ([u8; 32], u32, u32);
@@ -84,10 +92,14 @@ pub struct CacheStats {
     pub entries: usize,
 }
 
-/// The deterministic VM.
+/// The deterministic VM. Cheap to share: nested calls reach it through an `Arc`.
 pub struct Vm {
+    inner: Arc<VmInner>,
+}
+
+struct VmInner {
     config: VmConfig,
-    native: Option<Arc<dyn NativeRoutines>>,
+    native: RwLock<Option<Arc<dyn NativeRoutines>>>,
     schedule: Arc<GasSchedule>,
     engine: Box<dyn Engine>,
     cache: Mutex<CacheInner>,
@@ -103,25 +115,132 @@ impl Vm {
     /// A VM on any engine tier.
     pub fn with_engine(config: VmConfig, engine: Box<dyn Engine>) -> Vm {
         Vm {
-            native: None,
-            schedule: Arc::new(config.schedule.clone()),
-            config,
-            engine,
-            cache: Mutex::new(CacheInner::default()),
+            inner: Arc::new(VmInner {
+                native: RwLock::new(None),
+                schedule: Arc::new(config.schedule.clone()),
+                config,
+                engine,
+                cache: Mutex::new(CacheInner::default()),
+            }),
         }
     }
 
     /// Gives contracts `keel.native_call` access to these (activated) routines.
     pub fn set_native(&mut self, native: Arc<dyn NativeRoutines>) {
-        self.native = Some(native);
+        *self.inner.native.write().unwrap_or_else(|p| p.into_inner()) = Some(native);
     }
 
     pub fn config(&self) -> &VmConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// Cache counters, for tests and metrics.
     pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache_stats()
+    }
+
+    /// Admits, instruments and compiles `code`, or returns the cached result (keyed by code
+    /// hash, schedule version and profile version).
+    pub fn prepare(&self, code: &[u8]) -> Result<Arc<Prepared>, VmError> {
+        self.inner.prepare(code)
+    }
+
+    /// Static gas bounds of every export of `code` (see [`analysis`]).
+    pub fn static_bounds(&self, code: &[u8]) -> Result<BTreeMap<String, GasBound>, VmError> {
+        let module = admission::admit(code, &self.inner.config.profile)?;
+        Ok(analysis::static_bounds(
+            &module,
+            &self.inner.schedule,
+            &self.inner.config.profile,
+        ))
+    }
+
+    /// Runs `request.entry` of `code` against `state`. Admission failures and state-backend
+    /// failures are errors; everything the contract can cause is a [`Trap`] in the outcome.
+    /// Without a [`ContractEnv`], `keel.call` traps with a capability violation.
+    pub fn call(
+        &self,
+        code: &[u8],
+        request: CallRequest,
+        state: Box<dyn StateView>,
+    ) -> Result<CallOutcome, VmError> {
+        let prepared = self.prepare(code)?;
+        self.call_prepared(&prepared, request, state)
+    }
+
+    /// Like [`Vm::call`] for an already prepared module.
+    pub fn call_prepared(
+        &self,
+        prepared: &Prepared,
+        request: CallRequest,
+        state: Box<dyn StateView>,
+    ) -> Result<CallOutcome, VmError> {
+        let calls = self.top_frame(prepared, &request, None);
+        self.inner.run(prepared, request, state, calls)
+    }
+
+    /// Like [`Vm::call`], with cross-contract calls going through `env` (the chain). The
+    /// outcome's `writes` are those not yet flushed through `env`; the caller applies them.
+    pub fn call_with_env(
+        &self,
+        code: &[u8],
+        request: CallRequest,
+        state: Box<dyn StateView>,
+        env: Arc<dyn ContractEnv>,
+    ) -> Result<CallOutcome, VmError> {
+        let prepared = self.prepare(code)?;
+        let calls = self.top_frame(&prepared, &request, Some(env));
+        self.inner.run(&prepared, request, state, calls)
+    }
+
+    fn top_frame(
+        &self,
+        prepared: &Prepared,
+        request: &CallRequest,
+        env: Option<Arc<dyn ContractEnv>>,
+    ) -> CallState {
+        let runner: Arc<dyn NestedRunner> = Arc::clone(&self.inner) as Arc<dyn NestedRunner>;
+        CallState {
+            env,
+            runner: Some(runner),
+            manifest: Arc::clone(&prepared.module.manifest),
+            stack: vec![request.context.self_address],
+            ..CallState::default()
+        }
+    }
+}
+
+impl NestedRunner for VmInner {
+    fn prepare(&self, code: &[u8]) -> Result<Arc<Prepared>, VmError> {
+        VmInner::prepare(self, code)
+    }
+
+    fn run(
+        &self,
+        prepared: &Prepared,
+        request: CallRequest,
+        state: Box<dyn StateView>,
+        calls: CallState,
+    ) -> Result<CallOutcome, VmError> {
+        VmInner::run(self, prepared, request, state, calls)
+    }
+}
+
+/// The function (imports first) whose body contains `offset`.
+fn locate(prepared: &Prepared, offset: u32) -> Option<FaultLocation> {
+    let m = &prepared.module;
+    let i = m
+        .functions
+        .iter()
+        .rposition(|f| f.body_offset <= offset as usize)?;
+    Some(FaultLocation {
+        func: m.imports.len() as u32 + i as u32,
+        offset,
+    })
+}
+
+impl VmInner {
+    fn cache_stats(&self) -> CacheStats {
         let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         CacheStats {
             hits: c.hits,
@@ -130,9 +249,7 @@ impl Vm {
         }
     }
 
-    /// Admits, instruments and compiles `code`, or returns the cached result (keyed by code
-    /// hash, schedule version and profile version).
-    pub fn prepare(&self, code: &[u8]) -> Result<Arc<Prepared>, VmError> {
+    fn prepare(&self, code: &[u8]) -> Result<Arc<Prepared>, VmError> {
         use sha2::Digest;
         let hash: [u8; 32] = sha2::Sha256::digest(code).into();
         let key = (hash, self.schedule.version, self.config.profile.version);
@@ -189,34 +306,12 @@ impl Vm {
         Ok(prepared)
     }
 
-    /// Static gas bounds of every export of `code` (see [`analysis`]).
-    pub fn static_bounds(&self, code: &[u8]) -> Result<BTreeMap<String, GasBound>, VmError> {
-        let module = admission::admit(code, &self.config.profile)?;
-        Ok(analysis::static_bounds(
-            &module,
-            &self.schedule,
-            &self.config.profile,
-        ))
-    }
-
-    /// Runs `request.entry` of `code` against `state`. Admission failures and state-backend
-    /// failures are errors; everything the contract can cause is a [`Trap`] in the outcome.
-    pub fn call(
-        &self,
-        code: &[u8],
-        request: CallRequest,
-        state: Box<dyn StateView>,
-    ) -> Result<CallOutcome, VmError> {
-        let prepared = self.prepare(code)?;
-        self.call_prepared(&prepared, request, state)
-    }
-
-    /// Like [`Vm::call`] for an already prepared module.
-    pub fn call_prepared(
+    fn run(
         &self,
         prepared: &Prepared,
         request: CallRequest,
         state: Box<dyn StateView>,
+        mut calls: CallState,
     ) -> Result<CallOutcome, VmError> {
         let metered = self.config.metering;
         let limits = request.limits;
@@ -229,12 +324,25 @@ impl Vm {
             .call_base
             .saturating_add(self.schedule.code_cost(prepared.module.bytes.len()));
         let initial_pages = prepared.module.memory.map_or(0, |(i, _)| i);
+        let contract = request.context.self_address;
+        let entry = request.entry.clone();
+        let depth = calls.depth;
+        let fault = |trap: &Trap, location| Fault {
+            kind: FaultKind::of(trap),
+            trap: trap.clone(),
+            contract,
+            entry: entry.clone(),
+            depth,
+            location,
+        };
         let early = |trap: Trap, used: GasVector, state| CallOutcome {
+            faults: vec![fault(&trap, None)],
             result: Err(trap),
             gas_used: used,
             events: Vec::new(),
             writes: BTreeMap::new(),
             state,
+            trace: Vec::new(),
         };
         if metered {
             if upfront > limits.compute {
@@ -285,7 +393,12 @@ impl Vm {
             gas,
             schedule: Arc::clone(&self.schedule),
             metered,
-            native: self.native.clone(),
+            native: self
+                .native
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            calls: std::mem::take(&mut calls),
         };
         let done = prepared.compiled.invoke(Invocation {
             entry: request.entry,
@@ -301,8 +414,13 @@ impl Vm {
         } else {
             0
         };
-        gas_used.memory_pages = done.memory_pages;
-        let host = done.host;
+        // Nested frames' memories are alive at the same time as this one: pages add up.
+        gas_used.memory_pages = done
+            .memory_pages
+            .saturating_add(done.host.used.memory_pages);
+        let mut host = done.host;
+        let mut faults = std::mem::take(&mut host.calls.faults);
+        let trace = std::mem::take(&mut host.calls.trace);
         Ok(match done.ending {
             Ending::Returned => CallOutcome {
                 result: Ok(host.return_data),
@@ -310,14 +428,25 @@ impl Vm {
                 events: host.events,
                 writes: host.writes,
                 state: host.state,
+                faults,
+                trace,
             },
-            Ending::Trapped(trap) => CallOutcome {
-                result: Err(trap),
-                gas_used,
-                events: Vec::new(),
-                writes: BTreeMap::new(),
-                state: host.state,
-            },
+            Ending::Trapped(trap) => {
+                let location = host
+                    .calls
+                    .fault_offset
+                    .and_then(|offset| locate(prepared, offset));
+                faults.push(fault(&trap, location));
+                CallOutcome {
+                    result: Err(trap),
+                    gas_used,
+                    events: Vec::new(),
+                    writes: BTreeMap::new(),
+                    state: host.state,
+                    faults,
+                    trace,
+                }
+            }
             Ending::Fatal(e) => return Err(VmError::State(e)),
         })
     }

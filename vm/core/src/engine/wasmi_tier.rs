@@ -1,7 +1,9 @@
 //! The interpreter tier: wasmi.
 
 use super::{CompiledModule, Completion, Ending, Engine, Invocation};
-use crate::abi::{GAS_GLOBAL_EXPORT, HOST_MODULE, HostFn, METER_MODULE, STACK_GLOBAL_EXPORT};
+use crate::abi::{
+    GAS_GLOBAL_EXPORT, HOST_MODULE, HostFn, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT,
+};
 use crate::admission::FRAME_OVERHEAD_SLOTS;
 use crate::error::{Trap, VmError, WasmTrap};
 use crate::host::{HostFault, HostState};
@@ -17,6 +19,8 @@ const NAME: &str = "wasmi";
 struct Data {
     host: HostState,
     gas: Option<Global>,
+    /// `keel$site`: offset of the host call in progress, read when a host function faults.
+    site: Option<Global>,
     memory: Option<Memory>,
     limits: StoreLimits,
 }
@@ -89,6 +93,7 @@ impl CompiledModule for WasmiModule {
         let data = Data {
             host: inv.host,
             gas: None,
+            site: None,
             memory: None,
             limits: StoreLimitsBuilder::new()
                 .memory_size(max_bytes)
@@ -144,6 +149,7 @@ fn run(
     let stack_global = instance.get_global(&*store, STACK_GLOBAL_EXPORT);
     let memory = instance.get_memory(&*store, MEMORY_EXPORT);
     store.data_mut().memory = memory;
+    store.data_mut().site = instance.get_global(&*store, SITE_GLOBAL_EXPORT);
     if metered {
         let (Some(g), Some(s)) = (gas_global, stack_global) else {
             return Ending::Trapped(Trap::EngineLimit {
@@ -241,6 +247,12 @@ fn with_host<R>(
         g.set(&mut *caller, Val::I64(left))
             .map_err(|e| wasmi::Error::new(e.to_string()))?;
     }
+    if result.is_err()
+        && let Some(site) = caller.data().site
+        && let Some(offset) = site.get(&*caller).i32()
+    {
+        caller.data_mut().host.calls.fault_offset = Some(offset as u32);
+    }
     result.map_err(|fault| wasmi::Error::host(HostErr(fault)))
 }
 
@@ -258,17 +270,20 @@ macro_rules! host_fn {
 
 fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::LinkerError> {
     let mut l = Linker::<Data>::new(engine);
+    // The helpers receive the input-module offset of the failing block or call site.
     l.func_wrap(
         METER_MODULE,
         "out_of_gas",
-        |_: Caller<'_, Data>| -> Result<(), wasmi::Error> {
+        |mut caller: Caller<'_, Data>, offset: i32| -> Result<(), wasmi::Error> {
+            caller.data_mut().host.calls.fault_offset = Some(offset as u32);
             Err(wasmi::Error::host(HostErr(HostFault::Trap(Trap::OutOfGas))))
         },
     )?;
     l.func_wrap(
         METER_MODULE,
         "stack_overflow",
-        |_: Caller<'_, Data>| -> Result<(), wasmi::Error> {
+        |mut caller: Caller<'_, Data>, offset: i32| -> Result<(), wasmi::Error> {
+            caller.data_mut().host.calls.fault_offset = Some(offset as u32);
             Err(wasmi::Error::host(HostErr(HostFault::Trap(
                 Trap::StackOverflow,
             ))))
@@ -355,5 +370,24 @@ fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::L
      -> i32 {
         h.bls_fast_aggregate_verify(m, n, pks, msg, ml, sig)
     });
+    host_fn!(l, F::Call, |h, m, hd, e, el, i, il, v, g, p, pl| -> i32 {
+        h.call(m, hd, e, el, i, il, v, g, p, pl)
+    });
+    host_fn!(l, F::ReturnDataSize, |h, m| -> i32 {
+        h.return_data_size(m)
+    });
+    host_fn!(l, F::ReturnDataCopy, |h, m, d, o, n| -> () {
+        h.return_data_copy(m, d, o, n)
+    });
+    host_fn!(l, F::HandleForContract, |h, m, a| -> i32 {
+        h.handle_for_contract(m, a)
+    });
+    host_fn!(l, F::HandleAttenuate, |h, m, hd, r| -> () {
+        h.handle_attenuate(m, hd, r)
+    });
+    host_fn!(l, F::HandleInfo, |h, m, hd, o| -> i32 {
+        h.handle_info(m, hd, o)
+    });
+    host_fn!(l, F::HandleCount, |h, m| -> i32 { h.handle_count(m) });
     Ok(l)
 }

@@ -12,7 +12,12 @@ pub fn keel_imports_module() -> Vec<u8> {
     use wasm_encoder::{EntityType, ImportSection, Module, TypeSection, ValType};
     let mut types = TypeSection::new();
     let mut imports = ImportSection::new();
-    for (i, spec) in keel_vm::abi::HOST_FUNCTIONS.iter().enumerate() {
+    // Only what a module without a manifest may import (calls need a declared capability).
+    let default = keel_vm::Manifest::legacy_default();
+    let allowed = keel_vm::abi::HOST_FUNCTIONS
+        .iter()
+        .filter(|s| keel_vm::Manifest::required_for(s.func).is_none_or(|c| default.grants(c)));
+    for (i, spec) in allowed.enumerate() {
         let conv = |t: &keel_vm::abi::Ty| match t {
             keel_vm::abi::Ty::I32 => ValType::I32,
             keel_vm::abi::Ty::I64 => ValType::I64,

@@ -1,0 +1,181 @@
+//! The chain side of cross-contract calls: [`keel_vm::ContractEnv`] over the block's overlay.
+//!
+//! Every nested call runs in its own forked overlay context (`enter` forks, `leave` commits or
+//! reverts), so a callee's failure undoes only its writes and its value transfer. Writes reach
+//! the overlay through [`apply_writes`], which also takes the storage deposit (or pays the
+//! rebate) from the transaction's sender, exactly as for the transaction's own call.
+//! Rent is settled only for the transaction's target; a nested call sees a callee as it is
+//! (an evicted callee is "no contract").
+
+use crate::config::ChainConfig;
+use crate::rent;
+use crate::state_access::{Access, AccessError, ChainBase};
+use crate::types::{Address, Amount};
+use keel_state::Overlay;
+use keel_vm::{ContractEnv, StateError, StateView, Trap, Writes};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The block's overlay, shared by the executor, the VM's storage reads and nested calls.
+pub(crate) type Shared<B> = Arc<Mutex<Overlay<B>>>;
+
+pub(crate) fn lock<B>(s: &Shared<B>) -> MutexGuard<'_, Overlay<B>> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The VM's view of contract storage: reads through the block's overlay, innermost context.
+pub(crate) struct StorageReader<B> {
+    pub shared: Shared<B>,
+}
+
+impl<B: ChainBase> StateView for StorageReader<B> {
+    fn storage_get(
+        &mut self,
+        contract: &Address,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StateError> {
+        let mut o = lock(&self.shared);
+        Access { overlay: &mut o }
+            .storage(contract, key)
+            .map_err(state_error)
+    }
+}
+
+fn state_error(e: AccessError) -> StateError {
+    StateError(e.to_string())
+}
+
+/// The deposit could not be paid: nothing was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DepositUnpaid;
+
+/// Applies `contract`'s writes in the current context, charging the storage deposit for
+/// growth to `payer` and rebating shrinkage from the contract's rent balance. Checks that the
+/// payer can pay *before* writing anything.
+pub(crate) fn apply_writes<B: ChainBase>(
+    a: &mut Access<'_, B>,
+    config: &ChainConfig,
+    payer: &Address,
+    contract: &Address,
+    writes: &Writes,
+) -> Result<Result<(), DepositUnpaid>, AccessError> {
+    let (mut grown, mut shrunk) = (0u64, 0u64);
+    for (k, v) in writes {
+        let old = a
+            .storage(contract, k)?
+            .map(|old| (k.len() + old.len()) as u64)
+            .unwrap_or(0);
+        let new = v.as_ref().map(|v| (k.len() + v.len()) as u64).unwrap_or(0);
+        if new > old {
+            grown += new - old
+        } else {
+            shrunk += old - new
+        }
+    }
+    let acc = a.account_or_default(contract)?;
+    let deposit = rent::deposit_for(&config.rent, grown);
+    let rebate = rent::rebate_for(&config.rent, shrunk).min(acc.rent_balance);
+    let mut from = a.account_or_default(payer)?;
+    let Some(left) = from
+        .balance
+        .checked_add(rebate)
+        .and_then(|b| b.checked_sub(deposit))
+    else {
+        return Ok(Err(DepositUnpaid));
+    };
+    for (k, v) in writes {
+        a.write_storage(contract, k, v.clone());
+    }
+    from.balance = left;
+    a.put_account(payer, &from);
+    // Re-read: the payer may be the contract itself.
+    let mut acc = a.account_or_default(contract)?;
+    acc.rent_balance = acc
+        .rent_balance
+        .saturating_sub(rebate)
+        .checked_add(deposit)
+        .unwrap_or(acc.rent_balance);
+    acc.storage_bytes = acc
+        .storage_bytes
+        .saturating_add(grown)
+        .saturating_sub(shrunk);
+    a.put_account(contract, &acc);
+    let total = a
+        .total_storage()?
+        .saturating_add(grown)
+        .saturating_sub(shrunk);
+    a.put_total_storage(total);
+    Ok(Ok(()))
+}
+
+/// [`ContractEnv`] for one transaction.
+pub(crate) struct ChainEnv<B> {
+    pub shared: Shared<B>,
+    pub config: Arc<ChainConfig>,
+    /// Pays storage deposits of every frame: the transaction's sender.
+    pub payer: Address,
+}
+
+impl<B: ChainBase> ContractEnv for ChainEnv<B> {
+    fn code(&self, contract: &Address) -> Result<Option<Vec<u8>>, StateError> {
+        let mut o = lock(&self.shared);
+        let a = Access { overlay: &mut o };
+        let Some(acc) = a.account(contract).map_err(state_error)? else {
+            return Ok(None);
+        };
+        if acc.evicted.is_some() {
+            return Ok(None);
+        }
+        let Some(hash) = acc.code_hash else {
+            return Ok(None);
+        };
+        a.code(&hash).map_err(state_error)
+    }
+
+    fn state_view(&self) -> Box<dyn StateView> {
+        Box::new(StorageReader {
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    fn flush(&self, contract: &Address, writes: &Writes) -> Result<Result<(), Trap>, StateError> {
+        if writes.is_empty() {
+            return Ok(Ok(()));
+        }
+        let mut o = lock(&self.shared);
+        let mut a = Access { overlay: &mut o };
+        let applied = apply_writes(&mut a, &self.config, &self.payer, contract, writes)
+            .map_err(state_error)?;
+        Ok(applied.map_err(|DepositUnpaid| Trap::Deposit))
+    }
+
+    fn enter(&self, from: &Address, to: &Address, value: &[u8; 32]) -> Result<bool, StateError> {
+        let mut o = lock(&self.shared);
+        o.fork();
+        let value = Amount(*value);
+        if value == Amount::ZERO {
+            return Ok(true);
+        }
+        let mut a = Access { overlay: &mut o };
+        let mut payer = a.account_or_default(from).map_err(state_error)?;
+        let Some(left) = payer.balance.checked_sub(value) else {
+            o.revert_child().map_err(|e| StateError(e.to_string()))?;
+            return Ok(false);
+        };
+        payer.balance = left;
+        a.put_account(from, &payer);
+        let mut dest = a.account_or_default(to).map_err(state_error)?;
+        dest.balance = dest.balance.checked_add(value).unwrap_or(dest.balance);
+        a.put_account(to, &dest);
+        Ok(true)
+    }
+
+    fn leave(&self, commit: bool) -> Result<(), StateError> {
+        let mut o = lock(&self.shared);
+        let r = if commit {
+            o.commit_child()
+        } else {
+            o.revert_child()
+        };
+        r.map_err(|e| StateError(e.to_string()))
+    }
+}
