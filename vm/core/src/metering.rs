@@ -7,8 +7,9 @@
 //!   (once per iteration), after `if` and `else`, after the `end` of an `if`, of a `loop`, or of a
 //!   `block` that some branch targets, and after `br`, `br_table`, `return` and `unreachable`.
 //!   A block is charged in full, from the schedule, when it is entered; a `br_if` inside it does
-//!   not cut it (the remainder is prepaid). If the remaining gas is lower than the charge, the
-//!   imported `keel_meter.out_of_gas` traps. The charge therefore depends only on the input
+//!   not cut it (the remainder is prepaid). The charge is subtracted (through one added i64
+//!   scratch local per function) and, if the result is negative, the imported
+//!   `keel_meter.out_of_gas` traps. The charge therefore depends only on the input
 //!   Wasm and the schedule, never on an engine's IR (wasmi issue #1088).
 //! * **Stack height** lives in an exported `i32` global (`keel$stack`): every direct call to a
 //!   defined function adds the callee's static frame size (parameters + locals + maximum operand
@@ -229,7 +230,7 @@ fn rewrite(
                 let info = module.functions.get(body_index).ok_or_else(|| {
                     MeteringError::Reencode("more bodies than admitted functions".into())
                 })?;
-                let f = instrument_body(&mut re, &ctx, &body, info.type_index)?;
+                let f = instrument_body(&mut re, &ctx, &body, info.locals)?;
                 if let Some(c) = code.as_mut() {
                     c.function(&f);
                 }
@@ -479,9 +480,22 @@ fn instrument_body(
     re: &mut Shift,
     ctx: &Ctx<'_>,
     body: &wasmparser::FunctionBody<'_>,
-    _type_index: u32,
+    scratch: u32,
 ) -> Result<Function, MeteringError> {
-    let mut f = RoundtripReencoder.new_function_with_parsed_locals(body)?;
+    let mut f = if ctx.meter {
+        // The module's locals plus one i64 scratch local (index `scratch` = params + locals),
+        // which holds the freshly decremented gas so each charge reads the global only once.
+        let mut locals = Vec::new();
+        let mut reader = body.get_locals_reader()?;
+        for _ in 0..reader.get_count() {
+            let (count, ty) = reader.read()?;
+            locals.push((count, RoundtripReencoder.val_type(ty)?));
+        }
+        locals.push((1, ValType::I64));
+        Function::new(locals)
+    } else {
+        RoundtripReencoder.new_function_with_parsed_locals(body)?
+    };
     let mut reader = body.get_operators_reader()?;
     let mut ops = Vec::new();
     let mut offsets = Vec::new();
@@ -501,7 +515,7 @@ fn instrument_body(
     let imported = ctx.module.imports.len() as u32;
     for ((op, &charge), &offset) in ops.iter().zip(&charges).zip(&offsets) {
         if charge > 0 {
-            emit_gas_charge(&mut f, ctx, charge, offset);
+            emit_gas_charge(&mut f, ctx, charge, offset, scratch);
         }
         match op {
             Operator::Call { function_index } if *function_index < imported => {
@@ -543,21 +557,25 @@ fn instrument_body(
 
 /// `if gas < cost { out_of_gas(offset) } gas -= cost` — stack-neutral. `offset` (the block's
 /// first operator in the input module) is only pushed on the failing path: free when gas lasts.
-fn emit_gas_charge(f: &mut Function, ctx: &Ctx<'_>, cost: u64, offset: i32) {
+fn emit_gas_charge(f: &mut Function, ctx: &Ctx<'_>, cost: u64, offset: i32, scratch: u32) {
     // Costs are sums of small schedule numbers; a block can never reach i64::MAX, but clamp so
     // the encoding stays exact even for an absurd schedule.
     let cost = i64::try_from(cost).unwrap_or(i64::MAX);
+    // gas -= cost; if gas < 0 { out_of_gas(offset) }. Remaining gas never exceeds i64::MAX (the
+    // host sets it from a clamped limit), so the signed test is exact. On the trap the global is
+    // negative and the host reports zero gas left: the whole limit was used.
     f.instruction(&Instruction::GlobalGet(ctx.gas_global))
         .instruction(&Instruction::I64Const(cost))
-        .instruction(&Instruction::I64LtU)
+        .instruction(&Instruction::I64Sub)
+        .instruction(&Instruction::LocalTee(scratch))
+        .instruction(&Instruction::GlobalSet(ctx.gas_global))
+        .instruction(&Instruction::LocalGet(scratch))
+        .instruction(&Instruction::I64Const(0))
+        .instruction(&Instruction::I64LtS)
         .instruction(&Instruction::If(BlockType::Empty))
         .instruction(&Instruction::I32Const(offset))
         .instruction(&Instruction::Call(ctx.oog_func))
-        .instruction(&Instruction::End)
-        .instruction(&Instruction::GlobalGet(ctx.gas_global))
-        .instruction(&Instruction::I64Const(cost))
-        .instruction(&Instruction::I64Sub)
-        .instruction(&Instruction::GlobalSet(ctx.gas_global));
+        .instruction(&Instruction::End);
 }
 
 /// `if stack > max - frame { stack_overflow(offset) } stack += frame`, `offset` being the call
