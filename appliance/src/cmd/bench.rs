@@ -60,6 +60,12 @@ pub struct BenchServeArgs {
     /// Use the Unix socket instead of TCP.
     #[arg(long)]
     pub unix: bool,
+    /// Server network threads (rings, or tokio workers for epoll); 0 = one per core.
+    #[arg(long, default_value_t = 0)]
+    pub io_threads: usize,
+    /// Threads of the load generator.
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
 }
 
 #[derive(Args)]
@@ -235,6 +241,8 @@ fn bench_serve(a: BenchServeArgs) -> anyhow::Result<ExitCode> {
         window: a.window,
         rounds: a.rounds,
         unix: a.unix,
+        io_threads: a.io_threads,
+        client_threads: a.client_threads,
         ..keel_server::bench::BenchConfig::default()
     };
     eprintln!(
