@@ -1,5 +1,6 @@
 //! `keel kernel …` and `keel bench kernel`: the kernel eBPF programs guarding the appliance.
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +17,13 @@ pub enum KernelCmd {
         metrics: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Detach the pinned programs and remove their maps. The daemon keeps them pinned across
+    /// restarts on purpose (no gap in admission); use this to take them away for good.
+    Detach {
+        /// Pin directory on bpffs.
+        #[arg(long, default_value = keel_kernel_progs::DEFAULT_PIN_DIR)]
+        pin_dir: PathBuf,
     },
 }
 
@@ -43,6 +51,17 @@ pub fn run(cmd: KernelCmd) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{status}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        KernelCmd::Detach { pin_dir } => {
+            if !pin_dir.exists() {
+                println!("nothing pinned under {}", pin_dir.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            // A pinned link holds its program attached; removing the last reference detaches it.
+            std::fs::remove_dir_all(&pin_dir)
+                .with_context(|| format!("cannot remove {}", pin_dir.display()))?;
+            println!("detached: removed the pins under {}", pin_dir.display());
             Ok(ExitCode::SUCCESS)
         }
     }
