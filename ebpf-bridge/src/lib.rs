@@ -14,7 +14,7 @@
 mod builtin;
 mod error;
 mod kernel;
-mod link;
+pub mod link;
 mod manifest;
 mod registry;
 pub mod sbpf;

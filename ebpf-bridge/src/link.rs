@@ -19,9 +19,20 @@ const OP_CALL: u8 = 0x85;
 const OP_LDDW: u8 = 0x18;
 const INSN: usize = 8;
 
-/// A routine's program, ready for `Executable::from_text_bytes`.
+/// What the linker does with `call` instructions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// Refuse them: how the bridge enforces "routines use no syscalls".
+    Refuse,
+    /// Keep them, so the PCC checker can reject them itself and name the instruction.
+    Keep,
+}
+
+/// A routine's program, ready for `Executable::from_text_bytes`. The bridge and the PCC
+/// checker both use this one linker, so a certificate is checked against exactly the image
+/// that runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LinkedImage {
+pub struct LinkedImage {
     /// Instructions, entry point at pc 0.
     pub text: Vec<u8>,
     /// Read-only constants, to be mapped at the `constants_vaddr` passed to [`link`].
@@ -29,7 +40,7 @@ pub(crate) struct LinkedImage {
 }
 
 /// Links `elf` with its constants placed at `constants_vaddr`; `Err` says what is unsupported.
-pub(crate) fn link(elf: &[u8], constants_vaddr: u64) -> Result<LinkedImage, String> {
+pub fn link(elf: &[u8], constants_vaddr: u64, calls: Calls) -> Result<LinkedImage, String> {
     let file = object::File::parse(elf).map_err(|e| format!("not an ELF object: {e}"))?;
     if file.architecture() != Architecture::Bpf || !file.is_little_endian() {
         return Err("not a little-endian BPF object".into());
@@ -110,7 +121,7 @@ pub(crate) fn link(elf: &[u8], constants_vaddr: u64) -> Result<LinkedImage, Stri
     }
 
     for (pc, insn) in text.chunks_exact(INSN).enumerate() {
-        if insn[0] == OP_CALL {
+        if calls == Calls::Refuse && insn[0] == OP_CALL {
             return Err(format!(
                 "call instruction at pc {pc}: routines may not call"
             ));

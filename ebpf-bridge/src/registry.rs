@@ -122,7 +122,7 @@ impl Routine {
                 ),
             });
         }
-        let image = link::link(sbpf_object, CONSTANTS_VADDR)
+        let image = link::link(sbpf_object, CONSTANTS_VADDR, link::Calls::Refuse)
             .map_err(|reason| BridgeError::Load { routine, reason })?;
         let program = SbpfProgram::new(routine, image)?;
         Ok(Self {
