@@ -32,7 +32,14 @@ impl KernelProgram {
     pub(crate) fn load(name: &str, elf: &[u8]) -> Result<Self, BridgeError> {
         route_libbpf_logs();
         let unavailable = |what: &str, e: libbpf_rs::Error| {
-            BridgeError::EngineUnavailable(format!("kernel: {what} {name}: {e}"))
+            // E2BIG from BPF_PROG_LOAD means the verifier hit its complexity budget, which
+            // libbpf reports as "Argument list too long".
+            let why = if e.to_string().contains("os error 7") {
+                format!("the kernel verifier gave up: program too complex to verify ({e})")
+            } else {
+                e.to_string()
+            };
+            BridgeError::EngineUnavailable(format!("kernel: {what} {name}: {why}"))
         };
         let mut builder = ObjectBuilder::default();
         builder.name(name).map_err(|e| unavailable("naming", e))?;

@@ -19,6 +19,7 @@ pub mod calls;
 pub mod engine;
 pub mod error;
 pub mod fault;
+mod floats;
 pub mod gas;
 pub mod handles;
 pub mod host;
