@@ -78,6 +78,7 @@ pub struct Receipt {
     /// Total fee paid (base fees burned + priority fee to the proposer).
     pub fee: Amount,
     /// Address of the contract a deploy created.
+    #[serde(with = "opt_hex32")]
     pub contract: Option<Address>,
     pub events: Vec<Event>,
     /// Every trapped call frame of the transaction (kind, contract, entry, wasm offset), even
@@ -131,5 +132,26 @@ pub(crate) mod hex32 {
         let v = hex::decode(s).map_err(serde::de::Error::custom)?;
         v.try_into()
             .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+    }
+}
+
+pub(crate) mod opt_hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(a) => s.serialize_some(&hex::encode(a)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(h) => {
+                let v = hex::decode(h).map_err(serde::de::Error::custom)?;
+                v.try_into()
+                    .map(Some)
+                    .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+            }
+        }
     }
 }

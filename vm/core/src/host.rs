@@ -76,11 +76,24 @@ pub struct CallContext {
 /// An event emitted by a contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
+    #[serde(with = "hex_address")]
     pub contract: Address,
     #[serde(with = "hex_bytes")]
     pub topic: Vec<u8>,
     #[serde(with = "hex_bytes")]
     pub data: Vec<u8>,
+}
+
+mod hex_address {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let v = hex::decode(String::deserialize(d)?).map_err(serde::de::Error::custom)?;
+        v.try_into()
+            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+    }
 }
 
 mod hex_bytes {
