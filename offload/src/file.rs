@@ -36,6 +36,14 @@ pub enum FileError {
         /// The parser's error.
         source: serde_json::Error,
     },
+    /// The file (`.yaml`/`.yml`) is not a YAML list of `{pk, msg, sig}` mappings.
+    #[error("{path} is not a YAML list of {{pk, msg, sig}} mappings: {source}")]
+    Yaml {
+        /// The file.
+        path: String,
+        /// The parser's error.
+        source: serde_norway::Error,
+    },
     /// A field is not hex.
     #[error("entry {index}: field {field} is not hex")]
     Hex {
@@ -91,18 +99,28 @@ pub fn decode_triples(triples: &[HexTriple]) -> Result<Vec<VerifyItem>, FileErro
 /// Reads `path` and verifies every entry with `verifier`.
 ///
 /// # Errors
-/// [`FileError`] for unreadable files, bad JSON, bad hex or malformed keys/signatures.
+/// [`FileError`] for unreadable files, bad JSON/YAML (`.yaml`/`.yml` files are YAML, others
+/// JSON), bad hex or malformed keys/signatures.
 pub fn verify_file(path: &Path, verifier: &dyn SignatureVerifier) -> Result<FileReport, FileError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| FileError::Io {
         path: shown.clone(),
         source,
     })?;
-    let triples: Vec<HexTriple> =
+    let yaml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    let triples: Vec<HexTriple> = if yaml {
+        serde_norway::from_str(&text).map_err(|source| FileError::Yaml {
+            path: shown,
+            source,
+        })?
+    } else {
         serde_json::from_str(&text).map_err(|source| FileError::Json {
             path: shown,
             source,
-        })?;
+        })?
+    };
     let items = decode_triples(&triples)?;
     let verdicts: Vec<bool> = verifier
         .verify_batch(&items)
@@ -169,6 +187,35 @@ mod tests {
         assert!(matches!(
             verify_file(&path, &SingleVerifier),
             Err(FileError::Json { .. })
+        ));
+    }
+
+    #[test]
+    fn yaml_files_are_read_as_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sigs.yaml");
+        let list = [
+            triple(1, b"a", b"a"),
+            triple(2, b"b", b"c"),
+            triple(3, b"d", b"d"),
+        ];
+        let yaml: String = list
+            .iter()
+            .map(|t| {
+                format!(
+                    "- pk: \"{}\"\n  msg: \"{}\"\n  sig: \"{}\"\n",
+                    t.pk, t.msg, t.sig
+                )
+            })
+            .collect();
+        std::fs::write(&path, yaml).unwrap();
+        let report = verify_file(&path, &SingleVerifier).unwrap();
+        assert_eq!(report.verdicts, vec![true, false, true]);
+        let bad = dir.path().join("bad.yml");
+        std::fs::write(&bad, "pk: [").unwrap();
+        assert!(matches!(
+            verify_file(&bad, &SingleVerifier),
+            Err(FileError::Yaml { .. })
         ));
     }
 }

@@ -12,7 +12,8 @@ pub enum OffloadCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Batch-verify a JSON list of {"pk","msg","sig"} hex triples; prints one verdict each.
+    /// Batch-verify a JSON (or .yaml/.yml YAML) list of {pk, msg, sig} hex triples; prints one
+    /// verdict each.
     /// Exit status 0 if all are valid, 2 if any is invalid, 1 if the file is unusable.
     Verify {
         file: PathBuf,
