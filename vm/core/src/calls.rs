@@ -19,7 +19,7 @@ use crate::fault::{CallRecord, Fault, FaultKind};
 use crate::gas::{Dimension, GasVector};
 use crate::handles::{Handle, HandleTable, RIGHT_CALL, RIGHT_VALUE};
 use crate::host::{
-    Address, CallContext, HostFault, HostState, StateView, clamp, read, read_array, write,
+    Address, CallContext, HostFault, HostState, StateView, clamp, copy_out, read, read_array, write,
 };
 use crate::manifest::{Capability, Manifest};
 use crate::vm::{CallOutcome, CallRequest, Prepared};
@@ -338,10 +338,7 @@ impl HostState {
     ) -> HostResult<()> {
         let f = HostFn::ReturnDataCopy;
         self.charge(f, clamp(mem, len))?;
-        let data = std::mem::take(&mut self.calls.callee_return);
-        let result = read(&data, f, offset, len).and_then(|bytes| write(mem, f, dst, bytes));
-        self.calls.callee_return = data;
-        result
+        copy_out(&self.calls.callee_return, mem, f, dst, offset, len)
     }
 
     /// `handle_for_contract(addr) -> handle`: a call handle for a contract the manifest names.

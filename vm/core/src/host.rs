@@ -211,6 +211,20 @@ pub(crate) fn write(mem: &mut [u8], func: HostFn, ptr: i32, bytes: &[u8]) -> Hos
     Ok(())
 }
 
+/// Copies `src[offset..offset+len]` (a host buffer: call input, callee return data) to
+/// `mem[dst..]`; either range out of bounds is a trap.
+pub(crate) fn copy_out(
+    src: &[u8],
+    mem: &mut [u8],
+    f: HostFn,
+    dst: i32,
+    offset: i32,
+    len: i32,
+) -> HostResult<()> {
+    let bytes = read(src, f, offset, len)?;
+    write(mem, f, dst, bytes)
+}
+
 pub(crate) fn read_array<const N: usize>(
     mem: &[u8],
     func: HostFn,
@@ -261,9 +275,7 @@ impl HostState {
     ) -> HostResult<()> {
         let f = HostFn::InputCopy;
         self.charge(f, clamp(mem, len))?;
-        let src = range(self.input.len(), f, offset, len)?;
-        let bytes = self.input.get(src).ok_or_else(|| oob(f, offset, len))?;
-        write(mem, f, dst, bytes)
+        copy_out(&self.input, mem, f, dst, offset, len)
     }
 
     pub fn return_data(&mut self, mem: &mut [u8], ptr: i32, len: i32) -> HostResult<()> {
