@@ -18,6 +18,8 @@ use wasmparser::{
 /// Why a module was not admitted. Every variant says where and what, in one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdmissionError {
+    #[error("uses {item}, killed by governance{}", offset.map(|o| format!(" (at offset {o})")).unwrap_or_default())]
+    Killed { item: String, offset: Option<usize> },
     #[error("invalid wasm at offset {offset}: {message}")]
     Invalid { offset: usize, message: String },
     #[error("function {func} uses float instruction `{op}` at offset {offset}")]

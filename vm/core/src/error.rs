@@ -65,6 +65,10 @@ pub enum Trap {
     Handle { handle: u32, fault: HandleFault },
     #[error("the storage deposit of flushed writes cannot be paid")]
     Deposit,
+    /// Governance switched off an opcode class or host function this call reached (see
+    /// `kills.rs`); `item` names it.
+    #[error("killed by governance: {item}")]
+    Killed { item: String },
     /// An engine-internal limit that the deterministic limits should have caught first. Seeing
     /// it is a bug in Keel's limits, reported rather than hidden.
     #[error("engine limit reached: {message}")]

@@ -37,6 +37,7 @@ pub enum FaultKind {
     Deposit,
     NoSuchEntry,
     EngineLimit,
+    Killed,
 }
 
 impl FaultKind {
@@ -57,6 +58,7 @@ impl FaultKind {
             Trap::Handle { .. } => FaultKind::HandleMisuse,
             Trap::Deposit => FaultKind::Deposit,
             Trap::EngineLimit { .. } => FaultKind::EngineLimit,
+            Trap::Killed { .. } => FaultKind::Killed,
         }
     }
 }

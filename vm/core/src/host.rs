@@ -128,6 +128,12 @@ pub struct NativeError {
     pub message: String,
 }
 
+impl NativeError {
+    /// The code of a routine governance killed: the call traps with [`Trap::Killed`] instead of
+    /// [`Trap::Native`]. Distinct from every bridge status code.
+    pub const KILLED: u32 = 0x4B11;
+}
+
 /// The activated native routines (the eBPF bridge), as the VM sees them. Implementations must
 /// be deterministic: the same routine, input and budget give the same output and gas on every
 /// engine.
@@ -452,10 +458,14 @@ impl HostState {
             .into());
         }
         let native_trap = |e: NativeError| {
-            HostFault::Trap(Trap::Native {
-                routine,
-                code: e.code,
-                message: e.message,
+            HostFault::Trap(if e.code == NativeError::KILLED {
+                Trap::Killed { item: e.message }
+            } else {
+                Trap::Native {
+                    routine,
+                    code: e.code,
+                    message: e.message,
+                }
             })
         };
         let Some(native) = self.native.clone() else {

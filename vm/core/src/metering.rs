@@ -18,17 +18,20 @@
 //!   the call returns. An indirect call charges the largest frame of any table function with
 //!   the called type. This is the scheme of NEAR's finite-wasm and Arbitrum's depth checker.
 //!
-//! Both helpers take one `i32`: the byte offset, in the input module, of the metering block
-//! (out of gas) or call site (stack overflow), pushed only on the failing path. Every call to a
-//! host import is preceded by a store of its offset into a third global (`keel$site`), so a
-//! fault raised inside a host function is located exactly too (see `fault.rs`).
+//! The first two helpers take one `i32`: the byte offset, in the input module, of the metering
+//! block (out of gas) or call site (stack overflow), pushed only on the failing path. Every call
+//! to a host import is preceded by a store of its offset into a third global (`keel$site`), so a
+//! fault raised inside a host function is located exactly too (see `fault.rs`). The third
+//! helper, `killed(offset, code)`, replaces operators and host calls that governance switched
+//! off (see `kills.rs`); it is only called from modules compiled under a non-empty kill set.
 //!
-//! The two helper imports are added after the module's own imports, so defined functions shift
-//! by two in the function index space; every reference (calls, exports, element segments) is
+//! The three helper imports are added after the module's own imports, so defined functions shift
+//! by three in the function index space; every reference (calls, exports, element segments) is
 //! remapped. The `name` custom section is dropped (its indices would be stale).
 
 use crate::abi::{self, GAS_GLOBAL_EXPORT, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT};
 use crate::admission::{AdmittedModule, FRAME_OVERHEAD_SLOTS};
+use crate::kills::KillSet;
 use crate::profile::Profile;
 use crate::schedule::GasSchedule;
 use std::collections::BTreeMap;
@@ -43,8 +46,8 @@ use wasmparser::{Operator, Parser, Payload};
 /// exports itself.
 pub const MEMORY_EXPORT: &str = "keel$memory";
 
-/// Number of helper imports the pass adds (`out_of_gas`, `stack_overflow`).
-pub const HELPER_IMPORTS: u32 = 2;
+/// Number of helper imports the pass adds (`out_of_gas`, `stack_overflow`, `killed`).
+pub const HELPER_IMPORTS: u32 = 3;
 
 /// Why instrumentation failed. Admitted modules never fail; this guards against misuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,6 +108,9 @@ struct Ctx<'m> {
     site_global: u32,
     oog_func: u32,
     overflow_func: u32,
+    killed_func: u32,
+    /// Opcode classes and host functions replaced by a `killed` trap.
+    kills: &'m KillSet,
     /// Largest frame among table functions, per type index (for `call_indirect`).
     indirect_frames: BTreeMap<u32, u32>,
     /// False for the unmetered baseline: same rewrite (helpers, exports) but no charges.
@@ -118,7 +124,19 @@ pub fn instrument(
     schedule: &GasSchedule,
     profile: &Profile,
 ) -> Result<InstrumentedModule, MeteringError> {
-    rewrite(module, schedule, profile, true)
+    rewrite(module, schedule, profile, &KillSet::default(), true)
+}
+
+/// [`instrument`], with every operator and host call that `kills` switches off replaced by a
+/// call to `keel_meter.killed(offset, code)` and `unreachable` (see `kills.rs`). Charges are
+/// unchanged: they are computed on the input operators.
+pub fn instrument_with_kills(
+    module: &AdmittedModule,
+    schedule: &GasSchedule,
+    profile: &Profile,
+    kills: &KillSet,
+) -> Result<InstrumentedModule, MeteringError> {
+    rewrite(module, schedule, profile, kills, true)
 }
 
 /// The same rewrite without any gas or stack charges: the unmetered baseline that
@@ -128,13 +146,14 @@ pub fn rewrite_unmetered(
     schedule: &GasSchedule,
     profile: &Profile,
 ) -> Result<InstrumentedModule, MeteringError> {
-    rewrite(module, schedule, profile, false)
+    rewrite(module, schedule, profile, &KillSet::default(), false)
 }
 
 fn rewrite(
     module: &AdmittedModule,
     schedule: &GasSchedule,
     profile: &Profile,
+    kills: &KillSet,
     meter: bool,
 ) -> Result<InstrumentedModule, MeteringError> {
     let imported_funcs = module.imports.len() as u32;
@@ -149,6 +168,8 @@ fn rewrite(
         site_global: total_globals + 2,
         oog_func: imported_funcs,
         overflow_func: imported_funcs + 1,
+        killed_func: imported_funcs + 2,
+        kills,
         indirect_frames: indirect_frames(module),
         meter,
     };
@@ -165,7 +186,7 @@ fn rewrite(
             Payload::TypeSection(r) => {
                 let mut s = TypeSection::new();
                 re.parse_type_section(&mut s, r)?;
-                s.ty().function([ValType::I32], []);
+                add_helper_types(&mut s);
                 out.section(&s);
                 done.types = true;
             }
@@ -292,7 +313,7 @@ impl Emitted {
     fn ensure_types(&mut self, out: &mut wasm_encoder::Module) {
         if !self.types {
             let mut s = TypeSection::new();
-            s.ty().function([ValType::I32], []);
+            add_helper_types(&mut s);
             out.section(&s);
             self.types = true;
         }
@@ -329,6 +350,13 @@ impl Emitted {
     }
 }
 
+/// The helpers' types, appended after the module's: `(i32) -> ()` (out of gas, stack overflow)
+/// and `(i32, i32) -> ()` (killed: offset, code).
+fn add_helper_types(s: &mut TypeSection) {
+    s.ty().function([ValType::I32], []);
+    s.ty().function([ValType::I32, ValType::I32], []);
+}
+
 fn add_helper_imports(s: &mut ImportSection, helper_type: u32) {
     s.import(
         METER_MODULE,
@@ -339,6 +367,11 @@ fn add_helper_imports(s: &mut ImportSection, helper_type: u32) {
         METER_MODULE,
         "stack_overflow",
         wasm_encoder::EntityType::Function(helper_type),
+    );
+    s.import(
+        METER_MODULE,
+        "killed",
+        wasm_encoder::EntityType::Function(helper_type + 1),
     );
 }
 
@@ -516,6 +549,23 @@ fn instrument_body(
     for ((op, &charge), &offset) in ops.iter().zip(&charges).zip(&offsets) {
         if charge > 0 {
             emit_gas_charge(&mut f, ctx, charge, offset, scratch);
+        }
+        let killed = match op {
+            Operator::Call { function_index } if *function_index < imported => ctx
+                .module
+                .imports
+                .get(*function_index as usize)
+                .and_then(|(h, _)| ctx.kills.kills_host(*h)),
+            _ => ctx.kills.kills_op(op),
+        };
+        if let Some(k) = killed {
+            // The operands stay on the stack; after `unreachable` the rest of the block is
+            // stack-polymorphic, so the function still validates.
+            f.instruction(&Instruction::I32Const(offset))
+                .instruction(&Instruction::I32Const(k.code()))
+                .instruction(&Instruction::Call(ctx.killed_func))
+                .instruction(&Instruction::Unreachable);
+            continue;
         }
         match op {
             Operator::Call { function_index } if *function_index < imported => {

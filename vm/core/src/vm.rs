@@ -9,6 +9,7 @@ use crate::error::{Trap, VmError};
 use crate::fault::{CallRecord, Fault, FaultKind, FaultLocation};
 use crate::gas::{Dimension, GasLimits, GasUsed, GasVector};
 use crate::host::{CallContext, Event, HostState, NativeRoutines, StateView};
+use crate::kills::KillSet;
 use crate::metering;
 use crate::profile::Profile;
 use crate::schedule::GasSchedule;
@@ -74,7 +75,8 @@ pub struct CallOutcome {
     pub trace: Vec<CallRecord>,
 }
 
-type CacheKey = ([u8; 32], u32, u32);
+/// Code hash, schedule version, profile version, kill-set digest.
+type CacheKey = ([u8; 32], u32, u32, u64);
 
 #[derive(Default)]
 struct CacheInner {
@@ -100,6 +102,8 @@ pub struct Vm {
 struct VmInner {
     config: VmConfig,
     native: RwLock<Option<Arc<dyn NativeRoutines>>>,
+    /// What governance has switched off; compiled into modules (see `kills.rs`).
+    kills: RwLock<Arc<KillSet>>,
     schedule: Arc<GasSchedule>,
     engine: Box<dyn Engine>,
     cache: Mutex<CacheInner>,
@@ -117,6 +121,7 @@ impl Vm {
         Vm {
             inner: Arc::new(VmInner {
                 native: RwLock::new(None),
+                kills: RwLock::new(Arc::new(KillSet::default())),
                 schedule: Arc::new(config.schedule.clone()),
                 config,
                 engine,
@@ -125,9 +130,37 @@ impl Vm {
         }
     }
 
-    /// Gives contracts `keel.native_call` access to these (activated) routines.
-    pub fn set_native(&mut self, native: Arc<dyn NativeRoutines>) {
+    /// Gives contracts `keel.native_call` access to these (activated) routines. The chain sets
+    /// them before each block, from the routines governance activated in its state.
+    pub fn set_native(&self, native: Arc<dyn NativeRoutines>) {
         *self.inner.native.write().unwrap_or_else(|p| p.into_inner()) = Some(native);
+    }
+
+    /// Sets the opcode classes and host functions killed by governance, for the calls that
+    /// follow: modules are compiled with the killed items replaced by a `Killed` trap.
+    pub fn set_kills(&self, kills: KillSet) {
+        *self.inner.kills.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(kills);
+    }
+
+    /// The current kill set.
+    pub fn kills(&self) -> Arc<KillSet> {
+        Arc::clone(&self.inner.kills.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Prepares `code` for deployment: like [`Vm::prepare`], and additionally refuses a module
+    /// that uses an item of the current kill set (already deployed code keeps running and traps
+    /// only when it reaches the item).
+    pub fn prepare_for_deploy(&self, code: &[u8]) -> Result<Arc<Prepared>, VmError> {
+        let prepared = self.prepare(code)?;
+        if let Some((item, offset)) = self.kills().first_use(&prepared.module) {
+            return Err(VmError::Admission(
+                crate::admission::AdmissionError::Killed {
+                    item: item.to_string(),
+                    offset,
+                },
+            ));
+        }
+        Ok(prepared)
     }
 
     pub fn config(&self) -> &VmConfig {
@@ -252,7 +285,13 @@ impl VmInner {
     fn prepare(&self, code: &[u8]) -> Result<Arc<Prepared>, VmError> {
         use sha2::Digest;
         let hash: [u8; 32] = sha2::Sha256::digest(code).into();
-        let key = (hash, self.schedule.version, self.config.profile.version);
+        let kills = Arc::clone(&self.kills.read().unwrap_or_else(|p| p.into_inner()));
+        let key = (
+            hash,
+            self.schedule.version,
+            self.config.profile.version,
+            kills.digest(),
+        );
         if self.config.cache_capacity > 0 {
             let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             c.tick += 1;
@@ -267,7 +306,7 @@ impl VmInner {
         }
         let module = admission::admit(code, &self.config.profile)?;
         let instrumented = if self.config.metering {
-            metering::instrument(&module, &self.schedule, &self.config.profile)?
+            metering::instrument_with_kills(&module, &self.schedule, &self.config.profile, &kills)?
         } else {
             metering::rewrite_unmetered(&module, &self.schedule, &self.config.profile)?
         };

@@ -289,6 +289,18 @@ fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::L
             ))))
         },
     )?;
+    l.func_wrap(
+        METER_MODULE,
+        "killed",
+        |mut caller: Caller<'_, Data>, offset: i32, code: i32| -> Result<(), wasmi::Error> {
+            caller.data_mut().host.calls.fault_offset = Some(offset as u32);
+            let item = crate::kills::Killed::from_code(code)
+                .map_or_else(|| format!("unknown item {code}"), |k| k.to_string());
+            Err(wasmi::Error::host(HostErr(HostFault::Trap(Trap::Killed {
+                item,
+            }))))
+        },
+    )?;
     use HostFn as F;
     host_fn!(l, F::InputSize, |h, m| -> i32 { h.input_size(m) });
     host_fn!(l, F::InputCopy, |h, m, d, o, n| -> () {
