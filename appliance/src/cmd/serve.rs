@@ -125,12 +125,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .bridge_engine
         .parse()
         .map_err(|e| anyhow::anyhow!("bridge_engine: {e}"))?;
-    let registry =
-        keel_ebpf_bridge::Registry::builtin().context("cannot load the native routines")?;
-    chain.set_native(Arc::new(keel_chain::native::BridgeRoutines::new(
-        Arc::new(std::sync::RwLock::new(registry)),
-        engine,
-    )));
+    if engine == keel_ebpf_bridge::Engine::Kernel {
+        anyhow::bail!(
+            "bridge_engine: contracts run routines on `interpreter` or `jit`; `kernel` is for cross-checks"
+        );
+    }
+    // Which routines contracts may call is decided by governance, in the chain state.
+    chain.set_routine_engine(engine);
 
     if cfg.server.unix_socket.is_none() {
         cfg.server.unix_socket = Some(cfg.data_dir.join("keel.sock"));

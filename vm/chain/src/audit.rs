@@ -60,6 +60,13 @@ pub struct AuditEntry {
     pub trap: Trap,
 }
 
+/// A governance line of the log: a proposal, vote, activation, failure or expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GovAuditEntry {
+    pub height: u64,
+    pub governance: crate::governance::GovEvent,
+}
+
 impl AuditEntry {
     /// The entries of every fault of `result`, in block order.
     pub fn from_block(result: &BlockResult) -> Vec<AuditEntry> {
@@ -115,16 +122,29 @@ impl AuditLog {
         })
     }
 
-    /// Appends one line per fault of `result` and fsyncs; returns how many were written.
+    /// Appends one line per fault and per governance event of `result` and fsyncs; returns how
+    /// many were written.
     ///
     /// # Errors
     /// [`AuditError`] on any I/O failure; lines already written stay written.
     pub fn record_block(&mut self, result: &BlockResult) -> Result<usize, AuditError> {
         let entries = AuditEntry::from_block(result);
-        if entries.is_empty() {
+        let gov: Vec<GovAuditEntry> = result
+            .governance
+            .iter()
+            .map(|e| GovAuditEntry {
+                height: result.height,
+                governance: e.clone(),
+            })
+            .collect();
+        if entries.is_empty() && gov.is_empty() {
             return Ok(0);
         }
         let mut batch = Vec::new();
+        for e in &gov {
+            serde_json::to_writer(&mut batch, e)?;
+            batch.push(b'\n');
+        }
         for e in &entries {
             serde_json::to_writer(&mut batch, e)?;
             batch.push(b'\n');
@@ -136,7 +156,7 @@ impl AuditLog {
         self.file.write_all(&batch).map_err(io(&path))?;
         self.file.sync_data().map_err(io(&path))?;
         self.size = self.size.saturating_add(batch.len() as u64);
-        Ok(entries.len())
+        Ok(entries.len() + gov.len())
     }
 
     fn rotate(&mut self) -> Result<(), AuditError> {
@@ -257,6 +277,7 @@ mod tests {
             state_root: [0; 32],
             prices: [0; 4],
             next_prices: [0; 4],
+            governance: Vec::new(),
         }
     }
 

@@ -5,11 +5,14 @@ use crate::audit::{AuditLog, audit_dir};
 use crate::config::ChainConfig;
 use crate::executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 use crate::genesis::Genesis;
+use crate::governance::Gov;
 use crate::receipt::BlockResult;
+use crate::routines::RoutineCache;
 use crate::state_access::Access;
 use crate::tx::SignedTx;
 use crate::types::{Account, Address};
 use keel_crypto::SignatureVerifier;
+use keel_ebpf_bridge::Engine;
 use keel_state::{Overlay, StateDb, StateProof};
 use keel_vm::{Vm, VmConfig};
 use std::path::Path;
@@ -24,6 +27,8 @@ pub struct Chain {
     db: StateDb,
     vm: Vm,
     verifier: Box<dyn SignatureVerifier>,
+    /// Native routines loaded from the state (governance decides which run).
+    routines: RoutineCache,
     last_timings: BlockTimings,
     /// Append-only fault log (`<data>/audit/audit.log*`), written after each commit.
     audit: AuditLog,
@@ -46,6 +51,7 @@ impl Chain {
             db,
             vm,
             verifier,
+            routines: RoutineCache::new(Engine::Jit),
             last_timings: BlockTimings::default(),
             audit,
         })
@@ -70,6 +76,9 @@ impl Chain {
                 crate::tx::encode(&genesis.config),
             );
             a.put_prices(&genesis.config.fees.min_prices);
+            Gov { a: &mut a }
+                .genesis(&genesis.validators, &genesis.governance, &genesis.routines)
+                .map_err(ChainError::Genesis)?;
             for (addr, balance) in &genesis.accounts {
                 a.put_account(
                     addr,
@@ -87,6 +96,7 @@ impl Chain {
             db,
             vm,
             verifier,
+            routines: RoutineCache::new(Engine::Jit),
             last_timings: BlockTimings::default(),
             audit,
         })
@@ -97,9 +107,21 @@ impl Chain {
         self.last_timings
     }
 
-    /// Gives contracts `keel.native_call` access to these routines.
-    pub fn set_native(&mut self, native: std::sync::Arc<dyn keel_vm::NativeRoutines>) {
-        self.vm.set_native(native);
+    /// Runs native routines on `engine` (interpreter or JIT: same outputs and gas; a node
+    /// setting, not consensus). Which routines run is decided by governance in the state.
+    pub fn set_routine_engine(&mut self, engine: Engine) {
+        self.routines = RoutineCache::new(engine);
+    }
+
+    /// A typed read of the head state (governance status, routine registry…).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(
+            &Access<'_, keel_state::StateView>,
+        ) -> Result<T, crate::state_access::AccessError>,
+    ) -> Result<T, ChainError> {
+        let mut o = Overlay::new(self.db.view()?);
+        Ok(f(&Access { overlay: &mut o })?)
     }
 
     pub fn vm(&self) -> &Vm {
@@ -155,9 +177,13 @@ impl Chain {
         let exec = Executor {
             vm: &self.vm,
             verifier: self.verifier.as_ref(),
+            routines: &self.routines,
         };
         let mut executed = exec.execute(self.db.view()?, &block.header, &block.txs)?;
-        let record = executed.result.to_record();
+        let record = executed
+            .result
+            .to_record()
+            .map_err(|e| ChainError::Record(e.to_string()))?;
         let started = std::time::Instant::now();
         let new_root =
             self.db
@@ -187,6 +213,7 @@ impl Chain {
         let exec = Executor {
             vm: &self.vm,
             verifier: self.verifier.as_ref(),
+            routines: &self.routines,
         };
         Ok(exec.execute(self.db.view()?, header, txs)?.result)
     }

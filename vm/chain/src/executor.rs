@@ -15,9 +15,11 @@
 
 use crate::config::ChainConfig;
 use crate::fees::{Prices, next_prices};
+use crate::governance::{self, Gov, GovEvent};
 use crate::nested::{ChainEnv, Shared, StorageReader, apply_writes, lock};
 use crate::receipt::{BlockResult, FailReason, Receipt, RejectReason, TxStatus};
 use crate::rent;
+use crate::routines::RoutineCache;
 use crate::state_access::{Access, AccessError, ChainBase};
 use crate::tx::{CallData, PerDimension, SignedTx, TxKind, encode};
 use crate::types::{Address, Amount, BlockContext, contract_address};
@@ -73,6 +75,10 @@ pub enum ChainError {
     WrongParent { expected: String, got: String },
     #[error("audit log: {0}")]
     Audit(String),
+    #[error("genesis: {0}")]
+    Genesis(String),
+    #[error("block record cannot be encoded: {0}")]
+    Record(String),
     #[error("state commit failed: {0}")]
     Commit(#[from] keel_state::StateError),
 }
@@ -81,6 +87,8 @@ pub enum ChainError {
 pub struct Executor<'a> {
     pub vm: &'a Vm,
     pub verifier: &'a dyn SignatureVerifier,
+    /// Loaded native routines; which of them a block may call comes from its state.
+    pub routines: &'a RoutineCache,
 }
 
 /// A block executed over an overlay, ready to commit.
@@ -102,6 +110,8 @@ pub struct BlockTimings {
 }
 
 struct TxRun {
+    /// Governance events of a governance transaction (kept only if it succeeds).
+    gov: Vec<GovEvent>,
     status: Result<Vec<u8>, FailReason>,
     used: GasVector,
     events: Vec<Event>,
@@ -132,6 +142,21 @@ impl Executor<'_> {
         txs: &[SignedTx],
     ) -> Result<Executed, ChainError> {
         let shared: Shared<B> = Arc::new(Mutex::new(Overlay::new(base)));
+        // Governance first: proposals activating at this height take effect for its
+        // transactions; then the VM gets this block's kill set, gas schedule and routines.
+        let mut governance = {
+            let mut o = lock(&shared);
+            let mut a = Access { overlay: &mut o };
+            let events = Gov { a: &mut a }.begin_block(self.vm, header.height)?;
+            self.vm.set_kills(governance::kills(&a)?.vm_kills());
+            let schedule =
+                governance::schedule(&a)?.unwrap_or_else(|| self.vm.config().schedule.clone());
+            if *self.vm.schedule() != schedule {
+                self.vm.set_schedule(schedule);
+            }
+            self.vm.set_native(Arc::new(self.routines.for_state(&a)?));
+            events
+        };
         let (config, prices) = {
             let mut o = lock(&shared);
             let a = Access { overlay: &mut o };
@@ -152,8 +177,8 @@ impl Executor<'_> {
         let mut block_used = GasVector::default();
         let mut receipts = Vec::with_capacity(txs.len());
         let ctx = header.context();
-        for (stx, sig_ok) in txs.iter().zip(verdicts) {
-            let receipt = self.execute_tx(
+        for (i, (stx, sig_ok)) in txs.iter().zip(verdicts).enumerate() {
+            let (receipt, events) = self.execute_tx(
                 &shared,
                 &config,
                 &prices,
@@ -162,6 +187,10 @@ impl Executor<'_> {
                 sig_ok,
                 &mut block_used,
             )?;
+            governance.extend(events.into_iter().map(|mut e| {
+                e.tx_index = Some(i);
+                e
+            }));
             receipts.push(receipt);
         }
         let used = dims(&block_used);
@@ -195,6 +224,7 @@ impl Executor<'_> {
                 state_root: [0; 32],
                 prices,
                 next_prices: next,
+                governance,
             },
             writes,
         })
@@ -230,17 +260,22 @@ impl Executor<'_> {
         stx: &SignedTx,
         sig_ok: bool,
         block_used: &mut GasVector,
-    ) -> Result<Receipt, ChainError> {
+    ) -> Result<(Receipt, Vec<GovEvent>), ChainError> {
         let tx = &stx.tx;
         let tx_hash = stx.hash();
-        let reject = |reason| Receipt {
-            tx_hash,
-            status: TxStatus::Rejected { reason },
-            gas_used: [0; 4],
-            fee: Amount::ZERO,
-            contract: None,
-            events: Vec::new(),
-            faults: Vec::new(),
+        let reject = |reason| {
+            (
+                Receipt {
+                    tx_hash,
+                    status: TxStatus::Rejected { reason },
+                    gas_used: [0; 4],
+                    fee: Amount::ZERO,
+                    contract: None,
+                    events: Vec::new(),
+                    faults: Vec::new(),
+                },
+                Vec::new(),
+            )
         };
         let sender = tx.sender_address();
         let intrinsic = GasVector {
@@ -354,11 +389,11 @@ impl Executor<'_> {
             a.put_account(&ctx.proposer, &proposer);
         }
         *block_used = block_used.saturating_add(&used);
-        let (status, events) = match status {
-            Ok(return_data) => (TxStatus::Success { return_data }, run.events),
-            Err(reason) => (TxStatus::Failed { reason }, Vec::new()),
+        let (status, events, gov) = match status {
+            Ok(return_data) => (TxStatus::Success { return_data }, run.events, run.gov),
+            Err(reason) => (TxStatus::Failed { reason }, Vec::new(), Vec::new()),
         };
-        Ok(Receipt {
+        let receipt = Receipt {
             tx_hash,
             status,
             gas_used: dims(&used),
@@ -366,7 +401,8 @@ impl Executor<'_> {
             contract: run.contract,
             events,
             faults: run.faults,
-        })
+        };
+        Ok((receipt, gov))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -383,6 +419,7 @@ impl Executor<'_> {
         let tx = &stx.tx;
         let mut used = intrinsic;
         let fail = |reason, used| TxRun {
+            gov: Vec::new(),
             status: Err(reason),
             used,
             events: Vec::new(),
@@ -408,6 +445,7 @@ impl Executor<'_> {
                 dest.balance = dest.balance.checked_add(*amount).unwrap_or(dest.balance);
                 a.put_account(to, &dest);
                 Ok(TxRun {
+                    gov: Vec::new(),
                     status: Ok(Vec::new()),
                     used,
                     events: Vec::new(),
@@ -421,7 +459,7 @@ impl Executor<'_> {
                     .saturating_mul(code.len() as u64);
                 used.storage_bytes += code.len() as u64 + config.account_bytes;
                 let address = contract_address(sender, tx.nonce);
-                if let Err(e) = self.vm.prepare(code) {
+                if let Err(e) = self.vm.prepare_for_deploy(code) {
                     return Ok(fail(FailReason::Admission(e.to_string()), used));
                 }
                 let hash: [u8; 32] = Sha256::digest(code).into();
@@ -446,6 +484,7 @@ impl Executor<'_> {
                         shared, config, ctx, sender, &address, code, call, used, limits,
                     )?,
                     None => TxRun {
+                        gov: Vec::new(),
                         status: Ok(Vec::new()),
                         used,
                         events: Vec::new(),
@@ -489,6 +528,34 @@ impl Executor<'_> {
                     shared, config, ctx, sender, contract, &code, call, used, limits,
                 )
             }
+            TxKind::Governance(g) => {
+                let mut o = lock(shared);
+                let mut a = Access { overlay: &mut o };
+                let params = governance::params(&a)?;
+                used.compute = used
+                    .compute
+                    .saturating_add(Gov::<B>::compute_cost(&params, g));
+                if used.compute > limits.compute {
+                    return Ok(fail(
+                        FailReason::GasLimit {
+                            dimension: Dimension::Compute,
+                        },
+                        used,
+                    ));
+                }
+                let result = Gov { a: &mut a }.apply_tx(self.vm, ctx.height, sender, g, 0)?;
+                Ok(match result {
+                    Ok(event) => TxRun {
+                        gov: vec![event],
+                        status: Ok(Vec::new()),
+                        used,
+                        events: Vec::new(),
+                        contract: None,
+                        faults: Vec::new(),
+                    },
+                    Err(reason) => fail(FailReason::Governance(reason), used),
+                })
+            }
             TxKind::Restore { contract, entries } => {
                 let bytes: u64 = entries
                     .iter()
@@ -525,6 +592,7 @@ impl Executor<'_> {
                 let total = a.total_storage()?.saturating_add(bytes);
                 a.put_total_storage(total);
                 Ok(TxRun {
+                    gov: Vec::new(),
                     status: Ok(Vec::new()),
                     used,
                     events: Vec::new(),
@@ -571,6 +639,7 @@ impl Executor<'_> {
             Ok(out) => out,
             Err(VmError::Admission(e)) => {
                 return Ok(TxRun {
+                    gov: Vec::new(),
                     status: Err(FailReason::Admission(e.to_string())),
                     used,
                     events: Vec::new(),
@@ -586,6 +655,7 @@ impl Executor<'_> {
             Ok(data) => data,
             Err(trap) => {
                 return Ok(TxRun {
+                    gov: Vec::new(),
                     status: Err(FailReason::Trap(trap)),
                     used,
                     events: Vec::new(),
@@ -607,6 +677,7 @@ impl Executor<'_> {
                 location: None,
             });
             return Ok(TxRun {
+                gov: Vec::new(),
                 status: Err(FailReason::InsufficientFunds),
                 used,
                 events: Vec::new(),
@@ -615,6 +686,7 @@ impl Executor<'_> {
             });
         }
         Ok(TxRun {
+            gov: Vec::new(),
             status: Ok(data),
             used,
             events: out.events,

@@ -1,6 +1,7 @@
 //! Genesis: the chain config and funded accounts, with deterministic demo keys.
 
 use crate::config::ChainConfig;
+use crate::governance::{GenesisRoutine, GovParams, Validator};
 use crate::types::{Address, Amount, address_of};
 use keel_crypto::SecretKey;
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,20 @@ use std::path::Path;
 pub struct Genesis {
     pub config: ChainConfig,
     pub accounts: Vec<(Address, Amount)>,
+    /// Validators and their stake: who proposes and votes in governance.
+    #[serde(default)]
+    pub validators: Vec<Validator>,
+    #[serde(default)]
+    pub governance: GovParams,
+    /// eBPF routines active from block 0 (each must pass the PCC checker).
+    #[serde(default)]
+    pub routines: Vec<GenesisRoutine>,
 }
+
+/// Number of demo validators: demo keys `0..DEMO_VALIDATORS`, equal stake.
+pub const DEMO_VALIDATORS: u32 = 4;
+/// Stake of each demo validator.
+pub const DEMO_STAKE: u64 = 100;
 
 /// Demo key `i`: derived from a public seed, so it is only for demos and tests.
 pub fn demo_key(i: u32) -> SecretKey {
@@ -32,13 +46,23 @@ fn unreachable_key() -> SecretKey {
     }
 }
 
-/// The demo genesis: `n` demo accounts with `balance` each.
+/// The demo genesis: `n` demo accounts with `balance` each; the first
+/// [`DEMO_VALIDATORS`] of them are validators with [`DEMO_STAKE`] each; the built-in routines
+/// the certifier proves are active.
 pub fn demo(n: u32, balance: Amount) -> Genesis {
     Genesis {
         config: ChainConfig::demo(),
         accounts: (0..n)
             .map(|i| (address_of(&demo_key(i).public_key().to_bytes()), balance))
             .collect(),
+        validators: (0..DEMO_VALIDATORS.min(n))
+            .map(|i| Validator {
+                address: address_of(&demo_key(i).public_key().to_bytes()),
+                stake: DEMO_STAKE,
+            })
+            .collect(),
+        governance: GovParams::default(),
+        routines: GenesisRoutine::builtin(),
     }
 }
 

@@ -34,7 +34,7 @@ pub enum FailReason {
     #[error("contract trapped: {0}")]
     Trap(Trap),
     #[error("code rejected by admission: {0}")]
-    Admission(String),
+    Admission(#[serde(with = "message")] String),
     #[error("not enough balance for the value or storage deposit")]
     InsufficientFunds,
     #[error("gas limit exceeded in {dimension}")]
@@ -49,6 +49,8 @@ pub enum FailReason {
     NotEvicted,
     #[error("restore data does not match the eviction commitment")]
     BadRestoreProof,
+    #[error("governance: {0}")]
+    Governance(#[serde(with = "message")] String),
 }
 
 /// The outcome of one transaction.
@@ -100,6 +102,10 @@ pub struct BlockResult {
     /// Base prices the block was charged at, and the prices for the next block.
     pub prices: PerDimension,
     pub next_prices: PerDimension,
+    /// Governance events of the block: proposals, votes, activations, failures, expiries.
+    /// Omitted from JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub governance: Vec<crate::governance::GovEvent>,
 }
 
 impl BlockResult {
@@ -117,8 +123,30 @@ impl BlockResult {
     }
 
     /// The persisted form (JSON; stored as the block's aux bytes).
-    pub fn to_record(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn to_record(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+}
+
+/// A message inside an internally tagged enum variant, as `{"message": …}` (serde cannot put
+/// a bare string next to the tag).
+mod message {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Message {
+        message: String,
+    }
+
+    pub fn serialize<S: Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+        Message {
+            message: v.to_owned(),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(Message::deserialize(d)?.message)
     }
 }
 
@@ -152,6 +180,29 @@ pub(crate) mod opt_hex32 {
                     .map(Some)
                     .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fail_reason_round_trips_through_the_block_record() {
+        let reasons = [
+            FailReason::Trap(Trap::OutOfGas),
+            FailReason::Admission("floats".into()),
+            FailReason::Governance("not a validator".into()),
+            FailReason::InsufficientFunds,
+            FailReason::GasLimit {
+                dimension: Dimension::Compute,
+            },
+        ];
+        for reason in reasons {
+            let json = serde_json::to_string(&reason).expect("serializes");
+            let back: FailReason = serde_json::from_str(&json).expect("deserializes");
+            assert_eq!(back, reason, "{json}");
         }
     }
 }

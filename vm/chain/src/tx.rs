@@ -21,7 +21,7 @@ pub struct CallData {
     pub args: Vec<u8>,
 }
 
-/// What a transaction does. Tag 4 of the encoding is reserved for governance.
+/// What a transaction does.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum TxKind {
@@ -44,6 +44,8 @@ pub enum TxKind {
         contract: Address,
         entries: Vec<(Vec<u8>, Vec<u8>)>,
     },
+    /// A governance proposal or vote (validators only; see `governance.rs`).
+    Governance(crate::governance::GovTx),
 }
 
 /// An unsigned transaction.

@@ -33,7 +33,7 @@ fn vm(engine: Engine, fixtures: bool) -> Vm {
     if fixtures {
         reg.register_fault_fixtures().unwrap();
     }
-    let mut vm = Vm::new(VmConfig::default()).unwrap();
+    let vm = Vm::new(VmConfig::default()).unwrap();
     vm.set_native(Arc::new(BridgeRoutines::new(
         Arc::new(RwLock::new(reg)),
         engine,
@@ -142,7 +142,7 @@ fn bad_native_calls_trap_without_panicking_and_revert_the_call() {
 fn a_deactivated_routine_traps() {
     let mut reg = Registry::builtin().unwrap();
     reg.deactivate(keel_ebpf_bridge::SHA256).unwrap();
-    let mut v = Vm::new(VmConfig::default()).unwrap();
+    let v = Vm::new(VmConfig::default()).unwrap();
     v.set_native(Arc::new(BridgeRoutines::new(
         Arc::new(RwLock::new(reg)),
         Engine::Jit,

@@ -104,7 +104,9 @@ struct VmInner {
     native: RwLock<Option<Arc<dyn NativeRoutines>>>,
     /// What governance has switched off; compiled into modules (see `kills.rs`).
     kills: RwLock<Arc<KillSet>>,
-    schedule: Arc<GasSchedule>,
+    /// The gas schedule in force; governance may replace it between blocks (see
+    /// [`Vm::set_schedule`]). Its version is part of the compilation-cache key.
+    schedule: RwLock<Arc<GasSchedule>>,
     engine: Box<dyn Engine>,
     cache: Mutex<CacheInner>,
 }
@@ -122,7 +124,7 @@ impl Vm {
             inner: Arc::new(VmInner {
                 native: RwLock::new(None),
                 kills: RwLock::new(Arc::new(KillSet::default())),
-                schedule: Arc::new(config.schedule.clone()),
+                schedule: RwLock::new(Arc::new(config.schedule.clone())),
                 config,
                 engine,
                 cache: Mutex::new(CacheInner::default()),
@@ -140,6 +142,21 @@ impl Vm {
     /// follow: modules are compiled with the killed items replaced by a `Killed` trap.
     pub fn set_kills(&self, kills: KillSet) {
         *self.inner.kills.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(kills);
+    }
+
+    /// Replaces the gas schedule for the calls that follow. Schedules are identified by their
+    /// version (the cache key), so a different schedule must carry a different version.
+    pub fn set_schedule(&self, schedule: GasSchedule) {
+        *self
+            .inner
+            .schedule
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(schedule);
+    }
+
+    /// The gas schedule in force.
+    pub fn schedule(&self) -> Arc<GasSchedule> {
+        self.inner.schedule()
     }
 
     /// The current kill set.
@@ -183,7 +200,7 @@ impl Vm {
         let module = admission::admit(code, &self.inner.config.profile)?;
         Ok(analysis::static_bounds(
             &module,
-            &self.inner.schedule,
+            &self.inner.schedule(),
             &self.inner.config.profile,
         ))
     }
@@ -273,6 +290,10 @@ fn locate(prepared: &Prepared, offset: u32) -> Option<FaultLocation> {
 }
 
 impl VmInner {
+    fn schedule(&self) -> Arc<GasSchedule> {
+        Arc::clone(&self.schedule.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
     fn cache_stats(&self) -> CacheStats {
         let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         CacheStats {
@@ -286,9 +307,10 @@ impl VmInner {
         use sha2::Digest;
         let hash: [u8; 32] = sha2::Sha256::digest(code).into();
         let kills = Arc::clone(&self.kills.read().unwrap_or_else(|p| p.into_inner()));
+        let schedule = self.schedule();
         let key = (
             hash,
-            self.schedule.version,
+            schedule.version,
             self.config.profile.version,
             kills.digest(),
         );
@@ -306,9 +328,9 @@ impl VmInner {
         }
         let module = admission::admit(code, &self.config.profile)?;
         let instrumented = if self.config.metering {
-            metering::instrument_with_kills(&module, &self.schedule, &self.config.profile, &kills)?
+            metering::instrument_with_kills(&module, &schedule, &self.config.profile, &kills)?
         } else {
-            metering::rewrite_unmetered(&module, &self.schedule, &self.config.profile)?
+            metering::rewrite_unmetered(&module, &schedule, &self.config.profile)?
         };
         let compiled = self.engine.compile(&instrumented)?;
         let entries = instrumented
@@ -358,10 +380,10 @@ impl VmInner {
             bandwidth: request.input.len() as u64,
             ..GasVector::default()
         };
-        let upfront = self
-            .schedule
+        let schedule = self.schedule();
+        let upfront = schedule
             .call_base
-            .saturating_add(self.schedule.code_cost(prepared.module.bytes.len()));
+            .saturating_add(schedule.code_cost(prepared.module.bytes.len()));
         let initial_pages = prepared.module.memory.map_or(0, |(i, _)| i);
         let contract = request.context.self_address;
         let entry = request.entry.clone();
@@ -430,7 +452,7 @@ impl VmInner {
             used,
             limits,
             gas,
-            schedule: Arc::clone(&self.schedule),
+            schedule,
             metered,
             native: self
                 .native

@@ -1,0 +1,147 @@
+//! The native routines of a block, derived from the state: the version of each routine that
+//! governance activated and that is in force, minus killed routines.
+//!
+//! Loading a routine (linking, sBPF verification, JIT compilation) is done once per object and
+//! kept in a [`RoutineCache`] keyed by the object's hash and manifest, so consecutive blocks
+//! reuse the compiled program; an old version stays loadable from the state for replay.
+
+use crate::governance::{self, RoutineSpec};
+use crate::state_access::{Access, AccessError, ChainBase};
+use keel_ebpf_bridge::{BridgeError, Engine, Routine, RoutineId};
+use keel_vm::{NativeError, NativeRoutines};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+type CacheKey = ([u8; 32], Vec<u8>);
+
+/// Loaded routines by object hash and encoded spec. Shared by every block of a chain.
+pub struct RoutineCache {
+    engine: Engine,
+    loaded: Mutex<BTreeMap<CacheKey, Arc<Result<Routine, String>>>>,
+}
+
+impl RoutineCache {
+    /// Routines run on `engine` (interpreter and JIT agree on output and gas; the engine is a
+    /// node setting, not consensus).
+    pub fn new(engine: Engine) -> Self {
+        RoutineCache {
+            engine,
+            loaded: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    fn load(
+        &self,
+        spec: &RoutineSpec,
+        hash: [u8; 32],
+        object: &[u8],
+    ) -> Arc<Result<Routine, String>> {
+        let key = (hash, crate::tx::encode(spec));
+        let mut m = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = m.get(&key) {
+            return Arc::clone(r);
+        }
+        let r =
+            Arc::new(spec.manifest().and_then(|man| {
+                Routine::from_objects(man, object, None).map_err(|e| e.to_string())
+            }));
+        m.insert(key, Arc::clone(&r));
+        r
+    }
+
+    /// The routines in force in the state `a` (after the block's governance step).
+    pub fn for_state<B: ChainBase>(&self, a: &Access<'_, B>) -> Result<BlockRoutines, AccessError> {
+        let killed = governance::kills(a)?.routines();
+        let mut routines = BTreeMap::new();
+        for id in governance::routine_ids(a)? {
+            let h = governance::routine_history(a, id)?;
+            let Some(v) = h.active() else { continue };
+            let object = governance::blob(a, &v.object_hash)?.unwrap_or_default();
+            routines.insert(id, self.load(&v.spec, v.object_hash, &object));
+        }
+        Ok(BlockRoutines {
+            routines,
+            killed,
+            engine: self.engine,
+        })
+    }
+}
+
+/// The routines one block may call.
+pub struct BlockRoutines {
+    routines: BTreeMap<RoutineId, Arc<Result<Routine, String>>>,
+    killed: BTreeSet<RoutineId>,
+    engine: Engine,
+}
+
+impl BlockRoutines {
+    /// Ids of the routines in force (killed ones included: they trap).
+    pub fn ids(&self) -> Vec<RoutineId> {
+        self.routines.keys().copied().collect()
+    }
+
+    fn get(&self, id: RoutineId) -> Result<&Routine, NativeError> {
+        if self.killed.contains(&id) {
+            return Err(NativeError {
+                code: NativeError::KILLED,
+                message: format!("routine {id}"),
+            });
+        }
+        let Some(r) = self.routines.get(&id) else {
+            return Err(bridge(BridgeError::UnknownRoutine(id)));
+        };
+        match r.as_ref() {
+            Ok(r) => Ok(r),
+            Err(reason) => Err(bridge(BridgeError::Load {
+                routine: id,
+                reason: reason.clone(),
+            })),
+        }
+    }
+}
+
+fn bridge(e: BridgeError) -> NativeError {
+    NativeError {
+        code: e.status_code(),
+        message: e.to_string(),
+    }
+}
+
+impl NativeRoutines for BlockRoutines {
+    fn max_gas(&self, routine: u32, in_len: usize, out_len: usize) -> Result<u64, NativeError> {
+        let m = self.get(routine)?.manifest();
+        if !m.input.admits(in_len) {
+            return Err(bridge(BridgeError::InputSize {
+                routine,
+                len: in_len,
+                rule: m.input.to_string(),
+            }));
+        }
+        if out_len != m.output_len {
+            return Err(bridge(BridgeError::OutputSize {
+                routine,
+                requested: out_len,
+                expected: m.output_len,
+            }));
+        }
+        Ok(m.cost.max_gas(in_len))
+    }
+
+    fn run(
+        &self,
+        routine: u32,
+        input: &[u8],
+        out_len: usize,
+        budget: u64,
+    ) -> Result<(Vec<u8>, u64), NativeError> {
+        let r = self
+            .get(routine)?
+            .run(input, out_len, self.engine, budget)
+            .map_err(bridge)?;
+        Ok((r.output, r.gas))
+    }
+}
