@@ -53,6 +53,9 @@ enum Command {
     /// Kernel eBPF programs: admission, rate limiting, observability.
     #[command(subcommand)]
     Kernel(cmd::kernel::KernelCmd),
+    /// Governance: propose, vote, kill switches, and the state of it all.
+    #[command(subcommand)]
+    Gov(cmd::gov::GovCmd),
     /// Batch BLS verification on pinned workers.
     #[command(subcommand)]
     Offload(cmd::offload::OffloadCmd),
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Kernel(c) => cmd::kernel::run(c),
         Command::Module(c) => cmd::module::run(c),
         Command::Audit(c) => cmd::audit::run(c),
+        Command::Gov(c) => cmd::gov::run(c),
     };
     match result {
         Ok(code) => code,
@@ -102,4 +106,15 @@ fn describe(e: &anyhow::Error) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -126,3 +126,136 @@ fn sigterm_stops_the_daemon_cleanly_and_the_chain_survives() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+fn keel(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn validators_submit_governance_to_the_daemon_and_read_it_back_with_a_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p1, p2) = free_ports();
+    let tcp = format!("127.0.0.1:{p1}");
+    let metrics = format!("127.0.0.1:{p2}");
+    let d = dir.path().to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args([
+            "serve",
+            "--data",
+            d,
+            "--tcp",
+            &tcp,
+            "--metrics",
+            &metrics,
+            "--no-kernel",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let start = Instant::now();
+    while !lines.next().unwrap().unwrap().starts_with("keel serving") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "daemon did not start"
+        );
+    }
+    let keystore = dir.path().join("keystore.json");
+    let ks = keystore.to_str().unwrap();
+    // Signed offline (the daemon holds the database), submitted by validator 1.
+    let out = keel(&[
+        "gov", "kill", "division", "--data", d, "--from", "1", "--print", "--nonce", "0", "--at",
+        "50",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let tx = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let out = keel(&[
+        "client",
+        "gov",
+        "--endpoint",
+        &tcp,
+        "--keystore",
+        ks,
+        "--key",
+        "1",
+        &tx,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["receipt"]["status"]["status"], "success", "{answer}");
+    assert_eq!(answer["governance"][0]["kind"], "proposed");
+    // The same transaction again is a replay: rejected for its nonce.
+    let again = keel(&[
+        "client",
+        "gov",
+        "--endpoint",
+        &tcp,
+        "--keystore",
+        ks,
+        "--key",
+        "1",
+        &tx,
+    ]);
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["receipt"]["status"]["status"], "rejected");
+    // A non-governance transaction in a GovernanceSubmit is refused.
+    let transfer = keel(&[
+        "tx",
+        "sign",
+        "--data",
+        d,
+        "--from",
+        "1",
+        "--nonce",
+        "1",
+        "--to",
+        &"00".repeat(32),
+        "--amount",
+        "1",
+    ]);
+    let transfer = String::from_utf8_lossy(&transfer.stdout).trim().to_string();
+    let refused = keel(&[
+        "client",
+        "gov",
+        "--endpoint",
+        &tcp,
+        "--keystore",
+        ks,
+        "--key",
+        "1",
+        &transfer,
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("governance transaction"));
+
+    // The proposal is in the state: read it through the daemon, proof checked by the client.
+    let key = format!("{}{}", hex_of(b"\0gov/proposal/"), "0000000000000000");
+    let out = keel(&[
+        "client",
+        "query",
+        "--endpoint",
+        &tcp,
+        "--keystore",
+        ks,
+        "--key",
+        "2",
+        &key,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("proof verified against root"), "{text}");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -112,7 +112,7 @@ pub enum TxCmd {
     Sign(Box<SignArgs>),
     /// Execute signed transactions (hex) as the next block of the local chain.
     Send {
-        /// Signed transactions, hex.
+        /// Signed transactions: hex, or @FILE holding the hex.
         txs: Vec<String>,
         #[command(flatten)]
         data: DataDir,
@@ -189,7 +189,7 @@ pub fn open(data: &DataDir) -> anyhow::Result<Chain> {
         .with_context(|| format!("cannot open the chain in {}", data.dir.display()))
 }
 
-fn parse_hex<const N: usize>(what: &str, s: &str) -> anyhow::Result<[u8; N]> {
+pub fn parse_hex<const N: usize>(what: &str, s: &str) -> anyhow::Result<[u8; N]> {
     let v =
         hex::decode(s.trim_start_matches("0x")).with_context(|| format!("{what} is not hex"))?;
     v.try_into()
@@ -212,7 +212,7 @@ pub fn parse_key(s: &str) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-fn load_keys(data: &DataDir) -> anyhow::Result<Vec<KeyEntry>> {
+pub fn load_keys(data: &DataDir) -> anyhow::Result<Vec<KeyEntry>> {
     genesis::read_keystore(&data.keystore())
         .with_context(|| format!("cannot read the keystore {}", data.keystore().display()))
 }
@@ -224,7 +224,7 @@ pub fn keystore_secrets(path: &std::path::Path) -> anyhow::Result<Vec<SecretKey>
     entries.iter().map(secret).collect()
 }
 
-fn secret(entry: &KeyEntry) -> anyhow::Result<SecretKey> {
+pub fn secret(entry: &KeyEntry) -> anyhow::Result<SecretKey> {
     let bytes = hex::decode(&entry.secret_key).context("keystore secret is not hex")?;
     SecretKey::from_bytes(&bytes).context("keystore secret is not a BLS key")
 }
@@ -377,12 +377,22 @@ struct BlockFile {
     parent_root: Option<String>,
 }
 
-fn parse_tx(hex_tx: &str) -> anyhow::Result<SignedTx> {
+/// A signed transaction given as hex, or as `@FILE` holding the hex (large governance
+/// transactions exceed the kernel's limit on one command-line argument).
+pub fn tx_hex(arg: &str) -> anyhow::Result<String> {
+    match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {path}")),
+        None => Ok(arg.to_string()),
+    }
+}
+
+fn parse_tx(arg: &str) -> anyhow::Result<SignedTx> {
+    let hex_tx = tx_hex(arg)?;
     let bytes = hex::decode(hex_tx.trim().trim_start_matches("0x")).context("not hex")?;
     Ok(decode::<SignedTx>("signed transaction", &bytes)?)
 }
 
-fn print_result(r: &keel_chain::BlockResult, json: bool) {
+pub fn print_result(r: &keel_chain::BlockResult, json: bool) {
     if json {
         println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
         return;
@@ -409,6 +419,13 @@ fn print_result(r: &keel_chain::BlockResult, json: bool) {
             hex::encode(&rc.tx_hash[..8]),
             rc.gas_used,
             rc.fee
+        );
+    }
+    for e in &r.governance {
+        let tx = e.tx_index.map(|i| format!(" (tx {i})")).unwrap_or_default();
+        println!(
+            "  governance proposal {} {:?}{tx}: {}",
+            e.proposal, e.kind, e.detail
         );
     }
     println!("gas used {:?}; next prices {:?}", r.gas_used, r.next_prices);

@@ -35,11 +35,19 @@ pub enum ClientCmd {
         conn: Conn,
         txs: Vec<String>,
     },
+    /// Submit a signed governance transaction (hex or @FILE, from `keel gov … --print`); the daemon
+    /// executes it as the next block and answers with its receipt and governance events.
+    Gov {
+        #[command(flatten)]
+        conn: Conn,
+        tx: String,
+    },
     /// Read a state value with its proof (KEY as in `keel state get`).
     Query {
         #[command(flatten)]
         conn: Conn,
-        key: String,
+        #[arg(value_name = "KEY")]
+        state_key: String,
     },
 }
 
@@ -108,8 +116,19 @@ pub fn run(cmd: ClientCmd) -> anyhow::Result<ExitCode> {
                 other => bail!("unexpected answer: {other:?}"),
             }
         }
-        ClientCmd::Query { conn, key } => {
-            let raw = super::chain::parse_key(&key)?;
+        ClientCmd::Gov { conn, tx } => {
+            let tx = super::chain::tx_hex(&tx)?;
+            let bytes = hex::decode(tx.trim().trim_start_matches("0x"))
+                .context("the transaction is not hex")?;
+            match connect(&conn)?.call(&Request::GovernanceSubmit { tx: bytes })? {
+                Response::TxOutcome { output } => {
+                    println!("{}", String::from_utf8_lossy(&output))
+                }
+                other => bail!("unexpected answer: {other:?}"),
+            }
+        }
+        ClientCmd::Query { conn, state_key } => {
+            let raw = super::chain::parse_key(&state_key)?;
             match connect(&conn)?.call(&Request::QueryState {
                 key: raw.clone(),
                 with_proof: true,

@@ -141,13 +141,16 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         Vec::new()
     };
-    if cfg.server.allowlist.is_empty()
-        && let Some(k) = demo_keys.first()
-    {
-        // The demo chain's validator 0 may submit blocks.
-        cfg.server
-            .allowlist
-            .push(hex::encode(k.public_key().to_bytes()));
+    if cfg.server.allowlist.is_empty() {
+        // The demo chain's validators may submit blocks and governance transactions.
+        for k in demo_keys
+            .iter()
+            .take(keel_chain::genesis::DEMO_VALIDATORS as usize)
+        {
+            cfg.server
+                .allowlist
+                .push(hex::encode(k.public_key().to_bytes()));
+        }
     }
 
     let kernel = if cfg.kernel.enabled {

@@ -137,13 +137,19 @@ impl ChainService {
         }
     }
 
-    fn one_tx(&self, bytes: &[u8], commit: bool, want_deploy: bool) -> Response {
+    fn one_tx(&self, bytes: &[u8], commit: bool, want: Want) -> Response {
         let tx: SignedTx = match decode("signed transaction", bytes) {
             Ok(t) => t,
             Err(e) => return rejected(e),
         };
-        if want_deploy && !matches!(tx.tx.kind, TxKind::Deploy { .. }) {
-            return rejected("a Deploy request must carry a deploy transaction");
+        match want {
+            Want::Deploy if !matches!(tx.tx.kind, TxKind::Deploy { .. }) => {
+                return rejected("a Deploy request must carry a deploy transaction");
+            }
+            Want::Governance if !matches!(tx.tx.kind, TxKind::Governance(_)) => {
+                return rejected("a GovernanceSubmit request must carry a governance transaction");
+            }
+            _ => {}
         }
         let mut chain = self.chain();
         let header = match chain.next_header(0, [0; 32]) {
@@ -163,12 +169,16 @@ impl ChainService {
                 if commit {
                     self.count(&r);
                 }
-                let receipt = r
-                    .receipts
-                    .first()
-                    .map(|rc| serde_json::to_vec(rc).unwrap_or_default())
-                    .unwrap_or_default();
-                Response::TxOutcome { output: receipt }
+                let receipt = r.receipts.first();
+                let output = if want == Want::Governance {
+                    // The proposal id or tally is in the governance events.
+                    serde_json::to_vec(&json!({ "receipt": receipt, "governance": r.governance }))
+                } else {
+                    serde_json::to_vec(&receipt)
+                };
+                Response::TxOutcome {
+                    output: output.unwrap_or_default(),
+                }
             }
             Err(e) => internal(e),
         }
@@ -225,20 +235,25 @@ impl ChainService {
     }
 }
 
+/// Which transaction kind a single-transaction request must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Any,
+    Deploy,
+    Governance,
+}
+
 impl Service for ChainService {
     fn handle(&self, _ctx: &RequestContext, request: Request) -> Response {
         match request {
             Request::Status => self.status(),
             Request::SubmitBlock { block } => self.submit(&block, true),
             Request::ExecuteBlock { block } => self.submit(&block, false),
-            Request::SimulateTx { tx } => self.one_tx(&tx, false, false),
-            Request::Deploy { tx } => self.one_tx(&tx, true, true),
+            Request::SimulateTx { tx } => self.one_tx(&tx, false, Want::Any),
+            Request::Deploy { tx } => self.one_tx(&tx, true, Want::Deploy),
             Request::QueryState { key, with_proof } => self.query(&key, with_proof),
             Request::BlsBatchVerify { items } => self.verify(items),
-            Request::GovernanceSubmit { .. } => Response::Error {
-                code: ErrorCode::Unsupported,
-                message: "governance proposals are not accepted by this version".into(),
-            },
+            Request::GovernanceSubmit { tx } => self.one_tx(&tx, true, Want::Governance),
             // The server answers these itself.
             Request::Hello { .. } | Request::AuthProof { .. } | Request::Ping { .. } => {
                 Response::Error {
