@@ -77,6 +77,11 @@ pub enum ChainError {
     Audit(String),
     #[error("genesis: {0}")]
     Genesis(String),
+    #[error(
+        "feature gate {name} is at version {version}, which this keel binary does not implement: \
+         upgrade keel before executing further blocks"
+    )]
+    UnsupportedFeature { name: String, version: u32 },
     #[error("block record cannot be encoded: {0}")]
     Record(String),
     #[error("state commit failed: {0}")]
@@ -148,6 +153,9 @@ impl Executor<'_> {
             let mut o = lock(&shared);
             let mut a = Access { overlay: &mut o };
             let events = Gov { a: &mut a }.begin_block(self.vm, header.height)?;
+            if let Some((name, version)) = governance::unsupported_feature(&a)? {
+                return Err(ChainError::UnsupportedFeature { name, version });
+            }
             self.vm.set_kills(governance::kills(&a)?.vm_kills());
             let schedule =
                 governance::schedule(&a)?.unwrap_or_else(|| self.vm.config().schedule.clone());

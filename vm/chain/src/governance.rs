@@ -626,6 +626,19 @@ pub fn features<B: ChainBase>(a: &Access<'_, B>) -> Result<BTreeMap<String, u32>
     all.extend(stored);
     Ok(all)
 }
+/// The first feature gate whose version this binary does not implement, if any. A node that
+/// meets one must not execute the block (it would diverge from upgraded nodes): it stops with
+/// an error telling the operator to upgrade.
+pub fn unsupported_feature<B: ChainBase>(
+    a: &Access<'_, B>,
+) -> Result<Option<(String, u32)>, AccessError> {
+    Ok(features(a)?.into_iter().find(|(name, version)| {
+        !FEATURES
+            .iter()
+            .any(|(n, supported, _)| n == name && supported.contains(version))
+    }))
+}
+
 /// The gas schedule set by governance, if any (otherwise the VM's built-in one).
 pub fn schedule<B: ChainBase>(a: &Access<'_, B>) -> Result<Option<GasSchedule>, AccessError> {
     match a.overlay.get(&schedule_key())? {

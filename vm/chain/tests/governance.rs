@@ -589,3 +589,39 @@ fn contract_upgrades_schedule_and_fee_changes_apply_at_their_height_and_replay_i
         assert_eq!(again, original, "block {}", b.header.height);
     }
 }
+
+#[test]
+fn a_node_stops_at_a_feature_version_it_does_not_implement() {
+    use std::collections::BTreeMap;
+    let mut base: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    base.insert(
+        keel_chain::state_access::config_key(),
+        encode(&ChainConfig::demo()),
+    );
+    let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
+    let routines = keel_chain::routines::RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter);
+    let exec = Executor {
+        vm: &vm,
+        verifier: &keel_crypto::SingleVerifier,
+        routines: &routines,
+    };
+    let header = BlockHeader {
+        height: 1,
+        parent_root: [0; 32],
+        timestamp: 0,
+        proposer: PROPOSER,
+    };
+    // Every gate at a version this binary implements: the block executes.
+    assert!(exec.execute(base.clone(), &header, &[]).is_ok());
+    // A chain whose gate moved on (decided by upgraded nodes) stops this node, with a reason.
+    let mut gates = BTreeMap::new();
+    gates.insert("isa.wasm".to_string(), 2u32);
+    base.insert(governance::features_key(), encode(&gates));
+    match exec.execute(base, &header, &[]) {
+        Err(ChainError::UnsupportedFeature { name, version }) => {
+            assert_eq!((name.as_str(), version), ("isa.wasm", 2));
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("executed a block under an unknown feature version"),
+    }
+}
