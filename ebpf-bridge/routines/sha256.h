@@ -220,8 +220,8 @@ KEEL_INLINE void sha256_digest(const u32 *st, u8 *out)
         store_be32(out + 4 * i, st[i]);
 }
 
-/* Largest input the sha256 routine accepts; bounds every loop below. The kernel build lowers it
- * (build.rs) because the kernel verifier walks every iteration within a 1M-instruction budget. */
+/* Largest input the sha256 routine accepts; bounds every loop below. The kernel verifier walks
+ * every block within its 1M-instruction budget; it accepts 4096 (one short path per block count). */
 #ifndef SHA256_MAX_INPUT
 #define SHA256_MAX_INPUT 4096
 #endif
