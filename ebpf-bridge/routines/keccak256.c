@@ -139,6 +139,19 @@ KEEL_INLINE void keccak_f(u64 *s)
     }
 }
 
+/* All ones if x < y, else 0 (x, y < 2^63): a mask instead of a branch, so the kernel verifier
+ * walks one path through the padding instead of one per byte. */
+KEEL_INLINE u64 keccak_lt_mask(u64 x, u64 y)
+{
+    return (u64)((long long)(x - y) >> 63);
+}
+
+/* 1 if x == y, else 0 (x, y < 2^63): the domain byte itself, without a branch. */
+KEEL_INLINE u64 keccak_eq_bit(u64 x, u64 y)
+{
+    return ((x ^ y) - 1) >> 63;
+}
+
 KEEL_ROUTINE(keccak256_routine)
 {
     if (in_len > KECCAK_MAX_INPUT)
@@ -148,36 +161,39 @@ KEEL_ROUTINE(keccak256_routine)
     u64 s[25];
     for (int i = 0; i < 25; i++)
         s[i] = 0;
-    /* Block b exists while b * RATE <= in_len; the last one (remaining bytes, then pad10*1 with
-     * the Keccak domain byte 0x01) is assembled lane by lane. One loop, so keccak_f is inlined
-     * once; no division, so the kernel verifier keeps exact bounds on every offset. */
-    for (u64 b = 0; b <= KECCAK_MAX_FULL_BLOCKS; b++) {
+    /* Full blocks, one 64-bit load per lane (lanes are little-endian, block offsets multiples of
+     * 8). No division, so the kernel verifier keeps exact bounds on every offset. */
+    u64 b = 0;
+    for (; b < KECCAK_MAX_FULL_BLOCKS; b++) {
         u64 off = b * KECCAK_RATE;
-        if (off > in_len)
+        if (off + KECCAK_RATE > in_len)
             break;
-        u64 full = off + KECCAK_RATE <= in_len;
-        u64 rem = in_len - off;
-        for (u64 i = 0; i < KECCAK_RATE / 8; i++) {
-            u64 lane = 0;
-            if (full) {
-                lane = load_le64(in + off + 8 * i);
-            } else {
-                for (u64 k = 0; k < 8; k++) {
-                    u64 j = 8 * i + k;
-                    u64 v = 0;
-                    if (j < rem)
-                        v = in[off + j];
-                    else if (j == rem)
-                        v = 0x01;
-                    if (j == KECCAK_RATE - 1)
-                        v |= 0x80;
-                    lane |= v << (8 * k);
-                }
-            }
-            s[i] ^= lane;
-        }
+        for (u64 i = 0; i < KECCAK_RATE / 8; i++)
+            s[i] ^= *(const u64 *)(in + off + 8 * i);
         keccak_f(s);
     }
+    /* The last block: the rem < RATE remaining bytes, the Keccak domain byte 0x01 right after
+     * them, zeros, and 0x80 in the block's last byte. Byte j is in[pos] masked by (pos < in_len),
+     * pos = off + j, with the read index masked to 0 past the end (reads happen only if rem > 0,
+     * hence in_len > 0), so no branch depends on the data length. */
+    u64 off = b * KECCAK_RATE;
+    u64 rem = in_len - off;
+#pragma clang loop unroll(disable)
+    for (u64 i = 0; i < KECCAK_RATE / 8; i++) {
+        u64 lane = 0;
+        for (u64 k = 0; k < 8; k++) {
+            u64 pos = off + 8 * i + k;
+            u64 inside = keccak_lt_mask(pos, in_len);
+            u64 v = 0;
+            if (rem != 0)
+                v = in[pos & inside] & inside;
+            v |= keccak_eq_bit(pos, in_len);
+            lane |= v << (8 * k);
+        }
+        s[i] ^= lane;
+    }
+    s[KECCAK_RATE / 8 - 1] ^= 0x8000000000000000ULL;
+    keccak_f(s);
     for (int i = 0; i < 4; i++)
         store_le64(out + 8 * i, s[i]);
     return KEEL_OK;

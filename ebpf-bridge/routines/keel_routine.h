@@ -10,7 +10,9 @@
  * Rules that keep both the sBPF verifier and the kernel verifier happy:
  *   - one function per program: everything is always_inline (no bpf-to-bpf calls);
  *   - every loop has a constant trip count (data-dependent exits are `break`s);
- *   - no mutable globals (constants in .rodata are fine); stack use under 512 bytes.
+ *   - no mutable globals (constants in .rodata are fine); stack use under 512 bytes;
+ *   - inline asm only where register allocation is the point (sha256.h's block function), with
+ *     every operand declared: it is the same BPF either way, and both verifiers see only that.
  */
 #ifndef KEEL_ROUTINE_H
 #define KEEL_ROUTINE_H

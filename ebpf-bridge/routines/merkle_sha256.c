@@ -28,7 +28,8 @@ KEEL_ROUTINE(merkle_sha256_routine)
         return KEEL_ERR_INPUT_LEN;
     if ((index >> depth) != 0)
         return KEEL_ERR_INPUT_VALUE;
-    u8 node[32];
+    u8 node[32] __attribute__((aligned(8)));
+    u64 w[SHA256_SCHEDULE_PAIRS];
     for (int i = 0; i < 32; i++)
         node[i] = in[32 + i];
     /* One compression site per level (two copies would overflow the kernel stack and its
@@ -39,7 +40,7 @@ KEEL_ROUTINE(merkle_sha256_routine)
             break;
         const u8 *sibling = in + MERKLE_HEADER + 32 * l;
         u8 right = (u8)(0 - ((index >> l) & 1)); /* 0xff if the node is a right child */
-        u8 blk[64];
+        u8 blk[64] __attribute__((aligned(8)));
         for (int i = 0; i < 32; i++) {
             u8 n = node[i], s = sibling[i];
             blk[i] = (s & right) | (n & (u8)~right);
@@ -52,7 +53,7 @@ KEEL_ROUTINE(merkle_sha256_routine)
                 for (int i = 0; i < 64; i++)
                     blk[i] = SHA256_PAD64[i];
             }
-            sha256_compress(st, blk);
+            sha256_compress(st, blk, w);
         }
         sha256_digest(st, node);
     }

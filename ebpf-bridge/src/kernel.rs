@@ -10,7 +10,7 @@
 //! any consensus path: it exists to show the kernel JIT computes what solana-sbpf computes.
 
 use crate::error::BridgeError;
-use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, ProgramInput};
+use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, ProgramInput, ProgramType};
 use std::sync::Mutex;
 
 /// Byte capacity of `keel_io.in` (KEEL_KERNEL_MAX_IN in keel_entry.h).
@@ -19,6 +19,24 @@ pub const KERNEL_MAX_INPUT: usize = 8192;
 pub const KERNEL_MAX_OUTPUT: usize = 64;
 const HEADER: usize = 16;
 const IO_SIZE: usize = HEADER + KERNEL_MAX_INPUT + KERNEL_MAX_OUTPUT;
+
+/// Whether this host can run the kernel engine at all: it needs the permission to load BPF
+/// programs (root / CAP_BPF) and a kernel with `BPF_PROG_TYPE_SYSCALL` (Linux 5.14+).
+///
+/// `Ok` means a routine the kernel then refuses was refused by its verifier, not for want of a
+/// feature. Errors: `EngineUnavailable` saying what is missing.
+pub fn kernel_support() -> Result<(), BridgeError> {
+    route_libbpf_logs();
+    match ProgramType::Syscall.is_supported() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(BridgeError::EngineUnavailable(
+            "kernel: this kernel has no BPF_PROG_TYPE_SYSCALL programs".into(),
+        )),
+        Err(e) => Err(BridgeError::EngineUnavailable(format!(
+            "kernel: cannot probe for BPF_PROG_TYPE_SYSCALL (not root / no CAP_BPF?): {e}"
+        ))),
+    }
+}
 
 /// A routine loaded into the kernel; runs are serialised because they share the `.bss` map.
 pub(crate) struct KernelProgram {

@@ -21,7 +21,7 @@ pub mod sbpf;
 
 pub use builtin::{FAULT_OOB, FAULT_SPIN, KECCAK256, MERKLE_SHA256, MODMUL_BLS12_381_FR, SHA256};
 pub use error::BridgeError;
-pub use kernel::{KERNEL_MAX_INPUT, KERNEL_MAX_OUTPUT};
+pub use kernel::{KERNEL_MAX_INPUT, KERNEL_MAX_OUTPUT, kernel_support};
 pub use manifest::{
     CostModel, GAS_PER_INSTRUCTION, InputRule, Manifest, RoutineId, gas_for_instructions,
 };

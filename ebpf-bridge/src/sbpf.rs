@@ -75,6 +75,10 @@ pub(crate) struct SbpfProgram {
 }
 
 /// The VM configuration of every routine: SBPF v0 only, one stack frame, metering on.
+///
+/// Every memory access stays bounds-checked against the five regions and the meter stays exact
+/// (both engines count the same instructions); the settings below only remove cost that buys
+/// nothing for routines, which are vetted builds of our own C sources, never untrusted bytecode.
 fn config() -> Config {
     Config {
         max_call_depth: 1,
@@ -83,6 +87,14 @@ fn config() -> Config {
         enable_instruction_meter: true,
         reject_broken_elfs: true,
         enabled_sbpf_versions: SBPFVersion::V0..=SBPFVersion::V0,
+        // Every region starts on a 4 GiB boundary (see the map above), so a region is found by
+        // `vm_addr >> 32` instead of a cached binary search; bounds are checked the same way.
+        // Memory accesses dominate JIT time, so this is worth ~15% on sha256.
+        aligned_memory_mapping: true,
+        // Random no-ops and immediate blinding defend a JIT against spraying by untrusted
+        // bytecode; they change neither results nor instruction counts, only cost time here.
+        noop_instruction_rate: 0,
+        sanitize_user_provided_values: false,
         ..Config::default()
     }
 }

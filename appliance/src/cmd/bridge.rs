@@ -126,6 +126,10 @@ pub struct BridgeRow {
     pub routine: String,
     pub input_bytes: usize,
     /// The same algorithm compiled to wasm, run as a contract on the VM (interpreter tier).
+    /// For sha256: `contracts/c/sha256.c`, portable C (FIPS 180-4, 64-word schedule) built by
+    /// clang -O2 for wasm32; the routine it is compared with is `ebpf-bridge/routines/sha256.h`,
+    /// the same algorithm with its block function register-allocated by hand for BPF (inline
+    /// asm). Both hash the whole input and pay one VM call each.
     pub wasm_on_vm_us: Option<f64>,
     pub native_call_interp_us: f64,
     pub native_call_jit_us: f64,

@@ -1,7 +1,7 @@
 //! Rust reference implementations and helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use keel_ebpf_bridge::{BridgeError, Engine, Registry, Routine, RunResult};
+use keel_ebpf_bridge::{BridgeError, Engine, Registry, Routine, RunResult, kernel_support};
 use ruint::aliases::U256;
 use sha2::{Digest, Sha256};
 use sha3::Keccak256;
@@ -84,7 +84,8 @@ pub fn merkle_input(root: [u8; 32], leaf: [u8; 32], index: u32, siblings: &[[u8;
 
 /// Runs `id` on every engine available here and checks they agree with `expected`:
 /// same output everywhere, same instruction count and gas on interpreter and JIT.
-/// Returns the interpreter's result. The kernel engine is skipped (loudly) when unavailable.
+/// Returns the interpreter's result. The kernel engine is skipped (loudly) only when this host
+/// cannot run it at all; a kernel that can but refuses the routine fails the test.
 pub fn check_all_engines(id: u32, input: &[u8], expected: &[u8]) -> RunResult {
     let registry = registry();
     let out_len = expected.len();
@@ -114,7 +115,15 @@ pub fn check_all_engines(id: u32, input: &[u8], expected: &[u8]) -> RunResult {
                 "kernel output differs from the reference"
             );
         }
-        Err(e) => skip_kernel_loudly(id, &e),
+        Err(e) => {
+            if kernel_support().is_ok() && routine(id).kernel_max_input().is_some() {
+                panic!(
+                    "the kernel runs BPF_PROG_TYPE_SYSCALL programs here but refused {}: {e}",
+                    routine(id).manifest().name
+                );
+            }
+            skip_kernel_loudly(id, &e)
+        }
     }
     interp
 }
