@@ -80,6 +80,13 @@ pub struct BenchResult {
     pub p50: Duration,
     /// 99th percentile latency.
     pub p99: Duration,
+    /// CPU time the server's threads (network threads and worker pool) spent per request,
+    /// in nanoseconds; `None` where per-thread CPU time is not readable (no `/proc`).
+    /// Unlike throughput, this does not depend on whether the load generator, which shares
+    /// the machine, is the bottleneck.
+    pub server_cpu_ns: Option<u64>,
+    /// CPU time the load generator's threads spent per request, in nanoseconds.
+    pub client_cpu_ns: Option<u64>,
 }
 
 /// Every measurement of a run, plus why io_uring was skipped if it was.
@@ -128,6 +135,7 @@ impl Service for BenchService {
 pub fn run_serve_bench(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.client_threads.max(1))
+        .thread_name(CLIENT_THREAD)
         .enable_all()
         .build()?;
     let mut report = BenchReport::default();
@@ -191,7 +199,27 @@ fn measure(
             )));
         }
     };
-    let outcome = runtime.block_on(drive(target, clients, config));
+    // Warm-up on the same server (its buffers, the allocator, the socket caches): short, and
+    // checked like the measured run, but neither timed nor counted.
+    let warm_up = BenchConfig {
+        requests_per_client: (config.requests_per_client / 10).clamp(1, 2_000),
+        ..config.clone()
+    };
+    let warmed = runtime.block_on(drive(target.clone(), clients, &warm_up));
+    let cpu_before = (
+        thread_cpu_ns(SERVER_THREADS),
+        thread_cpu_ns(&[CLIENT_THREAD]),
+    );
+    let outcome = match warmed {
+        Ok((_, _, 0, 0)) => runtime.block_on(drive(target, clients, config)),
+        Ok((_, _, lost, mismatched)) => Ok((Duration::ZERO, Vec::new(), lost, mismatched)),
+        Err(e) => Err(e),
+    };
+    // Sampled before shutdown: the server's threads exit (and leave /proc) on join.
+    let cpu_after = (
+        thread_cpu_ns(SERVER_THREADS),
+        thread_cpu_ns(&[CLIENT_THREAD]),
+    );
     server.shutdown();
     server.join()?;
     let (elapsed, mut latencies, lost, mismatched) = outcome?;
@@ -218,7 +246,44 @@ fn measure(
         throughput: u64::try_from(u128::from(requests) * 1_000_000 / micros).unwrap_or(u64::MAX),
         p50: percentile(&latencies, 50),
         p99: percentile(&latencies, 99),
+        server_cpu_ns: per_request(cpu_before.0, cpu_after.0, requests),
+        client_cpu_ns: per_request(cpu_before.1, cpu_after.1, requests),
     }))
+}
+
+/// Name of the load generator's runtime threads (how their CPU time is found).
+const CLIENT_THREAD: &str = "keel-bench-cli";
+/// Name prefixes of the server's threads: rings, tokio workers (and their main), worker pool.
+const SERVER_THREADS: &[&str] = &["keel-ring-", "keel-epoll", "keel-worker-"];
+
+/// CPU time in nanoseconds used so far by this process's live threads whose name starts with
+/// one of `prefixes` (from `/proc/self/task/*/schedstat`; the kernel keeps 15 bytes of a
+/// thread name); `None` if `/proc` is unreadable.
+fn thread_cpu_ns(prefixes: &[&str]) -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let path = task.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue; // the thread exited meanwhile
+        };
+        if !prefixes.iter().any(|p| comm.trim_end().starts_with(p)) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) else {
+            continue;
+        };
+        // First field: time spent on a CPU, in nanoseconds.
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(total)
+}
+
+fn per_request(before: Option<u64>, after: Option<u64>, requests: u64) -> Option<u64> {
+    Some(after?.saturating_sub(before?) / requests.max(1))
 }
 
 fn server_name(io_uring: bool) -> &'static str {
@@ -246,10 +311,12 @@ async fn drive(
     clients: usize,
     config: &BenchConfig,
 ) -> Result<Outcome, BenchError> {
-    let started = Instant::now();
+    // Every client allocates its bookkeeping and connects before the clock starts.
+    let start = Arc::new(tokio::sync::Barrier::new(clients + 1));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients {
         let target = target.clone();
+        let start = start.clone();
         let (count, window, request) = (
             config.requests_per_client,
             config.window.max(1),
@@ -258,37 +325,43 @@ async fn drive(
         tasks.spawn(async move {
             match target {
                 Target::Tcp(a) => {
-                    let s = tokio::net::TcpStream::connect(a).await?;
-                    s.set_nodelay(true)?;
-                    one_client(s, count, window, request).await
+                    let s = match tokio::net::TcpStream::connect(a).await {
+                        Ok(s) => s.set_nodelay(true).map(|()| s),
+                        Err(e) => Err(e),
+                    };
+                    one_client(s, &start, count, window, request).await
                 }
                 Target::Unix(p) => {
-                    one_client(
-                        tokio::net::UnixStream::connect(p).await?,
-                        count,
-                        window,
-                        request,
-                    )
-                    .await
+                    let s = tokio::net::UnixStream::connect(p).await;
+                    one_client(s, &start, count, window, request).await
                 }
             }
         });
     }
+    start.wait().await;
+    let started = Instant::now();
+    let mut finished = Vec::with_capacity(clients);
+    while let Some(joined) = tasks.join_next().await {
+        finished.push(joined.map_err(|e| std::io::Error::other(e.to_string()))?);
+    }
+    let elapsed = started.elapsed();
     let mut latencies = Vec::with_capacity(clients * config.requests_per_client);
     let (mut lost, mut mismatched) = (0, 0);
-    while let Some(joined) = tasks.join_next().await {
-        let (l, lo, mm) = joined.map_err(|e| std::io::Error::other(e.to_string()))??;
+    for result in finished {
+        let (l, lo, mm) = result?;
         latencies.extend(l);
         lost += lo;
         mismatched += mm;
     }
-    Ok((started.elapsed(), latencies, lost, mismatched))
+    Ok((elapsed, latencies, lost, mismatched))
 }
 
 /// One pipelining client: keeps `window` requests in flight; request `i` has id `i + 1` and
 /// (for Ping) payload `i`, so every answer can be checked against its request.
+/// It waits at `start` (even if its connection failed, so the others are not left waiting).
 async fn one_client<S>(
-    mut stream: S,
+    stream: std::io::Result<S>,
+    start: &tokio::sync::Barrier,
     count: usize,
     window: usize,
     request: BenchRequest,
@@ -296,12 +369,15 @@ async fn one_client<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    // Allocated and written once before the clock starts, so page faults are not timed.
     let mut sent_at: Vec<Option<Instant>> = vec![None; count];
-    let mut latencies = Vec::with_capacity(count);
+    let mut latencies = vec![0u64; count];
     let mut decoder = FrameDecoder::new(1 << 20);
     let (mut sent, mut received, mut mismatched) = (0usize, 0usize, 0u64);
     let mut wbuf = Vec::with_capacity(window * 48);
     let mut rbuf = vec![0u8; 64 * 1024];
+    start.wait().await;
+    let mut stream = stream?;
     while received + (mismatched as usize) < count {
         wbuf.clear();
         let now = Instant::now();
@@ -351,8 +427,9 @@ where
             };
             match sent_at.get_mut(index).and_then(Option::take) {
                 Some(t) if expected_ok => {
-                    latencies
-                        .push(u64::try_from(now.duration_since(t).as_nanos()).unwrap_or(u64::MAX));
+                    if let Some(slot) = latencies.get_mut(received) {
+                        *slot = u64::try_from(now.duration_since(t).as_nanos()).unwrap_or(u64::MAX);
+                    }
                     received += 1;
                 }
                 _ => mismatched += 1,
@@ -360,6 +437,7 @@ where
         }
     }
     let lost = (count - received) as u64 - mismatched.min((count - received) as u64);
+    latencies.truncate(received);
     Ok((latencies, lost, mismatched))
 }
 
@@ -369,19 +447,29 @@ impl BenchReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<9} {:>7} {:>10} {:>12} {:>10} {:>10}",
-            "backend", "clients", "requests", "req/s", "p50 µs", "p99 µs"
+            "{:<9} {:>7} {:>10} {:>12} {:>10} {:>10} {:>13} {:>13}",
+            "backend",
+            "clients",
+            "requests",
+            "req/s",
+            "p50 µs",
+            "p99 µs",
+            "server ns/req",
+            "client ns/req"
         );
+        let cpu = |ns: Option<u64>| ns.map_or_else(|| "-".to_string(), |n| n.to_string());
         for r in &self.results {
             let _ = writeln!(
                 out,
-                "{:<9} {:>7} {:>10} {:>12} {:>10} {:>10}",
+                "{:<9} {:>7} {:>10} {:>12} {:>10} {:>10} {:>13} {:>13}",
                 r.backend.name(),
                 r.clients,
                 r.requests,
                 r.throughput,
                 r.p50.as_micros(),
-                r.p99.as_micros()
+                r.p99.as_micros(),
+                cpu(r.server_cpu_ns),
+                cpu(r.client_cpu_ns)
             );
         }
         for clients in self
@@ -458,6 +546,32 @@ mod tests {
         };
         let report = run_serve_bench(&config).unwrap();
         assert!(report.results.iter().all(|r| r.requests == 400));
+    }
+
+    #[test]
+    fn thread_cpu_time_is_summed_over_threads_with_a_matching_name() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (busy_tx, busy_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::Builder::new()
+            .name("keel-cputest".into())
+            .spawn(move || {
+                let until = Instant::now() + Duration::from_millis(20);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                let _ = busy_tx.send(());
+                let _ = rx.recv();
+            })
+            .unwrap();
+        busy_rx.recv().unwrap();
+        let Some(ns) = thread_cpu_ns(&["keel-cputest"]) else {
+            eprintln!("skipped: /proc/self/task unreadable");
+            return;
+        };
+        assert!(ns > 1_000_000, "a thread that spun 20 ms used {ns} ns");
+        assert_eq!(thread_cpu_ns(&["no-such-thread"]), Some(0));
+        tx.send(()).unwrap();
+        t.join().unwrap();
     }
 
     #[test]

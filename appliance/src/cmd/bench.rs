@@ -3,7 +3,7 @@
 //! Runs are interleaved (baseline, candidate, baseline, …) and the minimum of each series is
 //! reported, so background load on a shared machine skews both sides alike.
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use keel_vm::{CallRequest, GasVector, MemoryState, Vm, VmConfig};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -66,6 +66,18 @@ pub struct BenchServeArgs {
     /// Threads of the load generator.
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
+    /// The request the clients send.
+    #[arg(long, value_enum, default_value_t = ServeRequest::Ping)]
+    pub request: ServeRequest,
+}
+
+/// `--request` of `keel bench serve`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ServeRequest {
+    /// Answered on the network thread: the transport's cost alone.
+    Ping,
+    /// Goes through the worker pool: adds the dispatch hop and its wake-ups.
+    Status,
 }
 
 #[derive(Args)]
@@ -243,7 +255,10 @@ fn bench_serve(a: BenchServeArgs) -> anyhow::Result<ExitCode> {
         unix: a.unix,
         io_threads: a.io_threads,
         client_threads: a.client_threads,
-        ..keel_server::bench::BenchConfig::default()
+        request: match a.request {
+            ServeRequest::Ping => keel_server::bench::BenchRequest::Ping,
+            ServeRequest::Status => keel_server::bench::BenchRequest::Status,
+        },
     };
     eprintln!(
         "load test: every response is matched to its request; a lost or mismatched one fails the run"
