@@ -8,8 +8,12 @@
 //! runs at most the product of its enclosing loops' iteration bounds: their sum over the
 //! reachable instructions is the worst-case instruction count.
 //!
-//! Depends only on `isa`, `domain`, `alu`, `linear`, `transfer`, `loops` and the certificate
-//! types — never on the certifier.
+//! Relational facts (`relations`, format version 2) ride along: the transfer function creates
+//! them from exact effects and derives consequences in a bounded number of elimination rounds;
+//! inclusion requires every stated fact to follow from one known fact or the intervals.
+//!
+//! Depends only on `isa`, `domain`, `alu`, `linear`, `relations`, `transfer`, `loops` and the
+//! certificate types — never on the certifier.
 
 use crate::certificate::{Certificate, LoopBound};
 use crate::domain::{Env, Kind, State, show};
