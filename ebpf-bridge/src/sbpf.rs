@@ -60,9 +60,39 @@ impl ContextObject for Meter {
 
 /// Which solana-sbpf engine runs the program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SbpfMode {
+pub enum SbpfMode {
+    /// The interpreter.
     Interpreter,
+    /// The x86-64 JIT.
     Jit,
+}
+
+/// What one run of a linked image returned: the status in r0 and the executed instruction
+/// count (as metered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Execution {
+    /// r0 at `exit`.
+    pub status: u64,
+    /// Instructions executed.
+    pub instructions: u64,
+}
+
+/// Loads `image` exactly as the registry loads a routine (solana-sbpf's verifier, same
+/// configuration and memory map) and runs it once on `input`, with `output` as the output
+/// region and `budget` instructions. For tools that check the loader and the PCC checker
+/// against each other; the registry itself never runs unregistered images.
+///
+/// Errors: `Load` if the loader refuses the text, `BudgetExhausted`, `Fault`, or
+/// `EngineUnavailable` for the JIT off x86-64. A non-zero status is not an error here.
+/// Deterministic.
+pub fn run_linked(
+    image: LinkedImage,
+    mode: SbpfMode,
+    input: &[u8],
+    output: &mut [u8],
+    budget: u64,
+) -> Result<Execution, BridgeError> {
+    SbpfProgram::new(0, image)?.execute(mode, input, output, budget)
 }
 
 /// A verified (and, where supported, JIT-compiled) routine program.
@@ -137,6 +167,24 @@ impl SbpfProgram {
         budget: u64,
     ) -> Result<u64, BridgeError> {
         let routine = self.routine;
+        match self.execute(mode, input, output, budget)? {
+            Execution {
+                status: 0,
+                instructions,
+            } => Ok(instructions),
+            Execution { status, .. } => Err(BridgeError::Rejected { routine, status }),
+        }
+    }
+
+    /// Runs the program once; any status is a result. Errors: budget exhaustion or fault.
+    fn execute(
+        &self,
+        mode: SbpfMode,
+        input: &[u8],
+        output: &mut [u8],
+        budget: u64,
+    ) -> Result<Execution, BridgeError> {
+        let routine = self.routine;
         if mode == SbpfMode::Jit
             && let Some(reason) = &self.jit_error
         {
@@ -184,8 +232,10 @@ impl SbpfProgram {
         let (instructions, result) =
             vm.execute_program(&self.executable, &mut exec_mode, &mut call_frames);
         match result {
-            ProgramResult::Ok(0) => Ok(instructions),
-            ProgramResult::Ok(status) => Err(BridgeError::Rejected { routine, status }),
+            ProgramResult::Ok(status) => Ok(Execution {
+                status,
+                instructions,
+            }),
             ProgramResult::Err(EbpfError::ExceededMaxInstructions) => {
                 Err(BridgeError::BudgetExhausted { routine, budget })
             }

@@ -382,10 +382,22 @@ fn order(x: Iv, y: Iv, strict: i128, env: &Env) -> Refined {
     let (Some(yh), Some(xl)) = (y.hi.minus(Aff::k(strict)), x.lo.plus(Aff::k(strict))) else {
         return Some((x, y, full));
     };
-    // Either bound is sound; the comparison's wins unless the old one is tighter everywhere.
-    let nx = Iv::new(x.lo, if env.le(x.hi, yh) { x.hi } else { yh }, x.m);
-    let ny = Iv::new(if env.le(xl, y.lo) { y.lo } else { xl }, y.hi, y.m);
+    // Either bound is sound; the comparison's wins unless the old one is tighter everywhere
+    // (judged on the input lengths the edge leaves).
     let d = yh.minus(x.lo).into_iter().collect::<Vec<_>>();
+    let (_, _, len) = ok(x, y, &d, env)?;
+    let env = &env.narrow(len);
+    // A single value (such as `L` itself) is already exact: keep it.
+    let nx = if x.lo == x.hi {
+        x
+    } else {
+        Iv::new(x.lo, if env.le(x.hi, yh) { x.hi } else { yh }, x.m)
+    };
+    let ny = if y.lo == y.hi {
+        y
+    } else {
+        Iv::new(if env.le(xl, y.lo) { y.lo } else { xl }, y.hi, y.m)
+    };
     ok(nx, ny, &d, env)
 }
 

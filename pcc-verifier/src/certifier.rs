@@ -76,6 +76,11 @@ pub fn certify(image: &Image, params: &Params) -> Result<Certificate, CertifyErr
         property: Property::ForbiddenInstruction,
         detail: e.to_string(),
     })?;
+    checker::admit_all(&prog).map_err(|e| CertifyError::Unproven {
+        pc: e.pc.unwrap_or(0),
+        property: e.property,
+        detail: e.detail,
+    })?;
     let n = prog.slots.len();
     let mut heads = vec![false; n];
     for (pc, insn) in prog.slots.iter().enumerate() {

@@ -8,13 +8,17 @@
 //! runs at most the product of its enclosing loops' iteration bounds: their sum over the
 //! reachable instructions is the worst-case instruction count.
 //!
-//! Depends only on `isa`, `domain`, `alu`, `linear`, `transfer`, `loops` and the certificate
-//! types — never on the certifier.
+//! Relational facts (`relations`, format version 2) ride along: the transfer function creates
+//! them from exact effects and derives consequences in a bounded number of elimination rounds;
+//! inclusion requires every stated fact to follow from one known fact or the intervals.
+//!
+//! Depends only on `isa`, `domain`, `alu`, `linear`, `relations`, `transfer`, `loops` and the
+//! certificate types — never on the certifier.
 
 use crate::certificate::{Certificate, LoopBound};
 use crate::domain::{Env, Kind, State, show};
 use crate::image::Image;
-use crate::isa::{allowed, decode};
+use crate::isa::{Inadmissible, Program, admissible, decode};
 use crate::loops::Nest;
 use crate::property::{Property, Violation};
 use crate::transfer::{enter_head, step};
@@ -97,20 +101,7 @@ pub fn check(image: &Image, cert: &Certificate) -> Result<CheckReport, CheckErro
             cert.states.len()
         )));
     }
-    // Every instruction, reachable or not, must be in the allowed set.
-    for (pc, insn) in prog.slots.iter().enumerate() {
-        if let Some(insn) = insn
-            && allowed(insn.op).is_none()
-        {
-            let property = if insn.op == crate::isa::OP_CALL {
-                Property::ForbiddenSyscall
-            } else {
-                Property::ForbiddenInstruction
-            };
-            let what = format!("opcode {:#04x} (imm {})", insn.op, insn.imm);
-            return Err(fail(Some(pc), property, what));
-        }
-    }
+    admit_all(&prog)?;
     let nest = Nest::new(cert, n).map_err(mismatch)?;
 
     let entry = State::entry(&env);
@@ -193,6 +184,24 @@ pub fn check(image: &Image, cert: &Certificate) -> Result<CheckReport, CheckErro
         worst_case_instructions: worst,
         declared_bound: cert.max_instructions,
     })
+}
+
+/// Every instruction, reachable or not, must be one solana-sbpf's loader accepts (SBPF v0,
+/// `RequisiteVerifier`) and in the allowed set. Errors: the first inadmissible instruction.
+pub fn admit_all(prog: &Program) -> Result<(), CheckError> {
+    for (pc, insn) in prog.slots.iter().enumerate() {
+        let Some(insn) = insn else { continue };
+        admissible(prog, pc, insn).map_err(|e| match e {
+            Inadmissible::Call => fail(
+                Some(pc),
+                Property::ForbiddenSyscall,
+                format!("opcode {:#04x} (imm {})", insn.op, insn.imm),
+            ),
+            Inadmissible::Encoding(d) => fail(Some(pc), Property::ForbiddenInstruction, d),
+            Inadmissible::Jump(d) => fail(Some(pc), Property::BadJump, d),
+        })?;
+    }
+    Ok(())
 }
 
 /// Consecutive visits of the head the invariant allows: the counter stays within its head

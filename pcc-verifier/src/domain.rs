@@ -428,6 +428,8 @@ pub struct State {
     pub lins: Vec<crate::linear::Lin>,
     /// Initialised stack prefixes bounded by a location, sorted.
     pub fills: Vec<crate::linear::Fill>,
+    /// Relational facts (linear constraints with an `L`-affine constant), sorted.
+    pub facts: Vec<crate::relations::Fact>,
 }
 
 impl State {
@@ -449,6 +451,7 @@ impl State {
             len: [env.len_min, env.len_max],
             lins: Vec::new(),
             fills: Vec::new(),
+            facts: Vec::new(),
         }
     }
 
@@ -500,13 +503,36 @@ impl State {
                 ));
             }
         }
-        for (r, (a, b)) in self.regs.iter().zip(other.regs.iter()).enumerate() {
+        for f in &other.facts {
+            let same_frame = |x: Loc| match (self.get(x), other.get(x)) {
+                (Some(a), Some(b)) => {
+                    a.kind == b.kind
+                        && crate::relations::framed(Some(b), env)
+                        && env.le(b.iv.lo, a.iv.lo)
+                        && env.le(a.iv.hi, b.iv.hi)
+                }
+                _ => false,
+            };
+            if !f.terms.iter().all(|t| same_frame(t.0)) || !crate::relations::holds(self, f, env) {
+                let at = f.terms.first().map_or(Loc::Reg(2), |t| t.0);
+                return Some((at, format!("not known to satisfy {f:?}"), format!("{f:?}")));
+            }
+        }
+        // The stated facts hold, so the bounds they put on single locations hold too.
+        let mut tightened = None;
+        if other.facts.iter().any(|f| f.terms.len() == 1) {
+            let mut t = self.clone();
+            crate::relations::tighten(&mut t, &other.facts, env);
+            tightened = Some(t);
+        }
+        let this = tightened.as_ref().unwrap_or(self);
+        for (r, (a, b)) in this.regs.iter().zip(other.regs.iter()).enumerate() {
             if !a.within(b, env) {
                 return Some((Loc::Reg(r as u8), show(a), show(b)));
             }
         }
         for (i, b) in &other.stack {
-            let a = self.stack.get(i);
+            let a = this.stack.get(i);
             let ok = match (a, b) {
                 (None, _) => false,
                 (Some(Slot::Spill(a)), Slot::Spill(b)) => a.within(b, env),

@@ -59,6 +59,9 @@ pub enum DecodeError {
     /// An `lddw` in the last slot.
     #[error("pc {0}: lddw without its second slot")]
     TruncatedLddw(usize),
+    /// The second slot of an `lddw` does not have opcode 0 (solana-sbpf refuses it).
+    #[error("pc {0}: lddw whose second slot has a non-zero opcode")]
+    IncompleteLddw(usize),
 }
 
 /// Decodes `text` slot by slot. Does not judge opcodes; [`allowed`] does.
@@ -81,6 +84,9 @@ pub fn decode(text: &[u8]) -> Result<Program, DecodeError> {
         };
         if insn.op == OP_LDDW {
             let next = raw.get(pc + 1).ok_or(DecodeError::TruncatedLddw(pc))?;
+            if next[0] != 0 {
+                return Err(DecodeError::IncompleteLddw(pc));
+            }
             let lo = u64::from(u32::from_le_bytes([b[4], b[5], b[6], b[7]]));
             let hi = u64::from(u32::from_le_bytes([next[4], next[5], next[6], next[7]]));
             insn.imm = (lo | (hi << 32)) as i64;
@@ -163,6 +169,67 @@ pub fn allowed(op: u8) -> Option<OpKind> {
     }
 }
 
+/// Why an instruction fails solana-sbpf's load-time `RequisiteVerifier` (SBPF v0) or the
+/// allowed set: the checker refuses every program the bridge's loader would refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inadmissible {
+    /// A `call` (syscall, helper or `callx`).
+    Call,
+    /// An opcode outside [`allowed`], or operands sbpf's verifier rejects (registers, shift
+    /// amounts, zero immediate divisors, byte-swap widths).
+    Encoding(String),
+    /// A jump outside the program or into the second slot of an `lddw`.
+    Jump(String),
+}
+
+/// Checks one instruction the way solana-sbpf's `RequisiteVerifier` does for SBPF v0 (see
+/// `verifier.rs` of solana-sbpf 0.26), plus the allowed set. Applies to every instruction,
+/// reachable or not, because the loader verifies them all.
+pub fn admissible(prog: &Program, pc: usize, insn: &Insn) -> Result<OpKind, Inadmissible> {
+    let kind = allowed(insn.op).ok_or_else(|| {
+        if insn.op == OP_CALL || insn.op == 0x8d {
+            Inadmissible::Call
+        } else {
+            Inadmissible::Encoding(format!("opcode {:#04x} (imm {})", insn.op, insn.imm))
+        }
+    })?;
+    let store = matches!(kind, OpKind::StoreImm(_) | OpKind::StoreReg(_));
+    if insn.src > 10 || insn.dst > 10 || (insn.dst == 10 && !store) {
+        return Err(Inadmissible::Encoding(format!(
+            "opcode {:#04x} with dst r{} / src r{} (r10 may only be a store base)",
+            insn.op, insn.dst, insn.src
+        )));
+    }
+    let alu = matches!(kind, OpKind::Alu64 | OpKind::Alu32);
+    let bits = if kind == OpKind::Alu64 { 64 } else { 32 };
+    let code = insn.op & 0xf0;
+    // le/be carry their width in the immediate whatever their source bit says.
+    let bad_imm = alu
+        && match code {
+            0xd0 => !matches!(insn.imm, 16 | 32 | 64),
+            _ if insn.uses_src_reg() => false,
+            0x60 | 0x70 | 0xc0 => !(0..bits).contains(&insn.imm),
+            0x30 | 0x90 => insn.imm == 0,
+            _ => false,
+        };
+    if bad_imm {
+        return Err(Inadmissible::Encoding(format!(
+            "opcode {:#04x} with immediate {}",
+            insn.op, insn.imm
+        )));
+    }
+    if matches!(kind, OpKind::Ja | OpKind::Jump) {
+        let t = pc as i64 + 1 + i64::from(insn.off);
+        let ok = usize::try_from(t).is_ok_and(|t| matches!(prog.slots.get(t), Some(Some(_))));
+        if !ok {
+            return Err(Inadmissible::Jump(format!(
+                "jump to {t} is outside the program or inside an lddw"
+            )));
+        }
+    }
+    Ok(kind)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +255,39 @@ mod tests {
         assert_eq!(p.slots.len(), 3);
         assert_eq!(p.slots[0].unwrap().imm, 0x1_1234_5678);
         assert!(p.slots[1].is_none());
+    }
+
+    fn one(insn: [u8; 8]) -> Result<OpKind, Inadmissible> {
+        let mut text = insn.to_vec();
+        text.extend_from_slice(&[OP_EXIT, 0, 0, 0, 0, 0, 0, 0]);
+        let p = decode(&text).unwrap();
+        admissible(&p, 0, &p.slots[0].unwrap())
+    }
+
+    #[test]
+    fn encodings_sbpf_refuses_are_inadmissible() {
+        use crate::asm::insn;
+        // exit / jumps / loads naming r10 as destination (soundness campaign seed 0x6b65656c).
+        assert!(one(insn(OP_EXIT, 10, 0, 0, 0)).is_err());
+        assert!(one(insn(0x15, 10, 0, 0, 0)).is_err());
+        assert!(one(insn(0x79, 10, 1, 0, 0)).is_err());
+        assert!(one(insn(0x7b, 10, 1, -8, 0)).is_ok()); // a store through r10 is fine
+        assert!(one(insn(0x67, 1, 0, 0, 64)).is_err()); // lsh64 by 64
+        assert!(one(insn(0x64, 1, 0, 0, 32)).is_err()); // lsh32 by 32
+        assert!(one(insn(0xc7, 1, 0, 0, -1)).is_err()); // arsh64 by -1
+        assert!(one(insn(0x37, 1, 0, 0, 0)).is_err()); // div64 by immediate 0
+        assert!(one(insn(0x94, 1, 0, 0, 0)).is_err()); // mod32 by immediate 0
+        assert!(one(insn(0xdc, 1, 0, 0, 8)).is_err()); // be8
+        assert!(one(insn(0x05, 0, 0, 5, 0)).is_err()); // ja out of the program
+        assert!(one(insn(0x8d, 0, 0, 0, 1)).is_err()); // callx
+        assert!(one(insn(0x67, 1, 0, 0, 63)).is_ok());
+    }
+
+    #[test]
+    fn an_lddw_tail_with_an_opcode_does_not_decode() {
+        let mut text = vec![0x18, 0x01, 0, 0, 0, 0, 0, 0];
+        text.extend_from_slice(&[0x07, 0, 0, 0, 0, 0, 0, 0]);
+        text.extend_from_slice(&[OP_EXIT, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(decode(&text), Err(DecodeError::IncompleteLddw(0)));
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::domain::{Aff, Env, Iv, Kind, Loc, Rel, Slot, State, Value};
 use crate::linear::{Fill, Lin, fill_implied, implied};
+use crate::relations::{Fact, holds};
 use std::collections::BTreeMap;
 
 /// Hull of two intervals.
@@ -63,12 +64,32 @@ pub fn widen_value(old: &Value, new: &Value, env: &Env, thresholds: &[i128]) -> 
     if !env.le(iv.hi, old.iv.hi) {
         let m = env.max(iv.hi);
         let next = thresholds.iter().copied().find(|&t| t >= m);
-        iv.hi = Aff::k(next.unwrap_or(crate::domain::WORD - 1));
+        let Some(t) = next.or((m < crate::domain::WORD).then_some(crate::domain::WORD - 1)) else {
+            return Value::top();
+        };
+        if iv.hi.l != 0 {
+            iv.m = 1;
+        }
+        iv.hi = Aff::k(t);
     }
     if !env.le(old.iv.lo, iv.lo) {
         let m = env.min(iv.lo);
         let next = thresholds.iter().rev().copied().find(|&t| t <= m);
-        iv.lo = Aff::k(next.unwrap_or(-(crate::domain::WORD / 2)));
+        // No threshold below: the value may be any word (a bound must stay below `m`).
+        let Some(t) = next.filter(|_| m >= -(crate::domain::WORD / 2)) else {
+            return Value::top();
+        };
+        // Keep the congruence: the new lower bound must be one of the values' residues.
+        let t = match (iv.m, iv.lo.l) {
+            (m, 0) if m > 1 && t > -(crate::domain::WORD / 2) + m => {
+                t - (t - iv.lo.c).rem_euclid(m)
+            }
+            _ => t,
+        };
+        if iv.lo.l != 0 {
+            iv.m = 1;
+        }
+        iv.lo = Aff::k(t);
     }
     if j.kind == Kind::Scalar && iv.is_top(env) {
         return Value::top();
@@ -116,9 +137,13 @@ pub fn join(a: &State, b: &State, env: &Env) -> State {
         len,
         lins: Vec::new(),
         fills: Vec::new(),
+        facts: Vec::new(),
     };
     out.lins = join_lins(a, b, &out, env);
     out.fills = join_fills(a, b, &out, env);
+    out.facts = join_facts(a, b, &out, env, false);
+    let facts = out.facts.clone();
+    crate::relations::tighten(&mut out, &facts, env);
     out
 }
 
@@ -133,10 +158,29 @@ pub fn widen(old: &State, new: &State, env: &Env, thresholds: &[i128]) -> State 
         len,
         lins: Vec::new(),
         fills: Vec::new(),
+        facts: Vec::new(),
     };
     out.lins = join_lins(old, new, &out, env);
     out.fills = join_fills(old, new, &out, env);
+    out.facts = join_facts(old, new, &out, env, true);
+    let facts = out.facts.clone();
+    crate::relations::tighten(&mut out, &facts, env);
     out
+}
+
+/// Facts of the join: those of either side the other side proves too (when widening, only
+/// the old side's, so the set can only shrink).
+fn join_facts(a: &State, b: &State, out: &State, env: &Env, widening: bool) -> Vec<Fact> {
+    let ok = |f: &Fact, other: &State| {
+        f.terms.iter().all(|t| framed(a, b, out, t.0, env)) && holds(other, f, env)
+    };
+    let mut facts: Vec<Fact> = a.facts.iter().filter(|f| ok(f, b)).cloned().collect();
+    if !widening {
+        facts.extend(b.facts.iter().filter(|f| ok(f, a)).cloned());
+    }
+    facts.sort();
+    facts.dedup();
+    facts
 }
 
 /// Equalities of the join: those both sides prove, plus the line through two constant points

@@ -10,8 +10,8 @@
 //! divisor is non-zero, no call is made, every loop is bounded and the instruction count stays
 //! under the declared bound.
 //!
-//! Trusted base: `checker`, `loops`, `transfer`, `alu`, `linear`, `domain`, `isa`, `image`,
-//! `certificate`.
+//! Trusted base: `checker`, `loops`, `transfer`, `alu`, `linear`, `relations`, `domain`, `isa`,
+//! `image`, `certificate`.
 //! The certifier (`certifier`, `lattice`) is untrusted: its output is always re-checked.
 
 mod alu;
@@ -28,6 +28,7 @@ pub mod linear;
 mod loops;
 pub mod objects;
 mod property;
+pub mod relations;
 mod transfer;
 
 pub use certificate::{Certificate, DecodeError, FORMAT_VERSION, LoopBound, MAGIC, Params};

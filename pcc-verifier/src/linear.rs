@@ -72,6 +72,8 @@ pub enum Effect {
     Copy(Loc, Loc),
     /// `x = y + k` (a copy of `y` shifted by the constant `k`).
     CopyPlus(Loc, Loc, i128),
+    /// `x *= k`, `k > 0`, with the representative scaled by exactly `k`.
+    Scale(Loc, i128),
     /// `x` overwritten with something unrelated.
     Clobber(Loc),
 }
@@ -89,13 +91,30 @@ pub fn apply(st: &mut State, effect: Effect) {
                     None => Some(l),
                 })
                 .collect();
+            crate::relations::on_add_const(st, x, k);
         }
-        Effect::Clobber(x) => st.lins.retain(|l| l.side(x).is_none()),
+        Effect::Clobber(x) => {
+            st.lins.retain(|l| l.side(x).is_none());
+            crate::relations::on_clobber(st, x);
+        }
+        Effect::Scale(x, k) => {
+            let lins = std::mem::take(&mut st.lins);
+            // kx*x_old = kx*x_new / k: multiply by k, keep kx on x_new.
+            st.lins = lins
+                .into_iter()
+                .filter_map(|l| match l.side(x) {
+                    Some((kx, y, ky)) => Lin::new(x, y, kx, ky * k, l.c.checked_mul(k)?),
+                    None => Some(l),
+                })
+                .collect();
+            crate::relations::on_scale(st, x, k);
+        }
         Effect::CopyPlus(x, y, k) => {
             apply(st, Effect::Copy(x, y));
             apply(st, Effect::AddConst(x, k));
         }
         Effect::Copy(x, y) => {
+            crate::relations::on_copy(st, x, y);
             st.lins.retain(|l| l.side(x).is_none());
             let copies: Vec<Lin> = st
                 .lins
@@ -178,8 +197,12 @@ pub fn propagate(st: &mut State, x: Loc, env: &Env) {
         } else {
             Aff::k(zh)
         };
-        // Keep the congruence only if the lower bound is unchanged.
-        let m = if lo == v.iv.lo { v.iv.m } else { 1 };
+        // Keep the congruence only if the lower bound moved by a multiple of it.
+        let m = match lo.minus(v.iv.lo) {
+            Some(d) if d.l == 0 && v.iv.m > 0 && d.c % v.iv.m == 0 => v.iv.m,
+            _ if lo == v.iv.lo => v.iv.m,
+            _ => 1,
+        };
         v.iv = Iv::new(lo, hi, m);
     }
 }
@@ -250,6 +273,23 @@ pub fn materialize(st: &mut State, x: Loc, env: &Env) {
         }
     }
     st.fills = kept;
+}
+
+/// Fills whose end location holds a single constant become plain initialised bytes, so that
+/// joins compare them byte by byte.
+pub fn settle(st: &mut State, env: &Env) {
+    let ends: Vec<Loc> = st
+        .fills
+        .iter()
+        .map(|f| f.end)
+        .filter(|&x| {
+            st.get(x)
+                .is_some_and(|v| v.kind != Kind::Uninit && v.iv.constant().is_some())
+        })
+        .collect();
+    for x in ends {
+        materialize(st, x, env);
+    }
 }
 
 /// Effect of `x += k` and of a copy on fills (called with [`apply`]).

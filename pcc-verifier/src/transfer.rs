@@ -11,6 +11,7 @@ use crate::domain::{Env, Iv, Kind, Loc, Region, Rel, STACK_SIZE, Slot, State, Va
 use crate::isa::{Insn, OpKind, Program, allowed};
 use crate::linear::{self, Effect};
 use crate::property::{Property, Violation};
+use crate::relations::{self, Fact};
 
 fn violation(property: Property, detail: impl Into<String>) -> Violation {
     Violation {
@@ -55,6 +56,19 @@ pub fn enter_head(state: &mut State, head: u32, origins: &[Loc]) {
 ///
 /// Errors: the first safety obligation that `pre` does not prove.
 pub fn step(
+    prog: &Program,
+    pc: usize,
+    pre: &State,
+    env: &Env,
+) -> Result<Vec<(usize, State)>, Violation> {
+    let mut out = step_raw(prog, pc, pre, env)?;
+    for (_, st) in &mut out {
+        linear::settle(st, &env.narrow(st.len));
+    }
+    Ok(out)
+}
+
+fn step_raw(
     prog: &Program,
     pc: usize,
     pre: &State,
@@ -117,6 +131,9 @@ pub fn step(
             };
             let x = Loc::Reg(insn.dst);
             let code = insn.op & 0xf0;
+            let exact = |lo: Option<crate::domain::Aff>| {
+                v.kind != Kind::Uninit && !v.iv.is_top(env) && lo == Some(v.iv.lo)
+            };
             let effect = if kind == OpKind::Alu64 && code == 0xb0 && insn.uses_src_reg() {
                 Effect::Copy(x, Loc::Reg(insn.src))
             } else if kind == OpKind::Alu64
@@ -142,14 +159,56 @@ pub fn step(
             {
                 // x = constant + y: a copy of y shifted by the constant.
                 Effect::CopyPlus(x, Loc::Reg(insn.src), k)
+            } else if kind == OpKind::Alu64
+                && (code == 0x00 || code == 0x10)
+                && insn.uses_src_reg()
+                && insn.src != insn.dst
+                && exact(if code == 0x00 {
+                    dst_old.iv.lo.plus(src.iv.lo)
+                } else {
+                    dst_old.iv.lo.minus(src.iv.hi)
+                })
+            {
+                // x = x ± y, representatives exact: the facts on x are rewritten below.
+                Effect::Clobber(x)
+            } else if kind == OpKind::Alu64
+                && (code == 0x20 || code == 0x60)
+                && !insn.uses_src_reg()
+                && dst_old.kind == Kind::Scalar
+                && let Some(k) = scale_of(code, insn.imm)
+                && exact(dst_old.iv.lo.scale(k))
+            {
+                Effect::Scale(x, k)
             } else {
                 Effect::Clobber(x)
+            };
+            // x = x ± y: what held of x_old, rewritten in terms of x_new and y.
+            let sum = matches!(effect, Effect::Clobber(_))
+                && kind == OpKind::Alu64
+                && (code == 0x00 || code == 0x10)
+                && insn.uses_src_reg()
+                && insn.src != insn.dst
+                && exact(if code == 0x00 {
+                    dst_old.iv.lo.plus(src.iv.lo)
+                } else {
+                    dst_old.iv.lo.minus(src.iv.hi)
+                });
+            let fresh = if sum {
+                let old = (dst_old.iv.lo == dst_old.iv.hi).then_some(dst_old.iv.lo);
+                let s = if code == 0x00 { 1 } else { -1 };
+                relations::add_var(pre, x, Loc::Reg(insn.src), s, old)
+            } else {
+                Vec::new()
             };
             if !matches!(effect, Effect::AddConst(..)) {
                 linear::materialize(&mut st, x, env);
             }
             write_reg(&mut st, insn.dst, v)?;
             linear::apply(&mut st, effect);
+            if sum && !relations::derive(&mut st, fresh, env) {
+                return Ok(Vec::new());
+            }
+            relations::refresh(&mut st, x, env);
         }
         OpKind::Load(n) => {
             let base = read_reg(pre, insn.src)?;
@@ -164,6 +223,7 @@ pub fn step(
             linear::materialize(&mut st, x, env);
             write_reg(&mut st, insn.dst, v)?;
             linear::apply(&mut st, effect);
+            relations::refresh(&mut st, x, env);
         }
         OpKind::StoreImm(n) | OpKind::StoreReg(n) => {
             let v = if let OpKind::StoreReg(_) = kind {
@@ -193,6 +253,15 @@ pub fn step(
         }
     }
     Ok(vec![(next, st)])
+}
+
+/// The factor of `mul x, imm` / `lsh x, imm` when it is a positive scaling.
+fn scale_of(code: u8, imm: i64) -> Option<i128> {
+    match code {
+        0x20 if imm > 0 => Some(i128::from(imm)),
+        0x60 if (0..32).contains(&imm) => Some(1i128 << imm),
+        _ => None,
+    }
 }
 
 /// The slot an exact, aligned 8-byte stack access at `base + off` hits.
@@ -391,9 +460,10 @@ fn branch(
     let target = jump_target(prog, pc, insn)?;
     let a = read_reg(pre, insn.dst)?.clone();
     let b = operand(pre, insn)?;
-    let (taken, fall) = alu::refine(insn.op & 0xf0, &a, &b, env);
+    let code = insn.op & 0xf0;
+    let (taken, fall) = alu::refine(code, &a, &b, env);
     let mut out = Vec::with_capacity(2);
-    for (dest, refined) in [(target, taken), (pc + 1, fall)] {
+    for (edge, (dest, refined)) in [(target, taken), (pc + 1, fall)].into_iter().enumerate() {
         let Some((ra, rb, len)) = refined else {
             continue;
         };
@@ -413,7 +483,57 @@ fn branch(
         if insn.uses_src_reg() {
             set(&mut st, insn.src, rb);
         }
+        let env_n = env.narrow(len);
+        let mut fresh: Vec<Fact> = Vec::new();
+        for (r, was) in [(insn.dst, &a), (insn.src, &b)] {
+            if (r == insn.dst || insn.uses_src_reg()) && st.regs[usize::from(r)].iv != was.iv {
+                fresh.extend(relations::unary(&st, Loc::Reg(r), &env_n));
+            }
+        }
+        if insn.uses_src_reg() {
+            fresh.extend(comparison(code, edge == 0, &st, insn.dst, insn.src, &env_n));
+        }
+        if !fresh.is_empty() && !relations::derive(&mut st, fresh, env) {
+            continue;
+        }
         out.push((dest, st));
     }
     Ok(out)
+}
+
+/// The fact a register comparison establishes on one edge (`taken` or fall-through), over the
+/// representatives: only when both lie in the range the comparison reads them in (unsigned,
+/// signed, or offsets in one region), so the fact is about the compared numbers.
+fn comparison(code: u8, taken: bool, st: &State, x: u8, y: u8, env: &Env) -> Option<Fact> {
+    let (vx, vy) = (&st.regs[usize::from(x)], &st.regs[usize::from(y)]);
+    let signed = matches!(code, 0x60 | 0x70 | 0xc0 | 0xd0);
+    let (lo, hi) = if signed {
+        (-(crate::domain::WORD / 2), crate::domain::WORD / 2 - 1)
+    } else {
+        (0, crate::domain::WORD - 1)
+    };
+    let inside = |v: &Value| {
+        env.le(crate::domain::Aff::k(lo), v.iv.lo) && env.le(v.iv.hi, crate::domain::Aff::k(hi))
+    };
+    let comparable = match (vx.kind, vy.kind) {
+        (Kind::Scalar, Kind::Scalar) => inside(vx) && inside(vy),
+        (Kind::Ptr(p), Kind::Ptr(q)) => p == q,
+        _ => false,
+    };
+    if !comparable || !relations::framed(Some(vx), env) || !relations::framed(Some(vy), env) {
+        return None;
+    }
+    let (x, y) = (Loc::Reg(x), Loc::Reg(y));
+    // (a - b <= k) or (x = y), per opcode and edge.
+    let (a, b, k) = match (code, taken) {
+        (0x10, true) | (0x50, false) => {
+            return Fact::new(vec![(x, 1), (y, -1)], false, crate::domain::Aff::k(0));
+        }
+        (0x20 | 0x60, true) | (0xb0 | 0xd0, false) => (y, x, -1),
+        (0x20 | 0x60, false) | (0xb0 | 0xd0, true) => (x, y, 0),
+        (0x30 | 0x70, true) | (0xa0 | 0xc0, false) => (y, x, 0),
+        (0x30 | 0x70, false) | (0xa0 | 0xc0, true) => (x, y, -1),
+        _ => return None,
+    };
+    Fact::new(vec![(a, 1), (b, -1)], true, crate::domain::Aff::k(k))
 }

@@ -106,6 +106,20 @@ fn mutate_certificate(cert: &Certificate, rng: &mut StdRng) -> Certificate {
                     if let Some(f) = s.fills.first_mut() {
                         f.c += rng.random_range(-1..=2);
                     }
+                    // Relational facts: tighten a constant, or invent a room-below-L claim.
+                    if !s.facts.is_empty() {
+                        let i = rng.random_range(0..s.facts.len());
+                        s.facts[i].c.c -= rng.random_range(0..=2);
+                    } else if let Some(f) = keel_pcc::relations::Fact::new(
+                        vec![(Loc::Reg(rng.random_range(0..10)), 1)],
+                        true,
+                        Aff {
+                            c: rng.random_range(-8..=0),
+                            l: 1,
+                        },
+                    ) {
+                        s.facts.push(f);
+                    }
                 }
             }
             4 => {

@@ -264,3 +264,38 @@ fn hiding_a_body_instruction_from_its_loop_is_refused() {
         "enters loop Some(2) elsewhere than at its head",
     );
 }
+
+#[test]
+fn a_tampered_relation_is_not_inductive() {
+    // Claim `i <= len - 2` inside xor_fold's loop (i reaches len - 1 there).
+    let (image, _, mut cert) = corpus("xor_fold");
+    let lie =
+        keel_pcc::relations::Fact::new(vec![(Loc::Reg(5), 1), (Loc::Reg(2), -1)], true, Aff::k(-2))
+            .unwrap();
+    cert.states[3].as_mut().unwrap().facts.push(lie);
+    expect_rejected(
+        &image,
+        &cert,
+        Some(2),
+        Property::InvariantNotInductive,
+        "not known to satisfy Fact",
+    );
+}
+
+#[test]
+fn a_relation_claiming_room_past_the_input_is_refused() {
+    // xor_fold reading in[i + 1]: one byte past the input on the last iteration. The
+    // certificate is given a one-location fact `r6 <= L - 2` that would make the read fit.
+    let (image, params, mut cert) = patched("xor_fold", 5, ldxb(7, 6, 1));
+    let room =
+        keel_pcc::relations::Fact::new(vec![(Loc::Reg(6), 1)], true, Aff { c: -2, l: 1 }).unwrap();
+    cert.states[5].as_mut().unwrap().facts.push(room);
+    expect_rejected(
+        &image,
+        &cert,
+        Some(4),
+        Property::InvariantNotInductive,
+        "not known to satisfy Fact",
+    );
+    expect_uncertified(&image, &params, Property::OutOfBounds);
+}
