@@ -239,18 +239,29 @@ KEEL_INLINE u64 sha256_eq_mask(u64 x, u64 y)
     return (u64)0 - (((x ^ y) - 1) >> 63);
 }
 
-/* sha256(in[0..len]) for len <= SHA256_MAX_INPUT (the caller checks).
- * The full blocks are compressed straight from the input. The rem = len % 64 trailing bytes,
- * the 0x80 marker and the bit length form one final block, or two if rem > 55; each is built
- * without branches: byte j of tail block t is in[pos] masked by (pos < len), plus 0x80 where
- * pos == len, pos = base + 64t + j. The read index is masked to 0 past the end, so it stays
- * below len (reads happen only if rem > 0, hence len > 0). */
+/* sha256(in[0..len]) for len <= SHA256_MAX_INPUT (the caller checks). The full blocks are
+ * compressed straight from the input; the rem = len % 64 trailing bytes, the 0x80 marker and
+ * the bit length form one final block, or two if rem > 55. Two builds of the tail:
+ *
+ * Kernel: branch-free, so the verifier walks one path per block count. Byte j of tail block t
+ * is in[pos] masked by (pos < len), plus 0x80 where pos == len, pos = base + 64t + j. The read
+ * index is masked to 0 past the end, so it stays below len (reads happen only if rem > 0, hence
+ * len > 0).
+ *
+ * sBPF: a form the PCC certifier (pcc-verifier) proves. Every input offset is compared with
+ * len itself (masked indices and len >> 6 are beyond its relational domain): the block loop
+ * tests off + 64 > len, and the tail bytes in[off..len) are copied by a loop that tests
+ * pos >= len into a zeroed two-block buffer, followed by the marker and the bit length. The
+ * empty asm keeps clang from rewriting that test as n < len - off. This also keeps every loop
+ * entered by a forward edge (in the kernel form clang enters the tail loop by a backward jump
+ * into its compression, which the certificate's loop model does not admit). */
 KEEL_INLINE void sha256(const u8 *in, u64 len, u8 *out)
 {
     u32 st[8];
     u64 w[SHA256_SCHEDULE_PAIRS];
-    u64 tail[8];
     sha256_init(st);
+#ifdef KEEL_TARGET_KERNEL
+    u64 tail[8];
     u64 full = len >> 6;
     for (u64 b = 0; b < SHA256_MAX_FULL_BLOCKS; b++) {
         if (b >= full)
@@ -282,6 +293,35 @@ KEEL_INLINE void sha256(const u8 *in, u64 len, u8 *out)
         tail[7] |= bits & sha256_eq_mask(t, two);
         sha256_compress(st, (const u8 *)tail, w);
     }
+#else
+    u64 tail[16];
+    u64 off = 0; /* bytes of the full blocks */
+    for (u64 b = 0; b < SHA256_MAX_FULL_BLOCKS; b++) {
+        if (off + 64 > len)
+            break;
+        sha256_compress(st, in + off, w);
+        off += 64;
+    }
+
+    u8 *tb = (u8 *)tail;
+    for (int i = 0; i < 16; i++)
+        tail[i] = 0;
+    u64 n = 0; /* tail bytes copied (= len - off) */
+#pragma clang loop unroll(disable)
+    for (; n < 64; n++) {
+        u64 pos = off + n;
+        __asm__ __volatile__("" : "+r"(pos));
+        if (pos >= len)
+            break;
+        tb[n] = in[pos];
+    }
+    tb[n] = 0x80;
+    u64 two = (n + 8) >> 6; /* 1 if the bit length needs a second tail block */
+    tail[7 + 8 * two] = __builtin_bswap64(len << 3);
+    sha256_compress(st, (const u8 *)tail, w);
+    if (two != 0)
+        sha256_compress(st, (const u8 *)(tail + 8), w);
+#endif
     sha256_digest(st, out);
 }
 

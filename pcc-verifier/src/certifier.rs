@@ -83,6 +83,7 @@ pub fn certify(image: &Image, params: &Params) -> Result<Certificate, CertifyErr
     })?;
     let n = prog.slots.len();
     let mut heads = vec![false; n];
+    let mut latch = vec![0usize; n];
     for (pc, insn) in prog.slots.iter().enumerate() {
         if let Some(insn) = insn
             && matches!(allowed(insn.op), Some(OpKind::Ja | OpKind::Jump))
@@ -90,6 +91,7 @@ pub fn certify(image: &Image, params: &Params) -> Result<Certificate, CertifyErr
             let t = pc as i64 + 1 + i64::from(insn.off);
             if (0..=pc as i64).contains(&t) {
                 heads[t as usize] = true;
+                latch[t as usize] = latch[t as usize].max(pc);
             }
         }
     }
@@ -97,6 +99,7 @@ pub fn certify(image: &Image, params: &Params) -> Result<Certificate, CertifyErr
         prog: &prog,
         env,
         heads: &heads,
+        latch: &latch,
         thresholds: thresholds(&prog, &env),
     };
     // Pass 1: every location is a candidate counter at every head.
@@ -168,6 +171,8 @@ struct Engine<'a> {
     prog: &'a Program,
     env: Env,
     heads: &'a [bool],
+    /// Per head, the last instruction jumping back to it.
+    latch: &'a [usize],
     thresholds: Vec<i128>,
 }
 
@@ -191,6 +196,9 @@ impl Engine<'_> {
         let mut states: Vec<Option<State>> = vec![None; n];
         states[0] = Some(State::entry(&self.env));
         let mut visits = vec![0u32; n];
+        // Per head, its state before the last join (for an early widening step).
+        let mut prev: Vec<Option<State>> = vec![None; n];
+        let mut widened_early: BTreeSet<usize> = BTreeSet::new();
         let mut work: BTreeSet<usize> = BTreeSet::from([0]);
         for _ in 0..MAX_ROUNDS {
             while let Some(pc) = work.pop_first() {
@@ -217,6 +225,9 @@ impl Engine<'_> {
                         }
                     };
                     if slot.as_ref() != Some(&new) {
+                        if self.heads[t] {
+                            prev[t] = slot.take();
+                        }
                         *slot = Some(new);
                         work.insert(t);
                     }
@@ -241,6 +252,19 @@ impl Engine<'_> {
                         }
                     }
                 }
+            }
+            if work.is_empty()
+                && let Some((pc, _)) = &first
+                && let Some(h) = self.early_widening(*pc, &mut states, &prev, &widened_early)
+            {
+                // The failure may be an artefact of the exact joins: a body state that still
+                // conflates early iterations (e.g. a pointer bounded by 32 + 64k and by
+                // L - 32, neither implying the other) blocks the loop before widening starts.
+                // Widen the innermost loop around it now and iterate again.
+                widened_early.insert(h);
+                visits[h] = visits[h].max(WIDEN_DELAY + 1);
+                work.insert(h);
+                continue;
             }
             if work.is_empty() {
                 return match first {
@@ -276,6 +300,39 @@ impl Engine<'_> {
             }
         }
         Err(CertifyError::NoFixpoint)
+    }
+
+    /// The innermost loop head around `pc` (by layout: `head <= pc <= latch`) not yet widened
+    /// early, after one widening step of its state against the one before its last join.
+    fn early_widening(
+        &self,
+        pc: usize,
+        states: &mut [Option<State>],
+        prev: &[Option<State>],
+        done: &BTreeSet<usize>,
+    ) -> Option<usize> {
+        let h = (0..=pc)
+            .rev()
+            .find(|&h| self.heads[h] && self.latch[h] >= pc && !done.contains(&h))?;
+        let (Some(old), Some(cur)) = (prev.get(h)?.as_ref(), states.get(h)?.as_ref()) else {
+            return None;
+        };
+        // Only the region sizes as thresholds: the next immediate is usually the bound the
+        // exact joins already reached.
+        let coarse: BTreeSet<i128> = [
+            0,
+            crate::domain::STACK_SIZE,
+            self.env.out_len,
+            self.env.rodata_len,
+            self.env.len_max,
+        ]
+        .into_iter()
+        .flat_map(|c| [c - 1, c, c + 1])
+        .collect();
+        let coarse: Vec<i128> = coarse.into_iter().collect();
+        let w = widen(old, &join(old, cur, &self.env), &self.env, &coarse);
+        states[h] = Some(w);
+        Some(h)
     }
 
     /// One descending step: every state recomputed from its predecessors' current states.
