@@ -14,8 +14,36 @@ const ROUTINES: &[&str] = &[
     "fault_oob",
 ];
 
+/// An identity of this crate's sources (`KEEL_PCC_SOURCE_ID`): caches of certifier results
+/// (e.g. the chain's genesis certificates) are keyed by it, so a changed certifier never reuses
+/// an old verdict. Not a security boundary — certificates are always re-checked.
+fn source_id(manifest: &std::path::Path) -> Result<String, String> {
+    use std::hash::{Hash, Hasher};
+    let src = manifest.join("src");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
+        .map_err(|e| format!("{}: {e}", src.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        f.file_name().hash(&mut h);
+        std::fs::read(&f)
+            .map_err(|e| format!("{}: {e}", f.display()))?
+            .hash(&mut h);
+    }
+    println!("cargo:rerun-if-changed={}", src.display());
+    Ok(format!("{:016x}", h.finish()))
+}
+
 fn main() -> Result<(), String> {
     let clang = env::var("KEEL_CLANG").unwrap_or_else(|_| "clang".to_owned());
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    println!(
+        "cargo:rustc-env=KEEL_PCC_SOURCE_ID={}",
+        source_id(&manifest_dir)?
+    );
     println!("cargo:rerun-if-env-changed=KEEL_CLANG");
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
     let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);

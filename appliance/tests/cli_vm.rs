@@ -162,7 +162,7 @@ fn module_certify_and_check_round_trip_and_refuse_a_tampered_certificate() {
         "module",
         "certify",
         "--builtin",
-        "sha256",
+        "merkle_sha256",
         "-o",
         dir.path().join("s").to_str().unwrap(),
     ]);

@@ -37,6 +37,10 @@ pub use checker::{CheckError, CheckReport, check};
 pub use image::{Image, link};
 pub use property::Property;
 
+/// Identity of this certifier's sources (a hash computed at build time), for caches of
+/// certifier results: a changed certifier never reuses an old verdict.
+pub const CERTIFIER_ID: &str = env!("KEEL_PCC_SOURCE_ID");
+
 /// Certifies a relocatable BPF object (`clang -target bpf -mcpu=v1 -c`) for the calling
 /// contract `params`. Deterministic. Errors: [`CertifyError`] names the instruction, the
 /// property and the abstract values when the routine cannot be proven safe and bounded.

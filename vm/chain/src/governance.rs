@@ -462,7 +462,8 @@ pub struct GovEvent {
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct RoutineVersion {
     pub spec: RoutineSpec,
-    /// SHA-256 of the sBPF object and of the certificate (blobs kept in the state forever).
+    /// SHA-256 of the sBPF object (kept in the state forever, under `gov/blob/`) and of the
+    /// certificate it was activated with.
     #[serde(with = "crate::receipt::hex32")]
     pub object_hash: [u8; 32],
     #[serde(with = "crate::receipt::hex32")]
@@ -1135,10 +1136,10 @@ impl<B: ChainBase> Gov<'_, '_, B> {
     ) -> Result<(), AccessError> {
         let object_hash: [u8; 32] = Sha256::digest(object).into();
         let certificate_hash: [u8; 32] = Sha256::digest(certificate).into();
+        // The object is needed to run the routine (and to replay old blocks); the certificate
+        // only to activate it, so the registry keeps its hash — certificates of the hash
+        // routines run to megabytes. A proposal's record still holds its certificate.
         self.a.overlay.set(blob_key(&object_hash), object.to_vec());
-        self.a
-            .overlay
-            .set(blob_key(&certificate_hash), certificate.to_vec());
         let mut h = routine_history(self.a, spec.id)?;
         if let Some(v) = h.versions.last_mut()
             && v.active_until.is_none()
@@ -1204,11 +1205,11 @@ impl GenesisRoutine {
                 continue;
             };
             let params = keel_pcc::params_of(manifest);
-            match keel_pcc::certify_object(obj.elf, &params) {
-                Ok(cert) => out.push(GenesisRoutine {
+            match cached_certificate(obj.elf, &params) {
+                Ok(certificate) => out.push(GenesisRoutine {
                     spec: RoutineSpec::of(manifest),
                     object: obj.elf.to_vec(),
-                    certificate: cert.to_bytes(),
+                    certificate,
                 }),
                 Err(e) => tracing::warn!(
                     routine = manifest.name,
@@ -1218,4 +1219,61 @@ impl GenesisRoutine {
         }
         out
     }
+}
+
+/// Where certifier results are cached between processes: `$KEEL_CERT_CACHE`, else
+/// `$HOME/.cache/keel/certificates`, else a directory under the system temp dir.
+fn certificate_cache_dir() -> std::path::PathBuf {
+    if let Some(d) = std::env::var_os("KEEL_CERT_CACHE") {
+        return d.into();
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => std::path::Path::new(&h).join(".cache/keel/certificates"),
+        None => std::env::temp_dir().join("keel-certificates"),
+    }
+}
+
+/// The certificate of `elf` for `params`: from the cache when present and still accepted by the
+/// checker, otherwise computed by the certifier (seconds for the hash routines) and cached.
+/// Refusals are cached too, keyed by the certifier's source identity so an improved certifier
+/// tries again. The cache is untrusted: every certificate is checked again at activation.
+fn cached_certificate(elf: &[u8], params: &keel_pcc::Params) -> Result<Vec<u8>, String> {
+    let mut h = Sha256::new();
+    h.update(keel_pcc::CERTIFIER_ID.as_bytes());
+    h.update(keel_pcc::FORMAT_VERSION.to_le_bytes());
+    h.update(params.input_min.to_le_bytes());
+    h.update(params.input_max.to_le_bytes());
+    h.update(params.output_len.to_le_bytes());
+    h.update(elf);
+    let key = hex::encode(h.finalize());
+    let dir = certificate_cache_dir();
+    let cert_path = dir.join(format!("{key}.cert"));
+    let refused_path = dir.join(format!("{key}.refused"));
+    if let Ok(bytes) = std::fs::read(&cert_path)
+        && keel_pcc::Certificate::from_bytes(&bytes)
+            .ok()
+            .is_some_and(|c| keel_pcc::check_object(elf, &c).is_ok())
+    {
+        return Ok(bytes);
+    }
+    if let Ok(reason) = std::fs::read_to_string(&refused_path) {
+        return Err(reason);
+    }
+    let (path, contents, result) = match keel_pcc::certify_object(elf, params) {
+        Ok(cert) => {
+            let bytes = cert.to_bytes();
+            (cert_path, bytes.clone(), Ok(bytes))
+        }
+        Err(e) => (refused_path, e.to_string().into_bytes(), Err(e.to_string())),
+    };
+    // Best effort, atomic (write then rename): a failed write only costs time next run.
+    let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&tmp, &contents))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        tracing::debug!("cannot cache a certifier result in {}: {e}", dir.display());
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

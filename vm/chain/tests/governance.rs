@@ -246,6 +246,17 @@ fn a_routine_activates_at_its_height_after_a_stake_weighted_quorum_and_hot_patch
     let at3 = head(&chain) + 3;
     let r = block(&mut chain, vec![propose(0, 4, modmul_as(100, 2), at3)]);
     assert!(matches!(failed(&r, 0), FailReason::Governance(m) if m.contains("must be higher")));
+
+    // sha256 certifies, so genesis activated it too.
+    let mut input = keel_ebpf_bridge::SHA256.to_le_bytes().to_vec();
+    input.extend_from_slice(b"governed hashing");
+    let n = nonce(&chain, 2);
+    let r = block(&mut chain, vec![call(2, n, caller, "run", input)]);
+    use sha2::Digest;
+    assert_eq!(
+        ok(&r, 0),
+        sha2::Sha256::digest(b"governed hashing").to_vec()
+    );
 }
 
 #[test]
