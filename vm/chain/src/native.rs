@@ -1,5 +1,8 @@
-//! The eBPF bridge's registry as the VM's native routines.
+//! The eBPF bridge's registry as the VM's native routines, for tools and tests that run the VM
+//! without a chain (`keel bridge`, `keel bench bridge`). A chain's routines come from its state,
+//! as governance activated them (`routines.rs`).
 
+use crate::routines::{bridge, max_gas_of};
 use keel_ebpf_bridge::{BridgeError, Engine, Registry};
 use keel_vm::{NativeError, NativeRoutines};
 use std::sync::{Arc, RwLock};
@@ -29,33 +32,11 @@ impl BridgeRoutines {
     }
 }
 
-fn native_error(e: BridgeError) -> NativeError {
-    NativeError {
-        code: e.status_code(),
-        message: e.to_string(),
-    }
-}
-
 impl NativeRoutines for BridgeRoutines {
     fn max_gas(&self, routine: u32, in_len: usize, out_len: usize) -> Result<u64, NativeError> {
         let reg = self.registry.read().unwrap_or_else(|p| p.into_inner());
-        let r = reg.get_active(routine).map_err(native_error)?;
-        let m = r.manifest();
-        if !m.input.admits(in_len) {
-            return Err(native_error(BridgeError::InputSize {
-                routine,
-                len: in_len,
-                rule: m.input.to_string(),
-            }));
-        }
-        if out_len != m.output_len {
-            return Err(native_error(BridgeError::OutputSize {
-                routine,
-                requested: out_len,
-                expected: m.output_len,
-            }));
-        }
-        Ok(m.cost.max_gas(in_len))
+        let r = reg.get_active(routine).map_err(bridge)?;
+        max_gas_of(r.manifest(), in_len, out_len)
     }
 
     fn run(
@@ -68,7 +49,7 @@ impl NativeRoutines for BridgeRoutines {
         let reg = self.registry.read().unwrap_or_else(|p| p.into_inner());
         let r = reg
             .run(routine, input, out_len, self.engine, budget)
-            .map_err(native_error)?;
+            .map_err(bridge)?;
         Ok((r.output, r.gas))
     }
 }

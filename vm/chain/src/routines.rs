@@ -104,31 +104,41 @@ impl BlockRoutines {
     }
 }
 
-fn bridge(e: BridgeError) -> NativeError {
+/// A bridge error as the VM's native error (its stable status code and message).
+pub(crate) fn bridge(e: BridgeError) -> NativeError {
     NativeError {
         code: e.status_code(),
         message: e.to_string(),
     }
 }
 
+/// The gas a call may use under manifest `m`, after checking it admits these sizes.
+pub(crate) fn max_gas_of(
+    m: &keel_ebpf_bridge::Manifest,
+    in_len: usize,
+    out_len: usize,
+) -> Result<u64, NativeError> {
+    let routine = m.id;
+    if !m.input.admits(in_len) {
+        return Err(bridge(BridgeError::InputSize {
+            routine,
+            len: in_len,
+            rule: m.input.to_string(),
+        }));
+    }
+    if out_len != m.output_len {
+        return Err(bridge(BridgeError::OutputSize {
+            routine,
+            requested: out_len,
+            expected: m.output_len,
+        }));
+    }
+    Ok(m.cost.max_gas(in_len))
+}
+
 impl NativeRoutines for BlockRoutines {
     fn max_gas(&self, routine: u32, in_len: usize, out_len: usize) -> Result<u64, NativeError> {
-        let m = self.get(routine)?.manifest();
-        if !m.input.admits(in_len) {
-            return Err(bridge(BridgeError::InputSize {
-                routine,
-                len: in_len,
-                rule: m.input.to_string(),
-            }));
-        }
-        if out_len != m.output_len {
-            return Err(bridge(BridgeError::OutputSize {
-                routine,
-                requested: out_len,
-                expected: m.output_len,
-            }));
-        }
-        Ok(m.cost.max_gas(in_len))
+        max_gas_of(self.get(routine)?.manifest(), in_len, out_len)
     }
 
     fn run(
