@@ -1,19 +1,9 @@
 //! `keel chain|state|tx` as an operator uses them.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::process::{Command, Output};
+mod common;
 
-fn keel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{keel, ok};
 
 #[test]
 fn init_sign_send_query_and_prove_round_trip() {

@@ -2,19 +2,9 @@
 //! a routine activated from a printed transaction, status, refusals and the audit trail.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::process::{Command, Output};
+mod common;
 
-fn keel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{keel, ok};
 
 fn status(d: &str) -> serde_json::Value {
     serde_json::from_str(&ok(&keel(&["gov", "status", "--data", d, "--json"]))).unwrap()

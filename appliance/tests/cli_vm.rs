@@ -1,15 +1,11 @@
 //! `keel vm …` as an operator uses it: exit codes, one-line messages, JSON output.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn keel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+use common::keel;
+
+use std::path::PathBuf;
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let p = dir.path().join(name);

@@ -2,6 +2,10 @@
 //! io_uring and over the epoll fallback, and a SIGTERM stops it cleanly (exit 0).
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod common;
+
+use common::keel;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +20,8 @@ fn free_ports() -> (u16, u16) {
     )
 }
 
-fn serve(dir: &std::path::Path, extra: &[&str]) -> Command {
+/// `keel serve` on `dir` with free ports; also returns its TCP address.
+fn serve(dir: &std::path::Path, extra: &[&str]) -> (Command, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_keel"));
     let (p1, p2) = free_ports();
     let tcp = format!("127.0.0.1:{p1}");
@@ -32,7 +37,33 @@ fn serve(dir: &std::path::Path, extra: &[&str]) -> Command {
         "--no-kernel",
     ]);
     c.args(extra);
-    c
+    (c, tcp)
+}
+
+/// Starts the daemon and waits for its "keel serving" line; returns it, its remaining stdout
+/// lines and its TCP address.
+fn start(
+    dir: &std::path::Path,
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+    String,
+) {
+    let (mut cmd, tcp) = serve(dir, &[]);
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let begun = Instant::now();
+    while !lines.next().unwrap().unwrap().starts_with("keel serving") {
+        assert!(
+            begun.elapsed() < Duration::from_secs(60),
+            "daemon did not start"
+        );
+    }
+    (child, lines, tcp)
 }
 
 fn demo(extra: &[&str]) -> String {
@@ -41,6 +72,7 @@ fn demo(extra: &[&str]) -> String {
         dir.path(),
         &[&["--demo", "--exit-after-demo"], extra].concat(),
     )
+    .0
     .output()
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -89,23 +121,7 @@ fn the_demo_workload_runs_against_the_epoll_fallback() {
 #[test]
 fn sigterm_stops_the_daemon_cleanly_and_the_chain_survives() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = serve(dir.path(), &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let start = Instant::now();
-    loop {
-        let line = lines.next().unwrap().unwrap();
-        if line.starts_with("keel serving") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "daemon did not start"
-        );
-    }
+    let (mut child, lines, _) = start(dir.path());
     // SAFETY-free: send SIGTERM through the kill command.
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -127,43 +143,11 @@ fn sigterm_stops_the_daemon_cleanly_and_the_chain_survives() {
     assert!(out.status.success(), "{out:?}");
 }
 
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn validators_submit_governance_to_the_daemon_and_read_it_back_with_a_proof() {
     let dir = tempfile::tempdir().unwrap();
-    let (p1, p2) = free_ports();
-    let tcp = format!("127.0.0.1:{p1}");
-    let metrics = format!("127.0.0.1:{p2}");
     let d = dir.path().to_str().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args([
-            "serve",
-            "--data",
-            d,
-            "--tcp",
-            &tcp,
-            "--metrics",
-            &metrics,
-            "--no-kernel",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let start = Instant::now();
-    while !lines.next().unwrap().unwrap().starts_with("keel serving") {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "daemon did not start"
-        );
-    }
+    let (mut child, _lines, tcp) = start(dir.path());
     let keystore = dir.path().join("keystore.json");
     let ks = keystore.to_str().unwrap();
     // Signed offline (the daemon holds the database), submitted by validator 1.
@@ -173,33 +157,26 @@ fn validators_submit_governance_to_the_daemon_and_read_it_back_with_a_proof() {
     ]);
     assert!(out.status.success(), "{out:?}");
     let tx = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let out = keel(&[
-        "client",
-        "gov",
-        "--endpoint",
-        &tcp,
-        "--keystore",
-        ks,
-        "--key",
-        "1",
-        &tx,
-    ]);
+    let client_gov = |tx: &str| {
+        keel(&[
+            "client",
+            "gov",
+            "--endpoint",
+            &tcp,
+            "--keystore",
+            ks,
+            "--key",
+            "1",
+            tx,
+        ])
+    };
+    let out = client_gov(&tx);
     assert!(out.status.success(), "{out:?}");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["receipt"]["status"]["status"], "success", "{answer}");
     assert_eq!(answer["governance"][0]["kind"], "proposed");
     // The same transaction again is a replay: rejected for its nonce.
-    let again = keel(&[
-        "client",
-        "gov",
-        "--endpoint",
-        &tcp,
-        "--keystore",
-        ks,
-        "--key",
-        "1",
-        &tx,
-    ]);
+    let again = client_gov(&tx);
     let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(again["receipt"]["status"]["status"], "rejected");
     // A non-governance transaction in a GovernanceSubmit is refused.
@@ -218,17 +195,7 @@ fn validators_submit_governance_to_the_daemon_and_read_it_back_with_a_proof() {
         "1",
     ]);
     let transfer = String::from_utf8_lossy(&transfer.stdout).trim().to_string();
-    let refused = keel(&[
-        "client",
-        "gov",
-        "--endpoint",
-        &tcp,
-        "--keystore",
-        ks,
-        "--key",
-        "1",
-        &transfer,
-    ]);
+    let refused = client_gov(&transfer);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("governance transaction"));
 

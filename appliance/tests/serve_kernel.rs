@@ -2,14 +2,9 @@
 //! them pinned after it stops, and `keel kernel detach` takes them away. Root only.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::process::Command;
+mod common;
 
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::keel;
 
 #[test]
 fn the_daemon_attaches_kernel_programs_that_outlive_it_until_detached() {
