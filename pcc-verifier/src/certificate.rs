@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// First bytes of an encoded certificate.
 pub const MAGIC: [u8; 4] = *b"KPCC";
 /// Version of the encoding written by [`Certificate::to_bytes`].
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 
 /// What the routine is certified for: the caller's contract (from its manifest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

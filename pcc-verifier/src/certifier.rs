@@ -200,7 +200,9 @@ impl Engine<'_> {
         let mut prev: Vec<Option<State>> = vec![None; n];
         let mut widened_early: BTreeSet<usize> = BTreeSet::new();
         let mut work: BTreeSet<usize> = BTreeSet::from([0]);
-        for _ in 0..MAX_ROUNDS {
+        // Per instruction, the instructions it has been reached from so far.
+        let mut preds: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+        for round in 0..MAX_ROUNDS {
             while let Some(pc) = work.pop_first() {
                 let Some(pre) = &states[pc] else { continue };
                 // An unproven obligation blocks its successors for now; narrowing may remove
@@ -212,8 +214,18 @@ impl Engine<'_> {
                     let Some(slot) = states.get_mut(t) else {
                         continue;
                     };
+                    let only_pred = {
+                        let p = &mut preds[t];
+                        p.insert(pc);
+                        p.len() == 1 && !self.heads[t]
+                    };
                     let new = match slot.as_ref() {
                         None => st,
+                        // Straight-line code, first ascending phase: an instruction reached
+                        // from one place only takes its predecessor's successor, which only
+                        // grows then, without a join. (Later phases start from narrowed
+                        // states, where a replacement could undo a join: they join.)
+                        Some(_) if only_pred && round == 0 => st,
                         Some(old) => {
                             let j = join(old, &st, &self.env);
                             visits[t] += 1;
@@ -234,7 +246,14 @@ impl Engine<'_> {
                 }
             }
             for _ in 0..NARROW_ROUNDS {
-                states = self.recompute(&states, origins);
+                let narrowed = self.recompute(&states, origins);
+                // The transfer function is not monotone (facts, ghost relations), so a descending
+                // step may leave a state that no longer covers a predecessor's successor: then
+                // keep the states before it.
+                if !self.covers(&states, &narrowed, origins) {
+                    break;
+                }
+                states = narrowed;
             }
             let mut first = None;
             for pc in 0..n {
@@ -335,22 +354,62 @@ impl Engine<'_> {
         Some(h)
     }
 
-    /// One descending step: every state recomputed from its predecessors' current states.
+    /// Whether every successor in `next` is covered by its target's state, except on edges
+    /// out of instructions whose obligation failed in `prev` (narrowing may newly unblock
+    /// them; the next ascending phase takes those).
+    fn covers(
+        &self,
+        prev: &[Option<State>],
+        next: &[Option<State>],
+        origins: &Origins<'_>,
+    ) -> bool {
+        next.iter().enumerate().all(|(pc, pre)| {
+            let Some(pre) = pre else { return true };
+            let Ok(succs) = self.successors(pc, pre, origins) else {
+                return true;
+            };
+            let blocked_before = prev[pc]
+                .as_ref()
+                .is_some_and(|p| self.successors(pc, p, origins).is_err());
+            blocked_before
+                || succs.iter().all(|(t, st)| match next.get(*t) {
+                    Some(Some(s)) => st.within(s, &self.env),
+                    _ => false,
+                })
+        })
+    }
+
+    /// One descending step: every state recomputed from its predecessors' states.
     fn recompute(&self, states: &[Option<State>], origins: &Origins<'_>) -> Vec<Option<State>> {
+        // One descending sweep in layout order (Gauss-Seidel): a forward edge carries its
+        // source's state from this sweep, a back edge the state of the previous iteration.
+        // A narrowed bound crosses a whole loop body in one sweep instead of one instruction
+        // per round (the caller keeps the result only if it still covers every successor).
         let mut out: Vec<Option<State>> = vec![None; states.len()];
         out[0] = Some(State::entry(&self.env));
+        let feed = |out: &mut Vec<Option<State>>, t: usize, st: State| {
+            if let Some(slot) = out.get_mut(t) {
+                *slot = Some(match slot.take() {
+                    None => st,
+                    Some(old) => join(&old, &st, &self.env),
+                });
+            }
+        };
         for (pc, pre) in states.iter().enumerate() {
             let Some(pre) = pre else { continue };
-            let Ok(succs) = self.successors(pc, pre, origins) else {
+            if let Ok(succs) = self.successors(pc, pre, origins) {
+                for (t, st) in succs.into_iter().filter(|(t, _)| *t <= pc) {
+                    feed(&mut out, t, st);
+                }
+            }
+        }
+        for pc in 0..states.len() {
+            let Some(pre) = out[pc].clone() else { continue };
+            let Ok(succs) = self.successors(pc, &pre, origins) else {
                 continue;
             };
-            for (t, st) in succs {
-                if let Some(slot) = out.get_mut(t) {
-                    *slot = Some(match slot.take() {
-                        None => st,
-                        Some(old) => join(&old, &st, &self.env),
-                    });
-                }
+            for (t, st) in succs.into_iter().filter(|(t, _)| *t > pc) {
+                feed(&mut out, t, st);
             }
         }
         out
@@ -381,28 +440,30 @@ impl Engine<'_> {
                 }
             }
         }
-        let reach = |from: usize, next: &Vec<Vec<usize>>| {
-            let mut seen = vec![false; n];
-            let mut stack = vec![from];
+        // The natural loop of a head: the head and every instruction that reaches one of its
+        // back edges' sources without passing through the head. (Not "every node on a cycle
+        // through the head": for an inner loop that would take in the enclosing loop too.)
+        let natural = |h: usize| {
+            let mut body = vec![false; n];
+            body[h] = true;
+            let mut stack: Vec<usize> = pred[h].iter().copied().filter(|&p| p >= h).collect();
+            for &p in &stack {
+                body[p] = true;
+            }
             while let Some(x) = stack.pop() {
-                for &y in &next[x] {
-                    if !seen[y] {
-                        seen[y] = true;
+                if x == h {
+                    continue;
+                }
+                for &y in &pred[x] {
+                    if !body[y] {
+                        body[y] = true;
                         stack.push(y);
                     }
                 }
             }
-            seen
+            body
         };
-        let mut bodies: Vec<(usize, Vec<bool>)> = heads
-            .iter()
-            .map(|&h| {
-                let (f, b) = (reach(h, &succ), reach(h, &pred));
-                let mut body: Vec<bool> = f.iter().zip(&b).map(|(x, y)| *x && *y).collect();
-                body[h] = true;
-                (h, body)
-            })
-            .collect();
+        let mut bodies: Vec<(usize, Vec<bool>)> = heads.iter().map(|&h| (h, natural(h))).collect();
         let size = |b: &Vec<bool>| b.iter().filter(|x| **x).count();
         bodies.sort_by_key(|(h, b)| (std::cmp::Reverse(size(b)), *h));
         let mut loop_of: Vec<Option<u32>> = vec![None; n];

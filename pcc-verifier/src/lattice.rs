@@ -2,7 +2,7 @@
 
 use crate::domain::{Aff, Env, Iv, Kind, Loc, Rel, Slot, State, Value};
 use crate::linear::{Fill, Lin, fill_implied, implied};
-use crate::relations::{Fact, holds};
+use crate::relations::{Fact, by_intervals, holds_with, known};
 use std::collections::BTreeMap;
 
 /// Hull of two intervals.
@@ -171,16 +171,61 @@ pub fn widen(old: &State, new: &State, env: &Env, thresholds: &[i128]) -> State 
 /// Facts of the join: those of either side the other side proves too (when widening, only
 /// the old side's, so the set can only shrink).
 fn join_facts(a: &State, b: &State, out: &State, env: &Env, widening: bool) -> Vec<Fact> {
-    let ok = |f: &Fact, other: &State| {
-        f.terms.iter().all(|t| framed(a, b, out, t.0, env)) && holds(other, f, env)
+    let (known_a, known_b) = (known(a), known(b));
+    let ok = |f: &Fact, other: &State, known: &[Fact]| {
+        f.terms.iter().all(|t| framed(a, b, out, t.0, env)) && holds_with(other, known, f, env)
     };
-    let mut facts: Vec<Fact> = a.facts.iter().filter(|f| ok(f, b)).cloned().collect();
+    let mut facts: Vec<Fact> = a
+        .facts
+        .iter()
+        .filter(|f| ok(f, b, &known_b))
+        .cloned()
+        .collect();
     if !widening {
-        facts.extend(b.facts.iter().filter(|f| ok(f, a)).cloned());
+        facts.extend(b.facts.iter().filter(|f| ok(f, a, &known_a)).cloned());
+        facts.extend(length_bounds(a, b, out, env, &known_a, &known_b));
     }
     facts.sort();
     facts.dedup();
     facts
+}
+
+/// `x <= L + d` (`d <= 0`) for each location both sides bound by a constant, with `d` the
+/// larger of `max(x) - min(L)` over the two sides: each side implies
+/// it by its intervals alone (its lengths are narrowed by the tests it passed), but the joined
+/// intervals do not. This keeps e.g. "the next block ends inside the input" at a loop head
+/// whose entry and back edge each know it only through constants (`off = 72` with `L >= 104`,
+/// `off = 104` with `L >= 136`).
+fn length_bounds(
+    a: &State,
+    b: &State,
+    out: &State,
+    env: &Env,
+    known_a: &[Fact],
+    known_b: &[Fact],
+) -> Vec<Fact> {
+    let slack = |s: &State, x: Loc| -> Option<i128> {
+        let v = s.get(x)?;
+        (v.iv.hi.l == 0 && v.iv.hi.c <= env.len_max).then(|| v.iv.hi.c - s.len[0])
+    };
+    let out_env = env.narrow(out.len);
+    locations(out)
+        .into_iter()
+        .filter(|&x| framed(a, b, out, x, env))
+        .filter(|&x| a.get(x).map(|v| v.iv) != b.get(x).map(|v| v.iv))
+        .filter_map(|x| {
+            // Only bounds inside the input (d <= 0) are kept: they are what accesses need.
+            let d = slack(a, x)?.max(slack(b, x)?);
+            if d > 0 {
+                return None;
+            }
+            let f = Fact::new(vec![(x, 1)], true, Aff::LEN.plus(Aff::k(d))?)?;
+            (holds_with(a, known_a, &f, env)
+                && holds_with(b, known_b, &f, env)
+                && !by_intervals(out, &f, &out_env))
+            .then_some(f)
+        })
+        .collect()
 }
 
 /// Equalities of the join: those both sides prove, plus the line through two constant points

@@ -1,5 +1,6 @@
-//! The bridge's production routines as relocatable objects (compiled by this crate's build
-//! script from `ebpf-bridge/routines`, same flags), with the parameters of their manifests.
+//! The bridge's production routines as relocatable objects (the bridge's own sBPF builds), with
+//! the parameters of their manifests, and this crate's unsafe corpus (compiled by its build
+//! script).
 
 use crate::certificate::Params;
 
@@ -28,13 +29,8 @@ pub fn builtin_routines() -> Result<Vec<RoutineObject>, String> {
     let registry = keel_ebpf_bridge::Registry::builtin().map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for (manifest, _) in registry.list() {
-        let elf = match manifest.name {
-            "sha256" => object!("sha256.o"),
-            "keccak256" => object!("keccak256.o"),
-            "merkle_sha256" => object!("merkle_sha256.o"),
-            "modmul_bls12_381_fr" => object!("modmul_bls12_381_fr.o"),
-            other => return Err(format!("no object for routine {other}")),
-        };
+        let elf = keel_ebpf_bridge::sbpf_object(manifest.name)
+            .ok_or_else(|| format!("no object for routine {}", manifest.name))?;
         out.push(RoutineObject {
             name: manifest.name,
             elf,
@@ -48,12 +44,11 @@ pub fn builtin_routines() -> Result<Vec<RoutineObject>, String> {
 /// An unsafe object: this crate's `corpus/NAME.c`, or the bridge's `fault_spin` / `fault_oob`
 /// fixtures; `None` for an unknown name.
 pub fn corpus_object(name: &str) -> Option<&'static [u8]> {
-    Some(match name {
-        "oob_by_one" => object!("corpus_oob_by_one.o"),
-        "fault_spin" => object!("fault_spin.o"),
-        "fault_oob" => object!("fault_oob.o"),
-        _ => return None,
-    })
+    match name {
+        "oob_by_one" => Some(object!("corpus_oob_by_one.o")),
+        "fault_spin" | "fault_oob" => keel_ebpf_bridge::sbpf_object(name),
+        _ => None,
+    }
 }
 
 /// Small safe routines written in assembly (same calling convention as the bridge's), used by

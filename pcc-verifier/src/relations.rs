@@ -18,7 +18,7 @@
 //! bounds on a single location with a unit (or dividing) coefficient narrows its interval, and
 //! a fact left with no location narrows the admitted input lengths.
 
-use crate::domain::{Aff, Env, Iv, Kind, Loc, Slot, State, Value};
+use crate::domain::{Aff, Env, Iv, Kind, Loc, Region, Slot, State, Value};
 use crate::linear::Lin;
 use serde::{Deserialize, Serialize};
 
@@ -197,7 +197,7 @@ fn implies(have: &Fact, want: &Fact, env: &Env) -> bool {
 }
 
 /// Whether the intervals of `st` alone imply `want`.
-fn by_intervals(st: &State, want: &Fact, env: &Env) -> bool {
+pub fn by_intervals(st: &State, want: &Fact, env: &Env) -> bool {
     let mut lo = Some(Aff::k(0));
     let mut hi = Some(Aff::k(0));
     for &(x, k) in &want.terms {
@@ -219,8 +219,13 @@ fn by_intervals(st: &State, want: &Fact, env: &Env) -> bool {
 
 /// Whether `st` proves `want`: a fact it states implies it, or its intervals do.
 pub fn holds(st: &State, want: &Fact, env: &Env) -> bool {
+    holds_with(st, &known(st), want, env)
+}
+
+/// [`holds`] with `known(st)` computed once by the caller.
+pub fn holds_with(st: &State, known: &[Fact], want: &Fact, env: &Env) -> bool {
     let env = &env.narrow(st.len);
-    by_intervals(st, want, env) || known(st).iter().any(|f| implies(f, want, env))
+    by_intervals(st, want, env) || known.iter().any(|f| implies(f, want, env))
 }
 
 /// The facts after `x_new = x_old + s * y` (representatives exact), replacing those on `x`:
@@ -354,10 +359,16 @@ pub fn tighten(st: &mut State, facts: &[Fact], env: &Env) {
         };
         let (hi, lo) = (keep(&hi), keep(&lo));
         let mut iv = v.iv;
-        if let Some(h) = hi
-            && env.le(h, iv.hi)
-        {
-            iv.hi = h;
+        if let Some(h) = hi {
+            // An interval holds one upper bound. A bound in L on an input pointer is the one its
+            // accesses are checked against, so it replaces a constant bound it does not
+            // dominate (both hold; the constant one is dropped) as long as the interval stays
+            // non-empty for every input length of the state.
+            let input_len_bound =
+                v.kind == Kind::Ptr(Region::Input) && h.l != 0 && iv.hi.l == 0 && env.le(iv.lo, h);
+            if env.le(h, iv.hi) || input_len_bound {
+                iv.hi = h;
+            }
         }
         if let Some(l) = lo
             && env.le(iv.lo, l)
