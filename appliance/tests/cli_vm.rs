@@ -153,15 +153,28 @@ fn module_certify_and_check_round_trip_and_refuse_a_tampered_certificate() {
     let out = keel(&["module", "check", "--builtin", "merkle_sha256", c]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("REFUSED"));
-    // A routine the certifier cannot prove is refused with the instruction and the property.
+    // An unsafe object (reads in[in_len]) is refused with the instruction and the property.
+    let obj = dir.path().join("oob_by_one.o");
+    std::fs::write(
+        &obj,
+        keel_pcc::objects::corpus_object("oob_by_one").unwrap(),
+    )
+    .unwrap();
     let out = keel(&[
         "module",
         "certify",
-        "--builtin",
-        "merkle_sha256",
+        obj.to_str().unwrap(),
+        "--input-max",
+        "64",
+        "--output-len",
+        "1",
         "-o",
         dir.path().join("s").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("pc "));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("pc ") && stdout.contains("out-of-bounds"),
+        "{stdout}"
+    );
 }

@@ -139,6 +139,7 @@ KEEL_INLINE void keccak_f(u64 *s)
     }
 }
 
+#ifdef KEEL_TARGET_KERNEL
 /* All ones if x < y, else 0 (x, y < 2^63): a mask instead of a branch, so the kernel verifier
  * walks one path through the padding instead of one per byte. */
 KEEL_INLINE u64 keccak_lt_mask(u64 x, u64 y)
@@ -151,6 +152,7 @@ KEEL_INLINE u64 keccak_eq_bit(u64 x, u64 y)
 {
     return ((x ^ y) - 1) >> 63;
 }
+#endif
 
 KEEL_ROUTINE(keccak256_routine)
 {
@@ -162,21 +164,53 @@ KEEL_ROUTINE(keccak256_routine)
     for (int i = 0; i < 25; i++)
         s[i] = 0;
     /* Full blocks, one 64-bit load per lane (lanes are little-endian, block offsets multiples of
-     * 8). No division, so the kernel verifier keeps exact bounds on every offset. */
+     * 8). No division, so the kernel verifier keeps exact bounds on every offset.
+     *
+     * The sBPF build tests the block's end against in_len at the bottom of the loop, with the
+     * lane loads unrolled at constant offsets from the block: then the block loop has its own
+     * head ahead of the permutation's round loop (clang otherwise rotates it so that both share
+     * the round loop's head, which the PCC certificate's one-counter-per-head model cannot
+     * bound), and every load is bounded by off + RATE <= in_len. */
+    u64 off = 0;
+#ifdef KEEL_TARGET_KERNEL
     u64 b = 0;
     for (; b < KECCAK_MAX_FULL_BLOCKS; b++) {
-        u64 off = b * KECCAK_RATE;
-        if (off + KECCAK_RATE > in_len)
+        u64 o = b * KECCAK_RATE;
+        if (o + KECCAK_RATE > in_len)
             break;
         for (u64 i = 0; i < KECCAK_RATE / 8; i++)
-            s[i] ^= *(const u64 *)(in + off + 8 * i);
+            s[i] ^= *(const u64 *)(in + o + 8 * i);
         keccak_f(s);
     }
+    off = b * KECCAK_RATE;
+#else
+    if (KECCAK_RATE <= in_len) {
+        u64 b = 0;
+        do {
+            const u8 *blk = in + off;
+#pragma clang loop unroll(full)
+            for (u64 i = 0; i < KECCAK_RATE / 8; i++)
+                s[i] ^= *(const u64 *)(blk + 8 * i);
+            keccak_f(s);
+            off += KECCAK_RATE;
+            b++;
+            __asm__ __volatile__("" : "+r"(off));
+        } while (b < KECCAK_MAX_FULL_BLOCKS && off + KECCAK_RATE <= in_len);
+    }
+#endif
     /* The last block: the rem < RATE remaining bytes, the Keccak domain byte 0x01 right after
-     * them, zeros, and 0x80 in the block's last byte. Byte j is in[pos] masked by (pos < in_len),
-     * pos = off + j, with the read index masked to 0 past the end (reads happen only if rem > 0,
-     * hence in_len > 0), so no branch depends on the data length. */
-    u64 off = b * KECCAK_RATE;
+     * them, zeros, and 0x80 in the block's last byte. Two builds:
+     *
+     * Kernel: branch-free, so the verifier walks one path. Byte j is in[pos] masked by
+     * (pos < in_len), pos = off + j, with the read index masked to 0 past the end (reads happen
+     * only if rem > 0, hence in_len > 0).
+     *
+     * sBPF: the form the PCC certifier proves (it relates input offsets to the input length,
+     * not masked indices): the bytes in[off..in_len) are copied by a loop that tests
+     * pos >= in_len into a zeroed buffer, then the domain byte and the final bit are added. The
+     * buffer has a spare word because the certifier cannot see that the copy always stops
+     * before RATE; the empty asm keeps clang from rewriting the test as n < in_len - off. */
+#ifdef KEEL_TARGET_KERNEL
     u64 rem = in_len - off;
 #pragma clang loop unroll(disable)
     for (u64 i = 0; i < KECCAK_RATE / 8; i++) {
@@ -193,6 +227,25 @@ KEEL_ROUTINE(keccak256_routine)
         s[i] ^= lane;
     }
     s[KECCAK_RATE / 8 - 1] ^= 0x8000000000000000ULL;
+#else
+    u64 last[KECCAK_RATE / 8 + 1];
+    for (int i = 0; i < KECCAK_RATE / 8 + 1; i++)
+        last[i] = 0;
+    u8 *lb = (u8 *)last;
+    u64 n = 0; /* tail bytes copied (= in_len - off) */
+#pragma clang loop unroll(disable)
+    for (; n < KECCAK_RATE; n++) {
+        u64 pos = off + n;
+        __asm__ __volatile__("" : "+r"(pos));
+        if (pos >= in_len)
+            break;
+        lb[n] = in[pos];
+    }
+    lb[n] ^= 0x01;
+    lb[KECCAK_RATE - 1] ^= 0x80;
+    for (int i = 0; i < KECCAK_RATE / 8; i++)
+        s[i] ^= last[i];
+#endif
     keccak_f(s);
     for (int i = 0; i < 4; i++)
         store_le64(out + 8 * i, s[i]);

@@ -63,7 +63,9 @@ pub(crate) fn production() -> Vec<BuiltinObject> {
                 id: KECCAK256,
                 name: "keccak256",
                 // 2: branch-free padding (kernel-verifiable) costs ~630 more instructions once.
-                version: 2,
+                // 3: the sBPF build in the form the PCC certifier proves (bottom-tested block
+                // loop, tail copy loop); the kernel build is unchanged.
+                version: 3,
                 input: InputRule::Range { min: 0, max: 4096 },
                 output_len: 32,
                 syscalls: &[],
@@ -81,7 +83,9 @@ pub(crate) fn production() -> Vec<BuiltinObject> {
             manifest: Manifest {
                 id: MERKLE_SHA256,
                 name: "merkle_sha256",
-                version: 1,
+                // 2: 64-bit word select, levels bounded by the input length in the sBPF build
+                // (the form the PCC certifier proves), two compression sites there.
+                version: 2,
                 input: InputRule::Strided {
                     base: 72,
                     stride: 32,
@@ -162,4 +166,15 @@ pub(crate) fn fault_fixtures() -> Vec<BuiltinObject> {
             kernel: None,
         },
     ]
+}
+
+/// The sBPF object (relocatable ELF, as built by build.rs) of the built-in routine or fault
+/// fixture named `name`; `None` for an unknown name. This is the exact object the bridge runs,
+/// so a certificate computed for it (keel-pcc) is a certificate for the code that runs.
+pub fn sbpf_object(name: &str) -> Option<&'static [u8]> {
+    production()
+        .into_iter()
+        .chain(fault_fixtures())
+        .find(|o| o.manifest.name == name)
+        .map(|o| o.sbpf)
 }

@@ -19,7 +19,9 @@ mod manifest;
 mod registry;
 pub mod sbpf;
 
-pub use builtin::{FAULT_OOB, FAULT_SPIN, KECCAK256, MERKLE_SHA256, MODMUL_BLS12_381_FR, SHA256};
+pub use builtin::{
+    FAULT_OOB, FAULT_SPIN, KECCAK256, MERKLE_SHA256, MODMUL_BLS12_381_FR, SHA256, sbpf_object,
+};
 pub use error::BridgeError;
 pub use kernel::{KERNEL_MAX_INPUT, KERNEL_MAX_OUTPUT, kernel_support};
 pub use manifest::{
