@@ -8,7 +8,7 @@ use crate::checker::{self, CheckError};
 use crate::domain::{Env, Kind, Loc, Slot, State};
 use crate::image::Image;
 use crate::isa::{OpKind, Program, allowed, decode};
-use crate::lattice::{join, widen};
+use crate::lattice::{join, join_head, widen};
 use crate::property::Property;
 use crate::transfer::{enter_head, step};
 use std::collections::{BTreeMap, BTreeSet};
@@ -227,7 +227,11 @@ impl Engine<'_> {
                         // states, where a replacement could undo a join: they join.)
                         Some(_) if only_pred && round == 0 => st,
                         Some(old) => {
-                            let j = join(old, &st, &self.env);
+                            let j = if self.heads[t] {
+                                join_head(old, &st, &self.env)
+                            } else {
+                                join(old, &st, &self.env)
+                            };
                             visits[t] += 1;
                             if self.heads[t] && visits[t] > WIDEN_DELAY {
                                 widen(old, &j, &self.env, &self.thresholds)
@@ -307,6 +311,7 @@ impl Engine<'_> {
                         if let Some(slot) = states.get_mut(t) {
                             let new = match slot.as_ref() {
                                 None => st,
+                                Some(old) if self.heads[t] => join_head(old, &st, &self.env),
                                 Some(old) => join(old, &st, &self.env),
                             };
                             if slot.as_ref() != Some(&new) {
@@ -391,6 +396,7 @@ impl Engine<'_> {
             if let Some(slot) = out.get_mut(t) {
                 *slot = Some(match slot.take() {
                     None => st,
+                    Some(old) if self.heads[t] => join_head(&old, &st, &self.env),
                     Some(old) => join(&old, &st, &self.env),
                 });
             }

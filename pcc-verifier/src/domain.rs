@@ -503,6 +503,11 @@ impl State {
                 ));
             }
         }
+        let known = if other.facts.is_empty() {
+            Vec::new()
+        } else {
+            crate::relations::known(self)
+        };
         for f in &other.facts {
             let same_frame = |x: Loc| match (self.get(x), other.get(x)) {
                 (Some(a), Some(b)) => {
@@ -513,7 +518,9 @@ impl State {
                 }
                 _ => false,
             };
-            if !f.terms.iter().all(|t| same_frame(t.0)) || !crate::relations::holds(self, f, env) {
+            if !f.terms.iter().all(|t| same_frame(t.0))
+                || !crate::relations::holds_with(self, &known, f, env)
+            {
                 let at = f.terms.first().map_or(Loc::Reg(2), |t| t.0);
                 return Some((at, format!("not known to satisfy {f:?}"), format!("{f:?}")));
             }

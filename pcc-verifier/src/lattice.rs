@@ -128,6 +128,17 @@ fn join_slots(
 
 /// Join of two states.
 pub fn join(a: &State, b: &State, env: &Env) -> State {
+    join_with(a, b, env, false)
+}
+
+/// Join of two states at a loop head: also keeps the input-length bounds each side implies
+/// only through constants (see `length_bounds`). Only at heads, where the iterations meet:
+/// elsewhere the transfer function carries them, and every stated fact costs the checker.
+pub fn join_head(a: &State, b: &State, env: &Env) -> State {
+    join_with(a, b, env, true)
+}
+
+fn join_with(a: &State, b: &State, env: &Env, head: bool) -> State {
     let len = [a.len[0].min(b.len[0]), a.len[1].max(b.len[1])];
     let env = &env.narrow(len);
     let f = |p: &Value, q: &Value| join_value(p, q, env);
@@ -141,7 +152,7 @@ pub fn join(a: &State, b: &State, env: &Env) -> State {
     };
     out.lins = join_lins(a, b, &out, env);
     out.fills = join_fills(a, b, &out, env);
-    out.facts = join_facts(a, b, &out, env, false);
+    out.facts = join_facts(a, b, &out, env, false, head);
     let facts = out.facts.clone();
     crate::relations::tighten(&mut out, &facts, env);
     out
@@ -162,7 +173,7 @@ pub fn widen(old: &State, new: &State, env: &Env, thresholds: &[i128]) -> State 
     };
     out.lins = join_lins(old, new, &out, env);
     out.fills = join_fills(old, new, &out, env);
-    out.facts = join_facts(old, new, &out, env, true);
+    out.facts = join_facts(old, new, &out, env, true, false);
     let facts = out.facts.clone();
     crate::relations::tighten(&mut out, &facts, env);
     out
@@ -170,7 +181,14 @@ pub fn widen(old: &State, new: &State, env: &Env, thresholds: &[i128]) -> State 
 
 /// Facts of the join: those of either side the other side proves too (when widening, only
 /// the old side's, so the set can only shrink).
-fn join_facts(a: &State, b: &State, out: &State, env: &Env, widening: bool) -> Vec<Fact> {
+fn join_facts(
+    a: &State,
+    b: &State,
+    out: &State,
+    env: &Env,
+    widening: bool,
+    head: bool,
+) -> Vec<Fact> {
     let (known_a, known_b) = (known(a), known(b));
     let ok = |f: &Fact, other: &State, known: &[Fact]| {
         f.terms.iter().all(|t| framed(a, b, out, t.0, env)) && holds_with(other, known, f, env)
@@ -183,7 +201,9 @@ fn join_facts(a: &State, b: &State, out: &State, env: &Env, widening: bool) -> V
         .collect();
     if !widening {
         facts.extend(b.facts.iter().filter(|f| ok(f, a, &known_a)).cloned());
-        facts.extend(length_bounds(a, b, out, env, &known_a, &known_b));
+        if head {
+            facts.extend(length_bounds(a, b, out, env, &known_a, &known_b));
+        }
     }
     facts.sort();
     facts.dedup();

@@ -466,7 +466,7 @@ pub fn derive(st: &mut State, fresh: Vec<Fact>, env: &Env) -> bool {
                     // from `x += y`), which keeps the rounds small.
                     let useful = h.terms.len() <= 2
                         && h.terms.iter().all(|t| framed(st.get(t.0), &env_n))
-                        && !holds(st, &h, &env_n)
+                        && !holds_with(st, &base, &h, &env_n)
                         && !next.contains(&h);
                     if useful && next.len() < PER_ROUND {
                         next.push(h);

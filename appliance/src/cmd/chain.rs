@@ -246,6 +246,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             }
             std::fs::create_dir_all(&data.dir)
                 .with_context(|| format!("cannot create {}", data.dir.display()))?;
+            eprintln!("{}", keel_chain::genesis::CERTIFYING_NOTICE);
             let g = genesis::demo(accounts, balance);
             let chain = Chain::init(&data.dir, &g, verifier()?)?;
             genesis::write_keystore(&data.keystore(), accounts)

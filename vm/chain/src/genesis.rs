@@ -46,6 +46,12 @@ fn unreachable_key() -> SecretKey {
     }
 }
 
+/// What a command creating a genesis with [`GenesisRoutine::builtin`] routines tells the
+/// operator first: the certifier runs then (tens of seconds on a first run).
+pub const CERTIFYING_NOTICE: &str = "certifying the built-in eBPF routines for the genesis \
+     (up to a minute on a first run; certifier results are cached in $KEEL_CERT_CACHE, default \
+     ~/.cache/keel/certificates)";
+
 /// The demo genesis: `n` demo accounts with `balance` each; the first
 /// [`DEMO_VALIDATORS`] of them are validators with [`DEMO_STAKE`] each; the built-in routines
 /// the certifier proves are active.
