@@ -704,7 +704,7 @@ pub fn check_routine(
             expected.output_len
         ));
     }
-    let report = keel_pcc::check_object(object, &cert).map_err(|e| format!("checker: {e}"))?;
+    let report = checked(object, certificate, &cert)?;
     let ceiling = manifest.cost.max_instructions(manifest.input.max_len());
     if report.declared_bound > ceiling {
         return Err(format!(
@@ -718,6 +718,43 @@ pub fn check_routine(
         manifest,
         worst_case_instructions: report.worst_case_instructions,
     })
+}
+
+/// The checker's report on `cert` (decoded from `certificate`) for `object`. The checker is a
+/// pure function of those bytes, so a process remembers the pairs it accepted (by their
+/// sha256) and does not check the same pair twice: every chain opened or created in a process
+/// activates the genesis routines again, and a proposal is checked at submission and at
+/// activation. Refusals are not remembered (they are cheap and rare).
+fn checked(
+    object: &[u8],
+    certificate: &[u8],
+    cert: &keel_pcc::Certificate,
+) -> Result<keel_pcc::CheckReport, String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static ACCEPTED: Mutex<Option<HashMap<[u8; 32], keel_pcc::CheckReport>>> = Mutex::new(None);
+    const MAX_REMEMBERED: usize = 256;
+    let mut h = Sha256::new();
+    h.update((object.len() as u64).to_le_bytes());
+    h.update(object);
+    h.update(certificate);
+    let key: [u8; 32] = h.finalize().into();
+    if let Some(report) = ACCEPTED
+        .lock()
+        .ok()
+        .and_then(|m| m.as_ref().and_then(|m| m.get(&key).cloned()))
+    {
+        return Ok(report);
+    }
+    let report = keel_pcc::check_object(object, cert).map_err(|e| format!("checker: {e}"))?;
+    if let Ok(mut m) = ACCEPTED.lock() {
+        let m = m.get_or_insert_with(HashMap::new);
+        if m.len() >= MAX_REMEMBERED {
+            m.clear();
+        }
+        m.insert(key, report.clone());
+    }
+    Ok(report)
 }
 
 /// Why a governance transaction failed (its writes are reverted; it pays for gas used).
