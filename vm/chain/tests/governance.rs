@@ -26,6 +26,11 @@ const CALLER: &str = r#"(module
     (drop (call $native (i32.load (i32.const 0)) (i32.const 4) (i32.sub (call $size) (i32.const 4))
                         (i32.const 60000) (i32.const 32)))
     (call $ret (i32.const 60000) (i32.const 32)))
+  (func (export "run1")
+    (call $copy (i32.const 0) (i32.const 0) (call $size))
+    (drop (call $native (i32.load (i32.const 0)) (i32.const 4) (i32.sub (call $size) (i32.const 4))
+                        (i32.const 60000) (i32.const 1)))
+    (call $ret (i32.const 60000) (i32.const 1)))
   (func (export "divide")
     (i32.store (i32.const 0) (i32.div_u (i32.const 100) (i32.const 7)))
     (call $ret (i32.const 0) (i32.const 4)))
@@ -257,6 +262,85 @@ fn a_routine_activates_at_its_height_after_a_stake_weighted_quorum_and_hot_patch
         ok(&r, 0),
         sha2::Sha256::digest(b"governed hashing").to_vec()
     );
+}
+
+#[test]
+fn the_demo_genesis_activates_every_bridge_routine_and_each_runs_on_chain() {
+    use sha2::{Digest, Sha256};
+    let all = GenesisRoutine::builtin();
+    let mut ids: Vec<u32> = all.iter().map(|r| r.spec.id).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        [
+            keel_ebpf_bridge::SHA256,
+            keel_ebpf_bridge::KECCAK256,
+            keel_ebpf_bridge::MERKLE_SHA256,
+            MODMUL
+        ],
+        "every bridge routine certifies and is activated at genesis"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = new_chain(dir.path());
+    let code = wat::parse_str(CALLER).unwrap();
+    let r = block(&mut chain, vec![deploy(0, 0, &code)]);
+    let caller = r.receipts[0].contract.unwrap();
+    let with_id = |id: u32, data: &[u8]| {
+        let mut v = id.to_le_bytes().to_vec();
+        v.extend_from_slice(data);
+        v
+    };
+    let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 + 3) as u8).collect();
+    // A Merkle proof of depth 2 for the leaf at index 1, and the same proof against a wrong root.
+    let (leaf, s0, s1) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    let n1: Vec<u8> = Sha256::digest([s0, leaf].concat()).to_vec();
+    let root: Vec<u8> = Sha256::digest([n1.as_slice(), &s1].concat()).to_vec();
+    let proof = |root: &[u8]| {
+        let mut p = root.to_vec();
+        p.extend_from_slice(&leaf);
+        p.extend_from_slice(&1u32.to_le_bytes());
+        p.extend_from_slice(&2u32.to_le_bytes());
+        p.extend_from_slice(&s0);
+        p.extend_from_slice(&s1);
+        p
+    };
+    let r = block(
+        &mut chain,
+        vec![
+            call(
+                1,
+                0,
+                caller,
+                "run",
+                with_id(keel_ebpf_bridge::SHA256, &data),
+            ),
+            call(
+                1,
+                1,
+                caller,
+                "run",
+                with_id(keel_ebpf_bridge::KECCAK256, &data),
+            ),
+            call(
+                1,
+                2,
+                caller,
+                "run1",
+                with_id(keel_ebpf_bridge::MERKLE_SHA256, &proof(&root)),
+            ),
+            call(
+                1,
+                3,
+                caller,
+                "run1",
+                with_id(keel_ebpf_bridge::MERKLE_SHA256, &proof(&[9; 32])),
+            ),
+        ],
+    );
+    assert_eq!(ok(&r, 0), Sha256::digest(&data).to_vec());
+    assert_eq!(ok(&r, 1), sha3::Keccak256::digest(&data).to_vec());
+    assert_eq!(ok(&r, 2), vec![1]);
+    assert_eq!(ok(&r, 3), vec![0]);
 }
 
 #[test]
