@@ -1,7 +1,9 @@
 //! The certificate: per-instruction invariants, loop bounds and the instruction bound, with its
 //! versioned binary encoding (see `FORMAT.md`).
 
-use crate::domain::{Loc, State};
+use crate::domain::{Loc, Slot, State, Value};
+use crate::linear::{Fill, Lin};
+use crate::relations::Fact;
 use serde::{Deserialize, Serialize};
 
 /// First bytes of an encoded certificate.
@@ -68,13 +70,38 @@ pub enum DecodeError {
 }
 
 impl Certificate {
-    /// Encodes as `MAGIC | version u16 LE | postcard body`. Deterministic: equal certificates
-    /// give equal bytes.
+    /// Encodes as `MAGIC | version u16 LE | postcard body`, each stated state written as its
+    /// change from the previous stated one (see `FORMAT.md`). Deterministic: equal
+    /// certificates give equal bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let mut prev: Option<&State> = None;
+        let states = self
+            .states
+            .iter()
+            .map(|s| match s {
+                None => WireState::Unreachable,
+                Some(s) => {
+                    let w = match prev {
+                        None => WireState::Full(Box::new(s.clone())),
+                        Some(p) => WireState::Delta(StateDelta::between(p, s)),
+                    };
+                    prev = Some(s);
+                    w
+                }
+            })
+            .collect();
+        let wire = Wire {
+            params: self.params,
+            program_sha256: self.program_sha256,
+            states,
+            loops: self.loops.clone(),
+            loop_of: self.loop_of.clone(),
+            max_instructions: self.max_instructions,
+        };
         // Serialising plain data into a Vec cannot fail.
-        let body = postcard::to_stdvec(self).unwrap_or_default();
+        let body = postcard::to_stdvec(&wire).unwrap_or_default();
         out.extend_from_slice(&body);
         out
     }
@@ -88,11 +115,235 @@ impl Certificate {
         if version != FORMAT_VERSION {
             return Err(DecodeError::Version(version));
         }
-        let (cert, tail) =
+        let (wire, tail): (Wire, _) =
             postcard::take_from_bytes(body).map_err(|e| DecodeError::Body(e.to_string()))?;
         if !tail.is_empty() {
             return Err(DecodeError::Body(format!("{} trailing bytes", tail.len())));
         }
-        Ok(cert)
+        let mut states = Vec::with_capacity(wire.states.len());
+        let mut prev: Option<State> = None;
+        for (slot, w) in wire.states.into_iter().enumerate() {
+            let state = match w {
+                WireState::Unreachable => None,
+                WireState::Full(s) => Some(*s),
+                WireState::Delta(d) => {
+                    let base = prev.as_ref().ok_or_else(|| {
+                        DecodeError::Body(format!("slot {slot}: a change with no state before it"))
+                    })?;
+                    Some(
+                        d.apply(base)
+                            .map_err(|e| DecodeError::Body(format!("slot {slot}: {e}")))?,
+                    )
+                }
+            };
+            if let Some(s) = &state {
+                prev = Some(s.clone());
+            }
+            states.push(state);
+        }
+        Ok(Certificate {
+            params: wire.params,
+            program_sha256: wire.program_sha256,
+            states,
+            loops: wire.loops,
+            loop_of: wire.loop_of,
+            max_instructions: wire.max_instructions,
+        })
+    }
+}
+
+/// The encoded body: a [`Certificate`] with its states as [`WireState`]s.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    params: Params,
+    program_sha256: [u8; 32],
+    states: Vec<WireState>,
+    loops: Vec<LoopBound>,
+    loop_of: Vec<Option<u32>>,
+    max_instructions: u64,
+}
+
+/// One slot's state on the wire.
+#[derive(Serialize, Deserialize)]
+enum WireState {
+    /// No state: unreachable, or the second slot of an `lddw`.
+    Unreachable,
+    /// The first stated state, whole.
+    Full(Box<State>),
+    /// A later state, as its change from the previous stated one.
+    Delta(StateDelta),
+}
+
+/// What differs between two states: straight-line code changes a register or two per
+/// instruction, so this is a few bytes where a whole state is hundreds.
+#[derive(Serialize, Deserialize)]
+struct StateDelta {
+    /// Registers whose value differs, by index, ascending.
+    regs: Vec<(u8, Value)>,
+    /// Stack slots added or changed, ascending.
+    stack_set: Vec<(u16, Slot)>,
+    /// Stack slots no longer initialised, ascending.
+    stack_unset: Vec<u16>,
+    /// The remaining fields, when they differ.
+    len: Option<[i128; 2]>,
+    lins: Option<Vec<Lin>>,
+    fills: Option<Vec<Fill>>,
+    facts: Option<Vec<Fact>>,
+}
+
+impl StateDelta {
+    fn between(a: &State, b: &State) -> Self {
+        StateDelta {
+            regs: (0..11u8)
+                .filter(|&r| a.regs[usize::from(r)] != b.regs[usize::from(r)])
+                .map(|r| (r, b.regs[usize::from(r)].clone()))
+                .collect(),
+            stack_set: b
+                .stack
+                .iter()
+                .filter(|(k, v)| a.stack.get(k) != Some(v))
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            stack_unset: a
+                .stack
+                .keys()
+                .filter(|k| !b.stack.contains_key(k))
+                .copied()
+                .collect(),
+            len: (a.len != b.len).then_some(b.len),
+            lins: (a.lins != b.lins).then(|| b.lins.clone()),
+            fills: (a.fills != b.fills).then(|| b.fills.clone()),
+            facts: (a.facts != b.facts).then(|| b.facts.clone()),
+        }
+    }
+
+    fn apply(self, base: &State) -> Result<State, String> {
+        let mut s = base.clone();
+        for (r, v) in self.regs {
+            let slot = s
+                .regs
+                .get_mut(usize::from(r))
+                .ok_or_else(|| format!("register r{r} does not exist"))?;
+            *slot = v;
+        }
+        for (k, v) in self.stack_set {
+            s.stack.insert(k, v);
+        }
+        for k in self.stack_unset {
+            s.stack.remove(&k);
+        }
+        if let Some(len) = self.len {
+            s.len = len;
+        }
+        if let Some(lins) = self.lins {
+            s.lins = lins;
+        }
+        if let Some(fills) = self.fills {
+            s.fills = fills;
+        }
+        if let Some(facts) = self.facts {
+            s.facts = facts;
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code may unwrap
+
+    use super::*;
+    use crate::domain::Env;
+
+    fn env() -> Env {
+        Env {
+            len_min: 0,
+            len_max: 64,
+            out_len: 32,
+            rodata_len: 0,
+            rodata_vaddr: 0,
+        }
+    }
+
+    fn encode(states: Vec<WireState>) -> Vec<u8> {
+        let wire = Wire {
+            params: Params {
+                input_min: 0,
+                input_max: 64,
+                output_len: 32,
+            },
+            program_sha256: [0; 32],
+            states,
+            loops: Vec::new(),
+            loop_of: Vec::new(),
+            max_instructions: 1,
+        };
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&postcard::to_stdvec(&wire).unwrap());
+        out
+    }
+
+    fn empty_delta() -> StateDelta {
+        StateDelta {
+            regs: Vec::new(),
+            stack_set: Vec::new(),
+            stack_unset: Vec::new(),
+            len: None,
+            lins: None,
+            fills: None,
+            facts: None,
+        }
+    }
+
+    #[test]
+    fn states_round_trip_as_changes_from_the_previous_stated_one() {
+        let a = State::entry(&env());
+        let mut b = a.clone();
+        b.regs[0] = Value::uninit();
+        b.regs[5] = a.regs[2].clone();
+        b.stack.insert(511, Slot::Bytes(0xff));
+        b.len = [8, 64];
+        let mut c = b.clone();
+        c.stack.remove(&511);
+        let cert = Certificate {
+            params: Params {
+                input_min: 0,
+                input_max: 64,
+                output_len: 32,
+            },
+            program_sha256: [7; 32],
+            states: vec![Some(a.clone()), None, Some(b), Some(c), None, Some(a)],
+            loops: Vec::new(),
+            loop_of: vec![None; 6],
+            max_instructions: 9,
+        };
+        let bytes = cert.to_bytes();
+        assert_eq!(Certificate::from_bytes(&bytes).unwrap(), cert);
+        assert_eq!(cert.to_bytes(), bytes, "deterministic");
+    }
+
+    #[test]
+    fn a_change_with_no_state_before_it_or_to_a_missing_register_is_malformed() {
+        let err = Certificate::from_bytes(&encode(vec![
+            WireState::Unreachable,
+            WireState::Delta(empty_delta()),
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Body(m) if m.contains("slot 1") && m.contains("no state before")),
+            "{err}"
+        );
+        let mut d = empty_delta();
+        d.regs.push((11, Value::uninit()));
+        let err = Certificate::from_bytes(&encode(vec![
+            WireState::Full(Box::new(State::entry(&env()))),
+            WireState::Delta(d),
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Body(m) if m.contains("r11")),
+            "{err}"
+        );
     }
 }
