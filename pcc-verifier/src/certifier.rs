@@ -227,11 +227,7 @@ impl Engine<'_> {
                         // states, where a replacement could undo a join: they join.)
                         Some(_) if only_pred && round == 0 => st,
                         Some(old) => {
-                            let j = if self.heads[t] {
-                                join_head(old, &st, &self.env)
-                            } else {
-                                join(old, &st, &self.env)
-                            };
+                            let j = self.join_at(t, old, &st);
                             visits[t] += 1;
                             if self.heads[t] && visits[t] > WIDEN_DELAY {
                                 widen(old, &j, &self.env, &self.thresholds)
@@ -311,8 +307,7 @@ impl Engine<'_> {
                         if let Some(slot) = states.get_mut(t) {
                             let new = match slot.as_ref() {
                                 None => st,
-                                Some(old) if self.heads[t] => join_head(old, &st, &self.env),
-                                Some(old) => join(old, &st, &self.env),
+                                Some(old) => self.join_at(t, old, &st),
                             };
                             if slot.as_ref() != Some(&new) {
                                 *slot = Some(new);
@@ -359,6 +354,16 @@ impl Engine<'_> {
         Some(h)
     }
 
+    /// The join of two states of instruction `t`; at a loop head it also keeps the input-length
+    /// bounds both sides imply (`join_head`).
+    fn join_at(&self, t: usize, a: &State, b: &State) -> State {
+        if self.heads[t] {
+            join_head(a, b, &self.env)
+        } else {
+            join(a, b, &self.env)
+        }
+    }
+
     /// Whether every successor in `next` is covered by its target's state, except on edges
     /// out of instructions whose obligation failed in `prev` (narrowing may newly unblock
     /// them; the next ascending phase takes those).
@@ -396,8 +401,7 @@ impl Engine<'_> {
             if let Some(slot) = out.get_mut(t) {
                 *slot = Some(match slot.take() {
                     None => st,
-                    Some(old) if self.heads[t] => join_head(&old, &st, &self.env),
-                    Some(old) => join(&old, &st, &self.env),
+                    Some(old) => self.join_at(t, &old, &st),
                 });
             }
         };
