@@ -211,9 +211,8 @@ fn join_facts(
 }
 
 /// `x <= L + d` (`d <= 0`) for each location both sides bound by a constant, with `d` the
-/// larger of `max(x) - min(L)` over the two sides: each side implies
-/// it by its intervals alone (its lengths are narrowed by the tests it passed), but the joined
-/// intervals do not. This keeps e.g. "the next block ends inside the input" at a loop head
+/// larger of `max(x) - min(L)` over the two sides: each side implies it by its intervals alone
+/// (its lengths are narrowed by the tests it passed), but the joined intervals do not. This keeps e.g. "the next block ends inside the input" at a loop head
 /// whose entry and back edge each know it only through constants (`off = 72` with `L >= 104`,
 /// `off = 104` with `L >= 136`).
 fn length_bounds(
