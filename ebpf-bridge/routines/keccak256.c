@@ -167,10 +167,11 @@ KEEL_ROUTINE(keccak256_routine)
      * 8). No division, so the kernel verifier keeps exact bounds on every offset.
      *
      * The sBPF build tests the block's end against in_len at the bottom of the loop, with the
-     * lane loads unrolled at constant offsets from the block: then the block loop has its own
-     * head ahead of the permutation's round loop (clang otherwise rotates it so that both share
-     * the round loop's head, which the PCC certificate's one-counter-per-head model cannot
-     * bound), and every load is bounded by off + RATE <= in_len. */
+     * lane loads unrolled at constant offsets from the block, so every load is bounded by
+     * off + RATE <= in_len (the form the PCC certifier proves). It is compiled with source-order
+     * block layout (build.rs): LLVM's block placement would otherwise move the lane loads to
+     * the loop's bottom and enter the permutation's round loop head from both loops, which the
+     * certificate's one-counter-per-head model cannot bound. */
     u64 off = 0;
 #ifdef KEEL_TARGET_KERNEL
     u64 b = 0;
