@@ -265,13 +265,17 @@ mod tests {
         }
     }
 
+    fn params() -> Params {
+        Params {
+            input_min: 0,
+            input_max: 64,
+            output_len: 32,
+        }
+    }
+
     fn encode(states: Vec<WireState>) -> Vec<u8> {
         let wire = Wire {
-            params: Params {
-                input_min: 0,
-                input_max: 64,
-                output_len: 32,
-            },
+            params: params(),
             program_sha256: [0; 32],
             states,
             loops: Vec::new(),
@@ -307,11 +311,7 @@ mod tests {
         let mut c = b.clone();
         c.stack.remove(&511);
         let cert = Certificate {
-            params: Params {
-                input_min: 0,
-                input_max: 64,
-                output_len: 32,
-            },
+            params: params(),
             program_sha256: [7; 32],
             states: vec![Some(a.clone()), None, Some(b), Some(c), None, Some(a)],
             loops: Vec::new(),

@@ -257,16 +257,21 @@ pub fn on_clobber(st: &mut State, x: Loc) {
 
 /// `x += k` (representative shifted by exactly `k`).
 pub fn on_add_const(st: &mut State, x: Loc, k: i128) {
+    rewrite_on(st, x, |f, a| {
+        let c = f.c.plus(Aff::k(a * k))?;
+        Fact::new(f.scaled_terms(1).collect(), f.le, c)
+    });
+}
+
+/// Replaces each fact with a term `a·x` (`a != 0`) by `rewrite(fact, a)`, dropping it on
+/// `None`; facts without `x` are kept.
+fn rewrite_on(st: &mut State, x: Loc, rewrite: impl Fn(&Fact, i128) -> Option<Fact>) {
     let facts = std::mem::take(&mut st.facts);
     st.facts = facts
         .into_iter()
-        .filter_map(|f| {
-            let a = f.coef(x);
-            if a == 0 {
-                return Some(f);
-            }
-            let c = f.c.plus(Aff::k(a * k))?;
-            Fact::new(f.scaled_terms(1).collect(), f.le, c)
+        .filter_map(|f| match f.coef(x) {
+            0 => Some(f),
+            a => rewrite(&f, a),
         })
         .collect();
 }
@@ -293,22 +298,14 @@ pub fn on_copy(st: &mut State, x: Loc, y: Loc) {
 
 /// `x *= k`, `k > 0` (representative scaled exactly).
 pub fn on_scale(st: &mut State, x: Loc, k: i128) {
-    let facts = std::mem::take(&mut st.facts);
-    st.facts = facts
-        .into_iter()
-        .filter_map(|f| {
-            let a = f.coef(x);
-            if a == 0 {
-                return Some(f);
-            }
-            // a*x_old = a*x_new / k: multiply the fact by k, keep a on x_new.
-            let terms = f
-                .scaled_terms(k)
-                .map(|(z, c)| (z, if z == x { a } else { c }))
-                .collect();
-            Fact::new(terms, f.le, f.c.scale(k)?)
-        })
-        .collect();
+    rewrite_on(st, x, |f, a| {
+        // a*x_old = a*x_new / k: multiply the fact by k, keep a on x_new.
+        let terms = f
+            .scaled_terms(k)
+            .map(|(z, c)| (z, if z == x { a } else { c }))
+            .collect();
+        Fact::new(terms, f.le, f.c.scale(k)?)
+    });
 }
 
 fn value_mut(st: &mut State, x: Loc) -> Option<&mut Value> {

@@ -134,6 +134,16 @@ fn step_raw(
             let exact = |lo: Option<crate::domain::Aff>| {
                 v.kind != Kind::Uninit && !v.iv.is_top(env) && lo == Some(v.iv.lo)
             };
+            // x = x ± y (two registers) with exact representatives.
+            let exact_sum = kind == OpKind::Alu64
+                && (code == 0x00 || code == 0x10)
+                && insn.uses_src_reg()
+                && insn.src != insn.dst
+                && exact(if code == 0x00 {
+                    dst_old.iv.lo.plus(src.iv.lo)
+                } else {
+                    dst_old.iv.lo.minus(src.iv.hi)
+                });
             let effect = if kind == OpKind::Alu64 && code == 0xb0 && insn.uses_src_reg() {
                 Effect::Copy(x, Loc::Reg(insn.src))
             } else if kind == OpKind::Alu64
@@ -159,16 +169,7 @@ fn step_raw(
             {
                 // x = constant + y: a copy of y shifted by the constant.
                 Effect::CopyPlus(x, Loc::Reg(insn.src), k)
-            } else if kind == OpKind::Alu64
-                && (code == 0x00 || code == 0x10)
-                && insn.uses_src_reg()
-                && insn.src != insn.dst
-                && exact(if code == 0x00 {
-                    dst_old.iv.lo.plus(src.iv.lo)
-                } else {
-                    dst_old.iv.lo.minus(src.iv.hi)
-                })
-            {
+            } else if exact_sum {
                 // x = x ± y, representatives exact: the facts on x are rewritten below.
                 Effect::Clobber(x)
             } else if kind == OpKind::Alu64
@@ -183,16 +184,7 @@ fn step_raw(
                 Effect::Clobber(x)
             };
             // x = x ± y: what held of x_old, rewritten in terms of x_new and y.
-            let sum = matches!(effect, Effect::Clobber(_))
-                && kind == OpKind::Alu64
-                && (code == 0x00 || code == 0x10)
-                && insn.uses_src_reg()
-                && insn.src != insn.dst
-                && exact(if code == 0x00 {
-                    dst_old.iv.lo.plus(src.iv.lo)
-                } else {
-                    dst_old.iv.lo.minus(src.iv.hi)
-                });
+            let sum = matches!(effect, Effect::Clobber(_)) && exact_sum;
             let fresh = if sum {
                 let old = (dst_old.iv.lo == dst_old.iv.hi).then_some(dst_old.iv.lo);
                 let s = if code == 0x00 { 1 } else { -1 };

@@ -959,6 +959,34 @@ impl<B: ChainBase> Gov<'_, '_, B> {
         Ok(events)
     }
 
+    /// Checks that routine `spec` can be activated with `object` and `certificate` now; the
+    /// checker's report on it.
+    fn validate_activation(
+        &mut self,
+        spec: &RoutineSpec,
+        object: &[u8],
+        certificate: &[u8],
+    ) -> Result<CheckedRoutine, String> {
+        let st = |e: AccessError| e.to_string();
+        let checked = check_routine(spec, object, certificate)?;
+        let feature = features(self.a).map_err(st)?;
+        if feature.get("isa.sbpf").copied() != Some(0) {
+            return Err(
+                "feature isa.sbpf is not at version 0, the only sBPF version this node runs".into(),
+            );
+        }
+        let history = routine_history(self.a, spec.id).map_err(st)?;
+        if let Some(last) = history.versions.last()
+            && spec.version <= last.spec.version
+        {
+            return Err(format!(
+                "routine {} already had version {}; a new version must be higher",
+                spec.id, last.spec.version
+            ));
+        }
+        Ok(checked)
+    }
+
     /// Checks that `action` can be applied to the current state.
     fn validate(&mut self, vm: &Vm, action: &Action) -> Result<(), String> {
         let st = |e: AccessError| e.to_string();
@@ -967,23 +995,9 @@ impl<B: ChainBase> Gov<'_, '_, B> {
                 spec,
                 object,
                 certificate,
-            } => {
-                check_routine(spec, object, certificate)?;
-                let feature = features(self.a).map_err(st)?;
-                if feature.get("isa.sbpf").copied() != Some(0) {
-                    return Err("feature isa.sbpf is not at version 0, the only sBPF version this node runs".into());
-                }
-                let history = routine_history(self.a, spec.id).map_err(st)?;
-                if let Some(last) = history.versions.last()
-                    && spec.version <= last.spec.version
-                {
-                    return Err(format!(
-                        "routine {} already had version {}; a new version must be higher",
-                        spec.id, last.spec.version
-                    ));
-                }
-                Ok(())
-            }
+            } => self
+                .validate_activation(spec, object, certificate)
+                .map(|_| ()),
             Action::DeactivateRoutine { id } => {
                 if routine_history(self.a, *id).map_err(st)?.active().is_none() {
                     return Err(format!("routine {id} is not active"));
@@ -1089,22 +1103,25 @@ impl<B: ChainBase> Gov<'_, '_, B> {
         height: u64,
         proposal: u64,
     ) -> Result<Result<(), String>, AccessError> {
+        if let Action::ActivateRoutine {
+            spec,
+            object,
+            certificate,
+        } = action
+        {
+            let checked = match self.validate_activation(spec, object, certificate) {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(e)),
+            };
+            self.activate_routine(spec, object, certificate, &checked, height, Some(proposal))?;
+            return Ok(Ok(()));
+        }
         if let Err(e) = self.validate(vm, action) {
             return Ok(Err(e));
         }
         match action {
-            Action::ActivateRoutine {
-                spec,
-                object,
-                certificate,
-            } => {
-                // validate() just ran the checker; keep its report for the registry.
-                let checked = match check_routine(spec, object, certificate) {
-                    Ok(c) => c,
-                    Err(e) => return Ok(Err(e)),
-                };
-                self.activate_routine(spec, object, certificate, &checked, height, Some(proposal))?;
-            }
+            // Handled above.
+            Action::ActivateRoutine { .. } => {}
             Action::DeactivateRoutine { id } => {
                 let mut h = routine_history(self.a, *id)?;
                 if let Some(v) = h.versions.last_mut() {
