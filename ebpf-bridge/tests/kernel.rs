@@ -16,7 +16,7 @@ fn every_routine_with_a_kernel_build_is_accepted_by_the_kernel_verifier() {
     if let Err(e) = kernel_support() {
         let _ = writeln!(
             std::io::stderr(),
-            "SKIPPED: kernel verifier acceptance because {e}"
+            "SKIPPED[bpf]: kernel verifier acceptance because {e}"
         );
         return;
     }

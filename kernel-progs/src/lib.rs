@@ -197,7 +197,7 @@ pub(crate) mod testutil {
     /// True when the test may run; otherwise prints a loud SKIPPED line saying why.
     pub(crate) fn privileged_or_skip(test: &str) -> bool {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIPPED: {test} because it needs root (BPF program loading)");
+            eprintln!("SKIPPED[root]: {test} because it needs root (BPF program loading)");
             return false;
         }
         true

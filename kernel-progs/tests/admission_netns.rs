@@ -28,7 +28,7 @@ fn attach_in(pair: &NetPair, config: AdmissionConfig, pin: Option<&PinRoot>) -> 
     }) {
         Ok(a) => Some(a),
         Err(e @ (KernelError::Unsupported { .. } | KernelError::NotPermitted { .. })) => {
-            eprintln!("SKIPPED: admission netns test because the kernel refused XDP: {e}");
+            eprintln!("SKIPPED[bpf]: admission netns test because the kernel refused XDP: {e}");
             None
         }
         Err(e) => panic!("attach: {e}"),

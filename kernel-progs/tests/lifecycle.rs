@@ -12,7 +12,7 @@ fn root_or_skip(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    eprintln!("SKIPPED: {test} because it needs root (BPF programs, bpffs)");
+    eprintln!("SKIPPED[root]: {test} because it needs root (BPF programs, bpffs)");
     false
 }
 
@@ -32,7 +32,7 @@ fn start_attaches_everything_and_status_metrics_and_pins_agree_until_detach() {
         return;
     }
     let Ok(root) = cgroup2_root() else {
-        eprintln!("SKIPPED: {test} because no cgroup2 filesystem is mounted");
+        eprintln!("SKIPPED[cgroup2]: {test} because no cgroup2 filesystem is mounted");
         return;
     };
     let cg = EmptyCgroup(root.join(format!("keel-test-life-{}", std::process::id())));

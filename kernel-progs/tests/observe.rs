@@ -12,13 +12,13 @@ use nix::unistd::{Pid, gettid};
 
 fn attach_or_skip(test: &str) -> Option<Observer> {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: {test} because it needs root (BPF tracepoint programs)");
+        eprintln!("SKIPPED[root]: {test} because it needs root (BPF tracepoint programs)");
         return None;
     }
     match Observer::attach(&ObserveConfig::default(), None) {
         Ok(o) => Some(o),
         Err(e @ (KernelError::Unsupported { .. } | KernelError::NotPermitted { .. })) => {
-            eprintln!("SKIPPED: {test} because the kernel refused the tracepoint programs: {e}");
+            eprintln!("SKIPPED[bpf]: {test} because the kernel refused the tracepoint programs: {e}");
             None
         }
         Err(e) => panic!("attach: {e}"),
@@ -32,13 +32,13 @@ fn io_uring_latency_histogram_counts_the_requests_this_process_completes() {
         return;
     };
     if !obs.skipped().is_empty() {
-        eprintln!("SKIPPED: {test} because the kernel lacks io_uring tracepoints");
+        eprintln!("SKIPPED[bpf]: {test} because the kernel lacks io_uring tracepoints");
         return;
     }
     let mut ring = match IoUring::new(64) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("SKIPPED: {test} because io_uring is unavailable: {e}");
+            eprintln!("SKIPPED[io_uring]: {test} because io_uring is unavailable: {e}");
             return;
         }
     };

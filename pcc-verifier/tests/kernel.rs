@@ -18,7 +18,7 @@ fn is_root() -> bool {
 #[test]
 fn every_routine_the_checker_accepts_the_kernel_verifier_accepts() {
     if !is_root() {
-        println!("SKIPPED: kernel cross-check because the test is not running as root (CAP_BPF)");
+        println!("SKIPPED[root]: kernel cross-check because the test is not running as root (CAP_BPF)");
         return;
     }
     let mut compared = 0;
@@ -44,7 +44,7 @@ fn every_routine_the_checker_accepts_the_kernel_verifier_accepts() {
     }
     if compared == 0 {
         println!(
-            "SKIPPED: kernel acceptance comparison because the checker accepts none of the \
+            "SKIPPED[bpf]: kernel acceptance comparison because the checker accepts none of the \
              bridge routines (reasons above); kernel load results are reported only"
         );
     }

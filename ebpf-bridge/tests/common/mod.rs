@@ -141,7 +141,7 @@ pub fn skip_kernel_loudly(id: u32, e: &BridgeError) {
         // Straight to stderr, past the test harness's capture, so the skip is always seen.
         let _ = writeln!(
             std::io::stderr(),
-            "SKIPPED: kernel engine for routine {} ({}) because {e}",
+            "SKIPPED[bpf]: kernel engine for routine {} ({}) because {e}",
             id,
             routine(id).manifest().name
         );

@@ -25,7 +25,7 @@ fn load(config: &AdmissionConfig) -> Option<Admission> {
         }
         Err(e) if e.is_environmental() => {
             eprintln!(
-                "SKIPPED: admission verdict test because the kernel refused the program: {e}"
+                "SKIPPED[bpf]: admission verdict test because the kernel refused the program: {e}"
             );
             None
         }

@@ -20,11 +20,11 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 /// True when the test may run; otherwise prints a loud SKIPPED line saying why.
 pub fn privileged_or_skip(test: &str) -> bool {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: {test} because it needs root (network namespaces, BPF)");
+        eprintln!("SKIPPED[root]: {test} because it needs root (network namespaces, BPF)");
         return false;
     }
     if Command::new("ip").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: {test} because `ip` (iproute2) is not installed");
+        eprintln!("SKIPPED[tool]: {test} because `ip` (iproute2) is not installed");
         return false;
     }
     true

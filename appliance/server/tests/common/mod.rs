@@ -115,7 +115,7 @@ pub fn start(io_uring: bool, unix: bool, tweak: impl FnOnce(&mut ServerConfig)) 
     let server = ServerHandle::start(config, service.clone()).unwrap();
     if io_uring && server.backend() != Backend::IoUring {
         eprintln!(
-            "SKIPPED: io_uring is not available on this kernel; the io_uring variant did not run"
+            "SKIPPED[io_uring]: io_uring is not available on this kernel; the io_uring variant did not run"
         );
         return None;
     }
