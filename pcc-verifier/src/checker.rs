@@ -89,6 +89,7 @@ pub fn env_of(cert: &Certificate, image: &Image) -> Result<Env, CheckError> {
 /// state size. Errors: the first failed obligation in pc order.
 pub fn check(image: &Image, cert: &Certificate) -> Result<CheckReport, CheckError> {
     let mismatch = |d: String| fail(None, Property::CertificateMismatch, d);
+    crate::limits::certificate(cert).map_err(&mismatch)?;
     let env = env_of(cert, image)?;
     if cert.program_sha256 != image.sha256() {
         return Err(mismatch("certificate is for a different program".into()));

@@ -23,7 +23,7 @@ pub const STACK_SLOTS: u16 = (STACK_SIZE / 8) as u16;
 pub const WORD: i128 = 1 << 64;
 /// Bounds are kept below this magnitude so that sums and products of two bounds never
 /// overflow `i128`; anything larger is abstracted to "any word".
-const LIMIT: i128 = 1 << 100;
+pub(crate) const LIMIT: i128 = 1 << 100;
 /// Largest coefficient of `L` kept in a bound.
 const L_LIMIT: i128 = 1 << 32;
 
@@ -50,8 +50,15 @@ impl Aff {
         self.c + self.l * len
     }
 
+    /// Whether both terms are in the kept range, where sums and products of two bounds are
+    /// exact in `i128`.
+    pub(crate) fn is_sane(self) -> bool {
+        self.c.checked_abs().is_some_and(|c| c < LIMIT)
+            && self.l.checked_abs().is_some_and(|l| l < L_LIMIT)
+    }
+
     fn sane(self) -> Option<Self> {
-        (self.c.abs() < LIMIT && self.l.abs() < L_LIMIT).then_some(self)
+        self.is_sane().then_some(self)
     }
 
     /// `self + other`, `None` if out of the kept range.

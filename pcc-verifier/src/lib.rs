@@ -11,7 +11,7 @@
 //! under the declared bound.
 //!
 //! Trusted base: `checker`, `loops`, `transfer`, `alu`, `linear`, `relations`, `domain`, `isa`,
-//! `image`, `certificate`.
+//! `image`, `certificate`, `limits`.
 //! The certifier (`certifier`, `lattice`) is untrusted: its output is always re-checked.
 
 mod alu;
@@ -24,6 +24,7 @@ pub mod domain;
 mod image;
 pub mod isa;
 mod lattice;
+mod limits;
 pub mod linear;
 mod loops;
 pub mod objects;
@@ -35,6 +36,7 @@ pub use certificate::{Certificate, DecodeError, FORMAT_VERSION, LoopBound, MAGIC
 pub use certifier::{CertifyError, certify};
 pub use checker::{CheckError, CheckReport, check};
 pub use image::{Image, link};
+pub use limits::{MAX_DECODED_ENTRIES, MAX_FILLS, MAX_LINS, MAX_RELS, MAX_SLOTS, MAX_STATE_FACTS};
 pub use property::Property;
 
 /// Identity of this certifier's sources (a hash computed at build time), for caches of

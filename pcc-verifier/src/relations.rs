@@ -23,9 +23,9 @@ use crate::linear::Lin;
 use serde::{Deserialize, Serialize};
 
 /// Locations per fact.
-const MAX_TERMS: usize = 3;
+pub(crate) const MAX_TERMS: usize = 3;
 /// Coefficients are kept below this magnitude.
-const MAX_COEF: i128 = 1 << 10;
+pub(crate) const MAX_COEF: i128 = 1 << 10;
 /// Facts kept per state; the excess (oldest first) is dropped, which is always sound.
 pub const MAX_FACTS: usize = 48;
 /// Elimination rounds of [`derive`].
