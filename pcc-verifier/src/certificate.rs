@@ -250,9 +250,10 @@ struct StateDelta {
 impl StateDelta {
     fn between(a: &State, b: &State) -> Self {
         StateDelta {
-            regs: (0..11u8)
-                .filter(|&r| a.regs[usize::from(r)] != b.regs[usize::from(r)])
-                .map(|r| (r, b.regs[usize::from(r)].clone()))
+            regs: (0u8..)
+                .zip(a.regs.iter().zip(&b.regs))
+                .filter(|(_, (x, y))| x != y)
+                .map(|(r, (_, y))| (r, y.clone()))
                 .collect(),
             stack_set: b
                 .stack

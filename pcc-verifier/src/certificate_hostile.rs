@@ -61,6 +61,9 @@ fn fat_state() -> State {
     s
 }
 
+/// A change to a state that takes one number or location out of range.
+type Edit = Box<dyn Fn(&mut State)>;
+
 fn decode_one(s: State) -> Result<Certificate, DecodeError> {
     Certificate::from_bytes(&encode(vec![WireState::Full(Box::new(s))], Vec::new()))
 }
@@ -109,7 +112,7 @@ fn a_change_with_too_many_facts_is_refused() {
 
 #[test]
 fn extreme_numbers_in_a_state_are_refused_not_wrapped() {
-    let edits: Vec<(&str, Box<dyn Fn(&mut State)>)> = vec![
+    let edits: Vec<(&str, Edit)> = vec![
         (
             "i128::MAX bound",
             Box::new(|s| s.regs[0] = Value::scalar(Iv::range(0, i128::MAX))),

@@ -14,6 +14,9 @@
 //! `image`, `certificate`, `limits`.
 //! The certifier (`certifier`, `lattice`) is untrusted: its output is always re-checked.
 
+// Certificates and objects are untrusted input to a consensus check: no silent wrap, no panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 mod alu;
 pub mod asm;
 pub mod bench;
