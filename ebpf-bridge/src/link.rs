@@ -4,6 +4,10 @@
 //! The only relocation admitted is `R_BPF_64_64` (a 64-bit `lddw` of a `.rodata*` address),
 //! patched to point into the constants region. Calls of any kind (bpf-to-bpf or helpers) are
 //! refused, which is how "routines use no syscalls" is enforced, as are mutable globals.
+//!
+//! The object is untrusted (a governance proposal carries one): `.text` and the constants are
+//! capped ([`MAX_TEXT`], [`MAX_RODATA`]), section alignments must be powers of two up to a page,
+//! and every offset is checked before memory is reserved or a byte is patched.
 
 // An object is untrusted input (a governance proposal carries one): no unchecked arithmetic or
 // indexing on what it declares.

@@ -20,9 +20,9 @@ pub const MAX_FILLS: usize = 256;
 /// Most relational facts in one state (built-ins: up to 132).
 pub const MAX_STATE_FACTS: usize = 1024;
 /// Most entries (registers, stack slots, relations, equalities, fills, facts) over all the
-/// expanded states of one certificate: 4x the largest built-in (merkle_sha256, 1.03 M). Caps
-/// decode memory at a few hundred MB whatever the encoded size.
-pub const MAX_DECODED_ENTRIES: usize = 4 << 20;
+/// expanded states of one certificate: twice the largest built-in (merkle_sha256, 1.03 M).
+/// Caps decode memory (~300 MB at worst, measured) whatever the encoded size.
+pub const MAX_DECODED_ENTRIES: usize = 2 << 20;
 /// Largest input length a state may mention (the bridge maps 4 GiB regions).
 pub const MAX_LEN: i128 = 1 << 32;
 /// Largest magnitude of a linear equality's coefficient and constant (as `Lin::new` keeps).
