@@ -1,5 +1,8 @@
 //! The registry of native routines and the `run` entry point.
 
+// Loader and metering of untrusted routines: no unchecked arithmetic or indexing.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use crate::builtin::{self, BuiltinObject};
 use crate::error::BridgeError;
 use crate::kernel::KernelProgram;

@@ -13,6 +13,9 @@
 //! Calling convention: r1 = input address, r2 = input length, r3 = output address, r4 = output
 //! length; r0 on exit is the routine status (0 = success).
 
+// Loader and metering of untrusted routines: no unchecked arithmetic or indexing.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use crate::error::BridgeError;
 use crate::link::LinkedImage;
 use crate::manifest::RoutineId;

@@ -44,13 +44,16 @@ fn const_bounds(v: &Value) -> Option<(i128, i128)> {
 }
 
 fn shift_rels(rels: &[Rel], lo: i128, hi: i128) -> Vec<Rel> {
+    // A relation that leaves the kept range is forgotten (always sound).
     rels.iter()
-        .map(|r| Rel {
-            lo: r.lo + lo,
-            hi: r.hi + hi,
-            ..*r
+        .filter_map(|r| {
+            Some(Rel {
+                lo: r.lo.checked_add(lo)?,
+                hi: r.hi.checked_add(hi)?,
+                ..*r
+            })
         })
-        .filter(|r| r.lo.abs() < WORD / 2 && r.hi.abs() < WORD / 2)
+        .filter(|r| r.lo.unsigned_abs() < 1 << 63 && r.hi.unsigned_abs() < 1 << 63)
         .collect()
 }
 
@@ -116,10 +119,12 @@ pub fn alu64(code: u8, a: &Value, b: &Value, env: &Env) -> Result<Value, Violati
             if v.kind == a.kind
                 && let Some((lo, hi)) = const_bounds(b)
             {
-                v.rels = if add {
-                    shift_rels(&a.rels, lo, hi)
-                } else {
-                    shift_rels(&a.rels, -hi, -lo)
+                v.rels = match (add, hi.checked_neg(), lo.checked_neg()) {
+                    (true, _, _) => shift_rels(&a.rels, lo, hi),
+                    (false, Some(minus_hi), Some(minus_lo)) => {
+                        shift_rels(&a.rels, minus_hi, minus_lo)
+                    }
+                    (false, _, _) => Vec::new(),
                 };
             }
             v
@@ -146,7 +151,9 @@ pub fn alu64(code: u8, a: &Value, b: &Value, env: &Env) -> Result<Value, Violati
                 _ => match (ua, ub) {
                     (Some(x), Some(y)) => {
                         let ((xl, xh), (yl, yh)) = (flat(&x, env), flat(&y, env));
-                        xh.checked_mul(yh).map(|h| Iv::range(xl * yl, h))
+                        (xl.checked_mul(yl))
+                            .zip(xh.checked_mul(yh))
+                            .map(|(l, h)| Iv::range(l, h))
                     }
                     _ => None,
                 },
@@ -162,10 +169,13 @@ pub fn alu64(code: u8, a: &Value, b: &Value, env: &Env) -> Result<Value, Violati
                 Some(n) => flat(&n, env),
                 None => (0, WORD - 1),
             };
+            // `dl >= 1`, so `dh >= 1` and nothing here can overflow; `top` is the safe answer.
             if code == 0x30 {
-                Value::scalar(Iv::range(nl / dh, nh / dl))
+                (nl.checked_div(dh))
+                    .zip(nh.checked_div(dl))
+                    .map_or_else(Value::top, |(l, h)| Value::scalar(Iv::range(l, h)))
             } else {
-                Value::scalar(Iv::range(0, (dh - 1).min(nh)))
+                Value::scalar(Iv::range(0, dh.saturating_sub(1).min(nh)))
             }
         }
         0x40 | 0xa0 if scalars => match (ua, ub) {
@@ -288,7 +298,9 @@ pub fn alu32(op: u8, a: &Value, b: &Value, imm: i64, env: &Env) -> Result<Value,
             if bits == 64 {
                 if op == 0xd4 { a.clone() } else { Value::top() }
             } else {
-                Value::scalar(Iv::range(0, (1i128 << bits) - 1))
+                (1i128.checked_shl(bits))
+                    .and_then(|x| x.checked_sub(1))
+                    .map_or_else(Value::top, |max| Value::scalar(Iv::range(0, max)))
             }
         }
         _ => Value::scalar(U32),
@@ -351,12 +363,21 @@ fn feasible(iv: Iv, env: &Env) -> bool {
 /// The input lengths (within `env`'s) for which the affine `d >= 0`.
 fn nonneg(d: Aff, env: &Env) -> [i128; 2] {
     let (mut lo, mut hi) = (env.len_min, env.len_max);
+    // Restricting is optional: where a bound would overflow, the range is kept.
     if d.l > 0 {
-        lo = lo.max((-d.c).div_euclid(d.l) + i128::from((-d.c).rem_euclid(d.l) != 0));
+        if let Some(b) =
+            d.c.checked_neg()
+                .and_then(|c| crate::linear::ceil_div(c, d.l))
+        {
+            lo = lo.max(b);
+        }
     } else if d.l < 0 {
-        hi = hi.min(d.c.div_euclid(-d.l));
+        if let Some(b) = d.l.checked_neg().and_then(|l| d.c.checked_div_euclid(l)) {
+            hi = hi.min(b);
+        }
     } else if d.c < 0 {
-        hi = lo - 1;
+        // An empty range (`lo >= 0`, so this is exact).
+        hi = lo.saturating_sub(1);
     }
     [lo, hi]
 }
@@ -430,11 +451,16 @@ fn ne(x: Iv, y: Iv, env: &Env) -> Refined {
         let Some(c) = c else { return v };
         let mut v = v;
         let m = if v.lo.l == 0 { v.m.max(1) } else { 1 };
-        if v.lo == Aff::k(c) {
-            v.lo = Aff::k(c + m);
+        // Trimming is optional: skipped where it would overflow.
+        if v.lo == Aff::k(c)
+            && let Some(lo) = c.checked_add(m)
+        {
+            v.lo = Aff::k(lo);
         }
-        if v.hi == Aff::k(c) {
-            v.hi = Aff::k(c - m);
+        if v.hi == Aff::k(c)
+            && let Some(hi) = c.checked_sub(m)
+        {
+            v.hi = Aff::k(hi);
         }
         v
     };

@@ -61,8 +61,11 @@ fn measure(name: &str, image: &Image, params: &Params, rounds: u32) -> BenchRow 
             let (t, _) = fastest(rounds.saturating_mul(10), || check(image, &cert));
             let nanos = t.as_nanos().max(1);
             row.check = Some(t);
-            row.check_slots_per_sec = u64::try_from(slots as u128 * 1_000_000_000 / nanos).ok();
-            row.speedup_x100 = u64::try_from(certify_time.as_nanos() * 100 / nanos).ok();
+            // `nanos >= 1`; an overflowing rate is reported as unknown.
+            let per = |x: u128, k: u128| x.checked_mul(k).and_then(|p| p.checked_div(nanos));
+            row.check_slots_per_sec =
+                per(slots as u128, 1_000_000_000).and_then(|r| r.try_into().ok());
+            row.speedup_x100 = per(certify_time.as_nanos(), 100).and_then(|r| r.try_into().ok());
         }
     }
     row

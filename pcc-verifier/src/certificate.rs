@@ -2,6 +2,7 @@
 //! versioned binary encoding (see `FORMAT.md`).
 
 use crate::domain::{Loc, Slot, State, Value};
+use crate::limits;
 use crate::linear::{Fill, Lin};
 use crate::relations::Fact;
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,14 @@ pub enum DecodeError {
     /// The body is malformed or has trailing bytes.
     #[error("malformed certificate body: {0}")]
     Body(String),
+    /// The certificate declares more than the decoding limits allow (`FORMAT.md`, Limits);
+    /// refused before memory is reserved for it.
+    #[error("certificate too large: {0}")]
+    TooLarge(String),
+    /// A number, location or per-state count outside the range the checker works in
+    /// (`FORMAT.md`, Limits).
+    #[error("certificate value out of range: {0}")]
+    OutOfRange(String),
 }
 
 impl Certificate {
@@ -106,12 +115,13 @@ impl Certificate {
         out
     }
 
-    /// Decodes [`Certificate::to_bytes`] output. Errors: [`DecodeError`]. Decoding does not
-    /// validate anything: only [`crate::check`] does.
+    /// Decodes [`Certificate::to_bytes`] output. Memory is bounded by the input size and the
+    /// limits in `FORMAT.md`: every count and number is checked before a state is expanded.
+    /// Errors: [`DecodeError`]. Decoding does not prove anything: only [`crate::check`] does.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let rest = bytes.strip_prefix(&MAGIC).ok_or(DecodeError::BadMagic)?;
-        let (v, body) = rest.split_at_checked(2).ok_or(DecodeError::BadMagic)?;
-        let version = u16::from_le_bytes([v[0], v[1]]);
+        let (v, body) = rest.split_first_chunk::<2>().ok_or(DecodeError::BadMagic)?;
+        let version = u16::from_le_bytes(*v);
         if version != FORMAT_VERSION {
             return Err(DecodeError::Version(version));
         }
@@ -120,36 +130,82 @@ impl Certificate {
         if !tail.is_empty() {
             return Err(DecodeError::Body(format!("{} trailing bytes", tail.len())));
         }
-        let mut states = Vec::with_capacity(wire.states.len());
-        let mut prev: Option<State> = None;
-        for (slot, w) in wire.states.into_iter().enumerate() {
-            let state = match w {
-                WireState::Unreachable => None,
-                WireState::Full(s) => Some(*s),
-                WireState::Delta(d) => {
-                    let base = prev.as_ref().ok_or_else(|| {
-                        DecodeError::Body(format!("slot {slot}: a change with no state before it"))
-                    })?;
-                    Some(
-                        d.apply(base)
-                            .map_err(|e| DecodeError::Body(format!("slot {slot}: {e}")))?,
-                    )
-                }
-            };
-            if let Some(s) = &state {
-                prev = Some(s.clone());
+        let counts = [
+            ("states", wire.states.len()),
+            ("loop assignments", wire.loop_of.len()),
+            ("loops", wire.loops.len()),
+        ];
+        for (what, n) in counts {
+            if n > limits::MAX_SLOTS {
+                return Err(DecodeError::TooLarge(format!(
+                    "{n} {what} (at most {})",
+                    limits::MAX_SLOTS
+                )));
             }
-            states.push(state);
+        }
+        for lb in &wire.loops {
+            limits::loop_bound(lb).map_err(DecodeError::OutOfRange)?;
         }
         Ok(Certificate {
             params: wire.params,
             program_sha256: wire.program_sha256,
-            states,
+            states: expand(wire.states)?,
             loops: wire.loops,
             loop_of: wire.loop_of,
             max_instructions: wire.max_instructions,
         })
     }
+}
+
+/// Expands the wire states in order, each delta applied to the previous stated state (one copy
+/// per stated slot). Every delta is checked against the limits, and the entries of the state it
+/// yields counted against [`limits::MAX_DECODED_ENTRIES`], before that copy is made.
+fn expand(wire: Vec<WireState>) -> Result<Vec<Option<State>>, DecodeError> {
+    let mut states: Vec<Option<State>> = Vec::with_capacity(wire.len());
+    let mut prev: Option<usize> = None;
+    let mut entries = 0usize;
+    for (slot, w) in wire.into_iter().enumerate() {
+        let at = |e: String| DecodeError::OutOfRange(format!("slot {slot}: {e}"));
+        let (state, size) = match w {
+            WireState::Unreachable => (None, 0),
+            WireState::Full(s) => {
+                limits::state(&s).map_err(at)?;
+                let size = limits::entries(&s);
+                (Some(*s), size)
+            }
+            WireState::Delta(d) => {
+                let base = prev
+                    .and_then(|i| states.get(i))
+                    .and_then(Option::as_ref)
+                    .ok_or_else(|| {
+                        DecodeError::Body(format!("slot {slot}: a change with no state before it"))
+                    })?;
+                d.validate().map_err(at)?;
+                // An upper bound on the new state's entries, counted before it is copied.
+                let size = limits::entries(base).saturating_add(d.entries());
+                budget(entries, size, slot)?;
+                (Some(d.apply(base).map_err(at)?), size)
+            }
+        };
+        entries = budget(entries, size, slot)?;
+        if state.is_some() {
+            prev = Some(slot);
+        }
+        states.push(state);
+    }
+    Ok(states)
+}
+
+/// `total + size`, refused past [`limits::MAX_DECODED_ENTRIES`].
+fn budget(total: usize, size: usize, slot: usize) -> Result<usize, DecodeError> {
+    let total = total.saturating_add(size);
+    if total > limits::MAX_DECODED_ENTRIES {
+        return Err(DecodeError::TooLarge(format!(
+            "slot {slot}: the expanded states exceed {} entries",
+            limits::MAX_DECODED_ENTRIES
+        )));
+    }
+    Ok(total)
 }
 
 /// The encoded body: a [`Certificate`] with its states as [`WireState`]s.
@@ -194,9 +250,10 @@ struct StateDelta {
 impl StateDelta {
     fn between(a: &State, b: &State) -> Self {
         StateDelta {
-            regs: (0..11u8)
-                .filter(|&r| a.regs[usize::from(r)] != b.regs[usize::from(r)])
-                .map(|r| (r, b.regs[usize::from(r)].clone()))
+            regs: (0u8..)
+                .zip(a.regs.iter().zip(&b.regs))
+                .filter(|(_, (x, y))| x != y)
+                .map(|(r, (_, y))| (r, y.clone()))
                 .collect(),
             stack_set: b
                 .stack
@@ -217,6 +274,41 @@ impl StateDelta {
         }
     }
 
+    /// Checks what the delta carries against the limits (indices, counts and numbers).
+    fn validate(&self) -> Result<(), String> {
+        for (r, v) in &self.regs {
+            limits::loc(Loc::Reg(*r)).map_err(|_| format!("register r{r} does not exist"))?;
+            limits::value(v)?;
+        }
+        for (k, v) in &self.stack_set {
+            limits::slot(*k, v)?;
+        }
+        self.len.map_or(Ok(()), limits::len)?;
+        self.lins.as_deref().map_or(Ok(()), limits::lins)?;
+        self.fills.as_deref().map_or(Ok(()), limits::fills)?;
+        self.facts.as_deref().map_or(Ok(()), limits::facts)
+    }
+
+    /// The entries the delta brings in (an upper bound on what a state grows by).
+    fn entries(&self) -> usize {
+        let rels = |v: &Value| v.rels.len();
+        let spilled = |s: &Slot| match s {
+            Slot::Spill(v) => rels(v),
+            Slot::Bytes(_) => 0,
+        };
+        [
+            self.stack_set.len(),
+            self.lins.as_ref().map_or(0, Vec::len),
+            self.fills.as_ref().map_or(0, Vec::len),
+            self.facts.as_ref().map_or(0, Vec::len),
+        ]
+        .into_iter()
+        .chain(self.regs.iter().map(|(_, v)| rels(v)))
+        .chain(self.stack_set.iter().map(|(_, s)| spilled(s)))
+        .fold(0usize, usize::saturating_add)
+    }
+
+    /// The state `base` with this (validated) change applied.
     fn apply(self, base: &State) -> Result<State, String> {
         let mut s = base.clone();
         for (r, v) in self.regs {
@@ -247,6 +339,10 @@ impl StateDelta {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+#[path = "certificate_hostile.rs"]
+mod hostile;
 
 #[cfg(test)]
 mod tests {
@@ -342,7 +438,7 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(
-            matches!(&err, DecodeError::Body(m) if m.contains("r11")),
+            matches!(&err, DecodeError::OutOfRange(m) if m.contains("r11")),
             "{err}"
         );
     }

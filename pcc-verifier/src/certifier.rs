@@ -87,12 +87,11 @@ pub fn certify(image: &Image, params: &Params) -> Result<Certificate, CertifyErr
     for (pc, insn) in prog.slots.iter().enumerate() {
         if let Some(insn) = insn
             && matches!(allowed(insn.op), Some(OpKind::Ja | OpKind::Jump))
+            && let Some(t) = crate::isa::jump_target(pc, insn.off).filter(|&t| t <= pc)
+            && let (Some(head), Some(l)) = (heads.get_mut(t), latch.get_mut(t))
         {
-            let t = pc as i64 + 1 + i64::from(insn.off);
-            if (0..=pc as i64).contains(&t) {
-                heads[t as usize] = true;
-                latch[t as usize] = latch[t as usize].max(pc);
-            }
+            *head = true;
+            *l = (*l).max(pc);
         }
     }
     let engine = Engine {
@@ -138,7 +137,10 @@ pub fn certify(image: &Image, params: &Params) -> Result<Certificate, CertifyErr
 }
 
 fn locations(s: &State) -> Vec<Loc> {
-    let regs = (0..10u8).filter(|&r| s.regs[usize::from(r)].kind != Kind::Uninit);
+    let regs = (0..10u8)
+        .zip(&s.regs)
+        .filter(|(_, v)| v.kind != Kind::Uninit)
+        .map(|(r, _)| r);
     let slots = s.stack.iter().filter_map(|(i, slot)| match slot {
         Slot::Spill(v) if v.kind != Kind::Uninit => Some(Loc::Slot(*i)),
         _ => None,
@@ -151,7 +153,7 @@ fn thresholds(prog: &Program, env: &Env) -> Vec<i128> {
     let mut t = BTreeSet::new();
     for insn in prog.slots.iter().flatten() {
         let c = i128::from(insn.imm);
-        t.extend([c - 1, c, c + 1]);
+        t.extend([c.saturating_sub(1), c, c.saturating_add(1)]);
     }
     for c in [
         0,
@@ -160,7 +162,7 @@ fn thresholds(prog: &Program, env: &Env) -> Vec<i128> {
         env.rodata_len,
         env.len_max,
     ] {
-        t.extend([c - 1, c, c + 1]);
+        t.extend([c.saturating_sub(1), c, c.saturating_add(1)]);
     }
     t.into_iter().collect()
 }
@@ -177,6 +179,10 @@ struct Engine<'a> {
 }
 
 impl Engine<'_> {
+    fn is_head(&self, pc: usize) -> bool {
+        self.heads.get(pc).copied().unwrap_or(false)
+    }
+
     fn successors(
         &self,
         pc: usize,
@@ -184,7 +190,7 @@ impl Engine<'_> {
         origins: &Origins<'_>,
     ) -> Result<Vec<(usize, State)>, crate::property::Violation> {
         let mut s = pre.clone();
-        if self.heads[pc] {
+        if self.is_head(pc) {
             let o = origins(pc, &s);
             enter_head(&mut s, pc as u32, &o);
         }
@@ -194,7 +200,9 @@ impl Engine<'_> {
     fn fixpoint(&self, origins: &Origins<'_>) -> Result<Vec<Option<State>>, CertifyError> {
         let n = self.prog.slots.len();
         let mut states: Vec<Option<State>> = vec![None; n];
-        states[0] = Some(State::entry(&self.env));
+        if let Some(s) = states.first_mut() {
+            *s = Some(State::entry(&self.env));
+        }
         let mut visits = vec![0u32; n];
         // Per head, its state before the last join (for an early widening step).
         let mut prev: Vec<Option<State>> = vec![None; n];
@@ -204,7 +212,9 @@ impl Engine<'_> {
         let mut preds: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
         for round in 0..MAX_ROUNDS {
             while let Some(pc) = work.pop_first() {
-                let Some(pre) = &states[pc] else { continue };
+                let Some(Some(pre)) = states.get(pc) else {
+                    continue;
+                };
                 // An unproven obligation blocks its successors for now; narrowing may remove
                 // it, and the final verification reports it if it stays.
                 let Ok(succs) = self.successors(pc, pre, origins) else {
@@ -214,11 +224,10 @@ impl Engine<'_> {
                     let Some(slot) = states.get_mut(t) else {
                         continue;
                     };
-                    let only_pred = {
-                        let p = &mut preds[t];
+                    let only_pred = preds.get_mut(t).is_some_and(|p| {
                         p.insert(pc);
-                        p.len() == 1 && !self.heads[t]
-                    };
+                        p.len() == 1
+                    }) && !self.is_head(t);
                     let new = match slot.as_ref() {
                         None => st,
                         // Straight-line code, first ascending phase: an instruction reached
@@ -228,8 +237,11 @@ impl Engine<'_> {
                         Some(_) if only_pred && round == 0 => st,
                         Some(old) => {
                             let j = self.join_at(t, old, &st);
-                            visits[t] += 1;
-                            if self.heads[t] && visits[t] > WIDEN_DELAY {
+                            let seen = visits.get_mut(t).map_or(0, |v| {
+                                *v = v.saturating_add(1);
+                                *v
+                            });
+                            if self.is_head(t) && seen > WIDEN_DELAY {
                                 widen(old, &j, &self.env, &self.thresholds)
                             } else {
                                 j
@@ -237,8 +249,10 @@ impl Engine<'_> {
                         }
                     };
                     if slot.as_ref() != Some(&new) {
-                        if self.heads[t] {
-                            prev[t] = slot.take();
+                        if self.is_head(t)
+                            && let Some(p) = prev.get_mut(t)
+                        {
+                            *p = slot.take();
                         }
                         *slot = Some(new);
                         work.insert(t);
@@ -257,7 +271,9 @@ impl Engine<'_> {
             }
             let mut first = None;
             for pc in 0..n {
-                let Some(pre) = &states[pc] else { continue };
+                let Some(Some(pre)) = states.get(pc) else {
+                    continue;
+                };
                 match self.successors(pc, pre, origins) {
                     Err(v) => {
                         first.get_or_insert((pc, v));
@@ -281,7 +297,9 @@ impl Engine<'_> {
                 // L - 32, neither implying the other) blocks the loop before widening starts.
                 // Widen the innermost loop around it now and iterate again.
                 widened_early.insert(h);
-                visits[h] = visits[h].max(WIDEN_DELAY + 1);
+                if let Some(v) = visits.get_mut(h) {
+                    *v = (*v).max(WIDEN_DELAY + 1);
+                }
                 work.insert(h);
                 continue;
             }
@@ -299,7 +317,7 @@ impl Engine<'_> {
             let pending: Vec<usize> = work.iter().copied().collect();
             work.clear();
             for pc in pending {
-                let Some(pre) = states[pc].clone() else {
+                let Some(Some(pre)) = states.get(pc).cloned() else {
                     continue;
                 };
                 if let Ok(succs) = self.successors(pc, &pre, origins) {
@@ -330,9 +348,9 @@ impl Engine<'_> {
         prev: &[Option<State>],
         done: &BTreeSet<usize>,
     ) -> Option<usize> {
-        let h = (0..=pc)
-            .rev()
-            .find(|&h| self.heads[h] && self.latch[h] >= pc && !done.contains(&h))?;
+        let h = (0..=pc).rev().find(|&h| {
+            self.is_head(h) && self.latch.get(h).is_some_and(|&l| l >= pc) && !done.contains(&h)
+        })?;
         let (Some(old), Some(cur)) = (prev.get(h)?.as_ref(), states.get(h)?.as_ref()) else {
             return None;
         };
@@ -346,18 +364,18 @@ impl Engine<'_> {
             self.env.len_max,
         ]
         .into_iter()
-        .flat_map(|c| [c - 1, c, c + 1])
+        .flat_map(|c| [c.saturating_sub(1), c, c.saturating_add(1)])
         .collect();
         let coarse: Vec<i128> = coarse.into_iter().collect();
         let w = widen(old, &join(old, cur, &self.env), &self.env, &coarse);
-        states[h] = Some(w);
+        *states.get_mut(h)? = Some(w);
         Some(h)
     }
 
     /// The join of two states of instruction `t`; at a loop head it also keeps the input-length
     /// bounds both sides imply (`join_head`).
     fn join_at(&self, t: usize, a: &State, b: &State) -> State {
-        if self.heads[t] {
+        if self.is_head(t) {
             join_head(a, b, &self.env)
         } else {
             join(a, b, &self.env)
@@ -378,8 +396,9 @@ impl Engine<'_> {
             let Ok(succs) = self.successors(pc, pre, origins) else {
                 return true;
             };
-            let blocked_before = prev[pc]
-                .as_ref()
+            let blocked_before = prev
+                .get(pc)
+                .and_then(Option::as_ref)
                 .is_some_and(|p| self.successors(pc, p, origins).is_err());
             blocked_before
                 || succs.iter().all(|(t, st)| match next.get(*t) {
@@ -396,7 +415,9 @@ impl Engine<'_> {
         // A narrowed bound crosses a whole loop body in one sweep instead of one instruction
         // per round (the caller keeps the result only if it still covers every successor).
         let mut out: Vec<Option<State>> = vec![None; states.len()];
-        out[0] = Some(State::entry(&self.env));
+        if let Some(s) = out.first_mut() {
+            *s = Some(State::entry(&self.env));
+        }
         let feed = |out: &mut Vec<Option<State>>, t: usize, st: State| {
             if let Some(slot) = out.get_mut(t) {
                 *slot = Some(match slot.take() {
@@ -414,7 +435,9 @@ impl Engine<'_> {
             }
         }
         for pc in 0..states.len() {
-            let Some(pre) = out[pc].clone() else { continue };
+            let Some(Some(pre)) = out.get(pc).cloned() else {
+                continue;
+            };
             let Ok(succs) = self.successors(pc, &pre, origins) else {
                 continue;
             };
@@ -443,8 +466,10 @@ impl Engine<'_> {
                 continue;
             };
             for (t, _) in succs.into_iter().filter(|(t, _)| *t < n) {
-                succ[pc].push(t);
-                pred[t].push(pc);
+                if let (Some(s), Some(p)) = (succ.get_mut(pc), pred.get_mut(t)) {
+                    s.push(t);
+                    p.push(pc);
+                }
                 if t <= pc {
                     heads.insert(t);
                 }
@@ -454,19 +479,23 @@ impl Engine<'_> {
         // back edges' sources without passing through the head. (Not "every node on a cycle
         // through the head": for an inner loop that would take in the enclosing loop too.)
         let natural = |h: usize| {
+            let preds_of = |x: usize| pred.get(x).into_iter().flatten().copied();
             let mut body = vec![false; n];
-            body[h] = true;
-            let mut stack: Vec<usize> = pred[h].iter().copied().filter(|&p| p >= h).collect();
-            for &p in &stack {
-                body[p] = true;
+            let mut stack: Vec<usize> = preds_of(h).filter(|&p| p >= h).collect();
+            for &p in stack.iter().chain([&h]) {
+                if let Some(b) = body.get_mut(p) {
+                    *b = true;
+                }
             }
             while let Some(x) = stack.pop() {
                 if x == h {
                     continue;
                 }
-                for &y in &pred[x] {
-                    if !body[y] {
-                        body[y] = true;
+                for y in preds_of(x) {
+                    if let Some(b) = body.get_mut(y)
+                        && !*b
+                    {
+                        *b = true;
                         stack.push(y);
                     }
                 }
@@ -479,10 +508,10 @@ impl Engine<'_> {
         let mut loop_of: Vec<Option<u32>> = vec![None; n];
         let mut out = BTreeMap::new();
         for (h, body) in bodies {
-            let parent = loop_of[h];
-            for (i, inside) in body.iter().enumerate() {
+            let parent = loop_of.get(h).copied().flatten();
+            for (slot, inside) in loop_of.iter_mut().zip(&body) {
                 if *inside {
-                    loop_of[i] = Some(h as u32);
+                    *slot = Some(h as u32);
                 }
             }
             out.insert(h, (parent, body));
@@ -505,14 +534,19 @@ impl Engine<'_> {
                 continue;
             };
             for (t, st) in succs {
-                if bodies.get(&t).is_some_and(|(_, body)| body[pc]) {
-                    back[t].push(st);
+                if bodies
+                    .get(&t)
+                    .is_some_and(|(_, body)| body.get(pc) == Some(&true))
+                    && let Some(b) = back.get_mut(t)
+                {
+                    b.push(st);
                 }
             }
         }
         let mut loops = Vec::new();
         for (h, edges) in back.iter().enumerate() {
-            let Some(head_state) = states[h].as_ref().filter(|_| !edges.is_empty()) else {
+            let head_state = states.get(h).and_then(Option::as_ref);
+            let Some(head_state) = head_state.filter(|_| !edges.is_empty()) else {
                 continue;
             };
             let mut best: Option<(u128, LoopBound)> = None;

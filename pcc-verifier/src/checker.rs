@@ -89,6 +89,7 @@ pub fn env_of(cert: &Certificate, image: &Image) -> Result<Env, CheckError> {
 /// state size. Errors: the first failed obligation in pc order.
 pub fn check(image: &Image, cert: &Certificate) -> Result<CheckReport, CheckError> {
     let mismatch = |d: String| fail(None, Property::CertificateMismatch, d);
+    crate::limits::certificate(cert).map_err(&mismatch)?;
     let env = env_of(cert, image)?;
     if cert.program_sha256 != image.sha256() {
         return Err(mismatch("certificate is for a different program".into()));
@@ -117,12 +118,13 @@ pub fn check(image: &Image, cert: &Certificate) -> Result<CheckReport, CheckErro
     }
 
     let mut total: u128 = 0;
-    let mut reachable = 0;
+    let mut reachable = 0usize;
     for pc in 0..n {
-        let Some(pre) = &cert.states[pc] else {
+        let Some(Some(pre)) = cert.states.get(pc) else {
             continue;
         };
-        reachable += 1;
+        // At most `n` slots: cannot overflow.
+        reachable = reachable.saturating_add(1);
         let mut s = pre.clone();
         if let Some(lb) = nest.head(pc) {
             let k = iterations(pre, lb, &env.narrow(pre.len)).map_err(at(pc))?;
@@ -225,7 +227,14 @@ pub fn iterations(pre: &State, lb: &LoopBound, env: &Env) -> Result<u128, Violat
             detail: format!("counter {:?} = {} is unbounded", lb.counter, show(v)),
         });
     }
-    Ok((width / i128::from(lb.step).abs()) as u128 + 1)
+    // `width < 2^62` and the step is non-zero and not i64::MIN (decode limits): no overflow.
+    (width.checked_div(i128::from(lb.step).abs()))
+        .and_then(|q| u128::try_from(q).ok())
+        .and_then(|q| q.checked_add(1))
+        .ok_or_else(|| Violation {
+            property: Property::LoopBound,
+            detail: format!("loop step {} is out of range", lb.step),
+        })
 }
 
 /// The counter progressed by at least `step` since the head's last visit (ghost relation).

@@ -23,7 +23,7 @@ pub const STACK_SLOTS: u16 = (STACK_SIZE / 8) as u16;
 pub const WORD: i128 = 1 << 64;
 /// Bounds are kept below this magnitude so that sums and products of two bounds never
 /// overflow `i128`; anything larger is abstracted to "any word".
-const LIMIT: i128 = 1 << 100;
+pub(crate) const LIMIT: i128 = 1 << 100;
 /// Largest coefficient of `L` kept in a bound.
 const L_LIMIT: i128 = 1 << 32;
 
@@ -47,18 +47,27 @@ impl Aff {
 
     /// Value at input length `len`.
     pub fn at(self, len: i128) -> i128 {
-        self.c + self.l * len
+        // Kept bounds (|c| < 2^100, |l| < 2^32) at lengths <= 2^32 never saturate; saturation
+        // is monotone, so comparisons against in-range thresholds stay exact regardless.
+        self.c.saturating_add(self.l.saturating_mul(len))
+    }
+
+    /// Whether both terms are in the kept range, where sums and products of two bounds are
+    /// exact in `i128`.
+    pub(crate) fn is_sane(self) -> bool {
+        self.c.checked_abs().is_some_and(|c| c < LIMIT)
+            && self.l.checked_abs().is_some_and(|l| l < L_LIMIT)
     }
 
     fn sane(self) -> Option<Self> {
-        (self.c.abs() < LIMIT && self.l.abs() < L_LIMIT).then_some(self)
+        self.is_sane().then_some(self)
     }
 
     /// `self + other`, `None` if out of the kept range.
     pub fn plus(self, other: Self) -> Option<Self> {
         Self {
-            c: self.c + other.c,
-            l: self.l + other.l,
+            c: self.c.checked_add(other.c)?,
+            l: self.l.checked_add(other.l)?,
         }
         .sane()
     }
@@ -66,8 +75,8 @@ impl Aff {
     /// `self - other`, `None` if out of the kept range.
     pub fn minus(self, other: Self) -> Option<Self> {
         Self {
-            c: self.c - other.c,
-            l: self.l - other.l,
+            c: self.c.checked_sub(other.c)?,
+            l: self.l.checked_sub(other.l)?,
         }
         .sane()
     }
@@ -175,11 +184,16 @@ pub fn pow2_of(d: i128) -> i128 {
     if d == 0 { 0 } else { d & d.wrapping_neg() }
 }
 
+/// The largest power of two dividing `|d|` (2^126 for `i128::MIN`, whose 2^127 does not fit).
+fn pow2_abs(d: i128) -> i128 {
+    d.checked_abs().map_or(1 << 126, pow2_of)
+}
+
 /// The largest power of two dividing both (0 acts as "any").
 pub fn pow2_gcd(a: i128, b: i128) -> i128 {
     match (a, b) {
-        (0, x) | (x, 0) => pow2_of(x.abs()).max(if x == 0 { 0 } else { 1 }),
-        (x, y) => pow2_of(x.abs()).min(pow2_of(y.abs())).max(1),
+        (0, x) | (x, 0) => pow2_abs(x).max(if x == 0 { 0 } else { 1 }),
+        (x, y) => pow2_abs(x).min(pow2_abs(y)).max(1),
     }
 }
 
@@ -205,12 +219,19 @@ impl Iv {
     pub fn new(lo: Aff, hi: Aff, m: i128) -> Self {
         let mut iv = Self { lo, hi, m };
         if m > 1 && lo.l == 0 && hi.l == 0 && hi.c >= lo.c {
-            iv.hi = Aff::k(lo.c + (hi.c - lo.c) / m * m);
+            // Rounding inward is an optional tightening: skipped if it would overflow.
+            let top = (hi.c.checked_sub(lo.c))
+                .and_then(|w| w.checked_div(m))
+                .and_then(|q| q.checked_mul(m))
+                .and_then(|w| lo.c.checked_add(w));
+            if let Some(top) = top {
+                iv.hi = Aff::k(top);
+            }
         }
         if iv.lo == iv.hi && iv.lo.l == 0 {
             iv.m = 0;
         } else if iv.m == 0 {
-            iv.m = pow2_gcd(0, iv.hi.c - iv.lo.c).max(1);
+            iv.m = (iv.hi.c.checked_sub(iv.lo.c)).map_or(1, |w| pow2_gcd(0, w).max(1));
             if iv.hi.l != iv.lo.l {
                 iv.m = 1;
             }
@@ -221,7 +242,8 @@ impl Iv {
     /// Whether the congruence of `self` implies that of `other`.
     pub fn stride_within(&self, other: &Iv) -> bool {
         let d = self.lo.minus(other.lo);
-        other.m <= 1 || (self.m % other.m == 0 && d.is_some_and(|d| d.l == 0 && d.c % other.m == 0))
+        let divides = |x: i128| x.checked_rem(other.m) == Some(0);
+        other.m <= 1 || (divides(self.m) && d.is_some_and(|d| d.l == 0 && divides(d.c)))
     }
 
     /// `[lo, hi]` with constant bounds.
@@ -240,7 +262,8 @@ impl Iv {
 
     /// Whether the interval holds every word (its width reaches 2^64 for some `L`).
     pub fn is_top(&self, env: &Env) -> bool {
-        let w = |len| self.hi.at(len) - self.lo.at(len);
+        // Saturation is monotone: a width past i128 is still at least a word.
+        let w = |len| self.hi.at(len).saturating_sub(self.lo.at(len));
         w(env.len_min) >= WORD - 1 || w(env.len_max) >= WORD - 1
     }
 

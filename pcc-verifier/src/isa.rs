@@ -64,16 +64,24 @@ pub enum DecodeError {
     IncompleteLddw(usize),
 }
 
+/// The slot a jump at `pc` with offset `off` lands on, `None` if before the start.
+pub fn jump_target(pc: usize, off: i16) -> Option<usize> {
+    let t = i64::try_from(pc)
+        .ok()?
+        .checked_add(1)?
+        .checked_add(i64::from(off))?;
+    usize::try_from(t).ok()
+}
+
 /// Decodes `text` slot by slot. Does not judge opcodes; [`allowed`] does.
 pub fn decode(text: &[u8]) -> Result<Program, DecodeError> {
     if text.is_empty() || !text.len().is_multiple_of(INSN_SIZE) {
         return Err(DecodeError::BadLength(text.len()));
     }
-    let raw: Vec<&[u8]> = text.chunks_exact(INSN_SIZE).collect();
+    let (raw, _) = text.as_chunks::<INSN_SIZE>();
     let mut slots = Vec::with_capacity(raw.len());
-    let mut pc = 0;
-    while pc < raw.len() {
-        let b = raw[pc];
+    let mut slots_iter = raw.iter().enumerate();
+    while let Some((pc, b)) = slots_iter.next() {
         let imm32 = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
         let mut insn = Insn {
             op: b[0],
@@ -83,19 +91,17 @@ pub fn decode(text: &[u8]) -> Result<Program, DecodeError> {
             imm: i64::from(imm32),
         };
         if insn.op == OP_LDDW {
-            let next = raw.get(pc + 1).ok_or(DecodeError::TruncatedLddw(pc))?;
+            let (_, next) = slots_iter.next().ok_or(DecodeError::TruncatedLddw(pc))?;
             if next[0] != 0 {
                 return Err(DecodeError::IncompleteLddw(pc));
             }
             let lo = u64::from(u32::from_le_bytes([b[4], b[5], b[6], b[7]]));
             let hi = u64::from(u32::from_le_bytes([next[4], next[5], next[6], next[7]]));
-            insn.imm = (lo | (hi << 32)) as i64;
+            insn.imm = (lo | hi.wrapping_shl(32)) as i64;
             slots.push(Some(insn));
             slots.push(None);
-            pc += 2;
         } else {
             slots.push(Some(insn));
-            pc += 1;
         }
     }
     Ok(Program { slots })
@@ -219,11 +225,11 @@ pub fn admissible(prog: &Program, pc: usize, insn: &Insn) -> Result<OpKind, Inad
         )));
     }
     if matches!(kind, OpKind::Ja | OpKind::Jump) {
-        let t = pc as i64 + 1 + i64::from(insn.off);
-        let ok = usize::try_from(t).is_ok_and(|t| matches!(prog.slots.get(t), Some(Some(_))));
-        if !ok {
+        let t = jump_target(pc, insn.off);
+        if !t.is_some_and(|t| matches!(prog.slots.get(t), Some(Some(_)))) {
             return Err(Inadmissible::Jump(format!(
-                "jump to {t} is outside the program or inside an lddw"
+                "jump by {} from {pc} is outside the program or inside an lddw",
+                insn.off
             )));
         }
     }
@@ -232,6 +238,7 @@ pub fn admissible(prog: &Program, pc: usize, insn: &Insn) -> Result<OpKind, Inad
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)] // tests index: a failure is the assertion
     use super::*;
 
     #[test]

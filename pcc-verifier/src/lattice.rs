@@ -81,8 +81,14 @@ pub fn widen_value(old: &Value, new: &Value, env: &Env, thresholds: &[i128]) -> 
         };
         // Keep the congruence: the new lower bound must be one of the values' residues.
         let t = match (iv.m, iv.lo.l) {
-            (m, 0) if m > 1 && t > -(crate::domain::WORD / 2) + m => {
-                t - (t - iv.lo.c).rem_euclid(m)
+            (m, 0)
+                if m > 1
+                    && t.checked_sub(m)
+                        .is_some_and(|x| x > -(crate::domain::WORD / 2)) =>
+            {
+                t.checked_sub(iv.lo.c)
+                    .and_then(|d| t.checked_sub(d.rem_euclid(m)))
+                    .unwrap_or(t)
             }
             _ => t,
         };
@@ -138,12 +144,19 @@ pub fn join_head(a: &State, b: &State, env: &Env) -> State {
     join_with(a, b, env, true)
 }
 
+/// `f` applied register by register.
+fn zip_regs(a: &[Value; 11], b: &[Value; 11], f: impl Fn(&Value, &Value) -> Value) -> [Value; 11] {
+    let mut pairs = a.iter().zip(b).map(|(p, q)| f(p, q));
+    // Both arrays have 11 entries, so the fallback is never taken.
+    std::array::from_fn(|_| pairs.next().unwrap_or_else(Value::uninit))
+}
+
 fn join_with(a: &State, b: &State, env: &Env, head: bool) -> State {
     let len = [a.len[0].min(b.len[0]), a.len[1].max(b.len[1])];
     let env = &env.narrow(len);
     let f = |p: &Value, q: &Value| join_value(p, q, env);
     let mut out = State {
-        regs: std::array::from_fn(|r| f(&a.regs[r], &b.regs[r])),
+        regs: zip_regs(&a.regs, &b.regs, f),
         stack: join_slots(&a.stack, &b.stack, &f),
         len,
         lins: Vec::new(),
@@ -164,7 +177,7 @@ pub fn widen(old: &State, new: &State, env: &Env, thresholds: &[i128]) -> State 
     let env = &env.narrow(len);
     let f = |p: &Value, q: &Value| widen_value(p, q, env, thresholds);
     let mut out = State {
-        regs: std::array::from_fn(|r| f(&old.regs[r], &new.regs[r])),
+        regs: zip_regs(&old.regs, &new.regs, f),
         stack: join_slots(&old.stack, &new.stack, &f),
         len,
         lins: Vec::new(),
@@ -225,7 +238,9 @@ fn length_bounds(
 ) -> Vec<Fact> {
     let slack = |s: &State, x: Loc| -> Option<i128> {
         let v = s.get(x)?;
-        (v.iv.hi.l == 0 && v.iv.hi.c <= env.len_max).then(|| v.iv.hi.c - s.len[0])
+        (v.iv.hi.l == 0 && v.iv.hi.c <= env.len_max)
+            .then(|| v.iv.hi.c.checked_sub(s.len[0]))
+            .flatten()
     };
     let out_env = env.narrow(out.len);
     locations(out)
@@ -271,9 +286,14 @@ fn join_lins(a: &State, b: &State, out: &State, env: &Env) -> Vec<Lin> {
         })
         .collect();
     for (i, &(x, x1, x2)) in consts.iter().enumerate() {
-        for &(y, y1, y2) in &consts[i + 1..] {
-            let (dx, dy) = (x2 - x1, y2 - y1);
-            lins.extend(Lin::new(x, y, dy, -dx, dy * x1 - dx * y1));
+        for &(y, y1, y2) in consts.get(i.saturating_add(1)..).unwrap_or_default() {
+            // A candidate equality that overflows is simply not proposed.
+            let lin = || {
+                let (dx, dy) = (x2.checked_sub(x1)?, y2.checked_sub(y1)?);
+                let c = dy.checked_mul(x1)?.checked_sub(dx.checked_mul(y1)?)?;
+                Lin::new(x, y, dy, dx.checked_neg()?, c)
+            };
+            lins.extend(lin());
         }
     }
     lins.sort();
@@ -304,10 +324,11 @@ fn init_runs(s: &State) -> Vec<(i128, i128)> {
             if slot.mask() & (1 << bit) == 0 {
                 continue;
             }
-            let b = i128::from(*i) * 8 + bit;
+            // Slot indices are u16: bytes stay below 2^19.
+            let b = i128::from(*i).saturating_mul(8).saturating_add(bit);
             match runs.last_mut() {
-                Some(r) if r.1 == b => r.1 = b + 1,
-                _ => runs.push((b, b + 1)),
+                Some(r) if r.1 == b => r.1 = b.saturating_add(1),
+                _ => runs.push((b, b.saturating_add(1))),
             }
         }
     }
@@ -340,11 +361,10 @@ fn join_fills(a: &State, b: &State, out: &State, env: &Env) -> Vec<Fill> {
         }
         let (big, yb, small) = if y2 > y1 { (b, y2, a) } else { (a, y1, b) };
         for (start, end) in init_runs(big) {
-            let f = Fill {
-                start,
-                end: y,
-                c: end - yb,
+            let Some(c) = end.checked_sub(yb) else {
+                continue;
             };
+            let f = Fill { start, end: y, c };
             if fill_implied(small, &f) {
                 fills.push(f);
             }

@@ -11,8 +11,11 @@
 //! under the declared bound.
 //!
 //! Trusted base: `checker`, `loops`, `transfer`, `alu`, `linear`, `relations`, `domain`, `isa`,
-//! `image`, `certificate`.
+//! `image`, `certificate`, `limits`.
 //! The certifier (`certifier`, `lattice`) is untrusted: its output is always re-checked.
+
+// Certificates and objects are untrusted input to a consensus check: no silent wrap, no panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
 mod alu;
 pub mod asm;
@@ -24,6 +27,7 @@ pub mod domain;
 mod image;
 pub mod isa;
 mod lattice;
+mod limits;
 pub mod linear;
 mod loops;
 pub mod objects;
@@ -35,6 +39,7 @@ pub use certificate::{Certificate, DecodeError, FORMAT_VERSION, LoopBound, MAGIC
 pub use certifier::{CertifyError, certify};
 pub use checker::{CheckError, CheckReport, check};
 pub use image::{Image, link};
+pub use limits::{MAX_DECODED_ENTRIES, MAX_FILLS, MAX_LINS, MAX_RELS, MAX_SLOTS, MAX_STATE_FACTS};
 pub use property::Property;
 
 /// Identity of this certifier's sources (a hash computed at build time), for caches of

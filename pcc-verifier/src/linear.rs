@@ -23,8 +23,19 @@ pub struct Lin {
     pub c: i128,
 }
 
-fn gcd(a: i128, b: i128) -> i128 {
-    if b == 0 { a.abs() } else { gcd(b, a % b) }
+/// gcd of the magnitudes; 1 where `i128::MIN` would overflow (1 divides everything).
+pub(crate) fn gcd(a: i128, b: i128) -> i128 {
+    match a.checked_rem(b) {
+        _ if b == 0 => a.checked_abs().unwrap_or(1),
+        Some(r) => gcd(b, r),
+        None => 1,
+    }
+}
+
+/// `ceil(n / d)` for `d > 0`, `None` on overflow.
+pub(crate) fn ceil_div(n: i128, d: i128) -> Option<i128> {
+    let q = n.checked_div_euclid(d)?;
+    q.checked_add(i128::from(n.checked_rem_euclid(d)? != 0))
 }
 
 impl Lin {
@@ -38,8 +49,9 @@ impl Lin {
         } else {
             (b, a, kb, ka)
         };
-        let g = gcd(gcd(ka, kb), c).max(1) * if ka < 0 { -1 } else { 1 };
-        let (ka, kb, c) = (ka / g, kb / g, c / g);
+        let g = gcd(gcd(ka, kb), c).max(1);
+        let g = if ka < 0 { g.checked_neg()? } else { g };
+        let (ka, kb, c) = (ka.checked_div(g)?, kb.checked_div(g)?, c.checked_div(g)?);
         (ka.abs() < 1 << 20 && kb.abs() < 1 << 20 && c.abs() < 1 << 80).then_some(Lin {
             a,
             b,
@@ -87,7 +99,10 @@ pub fn apply(st: &mut State, effect: Effect) {
             st.lins = lins
                 .into_iter()
                 .filter_map(|l| match l.side(x) {
-                    Some((kx, y, ky)) => Lin::new(x, y, kx, ky, l.c + kx * k),
+                    // An equality that would overflow is forgotten (always sound).
+                    Some((kx, y, ky)) => {
+                        Lin::new(x, y, kx, ky, l.c.checked_add(kx.checked_mul(k)?)?)
+                    }
                     None => Some(l),
                 })
                 .collect();
@@ -103,7 +118,9 @@ pub fn apply(st: &mut State, effect: Effect) {
             st.lins = lins
                 .into_iter()
                 .filter_map(|l| match l.side(x) {
-                    Some((kx, y, ky)) => Lin::new(x, y, kx, ky * k, l.c.checked_mul(k)?),
+                    Some((kx, y, ky)) => {
+                        Lin::new(x, y, kx, ky.checked_mul(k)?, l.c.checked_mul(k)?)
+                    }
                     None => Some(l),
                 })
                 .collect();
@@ -144,7 +161,9 @@ fn constant(st: &State, x: Loc) -> Option<(Kind, i128)> {
 pub fn implied(st: &State, l: &Lin) -> bool {
     st.lins.contains(l)
         || matches!((constant(st, l.a), constant(st, l.b)),
-            (Some((_, x)), Some((_, y))) if i128::from(l.ka) * x + i128::from(l.kb) * y == l.c)
+            (Some((_, x)), Some((_, y))) if i128::from(l.ka).checked_mul(x)
+                .zip(i128::from(l.kb).checked_mul(y))
+                .and_then(|(a, b)| a.checked_add(b)) == Some(l.c))
 }
 
 /// After `x`'s interval was narrowed, narrows the other side of each equality on `x`.
@@ -161,20 +180,23 @@ pub fn propagate(st: &mut State, x: Loc, env: &Env) {
             continue;
         };
         let (xl, xh) = (env.min(vx.iv.lo), env.max(vx.iv.hi));
-        // kz * z = c - kx * x
-        let (p, q) = (l.c - kx * xh, l.c - kx * xl);
-        let (nl, nh) = if kx > 0 { (p, q) } else { (q, p) };
-        let (zl, zh) = if kz > 0 {
-            (
-                nl.div_euclid(kz) + i128::from(nl.rem_euclid(kz) != 0),
-                nh.div_euclid(kz),
-            )
-        } else {
-            let k = -kz;
-            (
-                (-nh).div_euclid(k) + i128::from((-nh).rem_euclid(k) != 0),
-                (-nl).div_euclid(k),
-            )
+        // kz * z = c - kx * x; narrowing is optional, so an overflow skips it.
+        let bounds = || -> Option<(i128, i128)> {
+            let at = |x: i128| l.c.checked_sub(kx.checked_mul(x)?);
+            let (p, q) = (at(xh)?, at(xl)?);
+            let (nl, nh) = if kx > 0 { (p, q) } else { (q, p) };
+            if kz > 0 {
+                Some((ceil_div(nl, kz)?, nh.checked_div_euclid(kz)?))
+            } else {
+                let k = kz.checked_neg()?;
+                Some((
+                    ceil_div(nh.checked_neg()?, k)?,
+                    nl.checked_neg()?.checked_div_euclid(k)?,
+                ))
+            }
+        };
+        let Some((zl, zh)) = bounds() else {
+            continue;
         };
         let target = match z {
             Loc::Reg(r) => st.regs.get_mut(usize::from(r)),
@@ -199,7 +221,7 @@ pub fn propagate(st: &mut State, x: Loc, env: &Env) {
         };
         // Keep the congruence only if the lower bound moved by a multiple of it.
         let m = match lo.minus(v.iv.lo) {
-            Some(d) if d.l == 0 && v.iv.m > 0 && d.c % v.iv.m == 0 => v.iv.m,
+            Some(d) if d.l == 0 && v.iv.m > 0 && d.c.checked_rem(v.iv.m) == Some(0) => v.iv.m,
             _ if lo == v.iv.lo => v.iv.m,
             _ => 1,
         };
@@ -223,7 +245,7 @@ pub struct Fill {
 pub fn fill_end(st: &State, f: &Fill, env: &Env) -> Option<i128> {
     st.get(f.end)
         .filter(|v| v.kind != Kind::Uninit && !v.iv.is_top(env))
-        .map(|v| env.min(v.iv.lo) + f.c)
+        .and_then(|v| env.min(v.iv.lo).checked_add(f.c))
 }
 
 /// Whether frame byte `b` is initialised by some fill of `st`.
@@ -242,7 +264,9 @@ pub fn fill_implied(st: &State, f: &Fill) -> bool {
     let Some(y) = st.get(f.end).and_then(|v| v.iv.constant()) else {
         return false;
     };
-    (f.start..y + f.c).all(|b| byte_init(st, b))
+    // Stops at the first byte outside the 4 KiB frame, so at most 4097 steps.
+    y.checked_add(f.c)
+        .is_some_and(|end| (f.start..end).all(|b| byte_init(st, b)))
 }
 
 fn byte_init(st: &State, b: i128) -> bool {
@@ -295,9 +319,13 @@ pub fn settle(st: &mut State, env: &Env) {
 /// Effect of `x += k` and of a copy on fills (called with [`apply`]).
 pub fn apply_fills(st: &mut State, effect: Effect) {
     if let Effect::AddConst(x, k) = effect {
-        for f in st.fills.iter_mut().filter(|f| f.end == x) {
-            f.c -= k;
-        }
+        // A fill whose offset would overflow is forgotten (always sound).
+        st.fills.retain_mut(|f| {
+            if f.end != x {
+                return true;
+            }
+            f.c.checked_sub(k).map(|c| f.c = c).is_some()
+        });
     }
     st.fills.sort();
     st.fills.dedup();
@@ -314,12 +342,13 @@ pub fn extend_fills(st: &mut State, b: Loc, off: i16, n: u8) {
         } else {
             lins.iter().find_map(|l| match l.side(b) {
                 Some((1, e, -1)) if e == f.end => Some(l.c),
-                Some((-1, e, 1)) if e == f.end => Some(-l.c),
+                Some((-1, e, 1)) if e == f.end => l.c.checked_neg(),
                 _ => None,
             })
         };
-        if d.is_some_and(|d| d + i128::from(off) == f.c) {
-            f.c += i128::from(n);
+        if d.and_then(|d| d.checked_add(i128::from(off))) == Some(f.c) {
+            // Not extending is always sound.
+            f.c = f.c.checked_add(i128::from(n)).unwrap_or(f.c);
         }
     }
 }

@@ -43,7 +43,7 @@ impl<'a> Nest<'a> {
                 mult = mult.saturating_mul(u128::from(parent.max_iterations));
                 at = parent;
             }
-            if cert.loop_of[h as usize] != Some(h) {
+            if cert.loop_of.get(h as usize).copied().flatten() != Some(h) {
                 return Err(format!("loop head {h} is not assigned to its own loop"));
             }
             loops.insert(h, (lb, chain, mult));
@@ -69,14 +69,20 @@ impl<'a> Nest<'a> {
     }
 
     fn chain(&self, pc: usize) -> &[u32] {
-        self.loop_of[pc]
+        self.loop_of
+            .get(pc)
+            .copied()
+            .flatten()
             .and_then(|h| self.loops.get(&h))
             .map_or(&[], |(_, c, _)| c.as_slice())
     }
 
     /// How many times instruction `pc` can run (product over its enclosing loops).
     pub fn multiplicity(&self, pc: usize) -> u128 {
-        self.loop_of[pc]
+        self.loop_of
+            .get(pc)
+            .copied()
+            .flatten()
             .and_then(|h| self.loops.get(&h))
             .map_or(1, |(_, _, m)| *m)
     }

@@ -23,9 +23,9 @@ use crate::linear::Lin;
 use serde::{Deserialize, Serialize};
 
 /// Locations per fact.
-const MAX_TERMS: usize = 3;
+pub(crate) const MAX_TERMS: usize = 3;
 /// Coefficients are kept below this magnitude.
-const MAX_COEF: i128 = 1 << 10;
+pub(crate) const MAX_COEF: i128 = 1 << 10;
 /// Facts kept per state; the excess (oldest first) is dropped, which is always sound.
 pub const MAX_FACTS: usize = 48;
 /// Elimination rounds of [`derive`].
@@ -46,9 +46,7 @@ pub struct Fact {
     pub c: Aff,
 }
 
-fn gcd(a: i128, b: i128) -> i128 {
-    if b == 0 { a.abs() } else { gcd(b, a % b) }
-}
+use crate::linear::gcd;
 
 impl Fact {
     /// The normalised fact, `None` if it has more than three locations or out-of-range
@@ -59,7 +57,7 @@ impl Fact {
         let mut merged: Vec<(Loc, i128)> = Vec::with_capacity(terms.len());
         for (x, k) in terms {
             match merged.last_mut() {
-                Some(last) if last.0 == x => last.1 += k,
+                Some(last) if last.0 == x => last.1 = last.1.checked_add(k)?,
                 _ => merged.push((x, k)),
             }
         }
@@ -70,18 +68,26 @@ impl Fact {
         let mut c = c;
         let g = merged.iter().fold(0, |g, t| gcd(g, t.1));
         // For `<=` the constant term may be rounded down (the left side is an integer).
-        if g > 1 && c.l % g == 0 && (le || c.c % g == 0) {
-            merged.iter_mut().for_each(|t| t.1 /= g);
+        let divides = |x: i128| x.checked_rem(g) == Some(0);
+        if g > 1 && divides(c.l) && (le || divides(c.c)) {
+            for t in &mut merged {
+                t.1 = t.1.checked_div(g)?;
+            }
             c = Aff {
-                c: c.c.div_euclid(g),
-                l: c.l / g,
+                c: c.c.checked_div_euclid(g)?,
+                l: c.l.checked_div(g)?,
             };
         }
         if !le && merged.first().is_some_and(|t| t.1 < 0) {
-            merged.iter_mut().for_each(|t| t.1 = -t.1);
+            for t in &mut merged {
+                t.1 = t.1.checked_neg()?;
+            }
             c = Aff::k(0).minus(c)?;
         }
-        if merged.iter().any(|t| t.1.abs() >= MAX_COEF) {
+        if merged
+            .iter()
+            .any(|t| t.1.checked_abs().is_none_or(|a| a >= MAX_COEF))
+        {
             return None;
         }
         let c = c.plus(Aff::k(0))?;
@@ -105,8 +111,12 @@ impl Fact {
         self.terms.iter().any(|t| t.0 == x)
     }
 
-    fn scaled_terms(&self, k: i128) -> impl Iterator<Item = (Loc, i128)> + '_ {
-        self.terms.iter().map(move |&(x, a)| (x, i128::from(a) * k))
+    /// The terms times `k`, `None` on overflow.
+    fn scaled_terms(&self, k: i128) -> Option<Vec<(Loc, i128)>> {
+        self.terms
+            .iter()
+            .map(|&(x, a)| Some((x, i128::from(a).checked_mul(k)?)))
+            .collect()
     }
 }
 
@@ -160,18 +170,22 @@ pub fn combine(f: &Fact, g: &Fact, v: Loc) -> Option<Fact> {
         return None;
     }
     let d = gcd(a, b);
-    let (mut mf, mut mg) = (b.abs() / d, a.abs() / d);
+    let (mut mf, mut mg) = (
+        b.checked_abs()?.checked_div(d)?,
+        a.checked_abs()?.checked_div(d)?,
+    );
     if a.signum() == b.signum() {
         // One multiplier must be negative: only an equality may be negated.
         if !g.le {
-            mg = -mg;
+            mg = mg.checked_neg()?;
         } else if !f.le {
-            mf = -mf;
+            mf = mf.checked_neg()?;
         } else {
             return None;
         }
     }
-    let terms = f.scaled_terms(mf).chain(g.scaled_terms(mg)).collect();
+    let mut terms = f.scaled_terms(mf)?;
+    terms.extend(g.scaled_terms(mg)?);
     Fact::new(terms, f.le || g.le, f.c.scale(mf)?.plus(g.c.scale(mg)?)?)
 }
 
@@ -192,7 +206,7 @@ fn implies(have: &Fact, want: &Fact, env: &Env) -> bool {
             .terms
             .iter()
             .zip(&want.terms)
-            .all(|(h, w)| h.0 == w.0 && h.1 == -w.1)
+            .all(|(h, w)| h.0 == w.0 && w.1.checked_neg() == Some(h.1))
         && Aff::k(0).minus(have.c).is_some_and(|c| env.le(c, want.c))
 }
 
@@ -238,13 +252,13 @@ pub fn add_var(st: &State, x: Loc, y: Loc, s: i128, old: Option<Aff>) -> Vec<Fac
         .filter_map(|f| {
             // a*x_old = a*x_new - a*s*y
             let a = f.coef(x);
-            let mut terms: Vec<(Loc, i128)> = f.scaled_terms(1).collect();
-            terms.push((y, -a * s));
+            let mut terms: Vec<(Loc, i128)> = f.scaled_terms(1)?;
+            terms.push((y, a.checked_mul(s)?.checked_neg()?));
             Fact::new(terms, f.le, f.c)
         })
         .collect();
-    if let Some(old) = old {
-        out.extend(Fact::new(vec![(x, 1), (y, -s)], false, old));
+    if let (Some(old), Some(minus_s)) = (old, s.checked_neg()) {
+        out.extend(Fact::new(vec![(x, 1), (y, minus_s)], false, old));
     }
     out.retain(|f| !f.terms.is_empty());
     out
@@ -258,8 +272,8 @@ pub fn on_clobber(st: &mut State, x: Loc) {
 /// `x += k` (representative shifted by exactly `k`).
 pub fn on_add_const(st: &mut State, x: Loc, k: i128) {
     rewrite_on(st, x, |f, a| {
-        let c = f.c.plus(Aff::k(a * k))?;
-        Fact::new(f.scaled_terms(1).collect(), f.le, c)
+        let c = f.c.plus(Aff::k(a.checked_mul(k)?))?;
+        Fact::new(f.scaled_terms(1)?, f.le, c)
     });
 }
 
@@ -285,7 +299,8 @@ pub fn on_copy(st: &mut State, x: Loc, y: Loc) {
         .filter(|f| f.mentions(y))
         .filter_map(|f| {
             let terms = f
-                .scaled_terms(1)
+                .scaled_terms(1)?
+                .into_iter()
                 .map(|(z, k)| (if z == y { x } else { z }, k))
                 .collect();
             Fact::new(terms, f.le, f.c)
@@ -301,7 +316,8 @@ pub fn on_scale(st: &mut State, x: Loc, k: i128) {
     rewrite_on(st, x, |f, a| {
         // a*x_old = a*x_new / k: multiply the fact by k, keep a on x_new.
         let terms = f
-            .scaled_terms(k)
+            .scaled_terms(k)?
+            .into_iter()
             .map(|(z, c)| (z, if z == x { a } else { c }))
             .collect();
         Fact::new(terms, f.le, f.c.scale(k)?)
@@ -320,9 +336,12 @@ fn value_mut(st: &mut State, x: Loc) -> Option<&mut Value> {
 
 /// `floor(c / k)` as an affine bound, if exact in `L` (`k > 0`).
 fn div_floor(c: Aff, k: i128) -> Option<Aff> {
-    (c.l % k == 0).then(|| Aff {
-        c: c.c.div_euclid(k),
-        l: c.l / k,
+    if c.l.checked_rem(k)? != 0 {
+        return None;
+    }
+    Some(Aff {
+        c: c.c.checked_div_euclid(k)?,
+        l: c.l.checked_div(k)?,
     })
 }
 
@@ -330,11 +349,14 @@ fn div_floor(c: Aff, k: i128) -> Option<Aff> {
 pub fn tighten(st: &mut State, facts: &[Fact], env: &Env) {
     let env = &env.narrow(st.len);
     for f in facts.iter().filter(|f| f.terms.len() == 1) {
-        let (x, k) = (f.terms[0].0, i128::from(f.terms[0].1));
+        let Some(&(x, k)) = f.terms.first() else {
+            continue;
+        };
+        let k = i128::from(k);
         // k*x <= c gives an upper bound (k > 0) or a lower one (k < 0); `=` gives both.
         let hi = (k > 0).then(|| div_floor(f.c, k)).flatten();
         let lo = (k < 0)
-            .then(|| div_floor(f.c, -k).and_then(|q| Aff::k(0).minus(q)))
+            .then(|| div_floor(f.c, k.checked_neg()?).and_then(|q| Aff::k(0).minus(q)))
             .flatten();
         let (hi, lo) = if f.le {
             (hi, lo)
@@ -373,7 +395,7 @@ pub fn tighten(st: &mut State, facts: &[Fact], env: &Env) {
         {
             // The congruence survives a move of the lower bound by a multiple of it.
             let d = l.minus(iv.lo);
-            if !d.is_some_and(|d| d.l == 0 && iv.m > 0 && d.c % iv.m == 0) {
+            if !d.is_some_and(|d| d.l == 0 && iv.m > 0 && d.c.checked_rem(iv.m) == Some(0)) {
                 iv.m = 1;
             }
             iv.lo = l;
@@ -390,7 +412,7 @@ pub fn refresh(st: &mut State, x: Loc, env: &Env) {
     let on_x: Vec<Fact> = st
         .facts
         .iter()
-        .filter(|f| f.terms.len() == 1 && f.terms[0].0 == x)
+        .filter(|f| f.terms.len() == 1 && f.terms.first().is_some_and(|t| t.0 == x))
         .cloned()
         .collect();
     if !on_x.is_empty() {
@@ -407,18 +429,24 @@ fn narrow_len(st: &mut State, f: &Fact) -> bool {
         if (f.le && c < 0) || (!f.le && c != 0) {
             return false;
         }
-    } else if !f.le {
-        // c + l*L = 0 has at most one solution.
-        match (-c).checked_div(l).filter(|r| r * l == -c) {
-            Some(r) => (lo, hi) = (lo.max(r), hi.min(r)),
-            None => return false,
+    } else if let (Some(minus_c), Some(minus_l)) = (c.checked_neg(), l.checked_neg()) {
+        // (Otherwise, beyond i128, the lengths are left as they are: narrowing is optional.)
+        if !f.le {
+            // c + l*L = 0 has at most one solution.
+            let exact = |r: &i128| r.checked_mul(l) == Some(minus_c);
+            match minus_c.checked_div(l).filter(exact) {
+                Some(r) => (lo, hi) = (lo.max(r), hi.min(r)),
+                None => return false,
+            }
+        } else if l > 0 {
+            // L >= ceil(-c / l)
+            if let Some(b) = crate::linear::ceil_div(minus_c, l) {
+                lo = lo.max(b);
+            }
+        } else if let Some(b) = c.checked_div_euclid(minus_l) {
+            // L <= floor(c / -l)
+            hi = hi.min(b);
         }
-    } else if l > 0 {
-        // L >= ceil(-c / l)
-        lo = lo.max((-c).div_euclid(l) + i128::from((-c).rem_euclid(l) != 0));
-    } else {
-        // L <= floor(c / -l)
-        hi = hi.min(c.div_euclid(-l));
     }
     st.len = [lo, hi];
     lo <= hi
@@ -480,7 +508,7 @@ pub fn derive(st: &mut State, fresh: Vec<Fact>, env: &Env) -> bool {
     }
     tighten(st, &added, env);
     if st.facts.len() > MAX_FACTS {
-        let excess = st.facts.len() - MAX_FACTS;
+        let excess = st.facts.len().saturating_sub(MAX_FACTS);
         st.facts.drain(..excess);
     }
     st.facts.sort();

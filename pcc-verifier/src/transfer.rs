@@ -96,7 +96,8 @@ fn step_raw(
             format!("register r{} / r{} does not exist", insn.dst, insn.src),
         ));
     }
-    let next = pc + if kind == OpKind::Lddw { 2 } else { 1 };
+    // pc < slots <= MAX_SLOTS: cannot saturate; a saturated pc has no invariant anyway.
+    let next = pc.saturating_add(if kind == OpKind::Lddw { 2 } else { 1 });
     let mut st = pre.clone();
     match kind {
         OpKind::Exit => {
@@ -107,8 +108,8 @@ fn step_raw(
         OpKind::Jump => return branch(prog, pc, &insn, pre, env),
         OpKind::Lddw => {
             let imm = i128::from(insn.imm as u64);
-            let off = imm - env.rodata_vaddr;
-            let v = if (0..=env.rodata_len).contains(&off) {
+            let off = imm.checked_sub(env.rodata_vaddr);
+            let v = if let Some(off) = off.filter(|o| (0..=env.rodata_len).contains(o)) {
                 Value::ptr(Region::Rodata, Iv::k(off))
             } else {
                 Value::scalar(Iv::k(imm))
@@ -150,8 +151,12 @@ fn step_raw(
                 && (code == 0x00 || code == 0x10)
                 && src.kind == Kind::Scalar
                 && let Some(k) = src.iv.constant()
+                && let Some(k) = if code == 0x00 {
+                    Some(k)
+                } else {
+                    k.checked_neg()
+                }
             {
-                let k = if code == 0x00 { k } else { -k };
                 // Only a shift of the representative by exactly k keeps equalities.
                 if v.kind == dst_old.kind
                     && dst_old.iv.lo.plus(crate::domain::Aff::k(k)) == Some(v.iv.lo)
@@ -233,9 +238,10 @@ fn step_raw(
                         linear::apply(&mut st, Effect::Copy(Loc::Slot(s), Loc::Reg(insn.src)));
                     }
                     _ => {
-                        let lo = env.min(base.iv.lo) + i128::from(insn.off);
-                        let end = env.max(base.iv.hi) + i128::from(insn.off) + i128::from(n);
-                        for s in (lo / 8)..=((end - 1) / 8) {
+                        // `store` checked this span is inside the frame.
+                        let (lo, end) = access_span(&base, insn.off, n, env)
+                            .ok_or_else(|| violation(Property::OutOfBounds, "store span"))?;
+                        for s in (lo / 8)..=(end.saturating_sub(1) / 8) {
                             linear::materialize(&mut st, Loc::Slot(s as u16), env);
                             linear::apply(&mut st, Effect::Clobber(Loc::Slot(s as u16)));
                         }
@@ -258,14 +264,21 @@ fn scale_of(code: u8, imm: i64) -> Option<i128> {
 
 /// The slot an exact, aligned 8-byte stack access at `base + off` hits.
 fn spill_slot(base: &Value, off: i16, n: u8, env: &Env) -> Option<u16> {
-    let lo = env.min(base.iv.lo) + i128::from(off);
-    let hi = env.max(base.iv.hi) + i128::from(off);
+    let lo = env.min(base.iv.lo).checked_add(i128::from(off))?;
+    let hi = env.max(base.iv.hi).checked_add(i128::from(off))?;
     (base.kind == Kind::Ptr(Region::Stack) && n == 8 && lo == hi && lo % 8 == 0)
         .then_some((lo / 8) as u16)
 }
 
+fn no_register(r: u8) -> Violation {
+    violation(
+        Property::ForbiddenInstruction,
+        format!("register r{r} does not exist"),
+    )
+}
+
 fn read_reg(st: &State, r: u8) -> Result<&Value, Violation> {
-    let v = &st.regs[usize::from(r)];
+    let v = st.regs.get(usize::from(r)).ok_or_else(|| no_register(r))?;
     if v.kind == Kind::Uninit {
         return Err(violation(
             Property::UninitRegister,
@@ -282,7 +295,9 @@ fn write_reg(st: &mut State, r: u8, v: Value) -> Result<(), Violation> {
             "write to the frame pointer r10",
         ));
     }
-    st.regs[usize::from(r)] = v;
+    *st.regs
+        .get_mut(usize::from(r))
+        .ok_or_else(|| no_register(r))? = v;
     Ok(())
 }
 
@@ -295,14 +310,15 @@ fn operand(st: &State, insn: &Insn) -> Result<Value, Violation> {
 }
 
 fn jump_target(prog: &Program, pc: usize, insn: &Insn) -> Result<usize, Violation> {
-    let t = pc as i64 + 1 + i64::from(insn.off);
-    usize::try_from(t)
-        .ok()
+    crate::isa::jump_target(pc, insn.off)
         .filter(|&t| matches!(prog.slots.get(t), Some(Some(_))))
         .ok_or_else(|| {
             violation(
                 Property::BadJump,
-                format!("jump to {t} is outside the program or inside an lddw"),
+                format!(
+                    "jump by {} from {pc} is outside the program or inside an lddw",
+                    insn.off
+                ),
             )
         })
 }
@@ -339,11 +355,12 @@ fn check_access(
     }
     let d = i128::from(off);
     let size = env.region_size(region);
-    let lo_ok = env.min(base.iv.lo) + d >= 0;
+    let span = access_span(base, off, n, env);
+    let lo_ok = span.is_some_and(|(lo, _)| lo >= 0);
     let hi_ok = base
         .iv
         .hi
-        .plus(crate::domain::Aff::k(d + i128::from(n)))
+        .plus(crate::domain::Aff::k(d.saturating_add(i128::from(n))))
         .is_some_and(|end| env.le(end, size));
     if !(lo_ok && hi_ok) {
         return Err(violation(
@@ -367,20 +384,36 @@ fn check_access(
             ),
         ));
     }
-    Ok((
-        region,
-        env.min(base.iv.lo) + d,
-        env.max(base.iv.hi) + d + i128::from(n),
-    ))
+    let (lo, end) = span.ok_or_else(|| violation(Property::OutOfBounds, "access span"))?;
+    Ok((region, lo, end))
+}
+
+/// The bytes `[lo, end)` an access of `n` bytes at `base + off` may touch (over every admitted
+/// length), `None` if not representable.
+fn access_span(base: &Value, off: i16, n: u8, env: &Env) -> Option<(i128, i128)> {
+    let lo = env.min(base.iv.lo).checked_add(i128::from(off))?;
+    let end = env.max(base.iv.hi).checked_add(i128::from(off))?;
+    Some((lo, end.checked_add(i128::from(n))?))
+}
+
+/// The largest value an `n`-byte load yields.
+fn width_max(n: u8) -> i128 {
+    match n {
+        1 => 0xff,
+        2 => 0xffff,
+        4 => 0xffff_ffff,
+        _ => i128::from(u64::MAX),
+    }
 }
 
 fn load(st: &State, base: &Value, off: i16, n: u8, env: &Env) -> Result<Value, Violation> {
     let (region, lo, end) = check_access(base, off, n, false, env)?;
-    let full = Value::scalar(Iv::range(0, (1i128 << (8 * u32::from(n))) - 1));
+    let full = Value::scalar(Iv::range(0, width_max(n)));
     if region != Region::Stack {
         return Ok(full);
     }
-    if n == 8 && end - lo == 8 && lo % 8 == 0 {
+    // From here offsets are inside the 4 KiB frame (`check_access`): no overflow.
+    if n == 8 && end.checked_sub(lo) == Some(8) && lo % 8 == 0 {
         let slot = (lo / 8) as u16;
         if let Some(Slot::Spill(v)) = st.stack.get(&slot) {
             return Ok(v.clone());
@@ -397,7 +430,7 @@ fn load(st: &State, base: &Value, off: i16, n: u8, env: &Env) -> Result<Value, V
                      uninitialised",
                     show(base),
                     byte,
-                    byte - STACK_SIZE
+                    byte.saturating_sub(STACK_SIZE)
                 ),
             ));
         }
@@ -417,16 +450,18 @@ fn store(
     if region != Region::Stack {
         return Ok(());
     }
-    let exact = end - lo == i128::from(n);
+    // From here offsets are inside the 4 KiB frame (`check_access`): no overflow.
+    let exact = end.checked_sub(lo) == Some(i128::from(n));
     if exact && n == 8 && lo % 8 == 0 {
         st.stack.insert((lo / 8) as u16, Slot::Spill(v));
         return Ok(());
     }
-    for slot in (lo / 8)..=((end - 1) / 8) {
+    for slot in (lo / 8)..=(end.saturating_sub(1) / 8) {
         let slot = slot as u16;
         let mut bits = 0u8;
         if exact {
-            for byte in lo.max(i128::from(slot) * 8)..end.min(i128::from(slot) * 8 + 8) {
+            let first = i128::from(slot).saturating_mul(8);
+            for byte in lo.max(first)..end.min(first.saturating_add(8)) {
                 bits |= 1 << (byte % 8);
             }
         }
@@ -455,16 +490,21 @@ fn branch(
     let code = insn.op & 0xf0;
     let (taken, fall) = alu::refine(code, &a, &b, env);
     let mut out = Vec::with_capacity(2);
-    for (edge, (dest, refined)) in [(target, taken), (pc + 1, fall)].into_iter().enumerate() {
+    let next = pc.saturating_add(1);
+    for (edge, (dest, refined)) in [(target, taken), (next, fall)].into_iter().enumerate() {
         let Some((ra, rb, len)) = refined else {
             continue;
         };
         let mut st = pre.clone();
         st.len = len;
         let set = |st: &mut State, r: u8, iv: Iv| {
-            let old = st.regs[usize::from(r)].iv;
-            st.regs[usize::from(r)].iv = iv;
-            if (iv.lo.c - old.lo.c).abs() >= crate::domain::WORD / 2 {
+            let Some(reg) = st.regs.get_mut(usize::from(r)) else {
+                return;
+            };
+            let old = reg.iv;
+            reg.iv = iv;
+            let moved = iv.lo.c.checked_sub(old.lo.c);
+            if moved.is_none_or(|d| d.unsigned_abs() >= 1 << 63) {
                 // The representative moved by 2^64: equalities on it no longer hold.
                 linear::apply(st, Effect::Clobber(Loc::Reg(r)));
             } else if iv != old {
@@ -478,7 +518,8 @@ fn branch(
         let env_n = env.narrow(len);
         let mut fresh: Vec<Fact> = Vec::new();
         for (r, was) in [(insn.dst, &a), (insn.src, &b)] {
-            if (r == insn.dst || insn.uses_src_reg()) && st.regs[usize::from(r)].iv != was.iv {
+            let changed = st.regs.get(usize::from(r)).is_some_and(|v| v.iv != was.iv);
+            if (r == insn.dst || insn.uses_src_reg()) && changed {
                 fresh.extend(relations::unary(&st, Loc::Reg(r), &env_n));
             }
         }
@@ -497,7 +538,7 @@ fn branch(
 /// representatives: only when both lie in the range the comparison reads them in (unsigned,
 /// signed, or offsets in one region), so the fact is about the compared numbers.
 fn comparison(code: u8, taken: bool, st: &State, x: u8, y: u8, env: &Env) -> Option<Fact> {
-    let (vx, vy) = (&st.regs[usize::from(x)], &st.regs[usize::from(y)]);
+    let (vx, vy) = (st.regs.get(usize::from(x))?, st.regs.get(usize::from(y))?);
     let signed = matches!(code, 0x60 | 0x70 | 0xc0 | 0xd0);
     let (lo, hi) = if signed {
         (-(crate::domain::WORD / 2), crate::domain::WORD / 2 - 1)
