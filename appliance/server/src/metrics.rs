@@ -72,6 +72,10 @@ pub(crate) struct Metrics {
     latency: [Histogram; KIND_SLOTS],
     pub(crate) connections_open: AtomicI64,
     pub(crate) connections_total: AtomicU64,
+    ring_teardowns_freed: AtomicU64,
+    ring_teardowns_leaked: AtomicU64,
+    ring_teardown_operations: AtomicU64,
+    ring_teardown_operations_left: AtomicU64,
 }
 
 impl Metrics {
@@ -111,6 +115,33 @@ impl Metrics {
         if let Some(h) = self.latency.get(kind as usize) {
             h.observe(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
         }
+    }
+
+    /// Records one io_uring teardown: `operations` were in flight when it began, `left` when
+    /// it freed (`freed`) or leaked the ring's memory.
+    pub(crate) fn ring_teardown(&self, operations: usize, left: usize, freed: bool) {
+        let outcome = if freed {
+            &self.ring_teardowns_freed
+        } else {
+            &self.ring_teardowns_leaked
+        };
+        outcome.fetch_add(1, Ordering::Relaxed);
+        self.ring_teardown_operations
+            .fetch_add(operations as u64, Ordering::Relaxed);
+        self.ring_teardown_operations_left
+            .fetch_add(left as u64, Ordering::Relaxed);
+    }
+
+    /// The teardown counters: (freed, leaked, operations at start, operations left).
+    #[cfg(test)]
+    pub(crate) fn ring_teardowns(&self) -> [u64; 4] {
+        [
+            &self.ring_teardowns_freed,
+            &self.ring_teardowns_leaked,
+            &self.ring_teardown_operations,
+            &self.ring_teardown_operations_left,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
     }
 
     pub(crate) fn error(&self, code: ErrorCode) {
@@ -213,6 +244,26 @@ impl Metrics {
                 "keel_sent_bytes_total",
                 "Bytes sent.",
                 self.sum(|s| &s.bytes_out),
+            ),
+            (
+                "keel_ring_teardowns_freed_total",
+                "io_uring teardowns that cancelled and reaped every operation, then freed.",
+                self.ring_teardowns_freed.load(Ordering::Relaxed),
+            ),
+            (
+                "keel_ring_teardowns_leaked_total",
+                "io_uring teardowns that could not drain and leaked the ring's memory instead.",
+                self.ring_teardowns_leaked.load(Ordering::Relaxed),
+            ),
+            (
+                "keel_ring_teardown_operations_total",
+                "Operations in flight when io_uring rings were torn down.",
+                self.ring_teardown_operations.load(Ordering::Relaxed),
+            ),
+            (
+                "keel_ring_teardown_operations_left_total",
+                "Operations still in flight when a teardown ended (non-zero only if it leaked).",
+                self.ring_teardown_operations_left.load(Ordering::Relaxed),
             ),
         ] {
             let _ = writeln!(

@@ -13,8 +13,10 @@ pub(crate) const BGID: u16 = 0;
 
 /// Ring of `entries` descriptors plus `entries` buffers of `buf_size` bytes.
 ///
-/// Drop order matters: the io_uring that registered this ring must be dropped first (the
-/// event loop declares its `IoUring` before the `BufRing`).
+/// Dropping frees both allocations at once, so once registered it must only be dropped when
+/// no recv can pick a buffer: the ring's owner (`owner::RingOwner`) drops it after cancelling
+/// and reaping every operation, or leaks it. Dropping the io_uring first is not enough (the
+/// kernel finishes cancelled operations asynchronously).
 pub(crate) struct BufRing {
     ring: NonNull<BufRingEntry>,
     ring_layout: Layout,
@@ -63,8 +65,8 @@ impl BufRing {
 
     /// Registers the ring with `submitter` under [`BGID`].
     pub(crate) fn register(&self, submitter: &io_uring::Submitter<'_>) -> io::Result<()> {
-        // SAFETY: the ring memory lives as long as `self`, which outlives the io_uring (see the
-        // type's drop-order note).
+        // SAFETY: the ring memory lives as long as `self`, which is only freed once no
+        // operation can use it (see the type's note).
         unsafe {
             submitter.register_buf_ring_with_flags(self.ring.as_ptr() as u64, self.entries, BGID, 0)
         }

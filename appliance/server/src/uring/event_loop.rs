@@ -1,11 +1,11 @@
 //! One ring's event loop.
 //!
 //! SQE lifetime invariant (the reason the `unsafe` pushes are sound): every pointer an SQE
-//! carries points into memory owned by `State` that is neither moved nor freed until the
-//! operation's final completion has been reaped — connection send buffers (a `Conn` is only
-//! dropped once `send_active` and `recv_active` are both false), the eventfd read buffer and
-//! the tick timespec (boxed, freed after the ring), and the provided-buffer ring (dropped
-//! after the `IoUring`, see field order).
+//! carries points into memory the [`RingOwner`] owns — connection send buffers (a `Conn` is
+//! only dropped once `send_active` and `recv_active` are both false), the eventfd read buffer
+//! and the tick timespec (boxed in `State`), and the provided-buffer ring — and the owner
+//! neither moves nor frees it while the ring counts an operation in flight: its `Drop`
+//! cancels and reaps every operation first, on every exit path (see `owner`).
 
 use std::io;
 use std::net::TcpListener;
@@ -14,15 +14,18 @@ use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::Instant;
 
-use io_uring::types::{CancelBuilder, Fd, Fixed, Timespec};
-use io_uring::{IoUring, cqueue, opcode};
+use io_uring::cqueue;
+use io_uring::opcode;
+use io_uring::types::{Fd, Fixed, Timespec};
 use keel_protocol::ErrorCode;
 
 use super::Inbox;
 use super::bufring::{BGID, BufRing};
+use super::owner::RingOwner;
+use super::ring::{Ring, SubmitError};
 use super::slots::{
-    Conn, Sq, TAG_ACCEPT, TAG_CANCEL, TAG_CLOSE, TAG_RECV, TAG_SEND, TAG_TICK, TAG_WAKE, lookup,
-    mark, split_user_data, user_data,
+    Conn, TAG_ACCEPT, TAG_CLOSE, TAG_RECV, TAG_SEND, TAG_TICK, TAG_WAKE, lookup, mark,
+    split_user_data, user_data,
 };
 use crate::pool::{Completion, CompletionSink};
 use crate::service::Peer;
@@ -30,27 +33,33 @@ use crate::session::{Flow, Session, write_error};
 use crate::shared::Shared;
 
 /// A listener this ring accepts on (index 0: TCP, 1: Unix).
-struct Listener {
+pub(super) struct Listener {
     fd: RawFd,
     tcp: bool,
-    active: bool,
+    pub(super) active: bool,
 }
 
-struct State {
-    shared: Arc<Shared>,
-    inbox: Arc<Inbox>,
+pub(super) struct State {
+    pub(super) shared: Arc<Shared>,
+    pub(super) inbox: Arc<Inbox>,
     sink: Arc<dyn CompletionSink>,
-    conns: Vec<Option<Conn>>,
+    pub(super) conns: Vec<Option<Conn>>,
     generations: Vec<u32>,
     free: Vec<u32>,
-    listeners: Vec<Listener>,
-    dirty: Vec<u32>,
+    pub(super) listeners: Vec<Listener>,
+    pub(super) dirty: Vec<u32>,
     wake_buf: Box<[u8; 8]>,
     tick: Box<Timespec>,
     completions: Vec<Completion>,
-    stopping: Option<Instant>,
-    open: usize,
+    pub(super) stopping: Option<Instant>,
+    /// Connections holding a slot (released at their Close, or by the owner's teardown).
+    pub(super) open: usize,
 }
+
+/// Consulted once per loop iteration, right after `io_uring_enter`: `Some(error)` ends the
+/// loop with that error exactly as a failed enter would. Production never fails; tests use it
+/// to drive the error path with operations in flight.
+pub(super) type Fault<'a> = &'a mut dyn FnMut(&mut RingOwner) -> Option<io::Error>;
 
 /// Runs one ring until shutdown has drained its connections. Blocks the calling thread, which
 /// must be the only one to touch the ring (it is created here, single-issuer).
@@ -61,167 +70,188 @@ pub(crate) fn run_ring(
     unix: Option<Arc<UnixListener>>,
     pin_to: Option<usize>,
 ) -> io::Result<()> {
-    let config = &shared.config;
+    run_ring_with(
+        shared,
+        inbox,
+        tcp.as_ref(),
+        unix.as_deref(),
+        pin_to,
+        &mut |_| None,
+    )
+}
+
+/// [`run_ring`] with a fault hook. The listeners are borrowed: they outlive the owner, so an
+/// armed accept never outlives its listener's descriptor.
+pub(super) fn run_ring_with(
+    shared: Arc<Shared>,
+    inbox: Arc<Inbox>,
+    tcp: Option<&TcpListener>,
+    unix: Option<&UnixListener>,
+    pin_to: Option<usize>,
+    fault: Fault<'_>,
+) -> io::Result<()> {
     if let Some(cpu) = pin_to {
         pin_current_thread(cpu);
     }
-    let entries = config.ring_entries.max(64);
-    let min_wait = config.ring_min_wait_us;
-    // Declared before `bufs` so the ring (which references the buffers) is dropped first.
-    // DEFER_TASKRUN (6.1+): completions are produced only when this thread enters the ring,
-    // in one batch, instead of interrupting it; it requires SINGLE_ISSUER (we are the only
-    // thread touching the ring). Older kernels get a plain ring.
-    let mut uring: IoUring = IoUring::builder()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .setup_cqsize(entries * 4)
-        .build(entries)
-        .or_else(|_| IoUring::builder().setup_cqsize(entries * 4).build(entries))?;
-    let bufs = BufRing::new(config.recv_buffers, config.recv_buffer_bytes)?;
-    let table = u32::try_from(config.max_connections)
-        .unwrap_or(u32::MAX)
-        .min(0x00FF_FFFF);
-    uring.submitter().register_files_sparse(table)?;
-    bufs.register(&uring.submitter())?;
+    let listeners = [
+        (tcp.map(AsRawFd::as_raw_fd), true),
+        (unix.map(AsRawFd::as_raw_fd), false),
+    ]
+    .into_iter()
+    .filter_map(|(fd, tcp)| {
+        fd.map(|fd| Listener {
+            fd,
+            tcp,
+            active: false,
+        })
+    })
+    .collect();
+    let mut owner = RingOwner::new(shared, inbox, listeners)?;
+    let result = owner.run(fault);
+    // The teardown (cancel, drain, then free) runs here whatever `run` returned; a panic in
+    // `run` unwinds through the same `Drop`.
+    drop(owner);
+    result
+}
 
-    let mut listeners = Vec::new();
-    if let Some(l) = &tcp {
-        listeners.push(Listener {
-            fd: l.as_raw_fd(),
-            tcp: true,
-            active: false,
-        });
-    }
-    if let Some(l) = &unix {
-        listeners.push(Listener {
-            fd: l.as_raw_fd(),
-            tcp: false,
-            active: false,
-        });
-    }
-    let sink: Arc<dyn CompletionSink> = inbox.clone();
-    let mut st = State {
-        conns: (0..table).map(|_| None).collect(),
-        generations: vec![0; table as usize],
-        free: (0..table).rev().collect(),
-        listeners,
-        dirty: Vec::new(),
-        wake_buf: Box::new([0; 8]),
-        tick: Box::new(Timespec::from(shared.config.tick())),
-        completions: Vec::with_capacity(1024),
-        stopping: None,
-        open: 0,
-        shared,
-        inbox,
-        sink,
-    };
-    let mut bufs = bufs;
-    {
-        let mut sq = Sq(&mut uring);
-        for i in 0..st.listeners.len() {
-            st.arm_accept(&mut sq, i);
+impl RingOwner {
+    fn run(&mut self, fault: Fault<'_>) -> io::Result<()> {
+        self.state.arm_all(&mut self.ring)?;
+        let min_wait = self.state.shared.config.ring_min_wait_us;
+        let min_wait =
+            (min_wait > 0 && self.ring.params().is_feature_min_timeout()).then_some(min_wait);
+        loop {
+            // One syscall per iteration: submits everything queued and waits for completions.
+            self.ring.enter(min_wait)?;
+            if let Some(e) = fault(self) {
+                return Err(e);
+            }
+            self.turn()?;
+            if self.state.finished() {
+                return Ok(());
+            }
         }
-        st.arm_wake(&mut sq);
-        st.arm_tick(&mut sq);
     }
-    let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(entries as usize * 4);
-    let use_min_wait = min_wait > 0 && uring.params().is_feature_min_timeout();
-    loop {
-        // One syscall per iteration: submits everything queued and waits for completions.
-        let r = if use_min_wait {
-            let args = io_uring::types::SubmitArgs::new().min_wait_usec(min_wait);
-            uring.submitter().submit_with_args(64, &args)
-        } else {
-            uring.submit_and_wait(1)
-        };
-        match r {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)
-                ) => {}
-            Err(e) => return Err(e),
-        }
+
+    /// Handles one batch of completions, then worker results, then queued output.
+    fn turn(&mut self) -> Result<(), SubmitError> {
+        let RingOwner {
+            ring,
+            bufs,
+            state,
+            cqes,
+            ..
+        } = self;
         cqes.clear();
-        cqes.extend(
-            uring
-                .completion()
-                .map(|c| (c.user_data(), c.result(), c.flags())),
-        );
+        ring.reap(cqes);
         let now = Instant::now();
-        let mut sq = Sq(&mut uring);
-        for &(ud, res, flags) in &cqes {
-            st.on_cqe(&mut sq, &mut bufs, now, ud, res, flags);
+        for (i, &(ud, res, flags)) in cqes.iter().enumerate() {
+            if let Err(e) = state.on_cqe(ring, bufs, now, ud, res, flags) {
+                // The teardown still sees (and closes) descriptors in the unhandled rest.
+                ring.requeue(cqes.get(i + 1..).unwrap_or_default());
+                return Err(e);
+            }
         }
-        st.drain_inbox(now);
-        st.flush_dirty(&mut sq);
+        state.drain_inbox(now);
+        state.flush_dirty(ring)?;
         bufs.publish();
-        if st.stopping.is_some() && st.open == 0 && st.listeners.iter().all(|l| !l.active) {
-            break;
-        }
+        Ok(())
     }
-    // Closing the registered table closes any descriptor a pending Close did not reach yet.
-    drop(uring);
-    drop(bufs);
-    drop((tcp, unix));
-    Ok(())
 }
 
 impl State {
-    fn arm_accept(&mut self, sq: &mut Sq<'_>, index: usize) {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        inbox: Arc<Inbox>,
+        listeners: Vec<Listener>,
+        table: u32,
+    ) -> State {
+        let sink: Arc<dyn CompletionSink> = inbox.clone();
+        State {
+            conns: (0..table).map(|_| None).collect(),
+            generations: vec![0; table as usize],
+            free: (0..table).rev().collect(),
+            listeners,
+            dirty: Vec::new(),
+            wake_buf: Box::new([0; 8]),
+            tick: Box::new(Timespec::from(shared.config.tick())),
+            completions: Vec::with_capacity(1024),
+            stopping: None,
+            open: 0,
+            shared,
+            inbox,
+            sink,
+        }
+    }
+
+    fn arm_all(&mut self, ring: &mut Ring) -> Result<(), SubmitError> {
+        for i in 0..self.listeners.len() {
+            self.arm_accept(ring, i)?;
+        }
+        self.arm_wake(ring)?;
+        self.arm_tick(ring)
+    }
+
+    /// Shutdown has closed every connection and no accept is armed.
+    fn finished(&self) -> bool {
+        self.stopping.is_some() && self.open == 0 && self.listeners.iter().all(|l| !l.active)
+    }
+
+    fn arm_accept(&mut self, ring: &mut Ring, index: usize) -> Result<(), SubmitError> {
         let Some(l) = self.listeners.get_mut(index) else {
-            return;
+            return Ok(());
         };
         let sqe = opcode::AcceptMulti::new(Fd(l.fd))
             .flags(libc::SOCK_CLOEXEC)
             .build()
             .user_data(user_data(TAG_ACCEPT, index as u32, 0));
-        l.active = true;
         // SAFETY: no pointers.
-        unsafe { sq.push(&sqe) };
+        unsafe { ring.push(&sqe) }?;
+        l.active = true;
+        Ok(())
     }
 
-    fn arm_wake(&mut self, sq: &mut Sq<'_>) {
+    fn arm_wake(&mut self, ring: &mut Ring) -> Result<(), SubmitError> {
         let sqe = opcode::Read::new(Fd(self.inbox.eventfd()), self.wake_buf.as_mut_ptr(), 8)
             .build()
             .user_data(user_data(TAG_WAKE, 0, 0));
-        // SAFETY: `wake_buf` is boxed in `State`, which outlives the ring.
-        unsafe { sq.push(&sqe) };
+        // SAFETY: `wake_buf` is boxed in `State`, which the owner frees only after the drain.
+        unsafe { ring.push(&sqe) }
     }
 
-    fn arm_tick(&mut self, sq: &mut Sq<'_>) {
+    fn arm_tick(&mut self, ring: &mut Ring) -> Result<(), SubmitError> {
         let sqe = opcode::Timeout::new(&*self.tick)
             .build()
             .user_data(user_data(TAG_TICK, 0, 0));
-        // SAFETY: `tick` is boxed in `State`, which outlives the ring.
-        unsafe { sq.push(&sqe) };
+        // SAFETY: `tick` is boxed in `State`, which the owner frees only after the drain.
+        unsafe { ring.push(&sqe) }
     }
 
-    fn arm_recv(&mut self, sq: &mut Sq<'_>, slot: u32) {
+    fn arm_recv(&mut self, ring: &mut Ring, slot: u32) -> Result<(), SubmitError> {
         let Some(Some(conn)) = self.conns.get_mut(slot as usize) else {
-            return;
+            return Ok(());
         };
         let sqe = opcode::RecvMulti::new(Fixed(slot), BGID)
             .build()
             .user_data(user_data(TAG_RECV, slot, conn.generation));
+        // SAFETY: the buffers come from the provided-buffer ring, freed only after the drain.
+        unsafe { ring.push(&sqe) }?;
         conn.recv_active = true;
-        // SAFETY: the buffers come from the provided-buffer ring, which outlives the ring.
-        unsafe { sq.push(&sqe) };
+        Ok(())
     }
 
     fn on_cqe(
         &mut self,
-        sq: &mut Sq<'_>,
+        ring: &mut Ring,
         bufs: &mut BufRing,
         now: Instant,
         ud: u64,
         res: i32,
         flags: u32,
-    ) {
+    ) -> Result<(), SubmitError> {
         let (tag, slot, generation) = split_user_data(ud);
         match tag {
-            TAG_ACCEPT => self.on_accept(sq, slot as usize, res, flags, now),
+            TAG_ACCEPT => self.on_accept(ring, slot as usize, res, flags, now),
             TAG_RECV => {
                 // A selected buffer goes back to the kernel whatever happened to its connection.
                 let bid = cqueue::buffer_select(flags);
@@ -238,25 +268,31 @@ impl State {
                 }
                 let rearm = matches!(self.conn(slot, generation), Some(c) if !c.recv_active && !c.closing && !c.eof && !c.force);
                 if rearm {
-                    self.arm_recv(sq, slot);
+                    self.arm_recv(ring, slot)?;
                 }
+                Ok(())
             }
-            TAG_SEND => self.on_send(slot, generation, res),
+            TAG_SEND => {
+                self.on_send(slot, generation, res);
+                Ok(())
+            }
             TAG_CLOSE => {
                 // The slot is only reusable once the kernel has really closed it.
                 self.free.push(slot);
+                Ok(())
             }
             TAG_WAKE => {
-                self.arm_wake(sq);
+                self.arm_wake(ring)?;
                 if self.shared.is_shutting_down() && self.stopping.is_none() {
-                    self.begin_stop(sq, now);
+                    self.begin_stop(ring, now)?;
                 }
+                Ok(())
             }
             TAG_TICK => {
-                self.arm_tick(sq);
-                self.on_tick(sq, now);
+                self.arm_tick(ring)?;
+                self.on_tick(ring, now)
             }
-            _ => {} // TAG_CANCEL: the cancelled operations report on their own.
+            _ => Ok(()), // TAG_CANCEL: the cancelled operations report on their own.
         }
     }
 
@@ -264,29 +300,49 @@ impl State {
         lookup(&mut self.conns, slot, generation)
     }
 
-    fn on_accept(&mut self, sq: &mut Sq<'_>, index: usize, res: i32, flags: u32, now: Instant) {
+    fn on_accept(
+        &mut self,
+        ring: &mut Ring,
+        index: usize,
+        res: i32,
+        flags: u32,
+        now: Instant,
+    ) -> Result<(), SubmitError> {
+        // Own the descriptor first: it is closed on every path below that does not keep it.
+        // SAFETY: the kernel just gave us this descriptor and nothing else refers to it.
+        let file = (res >= 0).then(|| unsafe { std::fs::File::from_raw_fd(res) });
         if !cqueue::more(flags) {
             if let Some(l) = self.listeners.get_mut(index) {
                 l.active = false;
             }
             if self.stopping.is_none() {
-                self.arm_accept(sq, index);
+                self.arm_accept(ring, index)?;
             }
         }
-        if res < 0 {
+        let Some(file) = file else {
             if res != -libc::ECANCELED {
                 tracing::debug!(error = %io::Error::from_raw_os_error(-res), "accept failed");
             }
-            return;
-        }
-        let Some(tcp) = self.listeners.get(index).map(|l| l.tcp) else {
-            return;
+            return Ok(());
         };
-        // SAFETY: the kernel just gave us this descriptor; we own it (closed on drop).
-        let file = unsafe { std::fs::File::from_raw_fd(res) };
-        if self.stopping.is_some() {
-            return;
+        match self.listeners.get(index) {
+            Some(l) if self.stopping.is_none() => {
+                let tcp = l.tcp;
+                self.adopt(ring, file, tcp, now)
+            }
+            _ => Ok(()),
         }
+    }
+
+    /// Gives an accepted connection a slot in the registered table and arms its recv.
+    fn adopt(
+        &mut self,
+        ring: &mut Ring,
+        file: std::fs::File,
+        tcp: bool,
+        now: Instant,
+    ) -> Result<(), SubmitError> {
+        let res = file.as_raw_fd();
         if !self.shared.admit_connection() {
             let mut frame = Vec::new();
             write_error(
@@ -306,7 +362,7 @@ impl State {
                     libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
                 )
             };
-            return;
+            return Ok(());
         }
         let peer = if tcp {
             // SAFETY: borrows the descriptor for `getpeername`; `forget` keeps `file` the owner.
@@ -322,14 +378,14 @@ impl State {
         };
         let Some(slot) = self.free.pop() else {
             self.shared.release_connection();
-            return;
+            return Ok(());
         };
         // The registered table takes its own reference; `file` closes ours when dropped.
-        if let Err(e) = sq.0.submitter().register_files_update(slot, &[res]) {
+        if let Err(e) = ring.submitter().register_files_update(slot, &[res]) {
             tracing::warn!(error = %e, "cannot register an accepted connection");
             self.free.push(slot);
             self.shared.release_connection();
-            return;
+            return Ok(());
         }
         drop(file);
         let generation = self.generations[slot as usize].wrapping_add(1);
@@ -350,7 +406,7 @@ impl State {
             dirty: false,
         });
         self.open += 1;
-        self.arm_recv(sq, slot);
+        self.arm_recv(ring, slot)
     }
 
     fn on_recv(
@@ -446,113 +502,6 @@ impl State {
                 conn.closing = true;
             }
             mark(conn, dirty, slot);
-        }
-    }
-
-    fn on_tick(&mut self, sq: &mut Sq<'_>, now: Instant) {
-        if self.shared.is_shutting_down() && self.stopping.is_none() {
-            self.begin_stop(sq, now);
-        }
-        let grace_over = self
-            .stopping
-            .is_some_and(|t| now.duration_since(t) > self.shared.config.shutdown_grace());
-        let State {
-            conns,
-            shared,
-            dirty,
-            ..
-        } = self;
-        for (slot, conn) in conns.iter_mut().enumerate() {
-            let Some(conn) = conn else { continue };
-            if grace_over {
-                conn.force = true;
-            } else if conn.session.on_tick(now, shared, &mut conn.out) == Flow::Close {
-                conn.closing = true;
-            }
-            mark(conn, dirty, slot as u32);
-        }
-    }
-
-    fn begin_stop(&mut self, sq: &mut Sq<'_>, now: Instant) {
-        self.stopping = Some(now);
-        for (i, l) in self.listeners.iter().enumerate() {
-            if l.active {
-                let sqe = opcode::AsyncCancel::new(user_data(TAG_ACCEPT, i as u32, 0))
-                    .build()
-                    .user_data(user_data(TAG_CANCEL, 0, 0));
-                // SAFETY: no pointers.
-                unsafe { sq.push(&sqe) };
-            }
-        }
-    }
-
-    /// Sends queued output and advances the close protocol of every connection touched in
-    /// this iteration.
-    fn flush_dirty(&mut self, sq: &mut Sq<'_>) {
-        let dirty = std::mem::take(&mut self.dirty);
-        let max_out = self.shared.config.max_write_buffer_bytes;
-        for &slot in &dirty {
-            let Some(Some(conn)) = self.conns.get_mut(slot as usize) else {
-                continue;
-            };
-            conn.dirty = false;
-            if conn.out.len() > max_out {
-                tracing::debug!(slot, "peer does not read its responses; closing");
-                conn.force = true;
-            }
-            if conn.force {
-                conn.out.clear();
-            }
-            if !conn.send_active && !conn.force {
-                if conn.sending.is_empty() {
-                    std::mem::swap(&mut conn.out, &mut conn.sending);
-                    conn.sent = 0;
-                }
-                if conn.sent < conn.sending.len() {
-                    let rest = &conn.sending[conn.sent..];
-                    let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
-                    let sqe = opcode::Send::new(Fixed(slot), rest.as_ptr(), len)
-                        .flags(libc::MSG_NOSIGNAL)
-                        .build()
-                        .user_data(user_data(TAG_SEND, slot, conn.generation));
-                    conn.send_active = true;
-                    // SAFETY: `sending` is not touched until this send completes, and the
-                    // connection is not dropped while `send_active`.
-                    unsafe { sq.push(&sqe) };
-                }
-            }
-            let flushed = !conn.send_active && conn.out.is_empty() && conn.sending.is_empty();
-            let done = conn.force
-                || (conn.closing && flushed)
-                || (conn.eof && flushed && conn.session.in_flight() == 0);
-            if !done {
-                continue;
-            }
-            if conn.recv_active || conn.send_active {
-                if !conn.cancel_sent {
-                    conn.cancel_sent = true;
-                    let sqe = opcode::AsyncCancel2::new(CancelBuilder::fd(Fixed(slot)).all())
-                        .build()
-                        .user_data(user_data(TAG_CANCEL, slot, conn.generation));
-                    // SAFETY: no pointers.
-                    unsafe { sq.push(&sqe) };
-                }
-                continue;
-            }
-            let sqe = opcode::Close::new(Fixed(slot))
-                .build()
-                .user_data(user_data(TAG_CLOSE, slot, 0));
-            // SAFETY: no pointers.
-            unsafe { sq.push(&sqe) };
-            self.conns[slot as usize] = None;
-            self.open -= 1;
-            self.shared.release_connection();
-        }
-        // Reuse the allocation.
-        let mut dirty = dirty;
-        dirty.clear();
-        if self.dirty.is_empty() {
-            self.dirty = dirty;
         }
     }
 }

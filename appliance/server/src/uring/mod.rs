@@ -9,11 +9,17 @@
 //! them behind an owned-buffer future API (one buffer and one future per operation) and its own
 //! runtime, which would add per-request allocation and hide the submission batching we want to
 //! tune. The unsafe surface stays small: buffer-ring memory (`bufring`) and SQE lifetimes
-//! (`event_loop`), each with its invariant written down.
+//! (`event_loop`), each with its invariant written down, and one owner (`owner`) that holds
+//! the ring and all memory its operations reference and tears them down in a safe order.
 
 mod bufring;
+mod closing;
 mod event_loop;
+mod owner;
+mod ring;
 mod slots;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

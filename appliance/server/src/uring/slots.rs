@@ -1,7 +1,4 @@
-//! A ring's connection slots and SQE plumbing: user_data encoding, per-connection state,
-//! and the submission helper.
-
-use io_uring::{IoUring, squeue};
+//! A ring's connection slots: user_data encoding and per-connection state.
 
 use crate::session::Session;
 
@@ -12,6 +9,8 @@ pub(super) const TAG_CLOSE: u64 = 4;
 pub(super) const TAG_WAKE: u64 = 5;
 pub(super) const TAG_TICK: u64 = 6;
 pub(super) const TAG_CANCEL: u64 = 7;
+/// The owner's cancel-everything request at teardown.
+pub(super) const TAG_TEARDOWN: u64 = 8;
 
 /// user_data: tag (8 bits) | slot (24 bits) | generation (32 bits). The generation makes late
 /// completions of a closed connection harmless when its slot is reused.
@@ -41,25 +40,6 @@ pub(super) struct Conn {
     pub(super) force: bool,
     pub(super) cancel_sent: bool,
     pub(super) dirty: bool,
-}
-
-/// Submission side: pushes SQEs, submitting when the queue is full.
-pub(super) struct Sq<'a>(pub(super) &'a mut IoUring);
-
-impl Sq<'_> {
-    /// # Safety
-    /// Pointers in `sqe` must satisfy the SQE lifetime invariant in `event_loop`'s docs.
-    pub(super) unsafe fn push(&mut self, sqe: &squeue::Entry) {
-        loop {
-            // SAFETY: forwarded from the caller.
-            if unsafe { self.0.submission().push(sqe) }.is_ok() {
-                return;
-            }
-            if let Err(e) = self.0.submit() {
-                tracing::warn!(error = %e, "io_uring submit failed while the queue was full");
-            }
-        }
-    }
 }
 
 pub(super) fn lookup(conns: &mut [Option<Conn>], slot: u32, generation: u32) -> Option<&mut Conn> {

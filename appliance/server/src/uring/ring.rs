@@ -1,0 +1,332 @@
+//! One io_uring with an exact count of the operations the kernel still holds, and the
+//! bounded submission helper.
+//!
+//! Counting rule: every SQE pushed produces exactly one final CQE (one without
+//! `IORING_CQE_F_MORE`; multishot operations post more CQEs before it, cancelled ones post it
+//! with `-ECANCELED`). So `in_flight` = SQEs pushed − final CQEs reaped, and when it is 0 no
+//! operation can touch memory an SQE pointed to. The owner's teardown waits for that.
+
+use std::io;
+use std::time::Duration;
+
+use io_uring::types::{CancelBuilder, SubmitArgs, Timespec};
+use io_uring::{IoUring, Submitter, cqueue, opcode, squeue};
+use thiserror::Error;
+
+/// A reaped completion: (user_data, result, flags).
+pub(super) type Cqe = (u64, i32, u32);
+
+/// Attempts [`Ring::push`] makes on a full submission queue before giving up.
+pub(super) const PUSH_ATTEMPTS: u32 = 8;
+/// The first back-off pause; it doubles per attempt (50 µs … 6.4 ms, under 13 ms in all).
+const BACKOFF_START: Duration = Duration::from_micros(50);
+
+/// Why an SQE could not be queued.
+#[derive(Debug, Error)]
+pub(crate) enum SubmitError {
+    /// `io_uring_enter` failed with an error that reaping completions cannot clear.
+    #[error("io_uring submission failed: {0}")]
+    Submit(#[source] io::Error),
+    /// The queue stayed full through every attempt (transient errors that did not clear).
+    #[error("io_uring submission queue still full after {attempts} attempts")]
+    Stuck {
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+impl From<SubmitError> for io::Error {
+    fn from(e: SubmitError) -> io::Error {
+        io::Error::other(e)
+    }
+}
+
+/// Errors after which submitting again can succeed once completions are reaped
+/// (EBUSY: CQ overflow backlog; EAGAIN: kernel short of resources; EINTR: a signal).
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+    )
+}
+
+pub(super) struct Ring {
+    uring: IoUring,
+    in_flight: usize,
+    /// Completions reaped by `push` to clear a transient error, for the loop's next batch.
+    backlog: Vec<Cqe>,
+}
+
+impl Ring {
+    /// The production ring. DEFER_TASKRUN (6.1+): completions are produced only when this
+    /// thread enters the ring, in one batch; it requires SINGLE_ISSUER (only the creating
+    /// thread touches the ring). Older kernels get a plain ring.
+    pub(super) fn new(entries: u32) -> io::Result<Ring> {
+        let uring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_cqsize(entries * 4)
+            .build(entries)
+            .or_else(|_| IoUring::builder().setup_cqsize(entries * 4).build(entries))?;
+        Ok(Ring::with(uring))
+    }
+
+    /// Wraps a ring with nothing in flight.
+    pub(super) fn with(uring: IoUring) -> Ring {
+        Ring {
+            uring,
+            in_flight: 0,
+            backlog: Vec::new(),
+        }
+    }
+
+    /// Operations pushed whose final completion has not been reaped.
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    pub(super) fn submitter(&self) -> Submitter<'_> {
+        self.uring.submitter()
+    }
+
+    pub(super) fn params(&self) -> &io_uring::Parameters {
+        self.uring.params()
+    }
+
+    /// Queues `sqe`, submitting to make room when the queue is full. Bounded: transient
+    /// errors reap completions (into the backlog) and back off; after [`PUSH_ATTEMPTS`] it
+    /// returns [`SubmitError::Stuck`], and any other error returns at once.
+    ///
+    /// # Safety
+    /// Pointers in `sqe` must satisfy the SQE lifetime invariant in `event_loop`'s docs.
+    pub(super) unsafe fn push(&mut self, sqe: &squeue::Entry) -> Result<(), SubmitError> {
+        let mut pause = BACKOFF_START;
+        for _ in 0..PUSH_ATTEMPTS {
+            // SAFETY: forwarded from the caller.
+            if unsafe { self.uring.submission().push(sqe) }.is_ok() {
+                self.in_flight = self.in_flight.saturating_add(1);
+                return Ok(());
+            }
+            match self.uring.submit() {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => self.reap_into_backlog(),
+                Err(e) => return Err(SubmitError::Submit(e)),
+            }
+            std::thread::sleep(pause);
+            pause = pause.saturating_mul(2);
+        }
+        Err(SubmitError::Stuck {
+            attempts: PUSH_ATTEMPTS,
+        })
+    }
+
+    /// Submits what is queued and waits for completions (not when the backlog already holds
+    /// some). Interruptions and timeouts are not errors.
+    pub(super) fn enter(&mut self, min_wait_us: Option<u32>) -> io::Result<()> {
+        let r = match min_wait_us {
+            _ if !self.backlog.is_empty() => self.uring.submit(),
+            Some(us) => {
+                let args = SubmitArgs::new().min_wait_usec(us);
+                self.uring.submitter().submit_with_args(64, &args)
+            }
+            None => self.uring.submit_and_wait(1),
+        };
+        match r {
+            Err(e) if !is_transient(&e) && e.raw_os_error() != Some(libc::ETIME) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves the backlog, then every completion the kernel has posted, into `into`.
+    pub(super) fn reap(&mut self, into: &mut Vec<Cqe>) {
+        into.append(&mut self.backlog);
+        self.take_completions(into);
+    }
+
+    /// Puts completions the loop did not process back in front of the backlog.
+    pub(super) fn requeue(&mut self, rest: &[Cqe]) {
+        let mut v = rest.to_vec();
+        v.append(&mut self.backlog);
+        self.backlog = v;
+    }
+
+    fn reap_into_backlog(&mut self) {
+        let mut backlog = std::mem::take(&mut self.backlog);
+        self.take_completions(&mut backlog);
+        self.backlog = backlog;
+    }
+
+    fn take_completions(&mut self, into: &mut Vec<Cqe>) {
+        for c in self.uring.completion() {
+            if !cqueue::more(c.flags()) {
+                self.in_flight = self.in_flight.saturating_sub(1);
+            }
+            into.push((c.user_data(), c.result(), c.flags()));
+        }
+    }
+
+    /// Cancels every operation (`IORING_ASYNC_CANCEL_ANY`, tagged `cancel_ud`) and reaps
+    /// until nothing is in flight or `rounds` waits of at most `wait` have passed. Every
+    /// completion, backlog first, goes to `on_cqe`. Afterwards `in_flight` says whether it
+    /// finished.
+    pub(super) fn cancel_all_and_drain(
+        &mut self,
+        cancel_ud: u64,
+        rounds: u32,
+        wait: Duration,
+        mut on_cqe: impl FnMut(Cqe),
+    ) {
+        let mut batch = std::mem::take(&mut self.backlog);
+        let mut cancel_pending = false;
+        for _ in 0..rounds {
+            batch.drain(..).for_each(&mut on_cqe);
+            if self.in_flight == 0 {
+                return;
+            }
+            // Re-sent while operations remain: a send or close may have started after it ran.
+            if !cancel_pending {
+                let sqe = opcode::AsyncCancel2::new(CancelBuilder::any())
+                    .build()
+                    .user_data(cancel_ud);
+                // SAFETY: no pointers.
+                cancel_pending = unsafe { self.push(&sqe) }.is_ok();
+            }
+            let ts = Timespec::from(wait);
+            let args = SubmitArgs::new().timespec(&ts);
+            if let Err(e) = self.uring.submitter().submit_with_args(1, &args) {
+                tracing::debug!(error = %e, "io_uring wait during teardown");
+            }
+            batch.append(&mut self.backlog);
+            self.take_completions(&mut batch);
+            if batch
+                .iter()
+                .any(|&(ud, _, flags)| ud == cancel_ud && !cqueue::more(flags))
+            {
+                cancel_pending = false;
+            }
+        }
+        batch.drain(..).for_each(&mut on_cqe);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::os::fd::AsRawFd;
+    use std::sync::mpsc;
+
+    use super::*;
+
+    fn ring_or_skip(builder: &io_uring::Builder, entries: u32) -> Option<IoUring> {
+        match builder.build(entries) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("SKIPPED: io_uring unavailable ({e}); the submission test did not run");
+                None
+            }
+        }
+    }
+
+    fn nop(ud: u64) -> squeue::Entry {
+        opcode::Nop::new().build().user_data(ud)
+    }
+
+    #[test]
+    fn a_submission_that_keeps_failing_returns_a_typed_error_instead_of_spinning() {
+        // A disabled ring refuses every io_uring_enter (EBADFD): the queue can never drain.
+        let Some(uring) = ring_or_skip(IoUring::builder().setup_r_disabled(), 2) else {
+            return;
+        };
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ring = Ring::with(uring);
+            let results: Vec<_> = (0..3)
+                .map(|i| unsafe { ring.push(&nop(i)) }.map_err(|e| e.to_string()))
+                .collect();
+            let _ = tx.send((results, ring.in_flight()));
+        });
+        let (results, in_flight) = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("push kept retrying a submission that cannot succeed");
+        assert!(results[0].is_ok() && results[1].is_ok());
+        let err = results[2].as_ref().unwrap_err();
+        assert!(err.starts_with("io_uring submission failed"), "{err}");
+        assert_eq!(in_flight, 2, "a refused SQE is not counted in flight");
+    }
+
+    #[test]
+    fn transient_errors_are_retried_and_the_others_are_not() {
+        for code in [libc::EINTR, libc::EBUSY, libc::EAGAIN] {
+            assert!(is_transient(&io::Error::from_raw_os_error(code)));
+        }
+        for code in [libc::EBADFD, libc::EEXIST, libc::EINVAL, libc::EFAULT] {
+            assert!(!is_transient(&io::Error::from_raw_os_error(code)));
+        }
+        let total: Duration = (0..PUSH_ATTEMPTS).map(|i| BACKOFF_START * (1 << i)).sum();
+        assert!(
+            total < Duration::from_millis(20),
+            "push gives up within {total:?}"
+        );
+    }
+
+    #[test]
+    fn every_pushed_operation_is_counted_until_its_final_completion() {
+        let Some(uring) = ring_or_skip(IoUring::builder().setup_cqsize(4), 2) else {
+            return;
+        };
+        let mut ring = Ring::with(uring);
+        // Ten times the queue, never reaped by the caller: push submits (and the completion
+        // queue overflows) to make room.
+        for ud in 0..20 {
+            unsafe { ring.push(&nop(ud)) }.unwrap();
+        }
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            if ring.in_flight() == 0 {
+                break;
+            }
+            ring.enter(None).unwrap();
+            ring.reap(&mut seen);
+        }
+        assert_eq!(ring.in_flight(), 0);
+        let mut uds: Vec<u64> = seen.iter().map(|c| c.0).collect();
+        uds.sort_unstable();
+        assert_eq!(uds, (0..20).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn the_drain_cancels_operations_that_would_never_finish() {
+        // Declared before the ring: locals drop in reverse order, so these outlive it.
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let mut buf = [0u8; 8];
+        let forever = Timespec::new().sec(3600);
+        let Some(uring) = ring_or_skip(&IoUring::builder(), 8) else {
+            return;
+        };
+        let mut ring = Ring::with(uring);
+        let read = opcode::Read::new(io_uring::types::Fd(reader.as_raw_fd()), buf.as_mut_ptr(), 8);
+        unsafe {
+            ring.push(&read.build().user_data(1)).unwrap();
+            ring.push(&opcode::Timeout::new(&forever).build().user_data(2))
+                .unwrap();
+            ring.push(
+                &opcode::PollAdd::new(io_uring::types::Fd(reader.as_raw_fd()), 1)
+                    .multi(true)
+                    .build()
+                    .user_data(3),
+            )
+            .unwrap();
+        }
+        ring.submitter().submit().unwrap();
+        let mut seen = Vec::new();
+        ring.cancel_all_and_drain(9, 100, Duration::from_millis(10), |c| seen.push(c));
+        assert_eq!(ring.in_flight(), 0);
+        for ud in [1, 2, 3] {
+            let c = seen.iter().find(|c| c.0 == ud).unwrap();
+            assert_eq!(c.1, -libc::ECANCELED, "operation {ud}");
+        }
+        assert!(seen.iter().any(|c| c.0 == 9), "the cancel reports too");
+    }
+}
