@@ -6,8 +6,9 @@ use std::sync::Arc;
 use keel_crypto::VerifyItem;
 
 use super::backend::{Backend, BackendError};
+use super::commit::{CommittedBatch, Scalar};
 use super::rlc::{self, group_by_message};
-use crate::pool::{PoolConfig, PoolError, WorkerInfo, WorkerPool};
+use crate::pool::{PoolConfig, PoolError, Priority, WorkerInfo, WorkerPool};
 use crate::topology::Topology;
 
 /// Relative cost of one distinct message (hash-to-G2 plus a Miller loop) against one extra
@@ -18,8 +19,8 @@ const ITEM_COST: usize = 1;
 /// Below this many subgroup checks per worker, splitting costs more than it saves.
 const MIN_CHECKS_PER_WORKER: usize = 4;
 
-/// One worker's share of a combined check: the items and its groups of indices.
-type GroupsJob = (Arc<[VerifyItem]>, Vec<Vec<usize>>);
+/// One worker's share of a combined check: the items, their scalars and its groups of indices.
+type GroupsJob = (Arc<[VerifyItem]>, Arc<[Scalar]>, Vec<Vec<usize>>);
 
 /// Batch arithmetic on a [`WorkerPool`]: each operation is split into one job per worker.
 #[derive(Debug)]
@@ -43,8 +44,14 @@ impl CpuBackend {
         self.pool.workers()
     }
 
-    /// Runs `job` for each non-empty part on its own worker and collects results in part order.
-    fn scatter<P, R, F>(&self, parts: Vec<P>, job: F) -> Result<Vec<R>, BackendError>
+    /// Runs `job` for each non-empty part on its own worker, in `priority`'s lane, and collects
+    /// results in part order.
+    fn scatter<P, R, F>(
+        &self,
+        priority: Priority,
+        parts: Vec<P>,
+        job: F,
+    ) -> Result<Vec<R>, BackendError>
     where
         P: Send + 'static,
         R: Send + 'static,
@@ -56,7 +63,7 @@ impl CpuBackend {
             .enumerate()
             .map(|(worker, part)| {
                 let job = Arc::clone(&job);
-                self.pool.submit(worker, move || job(part))
+                self.pool.submit(worker, priority, move || job(part))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(handles
@@ -94,7 +101,7 @@ impl Backend for CpuBackend {
 
     fn subgroup_checks(
         &self,
-        items: &Arc<[VerifyItem]>,
+        batch: &CommittedBatch,
         subset: &[usize],
     ) -> Result<Vec<bool>, BackendError> {
         if subset.is_empty() {
@@ -108,9 +115,9 @@ impl Backend for CpuBackend {
         let chunk = subset.len().div_ceil(workers);
         let parts: Vec<(Arc<[VerifyItem]>, Vec<usize>)> = subset
             .chunks(chunk)
-            .map(|c| (Arc::clone(items), c.to_vec()))
+            .map(|c| (Arc::clone(batch.items()), c.to_vec()))
             .collect();
-        let results = self.scatter(parts, |(items, idx)| {
+        let results = self.scatter(batch.priority(), parts, |(items, idx)| {
             idx.iter()
                 .map(|&i| items.get(i).is_some_and(|it| it.sig.in_subgroup()))
                 .collect::<Vec<bool>>()
@@ -120,18 +127,20 @@ impl Backend for CpuBackend {
 
     fn combined_check(
         &self,
-        items: &Arc<[VerifyItem]>,
+        batch: &CommittedBatch,
         subset: &[usize],
     ) -> Result<bool, BackendError> {
-        let groups = group_by_message(items, subset);
+        let groups = group_by_message(batch.items(), subset);
         if groups.is_empty() {
             return Ok(true);
         }
         let parts: Vec<GroupsJob> = balance(groups, self.pool.len())
             .into_iter()
-            .map(|p| (Arc::clone(items), p))
+            .map(|p| (Arc::clone(batch.items()), Arc::clone(batch.scalars()), p))
             .collect();
-        let shares = self.scatter(parts, |(items, groups)| rlc::accumulate(&items, &groups))?;
+        let shares = self.scatter(batch.priority(), parts, |(items, scalars, groups)| {
+            rlc::accumulate(&items, &scalars, &groups)
+        })?;
         Ok(rlc::finish(shares))
     }
 }
