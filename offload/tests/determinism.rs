@@ -168,3 +168,30 @@ fn a_blocks_verdicts_and_checks_are_unaffected_by_concurrent_client_requests() {
         assert!(check.items.iter().all(|i| !block_items().contains(i)));
     }
 }
+
+/// A backend whose workers are always gone.
+#[derive(Debug)]
+struct Broken;
+
+impl Backend for Broken {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+
+    fn subgroup_checks(&self, _: &CommittedBatch, _: &[usize]) -> Result<Vec<bool>, BackendError> {
+        Err(BackendError::Pool(keel_offload::PoolError::WorkerGone(0)))
+    }
+
+    fn combined_check(&self, _: &CommittedBatch, _: &[usize]) -> Result<bool, BackendError> {
+        Err(BackendError::Pool(keel_offload::PoolError::WorkerGone(0)))
+    }
+}
+
+#[test]
+fn a_failed_backend_falls_back_to_the_exact_verdicts() {
+    let v = BatchVerifier::new(Broken);
+    let items = block_items();
+    let exact = SingleVerifier.verify_batch(&items);
+    assert_eq!(v.verify_batch(&items), exact);
+    assert_eq!(v.verify_or_fallback(&items, Priority::Client), exact);
+}
