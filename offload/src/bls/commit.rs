@@ -10,7 +10,9 @@
 //! offline grinding is why the deterministic scalars are twice as wide.)
 //!
 //! Determinism: the same batch (same triples in the same order) yields the same scalars on every
-//! node, run, thread count and backend, so the same verdicts.
+//! node, run, thread count and backend, so the same verdicts — even for a batch ground to fool
+//! the check, every batch-verifying node is fooled alike (only the single-signature reference
+//! path would then disagree, which is what the 2^-128 bounds).
 
 use std::sync::Arc;
 
