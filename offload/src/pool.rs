@@ -1,14 +1,18 @@
 //! A pool of worker threads, one per chosen CPU, each pinned to its CPU and fed by its own
-//! bounded queue.
+//! bounded queue with two lanes: a worker always takes a [`Priority::Block`] job before a
+//! [`Priority::Client`] one, so a flood of client work delays a block by at most the one client
+//! job each worker is running.
 //!
 //! Memory placement: every worker allocates its scratch memory (pairing contexts, point and
 //! scalar buffers) itself, after pinning. Under Linux's default (local) memory policy a page is
 //! placed on the node of the CPU that first touches it, so that memory lands on the worker's own
 //! node. The inputs of a job are shared read-only from the submitting thread.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 
 use serde::Serialize;
@@ -18,6 +22,108 @@ use crate::affinity;
 use crate::topology::Topology;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The lane a job waits in. Workers drain the `Block` lane first; each lane has its own
+/// capacity, so client jobs can never fill the space a block needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Priority {
+    /// Consensus work: a block's signatures.
+    Block,
+    /// Untrusted requests (`BlsBatchVerify`), benchmarks and tools.
+    Client,
+}
+
+/// One worker's two lanes. Jobs run outside the lock.
+struct Lanes {
+    state: Mutex<LaneState>,
+    /// Signalled when a job is queued or the queue closes.
+    work: Condvar,
+    /// Signalled when a job leaves a lane or the queue closes.
+    space: Condvar,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct LaneState {
+    block: VecDeque<Job>,
+    client: VecDeque<Job>,
+    closed: bool,
+}
+
+impl LaneState {
+    fn lane(&mut self, priority: Priority) -> &mut VecDeque<Job> {
+        match priority {
+            Priority::Block => &mut self.block,
+            Priority::Client => &mut self.client,
+        }
+    }
+}
+
+impl Lanes {
+    fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(LaneState::default()),
+            work: Condvar::new(),
+            space: Condvar::new(),
+            capacity,
+        }
+    }
+
+    /// No job panics while holding the lock (jobs run outside it), so poison carries no
+    /// broken invariant.
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `job`; with `block_when_full` waits for space, otherwise hands the job back.
+    fn push(&self, priority: Priority, job: Job, block_when_full: bool) -> Result<(), Refused> {
+        let mut state = self.lock();
+        while !state.closed && state.lane(priority).len() >= self.capacity {
+            if !block_when_full {
+                return Err(Refused::Full);
+            }
+            state = self
+                .space
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if state.closed {
+            return Err(Refused::Closed);
+        }
+        state.lane(priority).push_back(job);
+        self.work.notify_one();
+        Ok(())
+    }
+
+    /// The next job, block lane first; `None` once closed and drained.
+    fn pop(&self) -> Option<Job> {
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state.block.pop_front().or_else(|| state.client.pop_front()) {
+                self.space.notify_all();
+                return Some(job);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self
+                .work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.work.notify_all();
+        self.space.notify_all();
+    }
+}
+
+enum Refused {
+    Full,
+    Closed,
+}
 
 /// Failures of the pool.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -39,7 +145,7 @@ pub enum PoolError {
     WorkerGone(usize),
 }
 
-/// How to build a pool. Defaults: every CPU of the topology, pinned, 64 queued jobs per worker.
+/// How to build a pool. Defaults: every CPU of the topology, pinned, 64 queued jobs per lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
     /// CPUs to put workers on, in order; `None` means every CPU of the topology that the calling
@@ -47,7 +153,8 @@ pub struct PoolConfig {
     pub cpus: Option<Vec<usize>>,
     /// At most this many workers (a prefix of the CPU list); `None` means no limit.
     pub max_workers: Option<usize>,
-    /// Jobs that may wait in one worker's queue; [`WorkerPool::submit`] blocks beyond it.
+    /// Jobs that may wait in each lane of one worker's queue; [`WorkerPool::submit`] blocks
+    /// beyond it.
     pub queue_capacity: usize,
     /// Pin each worker to its CPU. A failed pin is logged and recorded, not fatal.
     pub pin: bool,
@@ -79,7 +186,7 @@ pub struct WorkerInfo {
 
 struct Worker {
     info: WorkerInfo,
-    queue: Option<SyncSender<Job>>,
+    lanes: Arc<Lanes>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -145,12 +252,13 @@ impl WorkerPool {
         }
         let mut workers = Vec::with_capacity(cpus.len());
         for (index, &cpu) in cpus.iter().enumerate() {
-            let (tx, rx) = mpsc::sync_channel::<Job>(config.queue_capacity);
+            let lanes = Arc::new(Lanes::new(config.queue_capacity));
             let (ready_tx, ready_rx) = mpsc::channel::<bool>();
             let pin = config.pin;
+            let jobs = Arc::clone(&lanes);
             let thread = thread::Builder::new()
                 .name(format!("keel-offload-{index}"))
-                .spawn(move || worker_main(index, cpu, pin, &ready_tx, &rx))
+                .spawn(move || worker_main(index, cpu, pin, &ready_tx, &jobs))
                 .map_err(|e| PoolError::Spawn(e.to_string()))?;
             let pinned = ready_rx.recv().map_err(|_| PoolError::WorkerGone(index))?;
             workers.push(Worker {
@@ -160,7 +268,7 @@ impl WorkerPool {
                     node: topology.node_of(cpu),
                     pinned,
                 },
-                queue: Some(tx),
+                lanes,
                 thread: Some(thread),
             });
         }
@@ -182,66 +290,76 @@ impl WorkerPool {
         self.workers.iter().map(|w| w.info.clone()).collect()
     }
 
-    /// Queues `job` on worker `worker`, blocking while its queue is full (backpressure).
+    /// Queues `job` in `priority`'s lane of worker `worker`, blocking while that lane is full
+    /// (backpressure).
     ///
     /// # Errors
     /// [`PoolError::NoSuchWorker`], or [`PoolError::WorkerGone`] if the worker has stopped.
-    pub fn submit<R, F>(&self, worker: usize, job: F) -> Result<JobHandle<R>, PoolError>
+    pub fn submit<R, F>(
+        &self,
+        worker: usize,
+        priority: Priority,
+        job: F,
+    ) -> Result<JobHandle<R>, PoolError>
     where
         R: Send + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
-        let (queue, boxed, handle) = self.prepare(worker, job)?;
-        queue
-            .send(boxed)
-            .map_err(|_| PoolError::WorkerGone(worker))?;
-        Ok(handle)
+        self.enqueue(worker, priority, job, true)
     }
 
     /// Like [`WorkerPool::submit`] but never blocks.
     ///
     /// # Errors
-    /// Also [`PoolError::QueueFull`] when the worker's queue is at capacity.
-    pub fn try_submit<R, F>(&self, worker: usize, job: F) -> Result<JobHandle<R>, PoolError>
-    where
-        R: Send + 'static,
-        F: FnOnce() -> R + Send + 'static,
-    {
-        let (queue, boxed, handle) = self.prepare(worker, job)?;
-        queue.try_send(boxed).map_err(|e| match e {
-            TrySendError::Full(_) => PoolError::QueueFull(worker),
-            TrySendError::Disconnected(_) => PoolError::WorkerGone(worker),
-        })?;
-        Ok(handle)
-    }
-
-    fn prepare<R, F>(
+    /// Also [`PoolError::QueueFull`] when the lane is at capacity.
+    pub fn try_submit<R, F>(
         &self,
         worker: usize,
+        priority: Priority,
         job: F,
-    ) -> Result<(&SyncSender<Job>, Job, JobHandle<R>), PoolError>
+    ) -> Result<JobHandle<R>, PoolError>
     where
         R: Send + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
-        let queue = self
+        self.enqueue(worker, priority, job, false)
+    }
+
+    fn enqueue<R, F>(
+        &self,
+        worker: usize,
+        priority: Priority,
+        job: F,
+        block_when_full: bool,
+    ) -> Result<JobHandle<R>, PoolError>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        let lanes = &self
             .workers
             .get(worker)
-            .and_then(|w| w.queue.as_ref())
-            .ok_or(PoolError::NoSuchWorker(worker))?;
+            .ok_or(PoolError::NoSuchWorker(worker))?
+            .lanes;
         let (tx, rx) = mpsc::sync_channel(1);
         let boxed: Job = Box::new(move || {
             // A dropped receiver means the submitter stopped waiting; nothing to do then.
             let _ = tx.send(job());
         });
-        Ok((queue, boxed, JobHandle { worker, result: rx }))
+        lanes
+            .push(priority, boxed, block_when_full)
+            .map_err(|refused| match refused {
+                Refused::Full => PoolError::QueueFull(worker),
+                Refused::Closed => PoolError::WorkerGone(worker),
+            })?;
+        Ok(JobHandle { worker, result: rx })
     }
 }
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
-        for w in &mut self.workers {
-            w.queue = None; // closing the queue ends the worker loop after queued jobs
+        for w in &self.workers {
+            w.lanes.close(); // ends the worker loop once both lanes are drained
         }
         for w in &mut self.workers {
             if let Some(t) = w.thread.take() {
@@ -268,13 +386,7 @@ fn default_cpus(topology: &Topology) -> Vec<usize> {
     }
 }
 
-fn worker_main(
-    index: usize,
-    cpu: usize,
-    pin: bool,
-    ready: &mpsc::Sender<bool>,
-    jobs: &Receiver<Job>,
-) {
+fn worker_main(index: usize, cpu: usize, pin: bool, ready: &mpsc::Sender<bool>, jobs: &Lanes) {
     let pinned = pin
         && match affinity::pin_current_thread(cpu) {
             Ok(()) => true,
@@ -284,7 +396,7 @@ fn worker_main(
             }
         };
     let _ = ready.send(pinned);
-    while let Ok(job) = jobs.recv() {
+    while let Some(job) = jobs.pop() {
         // A panicking job drops its result sender, which its JobHandle reports as WorkerGone;
         // the worker itself keeps serving.
         if catch_unwind(AssertUnwindSafe(job)).is_err() {
@@ -305,7 +417,7 @@ mod tests {
         assert_eq!(pool.len(), default_cpus(&topo).len());
         for info in pool.workers() {
             let cpus = pool
-                .submit(info.index, affinity::current_thread_cpus)
+                .submit(info.index, Priority::Block, affinity::current_thread_cpus)
                 .unwrap();
             let cpus = cpus.join().unwrap().unwrap();
             if info.pinned {
@@ -326,18 +438,57 @@ mod tests {
         let (started_tx, started_rx) = mpsc::channel();
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let running = pool
-            .submit(0, move || {
+            .submit(0, Priority::Client, move || {
                 let _ = started_tx.send(());
                 let _ = release_rx.recv(); // returns when released or when the sender drops
             })
             .unwrap();
         started_rx.recv().unwrap(); // the worker is busy and its queue is empty
-        let queued = pool.try_submit(0, || 1).unwrap(); // takes the one slot
-        let full = pool.try_submit(0, || 2).map(|_| ());
+        let queued = pool.try_submit(0, Priority::Client, || 1).unwrap(); // the one slot
+        let full = pool.try_submit(0, Priority::Client, || 2).map(|_| ());
+        // The block lane has its own slot: client work cannot take a block's space.
+        let block = pool.try_submit(0, Priority::Block, || 3).unwrap();
         release_tx.send(()).unwrap();
         assert_eq!(full, Err(PoolError::QueueFull(0)));
         running.join().unwrap();
         assert_eq!(queued.join().unwrap(), 1);
+        assert_eq!(block.join().unwrap(), 3);
+    }
+
+    #[test]
+    fn a_queued_block_job_runs_before_every_queued_client_job() {
+        let topo = Topology::discover();
+        let config = PoolConfig {
+            max_workers: Some(1),
+            queue_capacity: 8,
+            ..PoolConfig::default()
+        };
+        let pool = WorkerPool::new(&topo, &config).unwrap();
+        let (started_tx, started_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let running = pool
+            .submit(0, Priority::Client, move || {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+            })
+            .unwrap();
+        started_rx.recv().unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let log = |name: &'static str| {
+            let order = Arc::clone(&order);
+            move || order.lock().unwrap().push(name)
+        };
+        let jobs = [
+            pool.submit(0, Priority::Client, log("client 1")).unwrap(),
+            pool.submit(0, Priority::Client, log("client 2")).unwrap(),
+            pool.submit(0, Priority::Block, log("block")).unwrap(),
+        ];
+        release_tx.send(()).unwrap();
+        running.join().unwrap();
+        for j in jobs {
+            j.join().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["block", "client 1", "client 2"]);
     }
 
     #[test]
@@ -348,9 +499,11 @@ mod tests {
             ..PoolConfig::default()
         };
         let pool = WorkerPool::new(&topo, &config).unwrap();
-        let h = pool.submit(0, || -> u8 { panic!("boom") }).unwrap();
+        let h = pool
+            .submit(0, Priority::Block, || -> u8 { panic!("boom") })
+            .unwrap();
         assert_eq!(h.join(), Err(PoolError::WorkerGone(0)));
-        assert_eq!(pool.submit(0, || 7).unwrap().join(), Ok(7));
+        assert_eq!(pool.submit(0, Priority::Block, || 7).unwrap().join(), Ok(7));
     }
 
     #[test]

@@ -1,9 +1,13 @@
-//! The batching service: many callers submit verification requests; one batcher thread forms
-//! batches by size or deadline and hands each batch to a verifier; every caller gets the
-//! verdicts of its own items.
+//! The batching service: many callers submit verification requests in one of two lanes, and
+//! every caller gets the verdicts of its own items.
 //!
-//! Batching changes only latency and throughput, never verdicts (see [`SignatureVerifier`]).
-//! The deadline uses the monotonic clock, which is fine here: it is not consensus data.
+//! - [`Priority::Block`]: consensus work. Each request is verified as a batch of its own, never
+//!   merged with another, so a block's verdicts are a function of the block's items alone (the
+//!   scalars are derived from exactly that batch); its pool jobs go ahead of client jobs.
+//! - [`Priority::Client`]: untrusted `BlsBatchVerify` requests. A batcher merges them by size or
+//!   deadline; a bad client signature costs only client batches their bisection.
+//!
+//! The client deadline uses the monotonic clock, which is fine: it never touches a block's batch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -15,15 +19,37 @@ use keel_crypto::{SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
 use serde::Serialize;
 use thiserror::Error;
 
-/// When to close a batch. Defaults: 1024 items, 2 ms, 4096 queued requests.
+use crate::bls::{Backend, BatchVerifier};
+use crate::pool::Priority;
+
+/// A verifier whose heavy work can be put in a pool lane. Same contract as
+/// [`SignatureVerifier::verify_batch`]: one verdict per item, in order, never fails.
+pub trait PriorityVerifier: Send + Sync {
+    /// One verdict per item, with the work in `priority`'s lane.
+    fn verify_at(&self, priority: Priority, items: &[VerifyItem]) -> Vec<Verdict>;
+}
+
+impl PriorityVerifier for SingleVerifier {
+    fn verify_at(&self, _: Priority, items: &[VerifyItem]) -> Vec<Verdict> {
+        self.verify_batch(items)
+    }
+}
+
+impl<B: Backend> PriorityVerifier for BatchVerifier<B> {
+    fn verify_at(&self, priority: Priority, items: &[VerifyItem]) -> Vec<Verdict> {
+        self.verify_or_fallback(items, priority)
+    }
+}
+
+/// When to close a client batch. Defaults: 1024 items, 2 ms, 4096 queued requests per lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchPolicy {
-    /// Close the batch once it holds at least this many items. A single request larger than
-    /// this forms a batch of its own (requests are never split).
+    /// Close a client batch once it holds at least this many items. A single request larger
+    /// than this forms a batch of its own (requests are never split).
     pub max_batch_items: usize,
-    /// Close the batch this long after its first request arrived, however small it is.
+    /// Close a client batch this long after its first request arrived, however small it is.
     pub max_delay: Duration,
-    /// Requests that may wait for the batcher; [`BatchService::submit`] blocks beyond it.
+    /// Requests that may wait in each lane; [`BatchService::submit`] blocks beyond it.
     pub queue_capacity: usize,
 }
 
@@ -104,21 +130,28 @@ impl Ticket {
     }
 }
 
-/// The batching service. Dropping it answers every queued request, then stops the batcher.
+/// The queues of the two lanes.
+#[derive(Clone)]
+struct Lanes {
+    block: SyncSender<Request>,
+    client: SyncSender<Request>,
+}
+
+/// The batching service. Dropping it answers every queued request, then stops its threads.
 pub struct BatchService {
-    queue: Mutex<Option<SyncSender<Request>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    lanes: Mutex<Option<Lanes>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
     counters: Arc<Counters>,
 }
 
 impl BatchService {
-    /// Starts the batcher thread in front of `verifier`.
+    /// Starts one thread per lane in front of `verifier` (both share its worker pool).
     ///
     /// # Errors
     /// [`ServiceError::Policy`] for a zero batch size or queue capacity, [`ServiceError::Stopped`]
-    /// if the thread cannot be spawned.
+    /// if a thread cannot be spawned.
     pub fn start(
-        verifier: Arc<dyn SignatureVerifier>,
+        verifier: Arc<dyn PriorityVerifier>,
         policy: BatchPolicy,
     ) -> Result<Self, ServiceError> {
         if policy.max_batch_items == 0 {
@@ -127,35 +160,59 @@ impl BatchService {
         if policy.queue_capacity == 0 {
             return Err(ServiceError::Policy("queue_capacity must be at least 1"));
         }
-        let (tx, rx) = mpsc::sync_channel(policy.queue_capacity);
+        let (block, block_rx) = mpsc::sync_channel::<Request>(policy.queue_capacity);
+        let (client, client_rx) = mpsc::sync_channel(policy.queue_capacity);
         let counters = Arc::new(Counters::default());
-        let c = Arc::clone(&counters);
+        let service = Self {
+            lanes: Mutex::new(Some(Lanes { block, client })),
+            threads: Mutex::new(Vec::new()),
+            counters: Arc::clone(&counters),
+        };
+        let (v, c) = (Arc::clone(&verifier), Arc::clone(&counters));
+        service.spawn("keel-offload-blocks", move || {
+            // One block, one batch: never merged, so its scalars depend on it alone.
+            while let Ok(request) = block_rx.recv() {
+                run_batch(vec![request], v.as_ref(), Priority::Block, &c);
+            }
+        })?;
+        service.spawn("keel-offload-batcher", move || {
+            batcher(&client_rx, verifier.as_ref(), policy, &counters);
+        })?;
+        Ok(service)
+    }
+
+    fn spawn(&self, name: &str, body: impl FnOnce() + Send + 'static) -> Result<(), ServiceError> {
         let thread = thread::Builder::new()
-            .name("keel-offload-batcher".into())
-            .spawn(move || batcher(&rx, verifier.as_ref(), policy, &c))
+            .name(name.into())
+            .spawn(body)
             .map_err(|_| ServiceError::Stopped)?;
-        Ok(Self {
-            queue: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-            counters,
+        self.threads
+            .lock()
+            .map_err(|_| ServiceError::Stopped)?
+            .push(thread);
+        Ok(())
+    }
+
+    fn sender(&self, priority: Priority) -> Result<SyncSender<Request>, ServiceError> {
+        let lanes = self.lanes.lock().map_err(|_| ServiceError::Stopped)?;
+        let lanes = lanes.as_ref().ok_or(ServiceError::Stopped)?;
+        Ok(match priority {
+            Priority::Block => lanes.block.clone(),
+            Priority::Client => lanes.client.clone(),
         })
     }
 
-    fn sender(&self) -> Result<SyncSender<Request>, ServiceError> {
-        self.queue
-            .lock()
-            .map_err(|_| ServiceError::Stopped)?
-            .clone()
-            .ok_or(ServiceError::Stopped)
-    }
-
-    /// Queues a request, blocking while the queue is full (backpressure).
+    /// Queues a request in `priority`'s lane, blocking while that lane is full (backpressure).
     ///
     /// # Errors
     /// [`ServiceError::Stopped`].
-    pub fn submit(&self, items: Vec<VerifyItem>) -> Result<Ticket, ServiceError> {
+    pub fn submit(
+        &self,
+        priority: Priority,
+        items: Vec<VerifyItem>,
+    ) -> Result<Ticket, ServiceError> {
         let (reply, rx) = mpsc::sync_channel(1);
-        self.sender()?
+        self.sender(priority)?
             .send(Request { items, reply })
             .map_err(|_| ServiceError::Stopped)?;
         Ok(Ticket { reply: rx })
@@ -164,10 +221,14 @@ impl BatchService {
     /// Queues a request without blocking.
     ///
     /// # Errors
-    /// [`ServiceError::Busy`] when the queue is full, [`ServiceError::Stopped`].
-    pub fn try_submit(&self, items: Vec<VerifyItem>) -> Result<Ticket, ServiceError> {
+    /// [`ServiceError::Busy`] when the lane is full, [`ServiceError::Stopped`].
+    pub fn try_submit(
+        &self,
+        priority: Priority,
+        items: Vec<VerifyItem>,
+    ) -> Result<Ticket, ServiceError> {
         let (reply, rx) = mpsc::sync_channel(1);
-        self.sender()?
+        self.sender(priority)?
             .try_send(Request { items, reply })
             .map_err(|e| match e {
                 TrySendError::Full(_) => ServiceError::Busy,
@@ -180,8 +241,21 @@ impl BatchService {
     ///
     /// # Errors
     /// [`ServiceError::Stopped`].
-    pub fn verify(&self, items: Vec<VerifyItem>) -> Result<Vec<Verdict>, ServiceError> {
-        self.submit(items)?.wait()
+    pub fn verify(
+        &self,
+        priority: Priority,
+        items: Vec<VerifyItem>,
+    ) -> Result<Vec<Verdict>, ServiceError> {
+        self.submit(priority, items)?.wait()
+    }
+
+    /// A [`SignatureVerifier`] that submits to `priority`'s lane: the chain gets
+    /// `lane(Priority::Block)`, the `BlsBatchVerify` handler `lane(Priority::Client)`.
+    pub fn lane(self: &Arc<Self>, priority: Priority) -> Lane {
+        Lane {
+            service: Arc::clone(self),
+            priority,
+        }
     }
 
     /// Counters since start.
@@ -193,12 +267,17 @@ impl BatchService {
         }
     }
 
-    /// Stops accepting requests, answers the queued ones and joins the batcher.
+    /// Stops accepting requests, answers the queued ones and joins both lanes' threads.
     pub fn shutdown(&self) {
-        if let Ok(mut q) = self.queue.lock() {
+        if let Ok(mut q) = self.lanes.lock() {
             q.take();
         }
-        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in threads {
             let _ = t.join();
         }
     }
@@ -210,11 +289,18 @@ impl Drop for BatchService {
     }
 }
 
-impl SignatureVerifier for BatchService {
-    /// Goes through the batcher; if the service has stopped, verifies on the calling thread
-    /// with the reference path.
+/// One lane of a [`BatchService`] as a [`SignatureVerifier`] (see [`BatchService::lane`]).
+#[derive(Clone)]
+pub struct Lane {
+    service: Arc<BatchService>,
+    priority: Priority,
+}
+
+impl SignatureVerifier for Lane {
+    /// Goes through the lane; if the service has stopped, verifies on the calling thread with
+    /// the reference path (exact, so the fallback is deterministic too).
     fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict> {
-        match self.verify(items.to_vec()) {
+        match self.service.verify(self.priority, items.to_vec()) {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "batch service unavailable; using the single-signature path");
@@ -226,7 +312,7 @@ impl SignatureVerifier for BatchService {
 
 fn batcher(
     queue: &Receiver<Request>,
-    verifier: &dyn SignatureVerifier,
+    verifier: &dyn PriorityVerifier,
     policy: BatchPolicy,
     counters: &Counters,
 ) {
@@ -247,13 +333,18 @@ fn batcher(
                 Err(_) => break, // deadline, or all senders gone: run what we have
             }
         }
-        run_batch(batch, verifier, counters);
+        run_batch(batch, verifier, Priority::Client, counters);
     }
 }
 
-fn run_batch(batch: Vec<Request>, verifier: &dyn SignatureVerifier, counters: &Counters) {
+fn run_batch(
+    batch: Vec<Request>,
+    verifier: &dyn PriorityVerifier,
+    priority: Priority,
+    counters: &Counters,
+) {
     let items: Vec<VerifyItem> = batch.iter().flat_map(|r| r.items.iter().cloned()).collect();
-    let mut verdicts = verifier.verify_batch(&items);
+    let mut verdicts = verifier.verify_at(priority, &items);
     if verdicts.len() != items.len() {
         // A verifier broke its contract; the reference path keeps callers correct.
         tracing::error!(

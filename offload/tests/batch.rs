@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use blst::min_pk::{AggregateSignature, Signature as BlstSignature};
 use keel_crypto::{SecretKey, Signature, SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
-use keel_offload::{BatchVerifier, CpuBackend, PoolConfig, Topology};
+use keel_offload::{BatchVerifier, CpuBackend, PoolConfig, Priority, Topology};
 use proptest::prelude::*;
 
 fn verifier() -> BatchVerifier<CpuBackend> {
@@ -171,7 +171,7 @@ fn batch_verdicts_match_the_reference_on_one_worker_too() {
     corrupt(&mut items[11], 1);
     let shared: Arc<[VerifyItem]> = items.clone().into();
     assert_eq!(
-        v.verify(&shared).unwrap(),
+        v.verify(&shared, Priority::Block).unwrap(),
         SingleVerifier.verify_batch(&items)
     );
 }

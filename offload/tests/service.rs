@@ -9,7 +9,8 @@ use std::time::Duration;
 use keel_crypto::{SecretKey, SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
 use keel_offload::service::ServiceStats;
 use keel_offload::{
-    BatchPolicy, BatchService, BatchVerifier, CpuBackend, PoolConfig, ServiceError, Topology,
+    BatchPolicy, BatchService, BatchVerifier, CpuBackend, PoolConfig, Priority, PriorityVerifier,
+    ServiceError, Topology,
 };
 
 fn item(i: usize, valid: bool) -> VerifyItem {
@@ -26,7 +27,7 @@ fn item(i: usize, valid: bool) -> VerifyItem {
     VerifyItem::new(sk.public_key(), msg, sig)
 }
 
-fn batch_verifier() -> Arc<dyn SignatureVerifier> {
+fn batch_verifier() -> Arc<dyn PriorityVerifier> {
     Arc::new(BatchVerifier::new(
         CpuBackend::new(&Topology::discover(), &PoolConfig::default()).unwrap(),
     ))
@@ -54,7 +55,7 @@ fn concurrent_callers_each_get_their_own_verdicts() {
                     let expected = SingleVerifier.verify_batch(&items);
                     assert!(expected.contains(&Verdict::Valid));
                     let got = service
-                        .submit(items)
+                        .submit(Priority::Client, items)
                         .unwrap()
                         .wait_timeout(PATIENCE)
                         .unwrap();
@@ -80,7 +81,7 @@ fn a_lone_small_request_is_answered_when_the_deadline_passes() {
     };
     let service = BatchService::start(Arc::new(SingleVerifier), policy).unwrap();
     let got = service
-        .submit(vec![item(1, true), item(2, false)])
+        .submit(Priority::Client, vec![item(1, true), item(2, false)])
         .unwrap()
         .wait_timeout(PATIENCE);
     assert_eq!(got, Ok(vec![Verdict::Valid, Verdict::Invalid]));
@@ -103,7 +104,11 @@ fn requests_arriving_within_the_deadline_share_one_batch() {
     };
     let service = BatchService::start(Arc::new(SingleVerifier), policy).unwrap();
     let tickets: Vec<_> = (0..3)
-        .map(|i| service.submit(vec![item(i, true)]).unwrap())
+        .map(|i| {
+            service
+                .submit(Priority::Client, vec![item(i, true)])
+                .unwrap()
+        })
         .collect();
     for t in tickets {
         assert_eq!(t.wait_timeout(PATIENCE), Ok(vec![Verdict::Valid]));
@@ -121,7 +126,11 @@ fn a_full_batch_is_run_without_waiting_for_the_deadline() {
     };
     let service = BatchService::start(Arc::new(SingleVerifier), policy).unwrap();
     let tickets: Vec<_> = (0..4)
-        .map(|i| service.submit(vec![item(i, i != 2)]).unwrap())
+        .map(|i| {
+            service
+                .submit(Priority::Client, vec![item(i, i != 2)])
+                .unwrap()
+        })
         .collect();
     let verdicts: Vec<Verdict> = tickets
         .into_iter()
@@ -141,14 +150,19 @@ fn a_full_batch_is_run_without_waiting_for_the_deadline() {
 
 #[test]
 fn a_stopped_service_refuses_requests_but_still_verifies_as_a_verifier() {
-    let service = BatchService::start(Arc::new(SingleVerifier), BatchPolicy::default()).unwrap();
+    let service =
+        Arc::new(BatchService::start(Arc::new(SingleVerifier), BatchPolicy::default()).unwrap());
     service.shutdown();
     assert_eq!(
-        service.submit(vec![item(1, true)]).unwrap_err(),
+        service
+            .submit(Priority::Client, vec![item(1, true)])
+            .unwrap_err(),
         ServiceError::Stopped
     );
     assert_eq!(
-        service.verify_batch(&[item(1, true), item(2, false)]),
+        service
+            .lane(Priority::Block)
+            .verify_batch(&[item(1, true), item(2, false)]),
         vec![Verdict::Valid, Verdict::Invalid]
     );
 }

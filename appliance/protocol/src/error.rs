@@ -54,6 +54,24 @@ pub enum BodyError {
     /// An error response carries a code this implementation does not know.
     #[error("unknown error code {0}")]
     UnknownErrorCode(u16),
+    /// A `BlsBatchVerify` body is longer than [`crate::BLS_BATCH_MAX_BYTES`] (checked before
+    /// anything is decoded).
+    #[error("BlsBatchVerify body of {len} bytes exceeds the limit of {max}")]
+    BlsBatchBodyTooLarge {
+        /// The body's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A `BlsBatchVerify` request declares more than [`crate::BLS_BATCH_MAX_ITEMS`] items
+    /// (checked before the items are decoded).
+    #[error("BlsBatchVerify with {items} items exceeds the limit of {max}")]
+    BlsBatchTooManyItems {
+        /// The declared item count.
+        items: u32,
+        /// The limit.
+        max: u32,
+    },
 }
 
 impl BodyError {
@@ -63,6 +81,9 @@ impl BodyError {
             BodyError::UnknownKind(_) => ErrorCode::UnknownKind,
             BodyError::Malformed { .. } | BodyError::UnknownErrorCode(_) => {
                 ErrorCode::MalformedBody
+            }
+            BodyError::BlsBatchBodyTooLarge { .. } | BodyError::BlsBatchTooManyItems { .. } => {
+                ErrorCode::RequestTooLarge
             }
         }
     }
@@ -133,4 +154,6 @@ error_codes! {
     Unsupported = 15,
     /// An internal failure in the server.
     Internal = 16,
+    /// The request exceeds a per-request limit (`BlsBatchVerify`: items or bytes).
+    RequestTooLarge = 17,
 }

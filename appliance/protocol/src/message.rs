@@ -21,6 +21,34 @@ pub fn auth_message(nonce: &[u8; 32], server_id: &[u8; 32]) -> Vec<u8> {
 /// signature (96 bytes).
 pub type BlsItem = ([u8; 48], Vec<u8>, [u8; 96]);
 
+/// Most items one `BlsBatchVerify` request may carry (PROTOCOL.md §9). It bounds the pairing
+/// work one untrusted request can queue: about one distinct-message check per item, plus the
+/// bisection if its signatures are bad.
+pub const BLS_BATCH_MAX_ITEMS: u32 = 1024;
+/// Most body bytes of one `BlsBatchVerify` request (PROTOCOL.md §9): 1024 items with messages
+/// of about 100 bytes. It bounds the hashing and the memory a request takes.
+pub const BLS_BATCH_MAX_BYTES: usize = 256 * 1024;
+
+/// Refuses a `BlsBatchVerify` body over [`BLS_BATCH_MAX_BYTES`] or declaring more than
+/// [`BLS_BATCH_MAX_ITEMS`] items (borsh: a `u32` LE count first), before anything is decoded.
+fn check_bls_batch_limits(body: &[u8]) -> Result<(), BodyError> {
+    if body.len() > BLS_BATCH_MAX_BYTES {
+        return Err(BodyError::BlsBatchBodyTooLarge {
+            len: body.len(),
+            max: BLS_BATCH_MAX_BYTES,
+        });
+    }
+    if let Some(count) = body.first_chunk::<4>().map(|c| u32::from_le_bytes(*c))
+        && count > BLS_BATCH_MAX_ITEMS
+    {
+        return Err(BodyError::BlsBatchTooManyItems {
+            items: count,
+            max: BLS_BATCH_MAX_ITEMS,
+        });
+    }
+    Ok(())
+}
+
 /// The chain's status as the service reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StatusReply {
@@ -328,9 +356,12 @@ impl Request {
             RequestKind::GovernanceSubmit => Request::GovernanceSubmit {
                 tx: take(kind, body)?,
             },
-            RequestKind::BlsBatchVerify => Request::BlsBatchVerify {
-                items: take(kind, body)?,
-            },
+            RequestKind::BlsBatchVerify => {
+                check_bls_batch_limits(body)?;
+                Request::BlsBatchVerify {
+                    items: take(kind, body)?,
+                }
+            }
         })
     }
 }
@@ -470,6 +501,51 @@ mod tests {
         ] {
             round_trip_request(req);
         }
+    }
+
+    fn bls_body(items: Vec<BlsItem>) -> Vec<u8> {
+        borsh::to_vec(&items).unwrap()
+    }
+
+    #[test]
+    fn a_bls_batch_at_the_limits_decodes_and_one_over_is_refused_with_its_own_code() {
+        let item = |msg_len: usize| ([1; 48], vec![0; msg_len], [2; 96]);
+        let kind = RequestKind::BlsBatchVerify as u8;
+        let max = BLS_BATCH_MAX_ITEMS as usize;
+        assert!(Request::decode(kind, &bls_body(vec![item(8); max])).is_ok());
+
+        let too_many = Request::decode(kind, &bls_body(vec![item(8); max + 1])).unwrap_err();
+        assert_eq!(
+            too_many,
+            BodyError::BlsBatchTooManyItems {
+                items: BLS_BATCH_MAX_ITEMS + 1,
+                max: BLS_BATCH_MAX_ITEMS
+            }
+        );
+        assert_eq!(too_many.code(), ErrorCode::RequestTooLarge);
+
+        // A lying count is refused from the first four bytes, before any item is decoded.
+        let mut lying = u32::MAX.to_le_bytes().to_vec();
+        lying.extend_from_slice(&[0; 16]);
+        assert!(matches!(
+            Request::decode(kind, &lying),
+            Err(BodyError::BlsBatchTooManyItems {
+                items: u32::MAX,
+                ..
+            })
+        ));
+
+        let big = bls_body(vec![item(BLS_BATCH_MAX_BYTES / 2); 2]);
+        let too_big = Request::decode(kind, &big).unwrap_err();
+        assert_eq!(
+            too_big,
+            BodyError::BlsBatchBodyTooLarge {
+                len: big.len(),
+                max: BLS_BATCH_MAX_BYTES
+            }
+        );
+        assert_eq!(too_big.code(), ErrorCode::RequestTooLarge);
+        assert_eq!(ErrorCode::from_u16(17), Some(ErrorCode::RequestTooLarge));
     }
 
     #[test]

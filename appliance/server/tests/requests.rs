@@ -6,7 +6,7 @@
 mod common;
 
 use common::{key, start};
-use keel_server::protocol::{ErrorCode, Request, Response};
+use keel_server::protocol::{BLS_BATCH_MAX_ITEMS, ErrorCode, Request, Response};
 
 fn every_request_kind_gets_its_answer(io_uring: bool, unix: bool) {
     let Some(f) = start(io_uring, unix, |_| {}) else {
@@ -90,6 +90,32 @@ fn a_panicking_handler_is_answered_and_the_connection_survives(io_uring: bool, u
             ..
         }
     ));
+    assert!(matches!(
+        c.call(&Request::Status).unwrap(),
+        Response::Status(_)
+    ));
+}
+
+fn an_oversized_bls_batch_is_refused_as_too_large_and_the_connection_survives(
+    io_uring: bool,
+    unix: bool,
+) {
+    let Some(f) = start(io_uring, unix, |_| {}) else {
+        return;
+    };
+    let mut c = f.writer();
+    let items = vec![([1; 48], b"m".to_vec(), [2; 96]); BLS_BATCH_MAX_ITEMS as usize + 1];
+    let r = c.call_raw(&Request::BlsBatchVerify { items }).unwrap();
+    assert!(
+        matches!(
+            r,
+            Response::Error {
+                code: ErrorCode::RequestTooLarge,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
     assert!(matches!(
         c.call(&Request::Status).unwrap(),
         Response::Status(_)
@@ -253,6 +279,7 @@ fn the_async_client_pipelines_concurrent_calls_on_one_connection(io_uring: bool,
 on_every_backend! {
     every_request_kind => every_request_kind_gets_its_answer;
     panicking_handler => a_panicking_handler_is_answered_and_the_connection_survives;
+    oversized_bls_batch => an_oversized_bls_batch_is_refused_as_too_large_and_the_connection_survives;
     thousand_pipelined => a_thousand_pipelined_requests_complete_out_of_order_and_match_by_id;
     pipeline_helper => the_pipeline_helper_returns_answers_in_request_order;
     metrics => metrics_count_requests_and_include_the_service_lines;

@@ -1,7 +1,7 @@
 //! `keel serve`: the daemon.
 
 use crate::daemon::config::DaemonConfig;
-use crate::daemon::service::{ChainService, SharedVerifier};
+use crate::daemon::service::ChainService;
 use anyhow::Context;
 use clap::Args;
 use keel_chain::Chain;
@@ -75,7 +75,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
     let keystore = cfg.data_dir.join("keystore.json");
 
-    // Batch verification on pinned workers, shared by blocks and BlsBatchVerify requests.
+    // Batch verification on one pool of pinned workers, in two lanes: blocks (each block its
+    // own batch, ahead of client work) and BlsBatchVerify requests (batched together).
     let topology = keel_offload::Topology::discover();
     let backend = keel_offload::CpuBackend::new(&topology, &keel_offload::PoolConfig::default())
         .context("cannot start the BLS workers")?;
@@ -85,26 +86,19 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         max_delay: Duration::from_millis(cfg.verify_max_delay_ms),
         ..keel_offload::BatchPolicy::default()
     };
-    let verifier: Arc<dyn keel_crypto::SignatureVerifier> =
-        Arc::new(keel_offload::BatchService::start(Arc::new(batch), policy)?);
+    let verifier = Arc::new(keel_offload::BatchService::start(Arc::new(batch), policy)?);
+    let block_lane = verifier.lane(keel_offload::Priority::Block);
 
     let db_exists = cfg.data_dir.join(keel_state::DB_FILE_NAME).exists();
     let mut chain = if db_exists {
-        Chain::open(
-            &cfg.data_dir,
-            Box::new(SharedVerifier(Arc::clone(&verifier))),
-        )?
+        Chain::open(&cfg.data_dir, Box::new(block_lane.clone()))?
     } else if cfg.demo_genesis {
         eprintln!("{}", keel_chain::genesis::CERTIFYING_NOTICE);
         let g = keel_chain::genesis::demo(
             cfg.demo_accounts,
             keel_chain::Amount::from_u128(10u128.pow(24)),
         );
-        let c = Chain::init(
-            &cfg.data_dir,
-            &g,
-            Box::new(SharedVerifier(Arc::clone(&verifier))),
-        )?;
+        let c = Chain::init(&cfg.data_dir, &g, Box::new(block_lane.clone()))?;
         if !keystore.exists() {
             keel_chain::genesis::write_keystore(&keystore, cfg.demo_accounts)
                 .context("cannot write the demo keystore")?;
@@ -177,7 +171,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         None
     };
 
-    let service = ChainService::new(chain, Arc::clone(&verifier), kernel.clone());
+    let service = ChainService::new(
+        chain,
+        Arc::new(verifier.lane(keel_offload::Priority::Client)),
+        kernel.clone(),
+    );
     let handle = keel_server::ServerHandle::start(cfg.server.clone(), Arc::new(service))
         .context("cannot start the server")?;
     println!(

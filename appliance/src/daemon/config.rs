@@ -17,8 +17,9 @@ pub struct DaemonConfig {
     /// Engine for native routines: `jit` (default) or `interp`. Both give identical results and
     /// gas; this is a node setting, not consensus.
     pub bridge_engine: String,
-    /// Signature batching: most signatures per batch (default 4096) and longest wait for a batch
-    /// to fill, in milliseconds (default 2).
+    /// Batching of `BlsBatchVerify` requests (the client lane; a block is always a batch of its
+    /// own): most signatures per batch (default 4096) and longest wait for a batch to fill, in
+    /// milliseconds (default 2).
     pub verify_max_batch: usize,
     pub verify_max_delay_ms: u64,
     /// The network server (listeners, limits, authentication, metrics); see keel-server's

@@ -5,22 +5,13 @@
 //! with `keel state verify` or `keel_state::verify_proof`.
 
 use keel_chain::{Block, Chain, SignedTx, TxKind, decode};
-use keel_crypto::{PublicKey, Signature, SignatureVerifier, Verdict, VerifyItem};
+use keel_crypto::{PublicKey, Signature, SignatureVerifier, VerifyItem};
 use keel_protocol::{ErrorCode, Request, Response, StatusReply};
 use keel_server::{RequestContext, Service};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// Shares one batching verifier between the chain and `BlsBatchVerify` requests.
-pub struct SharedVerifier(pub Arc<dyn SignatureVerifier>);
-
-impl SignatureVerifier for SharedVerifier {
-    fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict> {
-        self.0.verify_batch(items)
-    }
-}
 
 #[derive(Default)]
 struct Counters {
@@ -35,7 +26,8 @@ struct Counters {
 
 pub struct ChainService {
     chain: Mutex<Chain>,
-    verifier: Arc<dyn SignatureVerifier>,
+    /// For `BlsBatchVerify` only: the client lane, never the one the chain's blocks use.
+    client_verifier: Arc<dyn SignatureVerifier>,
     kernel: Option<Arc<keel_kernel_progs::KernelPrograms>>,
     counters: Counters,
 }
@@ -57,12 +49,12 @@ fn internal(message: impl std::fmt::Display) -> Response {
 impl ChainService {
     pub fn new(
         chain: Chain,
-        verifier: Arc<dyn SignatureVerifier>,
+        client_verifier: Arc<dyn SignatureVerifier>,
         kernel: Option<Arc<keel_kernel_progs::KernelPrograms>>,
     ) -> Self {
         ChainService {
             chain: Mutex::new(chain),
-            verifier,
+            client_verifier,
             kernel,
             counters: Counters::default(),
         }
@@ -218,7 +210,7 @@ impl ChainService {
                 index.push(i);
             }
         }
-        let verdicts = self.verifier.verify_batch(&parsed);
+        let verdicts = self.client_verifier.verify_batch(&parsed);
         let mut valid = vec![false; n];
         for (i, v) in index.into_iter().zip(verdicts) {
             if let Some(slot) = valid.get_mut(i) {

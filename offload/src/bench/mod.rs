@@ -21,6 +21,7 @@ pub use report::{BenchRow, BlsBenchReport, SetKind};
 
 use crate::bls::{BatchVerifier, CpuBackend};
 use crate::file::HexTriple;
+use crate::pool::Priority;
 use crate::pool::{PoolConfig, PoolError};
 use crate::topology::Topology;
 
@@ -172,7 +173,7 @@ pub fn bench_bls(opts: &BenchOptions) -> Result<BlsBenchReport, BenchError> {
         }
         let (keel, keel_ok) = time_reps(set.reps, || {
             verifier
-                .verify(&set.items)
+                .verify(&set.items, Priority::Client)
                 .is_ok_and(|v| v.iter().all(|v| v.is_valid()))
         });
         if !keel_ok {

@@ -1,10 +1,8 @@
 //! The accelerator slot.
 
-use std::sync::Arc;
-
-use keel_crypto::VerifyItem;
 use thiserror::Error;
 
+use super::commit::CommittedBatch;
 use crate::pool::PoolError;
 
 /// A backend could not run an operation (the operation's *answer* is never an error).
@@ -27,30 +25,32 @@ pub trait Backend: Send + Sync {
     /// A short name for reports ("cpu").
     fn name(&self) -> &'static str;
 
-    /// For each index in `subset`, in order: whether `items[index].sig` lies in the
+    /// For each index in `subset`, in order: whether `batch.items()[index].sig` lies in the
     /// prime-order subgroup of G2.
     ///
     /// # Errors
     /// Only when the backend itself fails.
     fn subgroup_checks(
         &self,
-        items: &Arc<[VerifyItem]>,
+        batch: &CommittedBatch,
         subset: &[usize],
     ) -> Result<Vec<bool>, BackendError>;
 
     /// Whether the random linear combination over `subset` holds:
-    /// `e(Σ rᵢ·sigᵢ, g₁) = Π_m e(Σ_{i: msgᵢ = m} rᵢ·pkᵢ, H(m))` with fresh, independent, non-zero
-    /// 64-bit scalars `rᵢ` from a CSPRNG.
+    /// `e(Σ rᵢ·sigᵢ, g₁) = Π_m e(Σ_{i: msgᵢ = m} rᵢ·pkᵢ, H(m))` with `rᵢ = batch.scalars()[i]`
+    /// (128-bit, non-zero, derived from the committed batch). A backend never picks scalars of
+    /// its own: the answer is a function of the batch and `subset` alone.
     ///
     /// Promise: `true` whenever every item in `subset` verifies; if some item does not, `true`
-    /// with probability at most 2^-63. With one item the answer is exact. Precondition: every
-    /// signature in `subset` passed [`Backend::subgroup_checks`]. An empty subset gives `true`.
+    /// only if the planted errors cancel under the derived scalars (about 2^-128 per attempt to
+    /// grind a batch). With one item the answer is exact. Precondition: every signature in
+    /// `subset` passed [`Backend::subgroup_checks`]. An empty subset gives `true`.
     ///
     /// # Errors
     /// Only when the backend itself fails.
     fn combined_check(
         &self,
-        items: &Arc<[VerifyItem]>,
+        batch: &CommittedBatch,
         subset: &[usize],
     ) -> Result<bool, BackendError>;
 }

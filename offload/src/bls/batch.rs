@@ -5,18 +5,26 @@ use std::sync::Arc;
 use keel_crypto::{SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
 
 use super::backend::{Backend, BackendError};
+use super::commit::CommittedBatch;
+use crate::pool::Priority;
 
 /// Verifies many signatures at once and returns the exact verdict of each.
 ///
-/// Steps: (1) subgroup-check every signature (failures are invalid at once); (2) one combined
-/// random-linear-combination check over the rest; (3) if it fails, bisect: check the left half;
-/// if it passes, the failure is in the right half, which is split without a check of its own;
-/// a single item's check is exact. One bad signature in `n` costs about `log₂ n` extra checks
-/// of shrinking size; `k` bad ones at most about `2k·log₂(n/k)`.
+/// Steps: (0) commit to the batch and derive one scalar per item from the digest
+/// ([`CommittedBatch`]); (1) subgroup-check every signature (failures are invalid at once);
+/// (2) one combined linear-combination check over the rest; (3) if it fails, bisect: check the
+/// left half; if it passes, the failure is in the right half, which is split without a check of
+/// its own; a single item's check is exact. Every check of one batch uses the same per-item
+/// scalars, so "whole fails, left passes" proves the right half bad. One bad signature in `n`
+/// costs about `log₂ n` extra checks of shrinking size; `k` bad ones at most about
+/// `2k·log₂(n/k)`.
 ///
-/// Verdicts equal [`VerifyItem::verify`] for every item, except that an invalid item may be
-/// reported valid with probability at most 2^-63 per combined check that contained it; a valid
-/// item is never reported invalid. Batching and thread count do not change verdicts.
+/// Deterministic: the verdicts are a function of the items (in order) alone — same batch, same
+/// scalars, same checks, same verdicts on every node, run, backend and thread count. They equal
+/// [`VerifyItem::verify`] for every item, except that an invalid item is reported valid if its
+/// error cancels under the derived scalars, which an adversary must grind for (about 2^-128 per
+/// attempt); a valid item is never reported invalid. If the backend fails, the fallback is
+/// [`SingleVerifier`], which is exact (so deterministic too).
 #[derive(Debug)]
 pub struct BatchVerifier<B> {
     backend: B,
@@ -33,28 +41,46 @@ impl<B: Backend> BatchVerifier<B> {
         &self.backend
     }
 
-    /// One verdict per item, in order.
+    /// One verdict per item, in order; the backend's work runs in `priority`'s pool lane.
     ///
     /// # Errors
     /// [`BackendError`] when the backend fails; no partial verdicts are returned then.
-    pub fn verify(&self, items: &Arc<[VerifyItem]>) -> Result<Vec<Verdict>, BackendError> {
+    pub fn verify(
+        &self,
+        items: &Arc<[VerifyItem]>,
+        priority: Priority,
+    ) -> Result<Vec<Verdict>, BackendError> {
+        let batch = CommittedBatch::new(Arc::clone(items), priority);
         let mut verdicts = vec![Verdict::Invalid; items.len()];
         let all: Vec<usize> = (0..items.len()).collect();
-        let in_group = self.backend.subgroup_checks(items, &all)?;
+        let in_group = self.backend.subgroup_checks(&batch, &all)?;
         let candidates: Vec<usize> = all
             .into_iter()
             .zip(in_group)
             .filter_map(|(i, ok)| ok.then_some(i))
             .collect();
-        self.bisect(items, &candidates, false, &mut verdicts)?;
+        self.bisect(&batch, &candidates, false, &mut verdicts)?;
         Ok(verdicts)
+    }
+
+    /// [`BatchVerifier::verify`], or if the backend fails the exact reference path
+    /// ([`SingleVerifier`]) on the calling thread, so that a verdict is always given.
+    pub fn verify_or_fallback(&self, items: &[VerifyItem], priority: Priority) -> Vec<Verdict> {
+        let shared: Arc<[VerifyItem]> = items.into();
+        match self.verify(&shared, priority) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, backend = self.backend.name(), "batch verification failed; using the single-signature path");
+                SingleVerifier.verify_batch(items)
+            }
+        }
     }
 
     /// Decides every index of `subset`; `known_bad` says a check already showed that the
     /// subset holds an invalid item (so checking it again would be wasted work).
     fn bisect(
         &self,
-        items: &Arc<[VerifyItem]>,
+        batch: &CommittedBatch,
         subset: &[usize],
         known_bad: bool,
         verdicts: &mut [Verdict],
@@ -67,7 +93,7 @@ impl<B: Backend> BatchVerifier<B> {
         let passes = if known_bad && subset.len() > 1 {
             false
         } else {
-            self.backend.combined_check(items, subset)?
+            self.backend.combined_check(batch, subset)?
         };
         if passes {
             for &i in subset {
@@ -79,29 +105,22 @@ impl<B: Backend> BatchVerifier<B> {
             return Ok(()); // already Invalid
         }
         let (left, right) = subset.split_at(subset.len() / 2);
-        if self.backend.combined_check(items, left)? {
+        if self.backend.combined_check(batch, left)? {
             for &i in left {
                 verdicts[i] = Verdict::Valid;
             }
-            self.bisect(items, right, true, verdicts)
+            self.bisect(batch, right, true, verdicts)
         } else {
-            self.bisect(items, left, true, verdicts)?;
-            self.bisect(items, right, false, verdicts)
+            self.bisect(batch, left, true, verdicts)?;
+            self.bisect(batch, right, false, verdicts)
         }
     }
 }
 
 impl<B: Backend> SignatureVerifier for BatchVerifier<B> {
-    /// Batch verification; if the backend fails, falls back to the reference path
-    /// ([`SingleVerifier`]) so that a verdict is always given.
+    /// [`BatchVerifier::verify_or_fallback`] in the [`Priority::Block`] lane: a direct caller
+    /// (the chain, `keel replay`, tools) verifies one batch of its own.
     fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict> {
-        let shared: Arc<[VerifyItem]> = items.into();
-        match self.verify(&shared) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, backend = self.backend.name(), "batch verification failed; using the single-signature path");
-                SingleVerifier.verify_batch(items)
-            }
-        }
+        self.verify_or_fallback(items, Priority::Block)
     }
 }

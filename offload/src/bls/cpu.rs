@@ -6,8 +6,9 @@ use std::sync::Arc;
 use keel_crypto::VerifyItem;
 
 use super::backend::{Backend, BackendError};
+use super::commit::{CommittedBatch, Scalar};
 use super::rlc::{self, group_by_message};
-use crate::pool::{PoolConfig, PoolError, WorkerInfo, WorkerPool};
+use crate::pool::{PoolConfig, PoolError, Priority, WorkerInfo, WorkerPool};
 use crate::topology::Topology;
 
 /// Relative cost of one distinct message (hash-to-G2 plus a Miller loop) against one extra
@@ -17,11 +18,18 @@ const GROUP_COST: usize = 18;
 const ITEM_COST: usize = 1;
 /// Below this many subgroup checks per worker, splitting costs more than it saves.
 const MIN_CHECKS_PER_WORKER: usize = 4;
+/// Most cost units in one job (about 64 distinct messages) and most subgroup checks in one job:
+/// a worker takes block jobs before client jobs but never interrupts a running one, so this
+/// bounds how long a block waits behind a client batch (one such job per worker). A single
+/// group (one message) is never split, so it may exceed the bound.
+const MAX_JOB_COST: usize = 64 * (GROUP_COST + ITEM_COST);
+const MAX_CHECKS_PER_JOB: usize = 64;
 
-/// One worker's share of a combined check: the items and its groups of indices.
-type GroupsJob = (Arc<[VerifyItem]>, Vec<Vec<usize>>);
+/// One worker's share of a combined check: the items, their scalars and its groups of indices.
+type GroupsJob = (Arc<[VerifyItem]>, Arc<[Scalar]>, Vec<Vec<usize>>);
 
-/// Batch arithmetic on a [`WorkerPool`]: each operation is split into one job per worker.
+/// Batch arithmetic on a [`WorkerPool`]: each operation is split into jobs of bounded size,
+/// spread over the workers.
 #[derive(Debug)]
 pub struct CpuBackend {
     pool: WorkerPool,
@@ -43,8 +51,14 @@ impl CpuBackend {
         self.pool.workers()
     }
 
-    /// Runs `job` for each non-empty part on its own worker and collects results in part order.
-    fn scatter<P, R, F>(&self, parts: Vec<P>, job: F) -> Result<Vec<R>, BackendError>
+    /// Runs `job` for each part, part `i` on worker `i mod workers`, in `priority`'s lane, and
+    /// collects results in part order.
+    fn scatter<P, R, F>(
+        &self,
+        priority: Priority,
+        parts: Vec<P>,
+        job: F,
+    ) -> Result<Vec<R>, BackendError>
     where
         P: Send + 'static,
         R: Send + 'static,
@@ -54,9 +68,10 @@ impl CpuBackend {
         let handles = parts
             .into_iter()
             .enumerate()
-            .map(|(worker, part)| {
+            .map(|(i, part)| {
                 let job = Arc::clone(&job);
-                self.pool.submit(worker, move || job(part))
+                let worker = i.checked_rem(self.pool.len()).unwrap_or(0);
+                self.pool.submit(worker, priority, move || job(part))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(handles
@@ -66,17 +81,30 @@ impl CpuBackend {
     }
 }
 
-/// Splits `groups` into at most `workers` parts of similar cost (longest-processing-time
+fn group_cost(group: &[usize]) -> usize {
+    GROUP_COST.saturating_add(ITEM_COST.saturating_mul(group.len()))
+}
+
+/// How many jobs a combined check over `groups` becomes: one per worker at least, more when
+/// that keeps each job within [`MAX_JOB_COST`].
+fn job_count(groups: &[Vec<usize>], workers: usize) -> usize {
+    let total = groups
+        .iter()
+        .fold(0usize, |sum, g| sum.saturating_add(group_cost(g)));
+    workers.max(total.div_ceil(MAX_JOB_COST))
+}
+
+/// Splits `groups` into at most `parts` parts of similar cost (longest-processing-time
 /// greedy); empty parts are dropped.
-fn balance(groups: Vec<Vec<usize>>, workers: usize) -> Vec<Vec<Vec<usize>>> {
-    let workers = workers.clamp(1, groups.len().max(1));
-    let mut parts: Vec<(usize, Vec<Vec<usize>>)> = vec![(0, Vec::new()); workers];
+fn balance(groups: Vec<Vec<usize>>, parts: usize) -> Vec<Vec<Vec<usize>>> {
+    let parts_n = parts.clamp(1, groups.len().max(1));
+    let mut parts: Vec<(usize, Vec<Vec<usize>>)> = vec![(0, Vec::new()); parts_n];
     let mut groups = groups;
     groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
     for g in groups {
-        let cost = GROUP_COST + ITEM_COST * g.len();
+        let cost = group_cost(&g);
         if let Some(lightest) = parts.iter_mut().min_by_key(|(c, _)| *c) {
-            lightest.0 += cost;
+            lightest.0 = lightest.0.saturating_add(cost);
             lightest.1.push(g);
         }
     }
@@ -94,7 +122,7 @@ impl Backend for CpuBackend {
 
     fn subgroup_checks(
         &self,
-        items: &Arc<[VerifyItem]>,
+        batch: &CommittedBatch,
         subset: &[usize],
     ) -> Result<Vec<bool>, BackendError> {
         if subset.is_empty() {
@@ -105,12 +133,12 @@ impl Backend for CpuBackend {
             .len()
             .min(subset.len().div_ceil(MIN_CHECKS_PER_WORKER))
             .max(1);
-        let chunk = subset.len().div_ceil(workers);
+        let chunk = subset.len().div_ceil(workers).min(MAX_CHECKS_PER_JOB);
         let parts: Vec<(Arc<[VerifyItem]>, Vec<usize>)> = subset
             .chunks(chunk)
-            .map(|c| (Arc::clone(items), c.to_vec()))
+            .map(|c| (Arc::clone(batch.items()), c.to_vec()))
             .collect();
-        let results = self.scatter(parts, |(items, idx)| {
+        let results = self.scatter(batch.priority(), parts, |(items, idx)| {
             idx.iter()
                 .map(|&i| items.get(i).is_some_and(|it| it.sig.in_subgroup()))
                 .collect::<Vec<bool>>()
@@ -120,18 +148,21 @@ impl Backend for CpuBackend {
 
     fn combined_check(
         &self,
-        items: &Arc<[VerifyItem]>,
+        batch: &CommittedBatch,
         subset: &[usize],
     ) -> Result<bool, BackendError> {
-        let groups = group_by_message(items, subset);
+        let groups = group_by_message(batch.items(), subset);
         if groups.is_empty() {
             return Ok(true);
         }
-        let parts: Vec<GroupsJob> = balance(groups, self.pool.len())
+        let jobs = job_count(&groups, self.pool.len());
+        let parts: Vec<GroupsJob> = balance(groups, jobs)
             .into_iter()
-            .map(|p| (Arc::clone(items), p))
+            .map(|p| (Arc::clone(batch.items()), Arc::clone(batch.scalars()), p))
             .collect();
-        let shares = self.scatter(parts, |(items, groups)| rlc::accumulate(&items, &groups))?;
+        let shares = self.scatter(batch.priority(), parts, |(items, scalars, groups)| {
+            rlc::accumulate(&items, &scalars, &groups)
+        })?;
         Ok(rlc::finish(shares))
     }
 }
@@ -151,5 +182,20 @@ mod tests {
         assert_eq!(all, (0..7).collect::<Vec<_>>());
         assert_eq!(balance(vec![vec![0]], 8).len(), 1);
         assert!(balance(Vec::new(), 2).is_empty());
+    }
+
+    #[test]
+    fn a_large_check_is_cut_into_jobs_of_bounded_cost() {
+        let groups: Vec<Vec<usize>> = (0..1024).map(|i| vec![i]).collect();
+        let jobs = job_count(&groups, 2);
+        assert_eq!(jobs, 16); // 1024 distinct messages, 64 per job
+        let parts = balance(groups, jobs);
+        assert_eq!(parts.len(), 16);
+        for p in &parts {
+            let cost: usize = p.iter().map(|g| group_cost(g)).sum();
+            assert!(cost <= MAX_JOB_COST, "a job of cost {cost}");
+        }
+        // Small checks stay one job per worker.
+        assert_eq!(job_count(&[vec![0], vec![1]], 2), 2);
     }
 }

@@ -1,4 +1,5 @@
-//! Batch BLS verification: random linear combinations checked with one multi-pairing, grouping
+//! Batch BLS verification: linear combinations (scalars derived from the committed batch)
+//! checked with one multi-pairing, grouping
 //! of same-message signatures, and bisection down to the exact invalid items.
 //!
 //! The algorithm ([`BatchVerifier`]) is independent of where the arithmetic runs; a [`Backend`]
@@ -6,10 +7,14 @@
 
 mod backend;
 mod batch;
+mod commit;
 mod cpu;
 mod rlc;
 
 pub use backend::{Backend, BackendError};
 pub use batch::BatchVerifier;
+pub use commit::{
+    CommittedBatch, RANDOM_SCALAR_BITS, SCALAR_BYTES, Scalar, batch_digest, derive_scalars,
+};
 pub use cpu::CpuBackend;
-pub use rlc::{RANDOM_SCALAR_BITS, group_by_message};
+pub use rlc::group_by_message;

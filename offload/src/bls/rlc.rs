@@ -1,7 +1,8 @@
 //! Random-linear-combination arithmetic on one thread: accumulate a share of a batch into a
 //! pairing context, then merge shares and run the final check.
 //!
-//! For items `(pkᵢ, mᵢ, Sᵢ)` and random `rᵢ` the batch holds iff
+//! For items `(pkᵢ, mᵢ, Sᵢ)` and scalars `rᵢ` (derived from the committed batch, see
+//! [`super::commit`]) the batch holds iff
 //! `e(Σ rᵢ·Sᵢ, g₁) = Π_m e(Σ_{mᵢ=m} rᵢ·pkᵢ, H(m))`. Items that share a message cost one
 //! hash-to-G2 and one Miller loop together; the signature side is one multi-scalar
 //! multiplication per share instead of one scalar multiplication per item.
@@ -11,12 +12,8 @@ use std::collections::BTreeMap;
 use blst::min_pk::{AggregatePublicKey, AggregateSignature, PublicKey, Signature};
 use blst::{BLST_ERROR, MultiPoint, Pairing, blst_fp12, blst_p1_affine, blst_p2_affine};
 use keel_crypto::{SIGNATURE_DST, VerifyItem};
-use rand::{CryptoRng, Rng};
 
-/// Bits of each random scalar (as Lighthouse and Prysm use): a batch containing an invalid
-/// signature passes with probability about 2^-64.
-pub const RANDOM_SCALAR_BITS: usize = 64;
-const SCALAR_BYTES: usize = RANDOM_SCALAR_BITS / 8;
+use super::commit::{RANDOM_SCALAR_BITS, SCALAR_BYTES, Scalar};
 
 /// Groups the indices of `subset` by message: one group per distinct message, groups ordered
 /// by message bytes and indices kept in `subset` order (deterministic).
@@ -30,16 +27,6 @@ pub fn group_by_message(items: &[VerifyItem], subset: &[usize]) -> Vec<Vec<usize
     groups.into_values().collect()
 }
 
-/// A non-zero 64-bit scalar, little-endian (blst's scalar byte order).
-fn nonzero_scalar<R: Rng + CryptoRng>(rng: &mut R) -> [u8; SCALAR_BYTES] {
-    loop {
-        let r: u64 = rng.random();
-        if r != 0 {
-            return r.to_le_bytes();
-        }
-    }
-}
-
 /// One thread's share of a combined check.
 pub(crate) struct Share {
     pairing: Pairing<'static>,
@@ -47,15 +34,19 @@ pub(crate) struct Share {
     sig_sum: Option<AggregateSignature>,
 }
 
-/// Accumulates `groups` (each a set of item indices sharing one message) with fresh scalars
-/// from the thread-local CSPRNG. `None` if blst rejects an input (for example an aggregate
-/// public key at infinity), which the caller treats as a failed check.
-pub(crate) fn accumulate(items: &[VerifyItem], groups: &[Vec<usize>]) -> Option<Share> {
-    let mut rng = rand::rng();
+/// Accumulates `groups` (each a set of item indices sharing one message), item `i` weighted by
+/// `scalars[i]` (the committed batch's scalars). `None` if blst rejects an input (for example an
+/// aggregate public key at infinity) or an index has no item or scalar, which the caller treats
+/// as a failed check.
+pub(crate) fn accumulate(
+    items: &[VerifyItem],
+    scalars: &[Scalar],
+    groups: &[Vec<usize>],
+) -> Option<Share> {
     let mut pairing = Pairing::new(true, SIGNATURE_DST);
     let n: usize = groups.iter().map(Vec::len).sum();
     let mut sigs: Vec<Signature> = Vec::with_capacity(n);
-    let mut scalars: Vec<u8> = Vec::with_capacity(n * SCALAR_BYTES);
+    let mut sig_scalars: Vec<u8> = Vec::with_capacity(n.saturating_mul(SCALAR_BYTES));
     let mut group_pks: Vec<PublicKey> = Vec::new();
     let mut group_scalars: Vec<u8> = Vec::new();
     for group in groups {
@@ -64,12 +55,12 @@ pub(crate) fn accumulate(items: &[VerifyItem], groups: &[Vec<usize>]) -> Option<
         };
         group_pks.clear();
         group_scalars.clear();
-        for item in group.iter().filter_map(|&i| items.get(i)) {
-            let r = nonzero_scalar(&mut rng);
+        for &i in group {
+            let (item, r) = (items.get(i)?, scalars.get(i)?);
             sigs.push(*item.sig.as_blst());
-            scalars.extend_from_slice(&r);
+            sig_scalars.extend_from_slice(r);
             group_pks.push(*item.pk.as_blst());
-            group_scalars.extend_from_slice(&r);
+            group_scalars.extend_from_slice(r);
         }
         // No signature is passed to the pairing (`&()`): signatures are summed by one
         // multi-scalar multiplication below. Keys were validated when decoded.
@@ -96,7 +87,7 @@ pub(crate) fn accumulate(items: &[VerifyItem], groups: &[Vec<usize>]) -> Option<
     }
     pairing.commit();
     // `mult` needs at least one point.
-    let sig_sum = (!sigs.is_empty()).then(|| sigs.mult(&scalars, RANDOM_SCALAR_BITS));
+    let sig_sum = (!sigs.is_empty()).then(|| sigs.mult(&sig_scalars, RANDOM_SCALAR_BITS));
     Some(Share { pairing, sig_sum })
 }
 
@@ -136,12 +127,20 @@ pub(crate) fn finish(shares: Vec<Option<Share>>) -> bool {
 #[allow(clippy::unwrap_used)] // tests fail loudly by design
 mod tests {
     use super::*;
+    use crate::bls::commit::derive_scalars;
     use keel_crypto::SecretKey;
 
     /// The combined check of `subset` on the calling thread (one share).
     fn check_on_this_thread(items: &[VerifyItem], subset: &[usize]) -> bool {
         let groups = group_by_message(items, subset);
-        finish(vec![accumulate(items, &groups)])
+        finish(vec![accumulate(items, &derive_scalars(items), &groups)])
+    }
+
+    /// `Σ rᵢ·Sᵢ` of a one-share accumulation, compressed.
+    fn combined_signature(items: &[VerifyItem], scalars: &[Scalar]) -> [u8; 96] {
+        let all: Vec<usize> = (0..items.len()).collect();
+        let share = accumulate(items, scalars, &group_by_message(items, &all)).unwrap();
+        Signature::from_aggregate(&share.sig_sum.unwrap()).compress()
     }
 
     fn item(seed: u8, msg: &[u8]) -> VerifyItem {
@@ -160,11 +159,20 @@ mod tests {
     }
 
     #[test]
-    fn random_scalars_are_never_zero() {
-        let mut rng = rand::rng();
-        for _ in 0..1000 {
-            assert_ne!(nonzero_scalar(&mut rng), [0u8; SCALAR_BYTES]);
+    fn the_combined_signature_of_a_batch_is_the_same_on_every_run() {
+        let items = vec![item(1, b"x"), item(2, b"x"), item(3, b"y")];
+        let first = combined_signature(&items, &derive_scalars(&items));
+        for _ in 0..3 {
+            assert_eq!(combined_signature(&items, &derive_scalars(&items)), first);
         }
+    }
+
+    #[test]
+    fn a_missing_scalar_fails_the_check_instead_of_panicking() {
+        let items = vec![item(1, b"x"), item(2, b"y")];
+        let groups = group_by_message(&items, &[0, 1]);
+        let short = derive_scalars(&items[..1]);
+        assert!(accumulate(&items, &short, &groups).is_none());
     }
 
     #[test]
@@ -187,11 +195,19 @@ mod tests {
         let items = vec![item(1, b"x"), item(2, b"y"), item(3, b"x"), item(4, b"z")];
         let groups = group_by_message(&items, &[0, 1, 2, 3]);
         let (a, b) = groups.split_at(1);
-        assert!(finish(vec![accumulate(&items, a), accumulate(&items, b)]));
+        let r = derive_scalars(&items);
+        assert!(finish(vec![
+            accumulate(&items, &r, a),
+            accumulate(&items, &r, b)
+        ]));
         let mut bad = items.clone();
         bad[3].msg = b"w".to_vec();
         let groups = group_by_message(&bad, &[0, 1, 2, 3]);
         let (a, b) = groups.split_at(2);
-        assert!(!finish(vec![accumulate(&bad, a), accumulate(&bad, b)]));
+        let r = derive_scalars(&bad);
+        assert!(!finish(vec![
+            accumulate(&bad, &r, a),
+            accumulate(&bad, &r, b)
+        ]));
     }
 }

@@ -65,8 +65,10 @@ impl From<bool> for Verdict {
 ///
 /// Contract for every implementation: `verify_batch(items)` returns exactly one verdict per item,
 /// in the order of `items`, and each verdict equals `items[i].verify()` — the reference path —
-/// whatever the batch composition, thread count or machine. (Randomized batch verifiers may
-/// differ only with negligible probability, at most 2^-63 per batch check.)
+/// whatever the batch composition, thread count or machine. The verdicts are a function of
+/// `items` alone (consensus): no host randomness, so a batch verifier derives its combination
+/// scalars from the batch itself (`keel-offload`), and may differ from the reference only if an
+/// adversary grinds a batch whose errors cancel (about 2^-128 per attempt there).
 pub trait SignatureVerifier: Send + Sync {
     /// One verdict per item, in order. Never fails: a verifier that cannot use its fast path
     /// must fall back to checking items itself.
