@@ -12,6 +12,7 @@ use redb::{
 };
 
 use crate::error::{Result, StateError};
+use crate::integrity::{self, IntegrityReport, Progress};
 use crate::keys::key_hash;
 use crate::proof::StateProof;
 use crate::tables::{
@@ -86,6 +87,8 @@ impl StateDb {
     /// - [`StateError::FormatTooNew`] if a newer keel wrote it (the file is not modified);
     /// - [`StateError::FormatTooOld`] if it predates this binary's format;
     /// - [`StateError::UnrecognizedLayout`] if it is a redb file without keel's tables;
+    /// - [`StateError::IntegrityFailed`] if the head's root node or its children do not hash to
+    ///   the stored root (a cheap check; `keel state check` does the full scan);
     /// - storage errors (including "already open by another process").
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let path = dir.as_ref().join(DB_FILE_NAME);
@@ -107,6 +110,7 @@ impl StateDb {
         let db = Database::open(&path)?;
         check_layout(&db, &path)?;
         let this = Self { db, path };
+        this.check_head()?;
         tracing::info!(
             path = %this.path.display(),
             latest = ?this.latest_version()?,
@@ -126,6 +130,30 @@ impl StateDb {
         } else {
             Self::create(dir)
         }
+    }
+
+    /// Full integrity scan of the head version (see [`IntegrityReport`]): every tree node
+    /// re-hashed up to the stored root, every root of every version, every latest-index record
+    /// against its checksum, its leaf and its value history. Reads one snapshot; `progress` is
+    /// called every 10 000 items.
+    ///
+    /// # Errors
+    /// Storage errors; damage is reported in the [`IntegrityReport`], not as an error.
+    pub fn check_integrity(&self, progress: &mut dyn FnMut(Progress)) -> Result<IntegrityReport> {
+        integrity::scan(&self.db.begin_read()?, progress)
+    }
+
+    fn check_head(&self) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        if let Err(detail) = integrity::check_head(&txn)? {
+            let version = view::latest_version_in(&txn)?.unwrap_or_default();
+            return Err(StateError::IntegrityFailed {
+                path: self.path.clone(),
+                version,
+                detail,
+            });
+        }
+        Ok(())
     }
 
     /// The database file.
@@ -159,18 +187,21 @@ impl StateDb {
         view::root_in(&txn, version, latest)
     }
 
-    /// The value of `key` at the latest version (one index lookup).
+    /// The value of `key` at the latest version (one index lookup, checksum-verified).
     ///
     /// # Errors
-    /// Storage errors.
+    /// [`StateError::CorruptValue`] if the stored record is damaged; storage errors.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.view()?.get(key)
     }
 
-    /// The value of `key` as of version `version`.
+    /// The value of `key` as of version `version`, verified by a tree walk against that
+    /// version's root.
     ///
     /// # Errors
-    /// [`StateError::UnknownVersion`] if `version` is not committed; storage errors.
+    /// [`StateError::UnknownVersion`] if `version` is not committed;
+    /// [`StateError::CorruptValue`] if the stored value or tree disagrees with the root;
+    /// storage errors.
     pub fn get_at(&self, key: &[u8], version: u64) -> Result<Option<Vec<u8>>> {
         view::get_at_in(&self.db.begin_read()?, key, version)
     }
@@ -261,7 +292,10 @@ impl StateDb {
             let mut latest_index = txn.open_table(LATEST)?;
             for (key, value) in &writes {
                 match value {
-                    Some(v) => latest_index.insert(key.as_slice(), v.as_slice())?,
+                    Some(v) => latest_index.insert(
+                        key.as_slice(),
+                        tables::encode_latest(key, version, v).as_slice(),
+                    )?,
                     None => latest_index.remove(key.as_slice())?,
                 };
             }
