@@ -91,6 +91,21 @@ impl StateDb {
     ///   the stored root (a cheap check; `keel state check` does the full scan);
     /// - storage errors (including "already open by another process").
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let this = Self::open_unverified(dir)?;
+        this.check_head()?;
+        Ok(this)
+    }
+
+    /// As [`StateDb::open`] but without the head integrity check: for `keel state check`, which
+    /// must scan (and report) the damage that `open` refuses. Never execute blocks on it.
+    ///
+    /// # Errors
+    /// As [`StateDb::open`], except [`StateError::IntegrityFailed`].
+    pub fn open_for_check(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_unverified(dir)
+    }
+
+    fn open_unverified(dir: impl AsRef<Path>) -> Result<Self> {
         let path = dir.as_ref().join(DB_FILE_NAME);
         if !path.exists() {
             return Err(StateError::NotFound { path });
@@ -110,7 +125,6 @@ impl StateDb {
         let db = Database::open(&path)?;
         check_layout(&db, &path)?;
         let this = Self { db, path };
-        this.check_head()?;
         tracing::info!(
             path = %this.path.display(),
             latest = ?this.latest_version()?,

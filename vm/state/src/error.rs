@@ -160,6 +160,19 @@ from_redb!(
 );
 
 impl StateError {
+    /// True when the error means the stored data is damaged (as opposed to missing, locked,
+    /// of another format version, or an I/O failure): the caller must not trust this store.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StateError::Corrupt { .. }
+                | StateError::CorruptValue { .. }
+                | StateError::IntegrityFailed { .. }
+                | StateError::Tree(_)
+                | StateError::Storage(redb::Error::Corrupted(_))
+        )
+    }
+
     /// Recovers our own error from inside a jmt `anyhow` chain (the tree calls back into our
     /// storage), so storage failures keep their type instead of becoming `Tree`.
     pub(crate) fn from_tree(err: anyhow::Error) -> Self {

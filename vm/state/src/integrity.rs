@@ -296,7 +296,7 @@ where
         )));
     }
     let Some(leaf) = leaf else {
-        return Ok(Some("key is not in the tree".into()));
+        return Ok(Some("no intact leaf for this key in the tree".into()));
     };
     if ValueHash::with::<sha2::Sha256>(&value).0 != leaf {
         return Ok(Some("value differs from the tree's leaf".into()));
