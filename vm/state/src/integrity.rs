@@ -176,7 +176,7 @@ fn check_roots(
         if let Err(detail) = check_node(&nodes, &key, &expected)? {
             report.add(node_problem(&key, detail));
         }
-        if done % PROGRESS_EVERY == 0 {
+        if done.is_multiple_of(PROGRESS_EVERY) {
             progress(Progress {
                 phase: "roots",
                 done,
@@ -207,7 +207,7 @@ fn scan_tree(
     let mut done = 0u64;
     while let Some((key, expected)) = stack.pop() {
         done = done.saturating_add(1);
-        if done % PROGRESS_EVERY == 0 {
+        if done.is_multiple_of(PROGRESS_EVERY) {
             progress(Progress {
                 phase: "tree",
                 done,
@@ -251,7 +251,7 @@ fn scan_values(
         let (key, record) = entry?;
         let key = key.value();
         report.keys_checked = report.keys_checked.saturating_add(1);
-        if report.keys_checked % PROGRESS_EVERY == 0 {
+        if report.keys_checked.is_multiple_of(PROGRESS_EVERY) {
             progress(Progress {
                 phase: "values",
                 done: report.keys_checked,

@@ -12,12 +12,15 @@ use sha2::Digest;
 
 const ACCOUNTS: u8 = 24;
 
+/// Every key ever written and its value at the head (`None`: deleted).
+type Honest = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 fn value(i: u8, round: u8) -> Vec<u8> {
     format!("<keel value {i:03} round {round} : 10^24 wei>").into_bytes()
 }
 
 /// Three blocks: create every account, update a third of them, delete one.
-fn build(dir: &Path) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+fn build(dir: &Path) -> Honest {
     let db = StateDb::create(dir).unwrap();
     let mut honest: WriteSet = (0..ACCOUNTS)
         .map(|i| (account_key(&[i; 32]), Some(value(i, 0))))
@@ -73,11 +76,7 @@ struct Observed {
     proof_failed: bool,
 }
 
-fn read_everything(
-    db: &StateDb,
-    honest: &[(Vec<u8>, Option<Vec<u8>>)],
-    root: [u8; 32],
-) -> Observed {
+fn read_everything(db: &StateDb, honest: &Honest, root: [u8; 32]) -> Observed {
     let mut seen = Observed::default();
     let latest = 2;
     for (key, want) in honest {
@@ -105,12 +104,7 @@ fn read_everything(
     seen
 }
 
-fn healthy() -> (
-    tempfile::TempDir,
-    Vec<u8>,
-    Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    [u8; 32],
-) {
+fn healthy() -> (tempfile::TempDir, Vec<u8>, Honest, [u8; 32]) {
     let dir = tempfile::tempdir().unwrap();
     let honest = build(dir.path());
     let root = StateDb::open(dir.path()).unwrap().root(2).unwrap().0;
@@ -154,7 +148,7 @@ fn state_check_finds_every_flip_that_a_read_or_proof_can_observe() {
         .map(|v| sha2::Sha256::digest(v).to_vec())
         .collect();
     needles.extend(hashes);
-    let (mut refused_at_open, mut found_by_check) = (0, 0);
+    let (mut refused_at_open, mut found_by_check, mut unseen_by_redb) = (0, 0, 0);
     for offset in flip_offsets(&file, &needles) {
         let copy = flipped_copy(&file, offset);
         let db = match StateDb::open(copy.path()) {
@@ -175,15 +169,24 @@ fn state_check_finds_every_flip_that_a_read_or_proof_can_observe() {
         }
         if !report.is_ok() {
             found_by_check += 1;
+            // redb opened the file and served every value read: only our check saw the damage.
+            unseen_by_redb += usize::from(!seen.read_failed);
             assert!(report.problems_total >= report.problems.len() as u64);
         }
     }
-    eprintln!("flips refused at open: {refused_at_open}, found by the check: {found_by_check}");
+    eprintln!(
+        "flips refused at open: {refused_at_open}, found by the check: {found_by_check} \
+         (of which redb served every value: {unseen_by_redb})"
+    );
     assert!(
         refused_at_open > 0,
         "no flip in the top of the tree was refused at open"
     );
     assert!(found_by_check > 0, "the check never found anything");
+    assert!(
+        unseen_by_redb > 0,
+        "no damaged node slipped past redb: the test lost its point"
+    );
 }
 
 #[test]
