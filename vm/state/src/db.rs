@@ -12,7 +12,7 @@ use redb::{
 };
 
 use crate::error::{Result, StateError};
-use crate::integrity::{self, IntegrityReport, Progress};
+use crate::integrity::{self, IntegrityReport, Progress, VerifyingReader};
 use crate::keys::key_hash;
 use crate::proof::StateProof;
 use crate::tables::{
@@ -301,7 +301,14 @@ impl StateDb {
             .iter()
             .map(|(k, v)| (key_hash(k), v.clone()))
             .collect();
-        let root = write_tree(&txn, version, value_set)?;
+        let previous = match latest {
+            None => None,
+            Some(l) => match txn.open_table(ROOTS)?.get(l)? {
+                Some(root) => Some((l, *root.value())),
+                None => return Err(tables::corrupt("roots", format!("no root for version {l}"))),
+            },
+        };
+        let root = write_tree(&txn, version, value_set, previous)?;
         {
             let mut latest_index = txn.open_table(LATEST)?;
             for (key, value) in &writes {
@@ -326,19 +333,24 @@ impl StateDb {
     }
 }
 
-/// Runs jmt over the write transaction's own tables and writes its node batch back into them.
+/// Runs jmt over the write transaction's own tables, every node it reads verified against
+/// `previous` (the latest version and its root), and writes its node batch back into them.
 fn write_tree(
     txn: &WriteTransaction,
     version: u64,
     value_set: Vec<(KeyHash, Option<Vec<u8>>)>,
+    previous: Option<(u64, [u8; 32])>,
 ) -> Result<RootHash> {
     let tree = TreeTables {
         nodes: txn.open_table(NODES)?,
         values: txn.open_table(VALUES)?,
     };
-    let (root, batch) = Sha256Jmt::new(&tree)
-        .put_value_set(value_set, version)
-        .map_err(StateError::from_tree)?;
+    let (root, batch) = {
+        let reader = VerifyingReader::new(&tree, previous)?;
+        Sha256Jmt::new(&reader)
+            .put_value_set(value_set, version)
+            .map_err(StateError::from_tree)?
+    };
     let TreeTables {
         mut nodes,
         mut values,

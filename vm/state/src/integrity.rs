@@ -7,9 +7,10 @@
 //! found. Each `latest` record must pass its checksum and carry exactly the value hash of the
 //! tree's leaf for its key.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use jmt::storage::{LeafNode, NibblePath, Node, NodeKey};
+use jmt::storage::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, ValueHash};
 use redb::{ReadTransaction, ReadableTable};
 use serde::Serialize;
@@ -323,24 +324,21 @@ fn check_node(
         Err(e) => return Ok(Err(e.to_string())),
     };
     let (hash, kind) = match &node {
-        Node::Null => (EMPTY_TREE_HASH, None),
-        Node::Leaf(leaf) => (leaf.hash::<sha2::Sha256>(), Some(None)),
+        Node::Null => (node_hash(&node), None),
+        Node::Leaf(_) => (node_hash(&node), Some(None)),
         Node::Internal(internal) => {
             let children: Vec<_> = internal.children_sorted().map(|(_, c)| c).collect();
             let sum = children
                 .iter()
                 .try_fold(0usize, |sum, c| sum.checked_add(c.leaf_count()));
             if sum != Some(internal.leaf_count())
-                || children.len() != internal.children_unsorted().count()
+                || stored_child_count(bytes.value()) != Some(children.len() as u64)
                 || children.is_empty()
                 || (children.len() == 1 && children.iter().all(|c| c.is_leaf()))
             {
                 return Ok(Err("internal node's children are inconsistent".into()));
             }
-            (
-                internal.hash::<sha2::Sha256>(),
-                Some(Some(internal.leaf_count())),
-            )
+            (node_hash(&node), Some(Some(internal.leaf_count())))
         }
     };
     if hash != expected.hash {
@@ -350,6 +348,94 @@ fn check_node(
         return Ok(Err("node type differs from its parent's record".into()));
     }
     Ok(Ok(node))
+}
+
+/// jmt's hash of a node (jmt keeps `Node::hash` private).
+fn node_hash(node: &Node) -> [u8; 32] {
+    match node {
+        Node::Null => EMPTY_TREE_HASH,
+        Node::Leaf(leaf) => leaf.hash::<sha2::Sha256>(),
+        Node::Internal(internal) => internal.hash::<sha2::Sha256>(),
+    }
+}
+
+/// jmt's reader during a commit: every node it reads from disk must hash to what its parent, or
+/// the previous version's stored root, records. A damaged node then fails the commit instead of
+/// silently yielding a different new root. jmt walks from the root down, so every node it reads
+/// has a recorded hash by the time it is read; reads of nodes without one pass through.
+pub(crate) struct VerifyingReader<'t, N, V> {
+    tree: &'t TreeTables<N, V>,
+    expected: RefCell<BTreeMap<Vec<u8>, [u8; 32]>>,
+}
+
+impl<'t, N, V> VerifyingReader<'t, N, V> {
+    /// `previous`: the latest committed version and its stored root, if any.
+    pub(crate) fn new(
+        tree: &'t TreeTables<N, V>,
+        previous: Option<(u64, [u8; 32])>,
+    ) -> Result<Self> {
+        let mut expected = BTreeMap::new();
+        if let Some((version, root)) = previous {
+            let key = NodeKey::new(version, NibblePath::from_iter(std::iter::empty()));
+            expected.insert(tables::encode_node_key(&key)?, root);
+        }
+        Ok(Self {
+            tree,
+            expected: RefCell::new(expected),
+        })
+    }
+}
+
+impl<N, V> TreeReader for VerifyingReader<'_, N, V>
+where
+    N: ReadableTable<&'static [u8], &'static [u8]>,
+    V: ReadableTable<&'static [u8], &'static [u8]>,
+{
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let Some(node) = self.tree.node(node_key)? else {
+            return Ok(None);
+        };
+        let encoded = tables::encode_node_key(node_key)?;
+        let mut expected = self.expected.borrow_mut();
+        if expected
+            .get(&encoded)
+            .is_some_and(|want| *want != node_hash(&node))
+        {
+            let detail = format!(
+                "node v{} path [{:?}] does not hash to what its parent records; run `keel state \
+                 check`",
+                node_key.version(),
+                node_key.nibble_path()
+            );
+            return Err(tables::corrupt("jmt_nodes", detail).into());
+        }
+        for (child_key, want) in children(node_key, &node) {
+            let child_key = child_key.map_err(|detail| tables::corrupt("jmt_nodes", detail))?;
+            expected.insert(tables::encode_node_key(&child_key)?, want.hash);
+        }
+        Ok(Some(node))
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: jmt::Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<jmt::OwnedValue>> {
+        self.tree.get_value_option(max_version, key_hash)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        self.tree.get_rightmost_leaf()
+    }
+}
+
+/// The child count an internal node's encoding stores (borsh: tag ‖ 16 × Option<Child> ‖
+/// num_children u64 ‖ leaf_count u64). No hash covers it, so it is checked against the children.
+fn stored_child_count(bytes: &[u8]) -> Option<u64> {
+    let end = bytes.len().checked_sub(8)?;
+    let start = end.checked_sub(8)?;
+    let field = bytes.get(start..end)?;
+    Some(u64::from_le_bytes(field.try_into().ok()?))
 }
 
 /// The node keys and expectations of `node`'s children (none for a leaf or `Null`).

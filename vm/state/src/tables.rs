@@ -199,7 +199,7 @@ where
         }
     }
 
-    fn node(&self, node_key: &NodeKey) -> Result<Option<Node>, StateError> {
+    pub(crate) fn node(&self, node_key: &NodeKey) -> Result<Option<Node>, StateError> {
         let key = encode_node_key(node_key)?;
         match self.nodes.get(key.as_slice())? {
             None => Ok(None),

@@ -213,3 +213,77 @@ fn a_healthy_state_passes_the_full_check_with_every_key_and_node_counted() {
     assert_eq!(report.root, Some(hex::encode(root)));
     assert_eq!(calls, 0, "progress is only reported on long scans");
 }
+
+/// jmt's hash of the leaf for `key` holding `value`: what its parent node records.
+fn leaf_hash(key: &[u8], value: &[u8]) -> Vec<u8> {
+    jmt::storage::LeafNode::new(
+        keel_state::keys::key_hash(key),
+        jmt::ValueHash::with::<sha2::Sha256>(value),
+    )
+    .hash::<sha2::Sha256>()
+    .to_vec()
+}
+
+#[test]
+fn a_damaged_interior_node_fails_the_next_commit_instead_of_forking_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = StateDb::create(dir.path()).unwrap();
+    let state: WriteSet = (0u16..3000)
+        .map(|i| {
+            (
+                account_key(
+                    &[(i >> 8) as u8, i as u8, 7].repeat(11)[..32]
+                        .try_into()
+                        .unwrap(),
+                ),
+                Some(i.to_be_bytes().repeat(9)),
+            )
+        })
+        .collect();
+    db.commit_block(0, state.clone()).unwrap();
+    let next: WriteSet = (0u16..1000)
+        .map(|i| {
+            (
+                account_key(
+                    &[(i >> 8) as u8, i as u8, 9].repeat(11)[..32]
+                        .try_into()
+                        .unwrap(),
+                ),
+                Some(vec![1; 40]),
+            )
+        })
+        .collect();
+    drop(db);
+    let file = std::fs::read(dir.path().join(DB_FILE_NAME)).unwrap();
+    let honest_next = {
+        let copy = flipped_copy(&file, 0);
+        let mut bytes = std::fs::read(copy.path().join(DB_FILE_NAME)).unwrap();
+        bytes[0] ^= 0x04; // undo: an exact copy
+        std::fs::write(copy.path().join(DB_FILE_NAME), bytes).unwrap();
+        let db = StateDb::open(copy.path()).unwrap();
+        db.commit_block(1, next.clone()).unwrap()
+    };
+    // The hashes parents record for 30 of the leaves: bytes of interior nodes.
+    let needles: Vec<Vec<u8>> = state
+        .iter()
+        .take(30)
+        .map(|(k, v)| leaf_hash(k, v.as_deref().unwrap()))
+        .collect();
+    let (mut refused_at_open, mut refused_at_commit) = (0, 0);
+    for offset in flip_offsets(&file, &needles) {
+        let copy = flipped_copy(&file, offset);
+        let Ok(db) = StateDb::open(copy.path()) else {
+            refused_at_open += 1;
+            continue;
+        };
+        match db.commit_block(1, next.clone()) {
+            Ok(root) => assert_eq!(root, honest_next, "flip at {offset} forked the root"),
+            Err(_) => refused_at_commit += 1,
+        }
+    }
+    eprintln!("interior flips refused at open: {refused_at_open}, at commit: {refused_at_commit}");
+    assert!(
+        refused_at_commit > 0,
+        "no flip reached a commit: the test lost its point"
+    );
+}
