@@ -346,7 +346,7 @@ fn write_tree(
         values: txn.open_table(VALUES)?,
     };
     let (root, batch) = {
-        let reader = VerifyingReader::new(&tree, previous)?;
+        let reader = VerifyingReader::new(&tree, previous);
         Sha256Jmt::new(&reader)
             .put_value_set(value_set, version)
             .map_err(StateError::from_tree)?

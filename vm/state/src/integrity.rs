@@ -8,7 +8,7 @@
 //! tree's leaf for its key.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jmt::storage::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, ValueHash};
@@ -365,24 +365,22 @@ fn node_hash(node: &Node) -> [u8; 32] {
 /// has a recorded hash by the time it is read; reads of nodes without one pass through.
 pub(crate) struct VerifyingReader<'t, N, V> {
     tree: &'t TreeTables<N, V>,
-    expected: RefCell<BTreeMap<Vec<u8>, [u8; 32]>>,
+    /// Looked up, never iterated, so a `HashMap` cannot affect any result.
+    expected: RefCell<HashMap<NodeKey, [u8; 32]>>,
 }
 
 impl<'t, N, V> VerifyingReader<'t, N, V> {
     /// `previous`: the latest committed version and its stored root, if any.
-    pub(crate) fn new(
-        tree: &'t TreeTables<N, V>,
-        previous: Option<(u64, [u8; 32])>,
-    ) -> Result<Self> {
-        let mut expected = BTreeMap::new();
+    pub(crate) fn new(tree: &'t TreeTables<N, V>, previous: Option<(u64, [u8; 32])>) -> Self {
+        let mut expected = HashMap::new();
         if let Some((version, root)) = previous {
             let key = NodeKey::new(version, NibblePath::from_iter(std::iter::empty()));
-            expected.insert(tables::encode_node_key(&key)?, root);
+            expected.insert(key, root);
         }
-        Ok(Self {
+        Self {
             tree,
             expected: RefCell::new(expected),
-        })
+        }
     }
 }
 
@@ -395,10 +393,9 @@ where
         let Some(node) = self.tree.node(node_key)? else {
             return Ok(None);
         };
-        let encoded = tables::encode_node_key(node_key)?;
         let mut expected = self.expected.borrow_mut();
         if expected
-            .get(&encoded)
+            .get(node_key)
             .is_some_and(|want| *want != node_hash(&node))
         {
             let detail = format!(
@@ -411,7 +408,7 @@ where
         }
         for (child_key, want) in children(node_key, &node) {
             let child_key = child_key.map_err(|detail| tables::corrupt("jmt_nodes", detail))?;
-            expected.insert(tables::encode_node_key(&child_key)?, want.hash);
+            expected.insert(child_key, want.hash);
         }
         Ok(Some(node))
     }
