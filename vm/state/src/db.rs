@@ -258,9 +258,14 @@ impl StateDb {
     /// and the version's root are written in one redb transaction that is fsync'ed before this
     /// returns.
     ///
+    /// Every tree node the update reads is checked against the hash its parent (or the previous
+    /// version's stored root) records, so damage on disk fails the commit rather than changing
+    /// the root.
+    ///
     /// # Errors
     /// [`StateError::VersionOutOfOrder`] unless `version` is [`StateDb::next_version`];
-    /// storage or tree errors (then nothing was written).
+    /// [`StateError::Corrupt`] if a node read fails its check; storage or tree errors (then
+    /// nothing was written).
     pub fn commit_block(&self, version: u64, writes: WriteSet) -> Result<RootHash> {
         self.commit_inner(version, writes, None)
     }
