@@ -89,6 +89,9 @@ pub enum StateCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Full integrity scan: every value, tree node and root of the head state re-checked
+    /// against the stored root. Exit codes: 0 intact, 1 damaged, 2 could not check.
+    Check(super::state_check::CheckArgs),
     /// Verify a proof without any database.
     Verify {
         /// State root (hex).
@@ -434,6 +437,7 @@ pub fn print_result(r: &keel_chain::BlockResult, json: bool) {
 
 pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
     match cmd {
+        StateCmd::Check(a) => super::state_check::run(a),
         StateCmd::Get { key, data } => {
             let chain = open(&data)?;
             let raw = parse_key(&key)?;

@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod module;
 pub mod offload;
 pub mod serve;
+pub mod state_check;
 pub mod vm;
 
 use anyhow::Context;

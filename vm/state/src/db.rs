@@ -12,6 +12,7 @@ use redb::{
 };
 
 use crate::error::{Result, StateError};
+use crate::integrity::{self, IntegrityReport, Progress, VerifyingReader};
 use crate::keys::key_hash;
 use crate::proof::StateProof;
 use crate::tables::{
@@ -86,8 +87,25 @@ impl StateDb {
     /// - [`StateError::FormatTooNew`] if a newer keel wrote it (the file is not modified);
     /// - [`StateError::FormatTooOld`] if it predates this binary's format;
     /// - [`StateError::UnrecognizedLayout`] if it is a redb file without keel's tables;
+    /// - [`StateError::IntegrityFailed`] if the head's root node or its children do not hash to
+    ///   the stored root (a cheap check; `keel state check` does the full scan);
     /// - storage errors (including "already open by another process").
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let this = Self::open_unverified(dir)?;
+        this.check_head()?;
+        Ok(this)
+    }
+
+    /// As [`StateDb::open`] but without the head integrity check: for `keel state check`, which
+    /// must scan (and report) the damage that `open` refuses. Never execute blocks on it.
+    ///
+    /// # Errors
+    /// As [`StateDb::open`], except [`StateError::IntegrityFailed`].
+    pub fn open_for_check(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_unverified(dir)
+    }
+
+    fn open_unverified(dir: impl AsRef<Path>) -> Result<Self> {
         let path = dir.as_ref().join(DB_FILE_NAME);
         if !path.exists() {
             return Err(StateError::NotFound { path });
@@ -128,6 +146,30 @@ impl StateDb {
         }
     }
 
+    /// Full integrity scan of the head version (see [`IntegrityReport`]): every tree node
+    /// re-hashed up to the stored root, every root of every version, every latest-index record
+    /// against its checksum, its leaf and its value history. Reads one snapshot; `progress` is
+    /// called every 10 000 items.
+    ///
+    /// # Errors
+    /// Storage errors; damage is reported in the [`IntegrityReport`], not as an error.
+    pub fn check_integrity(&self, progress: &mut dyn FnMut(Progress)) -> Result<IntegrityReport> {
+        integrity::scan(&self.db.begin_read()?, progress)
+    }
+
+    fn check_head(&self) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        if let Err(detail) = integrity::check_head(&txn)? {
+            let version = view::latest_version_in(&txn)?.unwrap_or_default();
+            return Err(StateError::IntegrityFailed {
+                path: self.path.clone(),
+                version,
+                detail,
+            });
+        }
+        Ok(())
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -159,18 +201,21 @@ impl StateDb {
         view::root_in(&txn, version, latest)
     }
 
-    /// The value of `key` at the latest version (one index lookup).
+    /// The value of `key` at the latest version (one index lookup, checksum-verified).
     ///
     /// # Errors
-    /// Storage errors.
+    /// [`StateError::CorruptValue`] if the stored record is damaged; storage errors.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.view()?.get(key)
     }
 
-    /// The value of `key` as of version `version`.
+    /// The value of `key` as of version `version`, verified by a tree walk against that
+    /// version's root.
     ///
     /// # Errors
-    /// [`StateError::UnknownVersion`] if `version` is not committed; storage errors.
+    /// [`StateError::UnknownVersion`] if `version` is not committed;
+    /// [`StateError::CorruptValue`] if the stored value or tree disagrees with the root;
+    /// storage errors.
     pub fn get_at(&self, key: &[u8], version: u64) -> Result<Option<Vec<u8>>> {
         view::get_at_in(&self.db.begin_read()?, key, version)
     }
@@ -213,9 +258,14 @@ impl StateDb {
     /// and the version's root are written in one redb transaction that is fsync'ed before this
     /// returns.
     ///
+    /// Every tree node the update reads is checked against the hash its parent (or the previous
+    /// version's stored root) records, so damage on disk fails the commit rather than changing
+    /// the root.
+    ///
     /// # Errors
     /// [`StateError::VersionOutOfOrder`] unless `version` is [`StateDb::next_version`];
-    /// storage or tree errors (then nothing was written).
+    /// [`StateError::Corrupt`] if a node read fails its check; storage or tree errors (then
+    /// nothing was written).
     pub fn commit_block(&self, version: u64, writes: WriteSet) -> Result<RootHash> {
         self.commit_inner(version, writes, None)
     }
@@ -256,12 +306,22 @@ impl StateDb {
             .iter()
             .map(|(k, v)| (key_hash(k), v.clone()))
             .collect();
-        let root = write_tree(&txn, version, value_set)?;
+        let previous = match latest {
+            None => None,
+            Some(l) => match txn.open_table(ROOTS)?.get(l)? {
+                Some(root) => Some((l, *root.value())),
+                None => return Err(tables::corrupt("roots", format!("no root for version {l}"))),
+            },
+        };
+        let root = write_tree(&txn, version, value_set, previous)?;
         {
             let mut latest_index = txn.open_table(LATEST)?;
             for (key, value) in &writes {
                 match value {
-                    Some(v) => latest_index.insert(key.as_slice(), v.as_slice())?,
+                    Some(v) => latest_index.insert(
+                        key.as_slice(),
+                        tables::encode_latest(key, version, v).as_slice(),
+                    )?,
                     None => latest_index.remove(key.as_slice())?,
                 };
             }
@@ -278,19 +338,24 @@ impl StateDb {
     }
 }
 
-/// Runs jmt over the write transaction's own tables and writes its node batch back into them.
+/// Runs jmt over the write transaction's own tables, every node it reads verified against
+/// `previous` (the latest version and its root), and writes its node batch back into them.
 fn write_tree(
     txn: &WriteTransaction,
     version: u64,
     value_set: Vec<(KeyHash, Option<Vec<u8>>)>,
+    previous: Option<(u64, [u8; 32])>,
 ) -> Result<RootHash> {
     let tree = TreeTables {
         nodes: txn.open_table(NODES)?,
         values: txn.open_table(VALUES)?,
     };
-    let (root, batch) = Sha256Jmt::new(&tree)
-        .put_value_set(value_set, version)
-        .map_err(StateError::from_tree)?;
+    let (root, batch) = {
+        let reader = VerifyingReader::new(&tree, previous);
+        Sha256Jmt::new(&reader)
+            .put_value_set(value_set, version)
+            .map_err(StateError::from_tree)?
+    };
     let TreeTables {
         mut nodes,
         mut values,

@@ -78,6 +78,34 @@ pub enum StateError {
         /// What was wrong with it.
         detail: String,
     },
+    /// A stored value failed its integrity check (checksum or tree leaf): the database is
+    /// damaged. Never replaced by a guess: reads fail, and block execution must stop.
+    #[error(
+        "state value of key {} (version {}) fails its integrity check: the state database is \
+         damaged; run `keel state check` and restore the data directory from a healthy copy",
+        hex::encode(key),
+        version.map_or_else(|| "unknown".to_string(), |v| v.to_string())
+    )]
+    CorruptValue {
+        /// The raw key whose value is damaged.
+        key: Vec<u8>,
+        /// The version the damaged record claims or was read at, when known.
+        version: Option<u64>,
+    },
+    /// The tree at the head version does not hash to the stored root: the database is damaged.
+    #[error(
+        "the state database at {path} fails its integrity check at version {version}: {detail}; \
+         refusing to serve it. Run `keel state check` for a full scan and restore the data \
+         directory from a healthy copy"
+    )]
+    IntegrityFailed {
+        /// The database file.
+        path: PathBuf,
+        /// The version checked.
+        version: u64,
+        /// What did not match.
+        detail: String,
+    },
     /// The Jellyfish Merkle tree reported an inconsistency (e.g. a missing node).
     #[error("jellyfish merkle tree error: {0:#}")]
     Tree(anyhow::Error),
@@ -132,6 +160,19 @@ from_redb!(
 );
 
 impl StateError {
+    /// True when the error means the stored data is damaged (as opposed to missing, locked,
+    /// of another format version, or an I/O failure): the caller must not trust this store.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StateError::Corrupt { .. }
+                | StateError::CorruptValue { .. }
+                | StateError::IntegrityFailed { .. }
+                | StateError::Tree(_)
+                | StateError::Storage(redb::Error::Corrupted(_))
+        )
+    }
+
     /// Recovers our own error from inside a jmt `anyhow` chain (the tree calls back into our
     /// storage), so storage failures keep their type instead of becoming `Tree`.
     pub(crate) fn from_tree(err: anyhow::Error) -> Self {

@@ -7,6 +7,10 @@
 //!   any database.
 //! - [`Overlay`] is the forkable in-memory write layer transactions execute in; its
 //!   [`Overlay::into_writes`] is the block's [`WriteSet`].
+//! - [`StateDb::check_integrity`] scans the head state against its root (`keel state check`);
+//!   every read of the latest-value index is checked against a per-record checksum, history
+//!   reads and proofs against the root, and [`StateDb::open`] refuses a head whose top of the
+//!   tree does not hash to the stored root.
 //! - [`keys`] builds the chain's raw keys with domain separation.
 //!
 //! Determinism: the tree is canonical (its root depends only on the key/value contents), keys
@@ -14,6 +18,7 @@
 
 mod db;
 mod error;
+mod integrity;
 pub mod keys;
 mod overlay;
 mod proof;
@@ -23,6 +28,7 @@ pub mod workload;
 
 pub use db::{DB_FILE_NAME, StateDb, WriteSet};
 pub use error::{Result, StateError};
+pub use integrity::{IntegrityReport, MAX_LISTED_PROBLEMS, Problem, Progress};
 pub use jmt::RootHash;
 pub use overlay::Overlay;
 pub use proof::{StateProof, verify_proof};

@@ -1,6 +1,6 @@
 //! The redb layout of the state database and jmt's view of it.
 //!
-//! Format version 1 (bump [`FORMAT_VERSION`] whenever anything below changes meaning):
+//! Format version 2 (bump [`FORMAT_VERSION`] whenever anything below changes meaning):
 //!
 //! | table        | key                                   | value                              |
 //! |--------------|---------------------------------------|------------------------------------|
@@ -8,13 +8,18 @@
 //! | `jmt_nodes`  | version u64 BE ‖ borsh(`NibblePath`)  | borsh(`Node`)                      |
 //! | `jmt_values` | key hash[32] ‖ version u64 BE         | `0x00` deleted / `0x01 ‖ value`    |
 //! | `jmt_stale`  | stale-since version u64 BE ‖ node key | `()`                               |
-//! | `latest`     | raw key                               | value at the latest version        |
+//! | `latest`     | raw key                               | version u64 BE ‖ checksum[32] ‖ value |
 //! | `roots`      | version                               | root hash[32]                      |
 //! | `block_aux`  | version                               | caller's block metadata bytes      |
 //!
 //! `jmt_values` is ordered by (key hash, version) so "newest value at or below version v" is one
 //! reverse range step. `jmt_stale` records which nodes each version superseded so that a pruner
 //! can delete them later; nothing deletes them yet.
+//!
+//! A `latest` record carries the version that wrote it and a checksum binding key, version and
+//! value ([`latest_checksum`]), checked on every read: execution reads this index, not the tree,
+//! so a damaged byte must surface as [`StateError::CorruptValue`], never as a different value.
+//! Version 1 stored the bare value.
 
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
@@ -23,7 +28,7 @@ use redb::{ReadableTable, TableDefinition};
 use crate::error::StateError;
 
 /// The on-disk format this binary reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
@@ -59,7 +64,7 @@ pub(crate) fn encode_node(node: &Node) -> Result<Vec<u8>, StateError> {
     borsh::to_vec(node).map_err(|e| corrupt("jmt_nodes", e))
 }
 
-fn decode_node(bytes: &[u8]) -> Result<Node, StateError> {
+pub(crate) fn decode_node(bytes: &[u8]) -> Result<Node, StateError> {
     borsh::from_slice(bytes).map_err(|e| corrupt("jmt_nodes", e))
 }
 
@@ -88,6 +93,53 @@ pub(crate) fn decode_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, StateError> 
         Some((&VALUE_PRESENT, rest)) => Ok(Some(rest.to_vec())),
         _ => Err(corrupt("jmt_values", "unknown value tag")),
     }
+}
+
+/// Domain tag of the `latest` record checksum.
+const LATEST_CHECKSUM_DOMAIN: &[u8] = b"keel/state/latest/v2";
+/// Bytes before the value in a `latest` record: version and checksum.
+const LATEST_HEADER: usize = 8 + 32;
+
+/// sha256 over domain ‖ key length ‖ key ‖ version ‖ value: one hash per read, and a record
+/// moved to another key or version fails as surely as a flipped value byte.
+pub(crate) fn latest_checksum(key: &[u8], version: Version, value: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(LATEST_CHECKSUM_DOMAIN);
+    h.update((key.len() as u64).to_be_bytes());
+    h.update(key);
+    h.update(version.to_be_bytes());
+    h.update(value);
+    h.finalize().into()
+}
+
+pub(crate) fn encode_latest(key: &[u8], version: Version, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(LATEST_HEADER.saturating_add(value.len()));
+    out.extend_from_slice(&version.to_be_bytes());
+    out.extend_from_slice(&latest_checksum(key, version, value));
+    out.extend_from_slice(value);
+    out
+}
+
+/// A verified `latest` record: the version that wrote it and its value.
+///
+/// # Errors
+/// [`StateError::CorruptValue`] if the record is truncated or its checksum does not match.
+pub(crate) fn decode_latest(key: &[u8], record: &[u8]) -> Result<(Version, Vec<u8>), StateError> {
+    let corrupt = || StateError::CorruptValue {
+        key: key.to_vec(),
+        version: None,
+    };
+    let (version, rest) = record.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let (checksum, value) = rest.split_first_chunk::<32>().ok_or_else(corrupt)?;
+    let version = u64::from_be_bytes(*version);
+    if latest_checksum(key, version, value) != *checksum {
+        return Err(StateError::CorruptValue {
+            key: key.to_vec(),
+            version: Some(version),
+        });
+    }
+    Ok((version, value.to_vec()))
 }
 
 pub(crate) fn stale_key(since: Version, node_key: &NodeKey) -> Result<Vec<u8>, StateError> {
@@ -147,7 +199,7 @@ where
         }
     }
 
-    fn node(&self, node_key: &NodeKey) -> Result<Option<Node>, StateError> {
+    pub(crate) fn node(&self, node_key: &NodeKey) -> Result<Option<Node>, StateError> {
         let key = encode_node_key(node_key)?;
         match self.nodes.get(key.as_slice())? {
             None => Ok(None),
@@ -220,5 +272,27 @@ mod tests {
         assert!(value_key(a, 5) < value_key(a, 6));
         assert!(value_key(a, 256) > value_key(a, 255));
         assert!(value_key(a, u64::MAX) < value_key(b, 0));
+    }
+
+    #[test]
+    fn a_latest_record_decodes_only_under_its_own_key_and_unchanged() {
+        let record = encode_latest(b"key", 7, b"value");
+        assert_eq!(
+            decode_latest(b"key", &record).unwrap(),
+            (7, b"value".to_vec())
+        );
+        assert!(decode_latest(b"other", &record).is_err());
+        for i in 0..record.len() {
+            let mut flipped = record.clone();
+            flipped[i] ^= 0x01;
+            assert!(
+                matches!(
+                    decode_latest(b"key", &flipped),
+                    Err(StateError::CorruptValue { .. })
+                ),
+                "flip at byte {i} went unnoticed"
+            );
+        }
+        assert!(decode_latest(b"key", &record[..39]).is_err());
     }
 }

@@ -67,13 +67,30 @@ impl StateView {
         }
     }
 
-    /// The value of `key` in this snapshot (one index lookup, no tree walk).
+    /// The value of `key` in this snapshot (one index lookup and one sha256, no tree walk).
     ///
     /// # Errors
-    /// Storage errors.
+    /// [`StateError::CorruptValue`] if the stored record fails its checksum (never a wrong
+    /// value); storage errors.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let table = self.txn.open_table(LATEST)?;
-        Ok(table.get(key)?.map(|v| v.value().to_vec()))
+        match table.get(key)? {
+            None => Ok(None),
+            Some(record) => self.checked(key, record.value()).map(Some),
+        }
+    }
+
+    /// Decodes a `latest` record, refusing one that claims a version this snapshot does not
+    /// have: a damaged version field is as wrong as a damaged value.
+    fn checked(&self, key: &[u8], record: &[u8]) -> Result<Vec<u8>> {
+        let (version, value) = tables::decode_latest(key, record)?;
+        if self.version.is_none_or(|head| version > head) {
+            return Err(StateError::CorruptValue {
+                key: key.to_vec(),
+                version: Some(version),
+            });
+        }
+        Ok(value)
     }
 
     /// The value of `key` in this snapshot with a proof against [`StateView::root`].
@@ -92,7 +109,7 @@ impl StateView {
     /// order (deterministic). Used for per-contract storage walks such as rent eviction.
     ///
     /// # Errors
-    /// Storage errors.
+    /// [`StateError::CorruptValue`] if a record fails its checksum; storage errors.
     pub fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let table = self.txn.open_table(LATEST)?;
         let mut out = Vec::new();
@@ -104,7 +121,8 @@ impl StateView {
             if !k.value().starts_with(prefix) {
                 break;
             }
-            out.push((k.value().to_vec(), v.value().to_vec()));
+            let value = self.checked(k.value(), v.value())?;
+            out.push((k.value().to_vec(), value));
         }
         Ok(out)
     }
@@ -149,31 +167,37 @@ pub(crate) fn root_in(
     }
 }
 
+/// The value of `key` at `version`, verified by a tree walk against that version's stored root
+/// (history reads are rare; the walk is what makes them trustworthy).
 pub(crate) fn get_at_in(
     txn: &ReadTransaction,
     key: &[u8],
     version: u64,
 ) -> Result<Option<Vec<u8>>> {
-    require_committed(version, latest_version_in(txn)?)?;
-    let tree = TreeTables {
-        nodes: txn.open_table(NODES)?,
-        values: txn.open_table(VALUES)?,
-    };
-    tree.value_at(version, key_hash(key))
+    prove_in(txn, key, version).map(|(value, _)| value)
 }
 
+/// The value of `key` at `version` and its proof, checked against the stored root before it is
+/// returned: a value history or node damaged on disk gives [`StateError::CorruptValue`].
 pub(crate) fn prove_in(
     txn: &ReadTransaction,
     key: &[u8],
     version: u64,
 ) -> Result<(Option<Vec<u8>>, StateProof)> {
-    require_committed(version, latest_version_in(txn)?)?;
+    let latest = latest_version_in(txn)?;
+    let root = root_in(txn, version, latest)?;
     let tree = TreeTables {
         nodes: txn.open_table(NODES)?,
         values: txn.open_table(VALUES)?,
     };
+    let corrupt = || StateError::CorruptValue {
+        key: key.to_vec(),
+        version: Some(version),
+    };
     let (value, proof) = Sha256Jmt::new(&tree)
         .get_with_proof(key_hash(key), version)
         .map_err(StateError::from_tree)?;
-    Ok((value, StateProof::new(proof)))
+    let proof = StateProof::new(proof);
+    crate::proof::verify_proof(root, key, value.as_deref(), &proof).map_err(|_| corrupt())?;
+    Ok((value, proof))
 }
