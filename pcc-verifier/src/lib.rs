@@ -29,6 +29,7 @@ mod loops;
 pub mod objects;
 mod property;
 pub mod relations;
+mod rules;
 mod transfer;
 
 pub use certificate::{Certificate, DecodeError, FORMAT_VERSION, LoopBound, MAGIC, Params};
@@ -36,6 +37,7 @@ pub use certifier::{CertifyError, certify};
 pub use checker::{CheckError, CheckReport, check};
 pub use image::{Image, link};
 pub use property::Property;
+pub use rules::{CheckerRules, check_object_under};
 
 /// Identity of this certifier's sources (a hash computed at build time), for caches of
 /// certifier results: a changed certifier never reuses an old verdict.
