@@ -1254,7 +1254,7 @@ impl GenesisRoutine {
             }
         };
         let mut out = Vec::new();
-        for (manifest, _) in registry.list() {
+        for manifest in registry.list() {
             let Some(obj) = objects.iter().find(|o| o.name == manifest.name) else {
                 continue;
             };
