@@ -182,10 +182,7 @@ fn vm_call(vm: &Vm, code: &[u8], entry: &str, input: Vec<u8>) -> anyhow::Result<
 fn routine_vm(engine: Engine) -> anyhow::Result<Vm> {
     let vm = Vm::new(VmConfig::default())?;
     let reg = Registry::builtin().context("cannot load the built-in routines")?;
-    vm.set_native(Arc::new(BridgeRoutines::new(
-        Arc::new(reg),
-        engine,
-    )));
+    vm.set_native(Arc::new(BridgeRoutines::new(Arc::new(reg), engine)));
     Ok(vm)
 }
 

@@ -95,11 +95,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             Box::new(SharedVerifier(Arc::clone(&verifier))),
         )?
     } else if cfg.demo_genesis {
-        eprintln!("{}", keel_chain::genesis::CERTIFYING_NOTICE);
         let g = keel_chain::genesis::demo(
             cfg.demo_accounts,
             keel_chain::Amount::from_u128(10u128.pow(24)),
-        );
+        )?;
         let c = Chain::init(
             &cfg.data_dir,
             &g,

@@ -21,7 +21,10 @@ impl BridgeRoutines {
 
     /// The built-in routines on the JIT.
     pub fn builtin() -> Result<Self, BridgeError> {
-        Ok(BridgeRoutines::new(Arc::new(Registry::builtin()?), Engine::Jit))
+        Ok(BridgeRoutines::new(
+            Arc::new(Registry::builtin()?),
+            Engine::Jit,
+        ))
     }
 
     pub fn registry(&self) -> &Arc<Registry> {

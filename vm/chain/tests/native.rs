@@ -34,10 +34,7 @@ fn vm(engine: Engine, fixtures: bool) -> Vm {
         reg.register_fault_fixtures().unwrap();
     }
     let vm = Vm::new(VmConfig::default()).unwrap();
-    vm.set_native(Arc::new(BridgeRoutines::new(
-        Arc::new(reg),
-        engine,
-    )));
+    vm.set_native(Arc::new(BridgeRoutines::new(Arc::new(reg), engine)));
     vm
 }
 

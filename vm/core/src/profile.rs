@@ -76,7 +76,10 @@ impl Profile {
 
     /// The profile of `version`; `None` if this build does not implement it.
     pub fn by_version(version: u32) -> Option<Profile> {
-        Self::SUPPORTED.iter().find(|p| p.version == version).cloned()
+        Self::SUPPORTED
+            .iter()
+            .find(|p| p.version == version)
+            .cloned()
     }
 
     /// The WebAssembly features the validator is allowed to accept. Floats are off here and are

@@ -167,7 +167,11 @@ impl Vm {
     /// the version its state selects at each height, so old blocks replay under old rules).
     /// The engine's own stack limits sit above every profile of [`Profile::SUPPORTED`].
     pub fn set_profile(&self, profile: Profile) {
-        *self.inner.profile.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(profile);
+        *self
+            .inner
+            .profile
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(profile);
     }
 
     /// The admission profile in force.
@@ -330,12 +334,7 @@ impl VmInner {
         let kills = Arc::clone(&self.kills.read().unwrap_or_else(|p| p.into_inner()));
         let schedule = self.schedule();
         let profile = self.profile();
-        let key = (
-            hash,
-            schedule.version,
-            profile.version,
-            kills.digest(),
-        );
+        let key = (hash, schedule.version, profile.version, kills.digest());
         if self.config.cache_capacity > 0 {
             let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             c.tick += 1;
