@@ -39,8 +39,8 @@ pub use image::{Image, link};
 pub use property::Property;
 pub use rules::{CheckerRules, check_object_under};
 
-/// Identity of this certifier's sources (a hash computed at build time), for caches of
-/// certifier results: a changed certifier never reuses an old verdict.
+/// Identity of this certifier's sources (a hash computed at build time): provenance of
+/// certificates (the chain's pinned genesis manifest records it).
 pub const CERTIFIER_ID: &str = env!("KEEL_PCC_SOURCE_ID");
 
 /// Certifies a relocatable BPF object (`clang -target bpf -mcpu=v1 -c`) for the calling
