@@ -5,9 +5,9 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// An identity of this crate's sources (`KEEL_PCC_SOURCE_ID`): caches of certifier results
-/// (e.g. the chain's genesis certificates) are keyed by it, so a changed certifier never reuses
-/// an old verdict. Not a security boundary — certificates are always re-checked.
+/// An identity of this crate's sources (`KEEL_PCC_SOURCE_ID`): provenance of certifier output
+/// (the pinned genesis manifest records it). Not a security boundary — certificates are always
+/// re-checked.
 fn source_id(manifest: &std::path::Path) -> Result<String, String> {
     use std::hash::{Hash, Hasher};
     let src = manifest.join("src");

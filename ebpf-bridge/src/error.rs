@@ -12,9 +12,6 @@ pub enum BridgeError {
     /// No routine with this id is registered.
     #[error("unknown routine id {0}")]
     UnknownRoutine(RoutineId),
-    /// The routine is registered but not activated.
-    #[error("routine {0} is not active")]
-    Inactive(RoutineId),
     /// A routine with this id is already registered.
     #[error("routine id {0} is already registered")]
     DuplicateRoutine(RoutineId),
@@ -58,11 +55,11 @@ pub enum BridgeError {
 
 impl BridgeError {
     /// A stable numeric code for this error, for a host function's status return.
-    /// 0 is never returned (it means success to callers).
+    /// 0 is never returned (it means success to callers); codes are never reused.
     pub fn status_code(&self) -> u32 {
         match self {
             Self::UnknownRoutine(_) => 1,
-            Self::Inactive(_) => 2,
+            // 2 was "inactive" (a registry flag replaced by governance); never reused.
             Self::DuplicateRoutine(_) => 3,
             Self::InputSize { .. } => 4,
             Self::OutputSize { .. } => 5,

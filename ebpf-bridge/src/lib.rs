@@ -1,9 +1,10 @@
 //! Keel's eBPF bridge: native routines written in C, compiled to BPF, run metered on
 //! solana-sbpf (interpreter or JIT), with the Linux kernel as a cross-check backend.
 //!
-//! A contract calls a routine by id (`keel.native_call`); the host looks it up in a
-//! [`Registry`] of activated routines, charges at most the manifest's
-//! [`CostModel::max_gas`], and calls [`Registry::run`]. Every failure is a [`BridgeError`].
+//! A contract calls a routine by id (`keel.native_call`); the host looks up the routine
+//! governance activated (keel-chain; tools use a [`Registry`] of the built-ins), charges at most
+//! the manifest's [`CostModel::max_gas`], and calls [`Routine::run`]. Every failure is a
+//! [`BridgeError`].
 //!
 //! Invariants:
 //! - a routine sees only its input (read-only), its output (writable), one 4 KiB stack frame

@@ -244,28 +244,19 @@ impl Routine {
     }
 }
 
-struct Slot {
-    routine: Arc<Routine>,
-    active: bool,
-}
-
-/// The routines the host may call, by id, each active or not.
-///
-/// Only active routines run; `activate`/`deactivate` are the hooks governance will drive.
+/// The routines a host may call, by id: a catalogue, not a policy. Which routines a chain may
+/// call, and which version, is decided by governance in the chain state (keel-chain's
+/// `routines.rs`); tools and tests use a registry directly.
 /// Iteration is in id order (a `BTreeMap`), so listings are deterministic.
 #[derive(Default)]
 pub struct Registry {
-    slots: BTreeMap<RoutineId, Slot>,
+    routines: BTreeMap<RoutineId, Arc<Routine>>,
 }
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(
-                self.slots
-                    .iter()
-                    .map(|(id, s)| ((*id, s.routine.manifest.name), s.active)),
-            )
+            .entries(self.routines.iter().map(|(id, r)| (*id, r.manifest.name)))
             .finish()
     }
 }
@@ -276,99 +267,55 @@ impl Registry {
         Self::default()
     }
 
-    /// A registry with every built-in production routine registered and active.
+    /// A registry with every built-in production routine.
     ///
     /// Errors: `Load` if a built-in object fails to link or verify (a build defect).
     pub fn builtin() -> Result<Self, BridgeError> {
         let mut registry = Self::new();
         for object in builtin::production() {
-            registry.register(Routine::from_builtin(object)?, true)?;
+            registry.register(Routine::from_builtin(object)?)?;
         }
         Ok(registry)
     }
 
-    /// Registers the test-only fault routines (`FAULT_SPIN`, `FAULT_OOB`), active. For tests
-    /// and conformance runs; production registries never contain them.
+    /// Registers the test-only fault routines (`FAULT_SPIN`, `FAULT_OOB`). For tests and
+    /// conformance runs; production registries never contain them.
     pub fn register_fault_fixtures(&mut self) -> Result<(), BridgeError> {
         for object in builtin::fault_fixtures() {
-            self.register(Routine::from_builtin(object)?, true)?;
+            self.register(Routine::from_builtin(object)?)?;
         }
         Ok(())
     }
 
     /// Adds a routine. Errors: `DuplicateRoutine` if the id is taken.
-    pub fn register(&mut self, routine: Routine, active: bool) -> Result<(), BridgeError> {
+    pub fn register(&mut self, routine: Routine) -> Result<(), BridgeError> {
         let id = routine.manifest.id;
-        if self.slots.contains_key(&id) {
+        if self.routines.contains_key(&id) {
             return Err(BridgeError::DuplicateRoutine(id));
         }
-        self.slots.insert(
-            id,
-            Slot {
-                routine: Arc::new(routine),
-                active,
-            },
-        );
+        self.routines.insert(id, Arc::new(routine));
         Ok(())
     }
 
-    /// Marks a registered routine active. Errors: `UnknownRoutine`.
-    pub fn activate(&mut self, id: RoutineId) -> Result<(), BridgeError> {
-        self.slot_mut(id).map(|s| s.active = true)
-    }
-
-    /// Marks a registered routine inactive; later runs fail with `Inactive`.
-    /// Errors: `UnknownRoutine`.
-    pub fn deactivate(&mut self, id: RoutineId) -> Result<(), BridgeError> {
-        self.slot_mut(id).map(|s| s.active = false)
-    }
-
-    fn slot_mut(&mut self, id: RoutineId) -> Result<&mut Slot, BridgeError> {
-        self.slots
-            .get_mut(&id)
-            .ok_or(BridgeError::UnknownRoutine(id))
-    }
-
-    /// Whether `id` is registered and active.
-    pub fn is_active(&self, id: RoutineId) -> bool {
-        self.slots.get(&id).is_some_and(|s| s.active)
-    }
-
-    /// The routine with this id, active or not. Errors: `UnknownRoutine`.
+    /// The routine with this id. Errors: `UnknownRoutine`.
     pub fn get(&self, id: RoutineId) -> Result<&Arc<Routine>, BridgeError> {
-        self.slots
+        self.routines
             .get(&id)
-            .map(|s| &s.routine)
             .ok_or(BridgeError::UnknownRoutine(id))
     }
 
-    /// The active routine with this id. Errors: `UnknownRoutine`, `Inactive`.
-    pub fn get_active(&self, id: RoutineId) -> Result<&Arc<Routine>, BridgeError> {
-        match self.slots.get(&id) {
-            None => Err(BridgeError::UnknownRoutine(id)),
-            Some(slot) if !slot.active => Err(BridgeError::Inactive(id)),
-            Some(slot) => Ok(&slot.routine),
-        }
-    }
-
-    /// The routine named `name` (CLI convenience), active or not; `None` if there is none.
+    /// The routine named `name` (CLI convenience); `None` if there is none.
     pub fn find_by_name(&self, name: &str) -> Option<&Arc<Routine>> {
-        self.slots
-            .values()
-            .map(|s| &s.routine)
-            .find(|r| r.manifest.name == name)
+        self.routines.values().find(|r| r.manifest.name == name)
     }
 
-    /// Every registered routine's manifest and whether it is active, in id order.
-    pub fn list(&self) -> Vec<(&Manifest, bool)> {
-        self.slots
-            .values()
-            .map(|s| (&s.routine.manifest, s.active))
-            .collect()
+    /// Every registered routine's manifest, in id order.
+    pub fn list(&self) -> Vec<&Manifest> {
+        self.routines.values().map(|r| &r.manifest).collect()
     }
 
-    /// Runs active routine `id`; see [`Routine::run`] for the contract.
-    /// Additional errors: `UnknownRoutine`, `Inactive`.
+    /// Runs routine `id`; see [`Routine::run`] for the contract.
+    /// Additional error: `UnknownRoutine`.
     pub fn run(
         &self,
         id: RoutineId,
@@ -377,6 +324,6 @@ impl Registry {
         engine: Engine,
         gas_budget: u64,
     ) -> Result<RunResult, BridgeError> {
-        self.get_active(id)?.run(input, out_len, engine, gas_budget)
+        self.get(id)?.run(input, out_len, engine, gas_budget)
     }
 }

@@ -24,26 +24,6 @@ fn an_unknown_routine_id_is_rejected() {
 }
 
 #[test]
-fn a_deactivated_routine_does_not_run_until_reactivated() {
-    let mut registry = Registry::builtin().unwrap();
-    registry.deactivate(SHA256).unwrap();
-    assert!(!registry.is_active(SHA256));
-    assert_eq!(
-        registry.run(SHA256, b"abc", 32, Engine::Interpreter, BUDGET),
-        Err(BridgeError::Inactive(SHA256))
-    );
-    registry.activate(SHA256).unwrap();
-    let out = registry
-        .run(SHA256, b"abc", 32, Engine::Interpreter, BUDGET)
-        .unwrap();
-    assert_eq!(out.output, sha256_ref(b"abc"));
-    assert_eq!(
-        registry.activate(999),
-        Err(BridgeError::UnknownRoutine(999))
-    );
-}
-
-#[test]
 fn registering_the_same_id_twice_is_refused() {
     let mut registry = Registry::builtin().unwrap();
     let err = registry
@@ -174,7 +154,6 @@ fn a_merkle_index_beyond_the_tree_or_a_depth_over_32_is_rejected() {
 fn error_status_codes_are_distinct_and_never_zero() {
     let errors = [
         BridgeError::UnknownRoutine(1),
-        BridgeError::Inactive(1),
         BridgeError::DuplicateRoutine(1),
         BridgeError::InputSize {
             routine: 1,

@@ -22,7 +22,7 @@ fn every_routine_with_a_kernel_build_is_accepted_by_the_kernel_verifier() {
     }
     let mut refused = Vec::new();
     let mut accepted = 0;
-    for (manifest, _) in registry().list() {
+    for manifest in registry().list() {
         let routine = routine(manifest.id);
         let Some(cap) = routine.kernel_max_input() else {
             continue;

@@ -33,6 +33,7 @@ mod loops;
 pub mod objects;
 mod property;
 pub mod relations;
+mod rules;
 mod transfer;
 
 pub use certificate::{Certificate, DecodeError, FORMAT_VERSION, LoopBound, MAGIC, Params};
@@ -41,9 +42,10 @@ pub use checker::{CheckError, CheckReport, check};
 pub use image::{Image, link};
 pub use limits::{MAX_DECODED_ENTRIES, MAX_FILLS, MAX_LINS, MAX_RELS, MAX_SLOTS, MAX_STATE_FACTS};
 pub use property::Property;
+pub use rules::{CheckerRules, check_object_under};
 
-/// Identity of this certifier's sources (a hash computed at build time), for caches of
-/// certifier results: a changed certifier never reuses an old verdict.
+/// Identity of this certifier's sources (a hash computed at build time): provenance of
+/// certificates (the chain's pinned genesis manifest records it).
 pub const CERTIFIER_ID: &str = env!("KEEL_PCC_SOURCE_ID");
 
 /// Certifies a relocatable BPF object (`clang -target bpf -mcpu=v1 -c`) for the calling

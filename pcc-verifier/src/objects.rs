@@ -28,7 +28,7 @@ pub struct RoutineObject {
 pub fn builtin_routines() -> Result<Vec<RoutineObject>, String> {
     let registry = keel_ebpf_bridge::Registry::builtin().map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    for (manifest, _) in registry.list() {
+    for manifest in registry.list() {
         let elf = keel_ebpf_bridge::sbpf_object(manifest.name)
             .ok_or_else(|| format!("no object for routine {}", manifest.name))?;
         out.push(RoutineObject {

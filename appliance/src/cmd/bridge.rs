@@ -7,7 +7,7 @@ use keel_ebpf_bridge::{Engine, Registry};
 use keel_vm::{CallRequest, GasVector, MemoryState, Vm, VmConfig};
 use serde::Serialize;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Subcommand)]
@@ -50,9 +50,9 @@ pub fn run(cmd: BridgeCmd) -> anyhow::Result<ExitCode> {
                 let rows: Vec<_> = reg
                     .list()
                     .iter()
-                    .map(|(m, active)| {
+                    .map(|m| {
                         serde_json::json!({
-                            "id": m.id, "name": m.name, "version": m.version, "active": active,
+                            "id": m.id, "name": m.name, "version": m.version,
                             "input": m.input.to_string(), "output_len": m.output_len,
                             "syscalls": m.syscalls, "max_gas_at_1KiB": m.cost.max_gas(1024), "summary": m.summary,
                         })
@@ -61,16 +61,15 @@ pub fn run(cmd: BridgeCmd) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 println!(
-                    "{:<4} {:<22} {:<4} {:<8} {:<28} {:>6}  summary",
-                    "id", "name", "ver", "active", "input", "output"
+                    "{:<4} {:<22} {:<4} {:<28} {:>6}  summary",
+                    "id", "name", "ver", "input", "output"
                 );
-                for (m, active) in reg.list() {
+                for m in reg.list() {
                     println!(
-                        "{:<4} {:<22} {:<4} {:<8} {:<28} {:>6}  {}",
+                        "{:<4} {:<22} {:<4} {:<28} {:>6}  {}",
                         m.id,
                         m.name,
                         m.version,
-                        active,
                         m.input.to_string(),
                         m.output_len,
                         m.summary
@@ -183,10 +182,7 @@ fn vm_call(vm: &Vm, code: &[u8], entry: &str, input: Vec<u8>) -> anyhow::Result<
 fn routine_vm(engine: Engine) -> anyhow::Result<Vm> {
     let vm = Vm::new(VmConfig::default())?;
     let reg = Registry::builtin().context("cannot load the built-in routines")?;
-    vm.set_native(Arc::new(BridgeRoutines::new(
-        Arc::new(RwLock::new(reg)),
-        engine,
-    )));
+    vm.set_native(Arc::new(BridgeRoutines::new(Arc::new(reg), engine)));
     Ok(vm)
 }
 

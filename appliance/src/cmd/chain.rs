@@ -70,6 +70,23 @@ pub enum ChainCmd {
         #[arg(long, default_value_t = 16)]
         txs: u32,
     },
+    /// Verify the pinned genesis routines (hashes and checker, as init does) and compare this
+    /// machine's build of them with the pinned objects. Exit 0: all identical; 2: the local
+    /// build differs (reported, not used: the chain runs the pinned objects); 1: error.
+    GenesisCheck {
+        /// A pinned directory to check instead of the embedded one (e.g. a fresh genesis-pin).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Maintainers: certify this machine's build of the built-in routines and write the pinned
+    /// genesis files (manifest.json, objects, certificates) to OUT (see vm/chain/GENESIS.md).
+    GenesisPin {
+        /// Output directory (the repository's is vm/chain/genesis).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -249,8 +266,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             }
             std::fs::create_dir_all(&data.dir)
                 .with_context(|| format!("cannot create {}", data.dir.display()))?;
-            eprintln!("{}", keel_chain::genesis::CERTIFYING_NOTICE);
-            let g = genesis::demo(accounts, balance);
+            let g = genesis::demo(accounts, balance)?;
             let chain = Chain::init(&data.dir, &g, verifier()?)?;
             genesis::write_keystore(&data.keystore(), accounts)
                 .context("cannot write the keystore")?;
@@ -267,6 +283,8 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        ChainCmd::GenesisCheck { dir, json } => super::genesis::check(dir.as_deref(), json),
+        ChainCmd::GenesisPin { out } => super::genesis::pin(&out),
         ChainCmd::Status { data, json } => {
             let chain = open(&data)?;
             let (h, root) = chain.head()?;

@@ -7,6 +7,7 @@ pub mod bridge;
 pub mod chain;
 pub mod client;
 pub mod demo;
+pub mod genesis;
 pub mod gov;
 pub mod kernel;
 pub mod module;

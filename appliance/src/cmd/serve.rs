@@ -93,11 +93,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut chain = if db_exists {
         Chain::open(&cfg.data_dir, Box::new(block_lane.clone()))?
     } else if cfg.demo_genesis {
-        eprintln!("{}", keel_chain::genesis::CERTIFYING_NOTICE);
         let g = keel_chain::genesis::demo(
             cfg.demo_accounts,
             keel_chain::Amount::from_u128(10u128.pow(24)),
-        );
+        )?;
         let c = Chain::init(&cfg.data_dir, &g, Box::new(block_lane.clone()))?;
         if !keystore.exists() {
             keel_chain::genesis::write_keystore(&keystore, cfg.demo_accounts)

@@ -76,7 +76,7 @@ pub enum ChainError {
     #[error("audit log: {0}")]
     Audit(String),
     #[error("genesis: {0}")]
-    Genesis(String),
+    Genesis(#[from] crate::genesis_routines::GenesisError),
     #[error(
         "feature gate {name} is at version {version}, which this keel binary does not implement: \
          upgrade keel before executing further blocks"
@@ -152,9 +152,23 @@ impl Executor<'_> {
         let mut governance = {
             let mut o = lock(&shared);
             let mut a = Access { overlay: &mut o };
+            // Gates are checked before and after the governance step: this node must not
+            // apply a block (not even its activations) under rules it does not implement.
+            if let Some((name, version)) = governance::unsupported_feature(&a)? {
+                return Err(ChainError::UnsupportedFeature { name, version });
+            }
             let events = Gov { a: &mut a }.begin_block(self.vm, header.height)?;
             if let Some((name, version)) = governance::unsupported_feature(&a)? {
                 return Err(ChainError::UnsupportedFeature { name, version });
+            }
+            let profile = governance::admission_profile(&a)?.map_err(|version| {
+                ChainError::UnsupportedFeature {
+                    name: "isa.wasm".into(),
+                    version,
+                }
+            })?;
+            if *self.vm.profile() != profile {
+                self.vm.set_profile(profile);
             }
             self.vm.set_kills(governance::kills(&a)?.vm_kills());
             let schedule =

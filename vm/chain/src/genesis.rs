@@ -1,7 +1,8 @@
 //! Genesis: the chain config and funded accounts, with deterministic demo keys.
 
 use crate::config::ChainConfig;
-use crate::governance::{GenesisRoutine, GovParams, Validator};
+use crate::genesis_routines::{GenesisError, GenesisRoutine};
+use crate::governance::{GovParams, Validator};
 use crate::types::{Address, Amount, address_of};
 use keel_crypto::SecretKey;
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,8 @@ pub struct Genesis {
     pub validators: Vec<Validator>,
     #[serde(default)]
     pub governance: GovParams,
-    /// eBPF routines active from block 0 (each must pass the PCC checker).
+    /// eBPF routines active from block 0 (each must match its pinned hashes and pass the PCC
+    /// checker at init; see `GENESIS.md`).
     #[serde(default)]
     pub routines: Vec<GenesisRoutine>,
 }
@@ -46,17 +48,11 @@ fn unreachable_key() -> SecretKey {
     }
 }
 
-/// What a command creating a genesis with [`GenesisRoutine::builtin`] routines tells the
-/// operator first: the certifier runs then (tens of seconds on a first run).
-pub const CERTIFYING_NOTICE: &str = "certifying the built-in eBPF routines for the genesis \
-     (up to a minute on a first run; certifier results are cached in $KEEL_CERT_CACHE, default \
-     ~/.cache/keel/certificates)";
-
 /// The demo genesis: `n` demo accounts with `balance` each; the first
-/// [`DEMO_VALIDATORS`] of them are validators with [`DEMO_STAKE`] each; the built-in routines
-/// the certifier proves are active.
-pub fn demo(n: u32, balance: Amount) -> Genesis {
-    Genesis {
+/// [`DEMO_VALIDATORS`] of them are validators with [`DEMO_STAKE`] each; the routines pinned in
+/// the repository are active. Errors: the pinned manifest does not decode (a build defect).
+pub fn demo(n: u32, balance: Amount) -> Result<Genesis, GenesisError> {
+    Ok(Genesis {
         config: ChainConfig::demo(),
         accounts: (0..n)
             .map(|i| (address_of(&demo_key(i).public_key().to_bytes()), balance))
@@ -68,8 +64,8 @@ pub fn demo(n: u32, balance: Amount) -> Genesis {
             })
             .collect(),
         governance: GovParams::default(),
-        routines: GenesisRoutine::builtin(),
-    }
+        routines: GenesisRoutine::pinned()?,
+    })
 }
 
 /// One keystore entry.

@@ -20,6 +20,7 @@
 //! that were in force then; routine objects and old contract code are never deleted.
 
 use crate::fees::FeeParams;
+use crate::genesis_routines::{GenesisError, GenesisRoutine};
 use crate::state_access::{Access, AccessError, ChainBase, system_key};
 use crate::tx::{decode, encode};
 use crate::types::Address;
@@ -278,12 +279,14 @@ impl KillTarget {
 }
 
 /// Feature gates and the versions this binary implements. A gate can only move to a version
-/// the binary supports; the first entry is the genesis version.
+/// the binary supports; the first entry is the genesis version (written to the state at genesis).
+/// `isa.wasm` selects the admission profile and `pcc.checker` the checker's rules, so a node
+/// replays old blocks under the rules in force then.
 pub const FEATURES: &[(&str, &[u32], &str)] = &[
     (
         "isa.wasm",
-        &[1],
-        "deterministic WebAssembly profile (keel-vm Profile::V1)",
+        keel_vm::Profile::SUPPORTED_VERSIONS,
+        "admission profile of contract WebAssembly (keel-vm Profile::by_version)",
     ),
     ("abi.host", &[1], "host ABI of the `keel` import module"),
     (
@@ -291,7 +294,20 @@ pub const FEATURES: &[(&str, &[u32], &str)] = &[
         &[0],
         "sBPF version of native routines (solana-sbpf SBPF v0)",
     ),
+    (
+        "pcc.checker",
+        keel_pcc::CheckerRules::SUPPORTED,
+        "rules of the proof-carrying-code checker that gates routine activation (keel-pcc)",
+    ),
 ];
+
+/// The version of gate `name` at genesis (the first supported version).
+pub fn genesis_feature_version(name: &str) -> Option<u32> {
+    FEATURES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .and_then(|(_, versions, _)| versions.first().copied())
+}
 
 /// A governance action.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -468,8 +484,10 @@ pub struct RoutineVersion {
     pub object_hash: [u8; 32],
     #[serde(with = "crate::receipt::hex32")]
     pub certificate_hash: [u8; 32],
-    /// The checker's worst-case instruction count.
+    /// The checker's worst-case instruction count, and the version of the checker's rules
+    /// (the `pcc.checker` gate at activation) that derived it.
     pub worst_case_instructions: u64,
+    pub checker_rules: u32,
     /// Active for blocks `active_from..active_until`.
     pub active_from: u64,
     pub active_until: Option<u64>,
@@ -674,17 +692,39 @@ pub fn code_history<B: ChainBase>(
     Ok(get(a, "code history", &code_history_key(contract))?.unwrap_or_default())
 }
 
-/// A routine that passed the checker: its manifest and what the checker proved.
+/// The checker's rules the state selects (gate `pcc.checker`); `Err(version)` when this binary
+/// does not implement that version (the node must stop: see [`unsupported_feature`]).
+pub fn checker_rules<B: ChainBase>(
+    a: &Access<'_, B>,
+) -> Result<Result<keel_pcc::CheckerRules, u32>, AccessError> {
+    let version = features(a)?.get("pcc.checker").copied().unwrap_or(0);
+    Ok(keel_pcc::CheckerRules::new(version).ok_or(version))
+}
+
+/// The admission profile the state selects (gate `isa.wasm`); `Err(version)` when this binary
+/// does not implement that version.
+pub fn admission_profile<B: ChainBase>(
+    a: &Access<'_, B>,
+) -> Result<Result<keel_vm::Profile, u32>, AccessError> {
+    let version = features(a)?.get("isa.wasm").copied().unwrap_or(0);
+    Ok(keel_vm::Profile::by_version(version).ok_or(version))
+}
+
+/// A routine that passed the checker: its manifest, what the checker proved, and under which
+/// rules.
 pub struct CheckedRoutine {
     pub manifest: Manifest,
     pub worst_case_instructions: u64,
+    pub rules: keel_pcc::CheckerRules,
 }
 
-/// Runs the proof-carrying-code checker on a routine and ties the proof to the manifest: the
-/// certificate must be for this object, for exactly the manifest's input and output lengths,
-/// and its instruction bound must fit the manifest's cost model (the gas ceiling). The sBPF
-/// loader must also accept the object. This is the trusted gate of activation.
+/// Runs the proof-carrying-code checker (under `rules`, the version the chain has in force) on
+/// a routine and ties the proof to the manifest: the certificate must be for this object, for
+/// exactly the manifest's input and output lengths, and its instruction bound must fit the
+/// manifest's cost model (the gas ceiling). The sBPF loader must also accept the object. This
+/// is the trusted gate of activation.
 pub fn check_routine(
+    rules: keel_pcc::CheckerRules,
     spec: &RoutineSpec,
     object: &[u8],
     certificate: &[u8],
@@ -704,7 +744,7 @@ pub fn check_routine(
             expected.output_len
         ));
     }
-    let report = checked(object, certificate, &cert)?;
+    let report = checked(rules, object, certificate, &cert)?;
     let ceiling = manifest.cost.max_instructions(manifest.input.max_len());
     if report.declared_bound > ceiling {
         return Err(format!(
@@ -717,15 +757,17 @@ pub fn check_routine(
     Ok(CheckedRoutine {
         manifest,
         worst_case_instructions: report.worst_case_instructions,
+        rules,
     })
 }
 
-/// The checker's report on `cert` (decoded from `certificate`) for `object`. The checker is a
-/// pure function of those bytes, so a process remembers the pairs it accepted (by their
-/// sha256) and does not check the same pair twice: every chain opened or created in a process
+/// The checker's report under `rules` on `cert` (decoded from `certificate`) for `object`. The
+/// checker is a pure function of those, so a process remembers the triples it accepted (by
+/// their sha256) and does not check the same one twice: every chain created in a process
 /// activates the genesis routines again, and a proposal is checked at submission and at
 /// activation. Refusals are not remembered (they are cheap and rare).
 fn checked(
+    rules: keel_pcc::CheckerRules,
     object: &[u8],
     certificate: &[u8],
     cert: &keel_pcc::Certificate,
@@ -735,6 +777,7 @@ fn checked(
     static ACCEPTED: Mutex<Option<HashMap<[u8; 32], keel_pcc::CheckReport>>> = Mutex::new(None);
     const MAX_REMEMBERED: usize = 256;
     let mut h = Sha256::new();
+    h.update(rules.version().to_le_bytes());
     h.update((object.len() as u64).to_le_bytes());
     h.update(object);
     h.update(certificate);
@@ -746,7 +789,8 @@ fn checked(
     {
         return Ok(report);
     }
-    let report = keel_pcc::check_object(object, cert).map_err(|e| format!("checker: {e}"))?;
+    let report = keel_pcc::check_object_under(rules, object, cert)
+        .map_err(|e| format!("checker (rules v{}): {e}", rules.version()))?;
     if let Ok(mut m) = ACCEPTED.lock() {
         let m = m.get_or_insert_with(HashMap::new);
         if m.len() >= MAX_REMEMBERED {
@@ -765,21 +809,28 @@ impl<B: ChainBase> Gov<'_, '_, B> {
         self.a.overlay.set(k, encode(v));
     }
 
-    /// Writes the genesis governance state: validators, parameters and routines activated at
-    /// height 0 (each checked like any activation).
+    /// Writes the genesis governance state: validators, parameters, every feature gate at its
+    /// genesis version (so the rules in force are state from block 0), and the routines
+    /// activated at height 0 — each verified against its pinned hashes, then by the checker
+    /// under the genesis rules, like any activation. Errors: the first routine that fails.
     pub fn genesis(
         &mut self,
         validators: &[Validator],
         params: &GovParams,
         routines: &[GenesisRoutine],
-    ) -> Result<(), String> {
+    ) -> Result<(), GenesisError> {
         self.put(validators_key(), &validators.to_vec());
         self.put(params_key(), params);
+        let gates: BTreeMap<String, u32> = FEATURES
+            .iter()
+            .filter_map(|(n, _, _)| Some((n.to_string(), genesis_feature_version(n)?)))
+            .collect();
+        self.put(features_key(), &gates);
+        let rules = crate::genesis_routines::genesis_rules()?;
         for r in routines {
-            let checked = check_routine(&r.spec, &r.object, &r.certificate)
-                .map_err(|e| format!("genesis routine {} ({}): {e}", r.spec.id, r.spec.name))?;
+            let checked = r.verify(rules)?;
             self.activate_routine(&r.spec, &r.object, &r.certificate, &checked, 0, None)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| GenesisError::State(e.to_string()))?;
         }
         Ok(())
     }
@@ -968,7 +1019,10 @@ impl<B: ChainBase> Gov<'_, '_, B> {
         certificate: &[u8],
     ) -> Result<CheckedRoutine, String> {
         let st = |e: AccessError| e.to_string();
-        let checked = check_routine(spec, object, certificate)?;
+        let rules = checker_rules(self.a).map_err(st)?.map_err(|v| {
+            format!("the chain selects checker rules v{v}, which this node does not implement")
+        })?;
+        let checked = check_routine(rules, spec, object, certificate)?;
         let feature = features(self.a).map_err(st)?;
         if feature.get("isa.sbpf").copied() != Some(0) {
             return Err(
@@ -1205,6 +1259,7 @@ impl<B: ChainBase> Gov<'_, '_, B> {
             object_hash,
             certificate_hash,
             worst_case_instructions: checked.worst_case_instructions,
+            checker_rules: checked.rules.version(),
             active_from: height,
             active_until: None,
             proposal,
@@ -1218,116 +1273,4 @@ impl<B: ChainBase> Gov<'_, '_, B> {
         }
         Ok(())
     }
-}
-
-/// A routine activated at genesis.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GenesisRoutine {
-    pub spec: RoutineSpec,
-    #[serde(with = "crate::tx::hex_serde")]
-    pub object: Vec<u8>,
-    #[serde(with = "crate::tx::hex_serde")]
-    pub certificate: Vec<u8>,
-}
-
-impl GenesisRoutine {
-    /// The bridge's built-in routines that the certifier can prove, each with a fresh
-    /// certificate. Routines it cannot certify are left out (and logged): nothing runs on the
-    /// bridge without a proof.
-    pub fn builtin() -> Vec<GenesisRoutine> {
-        // Certification is deterministic and costs tens of milliseconds per routine: do it
-        // once per process.
-        static BUILTIN: std::sync::OnceLock<Vec<GenesisRoutine>> = std::sync::OnceLock::new();
-        BUILTIN.get_or_init(Self::certify_builtin).clone()
-    }
-
-    fn certify_builtin() -> Vec<GenesisRoutine> {
-        let Ok(registry) = keel_ebpf_bridge::Registry::builtin() else {
-            tracing::error!("the built-in routines do not load; genesis activates none");
-            return Vec::new();
-        };
-        let objects = match keel_pcc::objects::builtin_routines() {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!("built-in routine objects: {e}; genesis activates none");
-                return Vec::new();
-            }
-        };
-        let mut out = Vec::new();
-        for (manifest, _) in registry.list() {
-            let Some(obj) = objects.iter().find(|o| o.name == manifest.name) else {
-                continue;
-            };
-            let params = keel_pcc::params_of(manifest);
-            match cached_certificate(obj.elf, &params) {
-                Ok(certificate) => out.push(GenesisRoutine {
-                    spec: RoutineSpec::of(manifest),
-                    object: obj.elf.to_vec(),
-                    certificate,
-                }),
-                Err(e) => tracing::warn!(
-                    routine = manifest.name,
-                    "not activated at genesis: the certifier cannot prove it: {e}"
-                ),
-            }
-        }
-        out
-    }
-}
-
-/// Where certifier results are cached between processes: `$KEEL_CERT_CACHE`, else
-/// `$HOME/.cache/keel/certificates`, else a directory under the system temp dir.
-fn certificate_cache_dir() -> std::path::PathBuf {
-    if let Some(d) = std::env::var_os("KEEL_CERT_CACHE") {
-        return d.into();
-    }
-    match std::env::var_os("HOME") {
-        Some(h) => std::path::Path::new(&h).join(".cache/keel/certificates"),
-        None => std::env::temp_dir().join("keel-certificates"),
-    }
-}
-
-/// The certificate of `elf` for `params`: from the cache when present and still accepted by the
-/// checker, otherwise computed by the certifier (seconds for the hash routines) and cached.
-/// Refusals are cached too, keyed by the certifier's source identity so an improved certifier
-/// tries again. The cache is untrusted: every certificate is checked again at activation.
-fn cached_certificate(elf: &[u8], params: &keel_pcc::Params) -> Result<Vec<u8>, String> {
-    let mut h = Sha256::new();
-    h.update(keel_pcc::CERTIFIER_ID.as_bytes());
-    h.update(keel_pcc::FORMAT_VERSION.to_le_bytes());
-    h.update(params.input_min.to_le_bytes());
-    h.update(params.input_max.to_le_bytes());
-    h.update(params.output_len.to_le_bytes());
-    h.update(elf);
-    let key = hex::encode(h.finalize());
-    let dir = certificate_cache_dir();
-    let cert_path = dir.join(format!("{key}.cert"));
-    let refused_path = dir.join(format!("{key}.refused"));
-    if let Ok(bytes) = std::fs::read(&cert_path)
-        && keel_pcc::Certificate::from_bytes(&bytes)
-            .ok()
-            .is_some_and(|c| keel_pcc::check_object(elf, &c).is_ok())
-    {
-        return Ok(bytes);
-    }
-    if let Ok(reason) = std::fs::read_to_string(&refused_path) {
-        return Err(reason);
-    }
-    let (path, contents, result) = match keel_pcc::certify_object(elf, params) {
-        Ok(cert) => {
-            let bytes = cert.to_bytes();
-            (cert_path, bytes.clone(), Ok(bytes))
-        }
-        Err(e) => (refused_path, e.to_string().into_bytes(), Err(e.to_string())),
-    };
-    // Best effort, atomic (write then rename): a failed write only costs time next run.
-    let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
-    let written = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&tmp, &contents))
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if let Err(e) = written {
-        tracing::debug!("cannot cache a certifier result in {}: {e}", dir.display());
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

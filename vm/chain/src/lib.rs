@@ -8,6 +8,8 @@ pub mod config;
 pub mod executor;
 pub mod fees;
 pub mod genesis;
+pub mod genesis_pin;
+pub mod genesis_routines;
 pub mod governance;
 pub mod native;
 mod nested;

@@ -5,37 +5,36 @@
 use crate::routines::{bridge, max_gas_of};
 use keel_ebpf_bridge::{BridgeError, Engine, Registry};
 use keel_vm::{NativeError, NativeRoutines};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-/// Activated routines, run on one engine. Interpreter and JIT give identical outputs and gas
-/// (the bridge's differential tests), so the engine is a node setting, not consensus.
+/// Every routine of a registry, run on one engine. Interpreter and JIT give identical outputs
+/// and gas (the bridge's differential tests), so the engine is a node setting, not consensus.
 pub struct BridgeRoutines {
-    registry: Arc<RwLock<Registry>>,
+    registry: Arc<Registry>,
     engine: Engine,
 }
 
 impl BridgeRoutines {
-    pub fn new(registry: Arc<RwLock<Registry>>, engine: Engine) -> Self {
+    pub fn new(registry: Arc<Registry>, engine: Engine) -> Self {
         BridgeRoutines { registry, engine }
     }
 
-    /// The built-in routines, all active, on the JIT.
+    /// The built-in routines on the JIT.
     pub fn builtin() -> Result<Self, BridgeError> {
         Ok(BridgeRoutines::new(
-            Arc::new(RwLock::new(Registry::builtin()?)),
+            Arc::new(Registry::builtin()?),
             Engine::Jit,
         ))
     }
 
-    pub fn registry(&self) -> &Arc<RwLock<Registry>> {
+    pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
 }
 
 impl NativeRoutines for BridgeRoutines {
     fn max_gas(&self, routine: u32, in_len: usize, out_len: usize) -> Result<u64, NativeError> {
-        let reg = self.registry.read().unwrap_or_else(|p| p.into_inner());
-        let r = reg.get_active(routine).map_err(bridge)?;
+        let r = self.registry.get(routine).map_err(bridge)?;
         max_gas_of(r.manifest(), in_len, out_len)
     }
 
@@ -46,8 +45,8 @@ impl NativeRoutines for BridgeRoutines {
         out_len: usize,
         budget: u64,
     ) -> Result<(Vec<u8>, u64), NativeError> {
-        let reg = self.registry.read().unwrap_or_else(|p| p.into_inner());
-        let r = reg
+        let r = self
+            .registry
             .run(routine, input, out_len, self.engine, budget)
             .map_err(bridge)?;
         Ok((r.output, r.gas))

@@ -7,8 +7,9 @@
 mod common;
 
 use common::*;
+use keel_chain::genesis_routines::GenesisRoutine;
 use keel_chain::governance::{
-    self, Action, GenesisRoutine, GovEventKind, GovTx, KillTarget, ProposalStatus, RoutineSpec,
+    self, Action, GovEventKind, GovTx, KillTarget, ProposalStatus, RoutineSpec,
 };
 use keel_chain::*;
 use keel_vm::Trap;
@@ -138,7 +139,8 @@ fn modmul_input(a: u64, b: u64, routine: u32) -> Vec<u8> {
 }
 
 fn modmul_genesis() -> GenesisRoutine {
-    GenesisRoutine::builtin()
+    GenesisRoutine::pinned()
+        .unwrap()
         .into_iter()
         .find(|r| r.spec.id == MODMUL)
         .expect("modmul certifies and is active at genesis")
@@ -267,7 +269,7 @@ fn a_routine_activates_at_its_height_after_a_stake_weighted_quorum_and_hot_patch
 #[test]
 fn the_demo_genesis_activates_every_bridge_routine_and_each_runs_on_chain() {
     use sha2::{Digest, Sha256};
-    let all = GenesisRoutine::builtin();
+    let all = GenesisRoutine::pinned().unwrap();
     let mut ids: Vec<u32> = all.iter().map(|r| r.spec.id).collect();
     ids.sort_unstable();
     assert_eq!(
@@ -719,4 +721,92 @@ fn a_node_stops_at_a_feature_version_it_does_not_implement() {
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("executed a block under an unknown feature version"),
     }
+}
+
+#[test]
+fn genesis_stores_every_feature_gate_so_the_rules_in_force_are_consensus_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = new_chain(dir.path());
+    let stored = chain.get(&governance::features_key()).unwrap().unwrap();
+    let gates: std::collections::BTreeMap<String, u32> = decode("features", &stored).unwrap();
+    assert_eq!(gates.get("pcc.checker"), Some(&1));
+    assert_eq!(gates.get("isa.wasm"), Some(&1));
+    assert_eq!(gates.len(), governance::FEATURES.len());
+}
+
+#[test]
+fn a_chain_whose_checker_gate_is_at_version_1_activates_routines_under_version_1_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = new_chain(dir.path());
+    // Moving the gate to the version it is at is a valid proposal for a gate this node knows.
+    pass(
+        &mut chain,
+        Action::SetFeature {
+            name: "pcc.checker".into(),
+            version: 1,
+        },
+    );
+    pass(&mut chain, modmul_as(77, 1));
+    let genesis = chain
+        .read(|a| governance::routine_history(a, MODMUL))
+        .unwrap();
+    let activated = chain.read(|a| governance::routine_history(a, 77)).unwrap();
+    assert_eq!(genesis.versions[0].checker_rules, 1);
+    assert_eq!(activated.versions[0].checker_rules, 1);
+    assert_eq!(
+        activated.versions[0].worst_case_instructions, genesis.versions[0].worst_case_instructions,
+        "the same object and certificate under the same rules give the same count"
+    );
+}
+
+#[test]
+fn a_checker_rules_version_this_binary_does_not_implement_halts_the_node_before_the_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = new_chain(dir.path());
+    // The chain's state as upgraded nodes left it: the checker gate at version 2.
+    let gate = governance::features_key();
+    let mut gates: std::collections::BTreeMap<String, u32> =
+        decode("features", &chain.get(&gate).unwrap().unwrap()).unwrap();
+    gates.insert("pcc.checker".into(), 2);
+    let mut base: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = std::collections::BTreeMap::new();
+    base.insert(
+        keel_chain::state_access::config_key(),
+        encode(&ChainConfig::demo()),
+    );
+    base.insert(gate, encode(&gates));
+    let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
+    let routines = keel_chain::routines::RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter);
+    let exec = Executor {
+        vm: &vm,
+        verifier: &keel_crypto::SingleVerifier,
+        routines: &routines,
+    };
+    let header = BlockHeader {
+        height: 1,
+        parent_root: [0; 32],
+        timestamp: 0,
+        proposer: PROPOSER,
+    };
+    match exec.execute(base, &header, &[]) {
+        Err(ChainError::UnsupportedFeature { name, version }) => {
+            assert_eq!((name.as_str(), version), ("pcc.checker", 2));
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("executed a block under checker rules this node lacks"),
+    }
+    // A proposal to move the gate to an unimplemented version fails at once.
+    let at = head(&chain) + 3;
+    let r = block(
+        &mut chain,
+        vec![propose(
+            0,
+            0,
+            Action::SetFeature {
+                name: "pcc.checker".into(),
+                version: 2,
+            },
+            at,
+        )],
+    );
+    assert!(matches!(r.receipts[0].status, TxStatus::Failed { .. }));
 }

@@ -5,7 +5,7 @@ use keel_chain::native::BridgeRoutines;
 use keel_ebpf_bridge::{Engine, Registry};
 use keel_vm::{CallRequest, GasVector, MemoryState, Trap, Vm, VmConfig};
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// Entry `hash`: sha256 of the input through routine `id` (first 4 input bytes), rest hashed.
 /// Entry `write_then_call`: writes storage, then calls the routine (to show the revert).
@@ -34,10 +34,7 @@ fn vm(engine: Engine, fixtures: bool) -> Vm {
         reg.register_fault_fixtures().unwrap();
     }
     let vm = Vm::new(VmConfig::default()).unwrap();
-    vm.set_native(Arc::new(BridgeRoutines::new(
-        Arc::new(RwLock::new(reg)),
-        engine,
-    )));
+    vm.set_native(Arc::new(BridgeRoutines::new(Arc::new(reg), engine)));
     vm
 }
 
@@ -156,17 +153,15 @@ fn bad_native_calls_trap_without_panicking_and_revert_the_call() {
 }
 
 #[test]
-fn a_deactivated_routine_traps() {
-    let mut reg = Registry::builtin().unwrap();
-    reg.deactivate(keel_ebpf_bridge::SHA256).unwrap();
+fn a_routine_missing_from_the_registry_traps_as_unknown() {
     let v = Vm::new(VmConfig::default()).unwrap();
     v.set_native(Arc::new(BridgeRoutines::new(
-        Arc::new(RwLock::new(reg)),
+        Arc::new(Registry::new()),
         Engine::Jit,
     )));
     let out = call(&v, "hash", keel_ebpf_bridge::SHA256, b"abc");
     assert!(
-        matches!(out.result, Err(Trap::Native { code: 2, .. })),
+        matches!(out.result, Err(Trap::Native { code: 1, .. })),
         "{:?}",
         out.result
     );

@@ -67,6 +67,21 @@ impl Profile {
         max_stack_slots: 64 * 1024,
     };
 
+    /// Every profile this build implements, oldest first. A chain selects one by version (its
+    /// `isa.wasm` feature gate); old versions stay so old blocks replay under their rules.
+    pub const SUPPORTED: &'static [Profile] = &[Profile::V1];
+
+    /// The versions of [`Profile::SUPPORTED`].
+    pub const SUPPORTED_VERSIONS: &'static [u32] = &[1];
+
+    /// The profile of `version`; `None` if this build does not implement it.
+    pub fn by_version(version: u32) -> Option<Profile> {
+        Self::SUPPORTED
+            .iter()
+            .find(|p| p.version == version)
+            .cloned()
+    }
+
     /// The WebAssembly features the validator is allowed to accept. Floats are off here and are
     /// also rejected earlier with a precise message by admission.
     pub fn wasm_features() -> WasmFeatures {
@@ -82,5 +97,18 @@ impl Profile {
 impl Default for Profile {
     fn default() -> Self {
         Profile::V1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_supported_version_names_exactly_one_profile() {
+        let versions: Vec<u32> = Profile::SUPPORTED.iter().map(|p| p.version).collect();
+        assert_eq!(versions, Profile::SUPPORTED_VERSIONS);
+        assert_eq!(Profile::by_version(1), Some(Profile::V1));
+        assert_eq!(Profile::by_version(2), None);
     }
 }

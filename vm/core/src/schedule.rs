@@ -69,7 +69,8 @@ pub struct HostCost {
 /// A complete, versioned schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GasSchedule {
-    /// Version; part of the compilation-cache key and of every receipt.
+    /// Version; part of the compilation-cache key. A new schedule (a governance act) must carry
+    /// a higher version.
     pub version: u32,
     pub instructions: InstructionCosts,
     /// Host call costs, indexed by [`HostFn`] (same order as [`crate::abi::HOST_FUNCTIONS`]).

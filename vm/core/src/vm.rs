@@ -107,6 +107,9 @@ struct VmInner {
     /// The gas schedule in force; governance may replace it between blocks (see
     /// [`Vm::set_schedule`]). Its version is part of the compilation-cache key.
     schedule: RwLock<Arc<GasSchedule>>,
+    /// The admission profile in force; governance selects it per block by version (see
+    /// [`Vm::set_profile`]). Its version is part of the compilation-cache key.
+    profile: RwLock<Arc<Profile>>,
     engine: Box<dyn Engine>,
     cache: Mutex<CacheInner>,
 }
@@ -125,6 +128,7 @@ impl Vm {
                 native: RwLock::new(None),
                 kills: RwLock::new(Arc::new(KillSet::default())),
                 schedule: RwLock::new(Arc::new(config.schedule.clone())),
+                profile: RwLock::new(Arc::new(config.profile.clone())),
                 config,
                 engine,
                 cache: Mutex::new(CacheInner::default()),
@@ -157,6 +161,22 @@ impl Vm {
     /// The gas schedule in force.
     pub fn schedule(&self) -> Arc<GasSchedule> {
         self.inner.schedule()
+    }
+
+    /// Replaces the admission profile for the admissions and calls that follow (a chain sets
+    /// the version its state selects at each height, so old blocks replay under old rules).
+    /// The engine's own stack limits sit above every profile of [`Profile::SUPPORTED`].
+    pub fn set_profile(&self, profile: Profile) {
+        *self
+            .inner
+            .profile
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(profile);
+    }
+
+    /// The admission profile in force.
+    pub fn profile(&self) -> Arc<Profile> {
+        self.inner.profile()
     }
 
     /// The current kill set.
@@ -197,11 +217,12 @@ impl Vm {
 
     /// Static gas bounds of every export of `code` (see [`analysis`]).
     pub fn static_bounds(&self, code: &[u8]) -> Result<BTreeMap<String, GasBound>, VmError> {
-        let module = admission::admit(code, &self.inner.config.profile)?;
+        let profile = self.inner.profile();
+        let module = admission::admit(code, &profile)?;
         Ok(analysis::static_bounds(
             &module,
             &self.inner.schedule(),
-            &self.inner.config.profile,
+            &profile,
         ))
     }
 
@@ -294,6 +315,10 @@ impl VmInner {
         Arc::clone(&self.schedule.read().unwrap_or_else(|p| p.into_inner()))
     }
 
+    fn profile(&self) -> Arc<Profile> {
+        Arc::clone(&self.profile.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
     fn cache_stats(&self) -> CacheStats {
         let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         CacheStats {
@@ -308,12 +333,8 @@ impl VmInner {
         let hash: [u8; 32] = sha2::Sha256::digest(code).into();
         let kills = Arc::clone(&self.kills.read().unwrap_or_else(|p| p.into_inner()));
         let schedule = self.schedule();
-        let key = (
-            hash,
-            schedule.version,
-            self.config.profile.version,
-            kills.digest(),
-        );
+        let profile = self.profile();
+        let key = (hash, schedule.version, profile.version, kills.digest());
         if self.config.cache_capacity > 0 {
             let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             c.tick += 1;
@@ -326,11 +347,11 @@ impl VmInner {
             }
             c.misses += 1;
         }
-        let module = admission::admit(code, &self.config.profile)?;
+        let module = admission::admit(code, &profile)?;
         let instrumented = if self.config.metering {
-            metering::instrument_with_kills(&module, &schedule, &self.config.profile, &kills)?
+            metering::instrument_with_kills(&module, &schedule, &profile, &kills)?
         } else {
-            metering::rewrite_unmetered(&module, &schedule, &self.config.profile)?
+            metering::rewrite_unmetered(&module, &schedule, &profile)?
         };
         let compiled = self.engine.compile(&instrumented)?;
         let entries = instrumented
@@ -430,11 +451,12 @@ impl VmInner {
             };
             return Ok(early(t, used, state));
         };
-        if metered && entry_frame > self.config.profile.max_stack_slots {
+        let profile = self.profile();
+        if metered && entry_frame > profile.max_stack_slots {
             return Ok(early(Trap::StackOverflow, used, state));
         }
         let declared_max = prepared.module.memory.and_then(|(_, m)| m);
-        let mut max_pages = u64::from(self.config.profile.max_memory_pages);
+        let mut max_pages = u64::from(profile.max_memory_pages);
         if let Some(m) = declared_max {
             max_pages = max_pages.min(m);
         }

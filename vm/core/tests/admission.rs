@@ -314,3 +314,24 @@ fn admission_records_frame_sizes_from_the_operand_stack() {
         3 + 3 + keel_vm::admission::FRAME_OVERHEAD_SLOTS
     );
 }
+
+#[test]
+fn the_vm_admits_under_the_profile_set_for_the_block_and_caches_per_profile_version() {
+    let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
+    let bytes = wasm("(module (func (nop) (nop) (nop)) (func (nop)) (func (nop)) (func (nop)))");
+    assert!(vm.prepare(&bytes).is_ok());
+    // A (hypothetical) stricter profile version: the same bytes, cached under v1, are refused.
+    vm.set_profile(Profile {
+        version: 99,
+        max_code_bytes: 40,
+        ..Profile::V1
+    });
+    assert_eq!(vm.profile().version, 99);
+    match vm.prepare(&bytes) {
+        Err(keel_vm::VmError::Admission(e)) => assert_eq!(limit_name(&e), "module size in bytes"),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("admitted under the old profile's cache entry"),
+    }
+    vm.set_profile(Profile::V1);
+    assert!(vm.prepare(&bytes).is_ok());
+}

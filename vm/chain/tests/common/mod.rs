@@ -21,7 +21,7 @@ pub fn addr(i: u32) -> Address {
 }
 
 pub fn genesis_with(config: ChainConfig) -> Genesis {
-    let mut g = keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30)));
+    let mut g = keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))).unwrap();
     g.config = config;
     g
 }
@@ -29,7 +29,7 @@ pub fn genesis_with(config: ChainConfig) -> Genesis {
 pub fn new_chain(dir: &Path) -> Chain {
     Chain::init(
         dir,
-        &keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))),
+        &keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))).unwrap(),
         Box::new(SingleVerifier),
     )
     .unwrap()
