@@ -86,6 +86,8 @@ pub enum ChainError {
     Record(String),
     #[error("state commit failed: {0}")]
     Commit(#[from] keel_state::StateError),
+    #[error("routine engine: {0}")]
+    RoutineEngine(String),
 }
 
 /// Executes blocks with a VM and a signature verifier.

@@ -482,14 +482,15 @@ impl HostState {
             return Err(Trap::OutOfGas.into());
         }
         let (output, used) = native.run(routine, &input, out.len(), max).map_err(|e| {
-            // A failed routine consumed its whole budget: deterministic on every engine.
+            // A failed routine consumed its whole budget. Deterministic: the engine is
+            // node-local (an unavailable JIT falls back to the interpreter), never a cause.
             if self.metered {
-                self.gas -= max;
+                self.gas = self.gas.saturating_sub(max); // max <= gas, checked above
             }
             native_trap(e)
         })?;
         if self.metered {
-            self.gas -= used.min(max);
+            self.gas = self.gas.saturating_sub(used.min(max)); // max <= gas, checked above
         }
         let dst = mem.get_mut(out).ok_or_else(|| oob(f, out_ptr, out_len))?;
         if output.len() != dst.len() {
