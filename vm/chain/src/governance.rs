@@ -1058,16 +1058,9 @@ impl<B: ChainBase> Gov<'_, '_, B> {
             Action::SetGasSchedule { schedule_json } => {
                 let s: GasSchedule = serde_json::from_slice(schedule_json)
                     .map_err(|e| format!("gas schedule does not parse: {e}"))?;
-                if s.host.len() != keel_vm::abi::HOST_FUNCTIONS.len() {
-                    return Err(format!(
-                        "gas schedule prices {} host functions; the ABI has {}",
-                        s.host.len(),
-                        keel_vm::abi::HOST_FUNCTIONS.len()
-                    ));
-                }
-                if s.per_code_byte_denominator == 0 {
-                    return Err("per_code_byte_denominator must be positive".into());
-                }
+                // Every price >= 1, at submission and again at activation (both come here).
+                s.validate()
+                    .map_err(|e| format!("gas schedule refused: {e}"))?;
                 let current = schedule(self.a)
                     .map_err(st)?
                     .map_or(vm.config().schedule.version, |c| c.version);

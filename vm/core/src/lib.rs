@@ -43,5 +43,5 @@ pub use host::{Address, CallContext, Event, MemoryState, NativeError, NativeRout
 pub use kills::{KillSet, Killed, OpcodeClass};
 pub use manifest::{Capability, MANIFEST_SECTION, Manifest, ManifestError};
 pub use profile::Profile;
-pub use schedule::GasSchedule;
+pub use schedule::{GasSchedule, ScheduleError};
 pub use vm::{CacheStats, CallOutcome, CallRequest, Prepared, Vm, VmConfig};

@@ -112,8 +112,10 @@ struct VmInner {
 }
 
 impl Vm {
-    /// A VM on the wasmi interpreter tier.
+    /// A VM on the wasmi interpreter tier. Errors: `Schedule` if the configured gas schedule
+    /// prices some work at 0 ([`GasSchedule::validate`]).
     pub fn new(config: VmConfig) -> Result<Vm, VmError> {
+        config.schedule.validate()?;
         let engine = Box::new(WasmiEngine::new(&config.profile)?);
         Ok(Vm::with_engine(config, engine))
     }
