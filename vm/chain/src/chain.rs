@@ -70,6 +70,10 @@ impl Chain {
         verifier: Box<dyn SignatureVerifier>,
     ) -> Result<Chain, ChainError> {
         let routines = node_routines()?;
+        // Balances never overflow on credit if the supply fits a u256: no transaction mints.
+        genesis.total_supply().ok_or_else(|| {
+            ChainError::Genesis("the genesis balances sum to more than a u256".into())
+        })?;
         let db = StateDb::create(dir.as_ref())?;
         let audit = open_audit(dir.as_ref())?;
         let mut overlay = Overlay::new(std::collections::BTreeMap::<Vec<u8>, Vec<u8>>::new());
@@ -168,7 +172,7 @@ impl Chain {
     ) -> Result<BlockHeader, ChainError> {
         let (h, root) = self.head()?;
         Ok(BlockHeader {
-            height: h + 1,
+            height: next_height(h)?,
             parent_root: root,
             timestamp,
             proposer,
@@ -178,9 +182,9 @@ impl Chain {
     /// Executes `block` on the head and commits it atomically with its receipts.
     pub fn execute_block(&mut self, block: &Block) -> Result<BlockResult, ChainError> {
         let (height, root) = self.head()?;
-        if block.header.height != height + 1 {
+        if block.header.height != next_height(height)? {
             return Err(ChainError::WrongHeight {
-                expected: height + 1,
+                expected: next_height(height)?,
                 got: block.header.height,
             });
         }
@@ -262,6 +266,11 @@ impl Chain {
         let (v, p) = self.db.prove(key, h)?;
         Ok((v, p, h, root))
     }
+}
+
+/// The height after `h`. Errors: `HeightExhausted` at `u64::MAX` (never a wrap to block 0).
+fn next_height(h: u64) -> Result<u64, ChainError> {
+    h.checked_add(1).ok_or(ChainError::HeightExhausted)
 }
 
 /// The routines of a node: on the engine [`ROUTINE_ENGINE_ENV`] names, the JIT by default.

@@ -432,9 +432,10 @@ pub fn tally(p: &Proposal, validators: &[Validator]) -> (u64, u64, u64) {
 
 /// Whether `yes` of `total` stake reaches the quorum.
 pub fn reaches_quorum(yes: u64, total: u64, params: &GovParams) -> bool {
+    // Products of two 64-bit numbers always fit a u128.
     total > 0
-        && u128::from(yes) * u128::from(QUORUM_DENOMINATOR)
-            >= u128::from(params.quorum_bps) * u128::from(total)
+        && u128::from(yes).saturating_mul(u128::from(QUORUM_DENOMINATOR))
+            >= u128::from(params.quorum_bps).saturating_mul(u128::from(total))
 }
 
 /// What happened to a proposal in a block.
@@ -831,7 +832,10 @@ impl<B: ChainBase> Gov<'_, '_, B> {
                     return Ok(Err(e));
                 }
                 let id = proposal_count(self.a)?;
-                self.put(next_id_key(), &(id + 1));
+                let Some(next_id) = id.checked_add(1) else {
+                    return Ok(Err("proposal ids are exhausted".into()));
+                };
+                self.put(next_id_key(), &next_id);
                 let p = Proposal {
                     id,
                     proposer: *sender,

@@ -249,11 +249,11 @@ impl HostState {
             return Ok(());
         }
         let cost = self.schedule.host_cost(f, bytes);
-        if self.gas < cost {
+        let Some(left) = self.gas.checked_sub(cost) else {
             self.gas = 0;
             return Err(Trap::OutOfGas.into());
-        }
-        self.gas -= cost;
+        };
+        self.gas = left;
         Ok(())
     }
 
@@ -332,11 +332,11 @@ impl HostState {
         }
         let base = self.schedule.host_cost(f, 0);
         let cost = self.schedule.host_cost(f, bytes).saturating_sub(base);
-        if self.gas < cost {
+        let Some(left) = self.gas.checked_sub(cost) else {
             self.gas = 0;
             return Err(Trap::OutOfGas.into());
-        }
-        self.gas -= cost;
+        };
+        self.gas = left;
         Ok(())
     }
 

@@ -318,15 +318,15 @@ impl VmInner {
         );
         if self.config.cache_capacity > 0 {
             let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            c.tick += 1;
+            c.tick = c.tick.saturating_add(1);
             let tick = c.tick;
             if let Some((p, used)) = c.entries.get_mut(&key) {
                 *used = tick;
                 let p = Arc::clone(p);
-                c.hits += 1;
+                c.hits = c.hits.saturating_add(1);
                 return Ok(p);
             }
-            c.misses += 1;
+            c.misses = c.misses.saturating_add(1);
         }
         let module = admission::admit(code, &self.config.profile)?;
         let instrumented = if self.config.metering {
