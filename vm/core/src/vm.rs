@@ -286,7 +286,8 @@ fn locate(prepared: &Prepared, offset: u32) -> Option<FaultLocation> {
         .iter()
         .rposition(|f| f.body_offset <= offset as usize)?;
     Some(FaultLocation {
-        func: m.imports.len() as u32 + i as u32,
+        // Function counts are bounded by admission's profile: far below u32::MAX.
+        func: (m.imports.len() as u32).saturating_add(i as u32),
         offset,
     })
 }
