@@ -16,10 +16,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod abi;
-// Not yet converted to checked arithmetic (issue 14 item 9): indices bounded by the profile.
-#[allow(clippy::arithmetic_side_effects)]
 pub mod admission;
-#[allow(clippy::arithmetic_side_effects)]
 pub mod analysis;
 pub mod calls;
 pub mod engine;
@@ -32,7 +29,6 @@ pub mod host;
 mod intrinsics;
 pub mod kills;
 pub mod manifest;
-#[allow(clippy::arithmetic_side_effects)]
 pub mod metering;
 pub mod profile;
 pub mod schedule;
