@@ -125,6 +125,11 @@ impl Chain {
         self.set_routines(engine, JitCompile::Attempt)
     }
 
+    /// The engine this node asks for when it runs native routines.
+    pub fn routine_engine(&self) -> Engine {
+        self.routines.engine()
+    }
+
     /// [`Chain::set_routine_engine`], compiling routines for the JIT only if `jit` says so:
     /// [`JitCompile::Refuse`] makes this node behave as one where JIT compilation fails.
     pub fn set_routines(&mut self, engine: Engine, jit: JitCompile) -> Result<(), ChainError> {
