@@ -10,7 +10,9 @@
 //! - a routine sees only its input (read-only), its output (writable), one 4 KiB stack frame
 //!   and its own constants and code (read-only); see [`sbpf`](crate::sbpf) for the map;
 //! - routines make no calls (no syscalls, no helpers): the loader refuses `call` instructions;
-//! - the instruction count, gas and result are identical on the interpreter and the JIT.
+//! - the instruction count, gas and result are identical on the interpreter and the JIT, and a
+//!   JIT that is unavailable (no x86-64, compilation failed or refused) falls back to the
+//!   interpreter: the engine is a node-local choice that never changes a result.
 
 mod builtin;
 mod error;
@@ -29,3 +31,4 @@ pub use manifest::{
     CostModel, GAS_PER_INSTRUCTION, InputRule, Manifest, RoutineId, gas_for_instructions,
 };
 pub use registry::{Engine, KernelObject, MAX_INSTRUCTION_BUDGET, Registry, Routine, RunResult};
+pub use sbpf::JitCompile;

@@ -8,7 +8,7 @@ use crate::error::BridgeError;
 use crate::kernel::KernelProgram;
 use crate::link;
 use crate::manifest::{GAS_PER_INSTRUCTION, Manifest, RoutineId, gas_for_instructions};
-use crate::sbpf::{CONSTANTS_VADDR, SbpfMode, SbpfProgram};
+use crate::sbpf::{CONSTANTS_VADDR, JitCompile, SbpfMode, SbpfProgram};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -115,6 +115,18 @@ impl Routine {
         sbpf_object: &[u8],
         kernel_object: Option<KernelObject>,
     ) -> Result<Self, BridgeError> {
+        Self::from_objects_with_jit(manifest, sbpf_object, kernel_object, JitCompile::Attempt)
+    }
+
+    /// [`Routine::from_objects`], compiling for the JIT only if `jit` says so. A routine
+    /// without a compiled JIT runs [`Engine::Jit`] requests on the interpreter, with identical
+    /// results and gas.
+    pub fn from_objects_with_jit(
+        manifest: Manifest,
+        sbpf_object: &[u8],
+        kernel_object: Option<KernelObject>,
+        jit: JitCompile,
+    ) -> Result<Self, BridgeError> {
         let routine = manifest.id;
         if !manifest.syscalls.is_empty() {
             return Err(BridgeError::Load {
@@ -127,7 +139,7 @@ impl Routine {
         }
         let image = link::link(sbpf_object, CONSTANTS_VADDR, link::Calls::Refuse)
             .map_err(|reason| BridgeError::Load { routine, reason })?;
-        let program = SbpfProgram::new(routine, image)?;
+        let program = SbpfProgram::with_jit(routine, image, jit)?;
         Ok(Self {
             manifest,
             program,
@@ -157,8 +169,18 @@ impl Routine {
         &self.manifest
     }
 
-    /// Whether `engine` can run this routine here. For `Kernel` this loads the program into the
-    /// kernel on first use; `Err` says why it cannot run (e.g. no permission, verifier refusal).
+    /// The engine that runs a request for `engine`: `Jit` falls back to `Interpreter` where
+    /// the JIT is not compiled (same output, count and gas).
+    pub fn effective_engine(&self, engine: Engine) -> Engine {
+        match engine {
+            Engine::Jit if !self.program.jit_available() => Engine::Interpreter,
+            other => other,
+        }
+    }
+
+    /// Whether `engine` itself can run this routine here (a `Jit` request still runs, on the
+    /// interpreter, when this says no). For `Kernel` this loads the program into the kernel on
+    /// first use; `Err` says why it cannot run (e.g. no permission, verifier refusal).
     pub fn engine_available(&self, engine: Engine) -> Result<(), BridgeError> {
         match engine {
             Engine::Interpreter => Ok(()),
@@ -184,7 +206,8 @@ impl Routine {
     /// Runs the routine on `input`, producing `out_len` bytes, with at most `gas_budget` gas.
     ///
     /// Errors: `InputSize`/`OutputSize` if the manifest rejects the lengths (checked before
-    /// running), `BudgetExhausted`, `Fault`, `Rejected` (non-zero status), `EngineUnavailable`.
+    /// running), `BudgetExhausted`, `Fault`, `Rejected` (non-zero status), `EngineUnavailable`
+    /// (`Kernel` only: a `Jit` request without a compiled JIT runs on the interpreter).
     /// Deterministic for `Interpreter` and `Jit` (same output, count, gas or error);
     /// `Kernel` ignores the budget and reports no count.
     pub fn run(

@@ -70,6 +70,18 @@ pub enum SbpfMode {
     Jit,
 }
 
+/// Whether loading a routine compiles it for the JIT. A node-local choice: a routine whose
+/// JIT is unavailable runs on the interpreter, with the same output, count and gas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JitCompile {
+    /// Compile where solana-sbpf has a JIT (x86-64); a failure leaves the interpreter.
+    #[default]
+    Attempt,
+    /// Never compile, exactly as if compilation had failed: forces the interpreter (a node
+    /// setting, and the hook that tests the fallback path).
+    Refuse,
+}
+
 /// What one run of a linked image returned: the status in r0 and the executed instruction
 /// count (as metered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,8 +122,9 @@ pub(crate) struct SbpfProgram {
 /// The VM configuration of every routine: SBPF v0 only, one stack frame, metering on.
 ///
 /// Every memory access stays bounds-checked against the five regions and the meter stays exact
-/// (both engines count the same instructions); the settings below only remove cost that buys
-/// nothing for routines, which are vetted builds of our own C sources, never untrusted bytecode.
+/// (both engines count the same instructions). Routines are objects that passed the PCC checker
+/// and a governance vote — not arbitrary bytecode, but not trusted code either: the settings
+/// below trade JIT-spraying defences for speed and change no result or count.
 fn config() -> Config {
     Config {
         max_call_depth: 1,
@@ -136,6 +149,16 @@ impl SbpfProgram {
     /// Verifies `image` and JIT-compiles it. A JIT failure is kept and reported when the JIT
     /// is asked for; a verifier failure is an error.
     pub(crate) fn new(routine: RoutineId, image: LinkedImage) -> Result<Self, BridgeError> {
+        Self::with_jit(routine, image, JitCompile::Attempt)
+    }
+
+    /// [`SbpfProgram::new`], compiling for the JIT only if `jit` says so. A refused
+    /// compilation leaves the program exactly as a failed one does.
+    pub(crate) fn with_jit(
+        routine: RoutineId,
+        image: LinkedImage,
+        jit: JitCompile,
+    ) -> Result<Self, BridgeError> {
         let load_err = |reason: String| BridgeError::Load { routine, reason };
         let loader = Arc::new(BuiltinProgram::new_loader(config()));
         let executable = Executable::from_text_bytes(
@@ -148,7 +171,10 @@ impl SbpfProgram {
         executable
             .verify::<RequisiteVerifier>()
             .map_err(|e| load_err(format!("sbpf verifier: {e}")))?;
-        let jit_error = compile_jit(&executable);
+        let jit_error = match jit {
+            JitCompile::Attempt => compile_jit(&executable),
+            JitCompile::Refuse => Some("JIT compilation refused by the node's settings".into()),
+        };
         Ok(Self {
             routine,
             loader,
@@ -158,7 +184,9 @@ impl SbpfProgram {
         })
     }
 
-    /// Runs the program once. `output` must already have the requested length.
+    /// Runs the program once. `output` must already have the requested length. Where the JIT
+    /// is asked for but unavailable (not compiled, or compilation failed or was refused), the
+    /// interpreter runs instead: the engine is a node-local choice and never changes a result.
     ///
     /// Returns the instruction count; `Err` on budget exhaustion, fault or non-zero status.
     /// Deterministic: the interpreter and the JIT return the same result and count.
@@ -170,7 +198,17 @@ impl SbpfProgram {
         budget: u64,
     ) -> Result<u64, BridgeError> {
         let routine = self.routine;
-        match self.execute(mode, input, output, budget)? {
+        let mode = self.effective_mode(mode);
+        let execution = match self.execute(mode, input, output, budget) {
+            // The JIT refused to start (nothing ran): the interpreter, the reference, runs.
+            Err(BridgeError::EngineUnavailable(reason)) if mode == SbpfMode::Jit => {
+                tracing::debug!(routine, %reason, "JIT unavailable; running on the interpreter");
+                output.fill(0);
+                self.execute(SbpfMode::Interpreter, input, output, budget)?
+            }
+            other => other?,
+        };
+        match execution {
             Execution {
                 status: 0,
                 instructions,
@@ -256,6 +294,14 @@ impl SbpfProgram {
     /// Whether [`SbpfMode::Jit`] is available for this program.
     pub(crate) fn jit_available(&self) -> bool {
         self.jit_error.is_none()
+    }
+
+    /// The mode [`SbpfProgram::run`] uses when asked for `mode`: the JIT only if compiled.
+    pub(crate) fn effective_mode(&self, mode: SbpfMode) -> SbpfMode {
+        match mode {
+            SbpfMode::Jit if !self.jit_available() => SbpfMode::Interpreter,
+            other => other,
+        }
     }
 }
 

@@ -125,7 +125,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // Which routines contracts may call is decided by governance, in the chain state.
-    chain.set_routine_engine(engine);
+    chain.set_routine_engine(engine)?;
 
     if cfg.server.unix_socket.is_none() {
         cfg.server.unix_socket = Some(cfg.data_dir.join("keel.sock"));

@@ -14,8 +14,9 @@ pub struct DaemonConfig {
     pub demo_genesis: bool,
     /// Demo accounts created with the demo genesis. Default 8.
     pub demo_accounts: u32,
-    /// Engine for native routines: `jit` (default) or `interp`. Both give identical results and
-    /// gas; this is a node setting, not consensus.
+    /// Engine for native routines: `jit` (default) or `interp`. A node-local choice that never
+    /// changes a result: both give identical outputs and gas, and where the JIT is unavailable
+    /// (not x86-64, compilation failed) routines fall back to the interpreter.
     pub bridge_engine: String,
     /// Batching of `BlsBatchVerify` requests (the client lane; a block is always a batch of its
     /// own): most signatures per batch (default 4096) and longest wait for a batch to fill, in

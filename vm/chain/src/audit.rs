@@ -156,7 +156,7 @@ impl AuditLog {
         self.file.write_all(&batch).map_err(io(&path))?;
         self.file.sync_data().map_err(io(&path))?;
         self.size = self.size.saturating_add(batch.len() as u64);
-        Ok(entries.len() + gov.len())
+        Ok(entries.len().saturating_add(gov.len()))
     }
 
     fn rotate(&mut self) -> Result<(), AuditError> {
@@ -172,7 +172,7 @@ impl AuditLog {
             for i in (1..self.keep).rev() {
                 let from = rotated(i);
                 if from.exists() {
-                    fs::rename(&from, rotated(i + 1)).map_err(io(&from))?;
+                    fs::rename(&from, rotated(i.saturating_add(1))).map_err(io(&from))?;
                 }
             }
             fs::rename(&live, rotated(1)).map_err(io(&live))?;

@@ -12,7 +12,7 @@ use crate::state_access::Access;
 use crate::tx::SignedTx;
 use crate::types::{Account, Address};
 use keel_crypto::SignatureVerifier;
-use keel_ebpf_bridge::Engine;
+use keel_ebpf_bridge::{Engine, JitCompile};
 use keel_state::{Overlay, StateDb, StateProof};
 use keel_vm::{Vm, VmConfig};
 use std::path::Path;
@@ -22,6 +22,10 @@ pub type Proven = (Option<Vec<u8>>, StateProof, u64, [u8; 32]);
 
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./keel-data";
+
+/// Environment variable choosing the routine engine of a node opened or created here:
+/// `interp` or `jit` (the default). Node-local; every engine gives the same results.
+pub const ROUTINE_ENGINE_ENV: &str = "KEEL_ROUTINE_ENGINE";
 
 pub struct Chain {
     db: StateDb,
@@ -44,6 +48,7 @@ impl Chain {
         dir: impl AsRef<Path>,
         verifier: Box<dyn SignatureVerifier>,
     ) -> Result<Chain, ChainError> {
+        let routines = node_routines()?;
         let db = StateDb::open(dir.as_ref())?;
         let audit = open_audit(dir.as_ref())?;
         let vm = Vm::new(VmConfig::default()).map_err(ChainError::Vm)?;
@@ -51,7 +56,7 @@ impl Chain {
             db,
             vm,
             verifier,
-            routines: RoutineCache::new(Engine::Jit),
+            routines,
             last_timings: BlockTimings::default(),
             audit,
         })
@@ -64,6 +69,11 @@ impl Chain {
         genesis: &Genesis,
         verifier: Box<dyn SignatureVerifier>,
     ) -> Result<Chain, ChainError> {
+        let routines = node_routines()?;
+        // Balances never overflow on credit if the supply fits a u256: no transaction mints.
+        genesis.total_supply().ok_or_else(|| {
+            ChainError::Genesis("the genesis balances sum to more than a u256".into())
+        })?;
         let db = StateDb::create(dir.as_ref())?;
         let audit = open_audit(dir.as_ref())?;
         let mut overlay = Overlay::new(std::collections::BTreeMap::<Vec<u8>, Vec<u8>>::new());
@@ -96,7 +106,7 @@ impl Chain {
             db,
             vm,
             verifier,
-            routines: RoutineCache::new(Engine::Jit),
+            routines,
             last_timings: BlockTimings::default(),
             audit,
         })
@@ -107,10 +117,25 @@ impl Chain {
         self.last_timings
     }
 
-    /// Runs native routines on `engine` (interpreter or JIT: same outputs and gas; a node
-    /// setting, not consensus). Which routines run is decided by governance in the state.
-    pub fn set_routine_engine(&mut self, engine: Engine) {
-        self.routines = RoutineCache::new(engine);
+    /// Runs native routines on `engine`. The engine is node-local but never changes a result:
+    /// the interpreter (the reference) and the JIT give the same outputs and gas, and where the
+    /// JIT is unavailable routines fall back to the interpreter. Which routines run is decided
+    /// by governance in the state. Errors: `RoutineEngine` for the unmetered `Kernel`.
+    pub fn set_routine_engine(&mut self, engine: Engine) -> Result<(), ChainError> {
+        self.set_routines(engine, JitCompile::Attempt)
+    }
+
+    /// The engine this node asks for when it runs native routines.
+    pub fn routine_engine(&self) -> Engine {
+        self.routines.engine()
+    }
+
+    /// [`Chain::set_routine_engine`], compiling routines for the JIT only if `jit` says so:
+    /// [`JitCompile::Refuse`] makes this node behave as one where JIT compilation fails.
+    pub fn set_routines(&mut self, engine: Engine, jit: JitCompile) -> Result<(), ChainError> {
+        self.routines = RoutineCache::with_jit(engine, jit)
+            .map_err(|e| ChainError::RoutineEngine(e.to_string()))?;
+        Ok(())
     }
 
     /// A typed read of the head state (governance status, routine registry…).
@@ -152,7 +177,7 @@ impl Chain {
     ) -> Result<BlockHeader, ChainError> {
         let (h, root) = self.head()?;
         Ok(BlockHeader {
-            height: h + 1,
+            height: next_height(h)?,
             parent_root: root,
             timestamp,
             proposer,
@@ -162,9 +187,9 @@ impl Chain {
     /// Executes `block` on the head and commits it atomically with its receipts.
     pub fn execute_block(&mut self, block: &Block) -> Result<BlockResult, ChainError> {
         let (height, root) = self.head()?;
-        if block.header.height != height + 1 {
+        if block.header.height != next_height(height)? {
             return Err(ChainError::WrongHeight {
-                expected: height + 1,
+                expected: next_height(height)?,
                 got: block.header.height,
             });
         }
@@ -246,6 +271,27 @@ impl Chain {
         let (v, p) = self.db.prove(key, h)?;
         Ok((v, p, h, root))
     }
+}
+
+/// The height after `h`. Errors: `HeightExhausted` at `u64::MAX` (never a wrap to block 0).
+fn next_height(h: u64) -> Result<u64, ChainError> {
+    h.checked_add(1).ok_or(ChainError::HeightExhausted)
+}
+
+/// The routines of a node: on the engine [`ROUTINE_ENGINE_ENV`] names, the JIT by default.
+fn node_routines() -> Result<RoutineCache, ChainError> {
+    let engine = match std::env::var(ROUTINE_ENGINE_ENV) {
+        Err(std::env::VarError::NotPresent) => Engine::Jit,
+        Ok(name) => name
+            .parse()
+            .map_err(|e| ChainError::RoutineEngine(format!("{ROUTINE_ENGINE_ENV}: {e}")))?,
+        Err(e) => {
+            return Err(ChainError::RoutineEngine(format!(
+                "{ROUTINE_ENGINE_ENV}: {e}"
+            )));
+        }
+    };
+    RoutineCache::new(engine).map_err(|e| ChainError::RoutineEngine(e.to_string()))
 }
 
 fn open_audit(dir: &Path) -> Result<AuditLog, ChainError> {

@@ -86,6 +86,14 @@ pub enum ChainError {
     Record(String),
     #[error("state commit failed: {0}")]
     Commit(#[from] keel_state::StateError),
+    #[error("routine engine: {0}")]
+    RoutineEngine(String),
+    /// A fee refund or priority fee would overflow an account's balance. Unreachable while the
+    /// total supply fits a u256 (genesis checks it; no transaction mints): a broken state.
+    #[error("crediting account {account} would overflow its balance")]
+    BalanceOverflow { account: String },
+    #[error("the chain is at the last representable height")]
+    HeightExhausted,
 }
 
 /// Executes blocks with a VM and a signature verifier.
@@ -350,27 +358,56 @@ impl Executor<'_> {
                 return Ok(reject(RejectReason::InsufficientBalance));
             }
             // 2. Nonce and escrow, in the block context.
+            let Some(next_nonce) = account.nonce.checked_add(1) else {
+                return Ok(reject(RejectReason::NonceExhausted));
+            };
             let mut a = a;
             let mut account = account;
-            account.nonce += 1;
+            account.nonce = next_nonce;
+            // Covered by the balance check above.
             account.balance = account.balance.saturating_sub(gas_escrow);
             a.put_account(&sender, &account);
             gas_escrow
         };
         // 3. Rent of the touched contract, in the block context (eviction persists even if the
-        //    transaction then fails).
+        //    transaction then fails). The transaction pays for the eviction's deletions.
+        let mut rent = RentSettlement::Paid;
         if let TxKind::Call { contract, .. } = &tx.kind {
             let mut o = lock(shared);
-            settle_rent(
+            rent = settle_rent(
                 &mut Access { overlay: &mut o },
                 config,
                 ctx.height,
                 contract,
+                limits.compute.saturating_sub(intrinsic.compute),
             )?;
         }
         // 4. The transaction itself, in a forked context.
         lock(shared).fork();
-        let run = self.run_kind(shared, config, ctx, stx, &sender, intrinsic, limits)?;
+        let run = match rent {
+            RentSettlement::Paid => {
+                self.run_kind(shared, config, ctx, stx, &sender, intrinsic, limits)?
+            }
+            RentSettlement::Evicted { compute } => {
+                let mut start = intrinsic;
+                start.compute = start.compute.saturating_add(compute); // <= limits.compute
+                self.run_kind(shared, config, ctx, stx, &sender, start, limits)?
+            }
+            // Nothing was deleted; the transaction pays its whole compute limit (capped below).
+            RentSettlement::EvictionUnaffordable { compute } => TxRun {
+                gov: Vec::new(),
+                status: Err(FailReason::GasLimit {
+                    dimension: Dimension::Compute,
+                }),
+                used: GasVector {
+                    compute: intrinsic.compute.saturating_add(compute),
+                    ..intrinsic
+                },
+                events: Vec::new(),
+                contract: None,
+                faults: Vec::new(),
+            },
+        };
         let mut used = run.used;
         let mut status = run.status;
         if status.is_ok()
@@ -393,22 +430,14 @@ impl Executor<'_> {
         let fee = gas_cost(&dims(&used), prices, tx.priority_fee)
             .unwrap_or(escrow)
             .min(escrow);
-        let tip = Amount::from_u128(u128::from(used.compute) * u128::from(tx.priority_fee));
+        // u64 × u64 always fits a u128.
+        let tip =
+            Amount::from_u128(u128::from(used.compute).saturating_mul(u128::from(tx.priority_fee)));
         {
             let mut o = lock(shared);
             let mut a = Access { overlay: &mut o };
-            let mut account = a.account_or_default(&sender)?;
-            account.balance = account
-                .balance
-                .checked_add(escrow.saturating_sub(fee))
-                .unwrap_or(account.balance);
-            a.put_account(&sender, &account);
-            let mut proposer = a.account_or_default(&ctx.proposer)?;
-            proposer.balance = proposer
-                .balance
-                .checked_add(tip.min(fee))
-                .unwrap_or(proposer.balance);
-            a.put_account(&ctx.proposer, &proposer);
+            credit(&mut a, &sender, escrow.saturating_sub(fee))?;
+            credit(&mut a, &ctx.proposer, tip.min(fee))?;
         }
         *block_used = block_used.saturating_add(&used);
         let (status, events, gov) = match status {
@@ -450,7 +479,7 @@ impl Executor<'_> {
         };
         match &tx.kind {
             TxKind::Transfer { to, amount } => {
-                used.compute += config.transfer_compute;
+                used.compute = used.compute.saturating_add(config.transfer_compute);
                 let mut o = lock(shared);
                 let mut a = Access { overlay: &mut o };
                 let mut from = a.account_or_default(sender)?;
@@ -461,10 +490,14 @@ impl Executor<'_> {
                 a.put_account(sender, &from);
                 let existing = a.account(to)?;
                 if existing.is_none() {
-                    used.storage_bytes += config.account_bytes;
+                    used.storage_bytes = used.storage_bytes.saturating_add(config.account_bytes);
                 }
                 let mut dest = existing.unwrap_or_default();
-                dest.balance = dest.balance.checked_add(*amount).unwrap_or(dest.balance);
+                // Never a dropped credit: the transfer fails (the debit above is reverted).
+                let Some(credited) = dest.balance.checked_add(*amount) else {
+                    return Ok(fail(FailReason::BalanceOverflow, used));
+                };
+                dest.balance = credited;
                 a.put_account(to, &dest);
                 Ok(TxRun {
                     gov: Vec::new(),
@@ -476,10 +509,15 @@ impl Executor<'_> {
                 })
             }
             TxKind::Deploy { code, constructor } => {
-                used.compute += config
-                    .data_compute_per_byte
-                    .saturating_mul(code.len() as u64);
-                used.storage_bytes += code.len() as u64 + config.account_bytes;
+                used.compute = used.compute.saturating_add(
+                    config
+                        .data_compute_per_byte
+                        .saturating_mul(code.len() as u64),
+                );
+                used.storage_bytes = used
+                    .storage_bytes
+                    .saturating_add(code.len() as u64)
+                    .saturating_add(config.account_bytes);
                 let address = contract_address(sender, tx.nonce);
                 if let Err(e) = self.vm.prepare_for_deploy(code) {
                     return Ok(fail(FailReason::Admission(e.to_string()), used));
@@ -542,7 +580,11 @@ impl Executor<'_> {
                     from.balance = left;
                     a.put_account(sender, &from);
                     let mut to = a.account_or_default(contract)?;
-                    to.balance = to.balance.checked_add(*value).unwrap_or(to.balance);
+                    // Never a dropped credit: the call fails (the debit above is reverted).
+                    let Some(credited) = to.balance.checked_add(*value) else {
+                        return Ok(fail(FailReason::BalanceOverflow, used));
+                    };
+                    to.balance = credited;
                     a.put_account(contract, &to);
                     code
                 };
@@ -579,12 +621,14 @@ impl Executor<'_> {
                 })
             }
             TxKind::Restore { contract, entries } => {
-                let bytes: u64 = entries
-                    .iter()
-                    .map(|(k, v)| (k.len() + v.len()) as u64)
-                    .sum();
-                used.compute += config.data_compute_per_byte.saturating_mul(bytes);
-                used.storage_bytes += bytes;
+                let bytes = entries.iter().fold(0u64, |n, (k, v)| {
+                    n.saturating_add(k.len() as u64)
+                        .saturating_add(v.len() as u64)
+                });
+                used.compute = used
+                    .compute
+                    .saturating_add(config.data_compute_per_byte.saturating_mul(bytes));
+                used.storage_bytes = used.storage_bytes.saturating_add(bytes);
                 let mut o = lock(shared);
                 let mut a = Access { overlay: &mut o };
                 let Some(mut acc) = a.account(contract)? else {
@@ -608,6 +652,7 @@ impl Executor<'_> {
                 }
                 acc.evicted = None;
                 acc.storage_bytes = bytes;
+                acc.storage_entries = entries.len() as u64;
                 acc.rent_balance = deposit;
                 acc.rent_paid_through = ctx.height;
                 a.put_account(contract, &acc);
@@ -728,31 +773,64 @@ fn gas_cost(amounts: &PerDimension, prices: &Prices, priority: u64) -> Option<Am
     Some(Amount::from_u128(total))
 }
 
-/// Charges the rent a contract owes up to `height`; evicts it if its rent balance cannot pay.
+/// Credits `amount` to `account`. Errors: `BalanceOverflow` rather than a dropped credit.
+fn credit<B: ChainBase>(
+    a: &mut Access<'_, B>,
+    account: &Address,
+    amount: Amount,
+) -> Result<(), ChainError> {
+    let mut acc = a.account_or_default(account)?;
+    acc.balance = acc
+        .balance
+        .checked_add(amount)
+        .ok_or_else(|| ChainError::BalanceOverflow {
+            account: hex::encode(account),
+        })?;
+    a.put_account(account, &acc);
+    Ok(())
+}
+
+/// What settling a contract's rent did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RentSettlement {
+    /// Nothing was owed, or the rent balance paid it.
+    Paid,
+    /// The contract was evicted; the transaction is charged `compute` gas for the deletions.
+    Evicted { compute: u64 },
+    /// Eviction is due but costs `compute` gas, more than the transaction has left: nothing
+    /// changed (a later transaction with enough gas evicts it).
+    EvictionUnaffordable { compute: u64 },
+}
+
+/// Charges the rent a contract owes up to `height`; evicts it if its rent balance cannot pay
+/// and the eviction's deletions fit `compute_left` (checked before anything is deleted).
 pub fn settle_rent<B: ChainBase>(
     a: &mut Access<'_, B>,
     config: &ChainConfig,
     height: u64,
     contract: &Address,
-) -> Result<(), AccessError> {
+    compute_left: u64,
+) -> Result<RentSettlement, AccessError> {
     let Some(mut acc) = a.account(contract)? else {
-        return Ok(());
+        return Ok(RentSettlement::Paid);
     };
-    if acc.evicted.is_some() || acc.code_hash.is_none() || height <= acc.rent_paid_through {
-        return Ok(());
+    let Some(blocks) = height.checked_sub(acc.rent_paid_through) else {
+        return Ok(RentSettlement::Paid);
+    };
+    if acc.evicted.is_some() || acc.code_hash.is_none() || blocks == 0 {
+        return Ok(RentSettlement::Paid);
     }
     let total = a.total_storage()?;
-    let owed = rent::rent_owed(
-        &config.rent,
-        acc.storage_bytes,
-        height - acc.rent_paid_through,
-        total,
-    );
-    if owed.to_u256() <= acc.rent_balance.to_u256() {
-        acc.rent_balance = acc.rent_balance.saturating_sub(owed);
+    let owed = rent::rent_owed(&config.rent, acc.storage_bytes, blocks, total);
+    if let Some(left) = acc.rent_balance.checked_sub(owed) {
+        acc.rent_balance = left;
         acc.rent_paid_through = height;
         a.put_account(contract, &acc);
-        return Ok(());
+        return Ok(RentSettlement::Paid);
+    }
+    let compute = rent::eviction_compute(&config.rent, acc.storage_entries);
+    if compute > compute_left {
+        return Ok(RentSettlement::EvictionUnaffordable { compute });
     }
     let entries = a.storage_entries(contract)?;
     acc.evicted = Some(rent::commitment(&entries));
@@ -761,9 +839,10 @@ pub fn settle_rent<B: ChainBase>(
     }
     acc.rent_balance = Amount::ZERO;
     acc.rent_paid_through = height;
+    acc.storage_entries = 0;
     a.put_account(contract, &acc);
     let total = total.saturating_sub(acc.storage_bytes);
     a.put_total_storage(total);
     tracing::info!(contract = %hex::encode(contract), bytes = acc.storage_bytes, "evicted for unpaid rent");
-    Ok(())
+    Ok(RentSettlement::Evicted { compute })
 }

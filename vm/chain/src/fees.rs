@@ -53,9 +53,15 @@ pub type Prices = PerDimension;
 pub fn next_prices(prices: &Prices, usage: &PerDimension, p: &FeeParams) -> Prices {
     let mut out = *prices;
     for d in 0..4 {
-        let delta = i128::from(usage[d]) - i128::from(p.targets[d]);
-        let step = delta.saturating_mul(i128::from(p.eta_num[d])) / i128::from(p.eta_den.max(1));
-        let next = (i128::from(prices[d]) + step).max(i128::from(p.min_prices[d]));
+        // Differences of u64s fit an i128; the step saturates; eta_den >= 1 divides.
+        let delta = i128::from(usage[d]).saturating_sub(i128::from(p.targets[d]));
+        let step = delta
+            .saturating_mul(i128::from(p.eta_num[d]))
+            .checked_div(i128::from(p.eta_den.max(1)))
+            .unwrap_or(0);
+        let next = i128::from(prices[d])
+            .saturating_add(step)
+            .max(i128::from(p.min_prices[d]));
         out[d] = u64::try_from(next).unwrap_or(u64::MAX);
     }
     out

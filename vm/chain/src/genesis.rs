@@ -25,6 +25,18 @@ pub struct Genesis {
     pub routines: Vec<GenesisRoutine>,
 }
 
+impl Genesis {
+    /// The sum of the genesis balances, or `None` if it does not fit a u256. No transaction
+    /// mints, so while this fits no credit can overflow a balance.
+    pub fn total_supply(&self) -> Option<Amount> {
+        self.accounts
+            .iter()
+            .try_fold(Amount::ZERO, |total, (_, balance)| {
+                total.checked_add(*balance)
+            })
+    }
+}
+
 /// Number of demo validators: demo keys `0..DEMO_VALIDATORS`, equal stake.
 pub const DEMO_VALIDATORS: u32 = 4;
 /// Stake of each demo validator.

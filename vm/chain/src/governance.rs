@@ -448,9 +448,10 @@ pub fn tally(p: &Proposal, validators: &[Validator]) -> (u64, u64, u64) {
 
 /// Whether `yes` of `total` stake reaches the quorum.
 pub fn reaches_quorum(yes: u64, total: u64, params: &GovParams) -> bool {
+    // Products of two 64-bit numbers always fit a u128.
     total > 0
-        && u128::from(yes) * u128::from(QUORUM_DENOMINATOR)
-            >= u128::from(params.quorum_bps) * u128::from(total)
+        && u128::from(yes).saturating_mul(u128::from(QUORUM_DENOMINATOR))
+            >= u128::from(params.quorum_bps).saturating_mul(u128::from(total))
 }
 
 /// What happened to a proposal in a block.
@@ -882,7 +883,10 @@ impl<B: ChainBase> Gov<'_, '_, B> {
                     return Ok(Err(e));
                 }
                 let id = proposal_count(self.a)?;
-                self.put(next_id_key(), &(id + 1));
+                let Some(next_id) = id.checked_add(1) else {
+                    return Ok(Err("proposal ids are exhausted".into()));
+                };
+                self.put(next_id_key(), &next_id);
                 let p = Proposal {
                     id,
                     proposer: *sender,
@@ -1112,16 +1116,9 @@ impl<B: ChainBase> Gov<'_, '_, B> {
             Action::SetGasSchedule { schedule_json } => {
                 let s: GasSchedule = serde_json::from_slice(schedule_json)
                     .map_err(|e| format!("gas schedule does not parse: {e}"))?;
-                if s.host.len() != keel_vm::abi::HOST_FUNCTIONS.len() {
-                    return Err(format!(
-                        "gas schedule prices {} host functions; the ABI has {}",
-                        s.host.len(),
-                        keel_vm::abi::HOST_FUNCTIONS.len()
-                    ));
-                }
-                if s.per_code_byte_denominator == 0 {
-                    return Err("per_code_byte_denominator must be positive".into());
-                }
+                // Every price >= 1, at submission and again at activation (both come here).
+                s.validate()
+                    .map_err(|e| format!("gas schedule refused: {e}"))?;
                 let current = schedule(self.a)
                     .map_err(st)?
                     .map_or(vm.config().schedule.version, |c| c.version);

@@ -2,6 +2,9 @@
 //! canonical encoding (`ENCODING.md`), deterministic block execution over the authenticated
 //! state, a multi-dimensional fee market and lazily charged state rent with eviction/restore.
 
+// Consensus code: every overflow is a typed outcome or a documented saturation, never a wrap.
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod audit;
 pub mod chain;
 pub mod config;

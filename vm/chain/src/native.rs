@@ -8,7 +8,9 @@ use keel_vm::{NativeError, NativeRoutines};
 use std::sync::Arc;
 
 /// Every routine of a registry, run on one engine. Interpreter and JIT give identical outputs
-/// and gas (the bridge's differential tests), so the engine is a node setting, not consensus.
+/// and gas (the bridge's differential tests; a JIT that is unavailable falls back to the
+/// interpreter), so the engine is a node-local choice that never changes a result. `Kernel` is
+/// unmetered: for cross-checks, never for a chain.
 pub struct BridgeRoutines {
     registry: Arc<Registry>,
     engine: Engine,

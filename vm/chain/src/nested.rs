@@ -44,13 +44,22 @@ fn state_error(e: AccessError) -> StateError {
     StateError(e.to_string())
 }
 
-/// The deposit could not be paid: nothing was applied.
+/// The deposit could not be paid (or a balance would overflow): nothing was applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DepositUnpaid;
 
+/// How a set of writes changes a contract's storage.
+#[derive(Default)]
+struct Growth {
+    grown: u64,
+    shrunk: u64,
+    added: u64,
+    removed: u64,
+}
+
 /// Applies `contract`'s writes in the current context, charging the storage deposit for
 /// growth to `payer` and rebating shrinkage from the contract's rent balance. Checks that the
-/// payer can pay *before* writing anything.
+/// payer can pay, and that no counter or balance overflows, *before* writing anything.
 pub(crate) fn apply_writes<B: ChainBase>(
     a: &mut Access<'_, B>,
     config: &ChainConfig,
@@ -58,28 +67,34 @@ pub(crate) fn apply_writes<B: ChainBase>(
     contract: &Address,
     writes: &Writes,
 ) -> Result<Result<(), DepositUnpaid>, AccessError> {
-    let (mut grown, mut shrunk) = (0u64, 0u64);
+    let mut g = Growth::default();
     for (k, v) in writes {
-        let old = a
-            .storage(contract, k)?
-            .map(|old| (k.len() + old.len()) as u64)
-            .unwrap_or(0);
-        let new = v.as_ref().map(|v| (k.len() + v.len()) as u64).unwrap_or(0);
-        if new > old {
-            grown += new - old
-        } else {
-            shrunk += old - new
+        let old = a.storage(contract, k)?;
+        let size = |v: &Vec<u8>| (k.len() as u64).saturating_add(v.len() as u64);
+        let (old_len, new_len) = (old.as_ref().map_or(0, size), v.as_ref().map_or(0, size));
+        // Sums of in-memory lengths: far below u64::MAX, saturation is unreachable.
+        g.grown = g.grown.saturating_add(new_len.saturating_sub(old_len));
+        g.shrunk = g.shrunk.saturating_add(old_len.saturating_sub(new_len));
+        match (old.is_some(), v.is_some()) {
+            (false, true) => g.added = g.added.saturating_add(1),
+            (true, false) => g.removed = g.removed.saturating_add(1),
+            _ => {}
         }
     }
     let acc = a.account_or_default(contract)?;
-    let deposit = rent::deposit_for(&config.rent, grown);
-    let rebate = rent::rebate_for(&config.rent, shrunk).min(acc.rent_balance);
+    let deposit = rent::deposit_for(&config.rent, g.grown);
+    let rebate = rent::rebate_for(&config.rent, g.shrunk).min(acc.rent_balance);
     let mut from = a.account_or_default(payer)?;
     let Some(left) = from
         .balance
         .checked_add(rebate)
         .and_then(|b| b.checked_sub(deposit))
     else {
+        return Ok(Err(DepositUnpaid));
+    };
+    // A credit that would overflow is refused before anything is written, like an unpaid
+    // deposit (unreachable while the total supply fits a u256).
+    let Some(rent_balance) = acc.rent_balance.saturating_sub(rebate).checked_add(deposit) else {
         return Ok(Err(DepositUnpaid));
     };
     for (k, v) in writes {
@@ -89,20 +104,21 @@ pub(crate) fn apply_writes<B: ChainBase>(
     a.put_account(payer, &from);
     // Re-read: the payer may be the contract itself.
     let mut acc = a.account_or_default(contract)?;
-    acc.rent_balance = acc
-        .rent_balance
-        .saturating_sub(rebate)
-        .checked_add(deposit)
-        .unwrap_or(acc.rent_balance);
+    acc.rent_balance = rent_balance;
+    // The counters track the storage itself, so they never leave 0..=u64::MAX: saturating.
     acc.storage_bytes = acc
         .storage_bytes
-        .saturating_add(grown)
-        .saturating_sub(shrunk);
+        .saturating_add(g.grown)
+        .saturating_sub(g.shrunk);
+    acc.storage_entries = acc
+        .storage_entries
+        .saturating_add(g.added)
+        .saturating_sub(g.removed);
     a.put_account(contract, &acc);
     let total = a
         .total_storage()?
-        .saturating_add(grown)
-        .saturating_sub(shrunk);
+        .saturating_add(g.grown)
+        .saturating_sub(g.shrunk);
     a.put_total_storage(total);
     Ok(Ok(()))
 }
@@ -164,7 +180,12 @@ impl<B: ChainBase> ContractEnv for ChainEnv<B> {
         payer.balance = left;
         a.put_account(from, &payer);
         let mut dest = a.account_or_default(to).map_err(state_error)?;
-        dest.balance = dest.balance.checked_add(value).unwrap_or(dest.balance);
+        // A credit that would overflow is never dropped: the value does not move at all.
+        let Some(credited) = dest.balance.checked_add(value) else {
+            o.revert_child().map_err(|e| StateError(e.to_string()))?;
+            return Ok(false);
+        };
+        dest.balance = credited;
         a.put_account(to, &dest);
         Ok(true)
     }

@@ -25,6 +25,8 @@ pub enum RejectReason {
     BlockFull { dimension: Dimension },
     #[error("fee arithmetic overflows")]
     FeeOverflow,
+    #[error("the sender's nonce is at its maximum")]
+    NonceExhausted,
 }
 
 /// Why an executed transaction failed (its writes are reverted; it pays for gas used).
@@ -51,6 +53,8 @@ pub enum FailReason {
     BadRestoreProof,
     #[error("governance: {0}")]
     Governance(#[serde(with = "message")] String),
+    #[error("crediting the value would overflow the recipient's balance")]
+    BalanceOverflow,
 }
 
 /// The outcome of one transaction.

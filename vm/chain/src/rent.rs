@@ -10,6 +10,9 @@
 //! * If the rent owed exceeds the balance, the contract is **evicted**: its storage leaves the
 //!   live tree and the account keeps a [`commitment`] to it; a `Restore` transaction carrying the
 //!   exact entries (the proof: they must hash to the commitment) and a fresh deposit brings it back.
+//! * Eviction is work proportional to the entries deleted, so the transaction that triggers it
+//!   pays [`eviction_compute`] compute gas, checked against its limit *before* anything is
+//!   deleted; the block's compute limit bounds the evictions of one block.
 //!
 //! Rate: `rate(S) = base` for total state `S ≤ target`, else `base · 2^((S − target)/doubling)`,
 //! with the fractional power linearly interpolated between powers of two (exact integers).
@@ -34,6 +37,14 @@ pub struct RentParams {
     pub deposit_per_byte: u64,
     /// Share of a deleted byte's deposit returned to the deleter, in percent (0–100).
     pub rebate_percent: u8,
+    /// Compute gas per storage entry an eviction deletes (like a storage write: one tree
+    /// update each), paid by the transaction that triggers the eviction.
+    #[serde(default = "default_evict_compute_per_entry")]
+    pub evict_compute_per_entry: u64,
+}
+
+fn default_evict_compute_per_entry() -> u64 {
+    2_000
 }
 
 impl RentParams {
@@ -45,8 +56,15 @@ impl RentParams {
             doubling_bytes: 16 * 1024 * 1024,
             deposit_per_byte: 1_000,
             rebate_percent: 50,
+            evict_compute_per_entry: default_evict_compute_per_entry(),
         }
     }
+}
+
+/// Compute gas of evicting `entries` storage entries (saturating: a saturated cost is one no
+/// transaction can pay).
+pub fn eviction_compute(p: &RentParams, entries: u64) -> u64 {
+    p.evict_compute_per_entry.saturating_mul(entries)
 }
 
 /// Rent owed by `bytes` of storage over `blocks` blocks when the total state is `total_bytes`.
@@ -55,34 +73,49 @@ pub fn rent_owed(p: &RentParams, bytes: u64, blocks: u64, total_bytes: u64) -> A
     if bytes == 0 || blocks == 0 {
         return Amount::ZERO;
     }
-    let den = U256::from(p.rate_den.max(1));
-    let mut num = U256::from(bytes) * U256::from(blocks) * U256::from(p.rate_num);
-    let mut den = den;
-    if total_bytes > p.target_state_bytes {
+    // Three u64 factors fit in 192 bits; the doubling saturates (then rent is unpayable).
+    let mut num = U256::from(bytes)
+        .saturating_mul(U256::from(blocks))
+        .saturating_mul(U256::from(p.rate_num));
+    let mut den = U256::from(p.rate_den.max(1));
+    if let Some(excess) = total_bytes.checked_sub(p.target_state_bytes)
+        && excess > 0
+    {
         let k = p.doubling_bytes.max(1);
-        let excess = total_bytes - p.target_state_bytes;
-        let shift = excess / k;
-        let frac = excess % k;
+        let (shift, frac) = (excess.checked_div(k), excess.checked_rem(k));
+        let (Some(shift), Some(frac)) = (shift, frac) else {
+            return Amount::from_u256(U256::MAX); // unreachable: k >= 1
+        };
         if shift >= 128 {
             return Amount::from_u256(U256::MAX);
         }
-        num = num.saturating_mul(U256::from(1u128) << (shift as usize));
-        num = num.saturating_mul(U256::from(k + frac));
-        den *= U256::from(k);
+        let doubling = U256::from(1u8).checked_shl(shift as usize);
+        num = num.saturating_mul(doubling.unwrap_or(U256::MAX));
+        // k + frac < 2^65: added in 256 bits.
+        num = num.saturating_mul(U256::from(k).saturating_add(U256::from(frac)));
+        den = den.saturating_mul(U256::from(k));
     }
-    let owed = num.div_ceil(den);
+    // den >= 1, so the division is defined.
+    let owed = num.checked_div(den).map_or(U256::MAX, |q| {
+        if q.saturating_mul(den) == num {
+            q
+        } else {
+            q.saturating_add(U256::from(1u8))
+        }
+    });
     Amount::from_u256(owed)
 }
 
-/// The deposit for `bytes` of growth.
+/// The deposit for `bytes` of growth (two u64 factors: exact in 256 bits).
 pub fn deposit_for(p: &RentParams, bytes: u64) -> Amount {
-    Amount::from_u256(U256::from(bytes) * U256::from(p.deposit_per_byte))
+    Amount::from_u256(U256::from(bytes).saturating_mul(U256::from(p.deposit_per_byte)))
 }
 
-/// The rebate for deleting `bytes`.
+/// The rebate for deleting `bytes` (exact in 256 bits; rounded down).
 pub fn rebate_for(p: &RentParams, bytes: u64) -> Amount {
-    let full = U256::from(bytes) * U256::from(p.deposit_per_byte);
-    Amount::from_u256(full * U256::from(p.rebate_percent.min(100)) / U256::from(100u8))
+    let full = U256::from(bytes).saturating_mul(U256::from(p.deposit_per_byte));
+    let share = full.saturating_mul(U256::from(p.rebate_percent.min(100)));
+    Amount::from_u256(share.checked_div(U256::from(100u8)).unwrap_or(U256::ZERO))
 }
 
 /// Commitment to an evicted contract's storage: SHA-256 over the canonical encoding of its
@@ -108,6 +141,7 @@ mod tests {
             doubling_bytes: 100,
             deposit_per_byte: 10,
             rebate_percent: 50,
+            evict_compute_per_entry: 100,
         }
     }
 
@@ -136,6 +170,22 @@ mod tests {
         );
         // Far over target saturates instead of overflowing.
         assert_eq!(rent_owed(&p(), 100, 10, 1_000_000_000).to_u256(), U256::MAX);
+    }
+
+    #[test]
+    fn a_huge_doubling_step_does_not_overflow_the_interpolation() {
+        // excess % k + k used to be computed in u64: 2^63 + (2^63 + 1) wrapped.
+        let huge = RentParams {
+            target_state_bytes: 0,
+            doubling_bytes: (1u64 << 63) + 1,
+            ..p()
+        };
+        let owed = rent_owed(&huge, 10, 10, 1u64 << 63).to_u256();
+        let base = rent_owed(&huge, 10, 10, 0).to_u256();
+        assert!(
+            owed > base && owed <= base * U256::from(2),
+            "{owed} vs {base}"
+        );
     }
 
     #[test]

@@ -7,27 +7,45 @@
 
 use crate::governance::{self, RoutineSpec};
 use crate::state_access::{Access, AccessError, ChainBase};
-use keel_ebpf_bridge::{BridgeError, Engine, Routine, RoutineId};
+use keel_ebpf_bridge::{BridgeError, Engine, JitCompile, Routine, RoutineId};
 use keel_vm::{NativeError, NativeRoutines};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 type CacheKey = ([u8; 32], Vec<u8>);
 
+/// Contracts' routines run metered on the interpreter or the JIT; the kernel engine is
+/// unmetered (a cross-check backend), so a chain refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("routine engine {0} cannot run contracts' routines (use interp or jit)")]
+pub struct UnsupportedEngine(pub Engine);
+
 /// Loaded routines by object hash and encoded spec. Shared by every block of a chain.
 pub struct RoutineCache {
     engine: Engine,
+    jit: JitCompile,
     loaded: Mutex<BTreeMap<CacheKey, Arc<Result<Routine, String>>>>,
 }
 
 impl RoutineCache {
-    /// Routines run on `engine` (interpreter and JIT agree on output and gas; the engine is a
-    /// node setting, not consensus).
-    pub fn new(engine: Engine) -> Self {
-        RoutineCache {
-            engine,
-            loaded: Mutex::new(BTreeMap::new()),
+    /// Routines run on `engine`. The engine is node-local, but the result is consensus: the
+    /// interpreter (the reference) and the JIT give identical outputs and gas, and a routine
+    /// whose JIT is unavailable runs on the interpreter. `Kernel` is unmetered: refused.
+    pub fn new(engine: Engine) -> Result<Self, UnsupportedEngine> {
+        Self::with_jit(engine, JitCompile::Attempt)
+    }
+
+    /// [`RoutineCache::new`], compiling routines for the JIT only if `jit` says so
+    /// ([`JitCompile::Refuse`] behaves as a node where every JIT compilation fails).
+    pub fn with_jit(engine: Engine, jit: JitCompile) -> Result<Self, UnsupportedEngine> {
+        if engine == Engine::Kernel {
+            return Err(UnsupportedEngine(engine));
         }
+        Ok(RoutineCache {
+            engine,
+            jit,
+            loaded: Mutex::new(BTreeMap::new()),
+        })
     }
 
     pub fn engine(&self) -> Engine {
@@ -45,10 +63,9 @@ impl RoutineCache {
         if let Some(r) = m.get(&key) {
             return Arc::clone(r);
         }
-        let r =
-            Arc::new(spec.manifest().and_then(|man| {
-                Routine::from_objects(man, object, None).map_err(|e| e.to_string())
-            }));
+        let r = Arc::new(spec.manifest().and_then(|man| {
+            Routine::from_objects_with_jit(man, object, None, self.jit).map_err(|e| e.to_string())
+        }));
         m.insert(key, Arc::clone(&r));
         r
     }

@@ -85,6 +85,9 @@ pub struct Account {
     pub code_hash: Option<[u8; 32]>,
     /// Bytes of contract storage (keys + values) in the live tree.
     pub storage_bytes: u64,
+    /// Entries of contract storage in the live tree (what an eviction deletes and is charged for).
+    #[serde(default)]
+    pub storage_entries: u64,
     /// Prepaid rent (the storage deposit), drawn down lazily.
     pub rent_balance: Amount,
     /// Height up to which rent has been charged.

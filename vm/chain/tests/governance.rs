@@ -696,7 +696,8 @@ fn a_node_stops_at_a_feature_version_it_does_not_implement() {
         encode(&ChainConfig::demo()),
     );
     let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
-    let routines = keel_chain::routines::RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter);
+    let routines =
+        keel_chain::routines::RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter).unwrap();
     let exec = Executor {
         vm: &vm,
         verifier: &keel_crypto::SingleVerifier,

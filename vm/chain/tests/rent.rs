@@ -132,3 +132,87 @@ fn deleting_storage_rebates_part_of_the_deposit() {
     let acc = chain.account(&counter).unwrap().unwrap();
     assert_eq!(acc.storage_bytes, 0);
 }
+
+/// A call to `counter`'s `get` with only `compute` gas.
+fn get_with_compute(from: u32, nonce: u64, counter: Address, compute: u64) -> SignedTx {
+    let mut limits = LIMITS;
+    limits[0] = compute;
+    Transaction {
+        chain_id: ChainConfig::demo().chain_id,
+        sender: key(from).public_key().to_bytes(),
+        nonce,
+        gas_limits: limits,
+        max_fee_per_unit: PRICES_MAX,
+        priority_fee: 2,
+        kind: TxKind::Call {
+            contract: counter,
+            call: CallData {
+                entry: "get".into(),
+                args: vec![],
+            },
+            value: Amount::ZERO,
+        },
+    }
+    .sign(&key(from))
+}
+
+#[test]
+fn the_transaction_that_triggers_an_eviction_pays_for_every_entry_deleted() {
+    let (_d, mut chain, counter) = setup();
+    let c = rent_config();
+    assert_eq!(chain.account(&counter).unwrap().unwrap().storage_entries, 1);
+    for _ in 0..12 {
+        block(&mut chain, vec![]);
+    }
+    let r = block(&mut chain, vec![call(1, 1, counter, "get", vec![])]);
+    assert!(matches!(
+        r.receipts[0].status,
+        TxStatus::Failed {
+            reason: FailReason::Evicted
+        }
+    ));
+    // Intrinsic gas plus one entry's deletion.
+    assert_eq!(
+        r.receipts[0].gas_used[0],
+        c.tx_base_compute + c.rent.evict_compute_per_entry
+    );
+    assert_eq!(chain.account(&counter).unwrap().unwrap().storage_entries, 0);
+    // Calling the already evicted contract deletes nothing and pays nothing extra.
+    let r = block(&mut chain, vec![call(1, 2, counter, "get", vec![])]);
+    assert_eq!(r.receipts[0].gas_used[0], c.tx_base_compute);
+}
+
+#[test]
+fn an_eviction_the_transaction_cannot_pay_for_deletes_nothing_and_costs_its_compute_limit() {
+    let (_d, mut chain, counter) = setup();
+    let c = rent_config();
+    for _ in 0..12 {
+        block(&mut chain, vec![]);
+    }
+    let short = c.tx_base_compute + c.rent.evict_compute_per_entry - 1;
+    let r = block(&mut chain, vec![get_with_compute(1, 1, counter, short)]);
+    assert!(
+        matches!(
+            r.receipts[0].status,
+            TxStatus::Failed {
+                reason: FailReason::GasLimit { .. }
+            }
+        ),
+        "{:?}",
+        r.receipts[0]
+    );
+    assert_eq!(r.receipts[0].gas_used[0], short);
+    let acc = chain.account(&counter).unwrap().unwrap();
+    assert_eq!((acc.evicted, acc.storage_entries), (None, 1));
+    let key = keel_state::keys::storage_key(&counter, b"count");
+    assert!(chain.get(&key).unwrap().is_some());
+    // With the gas for it, the next call evicts.
+    let r = block(&mut chain, vec![get_with_compute(1, 2, counter, short + 1)]);
+    assert!(matches!(
+        r.receipts[0].status,
+        TxStatus::Failed {
+            reason: FailReason::Evicted
+        }
+    ));
+    assert!(chain.account(&counter).unwrap().unwrap().evicted.is_some());
+}

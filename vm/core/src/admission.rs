@@ -163,7 +163,7 @@ impl AdmittedModule {
             self.imports.get(func_index as usize)?.1
         } else {
             self.functions
-                .get((func_index - imported) as usize)?
+                .get(func_index.checked_sub(imported)? as usize)?
                 .type_index
         };
         self.types.get(ty as usize)
@@ -406,7 +406,8 @@ pub fn admit(bytes: &[u8], profile: &Profile) -> Result<AdmittedModule, Admissio
         }
         match validator.payload(&payload)? {
             wasmparser::ValidPayload::Func(func, body) => {
-                let index = m.imports.len() as u32 + m.functions.len() as u32;
+                // Both counts are capped by the profile: far below u32::MAX.
+                let index = (m.imports.len() as u32).saturating_add(m.functions.len() as u32);
                 let type_index =
                     declared_funcs
                         .get(m.functions.len())
@@ -519,7 +520,7 @@ fn admit_body(
     let range = body.range();
     limit(
         "function body bytes",
-        range.end - range.start,
+        range.end.saturating_sub(range.start),
         profile.max_function_body_bytes,
         profile,
     )?;

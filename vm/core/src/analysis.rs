@@ -143,7 +143,8 @@ impl<'m> Analyzer<'m> {
             None => {}
         }
         self.memo.insert(func, State::InProgress);
-        let b = self.body_bound(func, (func - imported) as usize);
+        // func >= imported here (imports returned above).
+        let b = self.body_bound(func, func.saturating_sub(imported) as usize);
         self.memo.insert(func, State::Done(b.clone()));
         b
     }
@@ -183,11 +184,13 @@ impl<'m> Analyzer<'m> {
                 let end = ends.get(i).copied().unwrap_or(to);
                 let n = loop_iterations(ops, i, end)
                     .map_err(|why| format!("function {func}: loop at operator {i}: {why}"))?;
-                let (c, h) = self.range_bound(func, ops, charges, ends, i + 1, end + 1)?;
+                // Operator indices are below ops.len(): the increments never saturate.
+                let (inner, after) = (i.saturating_add(1), end.saturating_add(1));
+                let (c, h) = self.range_bound(func, ops, charges, ends, inner, after)?;
                 compute = compute.saturating_add(c.saturating_mul(n));
                 host = host.saturating_add(h.saturating_mul(n));
                 compute = compute.saturating_add(charges.get(i).copied().unwrap_or(0));
-                i = end + 1;
+                i = after;
                 continue;
             }
             compute = compute.saturating_add(charges.get(i).copied().unwrap_or(0));
@@ -211,7 +214,7 @@ impl<'m> Analyzer<'m> {
                 }
                 None => {}
             }
-            i += 1;
+            i = i.saturating_add(1);
         }
         Ok((compute, host))
     }
@@ -291,12 +294,14 @@ fn matching_ends(ops: &[Operator<'_>]) -> Vec<usize> {
 /// whatever `$i` held on entry. Anything else is refused with the reason.
 pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result<u64, String> {
     use Operator as O;
-    let body = ops.get(start + 1..end).ok_or("malformed loop")?;
+    let body = ops
+        .get(start.saturating_add(1)..end)
+        .ok_or("malformed loop")?;
     let n = body.len();
-    if n < 4 {
+    let Some([a, b, c, d]) = n.checked_sub(4).and_then(|t| body.get(t..)) else {
         return Err("body too short to be a counted loop".into());
-    }
-    let (local, limit, wide) = match (&body[n - 4], &body[n - 3], &body[n - 2], &body[n - 1]) {
+    };
+    let (local, limit, wide) = match (a, b, c, d) {
         (
             O::LocalGet { local_index },
             O::I32Const { value },
@@ -315,10 +320,10 @@ pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result
     let mut step: Option<u64> = None;
     for (k, op) in body.iter().enumerate() {
         match op {
-            O::Block { .. } | O::Loop { .. } | O::If { .. } => depth += 1,
+            O::Block { .. } | O::Loop { .. } | O::If { .. } => depth = depth.saturating_add(1),
             O::End => depth = depth.saturating_sub(1),
             O::Br { relative_depth } | O::BrIf { relative_depth }
-                if *relative_depth == depth && k != n - 1 =>
+                if *relative_depth == depth && k.saturating_add(1) != n =>
             {
                 return Err("another branch repeats the loop".into());
             }
@@ -378,5 +383,6 @@ pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result
     {
         return Err("the counter could wrap around".into());
     }
-    Ok(1 + limit.div_ceil(step))
+    // step > 0 (a positive constant) and limit + step fits: no overflow.
+    Ok(limit.div_ceil(step).saturating_add(1))
 }

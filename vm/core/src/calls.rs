@@ -53,7 +53,8 @@ pub trait ContractEnv: Send + Sync {
     /// `Err` means the deposit cannot be paid; nothing was applied then.
     fn flush(&self, contract: &Address, writes: &Writes) -> Result<Result<(), Trap>, StateError>;
     /// Opens a nested context and moves `value` (u256 LE) from `from` to `to`. `Ok(false)`:
-    /// `from` cannot pay; no context was opened.
+    /// the value cannot move (`from` cannot pay, or `to`'s balance would overflow); no context
+    /// was opened.
     fn enter(&self, from: &Address, to: &Address, value: &[u8; 32]) -> Result<bool, StateError>;
     /// Closes the innermost nested context, keeping (`commit`) or undoing its writes.
     fn leave(&self, commit: bool) -> Result<(), StateError>;
@@ -237,7 +238,8 @@ impl HostState {
         passed: Vec<Handle>,
     ) -> HostResult<i32> {
         let me = self.context.self_address;
-        let depth = self.calls.depth + 1;
+        // Below MAX_CALL_DEPTH (checked before a callee is prepared): never saturates.
+        let depth = self.calls.depth.saturating_add(1);
         let mut stack = self.calls.stack.clone();
         stack.push(h.target);
         let request = CallRequest {

@@ -116,4 +116,6 @@ pub enum VmError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("gas schedule refused: {0}")]
+    Schedule(#[from] crate::schedule::ScheduleError),
 }

@@ -249,11 +249,11 @@ impl HostState {
             return Ok(());
         }
         let cost = self.schedule.host_cost(f, bytes);
-        if self.gas < cost {
+        let Some(left) = self.gas.checked_sub(cost) else {
             self.gas = 0;
             return Err(Trap::OutOfGas.into());
-        }
-        self.gas -= cost;
+        };
+        self.gas = left;
         Ok(())
     }
 
@@ -332,11 +332,11 @@ impl HostState {
         }
         let base = self.schedule.host_cost(f, 0);
         let cost = self.schedule.host_cost(f, bytes).saturating_sub(base);
-        if self.gas < cost {
+        let Some(left) = self.gas.checked_sub(cost) else {
             self.gas = 0;
             return Err(Trap::OutOfGas.into());
-        }
-        self.gas -= cost;
+        };
+        self.gas = left;
         Ok(())
     }
 
@@ -482,14 +482,15 @@ impl HostState {
             return Err(Trap::OutOfGas.into());
         }
         let (output, used) = native.run(routine, &input, out.len(), max).map_err(|e| {
-            // A failed routine consumed its whole budget: deterministic on every engine.
+            // A failed routine consumed its whole budget. Deterministic: the engine is
+            // node-local (an unavailable JIT falls back to the interpreter), never a cause.
             if self.metered {
-                self.gas -= max;
+                self.gas = self.gas.saturating_sub(max); // max <= gas, checked above
             }
             native_trap(e)
         })?;
         if self.metered {
-            self.gas -= used.min(max);
+            self.gas = self.gas.saturating_sub(used.min(max)); // max <= gas, checked above
         }
         let dst = mem.get_mut(out).ok_or_else(|| oob(f, out_ptr, out_len))?;
         if output.len() != dst.len() {

@@ -115,14 +115,15 @@ impl Killed {
     pub fn code(self) -> i32 {
         match self {
             Killed::Opcode(c) => c as i32,
-            Killed::HostFn(h) => HOST_CODE_BASE + h as i32,
+            // Fewer than 2^16 host functions: never saturates.
+            Killed::HostFn(h) => HOST_CODE_BASE.saturating_add(h as i32),
         }
     }
 
     /// The inverse of [`Killed::code`].
     pub fn from_code(code: i32) -> Option<Killed> {
         if code >= HOST_CODE_BASE {
-            let i = usize::try_from(code - HOST_CODE_BASE).ok()?;
+            let i = usize::try_from(code.checked_sub(HOST_CODE_BASE)?).ok()?;
             return crate::abi::HOST_FUNCTIONS
                 .get(i)
                 .map(|s| Killed::HostFn(s.func));

@@ -12,6 +12,9 @@
 //!
 //! [`analysis`] gives static gas bounds per export. [`Vm`] ties the stages together.
 
+// Consensus code: every overflow is a typed outcome or a documented saturation, never a wrap.
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod abi;
 pub mod admission;
 pub mod analysis;
@@ -43,5 +46,5 @@ pub use host::{Address, CallContext, Event, MemoryState, NativeError, NativeRout
 pub use kills::{KillSet, Killed, OpcodeClass};
 pub use manifest::{Capability, MANIFEST_SECTION, Manifest, ManifestError};
 pub use profile::Profile;
-pub use schedule::GasSchedule;
+pub use schedule::{GasSchedule, ScheduleError};
 pub use vm::{CacheStats, CallOutcome, CallRequest, Prepared, Vm, VmConfig};

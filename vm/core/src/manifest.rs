@@ -133,7 +133,7 @@ impl Manifest {
         }
         let mut m = Manifest::default();
         while let Some((&tag, tail)) = rest.split_first() {
-            let at = bytes.len() - rest.len();
+            let at = bytes.len().saturating_sub(rest.len()); // rest is a suffix of bytes
             rest = tail;
             match tag {
                 TAG_STORAGE => m.storage = true,

@@ -157,18 +157,22 @@ fn rewrite(
     meter: bool,
 ) -> Result<InstrumentedModule, MeteringError> {
     let imported_funcs = module.imports.len() as u32;
-    let total_globals = module.imported_globals + module.defined_globals;
+    let index = |base: u32, k: u32| {
+        base.checked_add(k)
+            .ok_or_else(|| MeteringError::Reencode("index space overflows u32".into()))
+    };
+    let total_globals = index(module.imported_globals, module.defined_globals)?;
     let helper_type = module.types.len() as u32;
     let ctx = Ctx {
         module,
         schedule,
         max_stack: profile.max_stack_slots,
         gas_global: total_globals,
-        stack_global: total_globals + 1,
-        site_global: total_globals + 2,
+        stack_global: index(total_globals, 1)?,
+        site_global: index(total_globals, 2)?,
         oog_func: imported_funcs,
-        overflow_func: imported_funcs + 1,
-        killed_func: imported_funcs + 2,
+        overflow_func: index(imported_funcs, 1)?,
+        killed_func: index(imported_funcs, 2)?,
         kills,
         indirect_frames: indirect_frames(module),
         meter,
@@ -255,7 +259,7 @@ fn rewrite(
                 if let Some(c) = code.as_mut() {
                     c.function(&f);
                 }
-                body_index += 1;
+                body_index = body_index.saturating_add(1); // bounded by the bodies
             }
             Payload::DataSection(r) => {
                 done.ensure_exports(&mut out, helper_type, &ctx);
@@ -371,7 +375,8 @@ fn add_helper_imports(s: &mut ImportSection, helper_type: u32) {
     s.import(
         METER_MODULE,
         "killed",
-        wasm_encoder::EntityType::Function(helper_type + 1),
+        // Type counts are capped by the profile: far below u32::MAX.
+        wasm_encoder::EntityType::Function(helper_type.saturating_add(1)),
     );
 }
 
@@ -429,7 +434,7 @@ pub fn block_charges(ops: &[Operator<'_>], schedule: &GasSchedule) -> Vec<u64> {
     let mark = |stack: &Vec<(Kind, usize)>, targeted: &mut Vec<bool>, depth: u32| {
         if let Some(&(_, id)) = stack
             .len()
-            .checked_sub(1 + depth as usize)
+            .checked_sub((depth as usize).saturating_add(1))
             .and_then(|i| stack.get(i))
             && let Some(t) = targeted.get_mut(id)
         {
@@ -475,7 +480,7 @@ pub fn block_charges(ops: &[Operator<'_>], schedule: &GasSchedule) -> Vec<u64> {
         match op {
             Operator::Block { .. } => {
                 stack.push((Kind::Block, next_id));
-                next_id += 1;
+                next_id = next_id.saturating_add(1); // at most one per operator
             }
             Operator::Loop { .. } | Operator::If { .. } => {
                 let kind = if matches!(op, Operator::Loop { .. }) {
@@ -484,7 +489,7 @@ pub fn block_charges(ops: &[Operator<'_>], schedule: &GasSchedule) -> Vec<u64> {
                     Kind::If
                 };
                 stack.push((kind, next_id));
-                next_id += 1;
+                next_id = next_id.saturating_add(1); // at most one per operator
                 current = None;
             }
             Operator::Else => current = None,

@@ -40,6 +40,40 @@ pub enum OpClass {
     MemoryGrow,
 }
 
+impl OpClass {
+    /// Every class, in declaration order.
+    pub const ALL: [OpClass; 13] = [
+        OpClass::Structural,
+        OpClass::Simple,
+        OpClass::Global,
+        OpClass::Mul,
+        OpClass::Div,
+        OpClass::Load,
+        OpClass::Store,
+        OpClass::Branch,
+        OpClass::BranchTable,
+        OpClass::Call,
+        OpClass::CallIndirect,
+        OpClass::MemorySize,
+        OpClass::MemoryGrow,
+    ];
+}
+
+/// Why a gas schedule is refused (see [`GasSchedule::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("instruction class {class:?} costs 0; every executed instruction must cost at least 1")]
+    FreeInstruction { class: OpClass },
+    #[error("host function {func:?} has base cost 0; every host call must cost at least 1")]
+    FreeHostCall { func: HostFn },
+    #[error("the schedule prices {got} host functions; the ABI has {expected}")]
+    HostTable { got: usize, expected: usize },
+    #[error("call_base is 0; every call must cost at least 1")]
+    FreeCall,
+    #[error("per_code_byte_denominator must be positive")]
+    ZeroDenominator,
+}
+
 /// Compute cost of each [`OpClass`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstructionCosts {
@@ -162,6 +196,39 @@ impl GasSchedule {
             per_code_byte_numerator: 1,
             per_code_byte_denominator: 16,
         }
+    }
+
+    /// Checks that every price is at least 1 (ARCHITECTURE invariant 2), so no work is free and
+    /// every loop drains gas. `Structural` is exempt: it marks structure and never executes by
+    /// itself (each loop iteration passes a branch). Per-byte prices may be 0 where a base
+    /// price covers the call. Refused schedules never reach a VM or the chain state.
+    ///
+    /// Errors: the first price or shape that breaks the rule, as a [`ScheduleError`].
+    pub fn validate(&self) -> Result<(), ScheduleError> {
+        for class in OpClass::ALL {
+            if class != OpClass::Structural && self.class_cost(class) == 0 {
+                return Err(ScheduleError::FreeInstruction { class });
+            }
+        }
+        let expected = crate::abi::HOST_FUNCTIONS.len();
+        if self.host.len() != expected {
+            return Err(ScheduleError::HostTable {
+                got: self.host.len(),
+                expected,
+            });
+        }
+        for (spec, cost) in crate::abi::HOST_FUNCTIONS.iter().zip(&self.host) {
+            if cost.base == 0 {
+                return Err(ScheduleError::FreeHostCall { func: spec.func });
+            }
+        }
+        if self.call_base == 0 {
+            return Err(ScheduleError::FreeCall);
+        }
+        if self.per_code_byte_denominator == 0 {
+            return Err(ScheduleError::ZeroDenominator);
+        }
+        Ok(())
     }
 
     /// Cost of one instruction class.
@@ -333,6 +400,80 @@ mod tests {
         let s = GasSchedule::v1();
         assert_eq!(s.host.len(), crate::abi::HOST_FUNCTIONS.len());
         assert_eq!(s.host_cost(HostFn::StorageWrite, 10), 2_040);
+    }
+
+    #[test]
+    fn v1_is_a_valid_schedule() {
+        assert_eq!(GasSchedule::v1().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_schedule_with_a_free_instruction_class_is_refused() {
+        let mut s = GasSchedule::v1();
+        s.instructions.branch = 0;
+        assert_eq!(
+            s.validate(),
+            Err(ScheduleError::FreeInstruction {
+                class: OpClass::Branch
+            })
+        );
+        let mut zero = GasSchedule::v1();
+        zero.instructions = InstructionCosts {
+            structural: 0,
+            simple: 0,
+            global: 0,
+            mul: 0,
+            div: 0,
+            load: 0,
+            store: 0,
+            branch: 0,
+            branch_table: 0,
+            call: 0,
+            call_indirect: 0,
+            memory_size: 0,
+            memory_grow: 0,
+        };
+        assert!(matches!(
+            zero.validate(),
+            Err(ScheduleError::FreeInstruction { .. })
+        ));
+    }
+
+    #[test]
+    fn free_host_calls_free_calls_and_malformed_tables_are_refused() {
+        let mut s = GasSchedule::v1();
+        s.host[HostFn::StorageRead as usize].base = 0;
+        assert_eq!(
+            s.validate(),
+            Err(ScheduleError::FreeHostCall {
+                func: HostFn::StorageRead
+            })
+        );
+        let mut s = GasSchedule::v1();
+        s.host.pop();
+        assert!(matches!(s.validate(), Err(ScheduleError::HostTable { .. })));
+        let mut s = GasSchedule::v1();
+        s.call_base = 0;
+        assert_eq!(s.validate(), Err(ScheduleError::FreeCall));
+        let mut s = GasSchedule::v1();
+        s.per_code_byte_denominator = 0;
+        assert_eq!(s.validate(), Err(ScheduleError::ZeroDenominator));
+    }
+
+    #[test]
+    fn a_vm_refuses_a_schedule_that_makes_work_free() {
+        let mut schedule = GasSchedule::v1();
+        schedule.instructions.simple = 0;
+        let vm = crate::Vm::new(crate::VmConfig {
+            schedule,
+            ..crate::VmConfig::default()
+        });
+        assert!(matches!(
+            vm,
+            Err(crate::VmError::Schedule(ScheduleError::FreeInstruction {
+                class: OpClass::Simple
+            }))
+        ));
     }
 
     #[test]

@@ -115,8 +115,10 @@ struct VmInner {
 }
 
 impl Vm {
-    /// A VM on the wasmi interpreter tier.
+    /// A VM on the wasmi interpreter tier. Errors: `Schedule` if the configured gas schedule
+    /// prices some work at 0 ([`GasSchedule::validate`]).
     pub fn new(config: VmConfig) -> Result<Vm, VmError> {
+        config.schedule.validate()?;
         let engine = Box::new(WasmiEngine::new(&config.profile)?);
         Ok(Vm::with_engine(config, engine))
     }
@@ -305,7 +307,8 @@ fn locate(prepared: &Prepared, offset: u32) -> Option<FaultLocation> {
         .iter()
         .rposition(|f| f.body_offset <= offset as usize)?;
     Some(FaultLocation {
-        func: m.imports.len() as u32 + i as u32,
+        // Function counts are bounded by admission's profile: far below u32::MAX.
+        func: (m.imports.len() as u32).saturating_add(i as u32),
         offset,
     })
 }
@@ -337,15 +340,15 @@ impl VmInner {
         let key = (hash, schedule.version, profile.version, kills.digest());
         if self.config.cache_capacity > 0 {
             let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            c.tick += 1;
+            c.tick = c.tick.saturating_add(1);
             let tick = c.tick;
             if let Some((p, used)) = c.entries.get_mut(&key) {
                 *used = tick;
                 let p = Arc::clone(p);
-                c.hits += 1;
+                c.hits = c.hits.saturating_add(1);
                 return Ok(p);
             }
-            c.misses += 1;
+            c.misses = c.misses.saturating_add(1);
         }
         let module = admission::admit(code, &profile)?;
         let instrumented = if self.config.metering {

@@ -36,10 +36,15 @@ impl WasmiEngine {
     /// what the profile's deterministic stack budget allows, so Keel's limit always trips first.
     pub fn new(profile: &Profile) -> Result<Self, VmError> {
         let mut config = wasmi::Config::default();
-        let max_depth = (profile.max_stack_slots / FRAME_OVERHEAD_SLOTS) as usize + 16;
+        // Profile constants, far from overflow; saturating keeps wasmi's limits above Keel's.
+        let frames = profile.max_stack_slots.checked_div(FRAME_OVERHEAD_SLOTS);
+        let max_depth = (frames.unwrap_or(profile.max_stack_slots) as usize).saturating_add(16);
+        let max_height = (profile.max_stack_slots as usize)
+            .saturating_mul(64)
+            .saturating_add(1 << 20);
         config
             .set_max_recursion_depth(max_depth)
-            .set_max_stack_height(profile.max_stack_slots as usize * 64 + (1 << 20))
+            .set_max_stack_height(max_height)
             .floats(false)
             .wasm_multi_value(true)
             .wasm_sign_extension(true)
