@@ -86,6 +86,8 @@ pub enum ChainError {
     Record(String),
     #[error("state commit failed: {0}")]
     Commit(#[from] keel_state::StateError),
+    #[error("bad block header: {0}")]
+    Header(#[from] crate::blocks::HeaderError),
 }
 
 /// Executes blocks with a VM and a signature verifier.
@@ -217,6 +219,8 @@ impl Executor<'_> {
                 .unwrap_or_else(|p| p.into_inner());
             overlay.into_writes()?
         };
+        let mut writes = writes;
+        let receipts_root = crate::blocks::commit_block_facts(&mut writes, header, &receipts);
         let timings = BlockTimings {
             verify_signatures,
             execute: started.elapsed(),
@@ -230,6 +234,7 @@ impl Executor<'_> {
                 receipts,
                 gas_used: used,
                 state_root: [0; 32],
+                receipts_root,
                 prices,
                 next_prices: next,
                 governance,

@@ -3,6 +3,7 @@
 //! state, a multi-dimensional fee market and lazily charged state rent with eviction/restore.
 
 pub mod audit;
+pub mod blocks;
 pub mod chain;
 pub mod config;
 pub mod executor;
@@ -12,7 +13,9 @@ pub mod governance;
 pub mod native;
 mod nested;
 pub mod receipt;
+pub mod receipts_root;
 pub mod rent;
+pub mod replay;
 pub mod routines;
 pub mod state_access;
 pub mod tx;
