@@ -11,6 +11,7 @@ pub mod gov;
 pub mod kernel;
 pub mod module;
 pub mod offload;
+pub mod replay;
 pub mod serve;
 pub mod vm;
 
