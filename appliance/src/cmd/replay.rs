@@ -74,7 +74,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let started = std::time::Instant::now();
     let mut progress = |h: u64, last: u64| {
-        if h % 50 == 0 || h == last {
+        if h.is_multiple_of(50) || h == last {
             eprintln!("replayed block {h}/{last}");
         }
     };

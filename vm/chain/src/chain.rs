@@ -177,7 +177,7 @@ impl Chain {
     /// simulations): the head's timestamp + 1 and the first validator as proposer. Never a
     /// clock: the timestamp follows the chain, not the machine.
     pub fn next_local_header(&self) -> Result<BlockHeader, ChainError> {
-        let validators = self.read(|a| crate::governance::validators(a))?;
+        let validators = self.read(crate::governance::validators)?;
         let proposer = validators.first().map_or([0; 32], |v| v.address);
         let timestamp = self.head_timestamp()?.saturating_add(1);
         self.next_header(timestamp, proposer)

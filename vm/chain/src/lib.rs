@@ -1,6 +1,8 @@
 //! Keel's chain execution engine: accounts and native balances, BLS-signed transactions with a
 //! canonical encoding (`ENCODING.md`), deterministic block execution over the authenticated
 //! state, a multi-dimensional fee market and lazily charged state rent with eviction/restore.
+//! Each block commits a receipts root (`receipts_root`), is kept with its result and the genesis
+//! (`blocks`), and can be re-executed and compared from genesis (`replay`).
 
 pub mod audit;
 pub mod blocks;

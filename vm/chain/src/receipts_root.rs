@@ -372,7 +372,7 @@ mod tests {
         };
         let root = receipts_root(std::slice::from_ref(&base));
         for v in variants {
-            assert_ne!(receipts_root(&[v.clone()]), root, "{v:?}");
+            assert_ne!(receipts_root(std::slice::from_ref(&v)), root, "{v:?}");
         }
     }
 

@@ -162,6 +162,20 @@ fn compare(record: &BlockRecord, replayed: &BlockResult, receipts: bool) -> Opti
     }
     if receipts {
         receipt_diffs(&rec.receipts, &replayed.receipts, &mut diffs);
+        // Governance events by kind, proposal and transaction (their detail is a message).
+        let gov = |r: &BlockResult| -> Vec<String> {
+            r.governance
+                .iter()
+                .map(|e| format!("{:?} {} {:?}", e.kind, e.proposal, e.tx_index))
+                .collect()
+        };
+        if gov(rec) != gov(replayed) {
+            diffs.push(block_diff(
+                "governance",
+                format!("{:?}", gov(rec)),
+                format!("{:?}", gov(replayed)),
+            ));
+        }
         for (field, a, b) in [
             ("gas_used", &rec.gas_used, &replayed.gas_used),
             ("prices", &rec.prices, &replayed.prices),

@@ -38,6 +38,9 @@ fn fixture() -> &'static Mutex<tempfile::TempDir> {
     })
 }
 
+/// Makes a fresh verifier (again after a restart).
+type MakeVerifier<'a> = &'a dyn Fn() -> Box<dyn SignatureVerifier>;
+
 fn batch_verifier(workers: usize) -> Box<dyn SignatureVerifier> {
     let topology = keel_offload::Topology::discover();
     let config = keel_offload::PoolConfig {
@@ -52,7 +55,7 @@ fn batch_verifier(workers: usize) -> Box<dyn SignatureVerifier> {
 fn run(
     data: &Path,
     engine: Engine,
-    verifier: &dyn Fn() -> Box<dyn SignatureVerifier>,
+    verifier: MakeVerifier<'_>,
     restart_after: Option<u64>,
 ) -> ReplayReport {
     let recorded = Chain::open(data, Box::new(SingleVerifier)).unwrap();
@@ -83,12 +86,7 @@ fn the_fixture_replays_identically_on_every_engine_verifier_worker_count_and_res
     let batch1 = || batch_verifier(1);
     let batch2 = || batch_verifier(2);
     let half = Some(head.0 / 2);
-    let axes: [(
-        &str,
-        Engine,
-        &dyn Fn() -> Box<dyn SignatureVerifier>,
-        Option<u64>,
-    ); 4] = [
+    let axes: [(&str, Engine, MakeVerifier<'_>, Option<u64>); 4] = [
         ("interp/single/fresh", Engine::Interpreter, &single, None),
         ("jit/batch-1/fresh", Engine::Jit, &batch1, None),
         (

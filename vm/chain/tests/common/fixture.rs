@@ -322,9 +322,9 @@ pub fn generate(dir: &Path) -> Chain {
                 },
             ));
             txs.push(b.call(1, counter, "increment", vec![]));
-        } else if h % 5 == 0 {
+        } else if h.is_multiple_of(5) {
             txs.push(b.call(2, worker, "log", h.to_le_bytes().to_vec()));
-        } else if h % 7 == 0 {
+        } else if h.is_multiple_of(7) {
             txs.push(b.call(0, worker, "run", modmul_input(h, 3, MODMUL)));
         }
         let r = b.block(txs);
