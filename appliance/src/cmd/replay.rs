@@ -129,10 +129,12 @@ fn batch_verifier(workers: usize) -> Box<dyn SignatureVerifier> {
 fn print_text(r: &ReplayReport, elapsed_ms: u128) {
     match &r.mismatch {
         None => println!(
-            "identical: blocks 1..={} ({} transactions) reproduced every state root, receipts \
-             root and receipt; final root {} ({elapsed_ms} ms)",
+            "identical: blocks 1..={} ({} transactions) reproduced every state root and \
+             receipts root, and blocks {}..={} every receipt; final root {} ({elapsed_ms} ms)",
             r.to,
             r.transactions,
+            r.from.max(1),
+            r.to,
             hex::encode(r.final_root)
         ),
         Some(m) => print_mismatch(m),
