@@ -59,6 +59,9 @@ enum Command {
     /// Batch BLS verification on pinned workers.
     #[command(subcommand)]
     Offload(cmd::offload::OffloadCmd),
+    /// Re-execute the recorded chain from genesis in a fresh database and compare every state
+    /// root, receipts root and receipt (exit 0 identical, 1 cannot replay, 2 usage, 3 differs).
+    Replay(cmd::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Module(c) => cmd::module::run(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::Gov(c) => cmd::gov::run(c),
+        Command::Replay(a) => cmd::replay::run(a),
     };
     match result {
         Ok(code) => code,

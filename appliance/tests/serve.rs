@@ -88,6 +88,7 @@ fn check_demo(stdout: &str) {
     for expected in [
         "created a demo chain",
         "may submit blocks",
+        "simulated the deploy: \"success\" (not committed)",
         "deployed counter",
         "13/13 transactions succeeded",
         "counter = Some(3), proven against root",

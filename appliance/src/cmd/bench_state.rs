@@ -79,7 +79,7 @@ pub fn run(a: BenchStateArgs) -> anyhow::Result<ExitCode> {
     if !a.json {
         eprintln!("executing and committing the block…");
     }
-    let header = chain.next_header(1, [0xee; 32])?;
+    let header = chain.next_local_header()?;
     let started = Instant::now();
     let r = chain.execute_block(&Block { header, txs })?;
     let total = started.elapsed();

@@ -49,7 +49,8 @@ pub enum ChainCmd {
         json: bool,
     },
     /// Execute and commit a block from a JSON file: {"txs": ["<signed tx hex>", …],
-    /// "timestamp": N, "proposer": "<address hex>", optional "height" and "parent_root" to check}.
+    /// "timestamp": N (greater than the head's), optional "proposer" (a validator's address hex;
+    /// default: the first validator), "height" and "parent_root" to check}.
     ExecBlock {
         /// The block file.
         file: PathBuf,
@@ -308,14 +309,11 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             let spec: BlockFile = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a block file", file.display()))?;
             let mut chain = open(&data)?;
-            let mut header = chain.next_header(
-                spec.timestamp,
-                spec.proposer
-                    .as_deref()
-                    .map(|p| parse_hex::<32>("proposer", p))
-                    .transpose()?
-                    .unwrap_or([0; 32]),
-            )?;
+            let mut header = chain.next_local_header()?;
+            header.timestamp = spec.timestamp;
+            if let Some(p) = spec.proposer.as_deref() {
+                header.proposer = parse_hex::<32>("proposer", p)?;
+            }
             if let Some(h) = spec.height {
                 header.height = h;
             }
@@ -343,7 +341,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
                 .map(secret)
                 .collect::<anyhow::Result<Vec<_>>>()?;
             for _ in 0..blocks {
-                let header = chain.next_header(0, [0; 32])?;
+                let header = chain.next_local_header()?;
                 let mut nonces: Vec<u64> = Vec::new();
                 for s in &secrets {
                     let a = address_of(&s.public_key().to_bytes());
@@ -596,7 +594,7 @@ pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
                 .enumerate()
                 .map(|(i, t)| parse_tx(t).with_context(|| format!("transaction {i}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let header = chain.next_header(0, [0; 32])?;
+            let header = chain.next_local_header()?;
             let r = chain.execute_block(&Block { header, txs })?;
             print_result(&r, json);
             Ok(ExitCode::SUCCESS)

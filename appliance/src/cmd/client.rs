@@ -29,14 +29,15 @@ pub enum ClientCmd {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Submit signed transactions (hex, from `keel tx sign`) as the next block.
+    /// Submit signed transactions (hex, from `keel tx sign`) as the next block, proposed by
+    /// `--key` (a validator).
     Submit {
         #[command(flatten)]
         conn: Conn,
         txs: Vec<String>,
     },
-    /// Submit a signed governance transaction (hex or @FILE, from `keel gov … --print`); the daemon
-    /// executes it as the next block and answers with its receipt and governance events.
+    /// Submit a signed governance transaction (hex or @FILE, from `keel gov … --print`) as the
+    /// next block (proposed by `--key`, a validator); prints its receipt and governance events.
     Gov {
         #[command(flatten)]
         conn: Conn,
@@ -75,6 +76,38 @@ fn status(c: &mut Client) -> anyhow::Result<keel_protocol::StatusReply> {
     }
 }
 
+/// Submits `txs` as the next block, proposed by the authenticating key (`--key`, which must
+/// be a validator's), with the head's timestamp + 1. Returns the BlockResult JSON.
+fn submit_block(conn: &Conn, txs: Vec<SignedTx>) -> anyhow::Result<Vec<u8>> {
+    let Some(i) = conn.key else {
+        bail!("a block needs a proposer: pass --key with the keystore index of a validator");
+    };
+    let keys = super::chain::keystore_secrets(&conn.keystore)?;
+    let proposer = keys
+        .get(i)
+        .map(|k| keel_chain::address_of(&k.public_key().to_bytes()))
+        .with_context(|| format!("no key {i} in {}", conn.keystore.display()))?;
+    let mut c = connect(conn)?;
+    let s = status(&mut c)?;
+    let detail: serde_json::Value = serde_json::from_slice(&s.detail).unwrap_or_default();
+    let parent_time = detail["timestamp"].as_u64().unwrap_or(s.height);
+    let block = Block {
+        header: BlockHeader {
+            height: s.height + 1,
+            parent_root: s.state_root,
+            timestamp: parent_time + 1,
+            proposer,
+        },
+        txs,
+    };
+    match c.call(&Request::SubmitBlock {
+        block: encode(&block),
+    })? {
+        Response::BlockOutcome { output } => Ok(output),
+        other => bail!("unexpected answer: {other:?}"),
+    }
+}
+
 pub fn run(cmd: ClientCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         ClientCmd::Status { conn } => {
@@ -87,8 +120,6 @@ pub fn run(cmd: ClientCmd) -> anyhow::Result<ExitCode> {
             );
         }
         ClientCmd::Submit { conn, txs } => {
-            let mut c = connect(&conn)?;
-            let s = status(&mut c)?;
             let txs = txs
                 .iter()
                 .map(|t| -> anyhow::Result<SignedTx> {
@@ -98,34 +129,26 @@ pub fn run(cmd: ClientCmd) -> anyhow::Result<ExitCode> {
                     )?)
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let block = Block {
-                header: BlockHeader {
-                    height: s.height + 1,
-                    parent_root: s.state_root,
-                    timestamp: s.height + 1,
-                    proposer: [0; 32],
-                },
-                txs,
-            };
-            match c.call(&Request::SubmitBlock {
-                block: encode(&block),
-            })? {
-                Response::BlockOutcome { output } => {
-                    println!("{}", String::from_utf8_lossy(&output))
-                }
-                other => bail!("unexpected answer: {other:?}"),
-            }
+            let output = submit_block(&conn, txs)?;
+            println!("{}", String::from_utf8_lossy(&output));
         }
         ClientCmd::Gov { conn, tx } => {
             let tx = super::chain::tx_hex(&tx)?;
             let bytes = hex::decode(tx.trim().trim_start_matches("0x"))
                 .context("the transaction is not hex")?;
-            match connect(&conn)?.call(&Request::GovernanceSubmit { tx: bytes })? {
-                Response::TxOutcome { output } => {
-                    println!("{}", String::from_utf8_lossy(&output))
-                }
-                other => bail!("unexpected answer: {other:?}"),
+            let tx: SignedTx = decode("signed transaction", &bytes)?;
+            if !matches!(tx.tx.kind, keel_chain::TxKind::Governance(_)) {
+                bail!("`keel client gov` needs a governance transaction");
             }
+            let output = submit_block(&conn, vec![tx])?;
+            let r: keel_chain::BlockResult = serde_json::from_slice(&output)?;
+            // The proposal id or tally is in the governance events.
+            let answer = serde_json::json!({
+                "receipt": r.receipts.first(),
+                "governance": r.governance,
+                "height": r.height,
+            });
+            println!("{answer}");
         }
         ClientCmd::Query { conn, state_key } => {
             let raw = super::chain::parse_key(&state_key)?;

@@ -261,7 +261,7 @@ fn submit(signer: &Signer, g: GovTx) -> anyhow::Result<ExitCode> {
     let Some(mut chain) = chain else {
         bail!("no chain to send to");
     };
-    let header = chain.next_header(0, [0; 32])?;
+    let header = chain.next_local_header()?;
     let r = chain.execute_block(&Block {
         header,
         txs: vec![tx],

@@ -12,6 +12,7 @@ pub mod gov;
 pub mod kernel;
 pub mod module;
 pub mod offload;
+pub mod replay;
 pub mod serve;
 pub mod state_check;
 pub mod vm;

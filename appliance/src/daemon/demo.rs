@@ -51,6 +51,34 @@ fn nonce(c: &mut Client, who: &SecretKey) -> anyhow::Result<u64> {
     }
 }
 
+/// Submits `txs` as the next block, proposed by `validator`, one time unit after the head.
+fn submit_block(
+    c: &mut Client,
+    validator: &SecretKey,
+    txs: Vec<SignedTx>,
+) -> anyhow::Result<keel_chain::BlockResult> {
+    let s = match expect_ok(c.call(&Request::Status)?)? {
+        Response::Status(s) => s,
+        other => bail!("unexpected answer to Status: {other:?}"),
+    };
+    let detail: serde_json::Value = serde_json::from_slice(&s.detail).unwrap_or_default();
+    let block = Block {
+        header: BlockHeader {
+            height: s.height + 1,
+            parent_root: s.state_root,
+            timestamp: detail["timestamp"].as_u64().unwrap_or(s.height) + 1,
+            proposer: address_of(&validator.public_key().to_bytes()),
+        },
+        txs,
+    };
+    match expect_ok(c.call(&Request::SubmitBlock {
+        block: encode(&block),
+    })?)? {
+        Response::BlockOutcome { output } => Ok(serde_json::from_slice(&output)?),
+        other => bail!("unexpected answer to SubmitBlock: {other:?}"),
+    }
+}
+
 /// Runs the workload against `endpoint` with demo validator key 0 and account keys 1 and 2.
 pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
     let [validator, alice, bob, ..] = keys else {
@@ -78,12 +106,30 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
             constructor: None,
         },
     );
-    let receipt: Receipt = match expect_ok(c.call(&Request::Deploy {
+    // A Deploy request only simulates (blocks come only from SubmitBlock): check the outcome,
+    // then commit the deploy in a block proposed by the validator.
+    let simulated: serde_json::Value = match expect_ok(c.call(&Request::Deploy {
         tx: encode(&deploy),
     })?)? {
         Response::TxOutcome { output } => serde_json::from_slice(&output)?,
         other => bail!("unexpected answer to Deploy: {other:?}"),
     };
+    let (after, _) = status(&mut c)?;
+    println!(
+        "demo: simulated the deploy: {} ({})",
+        simulated["receipt"]["status"]["status"],
+        if after == height {
+            "not committed"
+        } else {
+            "COMMITTED by a Deploy request"
+        }
+    );
+    let result = submit_block(&mut c, validator, vec![deploy])?;
+    let receipt: Receipt = result
+        .receipts
+        .into_iter()
+        .next()
+        .context("the block has no receipt")?;
     let counter = receipt
         .contract
         .context("the deploy did not create a contract")?;
@@ -94,7 +140,6 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
     );
 
     // One block: three increments and ten transfers.
-    let (height, root) = status(&mut c)?;
     let mut txs = Vec::new();
     let n_alice = nonce(&mut c, alice)?;
     for i in 0..3 {
@@ -123,21 +168,7 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
             },
         ));
     }
-    let block = Block {
-        header: BlockHeader {
-            height: height + 1,
-            parent_root: root,
-            timestamp: height + 1,
-            proposer: address_of(&validator.public_key().to_bytes()),
-        },
-        txs,
-    };
-    let result: keel_chain::BlockResult = match expect_ok(c.call(&Request::SubmitBlock {
-        block: encode(&block),
-    })?)? {
-        Response::BlockOutcome { output } => serde_json::from_slice(&output)?,
-        other => bail!("unexpected answer to SubmitBlock: {other:?}"),
-    };
+    let result = submit_block(&mut c, validator, txs)?;
     let ok = result
         .receipts
         .iter()

@@ -89,7 +89,11 @@ impl ChainService {
                     .ok()
                     .flatten()
                     .map(|r| r.next_prices);
-                let detail = json!({ "next_prices": next, "chain_id": chain.config().ok().map(|c| c.chain_id) });
+                let detail = json!({
+                    "next_prices": next,
+                    "chain_id": chain.config().ok().map(|c| c.chain_id),
+                    "timestamp": chain.head_timestamp().ok(),
+                });
                 Response::Status(StatusReply {
                     height,
                     state_root,
@@ -123,13 +127,17 @@ impl ChainService {
             Err(
                 e @ (keel_chain::ChainError::WrongHeight { .. }
                 | keel_chain::ChainError::WrongParent { .. }
+                | keel_chain::ChainError::Header(_)
                 | keel_chain::ChainError::TooManyTransactions { .. }),
             ) => rejected(e),
             Err(e) => internal(e),
         }
     }
 
-    fn one_tx(&self, bytes: &[u8], commit: bool, want: Want) -> Response {
+    /// Executes one transaction on the head without committing it: blocks come only from
+    /// `SubmitBlock`, so `Deploy` and `GovernanceSubmit` are simulations (there is no mempool
+    /// yet); their answer says so.
+    fn one_tx(&self, bytes: &[u8], want: Want) -> Response {
         let tx: SignedTx = match decode("signed transaction", bytes) {
             Ok(t) => t,
             Err(e) => return rejected(e),
@@ -143,30 +151,23 @@ impl ChainService {
             }
             _ => {}
         }
-        let mut chain = self.chain();
-        let header = match chain.next_header(0, [0; 32]) {
+        let chain = self.chain();
+        let header = match chain.next_local_header() {
             Ok(h) => h,
             Err(e) => return internal(e),
         };
-        let result = if commit {
-            chain.execute_block(&Block {
-                header,
-                txs: vec![tx],
-            })
-        } else {
-            chain.simulate(&header, &[tx])
-        };
-        match result {
+        match chain.simulate(&header, &[tx]) {
             Ok(r) => {
-                if commit {
-                    self.count(&r);
-                }
                 let receipt = r.receipts.first();
-                let output = if want == Want::Governance {
-                    // The proposal id or tally is in the governance events.
-                    serde_json::to_vec(&json!({ "receipt": receipt, "governance": r.governance }))
-                } else {
-                    serde_json::to_vec(&receipt)
+                let output = match want {
+                    Want::Any => serde_json::to_vec(&receipt),
+                    // Not committed: say so, and how to commit it.
+                    Want::Deploy | Want::Governance => serde_json::to_vec(&json!({
+                        "committed": false,
+                        "note": NOT_COMMITTED,
+                        "receipt": receipt,
+                        "governance": r.governance,
+                    })),
                 };
                 Response::TxOutcome {
                     output: output.unwrap_or_default(),
@@ -227,6 +228,10 @@ impl ChainService {
     }
 }
 
+/// What a `Deploy` or `GovernanceSubmit` answer carries besides the simulated receipt.
+const NOT_COMMITTED: &str = "simulated on the head, not committed: blocks come only from \
+     SubmitBlock; include the transaction in a block (there is no mempool yet)";
+
 /// Which transaction kind a single-transaction request must carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Want {
@@ -241,11 +246,11 @@ impl Service for ChainService {
             Request::Status => self.status(),
             Request::SubmitBlock { block } => self.submit(&block, true),
             Request::ExecuteBlock { block } => self.submit(&block, false),
-            Request::SimulateTx { tx } => self.one_tx(&tx, false, Want::Any),
-            Request::Deploy { tx } => self.one_tx(&tx, true, Want::Deploy),
+            Request::SimulateTx { tx } => self.one_tx(&tx, Want::Any),
+            Request::Deploy { tx } => self.one_tx(&tx, Want::Deploy),
             Request::QueryState { key, with_proof } => self.query(&key, with_proof),
             Request::BlsBatchVerify { items } => self.verify(items),
-            Request::GovernanceSubmit { tx } => self.one_tx(&tx, true, Want::Governance),
+            Request::GovernanceSubmit { tx } => self.one_tx(&tx, Want::Governance),
             // The server answers these itself.
             Request::Hello { .. } | Request::AuthProof { .. } | Request::Ping { .. } => {
                 Response::Error {

@@ -275,6 +275,7 @@ mod tests {
             }],
             gas_used: [0; 4],
             state_root: [0; 32],
+            receipts_root: [0; 32],
             prices: [0; 4],
             next_prices: [0; 4],
             governance: Vec::new(),

@@ -2,13 +2,14 @@
 //! `execute_block` committing atomically (one redb write transaction per block).
 
 use crate::audit::{AuditLog, audit_dir};
+use crate::blocks::{BlockRecord, GenesisRecord, check_header, parent_timestamp};
 use crate::config::ChainConfig;
 use crate::executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 use crate::genesis::Genesis;
 use crate::governance::Gov;
 use crate::receipt::BlockResult;
 use crate::routines::RoutineCache;
-use crate::state_access::Access;
+use crate::state_access::{Access, AccessError};
 use crate::tx::SignedTx;
 use crate::types::{Account, Address};
 use keel_crypto::SignatureVerifier;
@@ -100,7 +101,14 @@ impl Chain {
             }
         }
         let writes = overlay.into_writes()?;
-        db.commit_block(0, writes)?;
+        // The genesis is kept with block 0, so the chain can be re-created (`keel replay`).
+        let record = GenesisRecord {
+            height: 0,
+            genesis: genesis.clone(),
+        }
+        .to_bytes()
+        .map_err(|e| ChainError::Record(e.to_string()))?;
+        db.commit_block_with_aux(0, writes, &record)?;
         let vm = Vm::new(VmConfig::default()).map_err(ChainError::Vm)?;
         Ok(Chain {
             db,
@@ -184,6 +192,22 @@ impl Chain {
         })
     }
 
+    /// The head block's timestamp (0 at genesis): the next block's must be greater.
+    pub fn head_timestamp(&self) -> Result<u64, ChainError> {
+        let mut o = Overlay::new(self.db.view()?);
+        Ok(parent_timestamp(&Access { overlay: &mut o })?)
+    }
+
+    /// A header for node-local tools that build blocks themselves (CLI commands, benchmarks,
+    /// simulations): the head's timestamp + 1 and the first validator as proposer. Never a
+    /// clock: the timestamp follows the chain, not the machine.
+    pub fn next_local_header(&self) -> Result<BlockHeader, ChainError> {
+        let validators = self.read(crate::governance::validators)?;
+        let proposer = validators.first().map_or([0; 32], |v| v.address);
+        let timestamp = self.head_timestamp()?.saturating_add(1);
+        self.next_header(timestamp, proposer)
+    }
+
     /// Executes `block` on the head and commits it atomically with its receipts.
     pub fn execute_block(&mut self, block: &Block) -> Result<BlockResult, ChainError> {
         let (height, root) = self.head()?;
@@ -199,15 +223,16 @@ impl Chain {
                 got: hex::encode(block.header.parent_root),
             });
         }
+        self.check_header(&block.header)?;
         let exec = Executor {
             vm: &self.vm,
             verifier: self.verifier.as_ref(),
             routines: &self.routines,
         };
         let mut executed = exec.execute(self.db.view()?, &block.header, &block.txs)?;
-        let record = executed
-            .result
-            .to_record()
+        // The block itself is stored with its result, in the same transaction as its state.
+        let record = BlockRecord::new(block, &executed.result)
+            .to_bytes()
             .map_err(|e| ChainError::Record(e.to_string()))?;
         let started = std::time::Instant::now();
         let new_root =
@@ -235,6 +260,7 @@ impl Chain {
         header: &BlockHeader,
         txs: &[SignedTx],
     ) -> Result<BlockResult, ChainError> {
+        self.check_header(header)?;
         let exec = Executor {
             vm: &self.vm,
             verifier: self.verifier.as_ref(),
@@ -243,21 +269,47 @@ impl Chain {
         Ok(exec.execute(self.db.view()?, header, txs)?.result)
     }
 
-    /// The stored result of block `height` (its state root read from the tree).
-    pub fn block_result(&self, height: u64) -> Result<Option<BlockResult>, ChainError> {
+    /// Refuses a header whose timestamp does not follow the head's or whose proposer is not a
+    /// validator (see `blocks.rs`).
+    fn check_header(&self, header: &BlockHeader) -> Result<(), ChainError> {
+        let mut o = Overlay::new(self.db.view()?);
+        Ok(check_header(&Access { overlay: &mut o }, header)??)
+    }
+
+    /// The stored record of block `height ≥ 1`: the executed block and its result (the state
+    /// root read from the tree). `None` for block 0 and for heights not committed.
+    pub fn block_record(&self, height: u64) -> Result<Option<BlockRecord>, ChainError> {
+        if height == 0 {
+            return Ok(None);
+        }
         let Some(aux) = self.db.block_aux(height)? else {
             return Ok(None);
         };
-        let mut r: BlockResult = serde_json::from_slice(&aux).map_err(|e| {
-            ChainError::Access(crate::state_access::AccessError::Decode(
-                crate::tx::DecodeError {
-                    what: "block record",
-                    message: e.to_string(),
-                },
-            ))
-        })?;
-        r.state_root = self.db.root(height)?.0;
+        let mut r = BlockRecord::from_bytes(&aux).map_err(AccessError::Decode)?;
+        r.result.state_root = self.db.root(height)?.0;
         Ok(Some(r))
+    }
+
+    /// The stored result of block `height` (its state root read from the tree).
+    pub fn block_result(&self, height: u64) -> Result<Option<BlockResult>, ChainError> {
+        Ok(self.block_record(height)?.map(|r| r.result))
+    }
+
+    /// The genesis the chain was created from (`None` for chains created before it was kept).
+    pub fn genesis(&self) -> Result<Option<Genesis>, ChainError> {
+        let Some(aux) = self.db.block_aux(0)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            GenesisRecord::from_bytes(&aux)
+                .map_err(AccessError::Decode)?
+                .genesis,
+        ))
+    }
+
+    /// The state root of a committed block.
+    pub fn root_at(&self, height: u64) -> Result<[u8; 32], ChainError> {
+        Ok(self.db.root(height)?.0)
     }
 
     /// A raw state value at the head.

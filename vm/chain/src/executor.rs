@@ -94,6 +94,8 @@ pub enum ChainError {
     BalanceOverflow { account: String },
     #[error("the chain is at the last representable height")]
     HeightExhausted,
+    #[error("bad block header: {0}")]
+    Header(#[from] crate::blocks::HeaderError),
 }
 
 /// Executes blocks with a VM and a signature verifier.
@@ -239,6 +241,8 @@ impl Executor<'_> {
                 .unwrap_or_else(|p| p.into_inner());
             overlay.into_writes()?
         };
+        let mut writes = writes;
+        let receipts_root = crate::blocks::commit_block_facts(&mut writes, header, &receipts);
         let timings = BlockTimings {
             verify_signatures,
             execute: started.elapsed(),
@@ -252,6 +256,7 @@ impl Executor<'_> {
                 receipts,
                 gas_used: used,
                 state_root: [0; 32],
+                receipts_root,
                 prices,
                 next_prices: next,
                 governance,

@@ -1,11 +1,14 @@
 //! Keel's chain execution engine: accounts and native balances, BLS-signed transactions with a
 //! canonical encoding (`ENCODING.md`), deterministic block execution over the authenticated
 //! state, a multi-dimensional fee market and lazily charged state rent with eviction/restore.
+//! Each block commits a receipts root (`receipts_root`), is kept with its result and the genesis
+//! (`blocks`), and can be re-executed and compared from genesis (`replay`).
 
 // Consensus code: every overflow is a typed outcome or a documented saturation, never a wrap.
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod audit;
+pub mod blocks;
 pub mod chain;
 pub mod config;
 pub mod executor;
@@ -17,7 +20,9 @@ pub mod governance;
 pub mod native;
 mod nested;
 pub mod receipt;
+pub mod receipts_root;
 pub mod rent;
+pub mod replay;
 pub mod routines;
 pub mod state_access;
 pub mod tx;

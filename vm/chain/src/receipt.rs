@@ -103,6 +103,10 @@ pub struct BlockResult {
     pub gas_used: PerDimension,
     #[serde(with = "hex32")]
     pub state_root: [u8; 32],
+    /// Merkle root of the receipts' canonical encoding (`receipts_root.rs`); also written into
+    /// the state under `receipts_root_key(height)`, so `state_root` commits to it.
+    #[serde(with = "hex32", default)]
+    pub receipts_root: [u8; 32],
     /// Base prices the block was charged at, and the prices for the next block.
     pub prices: PerDimension,
     pub next_prices: PerDimension,
@@ -124,11 +128,6 @@ impl BlockResult {
             .iter()
             .enumerate()
             .flat_map(|(i, r)| r.faults.iter().map(move |f| (i, f)))
-    }
-
-    /// The persisted form (JSON; stored as the block's aux bytes).
-    pub fn to_record(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(self)
     }
 }
 

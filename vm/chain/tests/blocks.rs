@@ -4,6 +4,8 @@
 mod common;
 
 use common::*;
+use keel_chain::blocks::HeaderError;
+use keel_chain::receipts_root::{receipts_root, receipts_root_key};
 use keel_chain::*;
 
 #[test]
@@ -208,7 +210,7 @@ fn the_token_contract_runs_on_chain_with_u256_balances() {
 fn blocks_must_follow_the_head() {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = new_chain(dir.path());
-    let mut header = chain.next_header(0, PROPOSER).unwrap();
+    let mut header = chain.next_header(1, PROPOSER).unwrap();
     header.height += 1;
     assert!(matches!(
         chain.execute_block(&Block {
@@ -269,4 +271,93 @@ fn results_are_stored_and_survive_reopening() {
     let chain = Chain::open(dir.path(), Box::new(keel_crypto::SingleVerifier)).unwrap();
     assert_eq!(chain.head().unwrap(), (1, r.state_root));
     assert_eq!(chain.block_result(1).unwrap().unwrap(), r);
+}
+
+#[test]
+fn a_block_whose_timestamp_does_not_increase_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = new_chain(dir.path());
+    let header = chain.next_header(100, PROPOSER).unwrap();
+    chain
+        .execute_block(&Block {
+            header,
+            txs: vec![],
+        })
+        .unwrap();
+    for stale in [100, 99] {
+        let header = chain.next_header(stale, PROPOSER).unwrap();
+        let refused = chain.execute_block(&Block {
+            header,
+            txs: vec![],
+        });
+        assert!(
+            matches!(
+                refused,
+                Err(ChainError::Header(HeaderError::StaleTimestamp { parent: 100, got }))
+                    if got == stale
+            ),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(chain.head().unwrap().0, 1);
+    let header = chain.next_header(101, PROPOSER).unwrap();
+    chain
+        .execute_block(&Block {
+            header,
+            txs: vec![],
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_block_from_a_proposer_outside_the_validator_set_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = new_chain(dir.path());
+    for stranger in [[0u8; 32], [0x11; 32]] {
+        let header = chain.next_header(1, stranger).unwrap();
+        assert!(matches!(
+            chain.simulate(&header, &[]),
+            Err(ChainError::Header(HeaderError::UnknownProposer { .. }))
+        ));
+        assert!(matches!(
+            chain.execute_block(&Block { header, txs: vec![] }),
+            Err(ChainError::Header(HeaderError::UnknownProposer { proposer })) if proposer == stranger
+        ));
+    }
+    // Any validator may propose.
+    let header = chain.next_header(1, addr(2)).unwrap();
+    chain
+        .execute_block(&Block {
+            header,
+            txs: vec![],
+        })
+        .unwrap();
+}
+
+#[test]
+fn the_state_root_commits_to_each_blocks_receipts_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = new_chain(dir.path());
+    let r = block(
+        &mut chain,
+        vec![transfer(0, 0, addr(1), 5), transfer(0, 9, addr(1), 5)],
+    );
+    assert_eq!(r.receipts_root, receipts_root(&r.receipts));
+    let key = receipts_root_key(r.height);
+    let (value, proof, _, root) = chain.prove(&key).unwrap();
+    assert_eq!(value, Some(r.receipts_root.to_vec()));
+    assert_eq!(root, r.state_root);
+    assert!(
+        keel_state::verify_proof(keel_state::RootHash(root), &key, value.as_deref(), &proof)
+            .is_ok()
+    );
+    // A receipts-only difference (same writes) changes the state root.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut other = new_chain(dir2.path());
+    let r2 = block(
+        &mut other,
+        vec![transfer(0, 0, addr(1), 5), transfer(0, 8, addr(1), 5)],
+    );
+    assert_ne!(r2.receipts_root, r.receipts_root);
+    assert_ne!(r2.state_root, r.state_root);
 }

@@ -250,6 +250,25 @@ impl StateDb {
         Ok(aux.get(version)?.map(|v| v.value().to_vec()))
     }
 
+    /// Overwrites the metadata bytes of committed block `version`, leaving the tree alone. For
+    /// repair tools and for tests that tamper with a record to show `keel replay` notices.
+    ///
+    /// # Errors
+    /// [`StateError::UnknownVersion`] if `version` is not committed; storage errors.
+    pub fn replace_block_aux(&self, version: u64, aux: &[u8]) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let latest = match txn.open_table(META)?.get(META_LATEST)? {
+                None => None,
+                Some(bytes) => Some(tables::decode_u64("meta", bytes.value())?),
+            };
+            view::require_committed(version, latest)?;
+            txn.open_table(BLOCK_AUX)?.insert(version, aux)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Applies `writes` as block `version` and returns the new state root.
     ///
     /// Deterministic: the root depends only on the resulting key/value contents (the tree is

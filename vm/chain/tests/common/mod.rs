@@ -10,7 +10,19 @@ use std::path::Path;
 
 pub const PRICES_MAX: PerDimension = [1_000, 1_000, 1_000, 1_000];
 pub const LIMITS: PerDimension = [50_000_000, 100_000, 64, 100_000];
+/// The tests' block proposer: a validator without stake and without a balance, so fee checks
+/// read its balance alone and governance tallies are those of the four demo validators.
 pub const PROPOSER: Address = [0xee; 32];
+
+/// The demo genesis plus [`PROPOSER`] in the validator set (blocks need a validator proposer).
+pub fn test_genesis() -> Genesis {
+    let mut g = keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))).unwrap();
+    g.validators.push(keel_chain::governance::Validator {
+        address: PROPOSER,
+        stake: 0,
+    });
+    g
+}
 
 pub fn key(i: u32) -> SecretKey {
     demo_key(i)
@@ -21,18 +33,13 @@ pub fn addr(i: u32) -> Address {
 }
 
 pub fn genesis_with(config: ChainConfig) -> Genesis {
-    let mut g = keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))).unwrap();
+    let mut g = test_genesis();
     g.config = config;
     g
 }
 
 pub fn new_chain(dir: &Path) -> Chain {
-    Chain::init(
-        dir,
-        &keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))).unwrap(),
-        Box::new(SingleVerifier),
-    )
-    .unwrap()
+    Chain::init(dir, &test_genesis(), Box::new(SingleVerifier)).unwrap()
 }
 
 pub fn tx(from: u32, nonce: u64, kind: TxKind) -> SignedTx {
