@@ -108,7 +108,9 @@ fn the_demo_workload_runs_against_the_daemon_over_io_uring() {
     check_demo(&stdout);
     // Where the kernel allows io_uring, it is the backend; otherwise the daemon said why.
     if !stdout.contains("IoUring") {
-        eprintln!("SKIPPED[io_uring]: io_uring assertion: the daemon fell back to epoll here:\n{stdout}");
+        eprintln!(
+            "SKIPPED[io_uring]: io_uring assertion: the daemon fell back to epoll here:\n{stdout}"
+        );
     }
 }
 

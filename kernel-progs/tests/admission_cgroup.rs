@@ -105,7 +105,9 @@ fn the_cgroup_fallback_serves_allowlisted_clients_and_drops_unknown_ones() {
     let server = match ServerInCgroup::start(root, &pair.srv, pair.server_addr) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("SKIPPED[cgroup2]: cgroup fallback test because the echo server did not start: {e}");
+            eprintln!(
+                "SKIPPED[cgroup2]: cgroup fallback test because the echo server did not start: {e}"
+            );
             return;
         }
     };
@@ -119,7 +121,9 @@ fn the_cgroup_fallback_serves_allowlisted_clients_and_drops_unknown_ones() {
     let adm = match Admission::attach(&config, None) {
         Ok(a) => a,
         Err(e @ (KernelError::Unsupported { .. } | KernelError::NotPermitted { .. })) => {
-            eprintln!("SKIPPED[bpf]: cgroup fallback test because the kernel refused cgroup_skb: {e}");
+            eprintln!(
+                "SKIPPED[bpf]: cgroup fallback test because the kernel refused cgroup_skb: {e}"
+            );
             return;
         }
         Err(e) => panic!("attach: {e}"),

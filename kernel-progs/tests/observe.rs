@@ -18,7 +18,9 @@ fn attach_or_skip(test: &str) -> Option<Observer> {
     match Observer::attach(&ObserveConfig::default(), None) {
         Ok(o) => Some(o),
         Err(e @ (KernelError::Unsupported { .. } | KernelError::NotPermitted { .. })) => {
-            eprintln!("SKIPPED[bpf]: {test} because the kernel refused the tracepoint programs: {e}");
+            eprintln!(
+                "SKIPPED[bpf]: {test} because the kernel refused the tracepoint programs: {e}"
+            );
             None
         }
         Err(e) => panic!("attach: {e}"),

@@ -18,7 +18,9 @@ fn is_root() -> bool {
 #[test]
 fn every_routine_the_checker_accepts_the_kernel_verifier_accepts() {
     if !is_root() {
-        println!("SKIPPED[root]: kernel cross-check because the test is not running as root (CAP_BPF)");
+        println!(
+            "SKIPPED[root]: kernel cross-check because the test is not running as root (CAP_BPF)"
+        );
         return;
     }
     let mut compared = 0;

@@ -6,6 +6,7 @@ use crate::blocks::{BlockRecord, GenesisRecord, check_header, parent_timestamp};
 use crate::config::ChainConfig;
 use crate::executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 use crate::genesis::Genesis;
+use crate::genesis_routines::GenesisError;
 use crate::governance::Gov;
 use crate::receipt::BlockResult;
 use crate::routines::RoutineCache;
@@ -72,9 +73,9 @@ impl Chain {
     ) -> Result<Chain, ChainError> {
         let routines = node_routines()?;
         // Balances never overflow on credit if the supply fits a u256: no transaction mints.
-        genesis.total_supply().ok_or_else(|| {
-            ChainError::Genesis("the genesis balances sum to more than a u256".into())
-        })?;
+        genesis
+            .total_supply()
+            .ok_or(ChainError::Genesis(GenesisError::SupplyOverflow))?;
         let db = StateDb::create(dir.as_ref())?;
         let audit = open_audit(dir.as_ref())?;
         let mut overlay = Overlay::new(std::collections::BTreeMap::<Vec<u8>, Vec<u8>>::new());

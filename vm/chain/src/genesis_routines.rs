@@ -70,6 +70,9 @@ pub enum GenesisError {
     /// The genesis version of the `pcc.checker` gate is not implemented (a build defect).
     #[error("this build implements no genesis version of the checker rules")]
     NoCheckerRules,
+    /// The genesis balances sum to more than a u256 (credits could then overflow).
+    #[error("the genesis balances sum to more than a u256")]
+    SupplyOverflow,
     /// Writing the genesis state failed.
     #[error("genesis state: {0}")]
     State(String),

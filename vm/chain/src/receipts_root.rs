@@ -149,6 +149,7 @@ pub fn reject_code(r: &RejectReason) -> u16 {
         RejectReason::GasLimitTooLow { .. } => 6,
         RejectReason::BlockFull { .. } => 7,
         RejectReason::FeeOverflow => 8,
+        RejectReason::NonceExhausted => 9,
     }
 }
 
@@ -165,6 +166,7 @@ pub fn fail_code(r: &FailReason) -> u16 {
         FailReason::NotEvicted => 8,
         FailReason::BadRestoreProof => 9,
         FailReason::Governance(_) => 10,
+        FailReason::BalanceOverflow => 11,
     }
 }
 

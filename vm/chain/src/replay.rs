@@ -98,7 +98,7 @@ pub fn replay(
         });
     }
     let mut chain = Chain::init(work_dir, &genesis, (opts.verifier)())?;
-    chain.set_routine_engine(opts.engine);
+    chain.set_routine_engine(opts.engine)?;
     let mut report = ReplayReport {
         from: opts.from,
         to,
@@ -141,7 +141,7 @@ pub fn replay(
         if opts.restart_after == Some(height) {
             drop(chain);
             chain = Chain::open(work_dir, (opts.verifier)())?;
-            chain.set_routine_engine(opts.engine);
+            chain.set_routine_engine(opts.engine)?;
         }
     }
     Ok(report)

@@ -10,7 +10,7 @@ use keel_ebpf_bridge::Engine;
 fn init(dir: &std::path::Path) -> Result<Chain, ChainError> {
     Chain::init(
         dir,
-        &keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))),
+        &keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))).unwrap(),
         Box::new(keel_crypto::SingleVerifier),
     )
 }

@@ -776,7 +776,8 @@ fn a_checker_rules_version_this_binary_does_not_implement_halts_the_node_before_
     );
     base.insert(gate, encode(&gates));
     let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
-    let routines = keel_chain::routines::RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter);
+    let routines =
+        keel_chain::routines::RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter).unwrap();
     let exec = Executor {
         vm: &vm,
         verifier: &keel_crypto::SingleVerifier,

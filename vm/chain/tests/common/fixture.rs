@@ -7,7 +7,8 @@
 //! its final root a constant that later changes must reproduce (or bump on purpose).
 
 use super::*;
-use keel_chain::governance::{Action, GenesisRoutine, GovTx, KillTarget, RoutineSpec};
+use keel_chain::genesis_routines::GenesisRoutine;
+use keel_chain::governance::{Action, GovTx, KillTarget, RoutineSpec};
 
 /// Blocks in the fixture chain.
 pub const FIXTURE_BLOCKS: u64 = 210;
@@ -161,10 +162,11 @@ fn modmul_input(a: u64, b: u64, routine: u32) -> Vec<u8> {
 }
 
 fn modmul_copy() -> Action {
-    let g = GenesisRoutine::builtin()
+    let g = GenesisRoutine::pinned()
+        .expect("the pinned genesis routines load")
         .into_iter()
         .find(|r| r.spec.id == MODMUL)
-        .expect("modmul certifies and is active at genesis");
+        .expect("modmul is pinned and active at genesis");
     Action::ActivateRoutine {
         spec: RoutineSpec {
             id: MODMUL_COPY,
