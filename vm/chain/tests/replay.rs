@@ -23,9 +23,8 @@ use std::sync::{Mutex, OnceLock};
 
 /// The fixture's state root after its last block. It changes only when consensus changes (a
 /// new rule, an encoding, a genesis): then update it deliberately, in the same commit. The
-/// genesis routines are still certified from the local build (issue 14 item 2), so a machine
-/// whose clang emits other objects gets another root until the genesis is pinned data.
-const FIXTURE_ROOT: &str = "8d2cb15c44ad4299f7164fe94a4827d726d7b32f62d9b8f314325db87d4012de";
+/// genesis routines are pinned data (`vm/chain/genesis/`), so every machine gets this root.
+const FIXTURE_ROOT: &str = "46c54167fef43b77c09abb3bdd0f85b2f0a18e1d4b285e52e8b483ed022c90dd";
 
 /// The fixture chain, generated once per test process; the lock serializes opening it.
 fn fixture() -> &'static Mutex<tempfile::TempDir> {
