@@ -6,6 +6,7 @@ use crate::limits;
 use crate::linear::{Fill, Lin};
 use crate::relations::Fact;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// First bytes of an encoded certificate.
 pub const MAGIC: [u8; 4] = *b"KPCC";
@@ -40,14 +41,16 @@ pub struct LoopBound {
 }
 
 /// A proof that a routine is safe and bounded; checked by [`crate::check`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Certificate {
     /// The calling contract the proof assumes.
     pub params: Params,
     /// sha256 of the linked text followed by the constants: binds the proof to one program.
     pub program_sha256: [u8; 32],
     /// The invariant before each instruction slot (`None`: unreachable or an `lddw` tail).
-    pub states: Vec<Option<State>>,
+    /// Slots with equal invariants may share one (decoding shares a state its delta leaves
+    /// unchanged rather than copying it).
+    pub states: Vec<Option<Arc<State>>>,
     /// One bound per loop head, sorted by head.
     pub loops: Vec<LoopBound>,
     /// The innermost loop (by head) of each instruction slot, `None` outside loops.
@@ -72,6 +75,9 @@ pub enum DecodeError {
     /// refused before memory is reserved for it.
     #[error("certificate too large: {0}")]
     TooLarge(String),
+    /// The program the certificate is decoded for does not link, so its size is unknown.
+    #[error("the routine's object does not link: {0}")]
+    Program(String),
     /// A number, location or per-state count outside the range the checker works in
     /// (`FORMAT.md`, Limits).
     #[error("certificate value out of range: {0}")]
@@ -92,8 +98,9 @@ impl Certificate {
             .map(|s| match s {
                 None => WireState::Unreachable,
                 Some(s) => {
+                    let s: &State = s;
                     let w = match prev {
-                        None => WireState::Full(Box::new(s.clone())),
+                        None => WireState::Full(Box::new(State::clone(s))),
                         Some(p) => WireState::Delta(StateDelta::between(p, s)),
                     };
                     prev = Some(s);
@@ -115,10 +122,36 @@ impl Certificate {
         out
     }
 
-    /// Decodes [`Certificate::to_bytes`] output. Memory is bounded by the input size and the
-    /// limits in `FORMAT.md`: every count and number is checked before a state is expanded.
-    /// Errors: [`DecodeError`]. Decoding does not prove anything: only [`crate::check`] does.
+    /// Decodes [`Certificate::to_bytes`] output for a program of any size up to the largest
+    /// the bridge links. Memory is bounded by the input size and the limits in `FORMAT.md`:
+    /// every count and number is checked before a state is expanded. Errors: [`DecodeError`].
+    /// Decoding does not prove anything: only [`crate::check`] does. Where the program is
+    /// known (activation), use [`Certificate::from_bytes_for`]: it bounds the work by it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode(bytes, None)
+    }
+
+    /// [`Certificate::from_bytes`] for a program of `slots` instruction slots (its `.text`
+    /// length / 8): a certificate with another number of states or loop assignments is
+    /// refused before anything is expanded, and the expanded states may hold at most
+    /// [`limits::entries_for`]`(slots)` entries, so a small program's certificate cannot
+    /// make the decoder do the work of the largest one.
+    pub fn from_bytes_for(bytes: &[u8], slots: usize) -> Result<Self, DecodeError> {
+        Self::decode(bytes, Some(slots))
+    }
+
+    /// The entries its stated states hold, as the decoder counts them against its budget
+    /// (registers, stack slots, relations, equalities, fills and facts; a shared state counts
+    /// once per slot it is stated at).
+    pub fn decoded_entries(&self) -> usize {
+        self.states
+            .iter()
+            .flatten()
+            .map(|s| limits::entries(s))
+            .fold(0usize, usize::saturating_add)
+    }
+
+    fn decode(bytes: &[u8], slots: Option<usize>) -> Result<Self, DecodeError> {
         let rest = bytes.strip_prefix(&MAGIC).ok_or(DecodeError::BadMagic)?;
         let (v, body) = rest.split_first_chunk::<2>().ok_or(DecodeError::BadMagic)?;
         let version = u16::from_le_bytes(*v);
@@ -130,10 +163,27 @@ impl Certificate {
         if !tail.is_empty() {
             return Err(DecodeError::Body(format!("{} trailing bytes", tail.len())));
         }
+        wire.check_counts(slots)?;
+        let budget = slots.map_or(limits::MAX_DECODED_ENTRIES, limits::entries_for);
+        Ok(Certificate {
+            params: wire.params,
+            program_sha256: wire.program_sha256,
+            states: expand(wire.states, budget)?,
+            loops: wire.loops,
+            loop_of: wire.loop_of,
+            max_instructions: wire.max_instructions,
+        })
+    }
+}
+
+impl Wire {
+    /// The table sizes against the largest program, or exactly against the program's
+    /// `slots` when it is known; the loop table's numbers against their ranges.
+    fn check_counts(&self, slots: Option<usize>) -> Result<(), DecodeError> {
         let counts = [
-            ("states", wire.states.len()),
-            ("loop assignments", wire.loop_of.len()),
-            ("loops", wire.loops.len()),
+            ("states", self.states.len()),
+            ("loop assignments", self.loop_of.len()),
+            ("loops", self.loops.len()),
         ];
         for (what, n) in counts {
             if n > limits::MAX_SLOTS {
@@ -143,66 +193,74 @@ impl Certificate {
                 )));
             }
         }
-        for lb in &wire.loops {
+        if let Some(slots) = slots {
+            let fits = self.states.len() == slots
+                && self.loop_of.len() == slots
+                && self.loops.len() <= slots;
+            if !fits {
+                return Err(DecodeError::TooLarge(format!(
+                    "{} states, {} loop assignments and {} loops for a program of {slots} \
+                     instruction slots",
+                    self.states.len(),
+                    self.loop_of.len(),
+                    self.loops.len()
+                )));
+            }
+        }
+        for lb in &self.loops {
             limits::loop_bound(lb).map_err(DecodeError::OutOfRange)?;
         }
-        Ok(Certificate {
-            params: wire.params,
-            program_sha256: wire.program_sha256,
-            states: expand(wire.states)?,
-            loops: wire.loops,
-            loop_of: wire.loop_of,
-            max_instructions: wire.max_instructions,
-        })
+        Ok(())
     }
 }
 
-/// Expands the wire states in order, each delta applied to the previous stated state (one copy
-/// per stated slot). Every delta is checked against the limits, and the entries of the state it
-/// yields counted against [`limits::MAX_DECODED_ENTRIES`], before that copy is made.
-fn expand(wire: Vec<WireState>) -> Result<Vec<Option<State>>, DecodeError> {
-    let mut states: Vec<Option<State>> = Vec::with_capacity(wire.len());
-    let mut prev: Option<usize> = None;
+/// Expands the wire states in order, each delta applied to the previous stated state. A delta
+/// that changes nothing shares that state; any other makes one copy. Every delta is checked
+/// against the limits, and the entries of each stated state (shared or not: the checker works
+/// through each) counted against `budget` before it is made.
+fn expand(wire: Vec<WireState>, budget: usize) -> Result<Vec<Option<Arc<State>>>, DecodeError> {
+    let mut states: Vec<Option<Arc<State>>> = Vec::with_capacity(wire.len());
+    let mut prev: Option<Arc<State>> = None;
     let mut entries = 0usize;
     for (slot, w) in wire.into_iter().enumerate() {
         let at = |e: String| DecodeError::OutOfRange(format!("slot {slot}: {e}"));
-        let (state, size) = match w {
-            WireState::Unreachable => (None, 0),
+        let state = match w {
+            WireState::Unreachable => None,
             WireState::Full(s) => {
                 limits::state(&s).map_err(at)?;
-                let size = limits::entries(&s);
-                (Some(*s), size)
+                entries = charge(entries, limits::entries(&s), budget, slot)?;
+                Some(Arc::new(*s))
             }
             WireState::Delta(d) => {
-                let base = prev
-                    .and_then(|i| states.get(i))
-                    .and_then(Option::as_ref)
-                    .ok_or_else(|| {
-                        DecodeError::Body(format!("slot {slot}: a change with no state before it"))
-                    })?;
+                let base = prev.as_ref().ok_or_else(|| {
+                    DecodeError::Body(format!("slot {slot}: a change with no state before it"))
+                })?;
                 d.validate().map_err(at)?;
-                // An upper bound on the new state's entries, counted before it is copied.
+                // An upper bound on the new state's entries, counted before it is copied. A
+                // shared state costs no memory but as much checking, so it counts all the same.
                 let size = limits::entries(base).saturating_add(d.entries());
-                budget(entries, size, slot)?;
-                (Some(d.apply(base).map_err(at)?), size)
+                entries = charge(entries, size, budget, slot)?;
+                if d.is_empty() {
+                    Some(Arc::clone(base))
+                } else {
+                    Some(Arc::new(d.apply(base).map_err(at)?))
+                }
             }
         };
-        entries = budget(entries, size, slot)?;
-        if state.is_some() {
-            prev = Some(slot);
+        if let Some(s) = &state {
+            prev = Some(Arc::clone(s));
         }
         states.push(state);
     }
     Ok(states)
 }
 
-/// `total + size`, refused past [`limits::MAX_DECODED_ENTRIES`].
-fn budget(total: usize, size: usize, slot: usize) -> Result<usize, DecodeError> {
+/// `total + size`, refused past `budget`.
+fn charge(total: usize, size: usize, budget: usize, slot: usize) -> Result<usize, DecodeError> {
     let total = total.saturating_add(size);
-    if total > limits::MAX_DECODED_ENTRIES {
+    if total > budget {
         return Err(DecodeError::TooLarge(format!(
-            "slot {slot}: the expanded states exceed {} entries",
-            limits::MAX_DECODED_ENTRIES
+            "slot {slot}: the expanded states exceed {budget} entries"
         )));
     }
     Ok(total)
@@ -289,6 +347,17 @@ impl StateDelta {
         self.facts.as_deref().map_or(Ok(()), limits::facts)
     }
 
+    /// Whether the delta changes nothing (the state repeats).
+    fn is_empty(&self) -> bool {
+        self.regs.is_empty()
+            && self.stack_set.is_empty()
+            && self.stack_unset.is_empty()
+            && self.len.is_none()
+            && self.lins.is_none()
+            && self.fills.is_none()
+            && self.facts.is_none()
+    }
+
     /// The entries the delta brings in (an upper bound on what a state grows by).
     fn entries(&self) -> usize {
         let rels = |v: &Value| v.rels.len();
@@ -310,7 +379,7 @@ impl StateDelta {
 
     /// The state `base` with this (validated) change applied.
     fn apply(self, base: &State) -> Result<State, String> {
-        let mut s = base.clone();
+        let mut s = State::clone(base);
         for (r, v) in self.regs {
             let slot = s
                 .regs
@@ -409,7 +478,10 @@ mod tests {
         let cert = Certificate {
             params: params(),
             program_sha256: [7; 32],
-            states: vec![Some(a.clone()), None, Some(b), Some(c), None, Some(a)],
+            states: [Some(a.clone()), None, Some(b), Some(c), None, Some(a)]
+                .into_iter()
+                .map(|s| s.map(Arc::new))
+                .collect(),
             loops: Vec::new(),
             loop_of: vec![None; 6],
             max_instructions: 9,

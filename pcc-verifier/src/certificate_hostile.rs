@@ -5,9 +5,14 @@
 
 use super::*;
 use crate::domain::{Aff, Env, Iv, Rel};
-use crate::limits::{MAX_DECODED_ENTRIES, MAX_SLOTS, MAX_STATE_FACTS};
+use crate::limits::{ENTRIES_PER_SLOT, MAX_DECODED_ENTRIES, MAX_SLOTS, MAX_STATE_FACTS};
 
 fn encode(states: Vec<WireState>, loops: Vec<LoopBound>) -> Vec<u8> {
+    encode_for(states, loops, 0)
+}
+
+/// A certificate body with `assigned` loop assignments (a program of that many slots).
+fn encode_for(states: Vec<WireState>, loops: Vec<LoopBound>, assigned: usize) -> Vec<u8> {
     let wire = Wire {
         params: Params {
             input_min: 0,
@@ -17,7 +22,7 @@ fn encode(states: Vec<WireState>, loops: Vec<LoopBound>) -> Vec<u8> {
         program_sha256: [0; 32],
         states,
         loops,
-        loop_of: Vec::new(),
+        loop_of: vec![None; assigned],
         max_instructions: 1,
     };
     let mut out = MAGIC.to_vec();
@@ -50,8 +55,13 @@ fn no_change() -> StateDelta {
 
 /// A state with as many facts as one state may hold.
 fn fat_state() -> State {
+    state_with_facts(MAX_STATE_FACTS)
+}
+
+/// The entry state with `n` facts.
+fn state_with_facts(n: usize) -> State {
     let mut s = entry();
-    s.facts = (0..MAX_STATE_FACTS)
+    s.facts = (0..n)
         .map(|i| Fact {
             terms: vec![(Loc::Reg(1), 1), (Loc::Reg(2), -1), (Loc::Slot(3), 2)],
             le: true,
@@ -240,4 +250,83 @@ fn a_loop_step_of_i64_min_is_refused() {
         matches!(&err, DecodeError::OutOfRange(m) if m.contains("step")),
         "{err}"
     );
+}
+
+/// `first` followed by `n - 1` changes of one register: nothing can be shared.
+fn then_changes(first: State, n: usize) -> Vec<WireState> {
+    let mut states = vec![WireState::Full(Box::new(first))];
+    states.extend((1..n).map(|i| {
+        let mut d = no_change();
+        d.regs.push((0, Value::scalar(Iv::k(i as i128))));
+        WireState::Delta(d)
+    }));
+    states
+}
+
+#[test]
+fn a_certificate_for_another_program_size_is_refused_before_it_is_expanded() {
+    let bytes = encode_for(then_changes(entry(), 10), Vec::new(), 10);
+    for slots in [9, 11, 1000] {
+        let err = Certificate::from_bytes_for(&bytes, slots).unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::TooLarge(m) if m.contains(&format!("program of {slots} instruction slots"))),
+            "{slots}: {err}"
+        );
+    }
+    // Loop assignments count too: a certificate must assign every slot of its program.
+    let short = encode_for(then_changes(entry(), 10), Vec::new(), 9);
+    assert!(matches!(
+        Certificate::from_bytes_for(&short, 10),
+        Err(DecodeError::TooLarge(_))
+    ));
+    assert_eq!(
+        Certificate::from_bytes_for(&bytes, 10)
+            .unwrap()
+            .states
+            .len(),
+        10
+    );
+}
+
+#[test]
+fn a_small_programs_certificate_may_not_expand_like_the_largest_ones() {
+    // ~1 Ki entries per slot: within the global cap, four times the per-slot budget.
+    let n = 300;
+    let bytes = encode_for(then_changes(fat_state(), n), Vec::new(), n);
+    let any_size = Certificate::from_bytes(&bytes).unwrap();
+    assert!(any_size.decoded_entries() < MAX_DECODED_ENTRIES);
+    assert!(any_size.decoded_entries() > n * ENTRIES_PER_SLOT);
+    let err = Certificate::from_bytes_for(&bytes, n).unwrap_err();
+    let budget = n * ENTRIES_PER_SLOT;
+    assert!(
+        matches!(&err, DecodeError::TooLarge(m) if m.contains(&format!("exceed {budget} entries"))),
+        "{err}"
+    );
+}
+
+#[test]
+fn states_a_change_leaves_as_they_were_are_shared_not_copied() {
+    let mut states = vec![WireState::Full(Box::new(state_with_facts(100)))];
+    states.extend((1..8).map(|_| WireState::Delta(no_change())));
+    let mut d = no_change();
+    d.regs.push((0, Value::scalar(Iv::k(1))));
+    states.push(WireState::Delta(d));
+    states.push(WireState::Delta(no_change()));
+    let cert = Certificate::from_bytes_for(&encode_for(states, Vec::new(), 10), 10).unwrap();
+    let at = |i: usize| cert.states[i].as_ref().unwrap();
+    for i in 1..8 {
+        assert!(Arc::ptr_eq(at(0), at(i)), "slot {i} shares slot 0's state");
+    }
+    assert!(!Arc::ptr_eq(at(0), at(8)), "a changed state is its own");
+    assert!(Arc::ptr_eq(at(8), at(9)));
+    assert_eq!(at(8).regs[0], Value::scalar(Iv::k(1)));
+    // Shared or not, each stated slot counts: the checker works through every one.
+    assert_eq!(cert.decoded_entries(), 10 * crate::limits::entries(at(0)));
+}
+
+#[test]
+fn an_object_that_does_not_link_has_no_certificate_size() {
+    let bytes = encode_for(then_changes(entry(), 2), Vec::new(), 2);
+    let err = crate::decode_for_object(b"not an ELF object", &bytes).unwrap_err();
+    assert!(matches!(err, DecodeError::Program(_)), "{err}");
 }

@@ -114,8 +114,12 @@ pub fn certify(image: &Image, params: &Params) -> Result<Certificate, CertifyErr
             .map(|l| vec![l.counter])
             .unwrap_or_default()
     };
-    cert.states = engine.fixpoint(&chosen)?;
-    let (loop_of, bodies) = engine.nesting(&cert.states, &chosen);
+    let states = engine.fixpoint(&chosen)?;
+    let (loop_of, bodies) = engine.nesting(&states, &chosen);
+    cert.states = states
+        .into_iter()
+        .map(|s| s.map(std::sync::Arc::new))
+        .collect();
     cert.loops = loops
         .into_iter()
         .filter(|l| bodies.contains_key(&(l.head as usize)))

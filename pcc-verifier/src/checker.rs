@@ -125,7 +125,7 @@ pub fn check(image: &Image, cert: &Certificate) -> Result<CheckReport, CheckErro
         };
         // At most `n` slots: cannot overflow.
         reachable = reachable.saturating_add(1);
-        let mut s = pre.clone();
+        let mut s = State::clone(pre);
         if let Some(lb) = nest.head(pc) {
             let k = iterations(pre, lb, &env.narrow(pre.len)).map_err(at(pc))?;
             if k > u128::from(lb.max_iterations) {

@@ -40,7 +40,10 @@ pub use certificate::{Certificate, DecodeError, FORMAT_VERSION, LoopBound, MAGIC
 pub use certifier::{CertifyError, certify};
 pub use checker::{CheckError, CheckReport, check};
 pub use image::{Image, link};
-pub use limits::{MAX_DECODED_ENTRIES, MAX_FILLS, MAX_LINS, MAX_RELS, MAX_SLOTS, MAX_STATE_FACTS};
+pub use limits::{
+    ENTRIES_PER_SLOT, MAX_DECODED_ENTRIES, MAX_FILLS, MAX_LINS, MAX_RELS, MAX_SLOTS,
+    MAX_STATE_FACTS,
+};
 pub use property::Property;
 pub use rules::{CheckerRules, check_object_under};
 
@@ -67,6 +70,15 @@ pub fn check_object(elf: &[u8], cert: &Certificate) -> Result<CheckReport, Check
         detail: format!("cannot link the object: {e}"),
     })?;
     check(&image, cert)
+}
+
+/// Decodes `certificate` for the relocatable object `elf`: links the object to learn its
+/// instruction slot count, then [`Certificate::from_bytes_for`] bounds the decoding by it.
+/// Errors: [`DecodeError::Program`] when the object does not link, else the decoder's.
+pub fn decode_for_object(elf: &[u8], certificate: &[u8]) -> Result<Certificate, DecodeError> {
+    let image = link(elf).map_err(DecodeError::Program)?;
+    let slots = image.text.len() / isa::INSN_SIZE;
+    Certificate::from_bytes_for(certificate, slots)
 }
 
 /// The certificate parameters a bridge manifest implies: its input length range and output

@@ -23,6 +23,18 @@ pub const MAX_STATE_FACTS: usize = 1024;
 /// expanded states of one certificate: twice the largest built-in (merkle_sha256, 1.03 M).
 /// Caps decode memory (~300 MB at worst, measured) whatever the encoded size.
 pub const MAX_DECODED_ENTRIES: usize = 2 << 20;
+/// Most entries a certificate may expand to per instruction slot of its program: a certificate
+/// for a program of `n` slots expands to at most `n * ENTRIES_PER_SLOT` entries (and never more
+/// than [`MAX_DECODED_ENTRIES`]). Twice the densest built-in (merkle_sha256, ~127 per slot).
+pub const ENTRIES_PER_SLOT: usize = 256;
+
+/// The decoded-entry budget of a certificate for a program of `slots` instruction slots.
+pub fn entries_for(slots: usize) -> usize {
+    slots
+        .saturating_mul(ENTRIES_PER_SLOT)
+        .min(MAX_DECODED_ENTRIES)
+}
+
 /// Largest input length a state may mention (the bridge maps 4 GiB regions).
 pub const MAX_LEN: i128 = 1 << 32;
 /// Largest magnitude of a linear equality's coefficient and constant (as `Lin::new` keeps).
@@ -203,7 +215,7 @@ pub fn certificate(cert: &crate::Certificate) -> Result<(), Excess> {
     }
     cert.loops.iter().try_for_each(loop_bound)?;
     for (pc, s) in cert.states.iter().enumerate() {
-        s.as_ref()
+        s.as_deref()
             .map_or(Ok(()), state)
             .map_err(|e| format!("state {pc}: {e}"))?;
     }

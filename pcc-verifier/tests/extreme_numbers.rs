@@ -32,6 +32,7 @@ fn plant(cert: &mut Certificate, rng: &mut StdRng) -> String {
         .collect();
     let s = cert.states[pcs[rng.random_range(0..pcs.len())]]
         .as_mut()
+        .map(std::sync::Arc::make_mut)
         .unwrap();
     let x = extreme(rng);
     let r = rng.random_range(0..11);

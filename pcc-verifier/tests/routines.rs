@@ -48,6 +48,16 @@ fn every_routine_certifies_within_its_measured_cost_or_is_refused_at_a_location(
         let bytes = cert.to_bytes();
         let back = Certificate::from_bytes(&bytes).unwrap();
         assert_eq!(back, cert);
+        // Decoding for the program (as activation does) admits it with the documented headroom.
+        assert_eq!(keel_pcc::decode_for_object(r.elf, &bytes).unwrap(), cert);
+        let slots = cert.states.len();
+        let per_slot = cert.decoded_entries().div_ceil(slots);
+        println!("{}: {per_slot} decoded entries per slot", r.name);
+        assert!(
+            per_slot.saturating_mul(2) <= keel_pcc::ENTRIES_PER_SLOT,
+            "{}: {per_slot} entries per slot leaves less than 2x headroom under ENTRIES_PER_SLOT",
+            r.name
+        );
         let report = check_object(r.elf, &back).unwrap();
         let image = link(r.elf).unwrap();
         let p = cert.params;

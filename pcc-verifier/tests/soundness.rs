@@ -85,14 +85,14 @@ fn mutate_certificate(cert: &Certificate, rng: &mut StdRng) -> Certificate {
         match rng.random_range(0..8) {
             0..=2 => {
                 let pc = rng.random_range(0..c.states.len());
-                if let Some(s) = c.states[pc].as_mut() {
+                if let Some(s) = c.states[pc].as_mut().map(std::sync::Arc::make_mut) {
                     let r = rng.random_range(0..11);
                     mutate_value(&mut s.regs[r], rng);
                 }
             }
             3 => {
                 let pc = rng.random_range(0..c.states.len());
-                if let Some(s) = c.states[pc].as_mut() {
+                if let Some(s) = c.states[pc].as_mut().map(std::sync::Arc::make_mut) {
                     let slot = rng.random_range(505..512u16);
                     if rng.random_bool(0.5) {
                         s.stack.remove(&slot);

@@ -34,7 +34,12 @@ fn patched(name: &str, pc: usize, insn: [u8; 8]) -> (Image, Params, Certificate)
 /// Removes every ghost relation from the stated invariants (a certificate that claims no
 /// loop progress anywhere).
 fn strip_rels(cert: &mut Certificate) {
-    for s in cert.states.iter_mut().flatten() {
+    for s in cert
+        .states
+        .iter_mut()
+        .flatten()
+        .map(std::sync::Arc::make_mut)
+    {
         s.regs.iter_mut().for_each(|v| v.rels.clear());
     }
 }
@@ -146,7 +151,10 @@ fn a_backward_edge_without_a_declared_bound_is_an_unbounded_loop() {
 fn a_tampered_invariant_is_not_inductive() {
     // Claim the loop index is always 0 after the loop test.
     let (image, _, mut cert) = corpus("xor_fold");
-    let s = cert.states[3].as_mut().unwrap();
+    let s = cert.states[3]
+        .as_mut()
+        .map(std::sync::Arc::make_mut)
+        .unwrap();
     s.regs[5].iv.hi = Aff::k(0);
     expect_rejected(
         &image,
@@ -225,7 +233,12 @@ fn dividing_by_an_unchecked_input_byte_may_divide_by_zero() {
     // checked_div without its `in[0] == 0` guard.
     let (image, params, mut cert) = patched("checked_div", 2, mov_imm(0, 3));
     for pc in 3..=4 {
-        cert.states[pc].as_mut().unwrap().regs[6].iv = keel_pcc::domain::Iv::range(0, 255);
+        cert.states[pc]
+            .as_mut()
+            .map(std::sync::Arc::make_mut)
+            .unwrap()
+            .regs[6]
+            .iv = keel_pcc::domain::Iv::range(0, 255);
     }
     expect_rejected(
         &image,
@@ -272,7 +285,12 @@ fn a_tampered_relation_is_not_inductive() {
     let lie =
         keel_pcc::relations::Fact::new(vec![(Loc::Reg(5), 1), (Loc::Reg(2), -1)], true, Aff::k(-2))
             .unwrap();
-    cert.states[3].as_mut().unwrap().facts.push(lie);
+    cert.states[3]
+        .as_mut()
+        .map(std::sync::Arc::make_mut)
+        .unwrap()
+        .facts
+        .push(lie);
     expect_rejected(
         &image,
         &cert,
@@ -289,7 +307,12 @@ fn a_relation_claiming_room_past_the_input_is_refused() {
     let (image, params, mut cert) = patched("xor_fold", 5, ldxb(7, 6, 1));
     let room =
         keel_pcc::relations::Fact::new(vec![(Loc::Reg(6), 1)], true, Aff { c: -2, l: 1 }).unwrap();
-    cert.states[5].as_mut().unwrap().facts.push(room);
+    cert.states[5]
+        .as_mut()
+        .map(std::sync::Arc::make_mut)
+        .unwrap()
+        .facts
+        .push(room);
     expect_rejected(
         &image,
         &cert,

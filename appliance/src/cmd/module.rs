@@ -119,7 +119,7 @@ pub fn run(cmd: ModuleCmd) -> anyhow::Result<ExitCode> {
             let (elf, _) = load(&object)?;
             let bytes = std::fs::read(&certificate)
                 .with_context(|| format!("cannot read {}", certificate.display()))?;
-            let cert = keel_pcc::Certificate::from_bytes(&bytes)
+            let cert = keel_pcc::decode_for_object(&elf, &bytes)
                 .map_err(|e| anyhow::anyhow!("malformed certificate: {e}"))?;
             match keel_pcc::check_object(&elf, &cert) {
                 Ok(r) => {

@@ -731,7 +731,8 @@ pub fn check_routine(
     certificate: &[u8],
 ) -> Result<CheckedRoutine, String> {
     let manifest = spec.manifest()?;
-    let cert = keel_pcc::Certificate::from_bytes(certificate)
+    // Decoded for this object: its slot count bounds the decoding work before any expansion.
+    let cert = keel_pcc::decode_for_object(object, certificate)
         .map_err(|e| format!("certificate does not decode: {e}"))?;
     let expected = keel_pcc::params_of(&manifest);
     if cert.params != expected {
