@@ -119,8 +119,15 @@ pub fn run(cmd: ModuleCmd) -> anyhow::Result<ExitCode> {
             let (elf, _) = load(&object)?;
             let bytes = std::fs::read(&certificate)
                 .with_context(|| format!("cannot read {}", certificate.display()))?;
-            let cert = keel_pcc::decode_for_object(&elf, &bytes)
-                .map_err(|e| anyhow::anyhow!("malformed certificate: {e}"))?;
+            // Decoded for this program: a certificate of another size is refused like any
+            // certificate that does not hold for it.
+            let cert = match keel_pcc::decode_for_object(&elf, &bytes) {
+                Ok(cert) => cert,
+                Err(e) => {
+                    println!("REFUSED: the certificate does not decode for this program: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             match keel_pcc::check_object(&elf, &cert) {
                 Ok(r) => {
                     println!(
