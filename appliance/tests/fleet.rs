@@ -130,10 +130,21 @@ fn a_two_host_fleet_is_provisioned_idempotently_upgraded_with_rollback_and_hwtes
         b: &b,
     };
 
-    fleet.provision_twice();
-    fleet.failing_upgrade_is_rolled_back_on_the_first_host_only();
-    fleet.working_upgrade_reaches_every_host();
-    fleet.hwtest_campaign_collects_and_summarises();
+    let phases: [(&str, &dyn Fn()); 4] = [
+        ("site.yml twice", &|| fleet.provision_twice()),
+        ("failing upgrade", &|| {
+            fleet.failing_upgrade_is_rolled_back_on_the_first_host_only()
+        }),
+        ("working upgrade", &|| fleet.working_upgrade_reaches_every_host()),
+        ("hwtest campaign", &|| {
+            fleet.hwtest_campaign_collects_and_summarises()
+        }),
+    ];
+    for (name, phase) in phases {
+        let begun = std::time::Instant::now();
+        phase();
+        println!("fleet phase {name}: {:.1} s", begun.elapsed().as_secs_f64());
+    }
 
     println!(
         "substituted: keel.service ran through the keel role's `direct` manager (PID 1 is not \
