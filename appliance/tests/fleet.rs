@@ -78,16 +78,34 @@ fn the_package_holds_a_hardened_unit_that_systemd_accepts() {
     let tmp = tempfile::tempdir().unwrap();
     let deb = build_package(tmp.path());
     let files = tmp.path().join("files");
-    assert!(run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&files)).status.success());
-    for f in ["usr/bin/keel", "etc/keel/keel.toml", "usr/lib/sysusers.d/keel.conf"] {
+    assert!(
+        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&files))
+            .status
+            .success()
+    );
+    for f in [
+        "usr/bin/keel",
+        "etc/keel/keel.toml",
+        "usr/lib/sysusers.d/keel.conf",
+    ] {
         assert!(files.join(f).exists(), "{f} is not in the package");
     }
-    let conffiles = run(Command::new("dpkg-deb").arg("-I").arg(&deb).arg("conffiles"));
-    assert_eq!(String::from_utf8_lossy(&conffiles.stdout).trim(), "/etc/keel/keel.toml");
+    let conffiles = run(Command::new("dpkg-deb")
+        .arg("-I")
+        .arg(&deb)
+        .arg("conffiles"));
+    assert_eq!(
+        String::from_utf8_lossy(&conffiles.stdout).trim(),
+        "/etc/keel/keel.toml"
+    );
 
     let unit = files.join("usr/lib/systemd/system/keel.service");
     let verify = analyze_installed(&files, &format!("verify {}", unit.display()));
-    assert!(verify.status.success() && verify.stderr.is_empty(), "{}", text(&verify));
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "{}",
+        text(&verify)
+    );
     // Exposure 0 (locked down) .. 100; the unit scores 35 ("OK"). A change that weakens the
     // sandbox past 40 fails here.
     let security = analyze_installed(
@@ -135,7 +153,9 @@ fn a_two_host_fleet_is_provisioned_idempotently_upgraded_with_rollback_and_hwtes
         ("failing upgrade", &|| {
             fleet.failing_upgrade_is_rolled_back_on_the_first_host_only()
         }),
-        ("working upgrade", &|| fleet.working_upgrade_reaches_every_host()),
+        ("working upgrade", &|| {
+            fleet.working_upgrade_reaches_every_host()
+        }),
         ("hwtest campaign", &|| {
             fleet.hwtest_campaign_collects_and_summarises()
         }),
@@ -184,15 +204,31 @@ impl Fleet<'_> {
             assert!(h.status_answers(), "{} does not answer", h.name);
             assert_runs_unprivileged(h);
             let sysctl = h.root.join("etc/sysctl.d/90-keel.conf");
-            assert!(std::fs::read_to_string(sysctl).unwrap().contains("net.core.bpf_jit_enable = 1"));
+            assert!(
+                std::fs::read_to_string(sysctl)
+                    .unwrap()
+                    .contains("net.core.bpf_jit_enable = 1")
+            );
             let toml = std::fs::read_to_string(h.root.join("etc/keel/keel.toml")).unwrap();
-            assert!(toml.contains(&format!("tcp = \"127.0.0.1:{}\"", h.tcp)), "{toml}");
+            assert!(
+                toml.contains(&format!("tcp = \"127.0.0.1:{}\"", h.tcp)),
+                "{toml}"
+            );
         }
         self.kernel_programs_attached(self.a);
         let second = self.playbook("site.yml", &[]);
-        assert!(second.status.success(), "second site.yml:\n{}", text(&second));
+        assert!(
+            second.status.success(),
+            "second site.yml:\n{}",
+            text(&second)
+        );
         for h in [self.a, self.b] {
-            assert_eq!(recap_count(&second, h.name, "changed"), 0, "{}", text(&second));
+            assert_eq!(
+                recap_count(&second, h.name, "changed"),
+                0,
+                "{}",
+                text(&second)
+            );
         }
     }
 
@@ -217,14 +253,22 @@ impl Fleet<'_> {
 
     fn failing_upgrade_is_rolled_back_on_the_first_host_only(&self) {
         let old = deb_version(self.deb);
-        let broken = repack(self.deb, self.base, &format!("{old}+t1"), Variant::DaemonFails);
+        let broken = repack(
+            self.deb,
+            self.base,
+            &format!("{old}+t1"),
+            Variant::DaemonFails,
+        );
         let (pid_a, pid_b) = (self.a.daemon_pid().unwrap(), self.b.daemon_pid().unwrap());
         let out = self.upgrade(&broken, &["keel_health_retries=5"]);
         let all = text(&out);
         assert!(!out.status.success(), "the upgrade must fail:\n{all}");
         assert!(all.contains(&format!("rolled back to {old}")), "{all}");
         assert_eq!(recap_count(&out, self.a.name, "rescued"), 1, "{all}");
-        assert!(recap(&out, self.b.name).is_none(), "host 2 was touched:\n{all}");
+        assert!(
+            recap(&out, self.b.name).is_none(),
+            "host 2 was touched:\n{all}"
+        );
         // The gate failed because the new daemon could not start, and the old one is back.
         let log = std::fs::read_to_string(self.a.root.join("var/log/keel/keel.log")).unwrap();
         assert!(log.contains("this build cannot start"), "{log}");
@@ -275,7 +319,10 @@ impl Fleet<'_> {
             serde_json::from_slice(&std::fs::read(reports.join("fleet-summary.json")).unwrap())
                 .unwrap();
         assert_eq!(summary["baseline"], self.a.name);
-        assert_eq!(summary["hosts"], serde_json::json!([self.a.name, self.b.name]));
+        assert_eq!(
+            summary["hosts"],
+            serde_json::json!([self.a.name, self.b.name])
+        );
         assert!(summary["regressed"].is_array(), "{summary}");
     }
 }
@@ -283,7 +330,9 @@ impl Fleet<'_> {
 /// The daemon runs as the package's keel user with exactly the unit's three capabilities
 /// (CAP_NET_ADMIN = 12, CAP_PERFMON = 38, CAP_BPF = 39) and no_new_privs.
 fn assert_runs_unprivileged(h: &Host) {
-    let pid = h.daemon_pid().unwrap_or_else(|| panic!("{} runs no daemon", h.name));
+    let pid = h
+        .daemon_pid()
+        .unwrap_or_else(|| panic!("{} runs no daemon", h.name));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let field = |k: &str| {
         status

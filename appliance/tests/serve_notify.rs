@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 /// Next notification datagram, split into its `KEY=value` lines.
 fn next(sock: &UnixDatagram) -> Vec<String> {
     let mut buf = [0u8; 4096];
-    let n = sock.recv(&mut buf).expect("a notification before the timeout");
+    let n = sock
+        .recv(&mut buf)
+        .expect("a notification before the timeout");
     String::from_utf8_lossy(&buf[..n])
         .lines()
         .map(str::to_owned)
@@ -22,7 +24,8 @@ fn the_daemon_is_ready_only_when_it_serves_pings_the_watchdog_and_says_stopping(
     let dir = tempfile::tempdir().unwrap();
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(90)))
+        .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -30,7 +33,14 @@ fn the_daemon_is_ready_only_when_it_serves_pings_the_watchdog_and_says_stopping(
         .port();
     let tcp = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(["serve", "--no-kernel", "--metrics", "127.0.0.1:0", "--tcp", &tcp])
+        .args([
+            "serve",
+            "--no-kernel",
+            "--metrics",
+            "127.0.0.1:0",
+            "--tcp",
+            &tcp,
+        ])
         .arg("--data")
         .arg(dir.path().join("data"))
         .env("NOTIFY_SOCKET", &sock_path)
@@ -54,7 +64,10 @@ fn the_daemon_is_ready_only_when_it_serves_pings_the_watchdog_and_says_stopping(
     }
     // Three pings at 200 ms intervals (the main loop wakes every 100 ms): bounded both ways.
     let took = begun.elapsed();
-    assert!(took >= Duration::from_millis(400), "pinged too often: {took:?}");
+    assert!(
+        took >= Duration::from_millis(400),
+        "pinged too often: {took:?}"
+    );
 
     assert_eq!(send_signal(child.id(), 15), 0);
     let mut stop = next(&sock);

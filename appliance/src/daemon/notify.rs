@@ -41,7 +41,10 @@ impl Supervisor {
 
     /// Shutdown has begun (in-flight requests are being finished).
     pub fn stopping(&self) {
-        send(&[NotifyState::Stopping, NotifyState::Status("finishing in-flight requests")]);
+        send(&[
+            NotifyState::Stopping,
+            NotifyState::Status("finishing in-flight requests"),
+        ]);
     }
 }
 

@@ -97,8 +97,8 @@ impl Host {
 
     /// The daemon log's lines that say what the direct manager substituted.
     pub fn substitutions(&self) -> Vec<String> {
-        let log = std::fs::read_to_string(self.root.join("var/log/keel/keel.log"))
-            .unwrap_or_default();
+        let log =
+            std::fs::read_to_string(self.root.join("var/log/keel/keel.log")).unwrap_or_default();
         let mut lines: Vec<String> = log
             .lines()
             .filter(|l| l.starts_with("substituted:"))

@@ -73,7 +73,15 @@ pub fn build_package(out_dir: &Path) -> PathBuf {
     let out = run(Command::new("cargo")
         .current_dir(repo())
         .env("CARGO_TARGET_DIR", target_dir)
-        .args(["deb", "-p", "keel", "--no-build", "--fast", "--profile", &profile])
+        .args([
+            "deb",
+            "-p",
+            "keel",
+            "--no-build",
+            "--fast",
+            "--profile",
+            &profile,
+        ])
         .arg("--output")
         .arg(out_dir));
     assert!(out.status.success(), "cargo deb failed:\n{}", text(&out));
