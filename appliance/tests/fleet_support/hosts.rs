@@ -140,6 +140,7 @@ pub fn write_inventory(path: &Path, hosts: &[&Host], deb: &Path) -> std::io::Res
     y.push_str(&format!(
         "  vars:\n    ansible_connection: local\n    ansible_python_interpreter: /usr/bin/python3\n    \
          keel_service_manager: direct\n    keel_host_apply: false\n    \
+         keel_host_keel_cpus: \"1\"\n    \
          keel_package_url: \"file://{}\"\n    keel_package_sha256: \"{}\"\n    \
          keel_package_version: \"{}\"\n    keel_health_retries: 30\n    keel_health_delay: 1\n",
         deb.display(),
