@@ -203,6 +203,7 @@ impl Fleet<'_> {
             assert_eq!(h.installed_version(), version, "{}", h.name);
             assert!(h.status_answers(), "{} does not answer", h.name);
             assert_runs_unprivileged(h);
+            assert_package_set_up_the_machine(h);
             let sysctl = h.root.join("etc/sysctl.d/90-keel.conf");
             assert!(
                 std::fs::read_to_string(sysctl)
@@ -325,6 +326,34 @@ impl Fleet<'_> {
         );
         assert!(summary["regressed"].is_array(), "{summary}");
     }
+}
+
+/// The maintainer scripts enabled keel.service and created the keel user and its private data
+/// directory (sysusers.d, tmpfiles.d, deb-systemd-helper inside the root).
+fn assert_package_set_up_the_machine(h: &Host) {
+    use std::os::unix::fs::MetadataExt;
+    let wants = h
+        .root
+        .join("etc/systemd/system/multi-user.target.wants/keel.service");
+    assert!(
+        wants.symlink_metadata().is_ok(),
+        "{}: keel.service not enabled",
+        h.name
+    );
+    let passwd = std::fs::read_to_string(h.root.join("etc/passwd")).unwrap();
+    let keel = passwd
+        .lines()
+        .find(|l| l.starts_with("keel:"))
+        .expect("a keel user");
+    let uid: u32 = keel.split(':').nth(2).unwrap().parse().unwrap();
+    assert!(keel.ends_with(":/var/lib/keel:/usr/sbin/nologin"), "{keel}");
+    let data = std::fs::metadata(h.root.join("var/lib/keel")).unwrap();
+    assert_eq!(
+        (data.uid(), data.mode() & 0o777),
+        (uid, 0o750),
+        "{}",
+        h.name
+    );
 }
 
 /// The daemon runs as the package's keel user with exactly the unit's three capabilities
