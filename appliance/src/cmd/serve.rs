@@ -1,6 +1,7 @@
 //! `keel serve`: the daemon.
 
 use crate::daemon::config::DaemonConfig;
+use crate::daemon::notify::Supervisor;
 use crate::daemon::service::ChainService;
 use anyhow::Context;
 use clap::Args;
@@ -177,6 +178,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let handle = keel_server::ServerHandle::start(cfg.server.clone(), Arc::new(service))
         .context("cannot start the server")?;
+    // Listeners are bound and kernel programs attached: the service manager may call us up.
+    let mut supervisor = Supervisor::from_env();
+    supervisor.ready(&format!("serving ({:?} backend)", handle.backend()));
     println!(
         "keel serving ({:?} backend): tcp {}, unix {}, metrics http://{}/metrics",
         handle.backend(),
@@ -210,8 +214,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     }
 
     while !stop.load(Ordering::Relaxed) && !handle.is_finished() {
+        supervisor.tick(!handle.is_finished());
         std::thread::sleep(Duration::from_millis(100));
     }
+    supervisor.stopping();
     println!("shutting down: finishing in-flight requests");
     handle.shutdown();
     handle.join()?;

@@ -56,3 +56,24 @@ impl DaemonConfig {
         Ok(toml::from_str(text)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_packaged_keel_toml_is_valid_and_keeps_everything_under_var_lib_keel() {
+        let cfg = DaemonConfig::from_toml(include_str!("../../debian/keel.toml"))
+            .expect("/etc/keel/keel.toml of the package parses");
+        assert_eq!(cfg.data_dir, PathBuf::from("/var/lib/keel"));
+        // The unit may write only there (ReadWritePaths=), so the socket must live there too.
+        assert_eq!(
+            cfg.server.unix_socket,
+            Some(PathBuf::from("/var/lib/keel/keel.sock"))
+        );
+        assert_eq!(
+            cfg.kernel.pin_dir,
+            Some(PathBuf::from(keel_kernel_progs::DEFAULT_PIN_DIR))
+        );
+    }
+}
