@@ -53,13 +53,25 @@ pub fn compare(base: &Report, other: &Report, threshold_pct: f64) -> Comparison 
     let mut unmatched = Vec::new();
     let mut verdict_regressions = Vec::new();
     for b in &base.results {
-        let Some(o) = other.results.iter().find(|o| o.path == b.path && o.subject == b.subject) else {
+        let Some(o) = other
+            .results
+            .iter()
+            .find(|o| o.path == b.path && o.subject == b.subject)
+        else {
             unmatched.push(format!("{}/{}: only in base", b.path, b.subject));
             continue;
         };
-        for (phase, pb, po) in [("conformance", &b.conformance, &o.conformance), ("performance", &b.performance, &o.performance)] {
+        for (phase, pb, po) in [
+            ("conformance", &b.conformance, &o.conformance),
+            ("performance", &b.performance, &o.performance),
+        ] {
             if pb.verdict != Verdict::Fail && po.verdict == Verdict::Fail {
-                verdict_regressions.push(format!("{}/{} {phase}: now FAIL ({})", b.path, b.subject, po.failures.first().map_or("", String::as_str)));
+                verdict_regressions.push(format!(
+                    "{}/{} {phase}: now FAIL ({})",
+                    b.path,
+                    b.subject,
+                    po.failures.first().map_or("", String::as_str)
+                ));
             }
         }
         for mb in &b.metrics {
@@ -68,20 +80,39 @@ pub fn compare(base: &Report, other: &Report, threshold_pct: f64) -> Comparison 
                 unmatched.push(format!("{key}: only in base"));
                 continue;
             };
-            let change = if mb.value.abs() < f64::EPSILON { 0.0 } else { (mo.value - mb.value) / mb.value.abs() * 100.0 };
+            let change = if mb.value.abs() < f64::EPSILON {
+                0.0
+            } else {
+                (mo.value - mb.value) / mb.value.abs() * 100.0
+            };
             let improvement_pct = match mb.better {
                 Better::Higher => change,
                 Better::Lower => -change,
             };
-            rows.push(Row { key, base: mb.value, other: mo.value, improvement_pct, regressed: improvement_pct < -threshold_pct });
+            rows.push(Row {
+                key,
+                base: mb.value,
+                other: mo.value,
+                improvement_pct,
+                regressed: improvement_pct < -threshold_pct,
+            });
         }
     }
     for o in &other.results {
-        if !base.results.iter().any(|b| b.path == o.path && b.subject == o.subject) {
+        if !base
+            .results
+            .iter()
+            .any(|b| b.path == o.path && b.subject == o.subject)
+        {
             unmatched.push(format!("{}/{}: only in other", o.path, o.subject));
         }
     }
-    Comparison { threshold_pct, rows, verdict_regressions, unmatched }
+    Comparison {
+        threshold_pct,
+        rows,
+        verdict_regressions,
+        unmatched,
+    }
 }
 
 impl fmt::Display for Comparison {
@@ -90,13 +121,26 @@ impl fmt::Display for Comparison {
             writeln!(f, "REGRESSION {v}")?;
         }
         for r in &self.rows {
-            let tag = if r.regressed { "REGRESSION" } else { "ok        " };
-            writeln!(f, "{tag} {:<60} {:>14.3} -> {:>14.3} ({:+.1}%)", r.key, r.base, r.other, r.improvement_pct)?;
+            let tag = if r.regressed {
+                "REGRESSION"
+            } else {
+                "ok        "
+            };
+            writeln!(
+                f,
+                "{tag} {:<60} {:>14.3} -> {:>14.3} ({:+.1}%)",
+                r.key, r.base, r.other, r.improvement_pct
+            )?;
         }
         for u in &self.unmatched {
             writeln!(f, "unmatched  {u}")?;
         }
         let n = self.rows.iter().filter(|r| r.regressed).count() + self.verdict_regressions.len();
-        writeln!(f, "{n} regression(s) beyond {}% ({} metrics compared)", self.threshold_pct, self.rows.len())
+        writeln!(
+            f,
+            "{n} regression(s) beyond {}% ({} metrics compared)",
+            self.threshold_pct,
+            self.rows.len()
+        )
     }
 }

@@ -45,7 +45,9 @@ impl FromStr for PathKind {
             "vm" => Ok(Self::Vm),
             "sockets" => Ok(Self::Sockets),
             "kernel" => Ok(Self::Kernel),
-            o => Err(format!("unknown path {o:?} (bls, ebpf, vm, sockets, kernel)")),
+            o => Err(format!(
+                "unknown path {o:?} (bls, ebpf, vm, sockets, kernel)"
+            )),
         }
     }
 }
@@ -88,7 +90,8 @@ pub fn run_paths(config: &RunConfig, probe: &Probe) -> Result<Vec<PathResult>, H
         match path {
             PathKind::Bls => results.push(run_bls(config)?),
             PathKind::Ebpf => {
-                let registry = Registry::builtin().map_err(|e| HwtestError::setup("eBPF registry", e))?;
+                let registry =
+                    Registry::builtin().map_err(|e| HwtestError::setup("eBPF registry", e))?;
                 let plan = EbpfPlan {
                     random_inputs: pick(config.mode, 2, 8, 64),
                     time_per_engine: Duration::from_millis(pick(config.mode, 20, 150, 1000) as u64),
@@ -103,11 +106,17 @@ pub fn run_paths(config: &RunConfig, probe: &Probe) -> Result<Vec<PathResult>, H
                     Mode::Quick => vec![1, 16],
                     Mode::Full => vec![1, 16, 64],
                 };
-                results.extend(sockets::run_sockets(clients, pick(config.mode, 200, 3000, 20_000)));
+                results.extend(sockets::run_sockets(
+                    clients,
+                    pick(config.mode, 200, 3000, 20_000),
+                ));
             }
             PathKind::Kernel => {
                 let can = probe.has_cap("CAP_BPF") || probe.has_cap("CAP_SYS_ADMIN");
-                results.extend(kernel::run_kernel(pick(config.mode, 1000, 20_000, 200_000) as u32, can));
+                results.extend(kernel::run_kernel(
+                    pick(config.mode, 1000, 20_000, 200_000) as u32,
+                    can,
+                ));
             }
         }
     }

@@ -47,14 +47,21 @@ pub fn soak(duration: Duration, interval: Duration, seed: u64, root: &SysRoot) -
             let set = sets.mixed(64, 16);
             match subject.verify(&set) {
                 Ok(v) => {
-                    let bad = set.iter().zip(&v).filter(|(t, v)| reference_verdict(t) != **v).count();
+                    let bad = set
+                        .iter()
+                        .zip(&v)
+                        .filter(|(t, v)| reference_verdict(t) != **v)
+                        .count();
                     drift = drift.saturating_add(bad as u64);
                     items = items.saturating_add(set.len() as u64);
                 }
                 Err(_) => errors = errors.saturating_add(1),
             }
         }
-        let freqs: Vec<u64> = cpus.iter().filter_map(|&c| cpufreq(root, c)?.cur_khz).collect();
+        let freqs: Vec<u64> = cpus
+            .iter()
+            .filter_map(|&c| cpufreq(root, c)?.cur_khz)
+            .collect();
         samples.push(SoakSample {
             t_s: start.elapsed().as_secs_f64(),
             sigs_per_s: items as f64 / window.elapsed().as_secs_f64().max(1e-9),
@@ -73,12 +80,18 @@ fn summarize(r: &mut PathResult, samples: &[SoakSample]) {
         r.conformance.check(if s.drift == 0 && s.errors == 0 {
             Ok(())
         } else {
-            Err(format!("t={:.0}s: {} drifted verdicts, {} errors", s.t_s, s.drift, s.errors))
+            Err(format!(
+                "t={:.0}s: {} drifted verdicts, {} errors",
+                s.t_s, s.drift, s.errors
+            ))
         });
     }
     let line = |label: &str, f: &dyn Fn(&SoakSample) -> Option<f64>| Series {
         label: label.into(),
-        points: samples.iter().filter_map(|s| Some((s.t_s, f(s)?))).collect(),
+        points: samples
+            .iter()
+            .filter_map(|s| Some((s.t_s, f(s)?)))
+            .collect(),
     };
     r.curves.push(Curve {
         title: "Soak: BLS throughput over time".into(),
@@ -88,7 +101,10 @@ fn summarize(r: &mut PathResult, samples: &[SoakSample]) {
         series: vec![line("cpu-pool", &|s| Some(s.sigs_per_s))],
     });
     let mhz = line("mean MHz", &|s| s.mean_mhz);
-    let (first, last) = (mhz.points.first().map(|p| p.1), mhz.points.last().map(|p| p.1));
+    let (first, last) = (
+        mhz.points.first().map(|p| p.1),
+        mhz.points.last().map(|p| p.1),
+    );
     if !mhz.points.is_empty() {
         r.curves.push(Curve {
             title: "Soak: CPU frequency over time (throttling)".into(),
@@ -101,11 +117,18 @@ fn summarize(r: &mut PathResult, samples: &[SoakSample]) {
     if let (Some(a), Some(b)) = (first, last)
         && b < a * 0.9
     {
-        r.performance.note = Some(format!("CPU frequency fell from {a:.0} to {b:.0} MHz: throttling"));
+        r.performance.note = Some(format!(
+            "CPU frequency fell from {a:.0} to {b:.0} MHz: throttling"
+        ));
     }
     let rates: Vec<f64> = samples.iter().map(|s| s.sigs_per_s).collect();
     if let Some(min) = rates.iter().copied().reduce(f64::min) {
-        r.metrics.push(Metric::new("soak.min_sigs_per_s", min, "sig/s", Better::Higher));
+        r.metrics.push(Metric::new(
+            "soak.min_sigs_per_s",
+            min,
+            "sig/s",
+            Better::Higher,
+        ));
     }
     r.performance.checks = samples.len() as u64;
 }

@@ -55,7 +55,9 @@ pub fn py_ecc_vectors() -> Result<Vec<BlsVector>, HwtestError> {
     file.cases
         .into_iter()
         .map(|c| {
-            let hex = |s: &str| hex::decode(s).map_err(|e| HwtestError::Vectors(format!("{}: {e}", c.name)));
+            let hex = |s: &str| {
+                hex::decode(s).map_err(|e| HwtestError::Vectors(format!("{}: {e}", c.name)))
+            };
             Ok(BlsVector {
                 triple: RawTriple {
                     pk: hex(&c.pk)?,
@@ -77,7 +79,12 @@ mod tests {
     fn the_checked_in_vectors_hold_valid_and_invalid_cases_of_every_kind() {
         let v = py_ecc_vectors().expect("vectors parse");
         assert!(v.iter().filter(|c| c.valid).count() >= 5);
-        for kind in ["forged_pair", "sig_outside_subgroup", "sig_infinity", "wrong_message"] {
+        for kind in [
+            "forged_pair",
+            "sig_outside_subgroup",
+            "sig_infinity",
+            "wrong_message",
+        ] {
             assert!(
                 v.iter().any(|c| c.name.starts_with(kind) && !c.valid),
                 "no invalid {kind} case"

@@ -13,16 +13,34 @@ use keel_hwtest::run::{Mode, PathKind, RunConfig};
 fn sample() -> Report {
     let mut r = PathResult::new("bls", "cpu-pool");
     r.conformance.check(Ok(()));
-    r.metrics.push(Metric::new("cpu-pool.b64.sigs_per_s", 5000.0, "sig/s", Better::Higher));
-    r.metrics.push(Metric::new("cpu-pool.b64.p99_us", 900.0, "µs", Better::Lower));
+    r.metrics.push(Metric::new(
+        "cpu-pool.b64.sigs_per_s",
+        5000.0,
+        "sig/s",
+        Better::Higher,
+    ));
+    r.metrics.push(Metric::new(
+        "cpu-pool.b64.p99_us",
+        900.0,
+        "µs",
+        Better::Lower,
+    ));
     r.curves.push(Curve {
         title: "throughput".into(),
         x_label: "batch".into(),
         y_label: "sig/s".into(),
         log_x: true,
-        series: vec![Series { label: "cpu-pool".into(), points: vec![(1.0, 800.0), (64.0, 5000.0)] }],
+        series: vec![Series {
+            label: "cpu-pool".into(),
+            points: vec![(1.0, 800.0), (64.0, 5000.0)],
+        }],
     });
-    let config = RunConfig { paths: vec![PathKind::Bls], mode: Mode::Tiny, soak_secs: None, seed: 1 };
+    let config = RunConfig {
+        paths: vec![PathKind::Bls],
+        mode: Mode::Tiny,
+        soak_secs: None,
+        seed: 1,
+    };
     let dir = tempfile::tempdir().unwrap();
     let probe = Probe::collect(&SysRoot::new(dir.path()), false);
     Report::new("0.1.0", config, probe, vec![r])
@@ -62,7 +80,12 @@ fn a_file_of_another_schema_or_garbage_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("r.json");
     std::fs::write(&p, br#"{"schema":"keel-hwtest-report/999"}"#).unwrap();
-    assert!(Report::read(&p).unwrap_err().to_string().contains("keel-hwtest-report/999"));
+    assert!(
+        Report::read(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("keel-hwtest-report/999")
+    );
     std::fs::write(&p, b"not json").unwrap();
     assert!(Report::read(&p).is_err());
 }
@@ -78,8 +101,15 @@ fn compare_flags_an_injected_regression_and_nothing_else() {
     slower.results[0].metrics[0].value = 4000.0; // throughput -20%
     let c = compare(&base, &slower, 10.0);
     assert!(c.regressed());
-    assert!(c.rows.iter().any(|r| r.regressed && r.key.ends_with("sigs_per_s")));
-    assert!(!compare(&base, &slower, 25.0).regressed(), "within a 25% threshold");
+    assert!(
+        c.rows
+            .iter()
+            .any(|r| r.regressed && r.key.ends_with("sigs_per_s"))
+    );
+    assert!(
+        !compare(&base, &slower, 25.0).regressed(),
+        "within a 25% threshold"
+    );
 
     let mut laggier = base.clone();
     laggier.results[0].metrics[1].value = 1200.0; // p99 +33%: lower is better

@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use keel_hwtest::compare::compare;
 use keel_hwtest::probe::Probe;
-use keel_hwtest::report::{self, Report, SignatureCheck, load_or_create_key, sign_report, verify_report};
+use keel_hwtest::report::{
+    self, Report, SignatureCheck, load_or_create_key, sign_report, verify_report,
+};
 use keel_hwtest::run::{Mode, PathKind, RunConfig, run_paths};
 
 #[derive(Subcommand)]
@@ -86,14 +88,17 @@ pub struct RunArgs {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("bad duration {s:?} (e.g. 90s, 30m, 2h)"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (e.g. 90s, 30m, 2h)"))?;
     let secs = match unit {
         "" | "s" => Some(n),
         "m" => n.checked_mul(60),
         "h" => n.checked_mul(3600),
         _ => None,
     };
-    secs.map(Duration::from_secs).ok_or_else(|| format!("bad duration {s:?} (e.g. 90s, 30m, 2h)"))
+    secs.map(Duration::from_secs)
+        .ok_or_else(|| format!("bad duration {s:?} (e.g. 90s, 30m, 2h)"))
 }
 
 pub fn run(cmd: HwtestCmd) -> anyhow::Result<ExitCode> {
@@ -111,7 +116,12 @@ pub fn run(cmd: HwtestCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         HwtestCmd::Run(a) => run_hwtest(a),
-        HwtestCmd::Compare { base, other, threshold, json } => Ok(run_compare(&base, &other, threshold, json)),
+        HwtestCmd::Compare {
+            base,
+            other,
+            threshold,
+            json,
+        } => Ok(run_compare(&base, &other, threshold, json)),
     }
 }
 
@@ -133,7 +143,13 @@ fn run_hwtest(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let config = RunConfig {
         paths,
-        mode: if a.tiny { Mode::Tiny } else if a.quick { Mode::Quick } else { Mode::Full },
+        mode: if a.tiny {
+            Mode::Tiny
+        } else if a.quick {
+            Mode::Quick
+        } else {
+            Mode::Full
+        },
         soak_secs: a.soak.map(|d| d.as_secs()),
         seed: a.seed,
     };
@@ -150,7 +166,12 @@ fn run_hwtest(a: RunArgs) -> anyhow::Result<ExitCode> {
     for r in &rep.results {
         println!(
             "{:<8} {:<28} conformance {:?} ({} checks, {} failed)  performance {:?}",
-            r.path, r.subject, r.conformance.verdict, r.conformance.checks, r.conformance.failed, r.performance.verdict
+            r.path,
+            r.subject,
+            r.conformance.verdict,
+            r.conformance.checks,
+            r.conformance.failed,
+            r.performance.verdict
         );
         for f in r.conformance.failures.iter().chain(&r.performance.failures) {
             println!("         {f}");
@@ -162,10 +183,19 @@ fn run_hwtest(a: RunArgs) -> anyhow::Result<ExitCode> {
         a.out.join(report::JSON_NAME).display(),
         a.out.join(report::HTML_NAME).display()
     );
-    Ok(if rep.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if rep.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
-fn run_compare(base: &std::path::Path, other: &std::path::Path, threshold: f64, json: bool) -> ExitCode {
+fn run_compare(
+    base: &std::path::Path,
+    other: &std::path::Path,
+    threshold: f64,
+    json: bool,
+) -> ExitCode {
     let read = |p: &std::path::Path| -> Result<Report, String> {
         let r = Report::read(p).map_err(|e| e.to_string())?;
         match verify_report(&r) {
@@ -196,5 +226,9 @@ fn run_compare(base: &std::path::Path, other: &std::path::Path, threshold: f64, 
     } else {
         print!("{c}");
     }
-    if c.regressed() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if c.regressed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

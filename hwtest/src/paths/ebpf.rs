@@ -27,8 +27,25 @@ pub struct EbpfPlan {
 fn edge_lengths(rule: &InputRule) -> Vec<usize> {
     let mut v = match *rule {
         InputRule::Exact(n) => vec![n],
-        InputRule::Range { min, max } => vec![min, min.saturating_add(1), max.saturating_sub(1), max, 55, 56, 63, 64, 65, 135, 136, 137],
-        InputRule::Strided { base, stride, max_count } => (0..=max_count.min(3))
+        InputRule::Range { min, max } => vec![
+            min,
+            min.saturating_add(1),
+            max.saturating_sub(1),
+            max,
+            55,
+            56,
+            63,
+            64,
+            65,
+            135,
+            136,
+            137,
+        ],
+        InputRule::Strided {
+            base,
+            stride,
+            max_count,
+        } => (0..=max_count.min(3))
             .chain([max_count])
             .map(|k| base.saturating_add(stride.saturating_mul(k)))
             .collect(),
@@ -43,9 +60,11 @@ fn random_length(rule: &InputRule, rng: &mut StdRng) -> usize {
     match *rule {
         InputRule::Exact(n) => n,
         InputRule::Range { min, max } => rng.random_range(min..=max),
-        InputRule::Strided { base, stride, max_count } => {
-            base.saturating_add(stride.saturating_mul(rng.random_range(0..=max_count)))
-        }
+        InputRule::Strided {
+            base,
+            stride,
+            max_count,
+        } => base.saturating_add(stride.saturating_mul(rng.random_range(0..=max_count))),
     }
 }
 
@@ -55,11 +74,19 @@ pub fn run_ebpf(registry: &Registry, plan: &EbpfPlan) -> Vec<PathResult> {
     let mut r = PathResult::new("ebpf", "interp=jit=kernel");
     let mut curve: Vec<Series> = Engine::ALL
         .iter()
-        .map(|e| Series { label: e.to_string(), points: Vec::new() })
+        .map(|e| Series {
+            label: e.to_string(),
+            points: Vec::new(),
+        })
         .collect();
     for (x, manifest) in registry.list().into_iter().enumerate() {
-        let Ok(routine) = registry.get(manifest.id) else { continue };
-        let kernel = routine.engine_available(Engine::Kernel).err().map(|e| e.to_string());
+        let Ok(routine) = registry.get(manifest.id) else {
+            continue;
+        };
+        let kernel = routine
+            .engine_available(Engine::Kernel)
+            .err()
+            .map(|e| e.to_string());
         if let Some(why) = &kernel {
             r.conformance.note = Some(format!("kernel engine unavailable: {why}"));
         }
@@ -72,11 +99,14 @@ pub fn run_ebpf(registry: &Registry, plan: &EbpfPlan) -> Vec<PathResult> {
             let mut input = vec![0u8; len];
             rng.fill(&mut input[..]);
             let outcome = agree(routine, &input, kernel.is_none());
-            let accepted = routine.run(&input, manifest.output_len, Engine::Interpreter, BUDGET).is_ok();
+            let accepted = routine
+                .run(&input, manifest.output_len, Engine::Interpreter, BUDGET)
+                .is_ok();
             if accepted && len <= cap && timed.as_ref().is_none_or(|t| t.len() < len) {
                 timed = Some(input);
             }
-            r.conformance.check(outcome.map_err(|e| format!("{} ({len} B): {e}", manifest.name)));
+            r.conformance
+                .check(outcome.map_err(|e| format!("{} ({len} B): {e}", manifest.name)));
         }
         if timed.is_none() {
             // Structured inputs (a length field inside) reject random bytes; zeros often pass.
@@ -84,11 +114,18 @@ pub fn run_ebpf(registry: &Registry, plan: &EbpfPlan) -> Vec<PathResult> {
                 .into_iter()
                 .filter(|&n| n <= cap)
                 .map(|n| vec![0u8; n])
-                .filter(|z| routine.run(z, manifest.output_len, Engine::Interpreter, BUDGET).is_ok())
+                .filter(|z| {
+                    routine
+                        .run(z, manifest.output_len, Engine::Interpreter, BUDGET)
+                        .is_ok()
+                })
                 .max_by_key(Vec::len);
         }
         let Some(input) = timed else {
-            r.performance.note = Some(format!("{}: no random input was accepted, not timed", manifest.name));
+            r.performance.note = Some(format!(
+                "{}: no random input was accepted, not timed",
+                manifest.name
+            ));
             continue;
         };
         for (engine, series) in Engine::ALL.iter().zip(curve.iter_mut()) {
@@ -105,7 +142,9 @@ pub fn run_ebpf(registry: &Registry, plan: &EbpfPlan) -> Vec<PathResult> {
                         Better::Higher,
                     ));
                 }
-                Err(e) => r.performance.fail(format!("{} on {engine}: {e}", manifest.name)),
+                Err(e) => r
+                    .performance
+                    .fail(format!("{} on {engine}: {e}", manifest.name)),
             }
             r.performance.checks = r.performance.checks.saturating_add(1);
         }
@@ -157,7 +196,9 @@ fn speed(routine: &Routine, input: &[u8], engine: Engine, time: Duration) -> Res
     let start = Instant::now();
     let mut runs = 0u64;
     while runs < 3 || start.elapsed() < time {
-        routine.run(input, out_len, engine, BUDGET).map_err(|e| e.to_string())?;
+        routine
+            .run(input, out_len, engine, BUDGET)
+            .map_err(|e| e.to_string())?;
         runs = runs.saturating_add(1);
     }
     Ok(insns as f64 * runs as f64 / start.elapsed().as_secs_f64().max(1e-9))

@@ -26,16 +26,32 @@ pub fn run_sockets(clients: Vec<usize>, requests: usize) -> Vec<PathResult> {
         }
     };
     r.conformance.checks = report.results.len() as u64;
-    r.conformance.note = report.io_uring_skipped.clone().map(|w| format!("io_uring skipped: {w}"));
+    r.conformance.note = report
+        .io_uring_skipped
+        .clone()
+        .map(|w| format!("io_uring skipped: {w}"));
     let mut series: Vec<Series> = Vec::new();
     for res in &report.results {
         let name = res.backend.name();
         let key = format!("{name}.c{}", res.clients);
-        r.metrics.push(Metric::new(format!("{key}.req_per_s"), res.throughput as f64, "req/s", Better::Higher));
-        r.metrics.push(Metric::new(format!("{key}.p99_us"), res.p99.as_secs_f64() * 1e6, "µs", Better::Lower));
+        r.metrics.push(Metric::new(
+            format!("{key}.req_per_s"),
+            res.throughput as f64,
+            "req/s",
+            Better::Higher,
+        ));
+        r.metrics.push(Metric::new(
+            format!("{key}.p99_us"),
+            res.p99.as_secs_f64() * 1e6,
+            "µs",
+            Better::Lower,
+        ));
         match series.iter_mut().find(|s| s.label == name) {
             Some(s) => s.points.push((res.clients as f64, res.throughput as f64)),
-            None => series.push(Series { label: name.into(), points: vec![(res.clients as f64, res.throughput as f64)] }),
+            None => series.push(Series {
+                label: name.into(),
+                points: vec![(res.clients as f64, res.throughput as f64)],
+            }),
         }
     }
     r.performance.checks = report.results.len() as u64;

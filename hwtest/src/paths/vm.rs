@@ -19,9 +19,24 @@ struct Call {
 fn calls(scale: u32) -> Vec<Call> {
     let n = |base: u32| base.saturating_mul(scale).max(1).to_le_bytes().to_vec();
     vec![
-        Call { name: "fib", code: keel_contracts::FIB.wasm, entry: "fib", input: n(20_000) },
-        Call { name: "sha256", code: keel_contracts::SHA256.wasm, entry: "sha256_iter", input: n(40) },
-        Call { name: "coremark", code: keel_contracts::COREMARK.wasm, entry: "coremark", input: n(2) },
+        Call {
+            name: "fib",
+            code: keel_contracts::FIB.wasm,
+            entry: "fib",
+            input: n(20_000),
+        },
+        Call {
+            name: "sha256",
+            code: keel_contracts::SHA256.wasm,
+            entry: "sha256_iter",
+            input: n(40),
+        },
+        Call {
+            name: "coremark",
+            code: keel_contracts::COREMARK.wasm,
+            entry: "coremark",
+            input: n(2),
+        },
     ]
 }
 
@@ -32,7 +47,12 @@ fn call(vm: &Vm, c: &Call) -> Result<Outcome, String> {
     let req = CallRequest {
         entry: c.entry.into(),
         input: c.input.clone(),
-        limits: GasVector { compute: u64::MAX / 4, storage_bytes: 1 << 20, memory_pages: 256, bandwidth: 1 << 20 },
+        limits: GasVector {
+            compute: u64::MAX / 4,
+            storage_bytes: 1 << 20,
+            memory_pages: 256,
+            bandwidth: 1 << 20,
+        },
         ..CallRequest::default()
     };
     let start = Instant::now();
@@ -40,7 +60,11 @@ fn call(vm: &Vm, c: &Call) -> Result<Outcome, String> {
         .call_prepared(&prepared, req, Box::new(MemoryState::default()))
         .map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
-    Ok((out.result.map_err(|t| t.to_string()), format!("{:?}", out.gas_used), secs))
+    Ok((
+        out.result.map_err(|t| t.to_string()),
+        format!("{:?}", out.gas_used),
+        secs,
+    ))
 }
 
 /// Runs every contract on every tier; `scale` sizes the workloads (1 for `--quick`).
@@ -48,8 +72,17 @@ pub fn run_vm(scale: u32) -> Vec<PathResult> {
     let mut r = PathResult::new("vm", "wasmi");
     r.conformance.note = Some("tiers built: wasmi (wasmtime not available yet)".into());
     let vms = (|| -> Result<(Vm, Vm), String> {
-        let metered = Vm::new(VmConfig { cache_capacity: 0, ..VmConfig::default() }).map_err(|e| e.to_string())?;
-        let plain = Vm::new(VmConfig { metering: false, cache_capacity: 0, ..VmConfig::default() }).map_err(|e| e.to_string())?;
+        let metered = Vm::new(VmConfig {
+            cache_capacity: 0,
+            ..VmConfig::default()
+        })
+        .map_err(|e| e.to_string())?;
+        let plain = Vm::new(VmConfig {
+            metering: false,
+            cache_capacity: 0,
+            ..VmConfig::default()
+        })
+        .map_err(|e| e.to_string())?;
         Ok((metered, plain))
     })();
     let (metered, plain) = match vms {
@@ -59,14 +92,23 @@ pub fn run_vm(scale: u32) -> Vec<PathResult> {
             return vec![r];
         }
     };
-    let mut series = Series { label: "wasmi (metered)".into(), points: Vec::new() };
+    let mut series = Series {
+        label: "wasmi (metered)".into(),
+        points: Vec::new(),
+    };
     for (x, c) in calls(scale).iter().enumerate() {
         let outcome = (|| -> Result<f64, String> {
             let (res, gas, secs) = call(&metered, c)?;
             let (plain_res, _, _) = call(&plain, c)?;
-            let again = std::thread::scope(|s| s.spawn(|| {
-                Vm::new(VmConfig::default()).map_err(|e| e.to_string()).and_then(|vm| call(&vm, c))
-            }).join()).map_err(|_| "second VM thread panicked".to_string())??;
+            let again = std::thread::scope(|s| {
+                s.spawn(|| {
+                    Vm::new(VmConfig::default())
+                        .map_err(|e| e.to_string())
+                        .and_then(|vm| call(&vm, c))
+                })
+                .join()
+            })
+            .map_err(|_| "second VM thread panicked".to_string())??;
             if res != plain_res {
                 return Err(format!("metered result {res:?} != unmetered {plain_res:?}"));
             }
@@ -82,7 +124,12 @@ pub fn run_vm(scale: u32) -> Vec<PathResult> {
             Ok(secs) => {
                 r.conformance.check(Ok(()));
                 series.points.push((x as f64, secs * 1e3));
-                r.metrics.push(Metric::new(format!("wasmi.{}.ms", c.name), secs * 1e3, "ms", Better::Lower));
+                r.metrics.push(Metric::new(
+                    format!("wasmi.{}.ms", c.name),
+                    secs * 1e3,
+                    "ms",
+                    Better::Lower,
+                ));
             }
             Err(e) => r.conformance.check(Err(format!("{}: {e}", c.name))),
         }

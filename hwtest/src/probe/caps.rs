@@ -7,13 +7,41 @@ use super::root::SysRoot;
 
 /// Capabilities Keel's paths use: (name, bit, what needs it).
 pub const CAPABILITIES: [(&str, u32, &str); 7] = [
-    ("CAP_BPF", 39, "loading kernel programs and the kernel eBPF engine"),
-    ("CAP_PERFMON", 38, "BPF programs that read kernel memory (observability)"),
-    ("CAP_NET_ADMIN", 12, "attaching XDP and cgroup_skb admission programs"),
-    ("CAP_SYS_ADMIN", 21, "BPF on kernels before 5.8, SQPOLL before 5.11"),
-    ("CAP_SYS_NICE", 23, "pinning workers to other CPUs' nodes and raising priority"),
-    ("CAP_IPC_LOCK", 14, "locking io_uring buffers and hugepages in memory"),
-    ("CAP_SYS_RESOURCE", 24, "raising memlock limits for BPF maps on old kernels"),
+    (
+        "CAP_BPF",
+        39,
+        "loading kernel programs and the kernel eBPF engine",
+    ),
+    (
+        "CAP_PERFMON",
+        38,
+        "BPF programs that read kernel memory (observability)",
+    ),
+    (
+        "CAP_NET_ADMIN",
+        12,
+        "attaching XDP and cgroup_skb admission programs",
+    ),
+    (
+        "CAP_SYS_ADMIN",
+        21,
+        "BPF on kernels before 5.8, SQPOLL before 5.11",
+    ),
+    (
+        "CAP_SYS_NICE",
+        23,
+        "pinning workers to other CPUs' nodes and raising priority",
+    ),
+    (
+        "CAP_IPC_LOCK",
+        14,
+        "locking io_uring buffers and hugepages in memory",
+    ),
+    (
+        "CAP_SYS_RESOURCE",
+        24,
+        "raising memlock limits for BPF maps on old kernels",
+    ),
 ];
 
 /// One capability and whether the process has it.

@@ -25,7 +25,15 @@ fn choice(path: &str, uses: impl Into<String>, reason: impl Into<String>) -> Cho
 
 /// The choices for `p`.
 pub fn choose(p: &Probe) -> Vec<Choice> {
-    vec![bls(p), ebpf(p), vm(), transport(p), kernel_programs(p), accelerators(p), cpufreq(p)]
+    vec![
+        bls(p),
+        ebpf(p),
+        vm(),
+        transport(p),
+        kernel_programs(p),
+        accelerators(p),
+        cpufreq(p),
+    ]
 }
 
 fn bls(p: &Probe) -> Choice {
@@ -47,7 +55,11 @@ fn ebpf(p: &Probe) -> Choice {
     let Some(live) = &p.live else {
         return choice("ebpf", "unknown", "live checks were not run");
     };
-    let uses = if live.sbpf_jit { "sBPF JIT" } else { "sBPF interpreter" };
+    let uses = if live.sbpf_jit {
+        "sBPF JIT"
+    } else {
+        "sBPF interpreter"
+    };
     let jit = if live.sbpf_jit {
         "solana-sbpf's JIT targets x86-64"
     } else {
@@ -76,14 +88,21 @@ fn transport(p: &Probe) -> Choice {
         (_, Some(e)) => choice("transport", "epoll", format!("io_uring rings fail: {e}")),
         _ => {
             let sqpoll = p.live.as_ref().is_some_and(|l| {
-                l.io_uring.setup_flags.iter().any(|(f, ok)| f == "SQPOLL" && *ok)
+                l.io_uring
+                    .setup_flags
+                    .iter()
+                    .any(|(f, ok)| f == "SQPOLL" && *ok)
             });
             choice(
                 "transport",
                 "io_uring",
                 format!(
                     "rings can be created{}",
-                    if sqpoll { "; SQPOLL permitted" } else { "; SQPOLL not permitted" }
+                    if sqpoll {
+                        "; SQPOLL permitted"
+                    } else {
+                        "; SQPOLL not permitted"
+                    }
                 ),
             )
         }
@@ -115,7 +134,11 @@ fn accelerators(p: &Probe) -> Choice {
     let a = &p.accelerators;
     let found = a.nvidia_devices.len() + a.drm_cards.len() + a.accel_devices.len();
     if found == 0 {
-        choice("accelerators", "none", "no GPU, DRM card or accel device found")
+        choice(
+            "accelerators",
+            "none",
+            "no GPU, DRM card or accel device found",
+        )
     } else {
         choice(
             "accelerators",
@@ -128,13 +151,19 @@ fn accelerators(p: &Probe) -> Choice {
 }
 
 fn cpufreq(p: &Probe) -> Choice {
-    let governors: std::collections::BTreeSet<&str> =
-        p.cpu.freq.iter().filter_map(|f| f.governor.as_deref()).collect();
+    let governors: std::collections::BTreeSet<&str> = p
+        .cpu
+        .freq
+        .iter()
+        .filter_map(|f| f.governor.as_deref())
+        .collect();
     match governors.iter().next() {
         None => choice("cpufreq", "n/a", "no cpufreq interface (common in VMs)"),
-        Some(_) if governors.len() == 1 && governors.contains("performance") => {
-            choice("cpufreq", "performance", "every CPU runs the performance governor")
-        }
+        Some(_) if governors.len() == 1 && governors.contains("performance") => choice(
+            "cpufreq",
+            "performance",
+            "every CPU runs the performance governor",
+        ),
         Some(_) => choice(
             "cpufreq",
             governors.into_iter().collect::<Vec<_>>().join(","),

@@ -11,7 +11,10 @@ pub const FEATURES: [(&str, &str); 7] = [
     ("bmi2", "blst's fast field multiplication (mulx)"),
     ("avx2", "vectorised hashing and memory copies"),
     ("avx512f", "wide vector units (not used by blst)"),
-    ("sha_ni", "SHA-256 instructions (the sha2 crate's fast path)"),
+    (
+        "sha_ni",
+        "SHA-256 instructions (the sha2 crate's fast path)",
+    ),
     ("aes", "AES-NI"),
     ("pclmulqdq", "carry-less multiplication"),
 ];
@@ -98,7 +101,9 @@ pub fn probe_cpu(root: &SysRoot) -> CpuInfo {
         vendor: field("vendor_id"),
         logical: online.len(),
         physical_cores: physical_cores(root, &online),
-        smt_active: root.read_u64("sys/devices/system/cpu/smt/active").map(|v| v == 1),
+        smt_active: root
+            .read_u64("sys/devices/system/cpu/smt/active")
+            .map(|v| v == 1),
         features,
         caches: caches(root),
         freq: online.iter().filter_map(|&c| cpufreq(root, c)).collect(),

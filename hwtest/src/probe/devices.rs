@@ -7,9 +7,30 @@ use super::root::SysRoot;
 /// Drivers with native (driver-mode) XDP in mainline Linux. Generic XDP works on every
 /// interface; offload (the program runs on the NIC) only on Netronome `nfp`.
 const NATIVE_XDP_DRIVERS: [&str; 24] = [
-    "i40e", "ice", "ixgbe", "ixgbevf", "igb", "igc", "mlx4_core", "mlx4_en", "mlx5_core",
-    "bnxt_en", "nfp", "qede", "ena", "virtio_net", "veth", "tun", "thunderx", "sfc", "mvneta",
-    "mvpp2", "stmmac", "netsec", "gve", "lan966x",
+    "i40e",
+    "ice",
+    "ixgbe",
+    "ixgbevf",
+    "igb",
+    "igc",
+    "mlx4_core",
+    "mlx4_en",
+    "mlx5_core",
+    "bnxt_en",
+    "nfp",
+    "qede",
+    "ena",
+    "virtio_net",
+    "veth",
+    "tun",
+    "thunderx",
+    "sfc",
+    "mvneta",
+    "mvpp2",
+    "stmmac",
+    "netsec",
+    "gve",
+    "lan966x",
 ];
 
 /// One network interface.
@@ -48,7 +69,9 @@ pub fn probe_nics(root: &SysRoot) -> Vec<Nic> {
             let dir = format!("sys/class/net/{name}");
             let driver = root.link_name(&format!("{dir}/device/driver"));
             let mut xdp_modes = vec!["generic".to_string()];
-            if driver.as_deref().is_some_and(|d| NATIVE_XDP_DRIVERS.contains(&d))
+            if driver
+                .as_deref()
+                .is_some_and(|d| NATIVE_XDP_DRIVERS.contains(&d))
                 || name == "lo"
             {
                 xdp_modes.push("native".into());

@@ -65,7 +65,11 @@ pub fn probe_memory(root: &SysRoot) -> MemoryInfo {
             mem_total_kib: n.mem_total_kib,
             distances: root
                 .read(&format!("sys/devices/system/node/node{}/distance", n.id))
-                .map(|s| s.split_whitespace().filter_map(|d| d.parse().ok()).collect())
+                .map(|s| {
+                    s.split_whitespace()
+                        .filter_map(|d| d.parse().ok())
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
         .collect();
@@ -91,11 +95,19 @@ fn hugepages(root: &SysRoot) -> Vec<HugePages> {
     root.list(base)
         .into_iter()
         .filter_map(|dir| {
-            let size_kib = dir.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+            let size_kib = dir
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
             Some(HugePages {
                 size_kib,
-                total: root.read_u64(&format!("{base}/{dir}/nr_hugepages")).unwrap_or(0),
-                free: root.read_u64(&format!("{base}/{dir}/free_hugepages")).unwrap_or(0),
+                total: root
+                    .read_u64(&format!("{base}/{dir}/nr_hugepages"))
+                    .unwrap_or(0),
+                free: root
+                    .read_u64(&format!("{base}/{dir}/free_hugepages"))
+                    .unwrap_or(0),
             })
         })
         .collect()

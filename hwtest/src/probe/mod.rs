@@ -41,7 +41,9 @@ impl LiveChecks {
     pub fn run() -> Self {
         Self {
             io_uring: probe_uring(),
-            bpf_kernel_engine: keel_ebpf_bridge::kernel_support().err().map(|e| e.to_string()),
+            bpf_kernel_engine: keel_ebpf_bridge::kernel_support()
+                .err()
+                .map(|e| e.to_string()),
             sbpf_jit: cfg!(target_arch = "x86_64"),
         }
     }
@@ -95,6 +97,8 @@ impl Probe {
 
     /// Whether the process has capability `name` (`false` when unknown).
     pub fn has_cap(&self, name: &str) -> bool {
-        self.capabilities.iter().any(|c| c.name == name && c.effective)
+        self.capabilities
+            .iter()
+            .any(|c| c.name == name && c.effective)
     }
 }

@@ -5,7 +5,8 @@ use std::fmt::{self, Display, Formatter};
 use super::Probe;
 
 fn opt<T: Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "unknown".into(), ToString::to_string)
+    v.as_ref()
+        .map_or_else(|| "unknown".into(), ToString::to_string)
 }
 
 impl Display for Probe {
@@ -22,7 +23,11 @@ impl Display for Probe {
         )?;
         writeln!(f, "features    {}", c.features.join(" "))?;
         for k in &c.caches {
-            writeln!(f, "cache       L{} {} {} (cpus {})", k.level, k.kind, k.size, k.shared_with)?;
+            writeln!(
+                f,
+                "cache       L{} {} {} (cpus {})",
+                k.level, k.kind, k.size, k.shared_with
+            )?;
         }
         for q in &c.freq {
             writeln!(
@@ -43,7 +48,11 @@ impl Display for Probe {
             opt(&m.transparent_hugepages)
         )?;
         for h in &m.hugepages {
-            writeln!(f, "hugepages   {} KiB: {} total, {} free", h.size_kib, h.total, h.free)?;
+            writeln!(
+                f,
+                "hugepages   {} KiB: {} total, {} free",
+                h.size_kib, h.total, h.free
+            )?;
         }
         for n in &m.nodes {
             writeln!(
@@ -57,7 +66,12 @@ impl Display for Probe {
             )?;
         }
         let k = &self.kernel;
-        writeln!(f, "kernel      {} clocksource {}", opt(&k.release), opt(&k.clocksource))?;
+        writeln!(
+            f,
+            "kernel      {} clocksource {}",
+            opt(&k.release),
+            opt(&k.clocksource)
+        )?;
         writeln!(
             f,
             "bpf         jit_enable {} jit_harden {} unprivileged_disabled {} btf {}",
@@ -66,7 +80,11 @@ impl Display for Probe {
             opt(&k.unprivileged_bpf_disabled),
             k.btf
         )?;
-        writeln!(f, "io_uring    io_uring_disabled {}", opt(&k.io_uring_disabled))?;
+        writeln!(
+            f,
+            "io_uring    io_uring_disabled {}",
+            opt(&k.io_uring_disabled)
+        )?;
         for (key, v) in &k.config {
             writeln!(f, "config      {key}={v}")?;
         }

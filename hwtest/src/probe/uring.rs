@@ -54,7 +54,9 @@ pub fn probe_uring() -> UringInfo {
         ("SQPOLL", |b| b.setup_sqpoll(100)),
         ("COOP_TASKRUN", |b| b.setup_coop_taskrun()),
         ("SINGLE_ISSUER", |b| b.setup_single_issuer()),
-        ("DEFER_TASKRUN", |b| b.setup_single_issuer().setup_defer_taskrun()),
+        ("DEFER_TASKRUN", |b| {
+            b.setup_single_issuer().setup_defer_taskrun()
+        }),
         ("SUBMIT_ALL", |b| b.setup_submit_all()),
     ];
     let setup_flags = flags

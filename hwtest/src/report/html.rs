@@ -10,7 +10,10 @@ use crate::paths::{Phase, Verdict};
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn verdict(p: &Phase) -> String {
@@ -19,7 +22,10 @@ fn verdict(p: &Phase) -> String {
         Verdict::Fail => ("fail", "FAIL"),
         Verdict::Skipped => ("skip", "SKIPPED"),
     };
-    format!("<span class=\"{class}\">{text}</span> ({} checks, {} failed)", p.checks, p.failed)
+    format!(
+        "<span class=\"{class}\">{text}</span> ({} checks, {} failed)",
+        p.checks, p.failed
+    )
 }
 
 /// Renders `report` as one HTML document.
@@ -39,15 +45,29 @@ pub fn render_html(report: &Report) -> Result<String, HwtestError> {
         host = esc(report.probe.hostname.as_deref().unwrap_or("unknown")),
         ver = esc(&report.keel_version),
         schema = esc(&report.schema),
-        overall = if report.passed { "<span class=\"pass\">PASS</span>" } else { "<span class=\"fail\">FAIL</span>" },
+        overall = if report.passed {
+            "<span class=\"pass\">PASS</span>"
+        } else {
+            "<span class=\"fail\">FAIL</span>"
+        },
     );
     let sig = match verify_report(report) {
         SignatureCheck::Valid(pk) => format!("signed by <code>{}</code> (valid)", esc(&pk)),
         SignatureCheck::Unsigned => "unsigned".into(),
-        SignatureCheck::Invalid(why) => format!("<span class=\"fail\">signature invalid: {}</span>", esc(&why)),
+        SignatureCheck::Invalid(why) => format!(
+            "<span class=\"fail\">signature invalid: {}</span>",
+            esc(&why)
+        ),
     };
-    let _ = write!(h, "<p>{sig}</p><h2>Machine</h2><pre>{}</pre>", esc(&report.probe.to_string()));
-    let _ = write!(h, "<h2>Verdicts</h2><table><tr><th>path</th><th>subject</th><th>conformance</th><th>performance</th><th>notes</th></tr>");
+    let _ = write!(
+        h,
+        "<p>{sig}</p><h2>Machine</h2><pre>{}</pre>",
+        esc(&report.probe.to_string())
+    );
+    let _ = write!(
+        h,
+        "<h2>Verdicts</h2><table><tr><th>path</th><th>subject</th><th>conformance</th><th>performance</th><th>notes</th></tr>"
+    );
     for r in &report.results {
         let notes: Vec<String> = [&r.conformance.note, &r.performance.note]
             .into_iter()
@@ -72,10 +92,19 @@ pub fn render_html(report: &Report) -> Result<String, HwtestError> {
             let _ = write!(h, "<figure class=\"plot\">{}</figure>", render_svg(c)?);
         }
     }
-    h.push_str("<h2>Metrics</h2><table><tr><th>path</th><th>metric</th><th>value</th><th>unit</th></tr>");
+    h.push_str(
+        "<h2>Metrics</h2><table><tr><th>path</th><th>metric</th><th>value</th><th>unit</th></tr>",
+    );
     for r in &report.results {
         for m in &r.metrics {
-            let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td></tr>", esc(&r.path), esc(&m.name), m.value, esc(&m.unit));
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td></tr>",
+                esc(&r.path),
+                esc(&m.name),
+                m.value,
+                esc(&m.unit)
+            );
         }
     }
     h.push_str("</table></body></html>\n");

@@ -59,7 +59,12 @@ pub struct Report {
 
 impl Report {
     /// An unsigned report.
-    pub fn new(keel_version: &str, config: RunConfig, probe: Probe, results: Vec<PathResult>) -> Self {
+    pub fn new(
+        keel_version: &str,
+        config: RunConfig,
+        probe: Probe,
+        results: Vec<PathResult>,
+    ) -> Self {
         Self {
             schema: SCHEMA.into(),
             keel_version: keel_version.into(),
@@ -81,7 +86,10 @@ impl Report {
     /// another schema.
     pub fn read(path: &Path) -> Result<Self, HwtestError> {
         use std::io::Read;
-        let bad = |reason: String| HwtestError::BadReport { path: path.into(), reason };
+        let bad = |reason: String| HwtestError::BadReport {
+            path: path.into(),
+            reason,
+        };
         let file = std::fs::File::open(path).map_err(|e| HwtestError::io(path, e))?;
         let mut bytes = Vec::new();
         file.take(MAX_REPORT_BYTES.saturating_add(1))
@@ -90,10 +98,13 @@ impl Report {
         if bytes.len() as u64 > MAX_REPORT_BYTES {
             return Err(bad(format!("larger than {MAX_REPORT_BYTES} bytes")));
         }
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         match value.get("schema").and_then(|s| s.as_str()) {
             Some(SCHEMA) => {}
-            Some(other) => return Err(bad(format!("schema {other:?}, this keel reads {SCHEMA:?}"))),
+            Some(other) => {
+                return Err(bad(format!("schema {other:?}, this keel reads {SCHEMA:?}")));
+            }
             None => return Err(bad("no schema field".into())),
         }
         serde_json::from_value(value).map_err(|e| bad(e.to_string()))
@@ -116,6 +127,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HwtestError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|e| HwtestError::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| HwtestError::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| HwtestError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| HwtestError::io(path, e))
 }

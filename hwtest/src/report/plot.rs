@@ -25,13 +25,18 @@ pub fn render_svg(curve: &Curve) -> Result<String, HwtestError> {
     {
         let root = SVGBackend::with_string(&mut svg, (720, 400)).into_drawing_area();
         draw(&root, curve).map_err(|e| HwtestError::Plot(e.to_string()))?;
-        root.present().map_err(|e| HwtestError::Plot(e.to_string()))?;
+        root.present()
+            .map_err(|e| HwtestError::Plot(e.to_string()))?;
     }
     Ok(svg)
 }
 
 fn bounds(curve: &Curve) -> (f64, f64, f64) {
-    let pts = curve.series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+    let pts = curve
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.0.is_finite() && p.1.is_finite());
     let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0f64);
     for &(x, y) in pts {
         x0 = x0.min(x);
@@ -61,12 +66,20 @@ fn draw<DB: DrawingBackend>(
         .y_label_area_size(70);
     if curve.log_x && x0 > 0.0 {
         let mut chart = builder.build_cartesian_2d((x0..x1).log_scale(), 0.0..y1)?;
-        chart.configure_mesh().x_desc(&curve.x_label).y_desc(&curve.y_label).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc(&curve.x_label)
+            .y_desc(&curve.y_label)
+            .draw()?;
         lines(&mut chart, curve)?;
         legend(&mut chart)
     } else {
         let mut chart = builder.build_cartesian_2d(x0..x1, 0.0..y1)?;
-        chart.configure_mesh().x_desc(&curve.x_label).y_desc(&curve.y_label).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc(&curve.x_label)
+            .y_desc(&curve.y_label)
+            .draw()?;
         lines(&mut chart, curve)?;
         legend(&mut chart)
     }
@@ -82,11 +95,18 @@ where
 {
     for (i, s) in curve.series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
             .label(s.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
     }
     Ok(())

@@ -49,8 +49,12 @@ pub fn verify_report(report: &Report) -> SignatureCheck {
     let Some(s) = &report.signature else {
         return SignatureCheck::Unsigned;
     };
-    let pk = hex::decode(&s.public_key).ok().and_then(|b| PublicKey::from_bytes(&b).ok());
-    let sig = hex::decode(&s.signature).ok().and_then(|b| Signature::from_bytes(&b).ok());
+    let pk = hex::decode(&s.public_key)
+        .ok()
+        .and_then(|b| PublicKey::from_bytes(&b).ok());
+    let sig = hex::decode(&s.signature)
+        .ok()
+        .and_then(|b| Signature::from_bytes(&b).ok());
     match (pk, sig) {
         (Some(pk), Some(sig)) if keel_crypto::verify(&pk, &signing_message(report), &sig) => {
             SignatureCheck::Valid(s.public_key.clone())
@@ -66,7 +70,10 @@ pub fn verify_report(report: &Report) -> SignatureCheck {
 /// # Errors
 /// [`HwtestError::Key`] when the file is unreadable, malformed, or cannot be created.
 pub fn load_or_create_key(path: &Path) -> Result<SecretKey, HwtestError> {
-    let err = |reason: String| HwtestError::Key { path: path.into(), reason };
+    let err = |reason: String| HwtestError::Key {
+        path: path.into(),
+        reason,
+    };
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let bytes = hex::decode(text.trim()).map_err(|e| err(e.to_string()))?;

@@ -25,7 +25,12 @@ pub fn check_conformance(
 ) -> Phase {
     let mut phase = Phase::new();
     for v in vectors {
-        phase.check(compare(subject, std::slice::from_ref(&v.triple), &[v.valid], &v.name));
+        phase.check(compare(
+            subject,
+            std::slice::from_ref(&v.triple),
+            &[v.valid],
+            &v.name,
+        ));
     }
     let all: Vec<_> = vectors.iter().map(|v| v.triple.clone()).collect();
     let want: Vec<bool> = vectors.iter().map(|v| v.valid).collect();
@@ -38,7 +43,10 @@ pub fn check_conformance(
         .collect();
     let mut sets = RandomSets::new(plan.seed, 16, off);
     let sizes = [1usize, 2, 3, 7, 16, 33, 64, 128, 256, 512];
-    let sizes: Vec<usize> = sizes.into_iter().filter(|s| *s <= plan.max_set.max(1)).collect();
+    let sizes: Vec<usize> = sizes
+        .into_iter()
+        .filter(|s| *s <= plan.max_set.max(1))
+        .collect();
     for round in 0..plan.random_sets {
         let n = sizes[round % sizes.len()];
         // Alternate sparse and dense spoiling; every fourth set is entirely valid.
@@ -60,9 +68,15 @@ fn compare(
     want: &[bool],
     label: &str,
 ) -> Result<(), String> {
-    let got = subject.verify(triples).map_err(|e| format!("{label}: {e}"))?;
+    let got = subject
+        .verify(triples)
+        .map_err(|e| format!("{label}: {e}"))?;
     if got.len() != want.len() {
-        return Err(format!("{label}: {} verdicts for {} items", got.len(), want.len()));
+        return Err(format!(
+            "{label}: {} verdicts for {} items",
+            got.len(),
+            want.len()
+        ));
     }
     let wrong: Vec<usize> = (0..want.len()).filter(|&i| got[i] != want[i]).collect();
     match wrong.first() {

@@ -7,9 +7,9 @@ mod perf;
 mod pool;
 mod sets;
 
+pub use conformance::ConformancePlan;
 pub use conformance::check_conformance;
 pub use perf::{CurvePoint, PerfPlan, measure_curve};
-pub use conformance::ConformancePlan;
 pub use pool::{BlsContext, PoolSubject, run_cpu_pool, run_subject};
 pub use sets::{RandomSets, reference_verdict};
 

@@ -48,7 +48,9 @@ pub fn measure_curve(
             && (lat.len() < plan.min_calls || start.elapsed() < plan.min_time)
         {
             let t = Instant::now();
-            let verdicts = subject.verify(batch).map_err(|e| format!("batch {n}: {e}"))?;
+            let verdicts = subject
+                .verify(batch)
+                .map_err(|e| format!("batch {n}: {e}"))?;
             lat.push(t.elapsed().as_secs_f64() * 1e6);
             if verdicts.len() != n || verdicts.iter().any(|v| !v) {
                 return Err(format!("batch {n}: a valid item was rejected"));

@@ -101,8 +101,18 @@ fn add_curve(
             let name = subject.name();
             for p in &points {
                 let key = format!("{name}.b{}", p.batch);
-                r.metrics.push(Metric::new(format!("{key}.sigs_per_s"), p.sigs_per_s, "sig/s", Better::Higher));
-                r.metrics.push(Metric::new(format!("{key}.p99_us"), p.p99_us, "µs", Better::Lower));
+                r.metrics.push(Metric::new(
+                    format!("{key}.sigs_per_s"),
+                    p.sigs_per_s,
+                    "sig/s",
+                    Better::Higher,
+                ));
+                r.metrics.push(Metric::new(
+                    format!("{key}.p99_us"),
+                    p.p99_us,
+                    "µs",
+                    Better::Lower,
+                ));
             }
             series.push((name, points));
         }
@@ -143,36 +153,26 @@ fn push_plots(r: &mut PathResult, series: Vec<(String, Vec<CurvePoint>)>) {
 /// placement when the machine has more than one node.
 pub fn run_cpu_pool(ctx: &BlsContext<'_>) -> PathResult {
     let all = ctx.topology.cpus().len().max(1);
-    let mut r = match pool(ctx.topology, all, true, None) {
-        Ok(subject) => {
-            let mut r = run_subject(&subject, ctx);
-            r.subject = "cpu-pool".into();
-            r
-        }
-        Err(e) => {
-            let mut r = PathResult::new("bls", "cpu-pool");
-            r.conformance.fail(e);
-            return r;
-        }
-    };
+    let mut r = PathResult::new("bls", "cpu-pool");
+    match pool(ctx.topology, all, true, None) {
+        Ok(subject) => r.conformance = check_conformance(&subject, ctx.vectors, &ctx.conformance),
+        Err(e) => r.conformance.fail(e),
+    }
     if r.conformance.verdict == Verdict::Fail {
+        r.performance = Phase::skipped("conformance failed: a wrong backend is not timed");
         return r;
     }
     let mut series = Vec::new();
     for &w in ctx.worker_counts.iter().filter(|&&w| w >= 1 && w <= all) {
-        configs(ctx.topology, w, all)
-            .into_iter()
-            .for_each(|(pin, cpus)| match pool(ctx.topology, w, pin, cpus) {
+        for (pin, cpus) in configs(ctx.topology, w, all) {
+            match pool(ctx.topology, w, pin, cpus) {
                 Ok(s) => add_curve(&mut r, &mut series, &s, ctx),
                 Err(e) => r.performance.fail(e),
-            });
+            }
+        }
     }
-    let curves = std::mem::take(&mut r.curves);
+    add_curve(&mut r, &mut series, &SinglePath, ctx);
     push_plots(&mut r, series);
-    for (c, title) in r.curves.iter_mut().zip(["workers and pinning", "workers and pinning"]) {
-        c.title = format!("{} — {title}", c.title);
-    }
-    r.curves.extend(curves);
     if ctx.topology.nodes.len() < 2 {
         r.performance.note = Some("one NUMA node: same-node vs cross-node not measured".into());
     }

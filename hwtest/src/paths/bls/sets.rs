@@ -65,7 +65,11 @@ impl RandomSets {
         let shared = self.message();
         (0..n)
             .map(|_| {
-                let msg = if same_message { shared.clone() } else { self.message() };
+                let msg = if same_message {
+                    shared.clone()
+                } else {
+                    self.message()
+                };
                 let k = self.rng.random_range(0..self.keys.len());
                 self.sign(k, msg)
             })
@@ -90,7 +94,10 @@ impl RandomSets {
             Spoil::WrongMessage => set[i].msg.push(0x5a),
             Spoil::OtherSigner => {
                 let k = self.rng.random_range(0..self.keys.len());
-                set[i].sig = self.keys[k].sign(b"someone else's message").to_bytes().to_vec();
+                set[i].sig = self.keys[k]
+                    .sign(b"someone else's message")
+                    .to_bytes()
+                    .to_vec();
             }
             Spoil::ForgedPair if i + 1 < set.len() && set[i].msg != set[i + 1].msg => {
                 let (a, b) = set.split_at_mut(i + 1);
