@@ -8,10 +8,13 @@
 //!   programs), each a conformance and a performance phase with verdicts.
 //! - [`report`]: the result file, its signature, and the HTML rendering.
 //! - [`compare`]: regressions between two reports beyond thresholds.
+//! - [`plugin`]: BLS accelerator plug-ins behind the C ABI of `offload/include/keel_offload.h`,
+//!   each run in a separate host process.
 
 pub mod compare;
 pub mod error;
 pub mod paths;
+pub mod plugin;
 pub mod probe;
 pub mod report;
 pub mod run;
