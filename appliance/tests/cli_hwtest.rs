@@ -83,6 +83,19 @@ fn a_run_writes_a_signed_report_that_a_browser_renders_with_its_plots() {
         serde_json::from_slice(&std::fs::read(dir.path().join("r/report.json")).unwrap()).unwrap();
     assert_eq!(json["schema"], "keel-hwtest-report/1");
     assert_eq!(json["passed"], true);
+    // The reference plug-in went through `keel hwtest plugin-host` and qualified.
+    let subjects: Vec<&str> = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect();
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.starts_with("plugin:") && s.contains("blst-cpu")),
+        "{subjects:?}"
+    );
     assert!(json["signature"]["signature"].is_string());
     let Some(dom) = render(&dir.path().join("r/report.html")) else {
         return;

@@ -1,5 +1,6 @@
 //! `keel hwtest run`: every selected path, conformance then performance, sized by the mode.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -8,9 +9,12 @@ use keel_offload::Topology;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HwtestError;
-use crate::paths::bls::{BlsContext, ConformancePlan, PerfPlan, RandomSets, run_cpu_pool};
+use crate::paths::bls::{
+    BlsContext, ConformancePlan, PerfPlan, RandomSets, run_cpu_pool, run_subject,
+};
 use crate::paths::ebpf::{EbpfPlan, run_ebpf};
 use crate::paths::{PathResult, kernel, sockets, vm};
+use crate::plugin::{HostCommand, PluginSubject};
 use crate::probe::Probe;
 use crate::vectors::py_ecc_vectors;
 
@@ -76,6 +80,16 @@ pub struct RunConfig {
     pub soak_secs: Option<u64>,
     /// Seed of every random input (recorded so a failure can be replayed).
     pub seed: u64,
+    /// BLS plug-ins (shared objects) to qualify besides the CPU pool.
+    #[serde(default)]
+    pub plugins: Vec<PathBuf>,
+    /// How long a plug-in may take to answer one call before its host is killed.
+    #[serde(default = "default_plugin_timeout")]
+    pub plugin_timeout_ms: u64,
+}
+
+fn default_plugin_timeout() -> u64 {
+    30_000
 }
 
 /// Runs every selected path on this machine.
@@ -83,12 +97,16 @@ pub struct RunConfig {
 /// # Errors
 /// Only when the built-in vectors or registries cannot be loaded; a path that fails is a
 /// verdict in its [`PathResult`].
-pub fn run_paths(config: &RunConfig, probe: &Probe) -> Result<Vec<PathResult>, HwtestError> {
+pub fn run_paths(
+    config: &RunConfig,
+    probe: &Probe,
+    host: &HostCommand,
+) -> Result<Vec<PathResult>, HwtestError> {
     let mut results = Vec::new();
     for path in &config.paths {
         tracing::info!(?path, "running");
         match path {
-            PathKind::Bls => results.push(run_bls(config)?),
+            PathKind::Bls => results.extend(run_bls(config, host)?),
             PathKind::Ebpf => {
                 let registry =
                     Registry::builtin().map_err(|e| HwtestError::setup("eBPF registry", e))?;
@@ -131,8 +149,8 @@ fn pick(mode: Mode, tiny: usize, quick: usize, full: usize) -> usize {
     }
 }
 
-/// The BLS path on the CPU pool.
-fn run_bls(config: &RunConfig) -> Result<PathResult, HwtestError> {
+/// The BLS path: the CPU pool, then each plug-in in its own host process.
+fn run_bls(config: &RunConfig, host: &HostCommand) -> Result<Vec<PathResult>, HwtestError> {
     let vectors = py_ecc_vectors()?;
     let topology = Topology::discover();
     let sizes: Vec<usize> = match config.mode {
@@ -167,5 +185,19 @@ fn run_bls(config: &RunConfig) -> Result<PathResult, HwtestError> {
         worker_counts,
         topology: &topology,
     };
-    Ok(run_cpu_pool(&ctx))
+    let mut results = vec![run_cpu_pool(&ctx)];
+    let timeout = Duration::from_millis(config.plugin_timeout_ms.max(1));
+    for plugin in &config.plugins {
+        let label = format!("plugin:{}", plugin.display());
+        match PluginSubject::start(host, plugin, timeout) {
+            Ok(subject) => results.push(run_subject(&subject, &ctx)),
+            Err(e) => {
+                let mut r = PathResult::new("bls", label);
+                r.conformance.check(Err(e.to_string()));
+                r.performance = crate::paths::Phase::skipped("the plug-in did not start");
+                results.push(r);
+            }
+        }
+    }
+    Ok(results)
 }

@@ -40,6 +40,8 @@ fn sample() -> Report {
         mode: Mode::Tiny,
         soak_secs: None,
         seed: 1,
+        plugins: Vec::new(),
+        plugin_timeout_ms: 1000,
     };
     let dir = tempfile::tempdir().unwrap();
     let probe = Probe::collect(&SysRoot::new(dir.path()), false);

@@ -33,6 +33,10 @@ pub enum HwtestCmd {
     /// Compare OTHER against BASE: print every metric's change and the regressions beyond the
     /// threshold. Exit 0 when nothing regressed, 1 on a regression, 2 on bad input (unreadable
     /// file, not a report, wrong schema, or a signature that does not match its report).
+    /// The plug-in host process (internal): loads PLUGIN with dlopen and answers verification
+    /// requests on stdin/stdout, so a crashing plug-in takes only this process down.
+    #[command(hide = true)]
+    PluginHost { plugin: PathBuf },
     Compare {
         /// The baseline report (a report.json).
         base: PathBuf,
@@ -84,6 +88,15 @@ pub struct RunArgs {
     /// Seed of every random input (printed in the report so a failure can be replayed).
     #[arg(long, default_value_t = 18)]
     pub seed: u64,
+    /// A BLS plug-in (shared object implementing offload/include/keel_offload.h) to qualify
+    /// besides the CPU pool; repeatable. It runs in a separate process: a crash or hang fails
+    /// its qualification, never the run. `bundled` names the reference plug-in (C over blst)
+    /// built with this keel.
+    #[arg(long = "plugin")]
+    pub plugins: Vec<PathBuf>,
+    /// Seconds a plug-in may take to answer one call before its process is killed.
+    #[arg(long, default_value_t = 30)]
+    pub plugin_timeout: u64,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -116,6 +129,11 @@ pub fn run(cmd: HwtestCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         HwtestCmd::Run(a) => run_hwtest(a),
+        HwtestCmd::PluginHost { plugin } => {
+            let (mut i, mut o) = (std::io::stdin().lock(), std::io::stdout().lock());
+            keel_hwtest::plugin::host::serve(&plugin, &mut i, &mut o)?;
+            Ok(ExitCode::SUCCESS)
+        }
         HwtestCmd::Compare {
             base,
             other,
@@ -152,9 +170,25 @@ fn run_hwtest(a: RunArgs) -> anyhow::Result<ExitCode> {
         },
         soak_secs: a.soak.map(|d| d.as_secs()),
         seed: a.seed,
+        plugins: a
+            .plugins
+            .iter()
+            .map(|p| {
+                if p.as_os_str() == "bundled" {
+                    keel_hwtest::plugin::BUNDLED_BLST_PLUGIN.into()
+                } else {
+                    p.clone()
+                }
+            })
+            .collect(),
+        plugin_timeout_ms: a.plugin_timeout.saturating_mul(1000),
+    };
+    let host = keel_hwtest::plugin::HostCommand {
+        program: std::env::current_exe().context("cannot find the keel binary to host plug-ins")?,
+        args: vec!["hwtest".into(), "plugin-host".into()],
     };
     let probe = Probe::this_machine();
-    let mut results = run_paths(&config, &probe)?;
+    let mut results = run_paths(&config, &probe, &host)?;
     if let Some(d) = a.soak {
         eprintln!("soaking for {}s…", d.as_secs());
         let root = keel_hwtest::probe::SysRoot::new("/");
