@@ -35,6 +35,8 @@ fn tiny_run(dir: &Path) {
         "--tiny",
         "--paths",
         "bls,ebpf,vm",
+        "--plugin",
+        "bundled",
         "--out",
         dir.join("r").to_str().unwrap(),
         "--key",
