@@ -14,7 +14,7 @@ use crate::paths::bls::{
 };
 use crate::paths::ebpf::{EbpfPlan, run_ebpf};
 use crate::paths::{PathResult, kernel, sockets, vm};
-use crate::plugin::{HostCommand, PluginSubject};
+use crate::plugin::{HostCommand, PluginSubject, sha256_file};
 use crate::probe::Probe;
 use crate::vectors::py_ecc_vectors;
 
@@ -189,15 +189,18 @@ fn run_bls(config: &RunConfig, host: &HostCommand) -> Result<Vec<PathResult>, Hw
     let timeout = Duration::from_millis(config.plugin_timeout_ms.max(1));
     for plugin in &config.plugins {
         let label = format!("plugin:{}", plugin.display());
-        match PluginSubject::start(host, plugin, timeout) {
-            Ok(subject) => results.push(run_subject(&subject, &ctx)),
+        let sha256 = sha256_file(plugin).ok();
+        let mut r = match PluginSubject::start(host, plugin, timeout) {
+            Ok(subject) => run_subject(&subject, &ctx),
             Err(e) => {
                 let mut r = PathResult::new("bls", label);
                 r.conformance.check(Err(e.to_string()));
                 r.performance = crate::paths::Phase::skipped("the plug-in did not start");
-                results.push(r);
+                r
             }
-        }
+        };
+        r.artifact_sha256 = sha256;
+        results.push(r);
     }
     Ok(results)
 }

@@ -137,3 +137,93 @@ fn a_file_that_is_not_a_plugin_is_refused_at_start() {
         "{err:?}"
     );
 }
+
+mod qualification {
+    use super::*;
+    use keel_crypto::{SecretKey, SignatureVerifier, SingleVerifier, VerifyItem};
+    use keel_hwtest::plugin::{
+        PluginVerifier, QualificationError, check_qualification, sha256_file,
+    };
+    use keel_hwtest::report::{Report, sign_report};
+    use keel_hwtest::run::{Mode, RunConfig};
+    use keel_offload::{Priority, PriorityVerifier};
+
+    fn report_for(plugin: &Path, key: &SecretKey) -> (Report, String) {
+        let mut r = qualify(&start(plugin));
+        let sha = sha256_file(plugin).unwrap();
+        r.artifact_sha256 = Some(sha.clone());
+        let config = RunConfig {
+            paths: vec![],
+            mode: Mode::Tiny,
+            soak_secs: None,
+            seed: 1,
+            plugins: vec![plugin.into()],
+            plugin_timeout_ms: 2000,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let probe = keel_hwtest::probe::Probe::collect(
+            &keel_hwtest::probe::SysRoot::new(dir.path()),
+            false,
+        );
+        let mut rep = Report::new("test", config, probe, vec![r]);
+        sign_report(&mut rep, key);
+        (rep, sha)
+    }
+
+    fn hex_pk(k: &SecretKey) -> String {
+        hex::encode(k.public_key().to_bytes())
+    }
+
+    #[test]
+    fn only_a_passing_report_signed_by_this_appliance_for_this_file_qualifies_a_plugin() {
+        let key = SecretKey::from_seed(&[1; 32]).unwrap();
+        let other = SecretKey::from_seed(&[2; 32]).unwrap();
+        let (rep, sha) = report_for(Path::new(BUNDLED_BLST_PLUGIN), &key);
+        assert_eq!(check_qualification(&rep, &sha, &hex_pk(&key)), Ok(()));
+        assert!(matches!(
+            check_qualification(&rep, &sha, &hex_pk(&other)),
+            Err(QualificationError::Signer { .. })
+        ));
+        let lie_sha = sha256_file(&fixture("lie")).unwrap();
+        assert_eq!(
+            check_qualification(&rep, &lie_sha, &hex_pk(&key)),
+            Err(QualificationError::NotQualified(lie_sha.clone()))
+        );
+        let (lie_rep, _) = report_for(&fixture("lie"), &key);
+        assert!(matches!(
+            check_qualification(&lie_rep, &lie_sha, &hex_pk(&key)),
+            Err(QualificationError::NotQualified(_))
+        ));
+        let mut tampered = rep.clone();
+        tampered.results[0].artifact_sha256 = Some(lie_sha.clone());
+        assert!(matches!(
+            check_qualification(&tampered, &lie_sha, &hex_pk(&key)),
+            Err(QualificationError::Signature(_))
+        ));
+    }
+
+    fn items() -> Vec<VerifyItem> {
+        let k = SecretKey::from_seed(&[3; 32]).unwrap();
+        (0..6u8)
+            .map(|i| {
+                let sig = k.sign(&[i]);
+                // Every third item signs another message: invalid.
+                VerifyItem::new(k.public_key(), vec![if i % 3 == 0 { 0xff } else { i }], sig)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_plugin_verifier_gives_the_reference_verdicts_and_falls_back_when_the_plugin_dies() {
+        let good = PluginVerifier::new(start(Path::new(BUNDLED_BLST_PLUGIN)));
+        let want = SingleVerifier.verify_batch(&items());
+        assert!(want.iter().any(|v| !v.is_valid()) && want.iter().any(|v| v.is_valid()));
+        assert_eq!(good.verify_at(Priority::Block, &items()), want);
+        let crashing = PluginVerifier::new(start(&fixture("crash")));
+        assert_eq!(
+            crashing.verify_at(Priority::Client, &items()),
+            want,
+            "fallback to the reference"
+        );
+    }
+}

@@ -266,3 +266,40 @@ fn run_compare(
         ExitCode::SUCCESS
     }
 }
+
+/// The daemon's verifier from a plug-in, after checking that this appliance's signed hwtest
+/// report qualified exactly this file.
+pub fn plugin_verifier(
+    data_dir: &std::path::Path,
+    plugin: &std::path::Path,
+    report: Option<&std::path::Path>,
+) -> anyhow::Result<std::sync::Arc<dyn keel_offload::PriorityVerifier>> {
+    use keel_hwtest::plugin::{
+        HostCommand, PluginSubject, PluginVerifier, check_qualification, sha256_file,
+    };
+    let report = report.context("bls_plugin needs bls_plugin_report: the report of `keel hwtest run --plugin` that qualified it")?;
+    let key_path = data_dir.join("hwtest.key");
+    let text = std::fs::read_to_string(&key_path).with_context(|| {
+        format!(
+            "cannot read this appliance's hwtest key {}",
+            key_path.display()
+        )
+    })?;
+    let key = keel_crypto::SecretKey::from_bytes(
+        &hex::decode(text.trim()).context("hwtest key is not hex")?,
+    )
+    .context("hwtest key is not a BLS secret key")?;
+    let sha256 =
+        sha256_file(plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
+    let rep = Report::read(report)?;
+    check_qualification(&rep, &sha256, &hex::encode(key.public_key().to_bytes()))
+        .with_context(|| format!("refusing BLS plug-in {}", plugin.display()))?;
+    let host = HostCommand {
+        program: std::env::current_exe()
+            .context("cannot find the keel binary to host the plug-in")?,
+        args: vec!["hwtest".into(), "plugin-host".into()],
+    };
+    let subject = PluginSubject::start(&host, plugin, Duration::from_secs(30))?;
+    tracing::info!(plugin = %plugin.display(), %sha256, "BLS verification on a qualified plug-in");
+    Ok(std::sync::Arc::new(PluginVerifier::new(subject)))
+}

@@ -158,6 +158,10 @@ pub struct PathResult {
     pub metrics: Vec<Metric>,
     /// Plots for the HTML report.
     pub curves: Vec<Curve>,
+    /// SHA-256 (hex) of the file qualified, for plug-ins: what `keel serve` checks before
+    /// using one.
+    #[serde(default)]
+    pub artifact_sha256: Option<String>,
 }
 
 impl PathResult {
@@ -170,6 +174,7 @@ impl PathResult {
             performance: Phase::new(),
             metrics: Vec::new(),
             curves: Vec::new(),
+            artifact_sha256: None,
         }
     }
 

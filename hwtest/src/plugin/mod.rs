@@ -9,9 +9,11 @@
 
 mod abi;
 pub mod host;
+mod qualified;
 pub mod wire;
 
 pub use abi::KEEL_OFFLOAD_ABI_VERSION;
+pub use qualified::{PluginVerifier, QualificationError, check_qualification, sha256_file};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
