@@ -291,7 +291,10 @@ fn the_daemon_verifies_with_a_plugin_that_hwtest_qualified_on_this_appliance() {
     // Blocks' signatures and the forged BlsBatchVerify item went through the plug-in.
     check_demo(&stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("BLS verification on a qualified plug-in"), "{stderr}");
+    assert!(
+        stderr.contains("BLS verification on a qualified plug-in"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use keel_offload::{CpuBackend, PoolConfig, Topology};
 use crate::paths::bls::{BlsSubject, PoolSubject, RandomSets, reference_verdict};
 use crate::paths::{Better, Curve, Metric, PathResult, Series};
 use crate::probe::{SysRoot, cpufreq};
+use crate::vectors::RawTriple;
 
 /// One sample of the soak timeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,22 +37,33 @@ pub fn soak(duration: Duration, interval: Duration, seed: u64, root: &SysRoot) -
             return r;
         }
     };
-    let mut sets = RandomSets::new(seed, 16, Vec::new());
+    // Sets and their reference verdicts are prepared up front: only the pool is timed.
+    let mut sets_gen = RandomSets::new(seed, 16, Vec::new());
+    let sets: Vec<(Vec<RawTriple>, Vec<bool>)> = (0..8)
+        .map(|_| {
+            let set = sets_gen.mixed(64, 16);
+            let want = set.iter().map(reference_verdict).collect();
+            (set, want)
+        })
+        .collect();
     let cpus = topology.cpus();
     let start = Instant::now();
     let mut samples = Vec::new();
+    let mut next = sets.iter().cycle();
     while start.elapsed() < duration {
         let window = Instant::now();
         let (mut items, mut drift, mut errors) = (0u64, 0u64, 0u64);
+        let mut busy = Duration::ZERO;
         while window.elapsed() < interval {
-            let set = sets.mixed(64, 16);
-            match subject.verify(&set) {
+            let Some((set, want)) = next.next() else {
+                break;
+            };
+            let t = Instant::now();
+            let got = subject.verify(set);
+            busy += t.elapsed();
+            match got {
                 Ok(v) => {
-                    let bad = set
-                        .iter()
-                        .zip(&v)
-                        .filter(|(t, v)| reference_verdict(t) != **v)
-                        .count();
+                    let bad = v.iter().zip(want).filter(|(g, w)| g != w).count();
                     drift = drift.saturating_add(bad as u64);
                     items = items.saturating_add(set.len() as u64);
                 }
@@ -64,7 +76,7 @@ pub fn soak(duration: Duration, interval: Duration, seed: u64, root: &SysRoot) -
             .collect();
         samples.push(SoakSample {
             t_s: start.elapsed().as_secs_f64(),
-            sigs_per_s: items as f64 / window.elapsed().as_secs_f64().max(1e-9),
+            sigs_per_s: items as f64 / busy.as_secs_f64().max(1e-9),
             drift,
             errors,
             mean_mhz: (!freqs.is_empty())
@@ -131,4 +143,43 @@ fn summarize(r: &mut PathResult, samples: &[SoakSample]) {
         ));
     }
     r.performance.checks = samples.len() as u64;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::Verdict;
+
+    fn sample(t_s: f64, drift: u64, mhz: f64) -> SoakSample {
+        SoakSample {
+            t_s,
+            sigs_per_s: 100.0,
+            drift,
+            errors: 0,
+            mean_mhz: Some(mhz),
+        }
+    }
+
+    #[test]
+    fn a_frequency_drop_is_reported_as_throttling_and_drift_fails_the_soak() {
+        let mut r = PathResult::new("soak", "x");
+        summarize(&mut r, &[sample(1.0, 0, 3000.0), sample(2.0, 2, 2000.0)]);
+        assert_eq!(r.conformance.verdict, Verdict::Fail);
+        assert!(r.conformance.failures[0].contains("2 drifted verdicts"));
+        assert!(
+            r.performance
+                .note
+                .as_deref()
+                .unwrap_or("")
+                .contains("3000 to 2000 MHz")
+        );
+
+        let mut steady = PathResult::new("soak", "x");
+        summarize(
+            &mut steady,
+            &[sample(1.0, 0, 3000.0), sample(2.0, 0, 2950.0)],
+        );
+        assert_eq!(steady.conformance.verdict, Verdict::Pass);
+        assert_eq!(steady.performance.note, None);
+    }
 }
