@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use keel_ebpf_bridge::differential::compare_engines;
 use keel_ebpf_bridge::{Engine, InputRule, Registry, Routine};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -159,30 +160,11 @@ pub fn run_ebpf(registry: &Registry, plan: &EbpfPlan) -> Vec<PathResult> {
     vec![r]
 }
 
-/// Interpreter and JIT give identical results (output, instruction count, gas, or the same
-/// error); the kernel, where it can run the input, gives the same output.
+/// The bridge's differential check (interpreter = JIT = kernel), as a phase outcome.
 fn agree(routine: &Routine, input: &[u8], kernel: bool) -> Result<(), String> {
-    let out_len = routine.manifest().output_len;
-    let interp = routine.run(input, out_len, Engine::Interpreter, BUDGET);
-    let jit = routine.run(input, out_len, Engine::Jit, BUDGET);
-    match (&interp, &jit) {
-        (Ok(a), Ok(b)) if a != b => return Err(format!("interp {a:?} != jit {b:?}")),
-        (Err(a), Err(b)) if a.to_string() != b.to_string() => {
-            return Err(format!("interp error {a} != jit error {b}"));
-        }
-        (Ok(_), Err(e)) | (Err(e), Ok(_)) => return Err(format!("only one engine failed: {e}")),
-        _ => {}
-    }
-    let fits = routine.kernel_max_input().is_some_and(|m| input.len() <= m);
-    if kernel && fits {
-        let k = routine.run(input, out_len, Engine::Kernel, BUDGET);
-        match (&interp, &k) {
-            (Ok(a), Ok(b)) if a.output != b.output => return Err("kernel output differs".into()),
-            (Ok(_), Err(e)) => return Err(format!("kernel failed: {e}")),
-            _ => {}
-        }
-    }
-    Ok(())
+    compare_engines(routine, input, BUDGET, kernel)
+        .map(|_| ())
+        .map_err(|d| d.to_string())
 }
 
 /// Instructions per second on `engine` (the interpreter's count is the work measure, since the
