@@ -178,7 +178,7 @@ fn run_bls(config: &RunConfig, host: &HostCommand) -> Result<Vec<PathResult>, Hw
         perf: PerfPlan {
             batch_sizes: sizes,
             min_time: Duration::from_millis(pick(config.mode, 10, 200, 1000) as u64),
-            min_calls: pick(config.mode, 2, 5, 20),
+            min_calls: pick(config.mode, 2, 5, 5),
             max_calls: pick(config.mode, 20, 2000, 100_000),
         },
         valid: &valid,
