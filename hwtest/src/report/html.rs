@@ -40,7 +40,7 @@ pub fn render_html(report: &Report) -> Result<String, HwtestError> {
          <style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}\
          table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}\
          .pass{{color:#080;font-weight:bold}}.fail{{color:#c00;font-weight:bold}}.skip{{color:#888}}\
-         figure{{margin:1em 0}}</style></head><body>\
+         figure{{margin:1em 0}}pre{{white-space:pre-wrap}}</style></head><body>\
          <h1>Keel hwtest report</h1><p>host <b>{host}</b>, keel {ver}, schema {schema}, overall {overall}</p>",
         host = esc(report.probe.hostname.as_deref().unwrap_or("unknown")),
         ver = esc(&report.keel_version),
