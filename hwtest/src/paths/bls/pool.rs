@@ -223,3 +223,33 @@ fn pool(
     let backend = CpuBackend::new(topology, &config).map_err(|e| format!("{label}: {e}"))?;
     Ok(PoolSubject::new(backend, label))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_nodes() -> (tempfile::TempDir, Topology) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (n, cpus) in [(0, "0-3"), (1, "4-7")] {
+            let d = dir.path().join(format!("node/node{n}"));
+            std::fs::create_dir_all(&d).expect("mkdir");
+            std::fs::write(d.join("cpulist"), cpus).expect("write");
+        }
+        let t = Topology::from_sysfs(dir.path());
+        (dir, t)
+    }
+
+    #[test]
+    fn a_two_node_machine_gets_a_cross_node_variant_spreading_workers_over_both_nodes() {
+        let (_dir, t) = two_nodes();
+        let v = configs(&t, 4, 8);
+        assert_eq!(v, vec![(true, None), (true, Some(vec![0, 4, 1, 5]))]);
+        let full = configs(&t, 8, 8);
+        assert!(full.contains(&(false, None)), "unpinned at the full count");
+        assert_eq!(
+            configs(&t, 1, 8),
+            vec![(true, None)],
+            "one worker cannot cross nodes"
+        );
+    }
+}
