@@ -1,5 +1,5 @@
-//! VM tiers: the same contracts on every tier give identical results and gas. Built today:
-//! wasmi (metered). The unmetered wasmi build is the result reference (instrumentation must not
+//! VM tiers: the same contracts on every tier give identical results and gas, and the results
+//! equal a native Rust reference. Built today: wasmi (metered). The unmetered wasmi build is the result reference (instrumentation must not
 //! change a result), and a second metered VM on another thread must charge identical gas.
 
 use std::time::Instant;
@@ -8,34 +8,45 @@ use keel_vm::{CallRequest, GasVector, MemoryState, Vm, VmConfig};
 
 use crate::paths::{Better, Curve, Metric, PathResult, Series};
 
-/// A contract call used by the VM path.
+/// A contract call used by the VM path, with its expected output computed natively
+/// (`keel_contracts::reference`), so a tier is checked without trusting any VM.
 struct Call {
     name: &'static str,
     code: &'static [u8],
     entry: &'static str,
     input: Vec<u8>,
+    expected: Vec<u8>,
 }
 
 fn calls(scale: u32) -> Vec<Call> {
-    let n = |base: u32| base.saturating_mul(scale).max(1).to_le_bytes().to_vec();
+    use keel_contracts::reference::{
+        expected_coremark, expected_fib, expected_sha256_iter, u32_input,
+    };
+    let n = |base: u32| base.saturating_mul(scale).max(1);
+    let (fib, sha, core) = (n(20_000), n(40), n(2));
     vec![
         Call {
             name: "fib",
             code: keel_contracts::FIB.wasm,
             entry: "fib",
-            input: n(20_000),
+            input: u32_input(fib).to_vec(),
+            expected: expected_fib(fib).to_le_bytes().to_vec(),
         },
         Call {
             name: "sha256",
             code: keel_contracts::SHA256.wasm,
             entry: "sha256_iter",
-            input: n(40),
+            input: u32_input(sha).to_vec(),
+            expected: expected_sha256_iter(&u32_input(sha))
+                .map(|d| d.to_vec())
+                .unwrap_or_default(),
         },
         Call {
             name: "coremark",
             code: keel_contracts::COREMARK.wasm,
             entry: "coremark",
-            input: n(2),
+            input: u32_input(core).to_vec(),
+            expected: expected_coremark(core).to_le_bytes().to_vec(),
         },
     ]
 }
@@ -112,8 +123,16 @@ pub fn run_vm(scale: u32) -> Vec<PathResult> {
             if res != plain_res {
                 return Err(format!("metered result {res:?} != unmetered {plain_res:?}"));
             }
-            if res.is_err() {
-                return Err(format!("trapped: {res:?}"));
+            match &res {
+                Ok(out) if *out == c.expected => {}
+                Ok(out) => {
+                    return Err(format!(
+                        "output {} != native reference {}",
+                        hex::encode(out),
+                        hex::encode(&c.expected)
+                    ));
+                }
+                Err(trap) => return Err(format!("trapped: {trap}")),
             }
             if (&again.0, &again.1) != (&res, &gas) {
                 return Err(format!("second VM differs: gas {} vs {gas}", again.1));
