@@ -62,6 +62,10 @@ enum Command {
     /// Re-execute the recorded chain from genesis in a fresh database and compare every state
     /// root, receipts root and receipt (exit 0 identical, 1 cannot replay, 2 usage, 3 differs).
     Replay(cmd::replay::ReplayArgs),
+    /// Qualify this machine: probe it, run conformance and performance of every acceleration
+    /// path, write signed JSON and HTML reports, compare reports (`keel hwtest --help`).
+    #[command(subcommand)]
+    Hwtest(cmd::hwtest::HwtestCmd),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => cmd::audit::run(c),
         Command::Gov(c) => cmd::gov::run(c),
         Command::Replay(a) => cmd::replay::run(a),
+        Command::Hwtest(c) => cmd::hwtest::run(c),
     };
     match result {
         Ok(code) => code,

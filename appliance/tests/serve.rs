@@ -229,3 +229,99 @@ fn validators_submit_governance_to_the_daemon_and_read_it_back_with_a_proof() {
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// `keel hwtest run --plugin bundled` with the hwtest key of `data`, its report in `out`.
+fn qualify_bundled_plugin(key: &std::path::Path, out: &std::path::Path) {
+    let o = keel(&[
+        "hwtest",
+        "run",
+        "--tiny",
+        "--paths",
+        "bls",
+        "--plugin",
+        "bundled",
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{o:?}");
+}
+
+fn plugin_config(dir: &std::path::Path, report: &std::path::Path) -> std::path::PathBuf {
+    let toml = dir.join("keel.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "bls_plugin = {:?}\nbls_plugin_report = {:?}\n",
+            keel_hwtest::plugin::BUNDLED_BLST_PLUGIN,
+            report.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    toml
+}
+
+#[test]
+fn the_daemon_verifies_with_a_plugin_that_hwtest_qualified_on_this_appliance() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    qualify_bundled_plugin(&data.join("hwtest.key"), &dir.path().join("q"));
+    let toml = plugin_config(dir.path(), &dir.path().join("q/report.json"));
+    let out = serve(
+        &data,
+        &[
+            "--config",
+            toml.to_str().unwrap(),
+            "--demo",
+            "--exit-after-demo",
+            "--log",
+            "info",
+        ],
+    )
+    .0
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Blocks' signatures and the forged BlsBatchVerify item went through the plug-in.
+    check_demo(&stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("BLS verification on a qualified plug-in"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_daemon_refuses_a_plugin_qualified_by_another_appliance() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // This appliance has its own key; the report was signed with another one.
+    qualify_bundled_plugin(&data.join("hwtest.key"), &dir.path().join("mine"));
+    qualify_bundled_plugin(&dir.path().join("other.key"), &dir.path().join("q"));
+    let toml = plugin_config(dir.path(), &dir.path().join("q/report.json"));
+    let out = serve(
+        &data,
+        &[
+            "--config",
+            toml.to_str().unwrap(),
+            "--demo",
+            "--exit-after-demo",
+        ],
+    )
+    .0
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refusing BLS plug-in") && stderr.contains("not by this appliance"),
+        "{stderr}"
+    );
+}

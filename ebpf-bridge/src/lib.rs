@@ -15,6 +15,7 @@
 //!   interpreter: the engine is a node-local choice that never changes a result.
 
 mod builtin;
+pub mod differential;
 mod error;
 mod kernel;
 pub mod link;

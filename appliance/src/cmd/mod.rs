@@ -9,6 +9,7 @@ pub mod client;
 pub mod demo;
 pub mod genesis;
 pub mod gov;
+pub mod hwtest;
 pub mod kernel;
 pub mod module;
 pub mod offload;

@@ -78,16 +78,25 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
 
     // Batch verification on one pool of pinned workers, in two lanes: blocks (each block its
     // own batch, ahead of client work) and BlsBatchVerify requests (batched together).
-    let topology = keel_offload::Topology::discover();
-    let backend = keel_offload::CpuBackend::new(&topology, &keel_offload::PoolConfig::default())
-        .context("cannot start the BLS workers")?;
-    let batch = keel_offload::BatchVerifier::new(backend);
+    // Or a plug-in that hwtest qualified on this appliance.
+    let batch: Arc<dyn keel_offload::PriorityVerifier> = match &cfg.bls_plugin {
+        Some(plugin) => {
+            super::hwtest::plugin_verifier(&cfg.data_dir, plugin, cfg.bls_plugin_report.as_deref())?
+        }
+        None => {
+            let topology = keel_offload::Topology::discover();
+            let backend =
+                keel_offload::CpuBackend::new(&topology, &keel_offload::PoolConfig::default())
+                    .context("cannot start the BLS workers")?;
+            Arc::new(keel_offload::BatchVerifier::new(backend))
+        }
+    };
     let policy = keel_offload::BatchPolicy {
         max_batch_items: cfg.verify_max_batch,
         max_delay: Duration::from_millis(cfg.verify_max_delay_ms),
         ..keel_offload::BatchPolicy::default()
     };
-    let verifier = Arc::new(keel_offload::BatchService::start(Arc::new(batch), policy)?);
+    let verifier = Arc::new(keel_offload::BatchService::start(batch, policy)?);
     let block_lane = verifier.lane(keel_offload::Priority::Block);
 
     let db_exists = cfg.data_dir.join(keel_state::DB_FILE_NAME).exists();

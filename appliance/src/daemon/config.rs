@@ -23,6 +23,13 @@ pub struct DaemonConfig {
     /// milliseconds (default 2).
     pub verify_max_batch: usize,
     pub verify_max_delay_ms: u64,
+    /// A BLS plug-in (`offload/include/keel_offload.h`) to verify signatures with instead of
+    /// the CPU pool, run in its own process. Default none. Refused unless `bls_plugin_report`
+    /// is a report of `keel hwtest run --plugin` signed with this appliance's hwtest key
+    /// (`<data_dir>/hwtest.key`) in which a file with this plug-in's SHA-256 passed.
+    pub bls_plugin: Option<PathBuf>,
+    /// The qualification report (`report.json`) for `bls_plugin`.
+    pub bls_plugin_report: Option<PathBuf>,
     /// The network server (listeners, limits, authentication, metrics); see keel-server's
     /// `ServerConfig` for every knob. The Unix socket defaults to `<data_dir>/keel.sock`, and
     /// with a demo genesis the allowlist defaults to demo validator 0.
@@ -41,6 +48,8 @@ impl Default for DaemonConfig {
             bridge_engine: "jit".into(),
             verify_max_batch: 4096,
             verify_max_delay_ms: 2,
+            bls_plugin: None,
+            bls_plugin_report: None,
             server: keel_server::ServerConfig {
                 unix_socket: None,
                 ..keel_server::ServerConfig::default()

@@ -1,7 +1,9 @@
 //! Rust reference implementations and helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use keel_ebpf_bridge::{BridgeError, Engine, Registry, Routine, RunResult, kernel_support};
+use keel_ebpf_bridge::{
+    BridgeError, Engine, Registry, Routine, RunResult, differential, kernel_support,
+};
 use ruint::aliases::U256;
 use sha2::{Digest, Sha256};
 use sha3::Keccak256;
@@ -96,13 +98,10 @@ pub fn check_all_engines(id: u32, input: &[u8], expected: &[u8]) -> RunResult {
         interp.output, expected,
         "interpreter output differs from the reference"
     );
-    let jit = registry
-        .run(id, input, out_len, Engine::Jit, BUDGET)
-        .expect("jit runs");
-    assert_eq!(
-        jit, interp,
-        "JIT result (output, instructions, gas) differs from interpreter"
-    );
+    // The library's differential check (shared with hwtest) for interpreter = JIT.
+    if let Err(d) = differential::compare_engines(routine(id), input, BUDGET, false) {
+        panic!("JIT result (output, instructions, gas) differs from interpreter: {d}");
+    }
     let kernel_cap = routine(id).kernel_max_input().unwrap_or(0);
     match kernel_available(id) {
         Ok(()) if input.len() > kernel_cap => {}

@@ -1,0 +1,305 @@
+//! `keel hwtest probe|run|compare`: qualify this machine and Keel's acceleration paths on it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use keel_hwtest::compare::compare;
+use keel_hwtest::probe::Probe;
+use keel_hwtest::report::{
+    self, Report, SignatureCheck, load_or_create_key, sign_report, verify_report,
+};
+use keel_hwtest::run::{Mode, PathKind, RunConfig, run_paths};
+
+#[derive(Subcommand)]
+pub enum HwtestCmd {
+    /// What this machine offers (CPU features, NUMA, hugepages, kernel BPF/io_uring settings,
+    /// NICs and XDP modes, accelerators, capabilities) and what Keel will use, with reasons.
+    Probe {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Read procfs/sysfs under this directory instead of `/` (live kernel checks are skipped).
+        #[arg(long, hide = true)]
+        root: Option<PathBuf>,
+    },
+    /// Run every acceleration path: a conformance phase against a reference, then a performance
+    /// phase. Writes DIR/report.json (schema keel-hwtest-report/1, signed) and DIR/report.html
+    /// (self-contained, SVG plots). Exit 0 when every phase passed or was skipped, 1 when any
+    /// failed, 2 on bad usage.
+    Run(RunArgs),
+    /// Compare OTHER against BASE: print every metric's change and the regressions beyond the
+    /// threshold. Exit 0 when nothing regressed, 1 on a regression, 2 on bad input (unreadable
+    /// file, not a report, wrong schema, or a signature that does not match its report).
+    /// The plug-in host process (internal): loads PLUGIN with dlopen and answers verification
+    /// requests on stdin/stdout, so a crashing plug-in takes only this process down.
+    #[command(hide = true)]
+    PluginHost { plugin: PathBuf },
+    Compare {
+        /// The baseline report (a report.json).
+        base: PathBuf,
+        /// The report to judge.
+        other: PathBuf,
+        /// A metric regresses when it is worse than BASE by more than this many percent.
+        #[arg(long, default_value_t = 10.0)]
+        threshold: f64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which paths `--paths` selects.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PathArg {
+    Bls,
+    Ebpf,
+    Vm,
+    Sockets,
+    Kernel,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Output directory for report.json and report.html (created if missing).
+    #[arg(long, default_value = "hwtest-report")]
+    pub out: PathBuf,
+    /// Paths to run (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub paths: Vec<PathArg>,
+    /// Short run (under three minutes): fewer batch sizes, worker counts and repetitions.
+    #[arg(long, conflicts_with = "tiny")]
+    pub quick: bool,
+    /// Smallest run (seconds), for smoke tests.
+    #[arg(long, hide = true)]
+    pub tiny: bool,
+    /// After the paths, keep the BLS pool busy this long (e.g. `30m`, `2h`, `90s`) and report
+    /// throughput, verdict drift, errors and CPU frequency over time.
+    #[arg(long, value_parser = parse_duration)]
+    pub soak: Option<Duration>,
+    /// Soak sampling interval.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub soak_interval: Duration,
+    /// The appliance's report-signing BLS key (hex secret key); created (0600) if missing.
+    #[arg(long, env = "KEEL_HWTEST_KEY", default_value = "keel-data/hwtest.key")]
+    pub key: PathBuf,
+    /// Seed of every random input (printed in the report so a failure can be replayed).
+    #[arg(long, default_value_t = 18)]
+    pub seed: u64,
+    /// A BLS plug-in (shared object implementing offload/include/keel_offload.h) to qualify
+    /// besides the CPU pool; repeatable. It runs in a separate process: a crash or hang fails
+    /// its qualification, never the run. `bundled` names the reference plug-in (C over blst)
+    /// built with this keel.
+    #[arg(long = "plugin")]
+    pub plugins: Vec<PathBuf>,
+    /// Seconds a plug-in may take to answer one call before its process is killed.
+    #[arg(long, default_value_t = 30)]
+    pub plugin_timeout: u64,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (e.g. 90s, 30m, 2h)"))?;
+    let secs = match unit {
+        "" | "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
+    };
+    secs.map(Duration::from_secs)
+        .ok_or_else(|| format!("bad duration {s:?} (e.g. 90s, 30m, 2h)"))
+}
+
+pub fn run(cmd: HwtestCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        HwtestCmd::Probe { json, root } => {
+            let probe = match root {
+                Some(r) => Probe::collect(&keel_hwtest::probe::SysRoot::new(r), false),
+                None => Probe::this_machine(),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&probe)?);
+            } else {
+                print!("{probe}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HwtestCmd::Run(a) => run_hwtest(a),
+        HwtestCmd::PluginHost { plugin } => {
+            let (mut i, mut o) = (std::io::stdin().lock(), std::io::stdout().lock());
+            keel_hwtest::plugin::host::serve(&plugin, &mut i, &mut o)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        HwtestCmd::Compare {
+            base,
+            other,
+            threshold,
+            json,
+        } => Ok(run_compare(&base, &other, threshold, json)),
+    }
+}
+
+fn run_hwtest(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let key = load_or_create_key(&a.key).context("report signing key")?;
+    let paths = if a.paths.is_empty() {
+        PathKind::ALL.to_vec()
+    } else {
+        a.paths
+            .iter()
+            .map(|p| match p {
+                PathArg::Bls => PathKind::Bls,
+                PathArg::Ebpf => PathKind::Ebpf,
+                PathArg::Vm => PathKind::Vm,
+                PathArg::Sockets => PathKind::Sockets,
+                PathArg::Kernel => PathKind::Kernel,
+            })
+            .collect()
+    };
+    let config = RunConfig {
+        paths,
+        mode: if a.tiny {
+            Mode::Tiny
+        } else if a.quick {
+            Mode::Quick
+        } else {
+            Mode::Full
+        },
+        soak_secs: a.soak.map(|d| d.as_secs()),
+        seed: a.seed,
+        plugins: a
+            .plugins
+            .iter()
+            .map(|p| {
+                if p.as_os_str() == "bundled" {
+                    keel_hwtest::plugin::BUNDLED_BLST_PLUGIN.into()
+                } else {
+                    p.clone()
+                }
+            })
+            .collect(),
+        plugin_timeout_ms: a.plugin_timeout.saturating_mul(1000),
+    };
+    let host = keel_hwtest::plugin::HostCommand {
+        program: std::env::current_exe().context("cannot find the keel binary to host plug-ins")?,
+        args: vec!["hwtest".into(), "plugin-host".into()],
+    };
+    let probe = Probe::this_machine();
+    let mut results = run_paths(&config, &probe, &host)?;
+    if let Some(d) = a.soak {
+        eprintln!("soaking for {}s…", d.as_secs());
+        let root = keel_hwtest::probe::SysRoot::new("/");
+        results.push(keel_hwtest::soak::soak(d, a.soak_interval, a.seed, &root));
+    }
+    let mut rep = Report::new(env!("CARGO_PKG_VERSION"), config, probe, results);
+    sign_report(&mut rep, &key);
+    rep.write(&a.out)?;
+    for r in &rep.results {
+        println!(
+            "{:<8} {:<28} conformance {:?} ({} checks, {} failed)  performance {:?}",
+            r.path,
+            r.subject,
+            r.conformance.verdict,
+            r.conformance.checks,
+            r.conformance.failed,
+            r.performance.verdict
+        );
+        for f in r.conformance.failures.iter().chain(&r.performance.failures) {
+            println!("         {f}");
+        }
+    }
+    println!(
+        "{}: {} and {}",
+        if rep.passed { "PASS" } else { "FAIL" },
+        a.out.join(report::JSON_NAME).display(),
+        a.out.join(report::HTML_NAME).display()
+    );
+    Ok(if rep.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_compare(
+    base: &std::path::Path,
+    other: &std::path::Path,
+    threshold: f64,
+    json: bool,
+) -> ExitCode {
+    let read = |p: &std::path::Path| -> Result<Report, String> {
+        let r = Report::read(p).map_err(|e| e.to_string())?;
+        match verify_report(&r) {
+            SignatureCheck::Invalid(why) => Err(format!("{}: {why}", p.display())),
+            _ => Ok(r),
+        }
+    };
+    let (b, o) = match (read(base), read(other)) {
+        (Ok(b), Ok(o)) => (b, o),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !(threshold.is_finite() && threshold >= 0.0) {
+        eprintln!("error: --threshold must be a non-negative number of percent");
+        return ExitCode::from(2);
+    }
+    let c = compare(&b, &o, threshold);
+    if json {
+        match serde_json::to_string_pretty(&c) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{c}");
+    }
+    if c.regressed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The daemon's verifier from a plug-in, after checking that this appliance's signed hwtest
+/// report qualified exactly this file.
+pub fn plugin_verifier(
+    data_dir: &std::path::Path,
+    plugin: &std::path::Path,
+    report: Option<&std::path::Path>,
+) -> anyhow::Result<std::sync::Arc<dyn keel_offload::PriorityVerifier>> {
+    use keel_hwtest::plugin::{
+        HostCommand, PluginSubject, PluginVerifier, check_qualification, sha256_file,
+    };
+    let report = report.context("bls_plugin needs bls_plugin_report: the report of `keel hwtest run --plugin` that qualified it")?;
+    let key_path = data_dir.join("hwtest.key");
+    let text = std::fs::read_to_string(&key_path).with_context(|| {
+        format!(
+            "cannot read this appliance's hwtest key {}",
+            key_path.display()
+        )
+    })?;
+    let key = keel_crypto::SecretKey::from_bytes(
+        &hex::decode(text.trim()).context("hwtest key is not hex")?,
+    )
+    .context("hwtest key is not a BLS secret key")?;
+    let sha256 =
+        sha256_file(plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
+    let rep = Report::read(report)?;
+    check_qualification(&rep, &sha256, &hex::encode(key.public_key().to_bytes()))
+        .with_context(|| format!("refusing BLS plug-in {}", plugin.display()))?;
+    let host = HostCommand {
+        program: std::env::current_exe()
+            .context("cannot find the keel binary to host the plug-in")?,
+        args: vec!["hwtest".into(), "plugin-host".into()],
+    };
+    let subject = PluginSubject::start(&host, plugin, Duration::from_secs(30))?;
+    tracing::info!(plugin = %plugin.display(), %sha256, "BLS verification on a qualified plug-in");
+    Ok(std::sync::Arc::new(PluginVerifier::new(subject)))
+}
