@@ -386,3 +386,87 @@ pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result
     // step > 0 (a positive constant) and limit + step fits: no overflow.
     Ok(limit.div_ceil(step).saturating_add(1))
 }
+
+/// The verdict on one loop of a defined function, located by its `loop` opcode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoopVerdict {
+    /// Function index (imports first).
+    pub func: u32,
+    /// Byte offset of the `loop` opcode in the module.
+    pub offset: usize,
+    /// Most iterations of one entry into the loop (see [`loop_iterations`]), or why none is
+    /// proven.
+    pub iterations: Result<u64, String>,
+}
+
+/// Every loop of every defined function with its counted-loop verdict, in module order, so
+/// tools can list each unbounded loop where [`static_bounds`] gives only the first reason.
+/// A body that cannot be read is reported as one verdict at its offset. Deterministic.
+pub fn loop_verdicts(module: &AdmittedModule) -> Vec<LoopVerdict> {
+    let imported = module.imports.len() as u32;
+    let mut out = Vec::new();
+    let mut index = 0u32;
+    for payload in Parser::new(0).parse_all(&module.bytes) {
+        let Ok(Payload::CodeSectionEntry(body)) = payload else {
+            continue;
+        };
+        let func = imported.saturating_add(index);
+        index = index.saturating_add(1);
+        let mut ops = Vec::new();
+        let mut offsets = Vec::new();
+        let read = body.get_operators_reader().and_then(|mut r| {
+            while !r.eof() {
+                let (op, at) = r.read_with_offset()?;
+                ops.push(op);
+                offsets.push(at);
+            }
+            Ok(())
+        });
+        if let Err(e) = read {
+            out.push(LoopVerdict {
+                func,
+                offset: usize::try_from(body.range().start).unwrap_or(usize::MAX),
+                iterations: Err(e.to_string()),
+            });
+            continue;
+        }
+        let ends = matching_ends(&ops);
+        for (i, op) in ops.iter().enumerate() {
+            if let Operator::Loop { .. } = op {
+                let end = ends.get(i).copied().unwrap_or(ops.len());
+                out.push(LoopVerdict {
+                    func,
+                    offset: offsets.get(i).map_or(0, |o| usize::try_from(*o).unwrap_or(usize::MAX)),
+                    iterations: loop_iterations(&ops, i, end),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod loop_verdict_tests {
+    use super::*;
+
+    #[test]
+    fn every_loop_gets_a_verdict_at_its_opcode_offset() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (func (export "run") (local $i i32)
+                  (loop $l
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))
+                  (loop $forever (br $forever))))"#,
+        )
+        .unwrap();
+        let module = crate::admit(&wasm, &Profile::default()).unwrap();
+        let v = loop_verdicts(&module);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].iterations, Ok(11));
+        assert!(v[1].iterations.is_err());
+        assert_eq!(wasm[v[0].offset], 0x03, "offset names a `loop` opcode");
+        assert_eq!(wasm[v[1].offset], 0x03, "offset names a `loop` opcode");
+        assert!(v[0].offset < v[1].offset);
+    }
+}
