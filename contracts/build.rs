@@ -59,7 +59,10 @@ fn run() -> Result<(), BuildError> {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or(BuildError::Env("OUT_DIR"))?);
     let clang = std::env::var("KEEL_CLANG").unwrap_or_else(|_| "clang".to_owned());
     println!("cargo::rerun-if-env-changed=KEEL_CLANG");
-    println!("cargo::rerun-if-changed={}", manifest.join("src/toolchain.rs").display());
+    println!(
+        "cargo::rerun-if-changed={}",
+        manifest.join("src/toolchain.rs").display()
+    );
     for dir in ["include", "c", "c/runtime", "wat"] {
         println!("cargo::rerun-if-changed={}", manifest.join(dir).display());
     }

@@ -56,7 +56,9 @@ impl SourceMap {
         let mut code_start = None;
         for payload in Parser::new(0).parse_all(wasm) {
             match payload? {
-                Payload::CodeSectionStart { unchecked_range, .. } => {
+                Payload::CodeSectionStart {
+                    unchecked_range, ..
+                } => {
                     code_start = usize::try_from(unchecked_range.start).ok();
                 }
                 Payload::CustomSection(c) if c.name().starts_with(".debug_") => {

@@ -10,7 +10,9 @@ pub enum DevError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("`{tool}` not found or not working; install `clang lld` (e.g. `apt-get install clang lld`)")]
+    #[error(
+        "`{tool}` not found or not working; install `clang lld` (e.g. `apt-get install clang lld`)"
+    )]
     ToolMissing { tool: String },
     #[error("compiling {} failed:\n{stderr}", path.display())]
     Compile { path: PathBuf, stderr: String },

@@ -7,9 +7,7 @@ use crate::error::DevError;
 use keel_vm::HostFn;
 use keel_vm::abi::HOST_MODULE;
 use keel_vm::manifest::MANIFEST_SECTION;
-use wasmparser::{
-    ElementItems, ExternalKind, Operator, Parser, Payload, TypeRef,
-};
+use wasmparser::{ElementItems, ExternalKind, Operator, Parser, Payload, TypeRef};
 
 /// One defined function's code.
 pub struct Body<'a> {
@@ -128,10 +126,15 @@ impl<'a> Facts<'a> {
     /// Functions `call_indirect` through type `type_index` may reach.
     pub fn indirect_targets(&self, type_index: u32) -> impl Iterator<Item = u32> + '_ {
         let want = self.types.get(type_index as usize).copied();
-        self.table_funcs
-            .iter()
-            .copied()
-            .filter(move |&f| want.is_some() && self.func_types.get(f as usize).and_then(|t| self.types.get(*t as usize)).copied() == want)
+        self.table_funcs.iter().copied().filter(move |&f| {
+            want.is_some()
+                && self
+                    .func_types
+                    .get(f as usize)
+                    .and_then(|t| self.types.get(*t as usize))
+                    .copied()
+                    == want
+        })
     }
 }
 

@@ -79,7 +79,11 @@ pub fn run(vm: &Vm, wasm: &[u8], cfg: &TestConfig) -> Result<Vec<TestResult>, De
     names.sort();
     let mut out = Vec::new();
     for name in names {
-        if cfg.filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+        if cfg
+            .filter
+            .as_ref()
+            .is_some_and(|f| !name.contains(f.as_str()))
+        {
             continue;
         }
         if name.starts_with("test_") {

@@ -100,7 +100,10 @@ impl Project {
         }
         for p in t.contract.sources.iter().chain(&t.contract.tests) {
             if p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
-                return Err(bad(format!("{}: paths must stay inside the project", p.display())));
+                return Err(bad(format!(
+                    "{}: paths must stay inside the project",
+                    p.display()
+                )));
             }
         }
         let manifest = t.manifest.map(to_manifest).transpose().map_err(&bad)?;
@@ -123,7 +126,9 @@ impl Project {
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {

@@ -24,7 +24,10 @@ pub fn new_project(parent: &Path, name: &str) -> Result<PathBuf, DevError> {
     let c_name = name.replace('-', "_");
     let files = [
         (PathBuf::from(MANIFEST_FILE), keel_toml(name, &c_name)),
-        (PathBuf::from(format!("src/{c_name}.c")), CONTRACT_C.to_owned()),
+        (
+            PathBuf::from(format!("src/{c_name}.c")),
+            CONTRACT_C.to_owned(),
+        ),
         (
             PathBuf::from(format!("tests/{c_name}_test.c")),
             TEST_C.to_owned(),

@@ -61,12 +61,16 @@ pub fn build(
     compile(project, &sources, &debug_path)?;
     let debug = std::fs::read(&debug_path).map_err(DevError::io(&debug_path))?;
     let stripped = strip(&debug)?;
-    let own = Facts::read(&stripped)?.manifest.map(Manifest::decode).transpose()?;
+    let own = Facts::read(&stripped)?
+        .manifest
+        .map(Manifest::decode)
+        .transpose()?;
     let (manifest, manifest_generated) = match (&project.manifest, own) {
         (Some(m), Some(o)) if *m != o => {
             return Err(DevError::Project {
                 path: project.dir.join(crate::project::MANIFEST_FILE),
-                message: "`[manifest]` differs from the KEEL_MANIFEST the source embeds; keep one".into(),
+                message: "`[manifest]` differs from the KEEL_MANIFEST the source embeds; keep one"
+                    .into(),
             });
         }
         (Some(m), _) => (m.clone(), false),
@@ -124,13 +128,19 @@ fn compile(project: &Project, sources: &[PathBuf], out: &Path) -> Result<(), Dev
         .arg(out.strip_prefix(&project.dir).unwrap_or(out))
         .args(sources)
         .arg("target/sdk/keel_runtime.c");
-    let output = cmd.output().map_err(|_| DevError::ToolMissing { tool: clang.clone() })?;
+    let output = cmd.output().map_err(|_| DevError::ToolMissing {
+        tool: clang.clone(),
+    })?;
     if output.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    if stderr.contains("wasm-ld") && (stderr.contains("not found") || stderr.contains("No such file")) {
-        return Err(DevError::ToolMissing { tool: "wasm-ld".into() });
+    if stderr.contains("wasm-ld")
+        && (stderr.contains("not found") || stderr.contains("No such file"))
+    {
+        return Err(DevError::ToolMissing {
+            tool: "wasm-ld".into(),
+        });
     }
     Err(DevError::Compile {
         path: project.dir.clone(),
@@ -142,7 +152,10 @@ fn compile(project: &Project, sources: &[PathBuf], out: &Path) -> Result<(), Dev
 fn stripped_by_linker(name: &str) -> bool {
     name.starts_with(".debug_")
         || name.starts_with("reloc.")
-        || matches!(name, "name" | "producers" | "target_features" | "linking" | "sourceMappingURL")
+        || matches!(
+            name,
+            "name" | "producers" | "target_features" | "linking" | "sourceMappingURL"
+        )
 }
 
 /// The module without the sections `--strip-all` drops; every other byte is kept in order.
@@ -181,8 +194,8 @@ fn rebuild(wasm: &[u8], keep: impl Fn(&str) -> bool) -> Result<Vec<u8>, DevError
         // A section's header (id + size) starts where the previous section ended.
         let section = wasm.get(last_end..end).unwrap_or_default();
         last_end = end;
-        let dropped = id == 0
-            && matches!(&payload, wasmparser::Payload::CustomSection(c) if !keep(c.name()));
+        let dropped =
+            id == 0 && matches!(&payload, wasmparser::Payload::CustomSection(c) if !keep(c.name()));
         if !dropped {
             out.extend_from_slice(section);
         }

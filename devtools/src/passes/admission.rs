@@ -20,7 +20,10 @@ pub fn run(
         Err(e) => e,
     };
     let mut out = Vec::new();
-    if matches!(err, AdmissionError::FloatInstruction { .. }) {
+    if matches!(
+        err,
+        AdmissionError::FloatInstruction { .. } | AdmissionError::FloatType { .. }
+    ) {
         for body in &facts.bodies {
             for (op, offset) in &body.ops {
                 if is_float_op(op) {
@@ -31,7 +34,10 @@ pub fn run(
                         Severity::Error,
                         Some(*offset),
                         map,
-                        format!("float instruction `{name}` in function {} (the profile has no floats)", body.func),
+                        format!(
+                            "float instruction `{name}` in function {} (the profile has no floats)",
+                            body.func
+                        ),
                     ));
                 }
             }
@@ -51,9 +57,8 @@ pub fn run(
 
 fn error_offset(e: &AdmissionError) -> Option<usize> {
     match e {
-        AdmissionError::Invalid { offset, .. } | AdmissionError::FloatInstruction { offset, .. } => {
-            Some(*offset)
-        }
+        AdmissionError::Invalid { offset, .. }
+        | AdmissionError::FloatInstruction { offset, .. } => Some(*offset),
         AdmissionError::Killed { offset, .. } => *offset,
         _ => None,
     }

@@ -185,12 +185,19 @@ impl Walk<'_, '_> {
 
     fn arith(&mut self, a: Val, b: Val, sub: bool) -> Val {
         match (a, b) {
-            (Val::Const(x), Val::Const(y)) => {
-                Val::Const(if sub { x.wrapping_sub(y) } else { x.wrapping_add(y) })
-            }
-            (Val::Addr(base, o), Val::Const(c)) => {
-                Val::Addr(base, if sub { o.saturating_sub(c) } else { o.saturating_add(c) })
-            }
+            (Val::Const(x), Val::Const(y)) => Val::Const(if sub {
+                x.wrapping_sub(y)
+            } else {
+                x.wrapping_add(y)
+            }),
+            (Val::Addr(base, o), Val::Const(c)) => Val::Addr(
+                base,
+                if sub {
+                    o.saturating_sub(c)
+                } else {
+                    o.saturating_add(c)
+                },
+            ),
             (Val::Const(c), Val::Addr(base, o)) if !sub => Val::Addr(base, o.saturating_add(c)),
             _ => self.fresh(),
         }
@@ -263,9 +270,19 @@ impl Walk<'_, '_> {
     fn generic(&mut self, op: &Operator<'_>) {
         let (pops, pushes) = match op {
             Operator::BrIf { .. } => (1, 0),
-            Operator::BrTable { .. } | Operator::Drop => (1, 0),
+            Operator::BrTable { .. } => (1, 0),
+            Operator::Drop => {
+                // Dropping a handle is not using it.
+                self.pop();
+                return;
+            }
             Operator::CallIndirect { type_index, .. } => {
-                let (p, r) = self.facts.types.get(*type_index as usize).copied().unwrap_or((0, 0));
+                let (p, r) = self
+                    .facts
+                    .types
+                    .get(*type_index as usize)
+                    .copied()
+                    .unwrap_or((0, 0));
                 (p.saturating_add(1), r)
             }
             _ => op.operator_arity(&NoModule).unwrap_or((0, 0)),
@@ -331,7 +348,9 @@ impl Walk<'_, '_> {
     }
 
     fn pass(&mut self, array: Val, n: i64, offset: usize) {
-        let Val::Addr(base, start) = array else { return };
+        let Val::Addr(base, start) = array else {
+            return;
+        };
         for k in 0..n.clamp(0, MAX_PASS) {
             let at = start.saturating_add(k.saturating_mul(4));
             if let Some(Val::Handle(h)) = self.memory.get(&(base, at)).copied() {

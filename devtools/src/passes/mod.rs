@@ -88,7 +88,9 @@ pub fn check(input: &CheckInput<'_>) -> Result<Report, DevError> {
     }
     findings.extend(handles::run(&facts, &map));
     // Admission reports a missing capability at module level; effects say where: keep one.
-    findings.sort_by(|a, b| (a.severity, &a.location, a.offset).cmp(&(b.severity, &b.location, b.offset)));
+    findings.sort_by(|a, b| {
+        (a.severity, &a.location, a.offset).cmp(&(b.severity, &b.location, b.offset))
+    });
     Ok(Report {
         admitted: module.is_some(),
         has_source_lines: !map.is_empty(),

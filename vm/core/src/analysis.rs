@@ -278,8 +278,8 @@ fn matching_ends(ops: &[Operator<'_>]) -> Vec<usize> {
     ends
 }
 
-/// The most times the body of the loop `ops[start..=end]` can run, for the one shape this
-/// analysis proves: a counted loop
+/// The most times the body of the loop `ops[start..=end]` can run, for the counted loops this
+/// analysis proves:
 ///
 /// ```text
 /// loop            ;; start
@@ -291,7 +291,11 @@ fn matching_ends(ops: &[Operator<'_>]) -> Vec<usize> {
 /// ```
 /// (or the same with i64). Each iteration that repeats has `$i < N` after adding `S`, with no
 /// wrap-around while `N + S` fits the type, so at most `1 + ceil(N / S)` iterations run,
-/// whatever `$i` held on entry. Anything else is refused with the reason.
+/// whatever `$i` held on entry. The write may also be the `local.tee $i` that feeds the test
+/// (clang's shape). With `i32.ne` instead of `lt_u` (clang's shape for `i < N` loops), the
+/// loop is counted when `$i` is set to a constant `C` before the loop, on every path to it
+/// (see [`initial_value`]), with `C < N` and `S` dividing `N - C`: exactly `(N - C) / S`
+/// iterations. Anything else is refused with the reason.
 pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result<u64, String> {
     use Operator as O;
     let body = ops
@@ -301,20 +305,27 @@ pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result
     let Some([a, b, c, d]) = n.checked_sub(4).and_then(|t| body.get(t..)) else {
         return Err("body too short to be a counted loop".into());
     };
-    let (local, limit, wide) = match (a, b, c, d) {
+    let (local, limit, wide, equality) = match (a, b, c, d) {
         (
-            O::LocalGet { local_index },
+            O::LocalGet { local_index } | O::LocalTee { local_index },
             O::I32Const { value },
-            O::I32LtU,
+            cmp @ (O::I32LtU | O::I32Ne),
             O::BrIf { relative_depth: 0 },
-        ) => (*local_index, u64::from(*value as u32), false),
+        ) => (
+            *local_index,
+            u64::from(*value as u32),
+            false,
+            matches!(cmp, O::I32Ne),
+        ),
         (
-            O::LocalGet { local_index },
+            O::LocalGet { local_index } | O::LocalTee { local_index },
             O::I64Const { value },
-            O::I64LtU,
+            cmp @ (O::I64LtU | O::I64Ne),
             O::BrIf { relative_depth: 0 },
-        ) => (*local_index, *value as u64, true),
-        _ => return Err("does not end with `local.get; const N; lt_u; br_if 0`".into()),
+        ) => (*local_index, *value as u64, true, matches!(cmp, O::I64Ne)),
+        _ => {
+            return Err("does not end with `local.get|tee $i; const N; lt_u|ne; br_if 0`".into());
+        }
     };
     let mut depth = 0u32;
     let mut step: Option<u64> = None;
@@ -376,6 +387,21 @@ pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result
         }
     }
     let step = step.ok_or_else(|| format!("local {local} never advances"))?;
+    if equality {
+        let init = initial_value(ops, start, local, wide)?;
+        // init < limit, so the subtraction cannot wrap; step > 0.
+        let span = limit
+            .checked_sub(init)
+            .filter(|s| *s > 0)
+            .ok_or("the counter starts at or past its limit (`ne` would wrap around)")?;
+        return match (span.checked_rem(step), span.checked_div(step)) {
+            (Some(0), Some(iterations)) => Ok(iterations),
+            _ => Err(
+                "the step does not divide the distance to the limit (`ne` would wrap around)"
+                    .into(),
+            ),
+        };
+    }
     let max = if wide { u64::MAX } else { u64::from(u32::MAX) };
     if limit
         .checked_add(step)
@@ -385,6 +411,53 @@ pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result
     }
     // step > 0 (a positive constant) and limit + step fits: no overflow.
     Ok(limit.div_ceil(step).saturating_add(1))
+}
+
+/// The constant `local` holds when the loop at `ops[start]` is entered: found walking back
+/// through straight-line code of the enclosing blocks to a `const C; local.set|tee local`. A
+/// write inside a nested construct (conditional), an `else` arm, or reaching an enclosing
+/// `loop` (a previous iteration may have changed it) or the function start refuses.
+pub fn initial_value(
+    ops: &[Operator<'_>],
+    start: usize,
+    local: u32,
+    wide: bool,
+) -> Result<u64, String> {
+    use Operator as O;
+    let mut depth = 0u32;
+    let mut j = start;
+    while let Some(prev) = j.checked_sub(1) {
+        j = prev;
+        match ops.get(j) {
+            Some(O::End) => depth = depth.saturating_add(1),
+            Some(O::Block { .. } | O::If { .. }) if depth > 0 => depth = depth.saturating_sub(1),
+            Some(O::Loop { .. }) if depth > 0 => depth = depth.saturating_sub(1),
+            Some(O::Loop { .. }) => {
+                return Err(format!(
+                    "local {local} may change between iterations of an enclosing loop"
+                ));
+            }
+            Some(O::Else) if depth == 0 => {
+                return Err(format!("local {local} is set in an `if` arm"));
+            }
+            Some(O::LocalSet { local_index } | O::LocalTee { local_index })
+                if *local_index == local =>
+            {
+                if depth > 0 {
+                    return Err(format!("local {local} is initialised conditionally"));
+                }
+                return match (j.checked_sub(1).and_then(|k| ops.get(k)), wide) {
+                    (Some(O::I32Const { value }), false) => Ok(u64::from(*value as u32)),
+                    (Some(O::I64Const { value }), true) => Ok(*value as u64),
+                    _ => Err(format!("local {local} does not start at a constant")),
+                };
+            }
+            _ => {}
+        }
+    }
+    Err(format!(
+        "local {local} has no initial value before the loop"
+    ))
 }
 
 /// The verdict on one loop of a defined function, located by its `loop` opcode.
@@ -436,7 +509,9 @@ pub fn loop_verdicts(module: &AdmittedModule) -> Vec<LoopVerdict> {
                 let end = ends.get(i).copied().unwrap_or(ops.len());
                 out.push(LoopVerdict {
                     func,
-                    offset: offsets.get(i).map_or(0, |o| usize::try_from(*o).unwrap_or(usize::MAX)),
+                    offset: offsets
+                        .get(i)
+                        .map_or(0, |o| usize::try_from(*o).unwrap_or(usize::MAX)),
                     iterations: loop_iterations(&ops, i, end),
                 });
             }
@@ -468,5 +543,62 @@ mod loop_verdict_tests {
         assert_eq!(wasm[v[0].offset], 0x03, "offset names a `loop` opcode");
         assert_eq!(wasm[v[1].offset], 0x03, "offset names a `loop` opcode");
         assert!(v[0].offset < v[1].offset);
+    }
+
+    fn verdicts(body: &str) -> Vec<Result<u64, String>> {
+        let wasm = wat::parse_str(format!(
+            r#"(module (func (export "run") (param $p i32) (local $i i32) (local $w i64) {body}))"#
+        ))
+        .unwrap();
+        let module = crate::admit(&wasm, &Profile::default()).unwrap();
+        loop_verdicts(&module)
+            .into_iter()
+            .map(|v| v.iterations)
+            .collect()
+    }
+
+    #[test]
+    fn clangs_tee_and_ne_loop_is_counted_from_its_constant_start() {
+        // for (i = 0; i < 64; i += 4): clang's unrolled shape.
+        let loop_ = "(loop $l (local.tee $i (i32.add (local.get $i) (i32.const 4))) (i32.const 64) (i32.ne) (br_if $l))";
+        assert_eq!(
+            verdicts(&format!("(local.set $i (i32.const 0)) {loop_}")),
+            vec![Ok(16)]
+        );
+        assert_eq!(
+            verdicts(&format!("(local.set $i (i32.const 8)) {loop_}")),
+            vec![Ok(14)]
+        );
+        // The start inside a block before the loop still dominates it.
+        assert_eq!(
+            verdicts(&format!(
+                "(local.set $i (i32.const 0)) (block (nop)) {loop_}"
+            )),
+            vec![Ok(16)]
+        );
+        let wide = "(local.set $w (i64.const 0)) (loop $l (local.tee $w (i64.add (local.get $w) (i64.const 1))) (i64.const 5) (i64.ne) (br_if $l))";
+        assert_eq!(verdicts(wide), vec![Ok(5)]);
+        // A tee with lt_u needs no start value.
+        let lt = "(loop $l (local.tee $i (i32.add (local.get $i) (i32.const 2))) (i32.const 10) (i32.lt_u) (br_if $l))";
+        assert_eq!(verdicts(lt), vec![Ok(6)]);
+    }
+
+    #[test]
+    fn an_ne_loop_that_could_wrap_or_whose_start_is_unknown_is_refused() {
+        let loop_ = "(loop $l (local.tee $i (i32.add (local.get $i) (i32.const 4))) (i32.const 64) (i32.ne) (br_if $l))";
+        for start in [
+            "(local.set $i (i32.const 2))",  // 4 does not divide 62
+            "(local.set $i (i32.const 64))", // starts at the limit
+            "(local.set $i (local.get $p))", // not a constant
+            "(if (local.get $p) (then (local.set $i (i32.const 0))))", // conditional
+            "",                              // never set before the loop
+        ] {
+            let v = verdicts(&format!("{start} {loop_}"));
+            assert!(v[0].is_err(), "{start}: {v:?}");
+        }
+        // Set before an enclosing loop: a previous outer iteration may have changed it.
+        let nested =
+            format!("(local.set $i (i32.const 0)) (loop $o {loop_} (br_if $o (local.get $p)))");
+        assert!(verdicts(&nested)[1].is_err());
     }
 }
