@@ -24,6 +24,8 @@ pub enum DevError {
     Project { path: PathBuf, message: String },
     #[error("{0}")]
     Vm(#[from] keel_vm::VmError),
+    #[error("test chain: {0}")]
+    Chain(String),
     #[error("bad manifest: {0}")]
     Manifest(#[from] keel_vm::ManifestError),
 }

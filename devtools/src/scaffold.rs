@@ -103,9 +103,9 @@ KEEL_EXPORT("add") void add(void) {
 KEEL_EXPORT("get") void get(void) { return_u64(counter_value()); }
 "#;
 
-const TEST_C: &str = r#"/* Tests: every exported test_* runs once on fresh state, every prop_* runs on many generated
- * inputs (read them with keel_input_size/keel_input_copy). A test fails by trapping. */
-#include "keel_runtime.h"
+const TEST_C: &str = r#"/* Tests (see target/sdk/keel_test.h): every exported test_* runs once, every prop_* on many
+ * generated inputs, each as a transaction on a fresh chain. A test fails by trapping. */
+#include "keel_test.h"
 
 uint64_t counter_value(void);
 uint64_t counter_add(uint64_t n);
@@ -117,11 +117,20 @@ KEEL_EXPORT("test_starts_at_zero_and_counts") void test_starts_at_zero_and_count
     if (counter_value() != 2) KEEL_FAIL("two increments are not 2");
 }
 
+/* The deployed contract, called like any other contract would. */
+KEEL_EXPORT("test_deployed_get_returns_zero") void test_deployed_get_returns_zero(void) {
+    if (KEEL_TEST_CALL("get", 0, 0) != KEEL_CALL_OK) KEEL_FAIL("get failed");
+    uint8_t out[8] = {1};
+    if (keel_return_data_size() != 8) KEEL_FAIL("get returns 8 bytes");
+    keel_return_data_copy(out, 0, 8);
+    if (keel_load_u64_le(out) != 0) KEEL_FAIL("a fresh counter is not zero");
+}
+
 /* Adding two amounts is the same as adding their sum (when it does not overflow). */
 KEEL_EXPORT("prop_add_is_additive") void prop_add_is_additive(void) {
     uint8_t in[16] = {0};
-    int32_t n = keel_input_size();
-    keel_input_copy(in, 0, n < 16 ? n : 16);
+    int32_t n = keel_test_input_size();
+    keel_test_input(in, 0, n < 16 ? n : 16);
     uint64_t a = keel_load_u64_le(in) >> 2, b = keel_load_u64_le(in + 8) >> 2;
     counter_add(a);
     counter_add(b);

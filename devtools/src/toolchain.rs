@@ -65,7 +65,15 @@ pub fn build(
         .manifest
         .map(Manifest::decode)
         .transpose()?;
-    let (manifest, manifest_generated) = match (&project.manifest, own) {
+    // The test module calls the contract: it gets the manifest its code needs, not the
+    // contract's.
+    let declared = if tests {
+        None
+    } else {
+        project.manifest.as_ref()
+    };
+    let own = if tests { None } else { own };
+    let (manifest, manifest_generated) = match (declared, own) {
         (Some(m), Some(o)) if *m != o => {
             return Err(DevError::Project {
                 path: project.dir.join(crate::project::MANIFEST_FILE),
@@ -114,6 +122,7 @@ fn compile(project: &Project, sources: &[PathBuf], out: &Path) -> Result<(), Dev
         ("keel.h", KEEL_H),
         ("keel_runtime.h", RUNTIME_H),
         ("keel_runtime.c", RUNTIME_C),
+        ("keel_test.h", crate::harness::TEST_H),
     ] {
         let p = sdk.join(name);
         std::fs::write(&p, text).map_err(DevError::io(&p))?;

@@ -433,8 +433,8 @@ pub fn sign(a: &SignArgs) -> anyhow::Result<SignedTx> {
             constructor: None,
         }
     } else if let (Some(c), Some(entry)) = (&a.call, &a.entry) {
-        let args = hex::decode(a.args_hex.trim_start_matches("0x"))
-            .context("--args-hex is not hex")?;
+        let args =
+            hex::decode(a.args_hex.trim_start_matches("0x")).context("--args-hex is not hex")?;
         TxKind::Call {
             contract: parse_hex::<32>("--call", c)?,
             call: CallData {

@@ -78,8 +78,8 @@ pub struct TestArgs {
     /// Largest generated input, in bytes.
     #[arg(long, default_value_t = 256)]
     pub max_input: usize,
-    /// Compute gas limit per call.
-    #[arg(long, default_value_t = 1_000_000_000)]
+    /// Compute gas limit per test transaction.
+    #[arg(long, default_value_t = 50_000_000)]
     pub gas: u64,
     /// Run only tests whose name contains this.
     #[arg(long)]
@@ -125,7 +125,10 @@ pub fn run(cmd: ContractCmd) -> anyhow::Result<ExitCode> {
         ContractCmd::New { name, dir } => {
             let path = scaffold::new_project(&dir, &name)?;
             println!("created {}", path.display());
-            println!("next: cd {} && keel contract build && keel contract test", path.display());
+            println!(
+                "next: cd {} && keel contract build && keel contract test",
+                path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         ContractCmd::Build(a) => build(&a),
@@ -200,7 +203,11 @@ fn check_file(file: &Path, debug: Option<&Path>, json: bool) -> anyhow::Result<E
         println!(
             "{}: {} (manifest {:?}: {})",
             file.display(),
-            if report.admitted { "admitted" } else { "REJECTED" },
+            if report.admitted {
+                "admitted"
+            } else {
+                "REJECTED"
+            },
             report.manifest_source,
             manifest_words(&report.manifest)
         );
@@ -237,7 +244,11 @@ fn manifest_words(m: &keel_vm::Manifest) -> String {
             w.push(name.to_owned());
         }
     }
-    w.extend(m.call_contracts.iter().map(|a| format!("call {}", hex::encode(a))));
+    w.extend(
+        m.call_contracts
+            .iter()
+            .map(|a| format!("call {}", hex::encode(a))),
+    );
     w.extend(m.native_routines.iter().map(|r| format!("native {r}")));
     if w.is_empty() {
         "(nothing)".into()
@@ -278,10 +289,13 @@ fn print_report(r: &Report) {
 fn test(a: &TestArgs) -> anyhow::Result<ExitCode> {
     let project = Project::load(&a.p.project)?;
     let vm = vm()?;
+    let contract = toolchain::build(&project, false, &vm.profile(), &vm.schedule())?;
     let built = toolchain::build(&project, true, &vm.profile(), &vm.schedule())?;
-    if built.report.errors() > 0 {
-        print_report(&built.report);
-        bail!("the test module did not pass the checks");
+    for (what, b) in [("contract", &contract), ("test module", &built)] {
+        if b.report.errors() > 0 {
+            print_report(&b.report);
+            bail!("the {what} did not pass the checks");
+        }
     }
     let mut cfg = TestConfig {
         seed: a.seed,
@@ -290,8 +304,8 @@ fn test(a: &TestArgs) -> anyhow::Result<ExitCode> {
         filter: a.filter.clone(),
         ..TestConfig::default()
     };
-    cfg.limits.compute = a.gas;
-    let results = harness::run(&vm, &built.wasm, &cfg)?;
+    cfg.limits[0] = a.gas;
+    let results = harness::run(&contract.wasm, &built.wasm, &cfg)?;
     let failed = results.iter().filter(|r| !r.passed).count();
     if a.p.json {
         println!(
@@ -312,7 +326,11 @@ fn test(a: &TestArgs) -> anyhow::Result<ExitCode> {
                 println!("       counterexample: 0x{hex} (replay: --seed {})", r.seed);
             }
         }
-        println!("{} passed, {failed} failed (seed {})", results.len() - failed, a.seed);
+        println!(
+            "{} passed, {failed} failed (seed {})",
+            results.len() - failed,
+            a.seed
+        );
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -338,7 +356,10 @@ fn deploy(a: &DeployArgs) -> anyhow::Result<ExitCode> {
     let project = Project::load(&a.project)?;
     let wasm = project.target_dir().join(format!("{}.wasm", project.name));
     if !wasm.exists() {
-        bail!("{} does not exist: run `keel contract build` first", wasm.display());
+        bail!(
+            "{} does not exist: run `keel contract build` first",
+            wasm.display()
+        );
     }
     let data = a.data.dir.display().to_string();
     let args = sign_args(&[
@@ -352,7 +373,10 @@ fn deploy(a: &DeployArgs) -> anyhow::Result<ExitCode> {
     let tx = sign(&args)?;
     let mut chain = open(&a.data)?;
     let header = chain.next_local_header()?;
-    let r = chain.execute_block(&keel_chain::Block { header, txs: vec![tx] })?;
+    let r = chain.execute_block(&keel_chain::Block {
+        header,
+        txs: vec![tx],
+    })?;
     let receipt = r.receipts.first().context("the block has no receipt")?;
     let Some(address) = receipt.contract else {
         print_result(&r, a.json);
@@ -360,7 +384,8 @@ fn deploy(a: &DeployArgs) -> anyhow::Result<ExitCode> {
     };
     let record = json!({ "data": data, "address": hex::encode(address), "block": r.height });
     let path = project.target_dir().join(DEPLOYED);
-    std::fs::write(&path, record.to_string()).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, record.to_string())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     if a.json {
         println!("{record}");
     } else {
@@ -382,13 +407,22 @@ fn call(a: &CallArgs) -> anyhow::Result<ExitCode> {
         None => {
             let path = a.project.join("target").join(DEPLOYED);
             let text = std::fs::read_to_string(&path).with_context(|| {
-                format!("no {}: run `keel contract deploy` or pass --contract", path.display())
+                format!(
+                    "no {}: run `keel contract deploy` or pass --contract",
+                    path.display()
+                )
             })?;
             let v: serde_json::Value = serde_json::from_str(&text)?;
             if v["data"] != data.as_str() {
-                bail!("the last deploy went to {}, not {data}: pass --contract", v["data"]);
+                bail!(
+                    "the last deploy went to {}, not {data}: pass --contract",
+                    v["data"]
+                );
             }
-            v["address"].as_str().context("deployed.json has no address")?.to_owned()
+            v["address"]
+                .as_str()
+                .context("deployed.json has no address")?
+                .to_owned()
         }
     };
     let args = sign_args(&[
@@ -406,11 +440,18 @@ fn call(a: &CallArgs) -> anyhow::Result<ExitCode> {
     let tx = sign(&args)?;
     let mut chain = open(&a.data)?;
     let header = chain.next_local_header()?;
-    let r = chain.execute_block(&keel_chain::Block { header, txs: vec![tx] })?;
+    let r = chain.execute_block(&keel_chain::Block {
+        header,
+        txs: vec![tx],
+    })?;
     print_result(&r, a.json);
     let ok = r
         .receipts
         .first()
         .is_some_and(|rc| matches!(rc.status, keel_chain::TxStatus::Success { .. }));
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FINDINGS) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FINDINGS)
+    })
 }
