@@ -81,7 +81,7 @@ impl Project {
     ///
     /// # Errors
     /// [`DevError::Io`] if it cannot be read, [`DevError::Project`] if it is malformed: unknown
-    /// keys, an empty or non-identifier name, no sources, an absolute or `..` path, a bad address.
+    /// keys, an empty or non-identifier name, no sources, an absolute path, a bad address.
     pub fn load(dir: &Path) -> Result<Project, DevError> {
         let path = dir.join(MANIFEST_FILE);
         let bad = |message: String| DevError::Project {
@@ -99,9 +99,10 @@ impl Project {
             return Err(bad("`contract.sources` lists no source file".into()));
         }
         for p in t.contract.sources.iter().chain(&t.contract.tests) {
-            if p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
+            // Relative paths keep DWARF file names and the project portable.
+            if p.is_absolute() {
                 return Err(bad(format!(
-                    "{}: paths must stay inside the project",
+                    "{}: use a path relative to the project",
                     p.display()
                 )));
             }
