@@ -30,7 +30,12 @@ fn every_example_project_builds_clean_and_its_tests_pass() {
         let (p, s) = (Profile::default(), GasSchedule::default());
         let contract = build(&project, false, &p, &s).unwrap();
         let tests = build(&project, true, &p, &s).unwrap();
-        assert_eq!(contract.report.errors(), 0, "{:?}", contract.report.findings);
+        assert_eq!(
+            contract.report.errors(),
+            0,
+            "{:?}",
+            contract.report.findings
+        );
         let cfg = TestConfig {
             cases: 64,
             ..TestConfig::default()

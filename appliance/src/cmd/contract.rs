@@ -84,6 +84,9 @@ pub struct TestArgs {
     /// Run only tests whose name contains this.
     #[arg(long)]
     pub filter: Option<String>,
+    /// Most shrinking steps after a failure (each runs the test once).
+    #[arg(long, default_value_t = 4096)]
+    pub max_shrink_iters: u32,
 }
 
 #[derive(Args)]
@@ -302,6 +305,7 @@ fn test(a: &TestArgs) -> anyhow::Result<ExitCode> {
         cases: a.cases,
         max_input: a.max_input,
         filter: a.filter.clone(),
+        max_shrink_iters: a.max_shrink_iters,
         ..TestConfig::default()
     };
     cfg.limits[0] = a.gas;

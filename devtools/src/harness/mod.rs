@@ -25,7 +25,7 @@ use test_chain::{TestChain, TxBudget};
 pub const TEST_H: &str = include_str!("keel_test.h");
 
 /// Knobs of a run. Defaults: seed 0, 256 cases, inputs up to 256 bytes, the chain's default
-/// transaction limits.
+/// transaction limits, at most 4096 shrinking steps.
 #[derive(Debug, Clone)]
 pub struct TestConfig {
     pub seed: u64,
@@ -35,6 +35,8 @@ pub struct TestConfig {
     pub limits: [u64; 4],
     /// Run only tests whose name contains this.
     pub filter: Option<String>,
+    /// Most shrinking steps after a failure (each runs the test once).
+    pub max_shrink_iters: u32,
 }
 
 impl Default for TestConfig {
@@ -45,6 +47,7 @@ impl Default for TestConfig {
             max_input: 256,
             limits: [50_000_000, 100_000, 64, 100_000],
             filter: None,
+            max_shrink_iters: 4096,
         }
     }
 }
@@ -62,7 +65,7 @@ pub struct TestResult {
     pub name: String,
     pub kind: Kind,
     pub passed: bool,
-    /// Cases run (1 for a unit test).
+    /// Runs of the test, shrinking included (1 for a unit test).
     pub cases: u32,
     /// Gas of the failing case, or the most any passing case used.
     pub gas: GasVector,
@@ -143,6 +146,7 @@ fn property(chain: &TestChain, name: &str, cfg: &TestConfig) -> Result<TestResul
     let config = Config {
         cases: cfg.cases,
         failure_persistence: None,
+        max_shrink_iters: cfg.max_shrink_iters,
         rng_algorithm: RngAlgorithm::ChaCha,
         ..Config::default()
     };
