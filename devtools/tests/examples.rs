@@ -1,5 +1,6 @@
 //! The example contracts' own tests (`contracts/projects/*`), run the way `keel contract test`
 //! runs them: every test passes.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use keel_devtools::harness::{TestConfig, run};
 use keel_devtools::project::Project;

@@ -1,4 +1,5 @@
 //! The property-test harness end to end: scaffolded project, deterministic seeds, shrinking.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use keel_devtools::harness::{Kind, TestConfig, run};
 use keel_devtools::project::Project;
