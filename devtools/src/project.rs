@@ -164,3 +164,52 @@ fn to_manifest(t: ManifestToml) -> Result<Manifest, String> {
     // The same limits as on-chain decoding.
     Manifest::decode(&m.encode()).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> Result<Project, DevError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(MANIFEST_FILE), toml).unwrap();
+        Project::load(dir.path())
+    }
+
+    #[test]
+    fn a_malformed_keel_toml_is_a_project_error_saying_what() {
+        for (toml, says) in [
+            (
+                "[contract]\nname = \"a\"\nsources = [\"a.c\"]\nextra = 1\n",
+                "unknown field",
+            ),
+            (
+                "[contract]\nname = \"1a\"\nsources = [\"a.c\"]\n",
+                "must start with a letter",
+            ),
+            ("[contract]\nname = \"a\"\nsources = []\n", "no source"),
+            (
+                "[contract]\nname = \"a\"\nsources = [\"/etc/a.c\"]\n",
+                "relative",
+            ),
+            (
+                "[contract]\nname = \"a\"\nsources = [\"a.c\"]\n[manifest]\ncall_contracts = [\"00\"]\n",
+                "not 32 bytes",
+            ),
+        ] {
+            let e = load(toml).unwrap_err();
+            assert!(matches!(e, DevError::Project { .. }), "{e}");
+            assert!(e.to_string().contains(says), "{e} lacks {says}");
+        }
+    }
+
+    #[test]
+    fn the_manifest_table_becomes_the_manifest() {
+        let p = load(&format!(
+            "[contract]\nname = \"a\"\nsources = [\"a.c\"]\n[manifest]\nstorage = true\ncall_contracts = [\"{}\"]\n",
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        let m = p.manifest.unwrap();
+        assert!(m.storage && !m.events && m.may_call_contract(&[0xab; 32]));
+    }
+}

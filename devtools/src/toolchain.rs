@@ -215,3 +215,35 @@ fn rebuild(wasm: &[u8], keep: impl Fn(&str) -> bool) -> Result<Vec<u8>, DevError
 fn to_usize(v: u64) -> Result<usize, DevError> {
     usize::try_from(v).map_err(|_| DevError::Dwarf(format!("offset {v} does not fit this machine")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripping_and_embedding_a_manifest_keep_every_other_section() {
+        let wasm = wat::parse_str(
+            r#"(module (@custom "name" "x") (@custom "keel.manifest" "\01\01") (@custom ".debug_line" "y")
+                 (memory 1 1) (func (export "f")))"#,
+        )
+        .unwrap();
+        let stripped = strip(&wasm).unwrap();
+        let m = Manifest {
+            events: true,
+            ..Manifest::default()
+        };
+        let out = with_manifest(&stripped, &m).unwrap();
+        let facts = Facts::read(&out).unwrap();
+        assert_eq!(Manifest::decode(facts.manifest.unwrap()).unwrap(), m);
+        let names: Vec<String> = wasmparser::Parser::new(0)
+            .parse_all(&out)
+            .filter_map(|p| match p.unwrap() {
+                wasmparser::Payload::CustomSection(c) => Some(c.name().to_owned()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, vec!["keel.manifest".to_owned()]);
+        assert!(keel_vm::admit(&out, &Profile::default()).is_ok());
+        assert!(strip(b"\0asm\x01\0\0\0\x01\xff").is_err());
+    }
+}

@@ -146,3 +146,47 @@ pub fn check(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_flow_through_direct_and_indirect_calls_only_where_reachable() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "keel" "storage_remove" (func $rm (param i32 i32) (result i32)))
+                (import "keel" "emit_event" (func $ev (param i32 i32 i32 i32)))
+                (type $t (func))
+                (memory 1 1)
+                (table 1 1 funcref)
+                (elem (i32.const 0) $emits)
+                (func $emits (type $t) (call $ev (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
+                (func $removes (drop (call $rm (i32.const 0) (i32.const 0))))
+                (func (export "direct") (call $removes))
+                (func (export "indirect") (call_indirect (type $t) (i32.const 0)))
+                (func (export "pure")))"#,
+        )
+        .unwrap();
+        let facts = Facts::read(&wasm).unwrap();
+        let e = of_exports(&facts);
+        let caps = |n: &str| e[n].capabilities.iter().copied().collect::<Vec<_>>();
+        assert_eq!(caps("direct"), vec![Capability::Storage]);
+        assert_eq!(caps("indirect"), vec![Capability::Events]);
+        assert!(caps("pure").is_empty());
+        let m = generate(&e);
+        assert!(m.storage && m.events && !m.crypto && !m.may_call());
+        // Checked against a manifest granting only storage: one error, at the event call.
+        let f = check(
+            &e,
+            &Manifest {
+                storage: true,
+                ..Manifest::default()
+            },
+            &SourceMap::default(),
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Error);
+        assert_eq!(f[0].offset, e["indirect"].sites.first().map(|s| s.offset));
+    }
+}

@@ -153,10 +153,7 @@ impl Walk<'_, '_> {
             }
             O::I32Load { memarg } => {
                 let addr = self.pop();
-                let v = match addr {
-                    Val::Addr(b, o) => self.memory.get(&(b, add(o, memarg.offset))).copied(),
-                    _ => None,
-                };
+                let v = cell(addr, memarg.offset).and_then(|c| self.memory.get(&c).copied());
                 match v {
                     Some(v) => self.stack.push(v),
                     None => self.push_fresh(1),
@@ -204,11 +201,11 @@ impl Walk<'_, '_> {
     }
 
     fn store(&mut self, addr: Val, offset: u64, v: Val) {
-        match addr {
-            Val::Addr(b, o) => {
-                self.memory.insert((b, add(o, offset)), v);
+        match cell(addr, offset) {
+            Some(c) => {
+                self.memory.insert(c, v);
             }
-            _ => self.escape(v),
+            None => self.escape(v),
         }
     }
 
@@ -348,7 +345,7 @@ impl Walk<'_, '_> {
     }
 
     fn pass(&mut self, array: Val, n: i64, offset: usize) {
-        let Val::Addr(base, start) = array else {
+        let Some((base, start)) = cell(array, 0) else {
             return;
         };
         for k in 0..n.clamp(0, MAX_PASS) {
@@ -367,6 +364,16 @@ impl Walk<'_, '_> {
             Some(loc) => loc.to_string(),
             None => format!("offset {offset:#x}"),
         }
+    }
+}
+
+/// The memory cell an address value names: `(base, offset)`, base 0 for constant addresses
+/// (symbolic bases start at 1).
+fn cell(addr: Val, memarg_offset: u64) -> Option<(u32, i64)> {
+    match addr {
+        Val::Addr(b, o) => Some((b, add(o, memarg_offset))),
+        Val::Const(c) => Some((0, add(c, memarg_offset))),
+        Val::Handle(_) => None,
     }
 }
 
@@ -399,5 +406,83 @@ impl wasmparser::ModuleArity for NoModule {
     }
     fn label_block(&self, _: u32) -> Option<(BlockType, wasmparser::FrameKind)> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = r#"
+        (import "keel" "handle_for_contract" (func $mk (param i32) (result i32)))
+        (import "keel" "call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+        (memory 1 1)"#;
+
+    fn findings(body: &str) -> Vec<(Severity, usize)> {
+        let wasm = wat::parse_str(format!(
+            "(module {HEADER} (func (export \"run\") (local $a i32) (local $b i32) {body}))"
+        ))
+        .unwrap();
+        let facts = Facts::read(&wasm).unwrap();
+        run(&facts, &SourceMap::default())
+            .into_iter()
+            .map(|f| (f.severity, f.offset.unwrap()))
+            .collect()
+    }
+
+    /// `call(target, …, pass = 64, pass_len = n)`.
+    fn call(target: &str, n: u32) -> String {
+        format!(
+            "(drop (call $call {target} (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 64) (i32.const {n})))"
+        )
+    }
+
+    const MAKE: &str = "(local.set $a (call $mk (i32.const 0))) (local.set $b (call $mk (i32.const 32))) (i32.store (i32.const 64) (local.get $b))";
+
+    #[test]
+    fn using_a_handle_after_passing_it_is_an_error() {
+        let body = format!(
+            "{MAKE} {} {}",
+            call("(local.get $a)", 1),
+            call("(local.get $b)", 0)
+        );
+        let f = findings(&body);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].0, Severity::Error);
+    }
+
+    #[test]
+    fn passing_without_reuse_or_with_zero_length_is_fine() {
+        assert!(findings(&format!("{MAKE} {}", call("(local.get $a)", 1))).is_empty());
+        // pass_len 0 moves nothing.
+        let body = format!(
+            "{MAKE} {} {}",
+            call("(local.get $a)", 0),
+            call("(local.get $b)", 0)
+        );
+        assert!(findings(&body).is_empty());
+    }
+
+    #[test]
+    fn a_move_in_one_if_arm_does_not_taint_the_other_but_does_taint_what_follows() {
+        let other_arm = format!(
+            "{MAKE} (if (local.get $a) (then {}) (else {}))",
+            call("(local.get $a)", 1),
+            call("(local.get $b)", 0)
+        );
+        assert!(findings(&other_arm).is_empty());
+        let after = format!(
+            "{MAKE} (if (local.get $a) (then {})) {}",
+            call("(local.get $a)", 1),
+            call("(local.get $b)", 0)
+        );
+        assert_eq!(findings(&after).len(), 1);
+    }
+
+    #[test]
+    fn a_dropped_handle_is_never_used() {
+        let f = findings("(drop (call $mk (i32.const 0)))");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].0, Severity::Warning);
     }
 }

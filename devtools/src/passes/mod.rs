@@ -102,3 +102,46 @@ pub fn check(input: &CheckInput<'_>) -> Result<Report, DevError> {
         findings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn input(wasm: &[u8]) -> Result<Report, DevError> {
+        check(&CheckInput {
+            wasm,
+            debug: Some(wasm),
+            declared: None,
+            profile: &Profile::default(),
+            schedule: &GasSchedule::default(),
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        /// Hostile bytes (random, or a valid module with bytes flipped) are a typed error or a
+        /// report, never a panic.
+        #[test]
+        fn any_bytes_give_a_report_or_an_error(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            flip in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+        ) {
+            let _ = input(&bytes);
+            let mut m = keel_contracts::TOKEN.wasm.to_vec();
+            for (i, b) in flip {
+                let at = i.index(m.len());
+                m[at] ^= b;
+            }
+            let _ = input(&m);
+        }
+    }
+
+    #[test]
+    fn a_module_without_a_manifest_is_checked_against_the_legacy_default() {
+        let r = input(keel_contracts::COUNTER.wasm).unwrap();
+        assert_eq!(r.manifest_source, ManifestSource::LegacyDefault);
+        assert!(r.admitted && !r.has_source_lines);
+        assert_eq!(r.errors(), 0);
+    }
+}
