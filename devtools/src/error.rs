@@ -24,6 +24,8 @@ pub enum DevError {
     Project { path: PathBuf, message: String },
     #[error("{0}")]
     Vm(#[from] keel_vm::VmError),
+    #[error("the {what} is larger than {limit} bytes")]
+    TooLarge { what: &'static str, limit: usize },
     #[error("test chain: {0}")]
     Chain(String),
     #[error("bad manifest: {0}")]

@@ -14,6 +14,9 @@ use keel_vm::{GasBound, GasSchedule, Manifest, Profile};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// Largest module or debug side file the passes read (their tables grow with it).
+pub const MAX_INPUT_BYTES: usize = 64 << 20;
+
 /// Which manifest the effects are checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,8 +71,20 @@ pub struct CheckInput<'a> {
 /// the same input gives the same report.
 ///
 /// # Errors
-/// The module or its side file does not parse, or the module's manifest section is malformed.
+/// The module or its side file is larger than [`MAX_INPUT_BYTES`] or does not parse, or the
+/// module's manifest section is malformed.
 pub fn check(input: &CheckInput<'_>) -> Result<Report, DevError> {
+    for (what, len) in [
+        ("module", Some(input.wasm.len())),
+        ("debug file", input.debug.map(<[u8]>::len)),
+    ] {
+        if len.is_some_and(|l| l > MAX_INPUT_BYTES) {
+            return Err(DevError::TooLarge {
+                what,
+                limit: MAX_INPUT_BYTES,
+            });
+        }
+    }
     let facts = Facts::read(input.wasm)?;
     let map = SourceMap::from_wasm(input.debug.unwrap_or(input.wasm))?;
     let (manifest_source, manifest) = match (&input.declared, facts.manifest) {

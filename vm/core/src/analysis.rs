@@ -295,7 +295,8 @@ fn matching_ends(ops: &[Operator<'_>]) -> Vec<usize> {
 /// (clang's shape). With `i32.ne` instead of `lt_u` (clang's shape for `i < N` loops), the
 /// loop is counted when `$i` is set to a constant `C` before the loop, on every path to it
 /// (see [`initial_value`]), with `C < N` and `S` dividing `N - C`: exactly `(N - C) / S`
-/// iterations. Anything else is refused with the reason.
+/// iterations. A loop that instead exits when its counter equals a constant is counted too
+/// (see [`exit_counted`]). Anything else is refused with the reason.
 pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result<u64, String> {
     use Operator as O;
     let body = ops
@@ -323,10 +324,40 @@ pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result
             cmp @ (O::I64LtU | O::I64Ne),
             O::BrIf { relative_depth: 0 },
         ) => (*local_index, *value as u64, true, matches!(cmp, O::I64Ne)),
-        _ => {
-            return Err("does not end with `local.get|tee $i; const N; lt_u|ne; br_if 0`".into());
-        }
+        _ => return exit_counted(ops, start, body),
     };
+    let step = counter_step(body, local, wide)?;
+    if equality {
+        let init = initial_value(ops, start, local, wide)?;
+        // init < limit, so the subtraction cannot wrap; step > 0.
+        let span = limit
+            .checked_sub(init)
+            .filter(|s| *s > 0)
+            .ok_or("the counter starts at or past its limit (`ne` would wrap around)")?;
+        return match (span.checked_rem(step), span.checked_div(step)) {
+            (Some(0), Some(iterations)) => Ok(iterations),
+            _ => Err(
+                "the step does not divide the distance to the limit (`ne` would wrap around)"
+                    .into(),
+            ),
+        };
+    }
+    let max = if wide { u64::MAX } else { u64::from(u32::MAX) };
+    if limit
+        .checked_add(step)
+        .is_none_or(|sum| sum > max.saturating_add(if wide { 0 } else { 1 }))
+    {
+        return Err("the counter could wrap around".into());
+    }
+    // step > 0 (a positive constant) and limit + step fits: no overflow.
+    Ok(limit.div_ceil(step).saturating_add(1))
+}
+
+/// The step of the loop counter `local`: its only write in `body` is at nesting depth 0 and
+/// adds a positive constant; and no branch but the body's last instruction repeats the loop.
+fn counter_step(body: &[Operator<'_>], local: u32, wide: bool) -> Result<u64, String> {
+    use Operator as O;
+    let n = body.len();
     let mut depth = 0u32;
     let mut step: Option<u64> = None;
     for (k, op) in body.iter().enumerate() {
@@ -386,31 +417,45 @@ pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result
             _ => {}
         }
     }
-    let step = step.ok_or_else(|| format!("local {local} never advances"))?;
-    if equality {
-        let init = initial_value(ops, start, local, wide)?;
-        // init < limit, so the subtraction cannot wrap; step > 0.
-        let span = limit
-            .checked_sub(init)
-            .filter(|s| *s > 0)
-            .ok_or("the counter starts at or past its limit (`ne` would wrap around)")?;
-        return match (span.checked_rem(step), span.checked_div(step)) {
-            (Some(0), Some(iterations)) => Ok(iterations),
-            _ => Err(
-                "the step does not divide the distance to the limit (`ne` would wrap around)"
-                    .into(),
-            ),
-        };
+    step.ok_or_else(|| format!("local {local} never advances"))
+}
+
+/// A loop left when its counter reaches a constant: at nesting depth 0 of the body,
+/// `local.get $i; const N; eq; br_if d` with `d ≥ 1` (out of the loop), `$i` advanced as in a
+/// counted loop ([`counter_step`]) from a constant `C` ([`initial_value`]) with `S` dividing
+/// `N - C`. The test runs on every iteration, so at most `(N - C) / S + 1` iterations run.
+fn exit_counted(ops: &[Operator<'_>], start: usize, body: &[Operator<'_>]) -> Result<u64, String> {
+    use Operator as O;
+    let mut depth = 0u32;
+    for (k, op) in body.iter().enumerate() {
+        match op {
+            O::Block { .. } | O::Loop { .. } | O::If { .. } => depth = depth.saturating_add(1),
+            O::End => depth = depth.saturating_sub(1),
+            O::BrIf { relative_depth } if depth == 0 && *relative_depth >= 1 => {
+                let Some([O::LocalGet { local_index }, c, eq]) =
+                    k.checked_sub(3).and_then(|j| body.get(j..k))
+                else {
+                    continue;
+                };
+                let (limit, wide) = match (c, eq) {
+                    (O::I32Const { value }, O::I32Eq) => (u64::from(*value as u32), false),
+                    (O::I64Const { value }, O::I64Eq) => (*value as u64, true),
+                    _ => continue,
+                };
+                let step = counter_step(body, *local_index, wide)?;
+                let init = initial_value(ops, start, *local_index, wide)?;
+                let span = limit
+                    .checked_sub(init)
+                    .ok_or("the counter starts past its exit value")?;
+                return match (span.checked_rem(step), span.checked_div(step)) {
+                    (Some(0), Some(n)) => Ok(n.saturating_add(1)),
+                    _ => Err("the step does not divide the distance to the exit value".into()),
+                };
+            }
+            _ => {}
+        }
     }
-    let max = if wide { u64::MAX } else { u64::from(u32::MAX) };
-    if limit
-        .checked_add(step)
-        .is_none_or(|sum| sum > max.saturating_add(if wide { 0 } else { 1 }))
-    {
-        return Err("the counter could wrap around".into());
-    }
-    // step > 0 (a positive constant) and limit + step fits: no overflow.
-    Ok(limit.div_ceil(step).saturating_add(1))
+    Err("no counted test: neither ends with `local.get|tee $i; const N; lt_u|ne; br_if 0` nor exits on `$i == N`".into())
 }
 
 /// The constant `local` holds when the loop at `ops[start]` is entered: found walking back
@@ -581,6 +626,32 @@ mod loop_verdict_tests {
         // A tee with lt_u needs no start value.
         let lt = "(loop $l (local.tee $i (i32.add (local.get $i) (i32.const 2))) (i32.const 10) (i32.lt_u) (br_if $l))";
         assert_eq!(verdicts(lt), vec![Ok(6)]);
+    }
+
+    #[test]
+    fn a_loop_that_exits_when_its_counter_reaches_a_constant_is_counted() {
+        // for (i = 0; i != 28; i += 4) if (p) break; — the exit test first, any back edge.
+        let exit = |start: &str, limit: u32| {
+            format!(
+                "(block $out (local.set $i (i32.const {start})) (loop $l
+                   (br_if $out (i32.eq (local.get $i) (i32.const {limit})))
+                   (local.set $i (i32.add (local.get $i) (i32.const 4)))
+                   (br_if $l (local.get $p))))"
+            )
+        };
+        assert_eq!(verdicts(&exit("0", 28)), vec![Ok(8)]);
+        assert_eq!(verdicts(&exit("8", 28)), vec![Ok(6)]);
+        assert!(verdicts(&exit("2", 28))[0].is_err(), "4 does not divide 26");
+        assert!(
+            verdicts(&exit("32", 28))[0].is_err(),
+            "starts past the exit"
+        );
+        // An exit test inside an `if` does not run on every iteration.
+        let nested = "(block $out (local.set $i (i32.const 0)) (loop $l
+            (if (local.get $p) (then (br_if $out (i32.eq (local.get $i) (i32.const 8)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $l)))";
+        assert!(verdicts(nested)[0].is_err());
     }
 
     #[test]
