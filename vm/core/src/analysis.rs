@@ -629,6 +629,26 @@ mod loop_verdict_tests {
     }
 
     #[test]
+    fn nested_counted_loops_are_each_counted_and_the_export_is_bounded() {
+        let body = "(loop $o
+              (local.set $w (i64.const 0))
+              (loop $in (local.tee $w (i64.add (local.get $w) (i64.const 1))) (i64.const 8) (i64.ne) (br_if $in))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br_if $o (i32.lt_u (local.get $i) (i32.const 4))))";
+        assert_eq!(verdicts(body), vec![Ok(5), Ok(8)]);
+        let wasm = wat::parse_str(format!(
+            r#"(module (func (export "run") (param $p i32) (local $i i32) (local $w i64) {body}))"#
+        ))
+        .unwrap();
+        let module = crate::admit(&wasm, &Profile::default()).unwrap();
+        let bounds = static_bounds(&module, &GasSchedule::default(), &Profile::default());
+        assert!(
+            matches!(bounds["run"], GasBound::Bounded { .. }),
+            "{bounds:?}"
+        );
+    }
+
+    #[test]
     fn a_loop_that_exits_when_its_counter_reaches_a_constant_is_counted() {
         // for (i = 0; i != 28; i += 4) if (p) break; — the exit test first, any back edge.
         let exit = |start: &str, limit: u32| {
