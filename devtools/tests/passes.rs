@@ -88,9 +88,12 @@ fn a_capability_the_manifest_does_not_grant_is_reported_where_it_is_used() {
         .into_iter()
         .filter(|(s, _)| *s == Severity::Error)
         .collect();
+    let at = marked("undeclared_capability.c", "@emit");
+    assert_eq!(errors, vec![(Severity::Error, at.clone())]);
+    // Admission refuses the module for the same reason, at the same line.
     assert_eq!(
-        errors,
-        vec![(Severity::Error, marked("undeclared_capability.c", "@emit"))]
+        located(&r.findings, Pass::Admission),
+        vec![(Severity::Error, at)]
     );
     assert_eq!(
         r.effects["announce"]

@@ -314,7 +314,7 @@ fn test(a: &TestArgs) -> anyhow::Result<ExitCode> {
     if a.p.json {
         println!(
             "{}",
-            json!({ "seed": a.seed, "passed": results.len() - failed, "failed": failed, "tests": results })
+            json!({ "seed": a.seed, "passed": results.len().saturating_sub(failed), "failed": failed, "tests": results })
         );
     } else {
         for r in &results {
@@ -332,7 +332,7 @@ fn test(a: &TestArgs) -> anyhow::Result<ExitCode> {
         }
         println!(
             "{} passed, {failed} failed (seed {})",
-            results.len() - failed,
+            results.len().saturating_sub(failed),
             a.seed
         );
     }

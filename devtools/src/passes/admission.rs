@@ -44,10 +44,11 @@ pub fn run(
         }
     }
     if out.is_empty() {
+        let offset = error_offset(&err).or_else(|| first_call_to_import(facts, &err));
         out.push(Finding::at(
             Pass::Admission,
             Severity::Error,
-            error_offset(&err),
+            offset,
             map,
             format!("rejected by profile v{}: {err}", profile.version),
         ));
@@ -62,4 +63,20 @@ fn error_offset(e: &AdmissionError) -> Option<usize> {
         AdmissionError::Killed { offset, .. } => *offset,
         _ => None,
     }
+}
+
+/// For an import the manifest does not allow: the first call to it, so the error has a line.
+fn first_call_to_import(facts: &Facts<'_>, e: &AdmissionError) -> Option<usize> {
+    let AdmissionError::CapabilityMissing { import, .. } = e else {
+        return None;
+    };
+    let host = keel_vm::HostFn::by_name(import)?;
+    let index = facts.imports.iter().position(|h| *h == Some(host))?;
+    let index = u32::try_from(index).ok()?;
+    facts.bodies.iter().find_map(|b| {
+        b.ops.iter().find_map(|(op, at)| {
+            matches!(op, wasmparser::Operator::Call { function_index } if *function_index == index)
+                .then_some(*at)
+        })
+    })
 }

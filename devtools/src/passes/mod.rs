@@ -102,7 +102,8 @@ pub fn check(input: &CheckInput<'_>) -> Result<Report, DevError> {
         findings.extend(loops);
     }
     findings.extend(handles::run(&facts, &map));
-    // Admission reports a missing capability at module level; effects say where: keep one.
+    // A capability the manifest lacks is reported by admission (its first use) and by effects
+    // (every use, with the export): the first says why the chain refuses, the second where.
     findings.sort_by(|a, b| {
         (a.severity, &a.location, a.offset).cmp(&(b.severity, &b.location, b.offset))
     });
