@@ -45,8 +45,9 @@ pub enum ContractCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Build the test module (sources + tests) and run every exported test_* (once) and prop_*
-    /// (on generated inputs, shrunk to a minimal counterexample) on fresh state.
+    /// Build the contract and the test module (sources + tests), deploy both on a private chain
+    /// and run every exported test_* (once) and prop_* (on generated inputs, shrunk to a minimal
+    /// counterexample), each case a transaction from the same post-deploy state.
     Test(TestArgs),
     /// Deploy target/NAME.wasm to a local chain (as the next block) and remember its address
     /// in target/deployed.json for `keel contract call`.
