@@ -8,28 +8,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Flags that pin the output to Keel's profile: MVP only (no bulk-memory, SIMD, threads,
-/// reference types), no libc, a fixed 64 KiB stack placed first so an overflow traps instead of
-/// corrupting data, and a fixed 2-page memory that cannot grow.
-const CFLAGS: &[&str] = &[
-    "--target=wasm32",
-    "-mcpu=mvp",
-    "-O2",
-    "-nostdlib",
-    "-fno-builtin",
-    "-ffreestanding",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-Wl,--no-entry",
-    "-Wl,--strip-all",
-    "-Wl,--stack-first",
-    "-Wl,-z,stack-size=65536",
-    "-Wl,--initial-memory=131072",
-    "-Wl,--max-memory=131072",
-];
+// The flags live in `src/toolchain.rs`, shared with `keel contract build`.
+#[allow(dead_code)]
+#[path = "src/toolchain.rs"]
+mod toolchain;
 
-const RUNTIME: &str = "c/runtime/keel_runtime.c";
+use toolchain::{COMPILE_FLAGS, LINK_FLAGS, RUNTIME_SOURCE as RUNTIME, STRIP_FLAG};
+
 const INSTALL_HINT: &str =
     "install `clang lld` (e.g. `apt-get install clang lld`; the repo's setup does this)";
 
@@ -74,6 +59,10 @@ fn run() -> Result<(), BuildError> {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or(BuildError::Env("OUT_DIR"))?);
     let clang = std::env::var("KEEL_CLANG").unwrap_or_else(|_| "clang".to_owned());
     println!("cargo::rerun-if-env-changed=KEEL_CLANG");
+    println!(
+        "cargo::rerun-if-changed={}",
+        manifest.join("src/toolchain.rs").display()
+    );
     for dir in ["include", "c", "c/runtime", "wat"] {
         println!("cargo::rerun-if-changed={}", manifest.join(dir).display());
     }
@@ -140,7 +129,9 @@ fn check_tool(program: &str, name: &'static str) -> Result<(), BuildError> {
 
 fn compile_c(clang: &str, manifest: &Path, src: &Path, dst: &Path) -> Result<(), BuildError> {
     let output = Command::new(clang)
-        .args(CFLAGS)
+        .args(COMPILE_FLAGS)
+        .args(LINK_FLAGS)
+        .arg(STRIP_FLAG)
         .arg("-I")
         .arg(manifest.join("include"))
         .arg("-I")

@@ -59,6 +59,9 @@ enum Command {
     /// Batch BLS verification on pinned workers.
     #[command(subcommand)]
     Offload(cmd::offload::OffloadCmd),
+    /// Contract developer tools: new, build (with analysis passes), check, test, deploy, call.
+    #[command(subcommand)]
+    Contract(cmd::contract::ContractCmd),
     /// Re-execute the recorded chain from genesis in a fresh database and compare every state
     /// root, receipts root and receipt (exit 0 identical, 1 cannot replay, 2 usage, 3 differs).
     Replay(cmd::replay::ReplayArgs),
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Gov(c) => cmd::gov::run(c),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Hwtest(c) => cmd::hwtest::run(c),
+        Command::Contract(c) => cmd::contract::run(c),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@
 //! check results without trusting the VM.
 
 pub mod reference;
+pub mod toolchain;
 
 /// A compiled contract and what it offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -406,6 +406,61 @@ pub fn tx_hex(arg: &str) -> anyhow::Result<String> {
     }
 }
 
+/// The transaction `tx sign` describes, signed with the keystore key (also used by
+/// `keel contract deploy|call`).
+pub fn sign(a: &SignArgs) -> anyhow::Result<SignedTx> {
+    let keys = load_keys(&a.data)?;
+    let entry = keys
+        .iter()
+        .find(|k| k.index == a.from)
+        .with_context(|| format!("no key {} in the keystore", a.from))?;
+    let key = secret(entry)?;
+    let me = address_of(&key.public_key().to_bytes());
+    let nonce = match a.nonce {
+        Some(n) => n,
+        None => open(&a.data)?.account(&me)?.map_or(0, |acc| acc.nonce),
+    };
+    let kind = if let (Some(to), Some(amount)) = (&a.to, &a.amount) {
+        let amount: Amount =
+            serde_json::from_value(json!(amount)).context("--amount is not a number")?;
+        TxKind::Transfer {
+            to: parse_hex::<32>("--to", to)?,
+            amount,
+        }
+    } else if let Some(path) = &a.deploy {
+        TxKind::Deploy {
+            code: super::read_module(path)?,
+            constructor: None,
+        }
+    } else if let (Some(c), Some(entry)) = (&a.call, &a.entry) {
+        let args =
+            hex::decode(a.args_hex.trim_start_matches("0x")).context("--args-hex is not hex")?;
+        TxKind::Call {
+            contract: parse_hex::<32>("--call", c)?,
+            call: CallData {
+                entry: entry.clone(),
+                args,
+            },
+            value: Amount::ZERO,
+        }
+    } else {
+        bail!(
+            "say what the transaction does: --to/--amount, --deploy FILE, or --call ADDR --entry NAME"
+        );
+    };
+    let tx = Transaction {
+        chain_id: keel_chain::ChainConfig::demo().chain_id,
+        sender: key.public_key().to_bytes(),
+        nonce,
+        gas_limits: a.gas,
+        max_fee_per_unit: a.max_fee,
+        priority_fee: a.priority_fee,
+        kind,
+    }
+    .sign(&key);
+    Ok(tx)
+}
+
 fn parse_tx(arg: &str) -> anyhow::Result<SignedTx> {
     let hex_tx = tx_hex(arg)?;
     let bytes = hex::decode(hex_tx.trim().trim_start_matches("0x")).context("not hex")?;
@@ -535,55 +590,7 @@ pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
 pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         TxCmd::Sign(a) => {
-            let keys = load_keys(&a.data)?;
-            let entry = keys
-                .iter()
-                .find(|k| k.index == a.from)
-                .with_context(|| format!("no key {} in the keystore", a.from))?;
-            let key = secret(entry)?;
-            let me = address_of(&key.public_key().to_bytes());
-            let nonce = match a.nonce {
-                Some(n) => n,
-                None => open(&a.data)?.account(&me)?.map_or(0, |acc| acc.nonce),
-            };
-            let kind = if let (Some(to), Some(amount)) = (&a.to, &a.amount) {
-                let amount: Amount =
-                    serde_json::from_value(json!(amount)).context("--amount is not a number")?;
-                TxKind::Transfer {
-                    to: parse_hex::<32>("--to", to)?,
-                    amount,
-                }
-            } else if let Some(path) = &a.deploy {
-                TxKind::Deploy {
-                    code: super::read_module(path)?,
-                    constructor: None,
-                }
-            } else if let (Some(c), Some(entry)) = (&a.call, &a.entry) {
-                let args = hex::decode(a.args_hex.trim_start_matches("0x"))
-                    .context("--args-hex is not hex")?;
-                TxKind::Call {
-                    contract: parse_hex::<32>("--call", c)?,
-                    call: CallData {
-                        entry: entry.clone(),
-                        args,
-                    },
-                    value: Amount::ZERO,
-                }
-            } else {
-                bail!(
-                    "say what the transaction does: --to/--amount, --deploy FILE, or --call ADDR --entry NAME"
-                );
-            };
-            let tx = Transaction {
-                chain_id: keel_chain::ChainConfig::demo().chain_id,
-                sender: key.public_key().to_bytes(),
-                nonce,
-                gas_limits: a.gas,
-                max_fee_per_unit: a.max_fee,
-                priority_fee: a.priority_fee,
-                kind,
-            }
-            .sign(&key);
+            let tx = sign(&a)?;
             println!("{}", hex::encode(encode(&tx)));
             Ok(ExitCode::SUCCESS)
         }

@@ -6,6 +6,7 @@ pub mod bench_state;
 pub mod bridge;
 pub mod chain;
 pub mod client;
+pub mod contract;
 pub mod demo;
 pub mod genesis;
 pub mod gov;

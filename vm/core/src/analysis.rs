@@ -278,8 +278,8 @@ fn matching_ends(ops: &[Operator<'_>]) -> Vec<usize> {
     ends
 }
 
-/// The most times the body of the loop `ops[start..=end]` can run, for the one shape this
-/// analysis proves: a counted loop
+/// The most times the body of the loop `ops[start..=end]` can run, for the counted loops this
+/// analysis proves:
 ///
 /// ```text
 /// loop            ;; start
@@ -291,7 +291,12 @@ fn matching_ends(ops: &[Operator<'_>]) -> Vec<usize> {
 /// ```
 /// (or the same with i64). Each iteration that repeats has `$i < N` after adding `S`, with no
 /// wrap-around while `N + S` fits the type, so at most `1 + ceil(N / S)` iterations run,
-/// whatever `$i` held on entry. Anything else is refused with the reason.
+/// whatever `$i` held on entry. The write may also be the `local.tee $i` that feeds the test
+/// (clang's shape). With `i32.ne` instead of `lt_u` (clang's shape for `i < N` loops), the
+/// loop is counted when `$i` is set to a constant `C` before the loop, on every path to it
+/// (see [`initial_value`]), with `C < N` and `S` dividing `N - C`: exactly `(N - C) / S`
+/// iterations. A loop that instead exits when its counter equals a constant is counted too
+/// (see [`exit_counted`]). Anything else is refused with the reason.
 pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result<u64, String> {
     use Operator as O;
     let body = ops
@@ -301,21 +306,58 @@ pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result
     let Some([a, b, c, d]) = n.checked_sub(4).and_then(|t| body.get(t..)) else {
         return Err("body too short to be a counted loop".into());
     };
-    let (local, limit, wide) = match (a, b, c, d) {
+    let (local, limit, wide, equality) = match (a, b, c, d) {
         (
-            O::LocalGet { local_index },
+            O::LocalGet { local_index } | O::LocalTee { local_index },
             O::I32Const { value },
-            O::I32LtU,
+            cmp @ (O::I32LtU | O::I32Ne),
             O::BrIf { relative_depth: 0 },
-        ) => (*local_index, u64::from(*value as u32), false),
+        ) => (
+            *local_index,
+            u64::from(*value as u32),
+            false,
+            matches!(cmp, O::I32Ne),
+        ),
         (
-            O::LocalGet { local_index },
+            O::LocalGet { local_index } | O::LocalTee { local_index },
             O::I64Const { value },
-            O::I64LtU,
+            cmp @ (O::I64LtU | O::I64Ne),
             O::BrIf { relative_depth: 0 },
-        ) => (*local_index, *value as u64, true),
-        _ => return Err("does not end with `local.get; const N; lt_u; br_if 0`".into()),
+        ) => (*local_index, *value as u64, true, matches!(cmp, O::I64Ne)),
+        _ => return exit_counted(ops, start, body),
     };
+    let step = counter_step(body, local, wide)?;
+    if equality {
+        let init = initial_value(ops, start, local, wide)?;
+        // init < limit, so the subtraction cannot wrap; step > 0.
+        let span = limit
+            .checked_sub(init)
+            .filter(|s| *s > 0)
+            .ok_or("the counter starts at or past its limit (`ne` would wrap around)")?;
+        return match (span.checked_rem(step), span.checked_div(step)) {
+            (Some(0), Some(iterations)) => Ok(iterations),
+            _ => Err(
+                "the step does not divide the distance to the limit (`ne` would wrap around)"
+                    .into(),
+            ),
+        };
+    }
+    let max = if wide { u64::MAX } else { u64::from(u32::MAX) };
+    if limit
+        .checked_add(step)
+        .is_none_or(|sum| sum > max.saturating_add(if wide { 0 } else { 1 }))
+    {
+        return Err("the counter could wrap around".into());
+    }
+    // step > 0 (a positive constant) and limit + step fits: no overflow.
+    Ok(limit.div_ceil(step).saturating_add(1))
+}
+
+/// The step of the loop counter `local`: its only write in `body` is at nesting depth 0 and
+/// adds a positive constant; and no branch but the body's last instruction repeats the loop.
+fn counter_step(body: &[Operator<'_>], local: u32, wide: bool) -> Result<u64, String> {
+    use Operator as O;
+    let n = body.len();
     let mut depth = 0u32;
     let mut step: Option<u64> = None;
     for (k, op) in body.iter().enumerate() {
@@ -375,14 +417,279 @@ pub fn loop_iterations(ops: &[Operator<'_>], start: usize, end: usize) -> Result
             _ => {}
         }
     }
-    let step = step.ok_or_else(|| format!("local {local} never advances"))?;
-    let max = if wide { u64::MAX } else { u64::from(u32::MAX) };
-    if limit
-        .checked_add(step)
-        .is_none_or(|sum| sum > max.saturating_add(if wide { 0 } else { 1 }))
-    {
-        return Err("the counter could wrap around".into());
+    step.ok_or_else(|| format!("local {local} never advances"))
+}
+
+/// A loop left when its counter reaches a constant: at nesting depth 0 of the body,
+/// `local.get $i; const N; eq; br_if d` with `d ≥ 1` (out of the loop), `$i` advanced as in a
+/// counted loop ([`counter_step`]) from a constant `C` ([`initial_value`]) with `S` dividing
+/// `N - C`. The test runs on every iteration, so at most `(N - C) / S + 1` iterations run.
+fn exit_counted(ops: &[Operator<'_>], start: usize, body: &[Operator<'_>]) -> Result<u64, String> {
+    use Operator as O;
+    let mut depth = 0u32;
+    for (k, op) in body.iter().enumerate() {
+        match op {
+            O::Block { .. } | O::Loop { .. } | O::If { .. } => depth = depth.saturating_add(1),
+            O::End => depth = depth.saturating_sub(1),
+            O::BrIf { relative_depth } if depth == 0 && *relative_depth >= 1 => {
+                let Some([O::LocalGet { local_index }, c, eq]) =
+                    k.checked_sub(3).and_then(|j| body.get(j..k))
+                else {
+                    continue;
+                };
+                let (limit, wide) = match (c, eq) {
+                    (O::I32Const { value }, O::I32Eq) => (u64::from(*value as u32), false),
+                    (O::I64Const { value }, O::I64Eq) => (*value as u64, true),
+                    _ => continue,
+                };
+                let step = counter_step(body, *local_index, wide)?;
+                let init = initial_value(ops, start, *local_index, wide)?;
+                let span = limit
+                    .checked_sub(init)
+                    .ok_or("the counter starts past its exit value")?;
+                return match (span.checked_rem(step), span.checked_div(step)) {
+                    (Some(0), Some(n)) => Ok(n.saturating_add(1)),
+                    _ => Err("the step does not divide the distance to the exit value".into()),
+                };
+            }
+            _ => {}
+        }
     }
-    // step > 0 (a positive constant) and limit + step fits: no overflow.
-    Ok(limit.div_ceil(step).saturating_add(1))
+    Err("no counted test: neither ends with `local.get|tee $i; const N; lt_u|ne; br_if 0` nor exits on `$i == N`".into())
+}
+
+/// The constant `local` holds when the loop at `ops[start]` is entered: found walking back
+/// through straight-line code of the enclosing blocks to a `const C; local.set|tee local`. A
+/// write inside a nested construct (conditional), an `else` arm, or reaching an enclosing
+/// `loop` (a previous iteration may have changed it) or the function start refuses.
+pub fn initial_value(
+    ops: &[Operator<'_>],
+    start: usize,
+    local: u32,
+    wide: bool,
+) -> Result<u64, String> {
+    use Operator as O;
+    let mut depth = 0u32;
+    let mut j = start;
+    while let Some(prev) = j.checked_sub(1) {
+        j = prev;
+        match ops.get(j) {
+            Some(O::End) => depth = depth.saturating_add(1),
+            Some(O::Block { .. } | O::If { .. }) if depth > 0 => depth = depth.saturating_sub(1),
+            Some(O::Loop { .. }) if depth > 0 => depth = depth.saturating_sub(1),
+            Some(O::Loop { .. }) => {
+                return Err(format!(
+                    "local {local} may change between iterations of an enclosing loop"
+                ));
+            }
+            Some(O::Else) if depth == 0 => {
+                return Err(format!("local {local} is set in an `if` arm"));
+            }
+            Some(O::LocalSet { local_index } | O::LocalTee { local_index })
+                if *local_index == local =>
+            {
+                if depth > 0 {
+                    return Err(format!("local {local} is initialised conditionally"));
+                }
+                return match (j.checked_sub(1).and_then(|k| ops.get(k)), wide) {
+                    (Some(O::I32Const { value }), false) => Ok(u64::from(*value as u32)),
+                    (Some(O::I64Const { value }), true) => Ok(*value as u64),
+                    _ => Err(format!("local {local} does not start at a constant")),
+                };
+            }
+            _ => {}
+        }
+    }
+    Err(format!(
+        "local {local} has no initial value before the loop"
+    ))
+}
+
+/// The verdict on one loop of a defined function, located by its `loop` opcode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoopVerdict {
+    /// Function index (imports first).
+    pub func: u32,
+    /// Byte offset of the `loop` opcode in the module.
+    pub offset: usize,
+    /// Most iterations of one entry into the loop (see [`loop_iterations`]), or why none is
+    /// proven.
+    pub iterations: Result<u64, String>,
+}
+
+/// Every loop of every defined function with its counted-loop verdict, in module order, so
+/// tools can list each unbounded loop where [`static_bounds`] gives only the first reason.
+/// A body that cannot be read is reported as one verdict at its offset. Deterministic.
+pub fn loop_verdicts(module: &AdmittedModule) -> Vec<LoopVerdict> {
+    let imported = module.imports.len() as u32;
+    let mut out = Vec::new();
+    let mut index = 0u32;
+    for payload in Parser::new(0).parse_all(&module.bytes) {
+        let Ok(Payload::CodeSectionEntry(body)) = payload else {
+            continue;
+        };
+        let func = imported.saturating_add(index);
+        index = index.saturating_add(1);
+        let mut ops = Vec::new();
+        let mut offsets = Vec::new();
+        let read = body.get_operators_reader().and_then(|mut r| {
+            while !r.eof() {
+                let (op, at) = r.read_with_offset()?;
+                ops.push(op);
+                offsets.push(at);
+            }
+            Ok(())
+        });
+        if let Err(e) = read {
+            out.push(LoopVerdict {
+                func,
+                offset: usize::try_from(body.range().start).unwrap_or(usize::MAX),
+                iterations: Err(e.to_string()),
+            });
+            continue;
+        }
+        let ends = matching_ends(&ops);
+        for (i, op) in ops.iter().enumerate() {
+            if let Operator::Loop { .. } = op {
+                let end = ends.get(i).copied().unwrap_or(ops.len());
+                out.push(LoopVerdict {
+                    func,
+                    offset: offsets
+                        .get(i)
+                        .map_or(0, |o| usize::try_from(*o).unwrap_or(usize::MAX)),
+                    iterations: loop_iterations(&ops, i, end),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod loop_verdict_tests {
+    use super::*;
+
+    #[test]
+    fn every_loop_gets_a_verdict_at_its_opcode_offset() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (func (export "run") (local $i i32)
+                  (loop $l
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))
+                  (loop $forever (br $forever))))"#,
+        )
+        .unwrap();
+        let module = crate::admit(&wasm, &Profile::default()).unwrap();
+        let v = loop_verdicts(&module);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].iterations, Ok(11));
+        assert!(v[1].iterations.is_err());
+        assert_eq!(wasm[v[0].offset], 0x03, "offset names a `loop` opcode");
+        assert_eq!(wasm[v[1].offset], 0x03, "offset names a `loop` opcode");
+        assert!(v[0].offset < v[1].offset);
+    }
+
+    fn verdicts(body: &str) -> Vec<Result<u64, String>> {
+        let wasm = wat::parse_str(format!(
+            r#"(module (func (export "run") (param $p i32) (local $i i32) (local $w i64) {body}))"#
+        ))
+        .unwrap();
+        let module = crate::admit(&wasm, &Profile::default()).unwrap();
+        loop_verdicts(&module)
+            .into_iter()
+            .map(|v| v.iterations)
+            .collect()
+    }
+
+    #[test]
+    fn clangs_tee_and_ne_loop_is_counted_from_its_constant_start() {
+        // for (i = 0; i < 64; i += 4): clang's unrolled shape.
+        let loop_ = "(loop $l (local.tee $i (i32.add (local.get $i) (i32.const 4))) (i32.const 64) (i32.ne) (br_if $l))";
+        assert_eq!(
+            verdicts(&format!("(local.set $i (i32.const 0)) {loop_}")),
+            vec![Ok(16)]
+        );
+        assert_eq!(
+            verdicts(&format!("(local.set $i (i32.const 8)) {loop_}")),
+            vec![Ok(14)]
+        );
+        // The start inside a block before the loop still dominates it.
+        assert_eq!(
+            verdicts(&format!(
+                "(local.set $i (i32.const 0)) (block (nop)) {loop_}"
+            )),
+            vec![Ok(16)]
+        );
+        let wide = "(local.set $w (i64.const 0)) (loop $l (local.tee $w (i64.add (local.get $w) (i64.const 1))) (i64.const 5) (i64.ne) (br_if $l))";
+        assert_eq!(verdicts(wide), vec![Ok(5)]);
+        // A tee with lt_u needs no start value.
+        let lt = "(loop $l (local.tee $i (i32.add (local.get $i) (i32.const 2))) (i32.const 10) (i32.lt_u) (br_if $l))";
+        assert_eq!(verdicts(lt), vec![Ok(6)]);
+    }
+
+    #[test]
+    fn nested_counted_loops_are_each_counted_and_the_export_is_bounded() {
+        let body = "(loop $o
+              (local.set $w (i64.const 0))
+              (loop $in (local.tee $w (i64.add (local.get $w) (i64.const 1))) (i64.const 8) (i64.ne) (br_if $in))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br_if $o (i32.lt_u (local.get $i) (i32.const 4))))";
+        assert_eq!(verdicts(body), vec![Ok(5), Ok(8)]);
+        let wasm = wat::parse_str(format!(
+            r#"(module (func (export "run") (param $p i32) (local $i i32) (local $w i64) {body}))"#
+        ))
+        .unwrap();
+        let module = crate::admit(&wasm, &Profile::default()).unwrap();
+        let bounds = static_bounds(&module, &GasSchedule::default(), &Profile::default());
+        assert!(
+            matches!(bounds["run"], GasBound::Bounded { .. }),
+            "{bounds:?}"
+        );
+    }
+
+    #[test]
+    fn a_loop_that_exits_when_its_counter_reaches_a_constant_is_counted() {
+        // for (i = 0; i != 28; i += 4) if (p) break; — the exit test first, any back edge.
+        let exit = |start: &str, limit: u32| {
+            format!(
+                "(block $out (local.set $i (i32.const {start})) (loop $l
+                   (br_if $out (i32.eq (local.get $i) (i32.const {limit})))
+                   (local.set $i (i32.add (local.get $i) (i32.const 4)))
+                   (br_if $l (local.get $p))))"
+            )
+        };
+        assert_eq!(verdicts(&exit("0", 28)), vec![Ok(8)]);
+        assert_eq!(verdicts(&exit("8", 28)), vec![Ok(6)]);
+        assert!(verdicts(&exit("2", 28))[0].is_err(), "4 does not divide 26");
+        assert!(
+            verdicts(&exit("32", 28))[0].is_err(),
+            "starts past the exit"
+        );
+        // An exit test inside an `if` does not run on every iteration.
+        let nested = "(block $out (local.set $i (i32.const 0)) (loop $l
+            (if (local.get $p) (then (br_if $out (i32.eq (local.get $i) (i32.const 8)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $l)))";
+        assert!(verdicts(nested)[0].is_err());
+    }
+
+    #[test]
+    fn an_ne_loop_that_could_wrap_or_whose_start_is_unknown_is_refused() {
+        let loop_ = "(loop $l (local.tee $i (i32.add (local.get $i) (i32.const 4))) (i32.const 64) (i32.ne) (br_if $l))";
+        for start in [
+            "(local.set $i (i32.const 2))",  // 4 does not divide 62
+            "(local.set $i (i32.const 64))", // starts at the limit
+            "(local.set $i (local.get $p))", // not a constant
+            "(if (local.get $p) (then (local.set $i (i32.const 0))))", // conditional
+            "",                              // never set before the loop
+        ] {
+            let v = verdicts(&format!("{start} {loop_}"));
+            assert!(v[0].is_err(), "{start}: {v:?}");
+        }
+        // Set before an enclosing loop: a previous outer iteration may have changed it.
+        let nested =
+            format!("(local.set $i (i32.const 0)) (loop $o {loop_} (br_if $o (local.get $p)))");
+        assert!(verdicts(&nested)[1].is_err());
+    }
 }
