@@ -78,30 +78,7 @@ impl Chain {
             .ok_or(ChainError::Genesis(GenesisError::SupplyOverflow))?;
         let db = StateDb::create(dir.as_ref())?;
         let audit = open_audit(dir.as_ref())?;
-        let mut overlay = Overlay::new(std::collections::BTreeMap::<Vec<u8>, Vec<u8>>::new());
-        {
-            let mut a = Access {
-                overlay: &mut overlay,
-            };
-            a.overlay.set(
-                crate::state_access::config_key(),
-                crate::tx::encode(&genesis.config),
-            );
-            a.put_prices(&genesis.config.fees.min_prices);
-            Gov { a: &mut a }
-                .genesis(&genesis.validators, &genesis.governance, &genesis.routines)
-                .map_err(ChainError::Genesis)?;
-            for (addr, balance) in &genesis.accounts {
-                a.put_account(
-                    addr,
-                    &Account {
-                        balance: *balance,
-                        ..Account::default()
-                    },
-                );
-            }
-        }
-        let writes = overlay.into_writes()?;
+        let writes = genesis_writes(genesis)?;
         // The genesis is kept with block 0, so the chain can be re-created (`keel replay`).
         let record = GenesisRecord {
             height: 0,
@@ -350,4 +327,34 @@ fn node_routines() -> Result<RoutineCache, ChainError> {
 fn open_audit(dir: &Path) -> Result<AuditLog, ChainError> {
     AuditLog::open(&audit_dir(dir), AUDIT_MAX_BYTES, AUDIT_KEEP)
         .map_err(|e| ChainError::Audit(e.to_string()))
+}
+
+/// The state writes of block 0 for `genesis`: chain config, prices, governance (validators,
+/// parameters, routines) and funded accounts. [`Chain::init`] commits exactly these; in-memory
+/// executions (benchmarks, tests) start from them too.
+pub fn genesis_writes(genesis: &Genesis) -> Result<keel_state::WriteSet, ChainError> {
+    let mut overlay = Overlay::new(std::collections::BTreeMap::<Vec<u8>, Vec<u8>>::new());
+    {
+        let mut a = Access {
+            overlay: &mut overlay,
+        };
+        a.overlay.set(
+            crate::state_access::config_key(),
+            crate::tx::encode(&genesis.config),
+        );
+        a.put_prices(&genesis.config.fees.min_prices);
+        Gov { a: &mut a }
+            .genesis(&genesis.validators, &genesis.governance, &genesis.routines)
+            .map_err(ChainError::Genesis)?;
+        for (addr, balance) in &genesis.accounts {
+            a.put_account(
+                addr,
+                &Account {
+                    balance: *balance,
+                    ..Account::default()
+                },
+            );
+        }
+    }
+    Ok(overlay.into_writes()?)
 }
