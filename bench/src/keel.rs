@@ -9,10 +9,11 @@ use keel_chain::{
     Address, Amount, BlockHeader, CallData, ChainConfig, Executor, SignedTx, Transaction,
     TxKind, TxStatus, address_of, contract_address, genesis_writes,
 };
-use keel_crypto::{SecretKey, SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
+use keel_crypto::{KeyCache, SecretKey, SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
 use keel_vm::{CallContext, CallRequest, GasLimits, MemoryState, Prepared, Vm, VmConfig};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Per-transaction gas limits and fee caps of the benchmark transactions (as the chain tests').
@@ -41,6 +42,11 @@ pub fn recipient(n: u32) -> Address {
 pub struct KeelToken {
     pub vm: Vm,
     routines: RoutineCache,
+    keys: Mutex<KeyCache>,
+    /// The reference path of the signature phase: every key decoded and validated.
+    no_keys: Mutex<KeyCache>,
+    /// SHA-256 of the token's code, as its account stores it.
+    code_hash: [u8; 32],
     /// State after block 1 (genesis + deployment), the base of every measured block.
     base: BTreeMap<Vec<u8>, Vec<u8>>,
     key: SecretKey,
@@ -87,6 +93,9 @@ impl KeelToken {
             vm: Vm::new(vm_config)?,
             routines: RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter)
                 .map_err(|e| anyhow::anyhow!("routines: {e}"))?,
+            keys: Mutex::new(KeyCache::default()),
+            no_keys: Mutex::new(KeyCache::new(0)),
+            code_hash: Sha256::digest(keel_contracts::TOKEN.wasm).into(),
             base,
             contract: contract_address(&sender, 0),
             key,
@@ -107,6 +116,7 @@ impl KeelToken {
             vm: &t.vm,
             verifier: &SingleVerifier,
             routines: &t.routines,
+            keys: &t.keys,
         };
         let done = exec.execute(t.base.clone(), &t.header(1), &[deploy])?;
         let status = &done.result.receipts.first().context("no receipt")?.status;
@@ -177,12 +187,14 @@ impl KeelToken {
         Ok(txs)
     }
 
-    /// Executes `txs` as block 2 on the post-deployment state (cloned outside the timing).
-    pub fn run_block(&self, txs: &[SignedTx]) -> anyhow::Result<BlockRun> {
+    /// Executes `txs` as block 2 on the post-deployment state (cloned outside the timing),
+    /// with the validated-key cache or (`key_cache` false) decoding every sender key.
+    pub fn run_block(&self, txs: &[SignedTx], key_cache: bool) -> anyhow::Result<BlockRun> {
         let exec = Executor {
             vm: &self.vm,
             verifier: &PreVerified,
             routines: &self.routines,
+            keys: if key_cache { &self.keys } else { &self.no_keys },
         };
         let base = self.base.clone();
         let done = exec.execute(base, &self.header(2), txs)?;
@@ -250,13 +262,15 @@ impl KeelToken {
         Ok(out.gas_used.compute)
     }
 
-    /// Read-only call: `balance_of(sender)` by code, as a query would make it (compile-cache
-    /// lookup included). Returns the balance bytes.
+    /// Read-only call: `balance_of(sender)` as a query makes it: the module looked up by the
+    /// account's code hash (compiled from the code on a miss), then called. Returns the balance.
     pub fn balance_of(&self, state: MemoryState) -> anyhow::Result<Vec<u8>> {
         let req = self.request("balance_of", self.sender.to_vec());
-        let out = self
-            .vm
-            .call(keel_contracts::TOKEN.wasm, req, Box::new(state))?;
+        let prepared = match self.vm.cached(&self.code_hash) {
+            Some(p) => p,
+            None => self.vm.prepare(keel_contracts::TOKEN.wasm)?,
+        };
+        let out = self.vm.call_prepared(&prepared, req, Box::new(state))?;
         out.result.map_err(|t| anyhow::anyhow!("balance_of trapped: {t}"))
     }
 }

@@ -89,13 +89,15 @@ struct Sides {
 }
 
 /// Runs one round of every workload; pushes µs/tx into the series.
-fn round(s: &mut Sides, a: &Erc20Args, series: &mut [Series; 4]) -> anyhow::Result<()> {
+fn round(s: &mut Sides, a: &Erc20Args, series: &mut [Series; 5]) -> anyhow::Result<()> {
     let n = a.txs;
     let r = a.recipients.max(1);
-    let [full, raw, read, sigs] = series;
-    let block = s.keel.run_block(&s.txs)?;
+    let [full, raw, read, sigs, sigs_ref] = series;
+    let block = s.keel.run_block(&s.txs, true)?;
     full.keel.push(per_tx(block.execute, n));
     sigs.keel.push(per_tx(block.signatures, n));
+    let block = s.keel.run_block(&s.txs, false)?;
+    sigs_ref.keel.push(per_tx(block.signatures, n));
     full.revm
         .push(time(n, |i| s.evm.transfer_commit(&evm::recipient(i % r)))?);
 
@@ -135,14 +137,14 @@ pub fn erc20(a: &Erc20Args) -> anyhow::Result<()> {
         prepared,
     };
     // Warm-up: compile caches, allocator, branch predictors; also checks both sides agree.
-    let block = s.keel.run_block(&s.txs)?;
+    let block = s.keel.run_block(&s.txs, true)?;
     let evm_gas = s.evm.transfer_commit(&evm::recipient(0))?;
     let balance = s.keel.balance_of(s.keel.memory_state())?;
     ensure!(
         balance.get(..16) == Some(&supply.to_le_bytes()[..]),
         "keel balance_of disagrees with the minted supply"
     );
-    let mut series: [Series; 4] = Default::default();
+    let mut series: [Series; 5] = Default::default();
     for i in 0..a.rounds.max(1) {
         if !a.json {
             eprintln!("round {}/{}…", i + 1, a.rounds.max(1));
@@ -153,7 +155,8 @@ pub fn erc20(a: &Erc20Args) -> anyhow::Result<()> {
         series[0].row("full transaction (transfer)"),
         series[1].row("raw VM call (transfer)"),
         series[2].row("read-only call (balance_of)"),
-        series[3].row("signature phase, non-pairing"),
+        series[3].row("signatures, non-pairing"),
+        series[4].row("  same, key cache off"),
     ];
     report(a, &rows, block.compute_gas, evm_gas)
 }

@@ -13,11 +13,12 @@ use crate::routines::RoutineCache;
 use crate::state_access::{Access, AccessError};
 use crate::tx::SignedTx;
 use crate::types::{Account, Address};
-use keel_crypto::SignatureVerifier;
+use keel_crypto::{KeyCache, SignatureVerifier};
 use keel_ebpf_bridge::{Engine, JitCompile};
 use keel_state::{Overlay, StateDb, StateProof};
 use keel_vm::{Vm, VmConfig};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// A value, its proof, and the height and root it proves against.
 pub type Proven = (Option<Vec<u8>>, StateProof, u64, [u8; 32]);
@@ -38,6 +39,8 @@ pub struct Chain {
     last_timings: BlockTimings,
     /// Append-only fault log (`<data>/audit/audit.log*`), written after each commit.
     audit: AuditLog,
+    /// Validated sender keys, so the signature phase decodes each sender's key once.
+    keys: Mutex<KeyCache>,
 }
 
 /// Audit log rotation: files of at most 16 MiB, 8 kept.
@@ -61,6 +64,7 @@ impl Chain {
             routines,
             last_timings: BlockTimings::default(),
             audit,
+            keys: Mutex::new(KeyCache::default()),
         })
     }
 
@@ -95,6 +99,7 @@ impl Chain {
             routines,
             last_timings: BlockTimings::default(),
             audit,
+            keys: Mutex::new(KeyCache::default()),
         })
     }
 
@@ -206,6 +211,7 @@ impl Chain {
             vm: &self.vm,
             verifier: self.verifier.as_ref(),
             routines: &self.routines,
+            keys: &self.keys,
         };
         let mut executed = exec.execute(self.db.view()?, &block.header, &block.txs)?;
         // The block itself is stored with its result, in the same transaction as its state.
@@ -243,6 +249,7 @@ impl Chain {
             vm: &self.vm,
             verifier: self.verifier.as_ref(),
             routines: &self.routines,
+            keys: &self.keys,
         };
         Ok(exec.execute(self.db.view()?, header, txs)?.result)
     }
