@@ -83,18 +83,30 @@ fn time<T>(n: u32, mut f: impl FnMut(u32) -> anyhow::Result<T>) -> anyhow::Resul
 
 struct Sides {
     keel: KeelToken,
+    /// The same chain with every call on a fresh instance: the reference path of the reuse.
+    fresh: KeelToken,
+    fresh_prepared: std::sync::Arc<keel_vm::Prepared>,
     evm: EvmToken,
     txs: Vec<keel_chain::SignedTx>,
     prepared: std::sync::Arc<keel_vm::Prepared>,
 }
 
 /// Runs one round of every workload; pushes µs/tx into the series.
-fn round(s: &mut Sides, a: &Erc20Args, series: &mut [Series; 5]) -> anyhow::Result<()> {
+fn round(s: &mut Sides, a: &Erc20Args, series: &mut [Series; 7]) -> anyhow::Result<()> {
     let n = a.txs;
     let r = a.recipients.max(1);
-    let [full, raw, read, sigs, sigs_ref] = series;
+    let [full, raw, read, sigs, sigs_ref, full_ref, raw_ref] = series;
     let block = s.keel.run_block(&s.txs, true)?;
     full.keel.push(per_tx(block.execute, n));
+    let block = s.fresh.run_block(&s.txs, true)?;
+    full_ref.keel.push(per_tx(block.execute, n));
+    let states: Vec<_> = (0..n).map(|_| s.fresh.memory_state()).collect();
+    let mut states = states.into_iter();
+    raw_ref.keel.push(time(n, |i| {
+        let st = states.next().unwrap_or_default();
+        s.fresh
+            .raw_transfer(&s.fresh_prepared, st, &keel::recipient(i % r))
+    })?);
     sigs.keel.push(per_tx(block.signatures, n));
     let block = s.keel.run_block(&s.txs, false)?;
     sigs_ref.keel.push(per_tx(block.signatures, n));
@@ -130,8 +142,18 @@ pub fn erc20(a: &Erc20Args) -> anyhow::Result<()> {
     }
     let txs = keel.transfers(a.txs, a.recipients)?;
     let prepared = keel.prepared()?;
+    let fresh = KeelToken::deploy(
+        supply,
+        VmConfig {
+            reuse_instances: false,
+            ..VmConfig::default()
+        },
+    )?;
+    let fresh_prepared = fresh.prepared()?;
     let mut s = Sides {
         keel,
+        fresh,
+        fresh_prepared,
         evm,
         txs,
         prepared,
@@ -144,19 +166,24 @@ pub fn erc20(a: &Erc20Args) -> anyhow::Result<()> {
         balance.get(..16) == Some(&supply.to_le_bytes()[..]),
         "keel balance_of disagrees with the minted supply"
     );
-    let mut series: [Series; 5] = Default::default();
+    let mut series: [Series; 7] = Default::default();
     for i in 0..a.rounds.max(1) {
         if !a.json {
             eprintln!("round {}/{}…", i + 1, a.rounds.max(1));
         }
         round(&mut s, a, &mut series)?;
     }
+    // The reference-path rows compare against the same revm rounds as their fast-path rows.
+    series[5].revm = series[0].revm.clone();
+    series[6].revm = series[1].revm.clone();
     let rows = [
         series[0].row("full transaction (transfer)"),
         series[1].row("raw VM call (transfer)"),
         series[2].row("read-only call (balance_of)"),
         series[3].row("signatures, non-pairing"),
         series[4].row("  same, key cache off"),
+        series[5].row("full tx, fresh instances"),
+        series[6].row("raw call, fresh instances"),
     ];
     report(a, &rows, block.compute_gas, evm_gas)
 }
