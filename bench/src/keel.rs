@@ -6,8 +6,8 @@ use keel_chain::genesis::{self, demo_key};
 use keel_chain::routines::RoutineCache;
 use keel_chain::tx::PerDimension;
 use keel_chain::{
-    Address, Amount, BlockHeader, CallData, ChainConfig, Executor, SignedTx, Transaction,
-    TxKind, TxStatus, address_of, contract_address, genesis_writes,
+    Address, Amount, BlockHeader, CallData, ChainConfig, Executor, SignedTx, Transaction, TxKind,
+    TxStatus, address_of, contract_address, genesis_writes,
 };
 use keel_crypto::{KeyCache, SecretKey, SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
 use keel_vm::{CallContext, CallRequest, GasLimits, MemoryState, Prepared, Vm, VmConfig};
@@ -181,7 +181,10 @@ impl KeelToken {
             })
             .collect::<Result<_, keel_crypto::CryptoError>>()?;
         ensure!(
-            SingleVerifier.verify_batch(&items).iter().all(|v| v.is_valid()),
+            SingleVerifier
+                .verify_batch(&items)
+                .iter()
+                .all(|v| v.is_valid()),
             "a benchmark signature does not verify"
         );
         Ok(txs)
@@ -271,6 +274,7 @@ impl KeelToken {
             None => self.vm.prepare(keel_contracts::TOKEN.wasm)?,
         };
         let out = self.vm.call_prepared(&prepared, req, Box::new(state))?;
-        out.result.map_err(|t| anyhow::anyhow!("balance_of trapped: {t}"))
+        out.result
+            .map_err(|t| anyhow::anyhow!("balance_of trapped: {t}"))
     }
 }

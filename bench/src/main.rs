@@ -14,7 +14,10 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "keel-bench", about = "Keel against peer engines, side by side in one process")]
+#[command(
+    name = "keel-bench",
+    about = "Keel against peer engines, side by side in one process"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

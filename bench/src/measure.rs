@@ -120,8 +120,9 @@ fn round(s: &mut Sides, a: &Erc20Args, series: &mut [Series; 7]) -> anyhow::Resu
         s.keel
             .raw_transfer(&s.prepared, st, &keel::recipient(i % r))
     })?);
-    raw.revm
-        .push(time(n, |i| s.evm.transfer_uncommitted(&evm::recipient(i % r)))?);
+    raw.revm.push(time(n, |i| {
+        s.evm.transfer_uncommitted(&evm::recipient(i % r))
+    })?);
 
     let states: Vec<_> = (0..n).map(|_| s.keel.memory_state()).collect();
     let mut states = states.into_iter();

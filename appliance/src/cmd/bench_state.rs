@@ -261,7 +261,13 @@ fn token_block(
     let mut setup = vec![deploy];
     for (i, to) in addrs.iter().enumerate().skip(1) {
         let nonce = nonce0.saturating_add(i as u64);
-        setup.push(token_call(key0, nonce, token, "transfer", transfer_args(to, 1 << 40)));
+        setup.push(token_call(
+            key0,
+            nonce,
+            token,
+            "transfer",
+            transfer_args(to, 1 << 40),
+        ));
     }
     run_all(chain, setup, "token setup")?;
     let senders = keys.len() as u32;

@@ -617,7 +617,9 @@ impl Executor<'_> {
                     a.put_account(contract, &to);
                     code
                 };
-                self.call_contract(shared, config, ctx, sender, contract, code, call, used, limits)
+                self.call_contract(
+                    shared, config, ctx, sender, contract, code, call, used, limits,
+                )
             }
             TxKind::Governance(g) => {
                 let mut o = lock(shared);
@@ -730,7 +732,9 @@ impl Executor<'_> {
             payer: *sender,
         });
         let called = match code {
-            Code::Prepared(p) => self.vm.call_prepared_with_env(&p, request, Box::new(reader), env),
+            Code::Prepared(p) => self
+                .vm
+                .call_prepared_with_env(&p, request, Box::new(reader), env),
             Code::Bytes(code) => self.vm.call_with_env(&code, request, Box::new(reader), env),
         };
         let out = match called {

@@ -129,15 +129,16 @@ fn token_blocks_give_identical_results_with_and_without_the_fast_paths() {
         assert_eq!(tiny.execute(height, txs), want, "block {height}");
     }
     // The fast paths were taken, the reference path never.
-    assert!(fast.vm.cache_stats().hits >= 5, "{:?}", fast.vm.cache_stats());
+    assert!(
+        fast.vm.cache_stats().hits >= 5,
+        "{:?}",
+        fast.vm.cache_stats()
+    );
     assert!(fast.keys.lock().unwrap().stats().hits >= 5);
     assert_eq!(reference.vm.cache_stats().hits, 0);
     assert_eq!(reference.keys.lock().unwrap().stats().hits, 0);
     // And the token did what it says: 120 went back to 0, the too-large transfer failed.
-    let (result, _) = reference.execute(
-        4,
-        &[call(2, 1, token, "balance_of", addr(0).to_vec())],
-    );
+    let (result, _) = reference.execute(4, &[call(2, 1, token, "balance_of", addr(0).to_vec())]);
     let TxStatus::Success { return_data } = &result.receipts[0].status else {
         panic!("{:?}", result.receipts[0].status);
     };

@@ -132,10 +132,7 @@ impl Vm {
     /// prices some work at 0 ([`GasSchedule::validate`]).
     pub fn new(config: VmConfig) -> Result<Vm, VmError> {
         config.schedule.validate()?;
-        let engine = Box::new(WasmiEngine::new(
-            &config.profile,
-            config.reuse_instances,
-        )?);
+        let engine = Box::new(WasmiEngine::new(&config.profile, config.reuse_instances)?);
         Ok(Vm::with_engine(config, engine))
     }
 

@@ -66,7 +66,8 @@ fn vm(reuse: bool) -> Vm {
 }
 
 fn call(vm: &Vm, code: &[u8], entry: &str, input: Vec<u8>, state: MemoryState) -> CallOutcome {
-    vm.call(code, request(entry, input), Box::new(state)).unwrap()
+    vm.call(code, request(entry, input), Box::new(state))
+        .unwrap()
 }
 
 fn same(a: &CallOutcome, b: &CallOutcome, what: &str) {
@@ -105,12 +106,20 @@ fn a_reused_instance_sees_fresh_memory_data_segments_and_globals_after_any_call(
         let b = call(&fresh, &code, entry, vec![], MemoryState::default());
         same(&a, &b, &format!("call {i} ({entry})"));
         if entry == "observe" {
-            assert_eq!(a.result.as_ref().unwrap(), &seen, "call {i} saw a used instance");
+            assert_eq!(
+                a.result.as_ref().unwrap(),
+                &seen,
+                "call {i} saw a used instance"
+            );
         }
     }
     let prepared = reused.prepare(&code).unwrap();
     // Every call after the first and after each `grow` (whose instance is dropped) reused one.
-    assert!(prepared.reused_instances() >= 7, "{}", prepared.reused_instances());
+    assert!(
+        prepared.reused_instances() >= 7,
+        "{}",
+        prepared.reused_instances()
+    );
     assert_eq!(fresh.prepare(&code).unwrap().reused_instances(), 0);
 }
 

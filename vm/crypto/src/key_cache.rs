@@ -119,7 +119,10 @@ mod tests {
         let first = c.get(&bytes).unwrap();
         let second = c.get(&bytes).unwrap();
         assert_eq!(first.to_bytes(), bytes);
-        assert_eq!(second.to_bytes(), PublicKey::from_bytes(&bytes).unwrap().to_bytes());
+        assert_eq!(
+            second.to_bytes(),
+            PublicKey::from_bytes(&bytes).unwrap().to_bytes()
+        );
         assert_eq!(c.stats().hits, 1);
         assert_eq!(c.stats().misses, 1);
     }

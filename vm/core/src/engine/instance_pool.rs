@@ -130,10 +130,7 @@ fn reset(live: &mut Live, snapshot: &Snapshot) -> bool {
         if data.len() != snapshot.image.len() {
             return false;
         }
-        for (now, then) in data
-            .chunks_mut(CHUNK)
-            .zip(snapshot.image.chunks(CHUNK))
-        {
+        for (now, then) in data.chunks_mut(CHUNK).zip(snapshot.image.chunks(CHUNK)) {
             if now != then {
                 now.copy_from_slice(then);
             }

@@ -1,5 +1,6 @@
 //! The interpreter tier: wasmi.
 
+use super::instance_pool::InstancePool;
 use super::{CompiledModule, Completion, Ending, Engine, Invocation};
 use crate::abi::{
     GAS_GLOBAL_EXPORT, HOST_MODULE, HostFn, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT,
@@ -11,7 +12,6 @@ use crate::intrinsics;
 use crate::metering::{InstrumentedModule, MEMORY_EXPORT};
 use crate::profile::Profile;
 use std::sync::Arc;
-use super::instance_pool::InstancePool;
 use wasmi::{
     Caller, Global, Instance, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Val,
 };
