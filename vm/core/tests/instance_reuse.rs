@@ -172,3 +172,20 @@ fn token_calls_are_identical_on_reused_and_fresh_instances() {
     }
     assert!(reused.prepare(code).unwrap().reused_instances() >= 20);
 }
+
+#[test]
+fn modules_with_a_large_initial_memory_always_run_on_fresh_instances() {
+    // Five initial pages: above what the pool keeps (its memory bound).
+    let code = wat::parse_str(PROBE.replace(
+        "(memory (export \"memory\") 2 4)",
+        "(memory (export \"memory\") 5 6)",
+    ))
+    .unwrap();
+    let (reused, fresh) = (vm(true), vm(false));
+    for entry in ["observe", "observe", "dirty_then_trap", "observe"] {
+        let a = call(&reused, &code, entry, vec![], MemoryState::default());
+        let b = call(&fresh, &code, entry, vec![], MemoryState::default());
+        same(&a, &b, entry);
+    }
+    assert_eq!(reused.prepare(&code).unwrap().reused_instances(), 0);
+}

@@ -15,9 +15,11 @@
 //!
 //! The store and its host-function entities are created once per kept instance: that, not the
 //! reset, is what a call saves. Bounds: at most [`SLOTS`] instances per compiled module, each
-//! of at most [`MAX_POOLED_PAGES`] pages (twice that with its image), so the compile cache's
-//! capacity bounds the memory kept. A second engine tier (a JIT with its own pooling allocator)
-//! keeps the same contract behind [`super::CompiledModule::invoke`].
+//! with an initial memory of at most [`MAX_POOLED_PAGES`] pages plus its image of the same
+//! size, so at most 1 MiB per cached module and 256 MiB at the default compile-cache capacity
+//! of 256 modules (a 2-page contract such as the token keeps 512 KiB). A second engine tier
+//! (a JIT with its own pooling allocator) keeps the same contract behind
+//! [`super::CompiledModule::invoke`].
 
 use super::wasmi_tier::Live;
 use std::sync::Mutex;
@@ -28,7 +30,7 @@ use wasmi::{Global, Val};
 /// fresh one).
 pub const SLOTS: usize = 2;
 /// Largest initial memory, in pages, of an instance that is kept (larger ones are not reused).
-pub const MAX_POOLED_PAGES: u64 = 16;
+pub const MAX_POOLED_PAGES: u64 = 4;
 /// Granularity of the memory comparison.
 const CHUNK: usize = 4096;
 
