@@ -602,19 +602,23 @@ impl Executor<'_> {
                             None => return Ok(fail(FailReason::NoContract, used)),
                         },
                     };
-                    let mut from = a.account_or_default(sender)?;
-                    let Some(left) = from.balance.checked_sub(*value) else {
-                        return Ok(fail(FailReason::InsufficientFunds, used));
-                    };
-                    from.balance = left;
-                    a.put_account(sender, &from);
-                    let mut to = a.account_or_default(contract)?;
-                    // Never a dropped credit: the call fails (the debit above is reverted).
-                    let Some(credited) = to.balance.checked_add(*value) else {
-                        return Ok(fail(FailReason::BalanceOverflow, used));
-                    };
-                    to.balance = credited;
-                    a.put_account(contract, &to);
+                    // A call without value changes neither balance: skip decoding and
+                    // rewriting both unchanged records (the usual case, e.g. a token transfer).
+                    if *value != Amount::ZERO {
+                        let mut from = a.account_or_default(sender)?;
+                        let Some(left) = from.balance.checked_sub(*value) else {
+                            return Ok(fail(FailReason::InsufficientFunds, used));
+                        };
+                        from.balance = left;
+                        a.put_account(sender, &from);
+                        let mut to = a.account_or_default(contract)?;
+                        // Never a dropped credit: the call fails (the debit above is reverted).
+                        let Some(credited) = to.balance.checked_add(*value) else {
+                            return Ok(fail(FailReason::BalanceOverflow, used));
+                        };
+                        to.balance = credited;
+                        a.put_account(contract, &to);
+                    }
                     code
                 };
                 self.call_contract(
