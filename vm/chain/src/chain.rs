@@ -13,11 +13,12 @@ use crate::routines::RoutineCache;
 use crate::state_access::{Access, AccessError};
 use crate::tx::SignedTx;
 use crate::types::{Account, Address};
-use keel_crypto::SignatureVerifier;
+use keel_crypto::{KeyCache, SignatureVerifier};
 use keel_ebpf_bridge::{Engine, JitCompile};
 use keel_state::{Overlay, StateDb, StateProof};
 use keel_vm::{Vm, VmConfig};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// A value, its proof, and the height and root it proves against.
 pub type Proven = (Option<Vec<u8>>, StateProof, u64, [u8; 32]);
@@ -38,6 +39,8 @@ pub struct Chain {
     last_timings: BlockTimings,
     /// Append-only fault log (`<data>/audit/audit.log*`), written after each commit.
     audit: AuditLog,
+    /// Validated sender keys, so the signature phase decodes each sender's key once.
+    keys: Mutex<KeyCache>,
 }
 
 /// Audit log rotation: files of at most 16 MiB, 8 kept.
@@ -61,6 +64,7 @@ impl Chain {
             routines,
             last_timings: BlockTimings::default(),
             audit,
+            keys: Mutex::new(KeyCache::default()),
         })
     }
 
@@ -78,30 +82,7 @@ impl Chain {
             .ok_or(ChainError::Genesis(GenesisError::SupplyOverflow))?;
         let db = StateDb::create(dir.as_ref())?;
         let audit = open_audit(dir.as_ref())?;
-        let mut overlay = Overlay::new(std::collections::BTreeMap::<Vec<u8>, Vec<u8>>::new());
-        {
-            let mut a = Access {
-                overlay: &mut overlay,
-            };
-            a.overlay.set(
-                crate::state_access::config_key(),
-                crate::tx::encode(&genesis.config),
-            );
-            a.put_prices(&genesis.config.fees.min_prices);
-            Gov { a: &mut a }
-                .genesis(&genesis.validators, &genesis.governance, &genesis.routines)
-                .map_err(ChainError::Genesis)?;
-            for (addr, balance) in &genesis.accounts {
-                a.put_account(
-                    addr,
-                    &Account {
-                        balance: *balance,
-                        ..Account::default()
-                    },
-                );
-            }
-        }
-        let writes = overlay.into_writes()?;
+        let writes = genesis_writes(genesis)?;
         // The genesis is kept with block 0, so the chain can be re-created (`keel replay`).
         let record = GenesisRecord {
             height: 0,
@@ -118,6 +99,7 @@ impl Chain {
             routines,
             last_timings: BlockTimings::default(),
             audit,
+            keys: Mutex::new(KeyCache::default()),
         })
     }
 
@@ -229,6 +211,7 @@ impl Chain {
             vm: &self.vm,
             verifier: self.verifier.as_ref(),
             routines: &self.routines,
+            keys: &self.keys,
         };
         let mut executed = exec.execute(self.db.view()?, &block.header, &block.txs)?;
         // The block itself is stored with its result, in the same transaction as its state.
@@ -266,6 +249,7 @@ impl Chain {
             vm: &self.vm,
             verifier: self.verifier.as_ref(),
             routines: &self.routines,
+            keys: &self.keys,
         };
         Ok(exec.execute(self.db.view()?, header, txs)?.result)
     }
@@ -350,4 +334,34 @@ fn node_routines() -> Result<RoutineCache, ChainError> {
 fn open_audit(dir: &Path) -> Result<AuditLog, ChainError> {
     AuditLog::open(&audit_dir(dir), AUDIT_MAX_BYTES, AUDIT_KEEP)
         .map_err(|e| ChainError::Audit(e.to_string()))
+}
+
+/// The state writes of block 0 for `genesis`: chain config, prices, governance (validators,
+/// parameters, routines) and funded accounts. [`Chain::init`] commits exactly these; in-memory
+/// executions (benchmarks, tests) start from them too.
+pub fn genesis_writes(genesis: &Genesis) -> Result<keel_state::WriteSet, ChainError> {
+    let mut overlay = Overlay::new(std::collections::BTreeMap::<Vec<u8>, Vec<u8>>::new());
+    {
+        let mut a = Access {
+            overlay: &mut overlay,
+        };
+        a.overlay.set(
+            crate::state_access::config_key(),
+            crate::tx::encode(&genesis.config),
+        );
+        a.put_prices(&genesis.config.fees.min_prices);
+        Gov { a: &mut a }
+            .genesis(&genesis.validators, &genesis.governance, &genesis.routines)
+            .map_err(ChainError::Genesis)?;
+        for (addr, balance) in &genesis.accounts {
+            a.put_account(
+                addr,
+                &Account {
+                    balance: *balance,
+                    ..Account::default()
+                },
+            );
+        }
+    }
+    Ok(overlay.into_writes()?)
 }

@@ -24,13 +24,14 @@ use crate::state_access::{Access, AccessError, ChainBase};
 use crate::tx::{CallData, PerDimension, SignedTx, TxKind, encode};
 use crate::types::{Address, Amount, BlockContext, contract_address};
 use borsh::{BorshDeserialize, BorshSerialize};
-use keel_crypto::{SignatureVerifier, VerifyItem};
+use keel_crypto::{KeyCache, SignatureVerifier, VerifyItem};
 use keel_state::{Overlay, WriteSet};
 use keel_vm::{
     CallContext, CallRequest, Dimension, Event, Fault, FaultKind, GasVector, Trap, Vm, VmError,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 /// A block: header and ordered transactions.
@@ -104,6 +105,8 @@ pub struct Executor<'a> {
     pub verifier: &'a dyn SignatureVerifier,
     /// Loaded native routines; which of them a block may call comes from its state.
     pub routines: &'a RoutineCache,
+    /// Senders' validated public keys, kept across blocks (node-local: speed only).
+    pub keys: &'a Mutex<KeyCache>,
 }
 
 /// A block executed over an overlay, ready to commit.
@@ -269,13 +272,15 @@ impl Executor<'_> {
         let mut items = Vec::with_capacity(txs.len());
         let mut index = Vec::with_capacity(txs.len());
         let mut ok = vec![false; txs.len()];
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         for (i, stx) in txs.iter().enumerate() {
             // Malformed keys or signatures are simply invalid.
-            if let Ok((pk, sig)) = stx.parts() {
+            if let Ok((pk, sig)) = stx.parts_cached(&mut keys) {
                 items.push(VerifyItem::new(pk, stx.tx.signing_message(), sig));
                 index.push(i);
             }
         }
+        drop(keys);
         let verdicts = self.verifier.verify_batch(&items);
         for (i, v) in index.into_iter().zip(verdicts) {
             if let Some(slot) = ok.get_mut(i) {
@@ -297,7 +302,9 @@ impl Executor<'_> {
         block_used: &mut GasVector,
     ) -> Result<(Receipt, Vec<GovEvent>), ChainError> {
         let tx = &stx.tx;
-        let tx_hash = stx.hash();
+        // One encoding gives both the hash (`SignedTx::hash`) and the bandwidth charge.
+        let encoded = encode(stx);
+        let tx_hash: [u8; 32] = Sha256::digest(&encoded).into();
         let reject = |reason| {
             (
                 Receipt {
@@ -315,7 +322,7 @@ impl Executor<'_> {
         let sender = tx.sender_address();
         let intrinsic = GasVector {
             compute: config.tx_base_compute,
-            bandwidth: encode(stx).len() as u64,
+            bandwidth: encoded.len() as u64,
             ..GasVector::default()
         };
         let limits = vector(&tx.gas_limits);
@@ -546,7 +553,15 @@ impl Executor<'_> {
                 }
                 let mut run = match constructor {
                     Some(call) => self.call_contract(
-                        shared, config, ctx, sender, &address, code, call, used, limits,
+                        shared,
+                        config,
+                        ctx,
+                        sender,
+                        &address,
+                        Code::Bytes(Cow::Borrowed(code)),
+                        call,
+                        used,
+                        limits,
                     )?,
                     None => TxRun {
                         gov: Vec::new(),
@@ -574,27 +589,40 @@ impl Executor<'_> {
                     if acc.evicted.is_some() {
                         return Ok(fail(FailReason::Evicted, used));
                     }
-                    let Some(code) = acc.code_hash.map(|h| a.code(&h)).transpose()?.flatten()
-                    else {
+                    let Some(hash) = acc.code_hash else {
                         return Ok(fail(FailReason::NoContract, used));
                     };
-                    let mut from = a.account_or_default(sender)?;
-                    let Some(left) = from.balance.checked_sub(*value) else {
-                        return Ok(fail(FailReason::InsufficientFunds, used));
+                    // Code records are content-addressed, written before any account names
+                    // their hash and never deleted: a module cached under the hash is this
+                    // account's code, so a hit skips reading (copying) and hashing it.
+                    let code = match self.vm.cached(&hash) {
+                        Some(prepared) => Code::Prepared(prepared),
+                        None => match a.code(&hash)? {
+                            Some(code) => Code::Bytes(Cow::Owned(code)),
+                            None => return Ok(fail(FailReason::NoContract, used)),
+                        },
                     };
-                    from.balance = left;
-                    a.put_account(sender, &from);
-                    let mut to = a.account_or_default(contract)?;
-                    // Never a dropped credit: the call fails (the debit above is reverted).
-                    let Some(credited) = to.balance.checked_add(*value) else {
-                        return Ok(fail(FailReason::BalanceOverflow, used));
-                    };
-                    to.balance = credited;
-                    a.put_account(contract, &to);
+                    // A call without value changes neither balance: skip decoding and
+                    // rewriting both unchanged records (the usual case, e.g. a token transfer).
+                    if *value != Amount::ZERO {
+                        let mut from = a.account_or_default(sender)?;
+                        let Some(left) = from.balance.checked_sub(*value) else {
+                            return Ok(fail(FailReason::InsufficientFunds, used));
+                        };
+                        from.balance = left;
+                        a.put_account(sender, &from);
+                        let mut to = a.account_or_default(contract)?;
+                        // Never a dropped credit: the call fails (the debit above is reverted).
+                        let Some(credited) = to.balance.checked_add(*value) else {
+                            return Ok(fail(FailReason::BalanceOverflow, used));
+                        };
+                        to.balance = credited;
+                        a.put_account(contract, &to);
+                    }
                     code
                 };
                 self.call_contract(
-                    shared, config, ctx, sender, contract, &code, call, used, limits,
+                    shared, config, ctx, sender, contract, code, call, used, limits,
                 )
             }
             TxKind::Governance(g) => {
@@ -683,7 +711,7 @@ impl Executor<'_> {
         ctx: &BlockContext,
         sender: &Address,
         contract: &Address,
-        code: &[u8],
+        code: Code<'_>,
         call: &CallData,
         used: GasVector,
         limits: GasVector,
@@ -707,7 +735,13 @@ impl Executor<'_> {
             config: Arc::new(config.clone()),
             payer: *sender,
         });
-        let out = match self.vm.call_with_env(code, request, Box::new(reader), env) {
+        let called = match code {
+            Code::Prepared(p) => self
+                .vm
+                .call_prepared_with_env(&p, request, Box::new(reader), env),
+            Code::Bytes(code) => self.vm.call_with_env(&code, request, Box::new(reader), env),
+        };
+        let out = match called {
             Ok(out) => out,
             Err(VmError::Admission(e)) => {
                 return Ok(TxRun {
@@ -766,6 +800,12 @@ impl Executor<'_> {
             faults,
         })
     }
+}
+
+/// The code a contract call runs: already compiled (a compile-cache hit), or its bytes.
+enum Code<'c> {
+    Prepared(Arc<keel_vm::Prepared>),
+    Bytes(Cow<'c, [u8]>),
 }
 
 /// Σ used_d × price_d + used_compute × priority, or `None` on overflow.

@@ -28,7 +28,7 @@ pub mod state_access;
 pub mod tx;
 pub mod types;
 
-pub use chain::{Chain, DEFAULT_DATA_DIR};
+pub use chain::{Chain, DEFAULT_DATA_DIR, genesis_writes};
 pub use config::ChainConfig;
 pub use executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 pub use receipt::{BlockResult, FailReason, Receipt, RejectReason, TxStatus};

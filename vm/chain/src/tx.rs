@@ -141,6 +141,18 @@ impl SignedTx {
             Signature::from_bytes(&self.signature)?,
         ))
     }
+
+    /// Like [`SignedTx::parts`], with the sender key taken from (or added to) `keys`: the same
+    /// result, without re-validating a key seen before. The signature is decoded every time.
+    pub fn parts_cached(
+        &self,
+        keys: &mut keel_crypto::KeyCache,
+    ) -> Result<(PublicKey, Signature), keel_crypto::CryptoError> {
+        Ok((
+            keys.get(&self.tx.sender)?,
+            Signature::from_bytes(&self.signature)?,
+        ))
+    }
 }
 
 macro_rules! fixed_hex {

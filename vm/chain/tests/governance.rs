@@ -702,6 +702,7 @@ fn a_node_stops_at_a_feature_version_it_does_not_implement() {
         vm: &vm,
         verifier: &keel_crypto::SingleVerifier,
         routines: &routines,
+        keys: &std::sync::Mutex::new(keel_crypto::KeyCache::default()),
     };
     let header = BlockHeader {
         height: 1,
@@ -782,6 +783,7 @@ fn a_checker_rules_version_this_binary_does_not_implement_halts_the_node_before_
         vm: &vm,
         verifier: &keel_crypto::SingleVerifier,
         routines: &routines,
+        keys: &std::sync::Mutex::new(keel_crypto::KeyCache::default()),
     };
     let header = BlockHeader {
         height: 1,

@@ -41,6 +41,7 @@ fn execute(base: Base, txs: &[SignedTx]) -> Result<(BlockResult, Base), ChainErr
         vm: &vm,
         verifier: &keel_crypto::SingleVerifier,
         routines: &routines,
+        keys: &std::sync::Mutex::new(keel_crypto::KeyCache::default()),
     };
     let header = BlockHeader {
         height: 1,

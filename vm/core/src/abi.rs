@@ -20,6 +20,10 @@ pub const STACK_GLOBAL_EXPORT: &str = "keel$stack";
 /// offset of every call to a host import here just before the call, so a host-call fault can be
 /// located exactly.
 pub const SITE_GLOBAL_EXPORT: &str = "keel$site";
+/// Prefix of the export names the instrumentation gives every global the module defines
+/// (`keel$global0`, `keel$global1`, …), so an engine can reset a reused instance's globals to
+/// their initial values. No gas or behaviour depends on them.
+pub const DEFINED_GLOBAL_EXPORT_PREFIX: &str = "keel$global";
 
 /// A value type in a host signature (the profile has no floats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -398,7 +398,17 @@ fn add_meter_exports(s: &mut ExportSection, ctx: &Ctx) {
     if ctx.module.memory.is_some() {
         s.export(MEMORY_EXPORT, ExportKind::Memory, 0);
     }
+    // Admission bounds the number of globals (profile), so these names stay few.
+    for g in 0..ctx.module.defined_globals {
+        let name = format!("{}{g}", abi::DEFINED_GLOBAL_EXPORT_PREFIX);
+        s.export(
+            &name,
+            ExportKind::Global,
+            ctx.module.imported_globals.saturating_add(g),
+        );
+    }
     debug_assert!(GAS_GLOBAL_EXPORT.starts_with(abi::RESERVED_EXPORT_PREFIX));
+    debug_assert!(abi::DEFINED_GLOBAL_EXPORT_PREFIX.starts_with(abi::RESERVED_EXPORT_PREFIX));
 }
 
 fn indirect_frames(module: &AdmittedModule) -> BTreeMap<u32, u32> {

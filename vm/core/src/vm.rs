@@ -16,7 +16,8 @@ use crate::schedule::GasSchedule;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-/// Configuration of a [`Vm`]. Defaults: profile v1, schedule v1, a 256-module cache, metering on.
+/// Configuration of a [`Vm`]. Defaults: profile v1, schedule v1, a 256-module cache, metering
+/// on, instances reused.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
     pub profile: Profile,
@@ -25,6 +26,10 @@ pub struct VmConfig {
     pub cache_capacity: usize,
     /// Only `false` for the unmetered benchmark baseline; transactions always run metered.
     pub metering: bool,
+    /// Keep instances of cached modules for later calls, reset to their just-instantiated
+    /// state (node-local: never changes a result). `false` instantiates for every call: the
+    /// reference path the reuse is tested against.
+    pub reuse_instances: bool,
 }
 
 impl Default for VmConfig {
@@ -34,6 +39,7 @@ impl Default for VmConfig {
             schedule: GasSchedule::v1(),
             cache_capacity: 256,
             metering: true,
+            reuse_instances: true,
         }
     }
 }
@@ -44,6 +50,13 @@ pub struct Prepared {
     /// Entry points (`() -> ()` exports) and their static frame sizes.
     pub entries: BTreeMap<String, u32>,
     compiled: Arc<dyn CompiledModule>,
+}
+
+impl Prepared {
+    /// Calls of this module that ran on a reused instance (see [`VmConfig::reuse_instances`]).
+    pub fn reused_instances(&self) -> u64 {
+        self.compiled.reused_instances()
+    }
 }
 
 /// One call.
@@ -119,7 +132,7 @@ impl Vm {
     /// prices some work at 0 ([`GasSchedule::validate`]).
     pub fn new(config: VmConfig) -> Result<Vm, VmError> {
         config.schedule.validate()?;
-        let engine = Box::new(WasmiEngine::new(&config.profile)?);
+        let engine = Box::new(WasmiEngine::new(&config.profile, config.reuse_instances)?);
         Ok(Vm::with_engine(config, engine))
     }
 
@@ -217,6 +230,15 @@ impl Vm {
         self.inner.prepare(code)
     }
 
+    /// The module cached for the code whose SHA-256 is `code_hash` under the current schedule,
+    /// profile and kill set, if any: what [`Vm::prepare`] of that code would return, without
+    /// reading or hashing the code. A chain passes the hash an account stores (its code is
+    /// content-addressed), so a call to a known contract never copies nor hashes its code.
+    /// Counts a hit when found; a miss is counted by the [`Vm::prepare`] that follows it.
+    pub fn cached(&self, code_hash: &[u8; 32]) -> Option<Arc<Prepared>> {
+        self.inner.cached(code_hash)
+    }
+
     /// Static gas bounds of every export of `code` (see [`analysis`]).
     pub fn static_bounds(&self, code: &[u8]) -> Result<BTreeMap<String, GasBound>, VmError> {
         let profile = self.inner.profile();
@@ -264,6 +286,18 @@ impl Vm {
         let prepared = self.prepare(code)?;
         let calls = self.top_frame(&prepared, &request, Some(env));
         self.inner.run(&prepared, request, state, calls)
+    }
+
+    /// Like [`Vm::call_with_env`] for an already prepared module (see [`Vm::cached`]).
+    pub fn call_prepared_with_env(
+        &self,
+        prepared: &Prepared,
+        request: CallRequest,
+        state: Box<dyn StateView>,
+        env: Arc<dyn ContractEnv>,
+    ) -> Result<CallOutcome, VmError> {
+        let calls = self.top_frame(prepared, &request, Some(env));
+        self.inner.run(prepared, request, state, calls)
     }
 
     fn top_frame(
@@ -329,6 +363,29 @@ impl VmInner {
             misses: c.misses,
             entries: c.entries.len(),
         }
+    }
+
+    /// The cache key of the code hashed `hash` under the rules in force.
+    fn cache_key(&self, hash: [u8; 32]) -> CacheKey {
+        let kills = self.kills.read().unwrap_or_else(|p| p.into_inner());
+        let schedule = self.schedule.read().unwrap_or_else(|p| p.into_inner());
+        let profile = self.profile.read().unwrap_or_else(|p| p.into_inner());
+        (hash, schedule.version, profile.version, kills.digest())
+    }
+
+    fn cached(&self, code_hash: &[u8; 32]) -> Option<Arc<Prepared>> {
+        if self.config.cache_capacity == 0 {
+            return None;
+        }
+        let key = self.cache_key(*code_hash);
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.tick = c.tick.saturating_add(1);
+        let tick = c.tick;
+        let (p, used) = c.entries.get_mut(&key)?;
+        *used = tick;
+        let p = Arc::clone(p);
+        c.hits = c.hits.saturating_add(1);
+        Some(p)
     }
 
     fn prepare(&self, code: &[u8]) -> Result<Arc<Prepared>, VmError> {

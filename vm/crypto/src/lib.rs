@@ -18,11 +18,13 @@
 
 mod aggregate;
 mod error;
+mod key_cache;
 mod keys;
 mod verifier;
 
 pub use aggregate::{aggregate_signatures, aggregate_verify, fast_aggregate_verify};
 pub use error::CryptoError;
+pub use key_cache::{KeyCache, KeyCacheStats};
 pub use keys::{PublicKey, SecretKey, Signature};
 pub use verifier::{SignatureVerifier, SingleVerifier, Verdict, VerifyItem, verify};
 

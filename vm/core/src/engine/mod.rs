@@ -5,6 +5,7 @@
 //! own traps onto [`Trap`] and must never let an engine-internal limit be reached before the
 //! deterministic ones (stack budget, memory limit).
 
+mod instance_pool;
 pub mod wasmi_tier;
 
 use crate::error::{StateError, Trap, VmError};
@@ -55,6 +56,10 @@ pub trait Engine: Send + Sync {
 
 /// A module compiled by an [`Engine`], callable many times.
 pub trait CompiledModule: Send + Sync {
-    /// Instantiates the module and runs one entry point.
+    /// Runs one entry point on an instance that is fresh, or indistinguishable from fresh.
     fn invoke(&self, invocation: Invocation) -> Completion;
+    /// Calls that ran on a reused instance (0 for a tier that does not reuse them).
+    fn reused_instances(&self) -> u64 {
+        0
+    }
 }

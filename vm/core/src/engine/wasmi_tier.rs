@@ -1,5 +1,6 @@
 //! The interpreter tier: wasmi.
 
+use super::instance_pool::InstancePool;
 use super::{CompiledModule, Completion, Ending, Engine, Invocation};
 use crate::abi::{
     GAS_GLOBAL_EXPORT, HOST_MODULE, HostFn, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT,
@@ -11,17 +12,20 @@ use crate::intrinsics;
 use crate::metering::{InstrumentedModule, MEMORY_EXPORT};
 use crate::profile::Profile;
 use std::sync::Arc;
-use wasmi::{Caller, Global, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Val};
+use wasmi::{
+    Caller, Global, Instance, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Val,
+};
 
 const NAME: &str = "wasmi";
 
 /// Store data: the engine-independent host state plus the handles the wasmi glue needs.
-struct Data {
-    host: HostState,
+/// `host` is `Some` for the duration of a call (a pooled instance's store outlives its calls).
+pub(super) struct Data {
+    host: Option<HostState>,
     gas: Option<Global>,
     /// `keel$site`: offset of the host call in progress, read when a host function faults.
     site: Option<Global>,
-    memory: Option<Memory>,
+    pub(super) memory: Option<Memory>,
     limits: StoreLimits,
 }
 
@@ -29,12 +33,15 @@ struct Data {
 pub struct WasmiEngine {
     engine: wasmi::Engine,
     linker: Arc<Linker<Data>>,
+    reuse: bool,
 }
 
 impl WasmiEngine {
     /// Creates the tier for `profile`. wasmi's own recursion and stack limits are set above
     /// what the profile's deterministic stack budget allows, so Keel's limit always trips first.
-    pub fn new(profile: &Profile) -> Result<Self, VmError> {
+    /// With `reuse`, compiled modules keep instances for later calls (see `instance_pool.rs`);
+    /// without, every call instantiates afresh (the reference path).
+    pub fn new(profile: &Profile, reuse: bool) -> Result<Self, VmError> {
         let mut config = wasmi::Config::default();
         // Profile constants, far from overflow; saturating keeps wasmi's limits above Keel's.
         let frames = profile.max_stack_slots.checked_div(FRAME_OVERHEAD_SLOTS);
@@ -63,6 +70,7 @@ impl WasmiEngine {
         Ok(WasmiEngine {
             engine,
             linker: Arc::new(linker),
+            reuse,
         })
     }
 }
@@ -81,6 +89,7 @@ impl Engine for WasmiEngine {
             engine: self.engine.clone(),
             linker: Arc::clone(&self.linker),
             module: m,
+            pool: InstancePool::new(self.reuse),
         }))
     }
 }
@@ -89,72 +98,115 @@ struct WasmiModule {
     engine: wasmi::Engine,
     linker: Arc<Linker<Data>>,
     module: Module,
+    pool: InstancePool,
 }
 
-impl CompiledModule for WasmiModule {
-    fn invoke(&self, inv: Invocation) -> Completion {
-        let max_bytes =
-            usize::try_from(inv.max_memory_pages.saturating_mul(65536)).unwrap_or(usize::MAX);
+/// A live instance in its own store: the unit the pool keeps.
+pub(super) struct Live {
+    pub(super) store: Store<Data>,
+    pub(super) instance: Instance,
+}
+
+fn store_limits(max_memory_pages: u64) -> StoreLimits {
+    let max_bytes = usize::try_from(max_memory_pages.saturating_mul(65536)).unwrap_or(usize::MAX);
+    StoreLimitsBuilder::new()
+        .memory_size(max_bytes)
+        .instances(1)
+        .memories(1)
+        .tables(1)
+        .build()
+}
+
+impl WasmiModule {
+    /// A fresh store and instance under `limits`; the error is how instantiation ended.
+    fn instantiate(&self, limits: StoreLimits) -> Result<Live, Ending> {
         let data = Data {
-            host: inv.host,
+            host: None,
             gas: None,
             site: None,
             memory: None,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(max_bytes)
-                .instances(1)
-                .memories(1)
-                .tables(1)
-                .build(),
+            limits,
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| &mut d.limits);
-        let ending = run(
-            &mut store,
-            &self.linker,
-            &self.module,
-            &inv.entry,
-            inv.entry_frame,
-            inv.gas,
-            inv.metered,
-        );
+        let instance = self
+            .linker
+            .instantiate_and_start(&mut store, &self.module)
+            .map_err(map_error)?;
+        let memory = instance.get_memory(&store, MEMORY_EXPORT);
+        store.data_mut().memory = memory;
+        store.data_mut().site = instance.get_global(&store, SITE_GLOBAL_EXPORT);
+        Ok(Live { store, instance })
+    }
+}
+
+impl CompiledModule for WasmiModule {
+    fn reused_instances(&self) -> u64 {
+        self.pool.reused()
+    }
+
+    fn invoke(&self, inv: Invocation) -> Completion {
+        let limits = store_limits(inv.max_memory_pages);
+        let (mut live, snapshot) = match self.pool.take(inv.max_memory_pages) {
+            Some((mut live, snapshot)) => {
+                live.store.data_mut().limits = limits;
+                (live, Some(snapshot))
+            }
+            None => match self.instantiate(limits) {
+                Ok(live) => {
+                    let snapshot = self.pool.snapshot(&live);
+                    (live, snapshot)
+                }
+                Err(ending) => {
+                    return Completion {
+                        ending,
+                        gas_left: 0,
+                        memory_pages: 0,
+                        host: inv.host,
+                    };
+                }
+            },
+        };
+        live.store.data_mut().host = Some(inv.host);
+        let ending = run(&mut live, &inv.entry, inv.entry_frame, inv.gas, inv.metered);
+        let store = &mut live.store;
         let gas_left = store
             .data()
             .gas
-            .and_then(|g| g.get(&store).i64())
+            .and_then(|g| g.get(&*store).i64())
             .map_or(0, |g| u64::try_from(g).unwrap_or(0));
-        let memory_pages = store.data().memory.map_or(0, |m| m.size(&store));
+        let memory_pages = store.data().memory.map_or(0, |m| m.size(&*store));
         let gas_left = match &ending {
             Ending::Trapped(Trap::OutOfGas) => 0,
             _ => gas_left,
         };
-        Completion {
-            ending,
-            gas_left,
-            memory_pages,
-            host: store.into_data().host,
+        let host = store.data_mut().host.take();
+        store.data_mut().gas = None;
+        if let Some(snapshot) = snapshot {
+            self.pool.give_back(live, snapshot);
+        }
+        match host {
+            Some(host) => Completion {
+                ending,
+                gas_left,
+                memory_pages,
+                host,
+            },
+            // Unreachable: the host state was put in above and only taken here.
+            None => unreachable_host(),
         }
     }
 }
 
-fn run(
-    store: &mut Store<Data>,
-    linker: &Linker<Data>,
-    module: &Module,
-    entry: &str,
-    entry_frame: u32,
-    gas: u64,
-    metered: bool,
-) -> Ending {
-    let instance = match linker.instantiate_and_start(&mut *store, module) {
-        Ok(i) => i,
-        Err(e) => return map_error(e),
-    };
+#[cold]
+fn unreachable_host() -> Completion {
+    panic!("wasmi tier: the host state of a call disappeared")
+}
+
+fn run(live: &mut Live, entry: &str, entry_frame: u32, gas: u64, metered: bool) -> Ending {
+    let (store, instance) = (&mut live.store, &live.instance);
     let gas_global = instance.get_global(&*store, GAS_GLOBAL_EXPORT);
     let stack_global = instance.get_global(&*store, STACK_GLOBAL_EXPORT);
-    let memory = instance.get_memory(&*store, MEMORY_EXPORT);
-    store.data_mut().memory = memory;
-    store.data_mut().site = instance.get_global(&*store, SITE_GLOBAL_EXPORT);
     if metered {
         let (Some(g), Some(s)) = (gas_global, stack_global) else {
             return Ending::Trapped(Trap::EngineLimit {
@@ -228,6 +280,20 @@ fn map_error(e: wasmi::Error) -> Ending {
     Ending::Trapped(Trap::Wasm { trap })
 }
 
+/// The host state of the call in progress. Host functions only run inside a call, which always
+/// has one; the error keeps that an engine fault rather than a panic.
+fn host_mut(data: &mut Data) -> Result<&mut HostState, wasmi::Error> {
+    data.host
+        .as_mut()
+        .ok_or_else(|| wasmi::Error::new("host function called outside a call"))
+}
+
+/// Records where a metering helper trapped.
+fn set_fault_offset(caller: &mut Caller<'_, Data>, offset: i32) -> Result<(), wasmi::Error> {
+    host_mut(caller.data_mut())?.calls.fault_offset = Some(offset as u32);
+    Ok(())
+}
+
 /// Runs `f` on the host state and memory, mirroring the gas global around it.
 fn with_host<R>(
     caller: &mut Caller<'_, Data>,
@@ -238,17 +304,17 @@ fn with_host<R>(
     if let Some(g) = gas_global
         && let Some(v) = g.get(&*caller).i64()
     {
-        caller.data_mut().host.gas = u64::try_from(v).unwrap_or(0);
+        host_mut(caller.data_mut())?.gas = u64::try_from(v).unwrap_or(0);
     }
     let result = match memory {
         Some(m) => {
             let (mem, data) = m.data_and_store_mut(&mut *caller);
-            f(&mut data.host, mem)
+            f(host_mut(data)?, mem)
         }
-        None => f(&mut caller.data_mut().host, &mut []),
+        None => f(host_mut(caller.data_mut())?, &mut []),
     };
     if let Some(g) = gas_global {
-        let left = i64::try_from(caller.data().host.gas).unwrap_or(i64::MAX);
+        let left = i64::try_from(host_mut(caller.data_mut())?.gas).unwrap_or(i64::MAX);
         g.set(&mut *caller, Val::I64(left))
             .map_err(|e| wasmi::Error::new(e.to_string()))?;
     }
@@ -256,7 +322,7 @@ fn with_host<R>(
         && let Some(site) = caller.data().site
         && let Some(offset) = site.get(&*caller).i32()
     {
-        caller.data_mut().host.calls.fault_offset = Some(offset as u32);
+        host_mut(caller.data_mut())?.calls.fault_offset = Some(offset as u32);
     }
     result.map_err(|fault| wasmi::Error::host(HostErr(fault)))
 }
@@ -280,7 +346,7 @@ fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::L
         METER_MODULE,
         "out_of_gas",
         |mut caller: Caller<'_, Data>, offset: i32| -> Result<(), wasmi::Error> {
-            caller.data_mut().host.calls.fault_offset = Some(offset as u32);
+            set_fault_offset(&mut caller, offset)?;
             Err(wasmi::Error::host(HostErr(HostFault::Trap(Trap::OutOfGas))))
         },
     )?;
@@ -288,7 +354,7 @@ fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::L
         METER_MODULE,
         "stack_overflow",
         |mut caller: Caller<'_, Data>, offset: i32| -> Result<(), wasmi::Error> {
-            caller.data_mut().host.calls.fault_offset = Some(offset as u32);
+            set_fault_offset(&mut caller, offset)?;
             Err(wasmi::Error::host(HostErr(HostFault::Trap(
                 Trap::StackOverflow,
             ))))
@@ -298,7 +364,7 @@ fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::L
         METER_MODULE,
         "killed",
         |mut caller: Caller<'_, Data>, offset: i32, code: i32| -> Result<(), wasmi::Error> {
-            caller.data_mut().host.calls.fault_offset = Some(offset as u32);
+            set_fault_offset(&mut caller, offset)?;
             let item = crate::kills::Killed::from_code(code)
                 .map_or_else(|| format!("unknown item {code}"), |k| k.to_string());
             Err(wasmi::Error::host(HostErr(HostFault::Trap(Trap::Killed {

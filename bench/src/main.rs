@@ -1,0 +1,45 @@
+//! `keel-bench`: Keel against peer engines, side by side in one process.
+//!
+//! `keel-bench erc20` runs Keel's `contracts/c/token.c` `transfer` through the chain executor
+//! and revm running OpenZeppelin's ERC-20 `transfer` on the same workload, in interleaved
+//! rounds (Keel, revm, Keel, …), and reports the best round of each side in µs per transaction
+//! and their ratio (with the range of the per-round ratios), so load on a shared machine skews
+//! both sides alike.
+
+mod evm;
+mod keel;
+mod measure;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "keel-bench",
+    about = "Keel against peer engines, side by side in one process"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Token transfer: Keel's token.c through the chain executor against revm's OpenZeppelin
+    /// ERC-20 (full transaction, raw VM call, read-only call, signature phase without pairings).
+    Erc20(measure::Erc20Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Erc20(a) => measure::erc20(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keel-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

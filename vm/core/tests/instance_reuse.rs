@@ -1,0 +1,191 @@
+// Reused instances against fresh ones: every call must see the just-instantiated state (memory
+// contents and size, data segments, globals) and give the same result, gas, writes and events
+// as on a fresh instance, after any earlier call — including ones that grew memory or trapped.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use keel_vm::{CallContext, CallOutcome, CallRequest, GasVector, MemoryState, Vm, VmConfig};
+
+const SELF: [u8; 32] = [0x5e; 32];
+
+/// `observe` returns what a call can see of the instance state, then changes all of it;
+/// `grow` grows memory; `dirty_then_trap` changes state and traps.
+const PROBE: &str = r#"
+(module
+  (import "keel" "return_data" (func $ret (param i32 i32)))
+  (memory (export "memory") 2 4)
+  (global $counter (mut i32) (i32.const 7))
+  (global $wide (mut i64) (i64.const -3))
+  (data (i32.const 100) "fresh-data")
+  (func (export "observe")
+    (i32.store (i32.const 200) (global.get $counter))
+    (i32.store (i32.const 204) (memory.size))
+    (i64.store (i32.const 208) (i64.load (i32.const 100)))
+    (i32.store (i32.const 216) (i32.load (i32.const 70000)))
+    (i64.store (i32.const 220) (global.get $wide))
+    (call $ret (i32.const 200) (i32.const 28))
+    (global.set $counter (i32.add (global.get $counter) (i32.const 1)))
+    (global.set $wide (i64.const 42))
+    (i64.store (i32.const 100) (i64.const -1))
+    (i32.store (i32.const 70000) (i32.const 0xdead)))
+  (func (export "grow")
+    (drop (memory.grow (i32.const 1)))
+    (i32.store (i32.const 100) (i32.const 0x55))
+    (global.set $counter (i32.const 1000)))
+  (func (export "dirty_then_trap")
+    (global.set $counter (i32.const 99))
+    (i32.store (i32.const 104) (i32.const 0x77))
+    (i32.store (i32.const 131000) (i32.const 0x77))
+    unreachable))
+"#;
+
+fn request(entry: &str, input: Vec<u8>) -> CallRequest {
+    CallRequest {
+        entry: entry.into(),
+        input,
+        context: CallContext {
+            caller: [1; 32],
+            self_address: SELF,
+            block_height: 1,
+            block_timestamp: 0,
+        },
+        limits: GasVector {
+            compute: 10_000_000,
+            storage_bytes: 1 << 20,
+            memory_pages: 64,
+            bandwidth: 1 << 20,
+        },
+    }
+}
+
+fn vm(reuse: bool) -> Vm {
+    Vm::new(VmConfig {
+        reuse_instances: reuse,
+        ..VmConfig::default()
+    })
+    .unwrap()
+}
+
+fn call(vm: &Vm, code: &[u8], entry: &str, input: Vec<u8>, state: MemoryState) -> CallOutcome {
+    vm.call(code, request(entry, input), Box::new(state))
+        .unwrap()
+}
+
+fn same(a: &CallOutcome, b: &CallOutcome, what: &str) {
+    assert_eq!(a.result, b.result, "{what}: result");
+    assert_eq!(a.gas_used, b.gas_used, "{what}: gas");
+    assert_eq!(a.writes, b.writes, "{what}: writes");
+    assert_eq!(a.events, b.events, "{what}: events");
+    assert_eq!(a.faults.len(), b.faults.len(), "{what}: faults");
+}
+
+#[test]
+fn a_reused_instance_sees_fresh_memory_data_segments_and_globals_after_any_call() {
+    let code = wat::parse_str(PROBE).unwrap();
+    let (reused, fresh) = (vm(true), vm(false));
+    let first = call(&fresh, &code, "observe", vec![], MemoryState::default());
+    let seen = first.result.clone().unwrap();
+    assert_eq!(&seen[0..4], &7i32.to_le_bytes());
+    assert_eq!(&seen[4..8], &2i32.to_le_bytes());
+    assert_eq!(&seen[8..16], b"fresh-da");
+    assert_eq!(&seen[16..20], &[0; 4]);
+    assert_eq!(&seen[20..28], &(-3i64).to_le_bytes());
+    let sequence = [
+        "observe",
+        "observe",
+        "dirty_then_trap",
+        "observe",
+        "grow",
+        "observe",
+        "observe",
+        "dirty_then_trap",
+        "dirty_then_trap",
+        "observe",
+    ];
+    for (i, entry) in sequence.into_iter().enumerate() {
+        let a = call(&reused, &code, entry, vec![], MemoryState::default());
+        let b = call(&fresh, &code, entry, vec![], MemoryState::default());
+        same(&a, &b, &format!("call {i} ({entry})"));
+        if entry == "observe" {
+            assert_eq!(
+                a.result.as_ref().unwrap(),
+                &seen,
+                "call {i} saw a used instance"
+            );
+        }
+    }
+    let prepared = reused.prepare(&code).unwrap();
+    // Every call after the first and after each `grow` (whose instance is dropped) reused one.
+    assert!(
+        prepared.reused_instances() >= 7,
+        "{}",
+        prepared.reused_instances()
+    );
+    assert_eq!(fresh.prepare(&code).unwrap().reused_instances(), 0);
+}
+
+#[test]
+fn out_of_gas_and_memory_limits_are_identical_on_reused_instances() {
+    let code = wat::parse_str(PROBE).unwrap();
+    let (reused, fresh) = (vm(true), vm(false));
+    for compute in [1, 50, 200, 400, 10_000_000] {
+        for pages in [1, 2, 3, 64] {
+            for entry in ["observe", "grow", "dirty_then_trap"] {
+                let mut req = request(entry, vec![]);
+                req.limits.compute = compute;
+                req.limits.memory_pages = pages;
+                let a = reused
+                    .call(&code, req.clone(), Box::new(MemoryState::default()))
+                    .unwrap();
+                let b = fresh
+                    .call(&code, req, Box::new(MemoryState::default()))
+                    .unwrap();
+                same(&a, &b, &format!("{entry} compute {compute} pages {pages}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn token_calls_are_identical_on_reused_and_fresh_instances() {
+    let code = keel_contracts::TOKEN.wasm;
+    let (reused, fresh) = (vm(true), vm(false));
+    let mut state = MemoryState::default();
+    let mut amount = [0u8; 32];
+    amount[0] = 200;
+    let mut calls: Vec<(&str, Vec<u8>)> = vec![("init", amount.to_vec())];
+    for i in 0..12u8 {
+        let mut args = [i; 32].to_vec();
+        let mut v = [0u8; 32];
+        // The last transfers exceed the balance left: the contract aborts.
+        v[0] = 30;
+        args.extend_from_slice(&v);
+        calls.push(("transfer", args));
+        calls.push(("balance_of", [1u8; 32].to_vec()));
+    }
+    calls.push(("total_supply", vec![]));
+    calls.push(("no_such_entry", vec![]));
+    for (i, (entry, input)) in calls.into_iter().enumerate() {
+        let a = call(&reused, code, entry, input.clone(), state.clone());
+        let b = call(&fresh, code, entry, input, state.clone());
+        same(&a, &b, &format!("call {i} ({entry})"));
+        state.apply(&SELF, &a.writes);
+    }
+    assert!(reused.prepare(code).unwrap().reused_instances() >= 20);
+}
+
+#[test]
+fn modules_with_a_large_initial_memory_always_run_on_fresh_instances() {
+    // Five initial pages: above what the pool keeps (its memory bound).
+    let code = wat::parse_str(PROBE.replace(
+        "(memory (export \"memory\") 2 4)",
+        "(memory (export \"memory\") 5 6)",
+    ))
+    .unwrap();
+    let (reused, fresh) = (vm(true), vm(false));
+    for entry in ["observe", "observe", "dirty_then_trap", "observe"] {
+        let a = call(&reused, &code, entry, vec![], MemoryState::default());
+        let b = call(&fresh, &code, entry, vec![], MemoryState::default());
+        same(&a, &b, entry);
+    }
+    assert_eq!(reused.prepare(&code).unwrap().reused_instances(), 0);
+}
