@@ -145,17 +145,18 @@ impl WorkerPool {
             Ok(mut t) => std::mem::take(&mut *t),
             Err(_) => return,
         };
-        // Each stop queues behind the jobs of the lane its worker drains last.
-        for (_, only_priority) in &threads {
-            let tx = if *only_priority {
-                &self.priority
-            } else {
-                &self.general
-            };
-            let _ = tx.send(Message::Stop);
-        }
-        for (t, _) in threads {
-            let _ = t.join();
+        // General workers first: they also take priority messages, so a priority-only worker's
+        // stop must not be in a lane while they still read it. Each stop queues behind the
+        // jobs of the lane its worker drains last.
+        let (only_priority, general): (Vec<_>, Vec<_>) =
+            threads.into_iter().partition(|(_, p)| *p);
+        for (lane, group) in [(&self.general, general), (&self.priority, only_priority)] {
+            for _ in &group {
+                let _ = lane.send(Message::Stop);
+            }
+            for (t, _) in group {
+                let _ = t.join();
+            }
         }
     }
 }
