@@ -2,8 +2,12 @@
 //!
 //! Every connection starts *provisional* (not yet proven to be an allowlisted writer).
 //! Provisional connections may hold at most `max_connections - reserved_connections` slots and
-//! at most `max_connections_per_source` from one IP address, so idle or hostile peers can
-//! never lock an allowlisted validator out: the reserved slots are only ever taken by writers.
+//! at most `max_connections_per_source` from one IP address. Once those are full, a new
+//! connection may still take one of the reserved slots *on probation*: it must open with a
+//! `Hello` for an allowlisted key within [`PROBATION`], or it is closed (a non-writer key is
+//! closed at once). So idle or hostile peers cannot lock an allowlisted validator out: the
+//! best they can do is churn through the reserved slots, which the kernel admission program
+//! and the per-source limit exist to throttle.
 //! Buffer memory of every connection is charged to one global budget; a provisional connection
 //! that would exceed it is closed, a writer is always let through.
 
@@ -24,40 +28,60 @@ pub(crate) enum Refusal {
     PerSource,
 }
 
+/// How long a connection on a reserved slot has to show an allowlisted key.
+pub(crate) const PROBATION: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// Where a connection sits until it proves a writer key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Provisional,
+    /// On a reserved slot: writers only, and quickly.
+    Probation,
+    Writer,
+}
+
 /// The shared counters behind [`Ticket`] and [`MemoryCharge`].
 pub(crate) struct Admission {
     provisional_max: usize,
+    reserved_max: usize,
     per_source_max: usize,
     memory_budget: usize,
     provisional: AtomicUsize,
+    probation: AtomicUsize,
     memory: AtomicUsize,
     sources: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl Admission {
     pub(crate) fn new(config: &ServerConfig) -> Arc<Admission> {
+        let reserved = config
+            .reserved_connections
+            .min(config.max_connections / 2);
         Arc::new(Admission {
-            provisional_max: config.max_connections.saturating_sub(
-                config
-                    .reserved_connections
-                    .min(config.max_connections / 2),
-            ),
+            provisional_max: config.max_connections.saturating_sub(reserved),
+            reserved_max: reserved,
             per_source_max: config.max_connections_per_source.max(1),
             memory_budget: config.memory_budget_bytes,
             provisional: AtomicUsize::new(0),
+            probation: AtomicUsize::new(0),
             memory: AtomicUsize::new(0),
             sources: Mutex::new(HashMap::new()),
         })
     }
 
-    /// A provisional slot for a connection from `peer`, or why there is none.
+    /// A provisional slot for a connection from `peer`, else a reserved one on probation, or
+    /// why there is none.
     pub(crate) fn admit(self: &Arc<Self>, peer: &Peer) -> Result<Ticket, Refusal> {
-        let max = self.provisional_max;
-        self.provisional
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .map_err(|_| Refusal::Provisional)?;
+        if !take(&self.provisional, self.provisional_max) {
+            if take(&self.probation, self.reserved_max) {
+                return Ok(Ticket {
+                    admission: self.clone(),
+                    source: None,
+                    standing: Standing::Probation,
+                });
+            }
+            return Err(Refusal::Provisional);
+        }
         let source = match peer {
             Peer::Tcp(addr) => Some(addr.ip()),
             // Unix peers share one source: the reserved slots are their protection.
@@ -76,7 +100,7 @@ impl Admission {
         Ok(Ticket {
             admission: self.clone(),
             source,
-            provisional: true,
+            standing: Standing::Provisional,
         })
     }
 
@@ -107,25 +131,44 @@ impl Admission {
     }
 }
 
-/// A connection's provisional slot; released on drop, or given up by [`Ticket::promote`].
+/// Counts one more in `counter` if it stays within `max`.
+fn take(counter: &AtomicUsize, max: usize) -> bool {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok()
+}
+
+/// A connection's provisional or probation slot; released on drop, or given up by
+/// [`Ticket::promote`].
 pub(crate) struct Ticket {
     admission: Arc<Admission>,
     source: Option<IpAddr>,
-    provisional: bool,
+    standing: Standing,
 }
 
 impl Ticket {
     /// The connection proved an allowlisted key: it leaves the provisional pool (and its
-    /// source's count) and may use the reserved slots and the memory budget freely.
+    /// source's count) or its probation, and may use the memory budget freely.
     pub(crate) fn promote(&mut self) {
-        if self.provisional {
-            self.provisional = false;
-            self.admission.release_provisional(self.source);
+        match self.standing {
+            Standing::Provisional => self.admission.release_provisional(self.source),
+            Standing::Probation => {
+                self.admission.probation.fetch_sub(1, Ordering::AcqRel);
+            }
+            Standing::Writer => {}
         }
+        self.standing = Standing::Writer;
     }
 
     pub(crate) fn is_writer(&self) -> bool {
-        !self.provisional
+        self.standing == Standing::Writer
+    }
+
+    /// On a reserved slot: only an allowlisted key's handshake, within [`PROBATION`].
+    pub(crate) fn on_probation(&self) -> bool {
+        self.standing == Standing::Probation
     }
 
     /// A memory charge against the same budget.
@@ -196,17 +239,25 @@ mod tests {
 
     #[test]
     /// A reservation of 9 out of 4 is capped at half: 2 provisional slots.
-    fn provisional_connections_never_take_the_reserved_slots() {
+    fn provisional_connections_get_the_reserved_slots_only_on_probation() {
         let a = Admission::new(&config(4, 9, 100, 1));
         let t1 = a.admit(&tcp([10, 0, 0, 1])).unwrap();
         let mut t2 = a.admit(&Peer::Unix).unwrap();
+        assert!(!t1.on_probation() && !t2.on_probation());
+        let p1 = a.admit(&Peer::Unix).unwrap();
+        let mut p2 = a.admit(&Peer::Unix).unwrap();
+        assert!(p1.on_probation() && p2.on_probation());
         assert_eq!(a.admit(&Peer::Unix).err(), Some(Refusal::Provisional));
+        p2.promote();
+        assert!(p2.is_writer() && !p2.on_probation());
+        assert!(a.admit(&Peer::Unix).unwrap().on_probation());
         t2.promote();
-        assert!(t2.is_writer());
-        let _t3 = a.admit(&Peer::Unix).unwrap();
+        let t3 = a.admit(&Peer::Unix).unwrap();
+        assert!(!t3.on_probation());
         drop(t1);
         let _t4 = a.admit(&Peer::Unix).unwrap();
         assert_eq!(a.provisional_open(), 2);
+        drop(p1);
     }
 
     #[test]

@@ -192,6 +192,19 @@ impl Session {
             return self.close();
         }
         let waiting = self.in_flight > 0 || matches!(self.auth, Auth::Verifying { .. });
+        if self.ticket.on_probation()
+            && matches!(self.auth, Auth::None | Auth::Challenged { .. })
+            && now.duration_since(self.opened) > crate::admission::PROBATION
+        {
+            write_error(
+                shared,
+                out,
+                0,
+                ErrorCode::Timeout,
+                "reserved slot: no allowlisted handshake in time",
+            );
+            return self.close();
+        }
         if !self.is_authenticated() && !waiting {
             // Without open reads an unauthenticated peer can only shake hands, which takes
             // one round trip; with them it must keep asking for something other than pings.
@@ -327,6 +340,16 @@ impl Session {
                     Auth::Done { key, read_only } => (Some(key), Some(read_only)),
                     _ => (None, None),
                 };
+                if key.is_none() && self.ticket.on_probation() {
+                    write_error(
+                        shared,
+                        out,
+                        id,
+                        ErrorCode::TooManyConnections,
+                        "connection limit reached: the reserved slots are for allowlisted keys",
+                    );
+                    return Flow::Close;
+                }
                 if let Err(code) = shared.policy.permit(req_kind, read_only) {
                     write_error(
                         shared,
@@ -360,7 +383,18 @@ impl Session {
             );
             return Flow::Close;
         }
-        let Some(read_only) = shared.policy.access(&key) else {
+        let access = shared.policy.access(&key);
+        if self.ticket.on_probation() && access != Some(false) {
+            write_error(
+                shared,
+                out,
+                id,
+                ErrorCode::TooManyConnections,
+                "connection limit reached: the reserved slots are for allowlisted keys",
+            );
+            return Flow::Close;
+        }
+        let Some(read_only) = access else {
             write_error(
                 shared,
                 out,
