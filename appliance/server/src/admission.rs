@@ -54,9 +54,7 @@ pub(crate) struct Admission {
 
 impl Admission {
     pub(crate) fn new(config: &ServerConfig) -> Arc<Admission> {
-        let reserved = config
-            .reserved_connections
-            .min(config.max_connections / 2);
+        let reserved = config.reserved_connections.min(config.max_connections / 2);
         Arc::new(Admission {
             provisional_max: config.max_connections.saturating_sub(reserved),
             reserved_max: reserved,
@@ -200,10 +198,14 @@ impl MemoryCharge {
         let a = &self.admission;
         let total = if bytes >= self.bytes {
             let grow = bytes - self.bytes;
-            a.memory.fetch_add(grow, Ordering::AcqRel).saturating_add(grow)
+            a.memory
+                .fetch_add(grow, Ordering::AcqRel)
+                .saturating_add(grow)
         } else {
             let shrink = self.bytes - bytes;
-            a.memory.fetch_sub(shrink, Ordering::AcqRel).saturating_sub(shrink)
+            a.memory
+                .fetch_sub(shrink, Ordering::AcqRel)
+                .saturating_sub(shrink)
         };
         let grew = bytes > self.bytes;
         self.bytes = bytes;

@@ -199,7 +199,8 @@ impl ServerConfig {
 
     /// The frame limit before authentication (never above `max_frame_bytes`).
     pub(crate) fn unauthenticated_frame_bytes(&self) -> u32 {
-        self.max_unauthenticated_frame_bytes.min(self.max_frame_bytes)
+        self.max_unauthenticated_frame_bytes
+            .min(self.max_frame_bytes)
     }
 
     pub(crate) fn shutdown_grace(&self) -> Duration {

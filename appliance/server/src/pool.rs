@@ -148,8 +148,7 @@ impl WorkerPool {
         // General workers first: they also take priority messages, so a priority-only worker's
         // stop must not be in a lane while they still read it. Each stop queues behind the
         // jobs of the lane its worker drains last.
-        let (only_priority, general): (Vec<_>, Vec<_>) =
-            threads.into_iter().partition(|(_, p)| *p);
+        let (only_priority, general): (Vec<_>, Vec<_>) = threads.into_iter().partition(|(_, p)| *p);
         for (lane, group) in [(&self.general, general), (&self.priority, only_priority)] {
             for _ in &group {
                 let _ = lane.send(Message::Stop);

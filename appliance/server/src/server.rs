@@ -172,7 +172,9 @@ impl ServerHandle {
             let shared = shared.clone();
             let name = backend.name();
             handle.metrics = Some(MetricsEndpoint::start(addr, move || {
-                shared.metrics.render(name, &shared.admission, shared.service.as_ref())
+                shared
+                    .metrics
+                    .render(name, &shared.admission, shared.service.as_ref())
             })?);
         }
         tracing::info!(backend = backend.name(), tcp = ?handle.tcp_addr, unix = ?handle.unix_path,
@@ -207,13 +209,11 @@ impl ServerHandle {
 
     /// The metrics page as the HTTP endpoint would serve it.
     pub fn metrics_text(&self) -> String {
-        self.shared
-            .metrics
-            .render(
-                self.backend.name(),
-                &self.shared.admission,
-                self.shared.service.as_ref(),
-            )
+        self.shared.metrics.render(
+            self.backend.name(),
+            &self.shared.admission,
+            self.shared.service.as_ref(),
+        )
     }
 
     /// Begins graceful shutdown: stop accepting, answer new requests with `ShuttingDown`, let

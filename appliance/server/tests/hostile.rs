@@ -28,7 +28,11 @@ fn idle_strangers_cannot_lock_a_writer_out(io_uring: bool, unix: bool) {
     let mut idle: Vec<_> = (0..8).map(|_| f.raw()).collect();
     // Connections spread over the rings: wait until all eight are counted.
     let begun = Instant::now();
-    while !f.server().metrics_text().contains("keel_connections_open 8\n") {
+    while !f
+        .server()
+        .metrics_text()
+        .contains("keel_connections_open 8\n")
+    {
         assert!(begun.elapsed() < Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -24,7 +24,9 @@ const DRAIN_WAIT: Duration = Duration::from_secs(30);
 pub enum Health {
     Ok,
     /// The last commit failed on the disk; the store is closed until a reopen succeeds.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 pub struct Store {
@@ -70,7 +72,11 @@ impl Store {
     }
 
     pub fn health(&self) -> Health {
-        self.health.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
     }
 
     /// The last head seen (kept while the store is closed).
@@ -114,7 +120,12 @@ impl Store {
         let Ok(_one) = self.reopening.try_lock() else {
             return;
         };
-        if self.slot.read().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if self
+            .slot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
             return;
         }
         {
