@@ -171,7 +171,7 @@ impl ChainService {
             Ok(r) => {
                 if commit {
                     self.count(&r);
-                    self.store.note_head((block.header.height, r.state_root));
+                    self.store.committed((block.header.height, r.state_root));
                 }
                 Response::BlockOutcome {
                     output: serde_json::to_vec(&r).unwrap_or_default(),

@@ -5,7 +5,8 @@
 //! database is closed and reopened, even once space is back. The store logs the failure at
 //! error level, reports itself unhealthy (`Status`, `keel_up` in /metrics), closes the
 //! database once the requests still using it are done, and reopens it — at once, or on a
-//! later request if the disk is still failing (at most once per [`REOPEN_INTERVAL`]).
+//! later request if the disk is still failing (at most once per [`REOPEN_INTERVAL`]). It is
+//! healthy again once a block has committed.
 
 use keel_chain::{Chain, ChainError};
 use std::sync::{Arc, Mutex, RwLock};
@@ -84,8 +85,18 @@ impl Store {
         *self.last_head.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn note_head(&self, head: (u64, [u8; 32])) {
+    /// Records a committed block: the new head, and health restored if a disk error had
+    /// taken it (a reopened store is healthy only once it has committed again).
+    pub fn committed(&self, head: (u64, [u8; 32])) {
         *self.last_head.lock().unwrap_or_else(|p| p.into_inner()) = head;
+        let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        if h.0 != Health::Ok {
+            h.0 = Health::Ok;
+            tracing::info!(
+                height = head.0,
+                "state store healthy again: a block committed"
+            );
+        }
     }
 
     /// Looks at a failed chain operation: a disk error marks the store failed, logs it, closes
@@ -138,11 +149,11 @@ impl Store {
         match opener() {
             Ok(chain) => {
                 if let Ok(head) = chain.head() {
-                    self.note_head(head);
+                    *self.last_head.lock().unwrap_or_else(|p| p.into_inner()) = head;
                 }
                 *self.slot.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(chain));
-                self.set_health(Health::Ok);
-                tracing::info!("state store reopened");
+                // Still unhealthy: the disk may be as full as before, until a commit proves not.
+                tracing::info!("state store reopened; healthy again at the next commit");
             }
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "state store cannot be reopened yet");
