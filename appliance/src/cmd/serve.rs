@@ -184,6 +184,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         verify_max_items: cfg
             .verify_max_items
             .min(keel_protocol::BLS_BATCH_MAX_ITEMS as usize),
+        verify_rate: cfg.verify_rate,
     };
     let service = ChainService::new(
         chain,

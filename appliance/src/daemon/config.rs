@@ -27,6 +27,9 @@ pub struct DaemonConfig {
     /// Default 256: a larger request is split by the client, so one client's batch cannot hold
     /// the client lane for long.
     pub verify_max_items: usize,
+    /// `BlsBatchVerify` signatures one client (by key, else by address) may have verified per
+    /// second; more get `Overloaded`. 0 = no limit. Default 8 192.
+    pub verify_rate: u64,
     /// Most compute gas a simulation (`SimulateTx`, `ExecuteBlock` dry run) from a read-only
     /// client may ask for, summed over its transactions' limits. Default 100 000 000: about
     /// 0.6–2.3 s of execution at the 43–175 M gas/s `keel bench vm` measures on the reference
@@ -51,6 +54,7 @@ impl Default for DaemonConfig {
             verify_max_batch: 4096,
             verify_max_delay_ms: 2,
             verify_max_items: 256,
+            verify_rate: 8_192,
             simulate_compute_limit: 100_000_000,
             server: keel_server::ServerConfig {
                 unix_socket: None,

@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod demo;
+pub mod rate;
 pub mod service;
 pub mod store;

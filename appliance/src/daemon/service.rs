@@ -34,6 +34,8 @@ pub struct RequestLimits {
     pub simulate_compute: u64,
     /// Most items in one `BlsBatchVerify` request (at most the protocol's 1 024).
     pub verify_max_items: usize,
+    /// `BlsBatchVerify` signatures per second one client may have verified (0: no limit).
+    pub verify_rate: u64,
 }
 
 pub struct ChainService {
@@ -41,6 +43,7 @@ pub struct ChainService {
     /// `Chain`), so no read waits for a block and no block waits for a read.
     store: Store,
     limits: RequestLimits,
+    verify_rate: super::rate::VerifyRate,
     /// For `BlsBatchVerify` only: the client lane, never the one the chain's blocks use.
     client_verifier: Arc<dyn SignatureVerifier>,
     kernel: Option<Arc<keel_kernel_progs::KernelPrograms>>,
@@ -73,6 +76,7 @@ impl ChainService {
     ) -> Self {
         ChainService {
             store: Store::new(chain, reopen),
+            verify_rate: super::rate::VerifyRate::new(limits.verify_rate),
             limits,
             client_verifier,
             kernel,
@@ -267,13 +271,26 @@ impl ChainService {
         }
     }
 
-    fn verify(&self, items: Vec<keel_protocol::BlsItem>) -> Response {
+    fn verify(&self, ctx: &RequestContext, items: Vec<keel_protocol::BlsItem>) -> Response {
         let n = items.len();
+        if !self.verify_rate.admit(ctx, n, std::time::Instant::now()) {
+            return Response::Error {
+                code: ErrorCode::Overloaded,
+                message: format!(
+                    "BlsBatchVerify rate: at most {} signatures per second per client",
+                    self.limits.verify_rate
+                ),
+            };
+        }
         if n > self.limits.verify_max_items {
-            return rejected(format!(
-                "{n} items in one BlsBatchVerify; this node takes at most {}",
-                self.limits.verify_max_items
-            ));
+            return Response::Error {
+                code: ErrorCode::RequestTooLarge,
+                message: format!(
+                    "{n} items in one BlsBatchVerify; this node takes at most {} \
+                     (verify_max_items): split the request",
+                    self.limits.verify_max_items
+                ),
+            };
         }
         let mut parsed = Vec::with_capacity(n);
         let mut index = Vec::with_capacity(n);
@@ -321,7 +338,7 @@ impl Service for ChainService {
             Request::SimulateTx { tx } => self.one_tx(ctx, &tx, Want::Any),
             Request::Deploy { tx } => self.one_tx(ctx, &tx, Want::Deploy),
             Request::QueryState { key, with_proof } => self.query(&key, with_proof),
-            Request::BlsBatchVerify { items } => self.verify(items),
+            Request::BlsBatchVerify { items } => self.verify(ctx, items),
             Request::GovernanceSubmit { tx } => self.one_tx(ctx, &tx, Want::Governance),
             // The server answers these itself.
             Request::Hello { .. } | Request::AuthProof { .. } | Request::Ping { .. } => {
