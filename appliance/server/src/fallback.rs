@@ -253,3 +253,33 @@ async fn write_all_with_deadline<S: ReadyStream>(
     .await
     .unwrap_or(Ok(()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_accept_out_of_descriptors_pauses_and_other_failures_do_not() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let begun = Instant::now();
+        let r: Option<()> = rt.block_on(backoff(Err(io::Error::from_raw_os_error(libc::EMFILE))));
+        assert!(r.is_none());
+        assert!(
+            begun.elapsed() >= ACCEPT_BACKOFF,
+            "EMFILE must pause the accept loop"
+        );
+        let begun = Instant::now();
+        let r: Option<()> = rt.block_on(backoff(Err(io::Error::from_raw_os_error(
+            libc::ECONNABORTED,
+        ))));
+        assert!(r.is_none());
+        assert!(
+            begun.elapsed() < ACCEPT_BACKOFF,
+            "an aborted handshake is retried at once"
+        );
+        assert_eq!(rt.block_on(backoff(Ok(7))), Some(7));
+    }
+}

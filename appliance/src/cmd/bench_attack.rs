@@ -301,7 +301,7 @@ impl Victim {
                 Ok(Response::Status(_)) => status.push(micros(t.elapsed())),
                 _ => failures += 1,
             }
-            if round % 5 == 0 {
+            if round.is_multiple_of(5) {
                 let tx = self.transfer();
                 let t = Instant::now();
                 match self.commit(vec![tx]) {
