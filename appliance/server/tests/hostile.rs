@@ -20,6 +20,8 @@ fn idle_strangers_cannot_lock_a_writer_out(io_uring: bool, unix: bool) {
     let Some(f) = start(io_uring, unix, |c| {
         c.max_connections = 8;
         c.reserved_connections = 2;
+        // The provisional strangers must outlive a slow run.
+        c.handshake_timeout_ms = 60_000;
     }) else {
         return;
     };

@@ -92,6 +92,10 @@ pub struct BenchServeArgs {
     /// With --attack: serve through the epoll fallback instead of io_uring.
     #[arg(long)]
     pub no_io_uring: bool,
+    /// With --attack: the `keel` binary to run as the daemon (default: this one), e.g. an
+    /// older release, to compare its behaviour under the same attack.
+    #[arg(long)]
+    pub daemon: Option<std::path::PathBuf>,
     /// With --attack: print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -281,6 +285,7 @@ fn bench_serve(a: BenchServeArgs) -> anyhow::Result<ExitCode> {
             max_connections: a.max_connections,
             sim_compute: a.sim_compute,
             io_uring: !a.no_io_uring,
+            daemon: a.daemon,
         })?;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -30,6 +30,8 @@ pub struct AttackConfig {
     pub sim_compute: u64,
     /// Serve through io_uring (else the epoll fallback).
     pub io_uring: bool,
+    /// The `keel` binary to run as the daemon; `None`: this one.
+    pub daemon: Option<std::path::PathBuf>,
 }
 
 /// Latencies of one phase, in microseconds.
@@ -180,7 +182,10 @@ impl Daemon {
         );
         let config = dir.join("keel.toml");
         std::fs::write(&config, toml)?;
-        let exe = std::env::current_exe().context("cannot find the keel binary")?;
+        let exe = match &cfg.daemon {
+            Some(path) => path.clone(),
+            None => std::env::current_exe().context("cannot find the keel binary")?,
+        };
         let mut child = Command::new(exe)
             .args(["serve", "--no-kernel", "--config"])
             .arg(&config)
