@@ -47,12 +47,23 @@ fn idle_strangers_cannot_lock_a_writer_out(io_uring: bool, unix: bool) {
     // The two on reserved slots (whichever they are: connections spread over the rings) are
     // on probation and closed for not showing a writer key; the six others stay.
     let begun = Instant::now();
-    while !f.server().metrics_text().contains("keel_connections_open 6\n") {
-        assert!(begun.elapsed() < Duration::from_secs(5), "probation never ended");
+    while !f
+        .server()
+        .metrics_text()
+        .contains("keel_connections_open 6\n")
+    {
+        assert!(
+            begun.elapsed() < Duration::from_secs(5),
+            "probation never ended"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert!(f.server().metrics_text().contains("keel_connections_open 6\n"));
+    assert!(
+        f.server()
+            .metrics_text()
+            .contains("keel_connections_open 6\n")
+    );
     // A stranger's handshake on a reserved slot is refused at once; the validator gets in,
     // twice, while the six provisional strangers are still connected.
     let mut reader = f.connect();

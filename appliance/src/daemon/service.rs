@@ -273,15 +273,6 @@ impl ChainService {
 
     fn verify(&self, ctx: &RequestContext, items: Vec<keel_protocol::BlsItem>) -> Response {
         let n = items.len();
-        if !self.verify_rate.admit(ctx, n, std::time::Instant::now()) {
-            return Response::Error {
-                code: ErrorCode::Overloaded,
-                message: format!(
-                    "BlsBatchVerify rate: at most {} signatures per second per client",
-                    self.limits.verify_rate
-                ),
-            };
-        }
         if n > self.limits.verify_max_items {
             return Response::Error {
                 code: ErrorCode::RequestTooLarge,
@@ -289,6 +280,15 @@ impl ChainService {
                     "{n} items in one BlsBatchVerify; this node takes at most {} \
                      (verify_max_items): split the request",
                     self.limits.verify_max_items
+                ),
+            };
+        }
+        if !self.verify_rate.admit(ctx, n, std::time::Instant::now()) {
+            return Response::Error {
+                code: ErrorCode::Overloaded,
+                message: format!(
+                    "BlsBatchVerify rate: at most {} signatures per second per client",
+                    self.limits.verify_rate
                 ),
             };
         }
