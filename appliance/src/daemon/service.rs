@@ -127,31 +127,43 @@ impl ChainService {
     /// last head seen with `"healthy": false` and the error: the validator must know.
     fn status(&self) -> Response {
         let chain = self.store.get().ok();
-        let head = chain.as_ref().map(|c| c.head());
-        let (height, state_root) = match head {
-            Some(Ok(h)) => h,
-            Some(Err(e)) => return internal(e),
-            None => self.store.last_head(),
-        };
         let store_error = match self.store.health() {
             Health::Ok => None,
             Health::Failed { error } => Some(error),
         };
-        let detail = match &chain {
-            Some(chain) => json!({
+        let Some(chain) = chain else {
+            let (height, state_root) = self.store.last_head();
+            let detail = json!({ "healthy": false, "store_error": store_error });
+            return Response::Status(StatusReply {
+                height,
+                state_root,
+                detail: detail.to_string().into_bytes(),
+            });
+        };
+        // Reads take no lock, so a block may commit between them: read until the head is the
+        // same before and after, so height, root and timestamp belong to one block.
+        let mut tries = 0;
+        loop {
+            let (height, state_root) = match chain.head() {
+                Ok(h) => h,
+                Err(e) => return internal(e),
+            };
+            let detail = json!({
                 "next_prices": chain.block_result(height).ok().flatten().map(|r| r.next_prices),
                 "chain_id": chain.config().ok().map(|c| c.chain_id),
                 "timestamp": chain.head_timestamp().ok(),
                 "healthy": store_error.is_none(),
                 "store_error": store_error,
-            }),
-            None => json!({ "healthy": false, "store_error": store_error }),
-        };
-        Response::Status(StatusReply {
-            height,
-            state_root,
-            detail: detail.to_string().into_bytes(),
-        })
+            });
+            tries += 1;
+            if tries >= 8 || chain.head().is_ok_and(|h| h.0 == height) {
+                return Response::Status(StatusReply {
+                    height,
+                    state_root,
+                    detail: detail.to_string().into_bytes(),
+                });
+            }
+        }
     }
 
     fn submit(&self, ctx: &RequestContext, bytes: &[u8], commit: bool) -> Response {
