@@ -23,7 +23,7 @@ pub mod pool;
 pub mod service;
 pub mod topology;
 
-pub use bls::{Backend, BackendError, BatchVerifier, CpuBackend};
+pub use bls::{BISECTION_BUDGET, Backend, BackendError, BatchVerifier, CpuBackend};
 pub use pool::{PoolConfig, PoolError, Priority, WorkerInfo, WorkerPool};
 pub use service::{BatchPolicy, BatchService, Lane, PriorityVerifier, ServiceError};
 pub use topology::Topology;

@@ -195,3 +195,22 @@ fn a_failed_backend_falls_back_to_the_exact_verdicts() {
     assert_eq!(v.verify_batch(&items), exact);
     assert_eq!(v.verify_or_fallback(&items, Priority::Client), exact);
 }
+
+#[test]
+fn a_batch_of_bad_signatures_costs_a_bounded_number_of_checks_and_keeps_exact_verdicts() {
+    // Every second item bad: the unbounded bisection checks n + (n/2)·log₂ n = 1 280 items,
+    // over the bound of 4n = 1 024.
+    let n = 256;
+    let items: Arc<[VerifyItem]> = (0..n).map(|i| item("flood", i, i % 2 == 0)).collect();
+    let v = Recording::verifier();
+    let verdicts = v.verify(&items, Priority::Block).unwrap();
+    assert_eq!(verdicts, SingleVerifier.verify_batch(&items));
+    let checked: usize = log(&v).iter().map(|c| c.subset.len()).sum();
+    let bound = (1 + keel_offload::BISECTION_BUDGET) * n + n;
+    assert!(checked <= bound, "{checked} items checked, bound {bound}");
+    // The same batch decides the same way on a second verifier (the switch point is a
+    // function of the batch alone).
+    let again = Recording::verifier();
+    assert_eq!(again.verify(&items, Priority::Block).unwrap(), verdicts);
+    assert_eq!(log(&again), log(&v));
+}

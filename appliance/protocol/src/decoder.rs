@@ -3,6 +3,9 @@
 use crate::error::FrameError;
 use crate::frame::{Frame, FrameHeader, HEADER_LEN};
 
+/// Buffer capacity kept between frames; a larger buffer is freed once it has been consumed.
+const RETAINED_CAPACITY: usize = 256 * 1024;
+
 /// A frame whose body is borrowed from the decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameRef<'a> {
@@ -119,6 +122,17 @@ impl FrameDecoder {
         self.buffered() > 0
     }
 
+    /// Changes the largest accepted body (e.g. raised once a peer has authenticated). Applies
+    /// to headers not yet parsed.
+    pub fn set_max_body(&mut self, max_body: u32) {
+        self.max_body = max_body;
+    }
+
+    /// Bytes the decoder's buffer currently holds allocated (what it costs in memory).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Whether the stream has failed.
     pub fn is_failed(&self) -> bool {
         self.failed.is_some()
@@ -129,7 +143,12 @@ impl FrameDecoder {
             return;
         }
         if self.start == self.buf.len() {
-            self.buf.clear();
+            // Give a large frame's buffer back rather than pin it for the connection's life.
+            if self.buf.capacity() > RETAINED_CAPACITY {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
             self.start = 0;
         } else if self.start >= 64 * 1024 && self.start * 2 >= self.buf.len() {
             self.buf.drain(..self.start);
@@ -143,6 +162,26 @@ mod tests {
     use super::*;
     use crate::frame::write_frame;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_large_frame_buffer_is_freed_once_consumed() {
+        let bytes = stream(&[(1, 1, vec![5; 1 << 20])]);
+        let mut d = FrameDecoder::new(2 << 20);
+        d.push(&bytes);
+        assert!(d.capacity() >= 1 << 20);
+        assert_eq!(d.next_frame().unwrap().unwrap().body.len(), 1 << 20);
+        d.push(&[]);
+        assert!(d.capacity() <= RETAINED_CAPACITY, "{}", d.capacity());
+    }
+
+    #[test]
+    fn a_raised_body_limit_applies_to_the_next_header() {
+        let bytes = stream(&[(1, 1, vec![0; 2000])]);
+        let mut d = FrameDecoder::new(1000);
+        d.set_max_body(4000);
+        d.push(&bytes);
+        assert_eq!(d.next_frame().unwrap().unwrap().body.len(), 2000);
+    }
 
     fn stream(frames: &[(u8, u64, Vec<u8>)]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -32,7 +32,11 @@ pub struct ServerConfig {
     pub io_threads: usize,
     /// Worker threads that run `Service::handle`; 0 = one per core. Default: 0.
     pub workers: usize,
-    /// Capacity of the worker queue; a request arriving when it is full gets `Overloaded`.
+    /// Workers that run only requests of allowlisted writers (every worker takes those first),
+    /// so a validator never waits behind other peers' reads or simulations. At most
+    /// `workers - 1`. Default: 1.
+    pub priority_workers: usize,
+    /// Capacity of the worker queue (of each lane: writers', everyone else's); a request arriving when it is full gets `Overloaded`.
     /// Default: 4096.
     pub worker_queue: usize,
     /// Largest accepted frame body in bytes; a larger declared length gets `FrameTooLarge` and
@@ -53,6 +57,25 @@ pub struct ServerConfig {
     /// Responses queued for a connection that does not read them; beyond this the connection
     /// is closed. Default: 64 MiB.
     pub max_write_buffer_bytes: usize,
+    /// A connection that has not proven a key within this time of opening is closed with
+    /// `Timeout` (with `open_reads`: one without a request other than `Ping` for this long).
+    /// Pings never keep an unauthenticated connection alive. Default: 5 000 ms.
+    pub handshake_timeout_ms: u64,
+    /// Largest frame body accepted before the connection has authenticated (the handshake
+    /// needs under 200 bytes; anonymous reads under `open_reads` fit too). Default: 64 KiB.
+    pub max_unauthenticated_frame_bytes: u32,
+    /// Connection slots only allowlisted (writer) keys may use: connections that have not
+    /// proven a writer key hold at most `max_connections - reserved_connections` (the
+    /// reservation is capped at half of `max_connections`). Default: 32.
+    pub reserved_connections: usize,
+    /// Connections not yet proven to be writers from one IP address; more are refused with
+    /// `TooManyConnections`. Unix-socket peers are protected by the reserved slots instead.
+    /// Default: 64.
+    pub max_connections_per_source: usize,
+    /// Bytes all connections together may hold in receive buffers; a connection that is not
+    /// an authenticated writer and would take the total over it is closed with `Overloaded`.
+    /// Default: 512 MiB.
+    pub memory_budget_bytes: usize,
     /// Time given to in-flight requests at shutdown before connections are cut. Default: 30 000 ms.
     pub shutdown_grace_ms: u64,
     /// The server identity bound into the handshake signature: 64 hex digits. Default: none,
@@ -87,6 +110,7 @@ impl Default for ServerConfig {
             io_uring: true,
             io_threads: 0,
             workers: 0,
+            priority_workers: 1,
             worker_queue: 4096,
             max_frame_bytes: 16 * 1024 * 1024,
             max_in_flight: 256,
@@ -94,6 +118,11 @@ impl Default for ServerConfig {
             idle_timeout_ms: 300_000,
             frame_timeout_ms: 10_000,
             max_write_buffer_bytes: 64 * 1024 * 1024,
+            handshake_timeout_ms: 5_000,
+            max_unauthenticated_frame_bytes: 64 * 1024,
+            reserved_connections: 32,
+            max_connections_per_source: 64,
+            memory_budget_bytes: 512 * 1024 * 1024,
             shutdown_grace_ms: 30_000,
             server_id: None,
             allowlist: Vec::new(),
@@ -164,13 +193,27 @@ impl ServerConfig {
         Duration::from_millis(self.frame_timeout_ms)
     }
 
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    /// The frame limit before authentication (never above `max_frame_bytes`).
+    pub(crate) fn unauthenticated_frame_bytes(&self) -> u32 {
+        self.max_unauthenticated_frame_bytes
+            .min(self.max_frame_bytes)
+    }
+
     pub(crate) fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
     }
 
     /// How often timeouts are checked: a quarter of the shortest timeout, within 5 ms..250 ms.
     pub(crate) fn tick(&self) -> Duration {
-        let shortest = self.idle_timeout_ms.min(self.frame_timeout_ms) / 4;
+        let shortest = self
+            .idle_timeout_ms
+            .min(self.frame_timeout_ms)
+            .min(self.handshake_timeout_ms)
+            / 4;
         Duration::from_millis(shortest.clamp(5, 250))
     }
 

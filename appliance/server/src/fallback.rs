@@ -21,6 +21,9 @@ use crate::service::Peer;
 use crate::session::{Flow, Session, write_error};
 use crate::shared::Shared;
 
+/// Write-buffer capacity a connection keeps between answers.
+const RETAINED_OUT_BYTES: usize = 256 * 1024;
+
 struct ChannelSink(mpsc::UnboundedSender<Completion>);
 
 impl CompletionSink for ChannelSink {
@@ -86,14 +89,14 @@ async fn serve(
     let mut next_id = 0u64;
     while !*stop.borrow() {
         tokio::select! {
-            r = async { tcp.as_ref()?.accept().await.ok() }, if tcp.is_some() => {
+            r = async { backoff(tcp.as_ref()?.accept().await).await }, if tcp.is_some() => {
                 if let Some((s, addr)) = r {
                     let _ = s.set_nodelay(true);
                     next_id += 1;
                     conns.spawn(connection(s, Peer::Tcp(addr), shared.clone(), next_id));
                 }
             }
-            r = async { unix.as_ref()?.accept().await.ok() }, if unix.is_some() => {
+            r = async { backoff(unix.as_ref()?.accept().await).await }, if unix.is_some() => {
                 if let Some((s, _)) = r {
                     next_id += 1;
                     conns.spawn(connection(s, Peer::Unix, shared.clone(), next_id));
@@ -121,10 +124,29 @@ async fn serve(
     Ok(())
 }
 
+/// An accepted connection, or `None` after a failed accept. Out of descriptors (EMFILE,
+/// ENFILE), the listener stays readable and would fail again at once: pause before the next
+/// try instead of spinning a core while the connections already open starve.
+async fn backoff<T>(accepted: io::Result<T>) -> Option<T> {
+    match accepted {
+        Ok(t) => Some(t),
+        Err(e) => {
+            if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                tracing::warn!(error = %e, "out of file descriptors: accepting paused");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+            None
+        }
+    }
+}
+
+/// How long accepting pauses when the process is out of descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 async fn connection<S: ReadyStream>(stream: S, peer: Peer, shared: Arc<Shared>, id: u64) {
     let now = Instant::now();
     let mut out = Vec::new();
-    if !shared.admit_connection() {
+    let Some(ticket) = shared.admit_connection(&peer) else {
         write_error(
             &shared,
             &mut out,
@@ -134,10 +156,10 @@ async fn connection<S: ReadyStream>(stream: S, peer: Peer, shared: Arc<Shared>, 
         );
         let _ = write_all_with_deadline(&stream, &out, Duration::from_secs(1)).await;
         return;
-    }
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sink: Arc<dyn CompletionSink> = Arc::new(ChannelSink(tx));
-    let mut session = Session::new(id, peer, &shared, now);
+    let mut session = Session::new(id, peer, ticket, &shared, now);
     let mut sent = 0usize;
     let mut buf = vec![0u8; shared.config.recv_buffer_bytes as usize];
     let mut tick = tokio::time::interval(shared.config.tick());
@@ -199,6 +221,10 @@ async fn connection<S: ReadyStream>(stream: S, peer: Peer, shared: Arc<Shared>, 
         }
         if sent == out.len() {
             out.clear();
+            // A large answer's buffer is not kept for the connection's life.
+            if out.capacity() > RETAINED_OUT_BYTES {
+                out = Vec::new();
+            }
             sent = 0;
         } else if out.len() - sent > shared.config.max_write_buffer_bytes {
             tracing::debug!(conn = id, "peer does not read its responses; closing");
@@ -226,4 +252,34 @@ async fn write_all_with_deadline<S: ReadyStream>(
     })
     .await
     .unwrap_or(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_accept_out_of_descriptors_pauses_and_other_failures_do_not() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let begun = Instant::now();
+        let r: Option<()> = rt.block_on(backoff(Err(io::Error::from_raw_os_error(libc::EMFILE))));
+        assert!(r.is_none());
+        assert!(
+            begun.elapsed() >= ACCEPT_BACKOFF,
+            "EMFILE must pause the accept loop"
+        );
+        let begun = Instant::now();
+        let r: Option<()> = rt.block_on(backoff(Err(io::Error::from_raw_os_error(
+            libc::ECONNABORTED,
+        ))));
+        assert!(r.is_none());
+        assert!(
+            begun.elapsed() < ACCEPT_BACKOFF,
+            "an aborted handshake is retried at once"
+        );
+        assert_eq!(rt.block_on(backoff(Ok(7))), Some(7));
+    }
 }

@@ -17,11 +17,13 @@
 //!
 //! The [`bench`](mod@bench) module is the load test behind `keel bench serve`.
 
+mod admission;
 mod auth;
 pub mod bench;
 mod config;
 mod error;
 mod fallback;
+mod fd_limit;
 mod listen;
 mod metrics;
 mod pool;

@@ -2,18 +2,21 @@
 //! loopback HTTP endpoint that serves them.
 //!
 //! The endpoint answers `GET /metrics` (any other path: 404) with HTTP/1.0 and closes: scrapers
-//! need nothing more, so a full HTTP stack would be dead weight in the daemon.
+//! need nothing more, so a full HTTP stack would be dead weight in the daemon. Each scrape runs
+//! on its own short-lived thread (at most `MAX_SCRAPES` at once) with a deadline for the whole
+//! exchange, so a client that trickles its request cannot block the others.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use keel_protocol::{ErrorCode, RequestKind};
 
+use crate::admission::Admission;
 use crate::error::ServerError;
 use crate::service::Service;
 
@@ -151,7 +154,12 @@ impl Metrics {
     }
 
     /// Renders the page: the server's metrics, then the service's own lines.
-    pub(crate) fn render(&self, backend: &str, service: &dyn Service) -> String {
+    pub(crate) fn render(
+        &self,
+        backend: &str,
+        admission: &Admission,
+        service: &dyn Service,
+    ) -> String {
         let mut out = String::with_capacity(8192);
         let _ = writeln!(
             out,
@@ -213,6 +221,24 @@ impl Metrics {
                 "Open connections.",
                 "gauge",
                 self.connections_open.load(Ordering::Relaxed),
+            ),
+            (
+                "keel_connections_provisional",
+                "Open connections not (yet) authenticated as an allowlisted writer.",
+                "gauge",
+                admission.provisional_open() as i64,
+            ),
+            (
+                "keel_connection_buffer_bytes",
+                "Receive-buffer bytes held by all connections (see memory_budget_bytes).",
+                "gauge",
+                admission.memory_in_use() as i64,
+            ),
+            (
+                "keel_connection_buffer_budget_bytes",
+                "The global receive-buffer budget.",
+                "gauge",
+                admission.memory_budget() as i64,
             ),
             (
                 "keel_in_flight_requests",
@@ -291,8 +317,9 @@ pub(crate) struct MetricsEndpoint {
 impl MetricsEndpoint {
     pub(crate) fn start(
         addr: SocketAddr,
-        render: impl Fn() -> String + Send + 'static,
+        render: impl Fn() -> String + Send + Sync + 'static,
     ) -> Result<MetricsEndpoint, ServerError> {
+        let render: Render = Arc::new(render);
         let listen_err = |source| ServerError::Listen {
             what: format!("metrics {addr}"),
             source,
@@ -330,34 +357,45 @@ impl Drop for MetricsEndpoint {
     }
 }
 
-fn serve(listener: TcpListener, stop: &AtomicBool, render: &dyn Fn() -> String) {
+/// Scrapes served at once; a further connection gets `503` at once. Each has its own thread,
+/// so one slow or silent client never delays another scrape.
+const MAX_SCRAPES: usize = 4;
+/// A scrape must have sent its request head and taken its answer within this time.
+const SCRAPE_DEADLINE: Duration = Duration::from_secs(2);
+
+type Render = Arc<dyn Fn() -> String + Send + Sync>;
+
+fn serve(listener: TcpListener, stop: &AtomicBool, render: &Render) {
+    let active = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::Acquire) {
         match listener.accept() {
-            Ok((mut stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut req = Vec::with_capacity(512);
-                let mut buf = [0u8; 512];
-                // Read the request head (bounded) just far enough to see the path.
-                while req.len() < 8192 && !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
+            Ok((stream, _)) => {
+                let admitted = active
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        (n < MAX_SCRAPES).then_some(n + 1)
+                    })
+                    .is_ok();
+                if !admitted {
+                    let _ = stream.set_nonblocking(true);
+                    let _ = (&stream).write_all(
+                        b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+                    );
+                    continue;
                 }
-                let response = if req.starts_with(b"GET /metrics ") || req.starts_with(b"GET / ") {
-                    let body = render();
-                    format!(
-                        "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    )
-                } else {
-                    "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
-                };
-                let _ = stream.write_all(response.as_bytes());
+                let (done, render) = (active.clone(), render.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("keel-metrics-scrape".into())
+                    .spawn(move || {
+                        answer(stream, render.as_ref());
+                        done.fetch_sub(1, Ordering::AcqRel);
+                    });
+                if spawned.is_err() {
+                    tracing::warn!("cannot spawn a metrics scrape thread");
+                    active.fetch_sub(1, Ordering::AcqRel);
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics endpoint accept failed");
@@ -365,6 +403,36 @@ fn serve(listener: TcpListener, stop: &AtomicBool, render: &dyn Fn() -> String) 
             }
         }
     }
+}
+
+/// Reads one request head (bounded in size and in total time, not per read: one byte every
+/// second must not keep the thread) and answers it.
+fn answer(mut stream: TcpStream, render: &(dyn Fn() -> String + Send + Sync)) {
+    let deadline = Instant::now() + SCRAPE_DEADLINE;
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(SCRAPE_DEADLINE));
+    let mut req = Vec::with_capacity(512);
+    let mut buf = [0u8; 512];
+    while req.len() < 8192 && !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let response = if req.starts_with(b"GET /metrics ") || req.starts_with(b"GET / ") {
+        let body = render();
+        format!(
+            "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    } else {
+        "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+    };
+    let _ = stream.write_all(response.as_bytes());
 }
 
 #[cfg(test)]

@@ -1,5 +1,11 @@
 //! The bounded worker pool that runs `Service::handle` (and handshake proof checks) off the
 //! network threads. Responses are encoded here and handed back through a `CompletionSink`.
+//!
+//! Two lanes: requests of allowlisted writers (and their handshakes) go to the priority lane,
+//! everything else to the general lane. Every worker takes priority work first, and
+//! `priority_workers` of them take nothing else, so a flood of slow reads or simulations from
+//! other peers can fill the general lane and its workers but never delay a validator's request
+//! by more than the priority work queued ahead of it.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -51,53 +57,86 @@ pub(crate) enum Message {
     Stop,
 }
 
+/// Which queue a job waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// Allowlisted writers: taken first by every worker.
+    Priority,
+    /// Everyone else.
+    General,
+}
+
+/// The receiving ends of both lanes.
+#[derive(Clone)]
+pub(crate) struct Lanes {
+    priority: Receiver<Message>,
+    general: Receiver<Message>,
+}
+
 /// The pool's submitting side.
 pub(crate) struct WorkerPool {
-    tx: Sender<Message>,
-    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    priority: Sender<Message>,
+    general: Sender<Message>,
+    /// Joined at stop, with whether the worker serves the priority lane only.
+    threads: std::sync::Mutex<Vec<(JoinHandle<()>, bool)>>,
 }
 
 impl WorkerPool {
-    /// A pool whose queue holds `capacity` jobs; threads start with [`WorkerPool::spawn`].
-    pub(crate) fn new(capacity: usize) -> (WorkerPool, Receiver<Message>) {
-        let (tx, rx) = crossbeam_channel::bounded(capacity);
+    /// A pool whose lanes hold `capacity` jobs each; threads start with [`WorkerPool::spawn`].
+    pub(crate) fn new(capacity: usize) -> (WorkerPool, Lanes) {
+        let (priority, prx) = crossbeam_channel::bounded(capacity);
+        let (general, grx) = crossbeam_channel::bounded(capacity);
         (
             WorkerPool {
-                tx,
+                priority,
+                general,
                 threads: std::sync::Mutex::new(Vec::new()),
             },
-            rx,
+            Lanes {
+                priority: prx,
+                general: grx,
+            },
         )
     }
 
+    /// Starts `count` workers, `reserved` of which serve only the priority lane (always
+    /// leaving at least one worker for the general lane).
     pub(crate) fn spawn(
         &self,
         shared: &Arc<Shared>,
-        rx: Receiver<Message>,
+        lanes: Lanes,
         count: usize,
+        reserved: usize,
     ) -> Result<(), ServerError> {
         let mut threads = self
             .threads
             .lock()
             .map_err(|_| ServerError::EventLoop("pool lock poisoned".into()))?;
-        for i in 0..count.max(1) {
-            let rx = rx.clone();
+        let count = count.max(1);
+        let reserved = reserved.min(count - 1);
+        for i in 0..count {
+            let only_priority = i < reserved;
+            let lanes = lanes.clone();
             let shared = shared.clone();
             let t = std::thread::Builder::new()
                 .name(format!("keel-worker-{i}"))
-                .spawn(move || worker(&shared, &rx))
+                .spawn(move || worker(&shared, &lanes, only_priority))
                 .map_err(|source| ServerError::Spawn {
                     what: "worker thread",
                     source,
                 })?;
-            threads.push(t);
+            threads.push((t, only_priority));
         }
         Ok(())
     }
 
-    /// Queues a job; `false` (and the job is dropped) if the queue is full.
-    pub(crate) fn try_submit(&self, job: Job) -> bool {
-        self.tx.try_send(Message::Job(Box::new(job))).is_ok()
+    /// Queues a job in `lane`; `false` (and the job is dropped) if that lane is full.
+    pub(crate) fn try_submit(&self, lane: Lane, job: Job) -> bool {
+        let tx = match lane {
+            Lane::Priority => &self.priority,
+            Lane::General => &self.general,
+        };
+        tx.try_send(Message::Job(Box::new(job))).is_ok()
     }
 
     /// Lets queued jobs finish, then stops and joins every worker.
@@ -106,17 +145,38 @@ impl WorkerPool {
             Ok(mut t) => std::mem::take(&mut *t),
             Err(_) => return,
         };
-        for _ in &threads {
-            let _ = self.tx.send(Message::Stop);
-        }
-        for t in threads {
-            let _ = t.join();
+        // General workers first: they also take priority messages, so a priority-only worker's
+        // stop must not be in a lane while they still read it. Each stop queues behind the
+        // jobs of the lane its worker drains last.
+        let (only_priority, general): (Vec<_>, Vec<_>) = threads.into_iter().partition(|(_, p)| *p);
+        for (lane, group) in [(&self.general, general), (&self.priority, only_priority)] {
+            for _ in &group {
+                let _ = lane.send(Message::Stop);
+            }
+            for (t, _) in group {
+                let _ = t.join();
+            }
         }
     }
 }
 
-fn worker(shared: &Shared, rx: &Receiver<Message>) {
-    while let Ok(Message::Job(job)) = rx.recv() {
+/// The next message for a worker: priority work first, general work only when there is none
+/// (and never for a priority-only worker).
+fn next(lanes: &Lanes, only_priority: bool) -> Option<Message> {
+    if only_priority {
+        return lanes.priority.recv().ok();
+    }
+    if let Ok(m) = lanes.priority.try_recv() {
+        return Some(m);
+    }
+    crossbeam_channel::select_biased! {
+        recv(lanes.priority) -> m => m.ok(),
+        recv(lanes.general) -> m => m.ok(),
+    }
+}
+
+fn worker(shared: &Shared, lanes: &Lanes, only_priority: bool) {
+    while let Some(Message::Job(job)) = next(lanes, only_priority) {
         let Job {
             conn,
             sink,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::admission::Admission;
 use crate::auth::AuthPolicy;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
@@ -79,18 +80,20 @@ impl ServerHandle {
                 }
             }
         };
+        crate::fd_limit::raise_for(config.max_connections);
         let threads = config.io_threads();
         let workers = config.workers();
         let (pool, rx) = WorkerPool::new(config.worker_queue);
         let unix_socket = config.unix_socket.clone();
         let shared = Arc::new(Shared {
-            config,
             policy,
             metrics: Metrics::default(),
             service,
             pool,
             shutting_down: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
+            admission: Admission::new(&config),
+            config,
         });
 
         let (tcp_listeners, tcp_addr) = match tcp {
@@ -112,7 +115,9 @@ impl ServerHandle {
             }
             None => (None, None),
         };
-        shared.pool.spawn(&shared, rx, workers)?;
+        shared
+            .pool
+            .spawn(&shared, rx, workers, shared.config.priority_workers)?;
         let (stop, stop_rx) = watch::channel(false);
         let mut handle = ServerHandle {
             shared: shared.clone(),
@@ -167,7 +172,9 @@ impl ServerHandle {
             let shared = shared.clone();
             let name = backend.name();
             handle.metrics = Some(MetricsEndpoint::start(addr, move || {
-                shared.metrics.render(name, shared.service.as_ref())
+                shared
+                    .metrics
+                    .render(name, &shared.admission, shared.service.as_ref())
             })?);
         }
         tracing::info!(backend = backend.name(), tcp = ?handle.tcp_addr, unix = ?handle.unix_path,
@@ -202,9 +209,11 @@ impl ServerHandle {
 
     /// The metrics page as the HTTP endpoint would serve it.
     pub fn metrics_text(&self) -> String {
-        self.shared
-            .metrics
-            .render(self.backend.name(), self.shared.service.as_ref())
+        self.shared.metrics.render(
+            self.backend.name(),
+            &self.shared.admission,
+            self.shared.service.as_ref(),
+        )
     }
 
     /// Begins graceful shutdown: stop accepting, answer new requests with `ShuttingDown`, let

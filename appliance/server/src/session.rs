@@ -9,7 +9,8 @@ use keel_protocol::{
     ResponseKind,
 };
 
-use crate::pool::{Completion, CompletionSink, Job, Work};
+use crate::admission::{MemoryCharge, Ticket};
+use crate::pool::{Completion, CompletionSink, Job, Lane, Work};
 use crate::service::{Peer, RequestContext};
 use crate::shared::Shared;
 
@@ -45,6 +46,11 @@ pub(crate) struct Session {
     decoder: FrameDecoder,
     auth: Auth,
     in_flight: u32,
+    /// The connection's provisional slot (promoted once a writer key is proven).
+    ticket: Ticket,
+    /// What the receive buffer costs, charged to the global memory budget.
+    memory: MemoryCharge,
+    opened: Instant,
     last_activity: Instant,
     partial_since: Option<Instant>,
     closed: bool,
@@ -66,13 +72,22 @@ fn is_borsh_bytes(body: &[u8]) -> bool {
 }
 
 impl Session {
-    pub(crate) fn new(conn: u64, peer: Peer, shared: &Shared, now: Instant) -> Session {
+    pub(crate) fn new(
+        conn: u64,
+        peer: Peer,
+        ticket: Ticket,
+        shared: &Shared,
+        now: Instant,
+    ) -> Session {
         Session {
             conn,
             peer,
-            decoder: FrameDecoder::new(shared.config.max_frame_bytes),
+            decoder: FrameDecoder::new(shared.config.unauthenticated_frame_bytes()),
             auth: Auth::None,
             in_flight: 0,
+            memory: ticket.charge(),
+            ticket,
+            opened: now,
             last_activity: now,
             partial_since: None,
             closed: false,
@@ -98,7 +113,31 @@ impl Session {
         }
         shared.metrics.bytes_in(data.len());
         self.decoder.push(data);
-        self.drain(now, shared, sink, out)
+        if !self.charge_memory() {
+            write_error(
+                shared,
+                out,
+                0,
+                ErrorCode::Overloaded,
+                "server memory budget exhausted",
+            );
+            return self.close();
+        }
+        let flow = self.drain(now, shared, sink, out);
+        // Consumed frames may have given their buffer back.
+        self.charge_memory();
+        flow
+    }
+
+    /// Charges the receive buffer to the global budget; `false` if it is over and this is not
+    /// an authenticated writer.
+    fn charge_memory(&mut self) -> bool {
+        let writer = self.ticket.is_writer();
+        self.memory.set(self.decoder.capacity(), writer)
+    }
+
+    fn is_authenticated(&self) -> bool {
+        matches!(self.auth, Auth::Done { .. })
     }
 
     /// Takes a worker's completion for this connection; appends its frame to `out`.
@@ -121,6 +160,10 @@ impl Session {
                 return self.close();
             }
             self.auth = Auth::Done { key, read_only };
+            self.decoder.set_max_body(shared.config.max_frame_bytes);
+            if !read_only {
+                self.ticket.promote();
+            }
             // Frames that arrived during verification were held back; run them now.
             return self.drain(now, shared, sink, out);
         }
@@ -149,6 +192,38 @@ impl Session {
             return self.close();
         }
         let waiting = self.in_flight > 0 || matches!(self.auth, Auth::Verifying { .. });
+        if self.ticket.on_probation()
+            && matches!(self.auth, Auth::None | Auth::Challenged { .. })
+            && now.duration_since(self.opened) > crate::admission::PROBATION
+        {
+            write_error(
+                shared,
+                out,
+                0,
+                ErrorCode::Timeout,
+                "reserved slot: no allowlisted handshake in time",
+            );
+            return self.close();
+        }
+        if !self.is_authenticated() && !waiting {
+            // Without open reads an unauthenticated peer can only shake hands, which takes
+            // one round trip; with them it must keep asking for something other than pings.
+            let since = if shared.config.open_reads {
+                self.last_activity
+            } else {
+                self.opened
+            };
+            if now.duration_since(since) > shared.config.handshake_timeout() {
+                write_error(
+                    shared,
+                    out,
+                    0,
+                    ErrorCode::Timeout,
+                    "not authenticated in time",
+                );
+                return self.close();
+            }
+        }
         if !waiting && now.duration_since(self.last_activity) > shared.config.idle_timeout() {
             write_error(shared, out, 0, ErrorCode::Timeout, "idle connection");
             return self.close();
@@ -175,8 +250,12 @@ impl Session {
             let (id, request) = match self.decoder.next_frame_ref() {
                 Ok(None) => break,
                 Ok(Some(frame)) => {
-                    self.last_activity = now;
-                    if frame.kind == RequestKind::Ping as u8 && is_borsh_bytes(frame.body) {
+                    let ping = frame.kind == RequestKind::Ping as u8;
+                    // A ping keeps only an authenticated connection alive.
+                    if !ping || matches!(self.auth, Auth::Done { .. }) {
+                        self.last_activity = now;
+                    }
+                    if ping && is_borsh_bytes(frame.body) {
                         // Pong's body is Ping's body: echo it without decoding or allocating.
                         shared.metrics.request(RequestKind::Ping);
                         let header = FrameHeader {
@@ -261,6 +340,16 @@ impl Session {
                     Auth::Done { key, read_only } => (Some(key), Some(read_only)),
                     _ => (None, None),
                 };
+                if key.is_none() && self.ticket.on_probation() {
+                    write_error(
+                        shared,
+                        out,
+                        id,
+                        ErrorCode::TooManyConnections,
+                        "connection limit reached: the reserved slots are for allowlisted keys",
+                    );
+                    return Flow::Close;
+                }
                 if let Err(code) = shared.policy.permit(req_kind, read_only) {
                     write_error(
                         shared,
@@ -294,7 +383,18 @@ impl Session {
             );
             return Flow::Close;
         }
-        let Some(read_only) = shared.policy.access(&key) else {
+        let access = shared.policy.access(&key);
+        if self.ticket.on_probation() && access != Some(false) {
+            write_error(
+                shared,
+                out,
+                id,
+                ErrorCode::TooManyConnections,
+                "connection limit reached: the reserved slots are for allowlisted keys",
+            );
+            return Flow::Close;
+        }
+        let Some(read_only) = access else {
             write_error(
                 shared,
                 out,
@@ -373,6 +473,12 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> bool {
         let id = ctx.request_id;
+        // Writers (proven, or proving an allowlisted key) are served first.
+        let lane = if ctx.read_only {
+            Lane::General
+        } else {
+            Lane::Priority
+        };
         if self.in_flight >= shared.config.max_in_flight && !kind.is_handshake() {
             write_error(
                 shared,
@@ -391,7 +497,7 @@ impl Session {
             started: now,
         };
         shared.metrics.in_flight(1);
-        if shared.pool.try_submit(job) {
+        if shared.pool.try_submit(lane, job) {
             self.in_flight += 1;
             true
         } else {

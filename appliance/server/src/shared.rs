@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::admission::{Admission, Ticket};
 use crate::auth::AuthPolicy;
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::pool::WorkerPool;
-use crate::service::Service;
+use crate::service::{Peer, Service};
 
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
@@ -18,6 +19,8 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     /// Open connections across all network threads (the `max_connections` limit).
     pub(crate) connections: AtomicUsize,
+    /// Provisional slots, per-source counts and the memory budget.
+    pub(crate) admission: Arc<Admission>,
 }
 
 impl Shared {
@@ -25,8 +28,24 @@ impl Shared {
         self.shutting_down.load(Ordering::Acquire)
     }
 
+    /// Admits a new connection from `peer`: counted against `max_connections` and given a
+    /// provisional ticket (see `admission`). `None` if refused (then nothing is counted).
+    pub(crate) fn admit_connection(&self, peer: &Peer) -> Option<Ticket> {
+        if !self.count_connection() {
+            return None;
+        }
+        match self.admission.admit(peer) {
+            Ok(ticket) => Some(ticket),
+            Err(why) => {
+                tracing::debug!(?peer, ?why, "connection refused");
+                self.release_connection();
+                None
+            }
+        }
+    }
+
     /// Counts a new connection; `false` if that would exceed `max_connections` (not counted).
-    pub(crate) fn admit_connection(&self) -> bool {
+    fn count_connection(&self) -> bool {
         let max = self.config.max_connections;
         let admitted = self
             .connections

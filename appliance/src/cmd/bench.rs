@@ -18,7 +18,8 @@ pub enum BenchCmd {
     /// Native routines: in-contract wasm vs native_call (interpreter, JIT) vs native Rust.
     Bridge(super::bridge::BenchBridgeArgs),
     /// The daemon's transport: 1, 16 and 64 pipelining clients, io_uring against the epoll
-    /// fallback, in one run.
+    /// fallback, in one run. With --attack: a real daemon's validator latency quiet and under
+    /// that attack, in one run.
     Serve(BenchServeArgs),
     /// Proof-carrying code: certify and check time per routine, against the kernel verifier.
     Pcc(super::module::BenchPccArgs),
@@ -69,6 +70,35 @@ pub struct BenchServeArgs {
     /// The request the clients send.
     #[arg(long, value_enum, default_value_t = ServeRequest::Ping)]
     pub request: ServeRequest,
+    /// Instead of the transport benchmark: start a `keel serve` on a fresh demo chain, measure
+    /// an allowlisted validator's Status and block-commit latency (p50/p99) quiet, then under
+    /// this attack, and the daemon's peak RSS.
+    #[arg(long, value_enum)]
+    pub attack: Option<super::attacks::Attack>,
+    /// With --attack: milliseconds each phase (quiet, under attack) measures.
+    #[arg(long, default_value_t = 5_000)]
+    pub duration_ms: u64,
+    /// With --attack: attacking connections (idle: all at once; bigframes: at most 64;
+    /// simulate and bls: at most 8, each pipelining 16 requests).
+    #[arg(long, default_value_t = 1_100)]
+    pub attackers: usize,
+    /// With --attack: the daemon's max_connections.
+    #[arg(long, default_value_t = 1_024)]
+    pub max_connections: usize,
+    /// With --attack simulate: compute gas each simulated transaction asks for (at most the
+    /// daemon's simulate_compute_limit, 100 000 000 by default).
+    #[arg(long, default_value_t = 100_000_000)]
+    pub sim_compute: u64,
+    /// With --attack: serve through the epoll fallback instead of io_uring.
+    #[arg(long)]
+    pub no_io_uring: bool,
+    /// With --attack: the `keel` binary to run as the daemon (default: this one), e.g. an
+    /// older release, to compare its behaviour under the same attack.
+    #[arg(long)]
+    pub daemon: Option<std::path::PathBuf>,
+    /// With --attack: print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--request` of `keel bench serve`.
@@ -247,6 +277,23 @@ fn bench_bls(a: BenchBlsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn bench_serve(a: BenchServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(attack) = a.attack {
+        let report = super::bench_attack::run(&super::bench_attack::AttackConfig {
+            attack,
+            duration: Duration::from_millis(a.duration_ms),
+            attackers: a.attackers,
+            max_connections: a.max_connections,
+            sim_compute: a.sim_compute,
+            io_uring: !a.no_io_uring,
+            daemon: a.daemon,
+        })?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.render());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let cfg = keel_server::bench::BenchConfig {
         clients: a.clients,
         requests_per_client: a.requests,

@@ -16,7 +16,7 @@ pub fn run(a: BenchStateArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let senders = a.senders.max(2);
     let g = genesis::demo(senders, Amount::from_u128(10u128.pow(30)))?;
-    let mut chain = Chain::init(dir.path(), &g, super::chain::verifier()?)?;
+    let chain = Chain::init(dir.path(), &g, super::chain::verifier()?)?;
     if !a.json {
         eprintln!("signing {} transfers from {senders} accounts…", a.txs);
     }

@@ -308,7 +308,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let spec: BlockFile = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a block file", file.display()))?;
-            let mut chain = open(&data)?;
+            let chain = open(&data)?;
             let mut header = chain.next_local_header()?;
             header.timestamp = spec.timestamp;
             if let Some(p) = spec.proposer.as_deref() {
@@ -331,7 +331,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ChainCmd::Generate { data, blocks, txs } => {
-            let mut chain = open(&data)?;
+            let chain = open(&data)?;
             let keys = load_keys(&data)?;
             if keys.len() < 2 {
                 bail!("the keystore needs at least two accounts");
@@ -595,7 +595,7 @@ pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TxCmd::Send { txs, data, json } => {
-            let mut chain = open(&data)?;
+            let chain = open(&data)?;
             let txs = txs
                 .iter()
                 .enumerate()

@@ -258,7 +258,7 @@ fn submit(signer: &Signer, g: GovTx) -> anyhow::Result<ExitCode> {
         println!("{}", hex::encode(encode(&tx)));
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(mut chain) = chain else {
+    let Some(chain) = chain else {
         bail!("no chain to send to");
     };
     let header = chain.next_local_header()?;

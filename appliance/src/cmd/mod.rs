@@ -1,7 +1,9 @@
 //! One module per command group.
 
+pub mod attacks;
 pub mod audit;
 pub mod bench;
+pub mod bench_attack;
 pub mod bench_state;
 pub mod bridge;
 pub mod chain;

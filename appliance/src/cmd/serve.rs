@@ -180,10 +180,28 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         None
     };
 
+    // After a disk error the store is reopened exactly as it was opened here.
+    let reopen: crate::daemon::store::Opener = {
+        let (dir, lane) = (cfg.data_dir.clone(), block_lane.clone());
+        Box::new(move || {
+            let mut c = Chain::open(&dir, Box::new(lane.clone()))?;
+            c.set_routine_engine(engine)?;
+            Ok(c)
+        })
+    };
+    let limits = crate::daemon::service::RequestLimits {
+        simulate_compute: cfg.simulate_compute_limit,
+        verify_max_items: cfg
+            .verify_max_items
+            .min(keel_protocol::BLS_BATCH_MAX_ITEMS as usize),
+        verify_rate: cfg.verify_rate,
+    };
     let service = ChainService::new(
         chain,
+        Some(reopen),
         Arc::new(verifier.lane(keel_offload::Priority::Client)),
         kernel.clone(),
+        limits,
     );
     let handle = keel_server::ServerHandle::start(cfg.server.clone(), Arc::new(service))
         .context("cannot start the server")?;

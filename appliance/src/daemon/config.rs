@@ -30,6 +30,18 @@ pub struct DaemonConfig {
     pub bls_plugin: Option<PathBuf>,
     /// The qualification report (`report.json`) for `bls_plugin`.
     pub bls_plugin_report: Option<PathBuf>,
+    /// Most items one `BlsBatchVerify` request may carry (at most the protocol's 1 024).
+    /// Default 256: a larger request is split by the client, so one client's batch cannot hold
+    /// the client lane for long.
+    pub verify_max_items: usize,
+    /// `BlsBatchVerify` signatures one client (by key, else by address) may have verified per
+    /// second; more get `Overloaded`. 0 = no limit. Default 8 192.
+    pub verify_rate: u64,
+    /// Most compute gas a simulation (`SimulateTx`, `ExecuteBlock` dry run) from a read-only
+    /// client may ask for, summed over its transactions' limits. Default 100 000 000: about
+    /// 0.6–2.3 s of execution at the 43–175 M gas/s `keel bench vm` measures on the reference
+    /// machine, far below a block's 4 000 000 000. Writers get the block's limit.
+    pub simulate_compute_limit: u64,
     /// The network server (listeners, limits, authentication, metrics); see keel-server's
     /// `ServerConfig` for every knob. The Unix socket defaults to `<data_dir>/keel.sock`, and
     /// with a demo genesis the allowlist defaults to demo validator 0.
@@ -50,6 +62,9 @@ impl Default for DaemonConfig {
             verify_max_delay_ms: 2,
             bls_plugin: None,
             bls_plugin_report: None,
+            verify_max_items: 256,
+            verify_rate: 8_192,
+            simulate_compute_limit: 100_000_000,
             server: keel_server::ServerConfig {
                 unix_socket: None,
                 ..keel_server::ServerConfig::default()

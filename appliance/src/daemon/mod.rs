@@ -3,4 +3,6 @@
 pub mod config;
 pub mod demo;
 pub mod notify;
+pub mod rate;
 pub mod service;
+pub mod store;

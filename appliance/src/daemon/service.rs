@@ -10,8 +10,10 @@ use keel_protocol::{ErrorCode, Request, Response, StatusReply};
 use keel_server::{RequestContext, Service};
 use serde_json::json;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::store::{Health, Opener, Store};
 
 #[derive(Default)]
 struct Counters {
@@ -24,8 +26,24 @@ struct Counters {
     verify_signatures: AtomicU64,
 }
 
+/// What one request may cost, beyond the wire protocol's own limits.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Most compute gas (summed over its transactions' limits) a simulation from a read-only
+    /// client may ask for: simulations run beside block execution and must stay short.
+    pub simulate_compute: u64,
+    /// Most items in one `BlsBatchVerify` request (at most the protocol's 1 024).
+    pub verify_max_items: usize,
+    /// `BlsBatchVerify` signatures per second one client may have verified (0: no limit).
+    pub verify_rate: u64,
+}
+
 pub struct ChainService {
-    chain: Mutex<Chain>,
+    /// Reads and simulations run on snapshots of the head; only commits are serialized (inside
+    /// `Chain`), so no read waits for a block and no block waits for a read.
+    store: Store,
+    limits: RequestLimits,
+    verify_rate: super::rate::VerifyRate,
     /// For `BlsBatchVerify` only: the client lane, never the one the chain's blocks use.
     client_verifier: Arc<dyn SignatureVerifier>,
     kernel: Option<Arc<keel_kernel_progs::KernelPrograms>>,
@@ -47,21 +65,46 @@ fn internal(message: impl std::fmt::Display) -> Response {
 }
 
 impl ChainService {
+    /// `reopen` opens the chain again after a disk error (see `store`); without it the
+    /// daemon keeps answering reads from nothing and reports itself down.
     pub fn new(
         chain: Chain,
+        reopen: Option<Opener>,
         client_verifier: Arc<dyn SignatureVerifier>,
         kernel: Option<Arc<keel_kernel_progs::KernelPrograms>>,
+        limits: RequestLimits,
     ) -> Self {
         ChainService {
-            chain: Mutex::new(chain),
+            store: Store::new(chain, reopen),
+            verify_rate: super::rate::VerifyRate::new(limits.verify_rate),
+            limits,
             client_verifier,
             kernel,
             counters: Counters::default(),
         }
     }
 
-    fn chain(&self) -> MutexGuard<'_, Chain> {
-        self.chain.lock().unwrap_or_else(|p| p.into_inner())
+    fn chain(&self) -> Result<Arc<Chain>, Response> {
+        self.store.get().map_err(internal)
+    }
+
+    /// Refuses a simulation from a read-only client asking for more compute than its budget
+    /// (writers dry-run whole blocks and get the block's limit).
+    fn check_budget(&self, ctx: &RequestContext, txs: &[SignedTx]) -> Result<(), Response> {
+        if !ctx.read_only {
+            return Ok(());
+        }
+        let asked = txs
+            .iter()
+            .fold(0u64, |sum, t| sum.saturating_add(t.tx.gas_limits[0]));
+        if asked > self.limits.simulate_compute {
+            return Err(rejected(format!(
+                "simulation asks for {asked} compute gas; read-only clients may simulate at \
+                 most {} (lower the transaction's compute limit)",
+                self.limits.simulate_compute
+            )));
+        }
+        Ok(())
     }
 
     fn count(&self, r: &keel_chain::BlockResult) {
@@ -80,36 +123,61 @@ impl ChainService {
         }
     }
 
+    /// The head and the node's health. While the store is closed after a disk error, the
+    /// last head seen with `"healthy": false` and the error: the validator must know.
     fn status(&self) -> Response {
-        let chain = self.chain();
-        match chain.head() {
-            Ok((height, state_root)) => {
-                let next = chain
-                    .block_result(height)
-                    .ok()
-                    .flatten()
-                    .map(|r| r.next_prices);
-                let detail = json!({
-                    "next_prices": next,
-                    "chain_id": chain.config().ok().map(|c| c.chain_id),
-                    "timestamp": chain.head_timestamp().ok(),
-                });
-                Response::Status(StatusReply {
+        let chain = self.store.get().ok();
+        let store_error = match self.store.health() {
+            Health::Ok => None,
+            Health::Failed { error } => Some(error),
+        };
+        let Some(chain) = chain else {
+            let (height, state_root) = self.store.last_head();
+            let detail = json!({ "healthy": false, "store_error": store_error });
+            return Response::Status(StatusReply {
+                height,
+                state_root,
+                detail: detail.to_string().into_bytes(),
+            });
+        };
+        // Reads take no lock, so a block may commit between them: read until the head is the
+        // same before and after, so height, root and timestamp belong to one block.
+        let mut tries = 0;
+        loop {
+            let (height, state_root) = match chain.head() {
+                Ok(h) => h,
+                Err(e) => return internal(e),
+            };
+            let detail = json!({
+                "next_prices": chain.block_result(height).ok().flatten().map(|r| r.next_prices),
+                "chain_id": chain.config().ok().map(|c| c.chain_id),
+                "timestamp": chain.head_timestamp().ok(),
+                "healthy": store_error.is_none(),
+                "store_error": store_error,
+            });
+            tries += 1;
+            if tries >= 8 || chain.head().is_ok_and(|h| h.0 == height) {
+                return Response::Status(StatusReply {
                     height,
                     state_root,
                     detail: detail.to_string().into_bytes(),
-                })
+                });
             }
-            Err(e) => internal(e),
         }
     }
 
-    fn submit(&self, bytes: &[u8], commit: bool) -> Response {
+    fn submit(&self, ctx: &RequestContext, bytes: &[u8], commit: bool) -> Response {
         let block: Block = match decode("block", bytes) {
             Ok(b) => b,
             Err(e) => return rejected(e),
         };
-        let mut chain = self.chain();
+        if !commit && let Err(refusal) = self.check_budget(ctx, &block.txs) {
+            return refusal;
+        }
+        let chain = match self.chain() {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
         let result = if commit {
             chain.execute_block(&block)
         } else {
@@ -119,6 +187,7 @@ impl ChainService {
             Ok(r) => {
                 if commit {
                     self.count(&r);
+                    self.store.committed((block.header.height, r.state_root));
                 }
                 Response::BlockOutcome {
                     output: serde_json::to_vec(&r).unwrap_or_default(),
@@ -130,14 +199,18 @@ impl ChainService {
                 | keel_chain::ChainError::Header(_)
                 | keel_chain::ChainError::TooManyTransactions { .. }),
             ) => rejected(e),
-            Err(e) => internal(e),
+            Err(e) => {
+                let response = internal(&e);
+                self.store.check(chain, &e);
+                response
+            }
         }
     }
 
     /// Executes one transaction on the head without committing it: blocks come only from
     /// `SubmitBlock`, so `Deploy` and `GovernanceSubmit` are simulations (there is no mempool
     /// yet); their answer says so.
-    fn one_tx(&self, bytes: &[u8], want: Want) -> Response {
+    fn one_tx(&self, ctx: &RequestContext, bytes: &[u8], want: Want) -> Response {
         let tx: SignedTx = match decode("signed transaction", bytes) {
             Ok(t) => t,
             Err(e) => return rejected(e),
@@ -151,7 +224,13 @@ impl ChainService {
             }
             _ => {}
         }
-        let chain = self.chain();
+        if let Err(refusal) = self.check_budget(ctx, std::slice::from_ref(&tx)) {
+            return refusal;
+        }
+        let chain = match self.chain() {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
         let header = match chain.next_local_header() {
             Ok(h) => h,
             Err(e) => return internal(e),
@@ -178,7 +257,10 @@ impl ChainService {
     }
 
     fn query(&self, key: &[u8], with_proof: bool) -> Response {
-        let chain = self.chain();
+        let chain = match self.chain() {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
         if !with_proof {
             return match chain.get(key) {
                 Ok(value) => Response::StateValue { value, proof: None },
@@ -201,8 +283,27 @@ impl ChainService {
         }
     }
 
-    fn verify(&self, items: Vec<keel_protocol::BlsItem>) -> Response {
+    fn verify(&self, ctx: &RequestContext, items: Vec<keel_protocol::BlsItem>) -> Response {
         let n = items.len();
+        if n > self.limits.verify_max_items {
+            return Response::Error {
+                code: ErrorCode::RequestTooLarge,
+                message: format!(
+                    "{n} items in one BlsBatchVerify; this node takes at most {} \
+                     (verify_max_items): split the request",
+                    self.limits.verify_max_items
+                ),
+            };
+        }
+        if !self.verify_rate.admit(ctx, n, std::time::Instant::now()) {
+            return Response::Error {
+                code: ErrorCode::Overloaded,
+                message: format!(
+                    "BlsBatchVerify rate: at most {} signatures per second per client",
+                    self.limits.verify_rate
+                ),
+            };
+        }
         let mut parsed = Vec::with_capacity(n);
         let mut index = Vec::with_capacity(n);
         for (i, (pk, msg, sig)) in items.into_iter().enumerate() {
@@ -241,16 +342,16 @@ enum Want {
 }
 
 impl Service for ChainService {
-    fn handle(&self, _ctx: &RequestContext, request: Request) -> Response {
+    fn handle(&self, ctx: &RequestContext, request: Request) -> Response {
         match request {
             Request::Status => self.status(),
-            Request::SubmitBlock { block } => self.submit(&block, true),
-            Request::ExecuteBlock { block } => self.submit(&block, false),
-            Request::SimulateTx { tx } => self.one_tx(&tx, Want::Any),
-            Request::Deploy { tx } => self.one_tx(&tx, Want::Deploy),
+            Request::SubmitBlock { block } => self.submit(ctx, &block, true),
+            Request::ExecuteBlock { block } => self.submit(ctx, &block, false),
+            Request::SimulateTx { tx } => self.one_tx(ctx, &tx, Want::Any),
+            Request::Deploy { tx } => self.one_tx(ctx, &tx, Want::Deploy),
             Request::QueryState { key, with_proof } => self.query(&key, with_proof),
-            Request::BlsBatchVerify { items } => self.verify(items),
-            Request::GovernanceSubmit { tx } => self.one_tx(&tx, Want::Governance),
+            Request::BlsBatchVerify { items } => self.verify(ctx, items),
+            Request::GovernanceSubmit { tx } => self.one_tx(ctx, &tx, Want::Governance),
             // The server answers these itself.
             Request::Hello { .. } | Request::AuthProof { .. } | Request::Ping { .. } => {
                 Response::Error {
@@ -263,7 +364,7 @@ impl Service for ChainService {
 
     fn shutdown(&self) {
         // Every committed block was fsync'ed by its redb transaction; nothing is pending.
-        if let Ok((h, root)) = self.chain().head() {
+        if let Ok(Ok((h, root))) = self.store.get().map(|c| c.head()) {
             tracing::info!(height = h, root = %hex::encode(root), "chain closed cleanly");
         }
     }
@@ -302,9 +403,15 @@ impl Service for ChainService {
             "# TYPE keel_verify_signatures_total counter\nkeel_verify_signatures_total {}",
             g(&c.verify_signatures)
         );
-        if let Ok((h, _)) = self.chain().head() {
-            let _ = writeln!(out, "# TYPE keel_chain_height gauge\nkeel_chain_height {h}");
-        }
+        // The last head seen: no lock, no database read, so a scrape never waits for a block.
+        let (h, _) = self.store.last_head();
+        let _ = writeln!(out, "# TYPE keel_chain_height gauge\nkeel_chain_height {h}");
+        let up = u8::from(self.store.health() == Health::Ok);
+        let _ = writeln!(
+            out,
+            "# HELP keel_up 1 while the node can commit blocks; 0 after a disk error until the \
+             state store is reopened.\n# TYPE keel_up gauge\nkeel_up {up}"
+        );
         if let Some(k) = &self.kernel {
             out.push_str(&k.metrics_text());
         }

@@ -19,12 +19,23 @@ use crate::pool::Priority;
 /// costs about `log₂ n` extra checks of shrinking size; `k` bad ones at most about
 /// `2k·log₂(n/k)`.
 ///
+/// The bisection is bounded: once its checks have covered [`BISECTION_BUDGET`] × `n` items
+/// (many bad signatures — the cheap lever of an attacker, whose batch would otherwise cost
+/// `O(n log n)` scalar multiplications and pairings), every item still undecided is checked
+/// on its own, which is exact. A batch of `n` items therefore never costs more than about
+/// `(1 + BISECTION_BUDGET) · n` items in combined checks plus `n` single checks, whatever its
+/// signatures.
+///
 /// Deterministic: the verdicts are a function of the items (in order) alone — same batch, same
 /// scalars, same checks, same verdicts on every node, run, backend and thread count. They equal
 /// [`VerifyItem::verify`] for every item, except that an invalid item is reported valid if its
 /// error cancels under the derived scalars, which an adversary must grind for (about 2^-128 per
 /// attempt); a valid item is never reported invalid. If the backend fails, the fallback is
 /// [`SingleVerifier`], which is exact (so deterministic too).
+/// Items the bisection of one batch may put through combined checks, per item of the batch,
+/// before it decides the rest one item at a time.
+pub const BISECTION_BUDGET: usize = 2;
+
 #[derive(Debug)]
 pub struct BatchVerifier<B> {
     backend: B,
@@ -59,7 +70,8 @@ impl<B: Backend> BatchVerifier<B> {
             .zip(in_group)
             .filter_map(|(i, ok)| ok.then_some(i))
             .collect();
-        self.bisect(&batch, &candidates, false, &mut verdicts)?;
+        let mut budget = items.len().saturating_mul(BISECTION_BUDGET + 1);
+        self.bisect(&batch, &candidates, false, &mut budget, &mut verdicts)?;
         Ok(verdicts)
     }
 
@@ -77,23 +89,28 @@ impl<B: Backend> BatchVerifier<B> {
     }
 
     /// Decides every index of `subset`; `known_bad` says a check already showed that the
-    /// subset holds an invalid item (so checking it again would be wasted work).
+    /// subset holds an invalid item (so checking it again would be wasted work). `budget` is
+    /// what combined checks of several items may still cover (see [`BISECTION_BUDGET`]).
     fn bisect(
         &self,
         batch: &CommittedBatch,
         subset: &[usize],
         known_bad: bool,
+        budget: &mut usize,
         verdicts: &mut [Verdict],
     ) -> Result<(), BackendError> {
         if subset.is_empty() {
             return Ok(());
+        }
+        if subset.len() > 1 && *budget < subset.len() {
+            return self.one_by_one(batch, subset, verdicts);
         }
         // A single item is always checked: its check is exact, unlike the inference that
         // led here (which rests on a probabilistic pass of its sibling).
         let passes = if known_bad && subset.len() > 1 {
             false
         } else {
-            self.backend.combined_check(batch, subset)?
+            self.charged_check(batch, subset, budget)?
         };
         if passes {
             for &i in subset {
@@ -105,15 +122,44 @@ impl<B: Backend> BatchVerifier<B> {
             return Ok(()); // already Invalid
         }
         let (left, right) = subset.split_at(subset.len() / 2);
-        if self.backend.combined_check(batch, left)? {
+        if left.len() > 1 && *budget < left.len() {
+            return self.one_by_one(batch, subset, verdicts);
+        }
+        if self.charged_check(batch, left, budget)? {
             for &i in left {
                 verdicts[i] = Verdict::Valid;
             }
-            self.bisect(batch, right, true, verdicts)
+            self.bisect(batch, right, true, budget, verdicts)
         } else {
-            self.bisect(batch, left, true, verdicts)?;
-            self.bisect(batch, right, false, verdicts)
+            self.bisect(batch, left, true, budget, verdicts)?;
+            self.bisect(batch, right, false, budget, verdicts)
         }
+    }
+
+    /// A combined check whose items are taken from `budget`.
+    fn charged_check(
+        &self,
+        batch: &CommittedBatch,
+        subset: &[usize],
+        budget: &mut usize,
+    ) -> Result<bool, BackendError> {
+        *budget = budget.saturating_sub(subset.len());
+        self.backend.combined_check(batch, subset)
+    }
+
+    /// Decides each item of `subset` by its own (exact) check.
+    fn one_by_one(
+        &self,
+        batch: &CommittedBatch,
+        subset: &[usize],
+        verdicts: &mut [Verdict],
+    ) -> Result<(), BackendError> {
+        for &i in subset {
+            if self.backend.combined_check(batch, &[i])? {
+                verdicts[i] = Verdict::Valid;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ mod cpu;
 mod rlc;
 
 pub use backend::{Backend, BackendError};
-pub use batch::BatchVerifier;
+pub use batch::{BISECTION_BUDGET, BatchVerifier};
 pub use commit::{
     CommittedBatch, RANDOM_SCALAR_BITS, SCALAR_BYTES, Scalar, batch_digest, derive_scalars,
 };

@@ -18,7 +18,7 @@ use keel_ebpf_bridge::{Engine, JitCompile};
 use keel_state::{Overlay, StateDb, StateProof};
 use keel_vm::{Vm, VmConfig};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// A value, its proof, and the height and root it proves against.
 pub type Proven = (Option<Vec<u8>>, StateProof, u64, [u8; 32]);
@@ -30,17 +30,27 @@ pub const DEFAULT_DATA_DIR: &str = "./keel-data";
 /// `interp` or `jit` (the default). Node-local; every engine gives the same results.
 pub const ROUTINE_ENGINE_ENV: &str = "KEEL_ROUTINE_ENGINE";
 
+/// Reads (`head`, `get`, `prove`, `simulate`…) take `&self` and run on a snapshot of the
+/// last committed version, so they never wait for a block being executed: the state is
+/// versioned and a committed version never changes. `Chain` is `Sync`; share it between
+/// threads and commit from any of them (commits are serialized inside).
 pub struct Chain {
     db: StateDb,
     vm: Vm,
     verifier: Box<dyn SignatureVerifier>,
     /// Native routines loaded from the state (governance decides which run).
     routines: RoutineCache,
+    /// Held for a whole `execute_block`: one writer at a time, readers never take it.
+    writer: Mutex<Writer>,
+    /// Validated sender keys, so the signature phase decodes each sender's key once.
+    keys: Mutex<KeyCache>,
+}
+
+/// What only the (single) writer touches.
+struct Writer {
     last_timings: BlockTimings,
     /// Append-only fault log (`<data>/audit/audit.log*`), written after each commit.
     audit: AuditLog,
-    /// Validated sender keys, so the signature phase decodes each sender's key once.
-    keys: Mutex<KeyCache>,
 }
 
 /// Audit log rotation: files of at most 16 MiB, 8 kept.
@@ -62,8 +72,10 @@ impl Chain {
             vm,
             verifier,
             routines,
-            last_timings: BlockTimings::default(),
-            audit,
+            writer: Mutex::new(Writer {
+                last_timings: BlockTimings::default(),
+                audit,
+            }),
             keys: Mutex::new(KeyCache::default()),
         })
     }
@@ -97,15 +109,22 @@ impl Chain {
             vm,
             verifier,
             routines,
-            last_timings: BlockTimings::default(),
-            audit,
+            writer: Mutex::new(Writer {
+                last_timings: BlockTimings::default(),
+                audit,
+            }),
             keys: Mutex::new(KeyCache::default()),
         })
     }
 
     /// Phase timings of the last executed block.
     pub fn last_timings(&self) -> BlockTimings {
-        self.last_timings
+        self.writer().last_timings
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        // A panic mid-block leaves nothing half-written (the commit is one transaction).
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs native routines on `engine`. The engine is node-local but never changes a result:
@@ -191,8 +210,10 @@ impl Chain {
         self.next_header(timestamp, proposer)
     }
 
-    /// Executes `block` on the head and commits it atomically with its receipts.
-    pub fn execute_block(&mut self, block: &Block) -> Result<BlockResult, ChainError> {
+    /// Executes `block` on the head and commits it atomically with its receipts. Concurrent
+    /// calls run one after the other; reads meanwhile see the previous head.
+    pub fn execute_block(&self, block: &Block) -> Result<BlockResult, ChainError> {
+        let mut writer = self.writer();
         let (height, root) = self.head()?;
         if block.header.height != next_height(height)? {
             return Err(ChainError::WrongHeight {
@@ -223,11 +244,11 @@ impl Chain {
             self.db
                 .commit_block_with_aux(block.header.height, executed.writes, &record)?;
         executed.timings.commit = started.elapsed();
-        self.last_timings = executed.timings;
+        writer.last_timings = executed.timings;
         executed.result.state_root = new_root.0;
         // The block is durable; its faults go to the audit trail. A failing audit write is
         // reported, not fatal: the block itself is committed.
-        if let Err(e) = self.audit.record_block(&executed.result) {
+        if let Err(e) = writer.audit.record_block(&executed.result) {
             tracing::error!(
                 height = block.header.height,
                 "cannot write the audit log: {e}"
@@ -309,6 +330,23 @@ impl Chain {
         Ok((v, p, h, root))
     }
 }
+
+impl ChainError {
+    /// True when the disk failed under the state store (e.g. ENOSPC while committing): the
+    /// committed data is intact, but the chain must be reopened before it commits again.
+    pub fn is_store_io(&self) -> bool {
+        match self {
+            ChainError::Commit(e) | ChainError::Access(AccessError::State(e)) => e.is_io(),
+            _ => false,
+        }
+    }
+}
+
+// Shared between the server's workers: reads run concurrently with a commit.
+const _: () = {
+    const fn sync<T: Send + Sync>() {}
+    sync::<Chain>();
+};
 
 /// The height after `h`. Errors: `HeightExhausted` at `u64::MAX` (never a wrap to block 0).
 fn next_height(h: u64) -> Result<u64, ChainError> {

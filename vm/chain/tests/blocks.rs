@@ -209,7 +209,7 @@ fn the_token_contract_runs_on_chain_with_u256_balances() {
 #[test]
 fn blocks_must_follow_the_head() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = new_chain(dir.path());
+    let chain = new_chain(dir.path());
     let mut header = chain.next_header(1, PROPOSER).unwrap();
     header.height += 1;
     assert!(matches!(
@@ -276,7 +276,7 @@ fn results_are_stored_and_survive_reopening() {
 #[test]
 fn a_block_whose_timestamp_does_not_increase_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = new_chain(dir.path());
+    let chain = new_chain(dir.path());
     let header = chain.next_header(100, PROPOSER).unwrap();
     chain
         .execute_block(&Block {
@@ -312,7 +312,7 @@ fn a_block_whose_timestamp_does_not_increase_is_refused() {
 #[test]
 fn a_block_from_a_proposer_outside_the_validator_set_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chain = new_chain(dir.path());
+    let chain = new_chain(dir.path());
     for stranger in [[0u8; 32], [0x11; 32]] {
         let header = chain.next_header(1, stranger).unwrap();
         assert!(matches!(

@@ -679,7 +679,7 @@ fn contract_upgrades_schedule_and_fee_changes_apply_at_their_height_and_replay_i
 
     // Replay every block on a fresh chain: same receipts, same roots, same governance.
     let dir2 = tempfile::tempdir().unwrap();
-    let mut replay = new_chain(dir2.path());
+    let replay = new_chain(dir2.path());
     for b in &blocks {
         let original = chain.block_result(b.header.height).unwrap().unwrap();
         let again = replay.execute_block(b).unwrap();

@@ -173,6 +173,17 @@ impl StateError {
         )
     }
 
+    /// True when the disk failed under the store (a read or write error, e.g. ENOSPC, or redb's
+    /// refusal to go on after one): the data on disk is intact, but this handle must be closed
+    /// and the database reopened before it can commit again.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self,
+            StateError::Io { .. }
+                | StateError::Storage(redb::Error::Io(_) | redb::Error::PreviousIo)
+        )
+    }
+
     /// Recovers our own error from inside a jmt `anyhow` chain (the tree calls back into our
     /// storage), so storage failures keep their type instead of becoming `Tree`.
     pub(crate) fn from_tree(err: anyhow::Error) -> Self {

@@ -32,11 +32,17 @@ use crate::service::Peer;
 use crate::session::{Flow, Session, write_error};
 use crate::shared::Shared;
 
+/// Write-buffer capacity a connection keeps between answers.
+const RETAINED_OUT_BYTES: usize = 256 * 1024;
+
 /// A listener this ring accepts on (index 0: TCP, 1: Unix).
 pub(super) struct Listener {
     fd: RawFd,
     tcp: bool,
     pub(super) active: bool,
+    /// Accepting failed for lack of descriptors: re-armed on the next tick, not at once (an
+    /// immediate re-arm fails again and spins the ring).
+    backoff: bool,
 }
 
 pub(super) struct State {
@@ -103,6 +109,7 @@ pub(super) fn run_ring_with(
             fd,
             tcp,
             active: false,
+            backoff: false,
         })
     })
     .collect();
@@ -290,6 +297,13 @@ impl State {
             }
             TAG_TICK => {
                 self.arm_tick(ring)?;
+                for i in 0..self.listeners.len() {
+                    let paused = self.listeners.get(i).is_some_and(|l| l.backoff);
+                    if paused && self.stopping.is_none() {
+                        self.listeners[i].backoff = false;
+                        self.arm_accept(ring, i)?;
+                    }
+                }
                 self.on_tick(ring, now)
             }
             _ => Ok(()), // TAG_CANCEL: the cancelled operations report on their own.
@@ -311,13 +325,18 @@ impl State {
         // Own the descriptor first: it is closed on every path below that does not keep it.
         // SAFETY: the kernel just gave us this descriptor and nothing else refers to it.
         let file = (res >= 0).then(|| unsafe { std::fs::File::from_raw_fd(res) });
+        let exhausted = res == -libc::EMFILE || res == -libc::ENFILE;
         if !cqueue::more(flags) {
             if let Some(l) = self.listeners.get_mut(index) {
                 l.active = false;
+                l.backoff = exhausted;
             }
-            if self.stopping.is_none() {
+            if self.stopping.is_none() && !exhausted {
                 self.arm_accept(ring, index)?;
             }
+        }
+        if exhausted {
+            tracing::warn!("out of file descriptors: accepting paused until the next tick");
         }
         let Some(file) = file else {
             if res != -libc::ECANCELED {
@@ -343,7 +362,19 @@ impl State {
         now: Instant,
     ) -> Result<(), SubmitError> {
         let res = file.as_raw_fd();
-        if !self.shared.admit_connection() {
+        let peer = if tcp {
+            // SAFETY: borrows the descriptor for `getpeername`; `forget` keeps `file` the owner.
+            let stream =
+                std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(res) });
+            let _ = stream.set_nodelay(true);
+            match stream.peer_addr() {
+                Ok(a) => Peer::Tcp(a),
+                Err(_) => Peer::Tcp(std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+            }
+        } else {
+            Peer::Unix
+        };
+        let Some(ticket) = self.shared.admit_connection(&peer) else {
             let mut frame = Vec::new();
             write_error(
                 &self.shared,
@@ -363,18 +394,6 @@ impl State {
                 )
             };
             return Ok(());
-        }
-        let peer = if tcp {
-            // SAFETY: borrows the descriptor for `getpeername`; `forget` keeps `file` the owner.
-            let stream =
-                std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(res) });
-            let _ = stream.set_nodelay(true);
-            match stream.peer_addr() {
-                Ok(a) => Peer::Tcp(a),
-                Err(_) => Peer::Tcp(std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
-            }
-        } else {
-            Peer::Unix
         };
         let Some(slot) = self.free.pop() else {
             self.shared.release_connection();
@@ -393,7 +412,7 @@ impl State {
         let token = (u64::from(slot) << 32) | u64::from(generation);
         self.conns[slot as usize] = Some(Conn {
             generation,
-            session: Session::new(token, peer, &self.shared, now),
+            session: Session::new(token, peer, ticket, &self.shared, now),
             out: Vec::new(),
             sending: Vec::new(),
             sent: 0,
@@ -469,6 +488,10 @@ impl State {
             conn.sent += res as usize;
             if conn.sent >= conn.sending.len() {
                 conn.sending.clear();
+                // A large answer's buffer is not kept for the connection's life.
+                if conn.sending.capacity() > RETAINED_OUT_BYTES {
+                    conn.sending = Vec::new();
+                }
                 conn.sent = 0;
             }
         }

@@ -17,6 +17,7 @@ use keel_protocol::{ErrorCode, Request, Response};
 use super::event_loop::run_ring_with;
 use super::owner::RingOwner;
 use super::{Inbox, probe};
+use crate::admission::Admission;
 use crate::auth::AuthPolicy;
 use crate::config::ServerConfig;
 use crate::listen::bind_tcp;
@@ -49,19 +50,22 @@ fn shared() -> Arc<Shared> {
     let config = ServerConfig {
         ring_entries: 64,
         recv_buffers: 64,
+        // The ping clients never authenticate; they must live as long as the test needs.
+        handshake_timeout_ms: 600_000,
         ..ServerConfig::ephemeral()
     };
     let policy = AuthPolicy::from_config(&config).unwrap();
     // Pings are answered on the ring itself: no worker thread is needed.
     let (pool, _rx) = WorkerPool::new(16);
     Arc::new(Shared {
-        config,
         policy,
         metrics: Metrics::default(),
         service: Arc::new(Refuse),
         pool,
         shutting_down: AtomicBool::new(false),
         connections: AtomicUsize::new(0),
+        admission: Admission::new(&config),
+        config,
     })
 }
 

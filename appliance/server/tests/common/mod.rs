@@ -11,7 +11,8 @@ use keel_server::protocol::{ErrorCode, Request, Response, StatusReply};
 use keel_server::{Backend, RequestContext, ServerConfig, ServerHandle, Service};
 
 /// A service with observable behaviour: `ExecuteBlock` sleeps `block[0]` ms then echoes,
-/// `SubmitBlock` rejects `b"bad"`, `SimulateTx(b"panic")` panics.
+/// `SubmitBlock` rejects `b"bad"`, `SimulateTx(b"panic")` panics, `SimulateTx(b"sleep", ms)`
+/// sleeps `ms` milliseconds.
 #[derive(Default)]
 pub struct TestService {
     pub handled: AtomicU64,
@@ -40,6 +41,12 @@ impl Service for TestService {
                 Response::BlockOutcome { output: block }
             }
             Request::SimulateTx { tx } if tx == b"panic" => panic!("test service asked to panic"),
+            // A slow read: `sleep` then the milliseconds in the next byte.
+            Request::SimulateTx { tx } if tx.starts_with(b"sleep") => {
+                let ms = tx.get(5).copied().unwrap_or(0);
+                std::thread::sleep(Duration::from_millis(u64::from(ms)));
+                Response::TxOutcome { output: tx }
+            }
             Request::QueryState { key, with_proof } => Response::StateValue {
                 value: Some(key),
                 proof: with_proof.then(|| b"proof".to_vec()),
