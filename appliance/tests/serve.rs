@@ -107,7 +107,7 @@ fn the_demo_workload_runs_against_the_daemon_over_io_uring() {
     let stdout = demo(&[]);
     check_demo(&stdout);
     // Where the kernel allows io_uring, it is the backend; otherwise the daemon said why.
-    if !stdout.contains("IoUring") {
+    if !stdout.contains("(io_uring backend)") {
         eprintln!(
             "SKIPPED[io_uring]: io_uring assertion: the daemon fell back to epoll here:\n{stdout}"
         );
@@ -118,7 +118,7 @@ fn the_demo_workload_runs_against_the_daemon_over_io_uring() {
 fn the_demo_workload_runs_against_the_epoll_fallback() {
     let stdout = demo(&["--no-io-uring"]);
     check_demo(&stdout);
-    assert!(stdout.contains("Epoll"), "{stdout}");
+    assert!(stdout.contains("(epoll backend)"), "{stdout}");
 }
 
 #[test]

@@ -33,7 +33,7 @@ mod uring;
 
 pub use config::ServerConfig;
 pub use error::ServerError;
-pub use server::{Backend, ServerHandle, serve};
+pub use server::{Backend, BoundListeners, ServerHandle, serve};
 pub use service::{Peer, RequestContext, Service};
 
 pub use keel_protocol as protocol;

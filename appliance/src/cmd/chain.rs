@@ -206,6 +206,19 @@ pub fn open(data: &DataDir) -> anyhow::Result<Chain> {
             data.dir.display()
         );
     }
+    if let Some(daemon) = crate::daemon::lock::running_daemon(&data.dir) {
+        let endpoint = daemon
+            .endpoint()
+            .map(|e| format!(" --endpoint {e}"))
+            .unwrap_or_default();
+        bail!(
+            "the chain in {} is open in a running keel daemon ({}); ask the daemon instead: \
+             `keel client status{endpoint}`, `keel client account ADDRESS{endpoint}`, \
+             `keel client query KEY{endpoint}` (or stop it first)",
+            data.dir.display(),
+            daemon.describe(),
+        );
+    }
     Chain::open(&data.dir, verifier()?)
         .with_context(|| format!("cannot open the chain in {}", data.dir.display()))
 }
