@@ -305,10 +305,12 @@ impl MetricsEndpoint {
         listener: TcpListener,
         render: impl Fn() -> String + Send + 'static,
     ) -> Result<MetricsEndpoint, ServerError> {
-        let addr = listener.local_addr().map_err(|source| ServerError::Listen {
-            what: "metrics".into(),
-            source,
-        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                what: "metrics".into(),
+                source,
+            })?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()

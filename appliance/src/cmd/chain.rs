@@ -341,7 +341,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let r = chain.execute_block(&Block { header, txs })?;
             print_result(&r, json);
-            Ok(ExitCode::SUCCESS)
+            Ok(super::exit::of_receipts(&r))
         }
         ChainCmd::Generate { data, blocks, txs } => {
             let mut chain = open(&data)?;
@@ -448,9 +448,9 @@ pub fn print_result(r: &keel_chain::BlockResult, json: bool) {
             .map(|c| format!(" contract={}", hex::encode(c)))
             .unwrap_or_default();
         println!(
-            "  tx {i} {}: {status}; gas {:?}; fee {}{contract}",
+            "  tx {i} {}: {status}; gas {}; fee {}{contract}",
             hex::encode(&rc.tx_hash[..8]),
-            rc.gas_used,
+            gas_text(&rc.gas_used),
             rc.fee
         );
     }
@@ -461,7 +461,19 @@ pub fn print_result(r: &keel_chain::BlockResult, json: bool) {
             e.proposal, e.kind, e.detail
         );
     }
-    println!("gas used {:?}; next prices {:?}", r.gas_used, r.next_prices);
+    println!(
+        "gas used {}; next prices {}",
+        gas_text(&r.gas_used),
+        gas_text(&r.next_prices)
+    );
+}
+
+/// A per-dimension vector, labelled.
+pub fn gas_text(g: &PerDimension) -> String {
+    format!(
+        "compute {} storage {} memory {} bandwidth {}",
+        g[0], g[1], g[2], g[3]
+    )
 }
 
 pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
@@ -473,7 +485,7 @@ pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
             match chain.get(&raw)? {
                 None => {
                     println!("absent");
-                    Ok(ExitCode::from(3))
+                    Ok(ExitCode::from(super::exit::ABSENT))
                 }
                 Some(v) => {
                     if key.starts_with("account:") {
@@ -610,7 +622,7 @@ pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
             let header = chain.next_local_header()?;
             let r = chain.execute_block(&Block { header, txs })?;
             print_result(&r, json);
-            Ok(ExitCode::SUCCESS)
+            Ok(super::exit::of_receipts(&r))
         }
     }
 }

@@ -269,7 +269,7 @@ fn submit(signer: &Signer, g: GovTx) -> anyhow::Result<ExitCode> {
     print_result(&r, signer.json);
     Ok(match r.receipts.first().map(|rc| &rc.status) {
         Some(keel_chain::TxStatus::Success { .. }) => ExitCode::SUCCESS,
-        _ => ExitCode::from(2),
+        _ => ExitCode::from(super::exit::TX_NOT_APPLIED),
     })
 }
 

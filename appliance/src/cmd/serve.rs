@@ -131,8 +131,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(verifier.lane(keel_offload::Priority::Client)),
         kernel.clone(),
     );
-    let handle = ServerHandle::start_on(bound, Arc::new(service))
-        .context("cannot start the server")?;
+    let handle =
+        ServerHandle::start_on(bound, Arc::new(service)).context("cannot start the server")?;
     println!(
         "keel serving ({} backend): tcp {}, unix {}, metrics http://{}/metrics",
         handle.backend().name(),
@@ -207,11 +207,10 @@ fn effective_config(a: &ServeArgs) -> anyhow::Result<DaemonConfig> {
         cfg.kernel.enabled = false;
     }
     cfg.resolve_defaults();
-    cfg.validate()
-        .with_context(|| match &a.config {
-            Some(p) => format!("{} is not a valid keel.toml", p.display()),
-            None => "invalid configuration".into(),
-        })?;
+    cfg.validate().with_context(|| match &a.config {
+        Some(p) => format!("{} is not a valid keel.toml", p.display()),
+        None => "invalid configuration".into(),
+    })?;
     Ok(cfg)
 }
 

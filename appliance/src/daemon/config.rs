@@ -257,7 +257,10 @@ mod tests {
         let text = c.to_commented_toml().unwrap();
         assert!(text.contains("# TCP listen address"), "{text}");
         assert!(text.contains("tcp = false"), "{text}");
-        assert!(text.contains("unix_socket = \"/srv/keel/keel.sock\""), "{text}");
+        assert!(
+            text.contains("unix_socket = \"/srv/keel/keel.sock\""),
+            "{text}"
+        );
         assert_eq!(effective(&text), c);
     }
 

@@ -158,7 +158,10 @@ mod tests {
         };
         first.record(&record).unwrap();
         let err = DataDirLock::acquire(dir.path()).err().unwrap().to_string();
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         assert!(err.contains("tcp 127.0.0.1:7411"), "{err}");
         assert_eq!(running_daemon(dir.path()), Some(record));
         assert_eq!(data_dir_of(std::process::id()).as_deref(), Some(dir.path()));

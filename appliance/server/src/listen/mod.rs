@@ -218,7 +218,10 @@ mod tests {
         let addr = probe.local_addr().unwrap();
         drop(probe);
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "listen::tests::child_holding_a_reuseport_listener"])
+            .args([
+                "--exact",
+                "listen::tests::child_holding_a_reuseport_listener",
+            ])
             .args(["--nocapture", "--test-threads", "1"])
             .env("KEEL_TEST_REUSEPORT_PORT", addr.port().to_string())
             .stdout(std::process::Stdio::piped())
