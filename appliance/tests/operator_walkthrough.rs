@@ -233,9 +233,11 @@ fn a_daemon_killed_and_restarted_at_once_serves_every_new_connection() {
     let (first, _) = daemon(dir.path(), &tcp, &[], "keel serving");
     let mut previous = first;
     for _ in 0..3 {
+        // Restarted before the killed one is even reaped: its lock, Unix socket and TCP
+        // listeners (held by its io_uring until the kernel tears the ring down) are waited out.
         previous.kill().unwrap();
-        previous.wait().unwrap();
         let (next, lines) = daemon(dir.path(), &tcp, &[], "keel serving");
+        previous.wait().unwrap();
         if !lines.iter().any(|l| l.contains("io_uring backend")) {
             println!("SKIPPED[io_uring]: the daemon fell back to epoll: {lines:?}");
         }

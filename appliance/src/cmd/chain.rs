@@ -49,8 +49,10 @@ pub enum ChainCmd {
         json: bool,
     },
     /// Execute and commit a block from a JSON file: {"txs": ["<signed tx hex>", …],
-    /// "timestamp": N (greater than the head's), optional "proposer" (a validator's address hex;
-    /// default: the first validator), "height" and "parent_root" to check}.
+    /// "timestamp": N (greater than the head's), "proposer": "<a validator's address hex>",
+    /// optional "height" and "parent_root" to check}. The chain refuses a timestamp that does
+    /// not follow the head's and a proposer that is not a validator. Exit 0: every transaction
+    /// succeeded; 2: one FAILED or was REJECTED (the block is committed); 1: error.
     ExecBlock {
         /// The block file.
         file: PathBuf,
@@ -324,9 +326,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             let mut chain = open(&data)?;
             let mut header = chain.next_local_header()?;
             header.timestamp = spec.timestamp;
-            if let Some(p) = spec.proposer.as_deref() {
-                header.proposer = parse_hex::<32>("proposer", p)?;
-            }
+            header.proposer = parse_hex::<32>("proposer", &spec.proposer)?;
             if let Some(h) = spec.height {
                 header.height = h;
             }
@@ -401,11 +401,13 @@ pub fn demo_tx(key: &SecretKey, nonce: u64, kind: TxKind) -> SignedTx {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct BlockFile {
     txs: Vec<String>,
-    #[serde(default)]
+    /// Required: a block's time comes from its proposer, never a default.
     timestamp: u64,
-    proposer: Option<String>,
+    /// Required: the validator that proposes the block.
+    proposer: String,
     height: Option<u64>,
     parent_root: Option<String>,
 }

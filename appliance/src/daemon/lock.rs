@@ -49,6 +49,12 @@ impl DaemonRecord {
     }
 }
 
+/// How long start-up waits for an exiting daemon to release the data directory.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The lock is held by another process (its record, if readable).
+struct Held(Option<DaemonRecord>);
+
 /// The held lock. Released when dropped (or when the process dies, however it dies).
 pub struct DataDirLock {
     file: File,
@@ -56,26 +62,47 @@ pub struct DataDirLock {
 
 impl DataDirLock {
     /// Takes the data directory's lock. Errors when another daemon holds it, naming that
-    /// daemon, or when the file cannot be created.
+    /// daemon, or when the file cannot be created. A holder that is exiting (killed, its
+    /// io_uring still being torn down) is waited for, up to [`EXIT_WAIT`].
     pub fn acquire(data_dir: &Path) -> anyhow::Result<DataDirLock> {
+        let deadline = std::time::Instant::now() + EXIT_WAIT;
+        loop {
+            match Self::try_acquire(data_dir) {
+                Err(Held(Some(r)))
+                    if !keel_server::process_is_alive(r.pid)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(Held(r)) => {
+                    let who = r
+                        .map(|r| format!("another keel ({}) serves it", r.describe()))
+                        .unwrap_or_else(|| "another keel serves it".into());
+                    anyhow::bail!("data dir {} is in use: {who}", data_dir.display())
+                }
+                Ok(lock) => return lock,
+            }
+        }
+    }
+
+    fn try_acquire(data_dir: &Path) -> Result<anyhow::Result<DataDirLock>, Held> {
         let path = data_dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
+        let opened = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+            .with_context(|| format!("cannot open {}", path.display()));
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
         match file.try_lock() {
-            Ok(()) => Ok(DataDirLock { file }),
-            Err(TryLockError::WouldBlock) => {
-                let who = read_record(&path)
-                    .map(|r| format!("another keel ({}) serves it", r.describe()))
-                    .unwrap_or_else(|| "another keel serves it".into());
-                anyhow::bail!("data dir {} is in use: {who}", data_dir.display())
-            }
+            Ok(()) => Ok(Ok(DataDirLock { file })),
+            Err(TryLockError::WouldBlock) => Err(Held(read_record(&path))),
             Err(TryLockError::Error(e)) => {
-                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+                Ok(Err(e).with_context(|| format!("cannot lock {}", path.display())))
             }
         }
     }

@@ -9,6 +9,8 @@
 
 mod owner;
 
+pub use owner::process_is_alive;
+
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -141,8 +143,13 @@ pub(crate) fn bind_unix(path: &Path) -> Result<UnixBinding, ServerError> {
     if let Ok(meta) = std::fs::symlink_metadata(path)
         && meta.file_type().is_socket()
     {
-        if let Ok(live) = UnixStream::connect(path) {
-            return Err(in_use(format!("unix {}", path.display()), peer_pid(&live)));
+        // A killed daemon's listener still accepts while its io_uring is torn down; once the
+        // file is replaced nobody reaches it, so only a live process's socket is refused.
+        if let Ok(live) = UnixStream::connect(path)
+            && let pid = peer_pid(&live)
+            && pid.is_none_or(process_is_alive)
+        {
+            return Err(in_use(format!("unix {}", path.display()), pid));
         }
         std::fs::remove_file(path).map_err(err)?;
     }

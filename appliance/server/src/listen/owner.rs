@@ -37,6 +37,19 @@ pub(crate) fn socket_owner(inode: u64) -> Option<u32> {
     })
 }
 
+/// Whether process `pid` exists and is not exiting. A killed process whose io_uring is being
+/// torn down is a zombie leader (`Z`) while its sockets and locks are still held.
+pub fn process_is_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) S …`: the state follows the last ')' (comm may contain anything).
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, None | Some('Z' | 'X' | 'x'))
+}
+
 /// The inode of an open socket descriptor.
 pub(crate) fn inode_of(fd: &impl std::os::fd::AsRawFd) -> Option<u64> {
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
@@ -108,6 +121,15 @@ mod tests {
         assert_eq!(socket_owner(inode), Some(std::process::id()));
         drop(l);
         assert!(listening_inodes(addr).is_empty());
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_reaped_child_is_not() {
+        assert!(process_is_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_is_alive(pid));
     }
 
     #[test]
