@@ -33,7 +33,7 @@ mod uring;
 
 pub use config::ServerConfig;
 pub use error::ServerError;
-pub use listen::process_is_alive;
+pub use listen::{port_owner, process_is_alive};
 pub use server::{Backend, BoundListeners, ServerHandle, serve};
 pub use service::{Peer, RequestContext, Service};
 

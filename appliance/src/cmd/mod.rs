@@ -12,6 +12,7 @@ pub mod exit;
 pub mod genesis;
 pub mod gov;
 pub mod kernel;
+pub mod kernel_pins;
 pub mod module;
 pub mod offload;
 pub mod replay;

@@ -5,6 +5,7 @@
 //! data directory), then every listener is bound (an address another process holds is an
 //! error), and only then is the chain opened or a demo chain created.
 
+use super::kernel_pins;
 use crate::daemon::config::DaemonConfig;
 use crate::daemon::lock::{DaemonRecord, DataDirLock, explain_server_error};
 use crate::daemon::service::ChainService;
@@ -19,6 +20,23 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// A line on stdout that never panics: the daemon keeps running (and stops cleanly) when
+/// whoever started it has closed its stdout.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// The same on stderr.
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -116,13 +134,20 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     // Which routines contracts may call is decided by governance, in the chain state.
     chain.set_routine_engine(cfg.routine_engine()?)?;
 
+    let tcp_port = bound.tcp_addr().map(|a| a.port());
+    warn_about_other_pins(&cfg, tcp_port);
     let kernel = cfg.kernel.enabled.then(|| {
         if cfg.kernel.admission.port == 0 {
-            cfg.kernel.admission.port = bound.tcp_addr().map_or(0, |a| a.port());
+            cfg.kernel.admission.port = tcp_port.unwrap_or(0);
         }
+        // Pins belong to one daemon: the one serving this port (one per port, enforced above).
+        cfg.kernel.pin_dir = match (&cfg.kernel.pin_dir, tcp_port) {
+            (Some(root), Some(port)) => Some(kernel_pins::instance_dir(root, port)),
+            _ => None,
+        };
         let k = keel_kernel_progs::KernelPrograms::start(&cfg.kernel);
         for p in k.problems() {
-            eprintln!("warning: {p}");
+            say_err!("warning: {p}");
         }
         Arc::new(k)
     });
@@ -133,14 +158,16 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let handle =
         ServerHandle::start_on(bound, Arc::new(service)).context("cannot start the server")?;
-    println!(
-        "keel serving ({} backend): tcp {}, unix {}, metrics http://{}/metrics",
+    say!(
+        "keel serving ({} backend): tcp {}, unix {}, metrics {}",
         handle.backend().name(),
-        handle.tcp_addr().map_or("-".into(), |a| a.to_string()),
+        handle.tcp_addr().map_or("off".into(), |a| a.to_string()),
         handle
             .unix_path()
-            .map_or("-".into(), |p| p.display().to_string()),
-        handle.metrics_addr().map_or("-".into(), |a| a.to_string()),
+            .map_or("off".into(), |p| p.display().to_string()),
+        handle
+            .metrics_addr()
+            .map_or("off".into(), |a| format!("http://{a}/metrics")),
     );
 
     if a.demo {
@@ -156,29 +183,67 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let result = crate::daemon::demo::run(&endpoint, &demo_keys);
         if let Err(e) = &result {
-            eprintln!("demo failed: {e:#}");
+            say_err!("demo failed: {e:#}");
         }
         if a.exit_after_demo {
             handle.shutdown();
             handle.join()?;
+            say_kernel_programs_stay(kernel.as_deref(), tcp_port);
             return Ok(if result.is_ok() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             });
         }
-        println!("demo done; the daemon keeps serving (Ctrl-C or SIGTERM to stop)");
+        say!("demo done; the daemon keeps serving (Ctrl-C or SIGTERM to stop)");
     }
 
     while !stop.load(Ordering::Relaxed) && !handle.is_finished() {
         std::thread::sleep(Duration::from_millis(100));
     }
-    println!("shutting down: finishing in-flight requests");
+    say!("shutting down: finishing in-flight requests");
     handle.shutdown();
     handle.join()?;
-    println!("stopped cleanly");
+    say!("stopped cleanly");
+    say_kernel_programs_stay(kernel.as_deref(), tcp_port);
     drop(lock);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Kernel programs outlive the daemon by design; say so, and how to remove them.
+fn say_kernel_programs_stay(kernel: Option<&keel_kernel_progs::KernelPrograms>, port: Option<u16>) {
+    if let (Some(k), Some(port)) = (kernel, port)
+        && let Some(pins) = k.pin_root()
+    {
+        say!(
+            "kernel programs stay attached to port {port} (pinned under {}) so the next start \
+             has no gap; `keel kernel detach --port {port}` removes them",
+            pins.display()
+        );
+    }
+}
+
+/// Warns about kernel programs an earlier daemon left on this port that this one will not
+/// replace (kernel programs off, or another pin directory): they keep their old allowlist.
+fn warn_about_other_pins(cfg: &DaemonConfig, port: Option<u16>) {
+    let Some(port) = port else { return };
+    let ours = cfg.kernel.pin_dir.as_deref().filter(|_| cfg.kernel.enabled);
+    let roots = [
+        Some(Path::new(keel_kernel_progs::DEFAULT_PIN_DIR)),
+        cfg.kernel.pin_dir.as_deref(),
+    ];
+    for root in roots.into_iter().flatten() {
+        let dir = kernel_pins::instance_dir(root, port);
+        if Some(root) != ours && dir.exists() {
+            say_err!(
+                "warning: kernel programs of an earlier daemon still guard port {port} with their \
+                 old allowlist (pinned under {}); `keel kernel detach --port {port} --pin-dir {}` \
+                 removes them",
+                dir.display(),
+                root.display()
+            );
+        }
+    }
 }
 
 /// The configuration file (or the embedded default) with the command-line overrides applied,
@@ -245,7 +310,7 @@ fn create_demo_chain(
         keel_chain::genesis::write_keystore(keystore, cfg.demo_accounts)
             .context("cannot write the demo keystore")?;
     }
-    println!(
+    say!(
         "created a demo chain in {} ({} funded accounts, keys in {})",
         cfg.data_dir.display(),
         cfg.demo_accounts,

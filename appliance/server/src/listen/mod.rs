@@ -9,7 +9,7 @@
 
 mod owner;
 
-pub use owner::process_is_alive;
+pub use owner::{port_owner, process_is_alive};
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};

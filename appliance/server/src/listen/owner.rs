@@ -37,6 +37,15 @@ pub(crate) fn socket_owner(inode: u64) -> Option<u32> {
     })
 }
 
+/// The live process listening on TCP `port` (any address), where it can be seen.
+pub fn port_owner(port: u16) -> Option<u32> {
+    let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+    listening_inodes(any)
+        .into_iter()
+        .filter_map(socket_owner)
+        .find(|pid| process_is_alive(*pid))
+}
+
 /// Whether process `pid` exists and is not exiting. A killed process whose io_uring is being
 /// torn down is a zombie leader (`Z`) while its sockets and locks are still held.
 pub fn process_is_alive(pid: u32) -> bool {
