@@ -146,6 +146,23 @@ fn the_cli_walkthrough_works_while_the_daemon_runs() {
         "{stdout}"
     );
 
+    // Governance through the daemon, the same shape as the local command.
+    let out = client(&["gov-status", "--json"]);
+    let gov: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(gov["validators"].as_array().map(Vec::len), Some(4), "{gov}");
+    assert!(gov["params"]["quorum_bps"].is_number(), "{gov}");
+
+    // The keystore's accounts, without secrets.
+    let out = keel(&["tx", "keys", "--data", &d, "--json"]);
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(keys.as_array().map(Vec::len), Some(8), "{keys}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("secret"));
+    // The audit trail reads alongside the daemon; a mistyped data dir is an error.
+    assert!(keel(&["audit", "tail", "--data", &d]).status.success());
+    let out = keel(&["audit", "tail", "--data", &format!("{d}/nope")]);
+    assert_eq!(out.status.code(), Some(1));
+
     // Local reads name the daemon and the client command instead of "Database already open".
     let out = keel(&["chain", "status", "--data", &d]);
     let (_, err) = text(&out);

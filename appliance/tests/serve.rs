@@ -88,10 +88,13 @@ fn check_demo(stdout: &str) {
     for expected in [
         "created a demo chain",
         "may submit blocks",
-        "simulated the deploy: \"success\" (not committed)",
+        "simulated the deploy: success (not committed)",
         "deployed counter",
         "13/13 transactions succeeded",
-        "counter = Some(3), proven against root",
+        "counter = 3, proven against root",
+        "forged on purpose",
+        "simulated counter.get (not committed): ok, returned 0x0300000000000000",
+        "keel client call",
         "invalid positions [5]",
         "pipelined 200 status requests, 200 answers",
     ] {

@@ -131,6 +131,13 @@ pub enum StateCmd {
 
 #[derive(Subcommand)]
 pub enum TxCmd {
+    /// List the keystore's accounts: index, address and public key (never the secrets).
+    Keys {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        json: bool,
+    },
     /// Sign a transaction with a keystore key; prints the signed transaction as hex.
     Sign(Box<SignArgs>),
     /// Execute signed transactions (hex) as the next block of the local chain.
@@ -561,6 +568,24 @@ pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
 
 pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
     match cmd {
+        TxCmd::Keys { data, json } => {
+            let keys = load_keys(&data)?;
+            if json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|k| json!({"index": k.index, "address": k.address, "public_key": k.public_key}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for k in &keys {
+                    println!(
+                        "{:>3}  address {}  public key {}",
+                        k.index, k.address, k.public_key
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         TxCmd::Sign(a) => {
             let keys = load_keys(&a.data)?;
             let entry = keys

@@ -65,6 +65,17 @@ pub enum ClientCmd {
         conn: Conn,
         tx: String,
     },
+    /// Governance through the daemon: validators, parameters, proposals and their tallies,
+    /// routines, kill switches (the same output as `keel gov status`; every value proven).
+    GovStatus {
+        #[command(flatten)]
+        conn: Conn,
+        /// One proposal in detail.
+        #[arg(long)]
+        proposal: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Read a state value with its proof, checked here before it is printed (KEY as in
     /// `keel state get`). `--json` gives the fields `keel state verify` takes. Exit 3: absent
     /// (the exclusion proof is still checked and printed).
@@ -191,6 +202,20 @@ pub fn run(cmd: ClientCmd) -> anyhow::Result<ExitCode> {
             return Ok(proven.exit_code());
         }
         ClientCmd::Account { conn, who, json } => return account(&conn, &who, json),
+        ClientCmd::GovStatus {
+            conn,
+            proposal,
+            json,
+        } => {
+            let mut c = connect(&conn)?;
+            let height = status(&mut c, &conn)?.height;
+            let remote = super::client_state::RemoteState::new(c, &conn.endpoint);
+            let mut overlay = keel_state::Overlay::new(remote);
+            let access = keel_chain::state_access::Access {
+                overlay: &mut overlay,
+            };
+            return super::gov::status(height, &access, proposal, json);
+        }
         ClientCmd::Call {
             conn,
             contract,

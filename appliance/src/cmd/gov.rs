@@ -8,7 +8,8 @@ use super::chain::{DataDir, load_keys, open, parse_hex, print_result, secret};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use keel_chain::governance::{self, Action, GovTx, KillTarget, ProposalStatus, RoutineSpec, tally};
-use keel_chain::{Block, Chain, Transaction, TxKind, address_of, encode};
+use keel_chain::state_access::{Access, ChainBase};
+use keel_chain::{Block, Transaction, TxKind, address_of, encode};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -333,18 +334,26 @@ pub fn run(cmd: GovCmd) -> anyhow::Result<ExitCode> {
             data,
             proposal,
             json,
-        } => status(&open(&data)?, proposal, json),
+        } => {
+            let chain = open(&data)?;
+            let (height, _) = chain.head()?;
+            chain.read(|a| Ok(status(height, a, proposal, json)))?
+        }
     }
 }
 
-fn status(chain: &Chain, one: Option<u64>, as_json: bool) -> anyhow::Result<ExitCode> {
-    let (height, _) = chain.head()?;
-    let validators = chain.read(governance::validators)?;
-    let params = chain.read(governance::params)?;
+/// Prints the governance state read through `a` (the local chain, or a daemon through
+/// `keel client gov-status`) at `height`.
+pub fn status<B: ChainBase>(
+    height: u64,
+    a: &Access<'_, B>,
+    one: Option<u64>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let validators = governance::validators(a)?;
+    let params = governance::params(a)?;
     if let Some(id) = one {
-        let p = chain
-            .read(|a| governance::proposal(a, id))?
-            .with_context(|| format!("no proposal {id}"))?;
+        let p = governance::proposal(a, id)?.with_context(|| format!("no proposal {id}"))?;
         let (yes, no, total) = tally(&p, &validators);
         if as_json {
             println!(
@@ -369,22 +378,21 @@ fn status(chain: &Chain, one: Option<u64>, as_json: bool) -> anyhow::Result<Exit
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let count = chain.read(governance::proposal_count)?;
+    let count = governance::proposal_count(a)?;
     let mut proposals = Vec::new();
     for id in 0..count {
-        if let Some(p) = chain.read(|a| governance::proposal(a, id))? {
+        if let Some(p) = governance::proposal(a, id)? {
             proposals.push(p);
         }
     }
     let mut routines = Vec::new();
-    for id in chain.read(governance::routine_ids)? {
-        routines.push((id, chain.read(|a| governance::routine_history(a, id))?));
+    for id in governance::routine_ids(a)? {
+        routines.push((id, governance::routine_history(a, id)?));
     }
-    let kills = chain.read(governance::kills)?;
-    let features = chain.read(governance::features)?;
-    let schedule = chain
-        .read(governance::schedule)?
-        .map_or(keel_vm::GasSchedule::v1().version, |s| s.version);
+    let kills = governance::kills(a)?;
+    let features = governance::features(a)?;
+    let schedule =
+        governance::schedule(a)?.map_or(keel_vm::GasSchedule::v1().version, |s| s.version);
     if as_json {
         let v = json!({
             "height": height,

@@ -7,6 +7,7 @@ pub mod bridge;
 pub mod chain;
 pub mod client;
 pub mod client_conn;
+pub mod client_state;
 pub mod demo;
 pub mod exit;
 pub mod genesis;

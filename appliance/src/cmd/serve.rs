@@ -182,8 +182,16 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             (None, None) => anyhow::bail!("the demo needs a TCP or Unix listener"),
         };
         let result = crate::daemon::demo::run(&endpoint, &demo_keys);
-        if let Err(e) = &result {
-            say_err!("demo failed: {e:#}");
+        match &result {
+            Ok(outcome) => {
+                let at = match (handle.unix_path(), handle.tcp_addr()) {
+                    (Some(u), _) => format!("unix:{}", u.display()),
+                    (None, Some(t)) => t.to_string(),
+                    (None, None) => String::new(),
+                };
+                crate::daemon::demo::print_next_steps(&at, &keystore, outcome);
+            }
+            Err(e) => say_err!("demo failed: {e:#}"),
         }
         if a.exit_after_demo {
             handle.shutdown();
