@@ -163,12 +163,37 @@ fn the_cli_walkthrough_works_while_the_daemon_runs() {
     let out = keel(&["audit", "tail", "--data", &format!("{d}/nope")]);
     assert_eq!(out.status.code(), Some(1));
 
-    // Local reads name the daemon and the client command instead of "Database already open".
-    let out = keel(&["chain", "status", "--data", &d]);
+    // Local reads go through the daemon holding the data dir, with the same output shapes.
+    let local = keel(&["chain", "status", "--data", &d, "--json"]);
+    assert!(local.status.success(), "{:?}", text(&local));
+    let remote = client(&["status", "--json"]);
+    assert_eq!(local.stdout, remote.stdout);
+    let local = keel(&["state", "proof", &key, "--data", &d, "--json"]);
+    let remote = client(&["query", &key, "--json"]);
+    assert!(local.status.success(), "{:?}", text(&local));
+    assert_eq!(local.stdout, remote.stdout);
+    let local = keel(&["gov", "status", "--data", &d, "--json"]);
+    assert!(local.status.success(), "{:?}", text(&local));
+    assert_eq!(local.stdout, client(&["gov-status", "--json"]).stdout);
+    let signed = keel(&[
+        "tx",
+        "sign",
+        "--data",
+        &d,
+        "--from",
+        "1",
+        "--to",
+        &"00".repeat(32),
+        "--amount",
+        "1",
+    ]);
+    assert!(signed.status.success(), "{:?}", text(&signed));
+    // A local write names the daemon and how to submit through it.
+    let out = keel(&["tx", "send", "--data", &d, text(&signed).0.trim()]);
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains(&format!("pid {}", daemon.id())), "{err}");
-    assert!(err.contains("keel client status"), "{err}");
+    assert!(err.contains("keel client submit"), "{err}");
 
     // A second daemon on the same data dir is refused before it touches anything.
     let other_port = format!("127.0.0.1:{}", free_port());

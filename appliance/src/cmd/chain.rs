@@ -1,5 +1,6 @@
 //! `keel chain …`, `keel state …` and `keel tx …`: the chain on a local data directory.
 
+use super::via_daemon;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use keel_chain::genesis::{self, KeyEntry};
@@ -221,9 +222,8 @@ pub fn open(data: &DataDir) -> anyhow::Result<Chain> {
             .map(|e| format!(" --endpoint {e}"))
             .unwrap_or_default();
         bail!(
-            "the chain in {} is open in a running keel daemon ({}); ask the daemon instead: \
-             `keel client status{endpoint}`, `keel client account ADDRESS{endpoint}`, \
-             `keel client query KEY{endpoint}` (or stop it first)",
+            "the chain in {} is open in a running keel daemon ({}); send blocks through it: \
+             `keel client submit --key N{endpoint} TX…` (a validator's key), or stop it first",
             data.dir.display(),
             daemon.describe(),
         );
@@ -309,20 +309,17 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
         ChainCmd::GenesisCheck { dir, json } => super::genesis::check(dir.as_deref(), json),
         ChainCmd::GenesisPin { out } => super::genesis::pin(&out),
         ChainCmd::Status { data, json } => {
+            if let Some(conn) = via_daemon::daemon_conn(&data) {
+                return super::client::run(super::client::ClientCmd::Status { conn, json });
+            }
             let chain = open(&data)?;
             let (h, root) = chain.head()?;
-            let prices = chain.block_result(h)?.map(|r| r.next_prices);
-            if json {
-                println!(
-                    "{}",
-                    json!({ "height": h, "state_root": hex::encode(root), "next_prices": prices })
-                );
-            } else {
-                println!("height {h}\nstate root {}", hex::encode(root));
-                if let Some(p) = prices {
-                    println!("base prices (compute, storage, memory, bandwidth): {p:?}");
-                }
-            }
+            let detail = json!({
+                "next_prices": chain.block_result(h)?.map(|r| r.next_prices),
+                "chain_id": chain.config()?.chain_id,
+                "timestamp": chain.head_timestamp()?,
+            });
+            via_daemon::print_status(&via_daemon::status_json(h, root, &detail), json);
             Ok(ExitCode::SUCCESS)
         }
         ChainCmd::ExecBlock { file, data, json } => {
@@ -489,9 +486,12 @@ pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         StateCmd::Check(a) => super::state_check::run(a),
         StateCmd::Get { key, data } => {
-            let chain = open(&data)?;
             let raw = parse_key(&key)?;
-            match chain.get(&raw)? {
+            let value = match via_daemon::daemon_conn(&data) {
+                Some(conn) => super::client::query(&conn, &raw)?.value,
+                None => open(&data)?.get(&raw)?,
+            };
+            match value {
                 None => {
                     println!("absent");
                     Ok(ExitCode::from(super::exit::ABSENT))
@@ -508,30 +508,25 @@ pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
             }
         }
         StateCmd::Proof { key, data, json } => {
-            let chain = open(&data)?;
             let raw = parse_key(&key)?;
+            if let Some(conn) = via_daemon::daemon_conn(&data) {
+                let proven = super::client::query(&conn, &raw)?;
+                proven.print(json);
+                return Ok(proven.exit_code());
+            }
+            let chain = open(&data)?;
             let (value, proof, h, root) = chain.prove(&raw)?;
             keel_state::verify_proof(keel_state::RootHash(root), &raw, value.as_deref(), &proof)
                 .context("the proof does not verify")?;
-            let proof_hex = proof.to_hex()?;
-            if json {
-                println!(
-                    "{}",
-                    json!({ "height": h, "root": hex::encode(root), "key": hex::encode(&raw), "value": value.as_ref().map(hex::encode), "proof": proof_hex, "verified": true })
-                );
-            } else {
-                println!(
-                    "height {h}\nroot {}\nkey 0x{}",
-                    hex::encode(root),
-                    hex::encode(&raw)
-                );
-                match &value {
-                    Some(v) => println!("value 0x{} (inclusion proof)", hex::encode(v)),
-                    None => println!("absent (exclusion proof)"),
-                }
-                println!("proof {proof_hex}\nverified: yes");
-            }
-            Ok(ExitCode::SUCCESS)
+            let proven = super::proven::Proven {
+                key: raw,
+                value,
+                root,
+                height: h,
+                proof_hex: proof.to_hex()?,
+            };
+            proven.print(json);
+            Ok(proven.exit_code())
         }
         StateCmd::Verify {
             root,
@@ -596,7 +591,14 @@ pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
             let me = address_of(&key.public_key().to_bytes());
             let nonce = match a.nonce {
                 Some(n) => n,
-                None => open(&a.data)?.account(&me)?.map_or(0, |acc| acc.nonce),
+                None => match via_daemon::daemon_conn(&a.data) {
+                    Some(conn) => super::client::query(&conn, &keel_state::keys::account_key(&me))?
+                        .value
+                        .map(|v| decode::<keel_chain::Account>("account", &v))
+                        .transpose()?
+                        .map_or(0, |acc| acc.nonce),
+                    None => open(&a.data)?.account(&me)?.map_or(0, |acc| acc.nonce),
+                },
             };
             let kind = if let (Some(to), Some(amount)) = (&a.to, &a.amount) {
                 let amount: Amount =

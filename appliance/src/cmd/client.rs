@@ -6,6 +6,7 @@
 
 use super::client_conn::{Conn, ask, connect};
 use super::exit;
+use super::proven::Proven;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use keel_chain::{Block, BlockHeader, SignedTx, decode, encode};
@@ -228,53 +229,8 @@ pub fn run(cmd: ClientCmd) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A state value the daemon sent with its proof, verified here against the root it named.
-struct Proven {
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
-    root: [u8; 32],
-    height: u64,
-    proof_hex: String,
-}
-
-impl Proven {
-    /// The same shape as `keel state proof --json`: the fields `keel state verify` takes.
-    fn to_json(&self) -> serde_json::Value {
-        json!({
-            "height": self.height,
-            "root": hex::encode(self.root),
-            "key": hex::encode(&self.key),
-            "value": self.value.as_ref().map(hex::encode),
-            "proof": self.proof_hex,
-            "verified": true,
-        })
-    }
-
-    fn print(&self, as_json: bool) {
-        if as_json {
-            println!("{}", self.to_json());
-            return;
-        }
-        match &self.value {
-            Some(v) => println!("0x{}", hex::encode(v)),
-            None => println!("absent"),
-        }
-        println!(
-            "proof verified against root {} at height {}",
-            hex::encode(self.root),
-            self.height
-        );
-    }
-
-    fn exit_code(&self) -> ExitCode {
-        match self.value {
-            Some(_) => ExitCode::SUCCESS,
-            None => ExitCode::from(exit::ABSENT),
-        }
-    }
-}
-
-fn query(conn: &Conn, raw: &[u8]) -> anyhow::Result<Proven> {
+/// A proven read through the daemon, checked here against the root it names.
+pub fn query(conn: &Conn, raw: &[u8]) -> anyhow::Result<Proven> {
     let mut c = connect(conn)?;
     let (value, proof) = match ask(
         &mut c,

@@ -335,6 +335,13 @@ pub fn run(cmd: GovCmd) -> anyhow::Result<ExitCode> {
             proposal,
             json,
         } => {
+            if let Some(conn) = super::via_daemon::daemon_conn(&data) {
+                return super::client::run(super::client::ClientCmd::GovStatus {
+                    conn,
+                    proposal,
+                    json,
+                });
+            }
             let chain = open(&data)?;
             let (height, _) = chain.head()?;
             chain.read(|a| Ok(status(height, a, proposal, json)))?

@@ -16,9 +16,11 @@ pub mod kernel;
 pub mod kernel_pins;
 pub mod module;
 pub mod offload;
+pub mod proven;
 pub mod replay;
 pub mod serve;
 pub mod state_check;
+pub mod via_daemon;
 pub mod vm;
 
 use anyhow::Context;
