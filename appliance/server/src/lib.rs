@@ -20,6 +20,7 @@
 mod auth;
 pub mod bench;
 mod config;
+pub mod contention;
 mod error;
 mod fallback;
 mod listen;

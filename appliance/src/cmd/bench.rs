@@ -69,6 +69,18 @@ pub struct BenchServeArgs {
     /// The request the clients send.
     #[arg(long, value_enum, default_value_t = ServeRequest::Ping)]
     pub request: ServeRequest,
+    /// Machine load during the measured phases: quiet, contended (a CPU hog on every core, as
+    /// on a host shared with other validators and builds; bounded in time), or both in one run.
+    #[arg(long, value_enum, default_value_t = Contention::Quiet)]
+    pub contention: Contention,
+}
+
+/// `--contention` of `keel bench serve`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Contention {
+    Quiet,
+    Contended,
+    Both,
 }
 
 /// `--request` of `keel bench serve`.
@@ -259,11 +271,30 @@ fn bench_serve(a: BenchServeArgs) -> anyhow::Result<ExitCode> {
             ServeRequest::Ping => keel_server::bench::BenchRequest::Ping,
             ServeRequest::Status => keel_server::bench::BenchRequest::Status,
         },
+        contended: false,
     };
     eprintln!(
         "load test: every response is matched to its request; a lost or mismatched one fails the run"
     );
-    let report = keel_server::bench::run_serve_bench(&cfg)?;
-    print!("{}", report.render());
+    let modes: &[bool] = match a.contention {
+        Contention::Quiet => &[false],
+        Contention::Contended => &[true],
+        Contention::Both => &[false, true],
+    };
+    for &contended in modes {
+        println!(
+            "== {} ==",
+            if contended {
+                "contended: a CPU hog on every core during each measured phase"
+            } else {
+                "quiet"
+            }
+        );
+        let report = keel_server::bench::run_serve_bench(&keel_server::bench::BenchConfig {
+            contended,
+            ..cfg.clone()
+        })?;
+        print!("{}", report.render());
+    }
     Ok(ExitCode::SUCCESS)
 }
