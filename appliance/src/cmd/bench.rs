@@ -242,6 +242,13 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn bench_bls(a: BenchBlsArgs) -> anyhow::Result<ExitCode> {
+    if !a.skip_pooled {
+        eprintln!(
+            "bench bls: the pooled-blst baseline is a separate build (offload/bench-pooled): the \
+             first run compiles it in release mode (minutes on a small machine; cargo's progress \
+             follows), later runs reuse it"
+        );
+    }
     let mut opts = keel_offload::bench::BenchOptions::default();
     if let Some(w) = a.workers {
         opts.pool.max_workers = Some(w);

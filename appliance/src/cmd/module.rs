@@ -150,7 +150,13 @@ pub struct BenchPccArgs {
 }
 
 pub fn bench(a: BenchPccArgs) -> anyhow::Result<ExitCode> {
-    let rows = keel_pcc::bench::bench_pcc(a.rounds).map_err(|e| anyhow::anyhow!(e))?;
+    let rows = keel_pcc::bench::bench_pcc_with_progress(a.rounds, &mut |name, i, n| {
+        eprintln!(
+            "bench pcc: [{i}/{n}] {name}: certify, check and load, {} rounds",
+            a.rounds
+        );
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
     print!("{}", keel_pcc::bench::render(&rows));
     Ok(ExitCode::SUCCESS)
 }
