@@ -116,13 +116,18 @@ pub fn run(a: BenchStateArgs) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        super::bench::compared(
+            "batch signature verification",
+            "one-by-one verification",
+            "lower ms and µs are better",
+        );
         println!(
             "block of {} transfers from {senders} accounts (signing took {:.0} ms, not counted)",
             a.txs,
             ms(signing)
         );
         println!(
-            "  verify signatures (batch, pinned workers): {:>9.1} ms  ({:.1} µs/sig; one-by-one {:.1} µs/sig, {:.2}x)",
+            "  verify signatures (batch, pinned workers): {:>9.1} ms  ({:.1} µs/sig; one-by-one {:.1} µs/sig, speedup {:.2}x)",
             ms(t.verify_signatures),
             batch_per_sig * 1e6,
             single_per_sig * 1e6,

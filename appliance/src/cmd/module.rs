@@ -157,6 +157,11 @@ pub fn bench(a: BenchPccArgs) -> anyhow::Result<ExitCode> {
         );
     })
     .map_err(|e| anyhow::anyhow!(e))?;
+    super::bench::compared(
+        "the one-pass certificate checker",
+        "the certifier (abstract interpretation)",
+        "lower times and higher slots/s are better",
+    );
     print!("{}", keel_pcc::bench::render(&rows));
     Ok(ExitCode::SUCCESS)
 }
