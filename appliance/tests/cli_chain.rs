@@ -189,7 +189,7 @@ fn a_contract_fault_on_chain_lands_in_the_audit_trail() {
     std::fs::write(
         &wat,
         r#"(module (import "keel" "abort" (func $abort (param i32 i32))) (memory 1 1)
-            (data (i32.const 0) "nope") (func (export "run") (call $abort (i32.const 0) (i32.const 4))))"#,
+            (data (i32.const 0) "nope") (func $run (export "run") (call $abort (i32.const 0) (i32.const 4))))"#,
     )
     .unwrap();
     let deploy = ok(&keel(&[
@@ -218,6 +218,16 @@ fn a_contract_fault_on_chain_lands_in_the_audit_trail() {
     assert_eq!(run.status.code(), Some(2), "{run:?}");
     let sent: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(sent["receipts"][0]["status"]["status"], "failed", "{sent}");
+    // In text, the fault names its entry and location.
+    let call2 = ok(&keel(&[
+        "tx", "sign", "--data", d, "--from", "0", "--call", &contract, "--entry", "run",
+    ]));
+    let text_run = keel(&["tx", "send", "--data", d, call2.trim()]);
+    let shown = String::from_utf8_lossy(&text_run.stdout);
+    assert!(
+        shown.contains(".run (depth 0), func 1 (run) at offset"),
+        "{shown}"
+    );
     let tail = ok(&keel(&["audit", "tail", "--data", d, "-n", "5"]));
     let line = tail.lines().last().unwrap_or_default();
     assert!(

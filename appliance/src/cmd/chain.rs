@@ -1,5 +1,6 @@
 //! `keel chain …`, `keel state …` and `keel tx …`: the chain on a local data directory.
 
+use super::receipt_text;
 use super::via_daemon;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -344,7 +345,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
                 .map(|(i, t)| parse_tx(t).with_context(|| format!("transaction {i}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let r = chain.execute_block(&Block { header, txs })?;
-            print_result(&r, json);
+            print_result_in(&r, json, Some(&chain));
             Ok(super::exit::of_receipts(&r))
         }
         ChainCmd::Generate { data, blocks, txs } => {
@@ -432,6 +433,12 @@ fn parse_tx(arg: &str) -> anyhow::Result<SignedTx> {
 }
 
 pub fn print_result(r: &keel_chain::BlockResult, json: bool) {
+    print_result_in(r, json, None);
+}
+
+/// [`print_result`], naming the functions of fault locations from the contracts' code in
+/// `chain` (their name sections).
+pub fn print_result_in(r: &keel_chain::BlockResult, json: bool, chain: Option<&Chain>) {
     if json {
         println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
         return;
@@ -459,6 +466,33 @@ pub fn print_result(r: &keel_chain::BlockResult, json: bool) {
             gas_text(&rc.gas_used),
             rc.fee
         );
+        for e in &rc.events {
+            println!(
+                "    event from {}: topic {} data 0x{}",
+                hex::encode(&e.contract[..8]),
+                receipt_text::topic_text(&e.topic),
+                hex::encode(&e.data)
+            );
+        }
+        for f in &rc.faults {
+            let at = f.location.as_ref().map_or(String::new(), |l| {
+                let names = chain
+                    .and_then(|c| contract_code(c, &f.contract))
+                    .map(|code| receipt_text::function_names(&code))
+                    .unwrap_or_default();
+                format!(
+                    ", {}",
+                    receipt_text::location_text(l.func, l.offset, &names)
+                )
+            });
+            println!(
+                "    fault in {}.{} (depth {}){at}: {}",
+                hex::encode(&f.contract[..8]),
+                f.entry,
+                f.depth,
+                f.trap
+            );
+        }
     }
     for e in &r.governance {
         let tx = e.tx_index.map(|i| format!(" (tx {i})")).unwrap_or_default();
@@ -472,6 +506,19 @@ pub fn print_result(r: &keel_chain::BlockResult, json: bool) {
         gas_text(&r.gas_used),
         gas_text(&r.next_prices)
     );
+}
+
+/// The code of a deployed contract, if it can be read.
+fn contract_code(chain: &Chain, contract: &[u8; 32]) -> Option<Vec<u8>> {
+    chain
+        .read(|a| {
+            let Some(hash) = a.account(contract)?.and_then(|acc| acc.code_hash) else {
+                return Ok(None);
+            };
+            a.code(&hash)
+        })
+        .ok()
+        .flatten()
 }
 
 /// A per-dimension vector, labelled.
@@ -650,7 +697,7 @@ pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let header = chain.next_local_header()?;
             let r = chain.execute_block(&Block { header, txs })?;
-            print_result(&r, json);
+            print_result_in(&r, json, Some(&chain));
             Ok(super::exit::of_receipts(&r))
         }
     }

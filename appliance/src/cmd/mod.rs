@@ -17,6 +17,7 @@ pub mod kernel_pins;
 pub mod module;
 pub mod offload;
 pub mod proven;
+pub mod receipt_text;
 pub mod replay;
 pub mod serve;
 pub mod state_check;
