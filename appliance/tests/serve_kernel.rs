@@ -137,7 +137,7 @@ fn pins_belong_to_the_daemon_serving_their_port_and_detach_tells_the_truth() {
         std::thread::spawn(move || lines.for_each(drop));
         (child, port)
     };
-    let stop = |mut c: std::process::Child| {
+    let stop = |c: std::process::Child| {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
         c.wait_with_output().unwrap()
