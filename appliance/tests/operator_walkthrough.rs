@@ -300,3 +300,53 @@ fn a_daemon_killed_and_restarted_at_once_serves_every_new_connection() {
     }
     stop(previous);
 }
+
+#[test]
+fn an_invalid_configuration_is_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("keel.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\n[server]\nidle_timeout_ms = 0\n",
+            data.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = keel(&["serve", "--config", cfg.to_str().unwrap(), "--no-kernel"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("idle_timeout_ms"), "{err}");
+    assert!(!data.exists(), "the data dir was created before validation");
+
+    // --print-config shows the effective values with their comments, and parses back.
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\n[server]\ntcp = false\n",
+            data.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = keel(&["serve", "--config", cfg.to_str().unwrap(), "--print-config"]);
+    let (printed, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(printed.contains("tcp = false"), "{printed}");
+    assert!(printed.contains("# TCP listen address"), "{printed}");
+    let sock = data.join("keel.sock");
+    assert!(
+        printed.contains(&format!("unix_socket = {:?}", sock.to_str().unwrap())),
+        "{printed}"
+    );
+    assert!(!data.exists());
+    let again = dir.path().join("again.toml");
+    std::fs::write(&again, &printed).unwrap();
+    let out = keel(&[
+        "serve",
+        "--config",
+        again.to_str().unwrap(),
+        "--print-config",
+    ]);
+    assert_eq!(text(&out).0, printed);
+}
