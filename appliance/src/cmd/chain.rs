@@ -497,8 +497,10 @@ pub fn print_result_in(r: &keel_chain::BlockResult, json: bool, chain: Option<&C
     for e in &r.governance {
         let tx = e.tx_index.map(|i| format!(" (tx {i})")).unwrap_or_default();
         println!(
-            "  governance proposal {} {:?}{tx}: {}",
-            e.proposal, e.kind, e.detail
+            "  governance proposal {} {}{tx}: {}",
+            e.proposal,
+            receipt_text::name_of(&e.kind),
+            e.detail
         );
     }
     println!(

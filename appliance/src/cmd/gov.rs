@@ -349,6 +349,20 @@ pub fn run(cmd: GovCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Where a proposal stands, in words.
+fn status_text(p: &governance::Proposal, yes: u64, total: u64) -> String {
+    match &p.status {
+        ProposalStatus::Voting => {
+            format!("voting until {} (yes {yes}/{total})", p.activation_height)
+        }
+        ProposalStatus::Executed { height } => format!("activated at {height}"),
+        ProposalStatus::Failed { height, reason } => format!("failed at {height}: {reason}"),
+        ProposalStatus::Expired { height, .. } => {
+            format!("expired at {height} (yes {yes}/{total})")
+        }
+    }
+}
+
 /// Prints the governance state read through `a` (the local chain, or a daemon through
 /// `keel client gov-status`) at `height`.
 pub fn status<B: ChainBase>(
@@ -371,12 +385,12 @@ pub fn status<B: ChainBase>(
             );
         } else {
             println!(
-                "proposal {id}: {}\n  proposer {}\n  submitted at {}, activates at {}\n  status {:?}\n  votes: yes {yes}, no {no} of {total} stake (quorum {} bps)",
+                "proposal {id}: {}\n  proposer {}\n  submitted at {}, activates at {}\n  status {}\n  votes: yes {yes}, no {no} of {total} stake (quorum {} bps)",
                 p.action.describe(),
                 hex::encode(p.proposer),
                 p.submitted_at,
                 p.activation_height,
-                p.status,
+                status_text(&p, yes, total),
                 params.quorum_bps
             );
             for (a, v) in &p.votes {
@@ -428,17 +442,12 @@ pub fn status<B: ChainBase>(
     }
     for p in &proposals {
         let (yes, _, total) = tally(p, &validators);
-        let status = match &p.status {
-            ProposalStatus::Voting => {
-                format!("voting until {} (yes {yes}/{total})", p.activation_height)
-            }
-            ProposalStatus::Executed { height } => format!("activated at {height}"),
-            ProposalStatus::Failed { height, reason } => format!("failed at {height}: {reason}"),
-            ProposalStatus::Expired { height, .. } => {
-                format!("expired at {height} (yes {yes}/{total})")
-            }
-        };
-        println!("  {} {}: {status}", p.id, p.action.describe());
+        println!(
+            "  {} {}: {}",
+            p.id,
+            p.action.describe(),
+            status_text(p, yes, total)
+        );
     }
     println!("routines:");
     for (id, h) in &routines {

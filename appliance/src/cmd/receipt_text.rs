@@ -12,6 +12,16 @@ pub fn topic_text(topic: &[u8]) -> String {
     }
 }
 
+/// The serde name of a unit enum variant (`snake_case`, as in the JSON output), or its
+/// compact JSON for anything else: user output never shows Rust's Debug form.
+pub fn name_of<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::from("?"),
+    }
+}
+
 /// Function names by index from a module's `name` section (empty when it has none, e.g. a
 /// stripped build, or when the section is malformed: names are a debugging aid only).
 pub fn function_names(code: &[u8]) -> BTreeMap<u32, String> {
@@ -48,6 +58,14 @@ pub fn location_text(func: u32, offset: u32, names: &BTreeMap<u32, String>) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enum_names_are_their_serde_names() {
+        assert_eq!(
+            name_of(&keel_chain::governance::GovEventKind::Activated),
+            "activated"
+        );
+    }
 
     #[test]
     fn printable_topics_are_text_and_others_hex() {
