@@ -153,6 +153,19 @@ fn the_cli_walkthrough_works_while_the_daemon_runs() {
     assert_eq!(gov["validators"].as_array().map(Vec::len), Some(4), "{gov}");
     assert!(gov["params"]["quorum_bps"].is_number(), "{gov}");
 
+    // A governance transaction signed while the daemon runs (nonce, chain id and activation
+    // read through it), then submitted through it.
+    let signed = keel(&[
+        "gov", "kill", "division", "--data", &d, "--from", "1", "--print",
+    ]);
+    let (gov_tx, err) = text(&signed);
+    assert!(signed.status.success(), "{err}");
+    let out = client(&["gov", gov_tx.trim()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = client(&["gov-status", "--json"]);
+    let gov: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(gov["proposals"].as_array().map(Vec::len), Some(1), "{gov}");
+
     // The keystore's accounts, without secrets.
     let out = keel(&["tx", "keys", "--data", &d, "--json"]);
     let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -24,9 +24,9 @@ pub struct Signer {
     /// Only print the signed transaction (hex), e.g. for `keel client gov`.
     #[arg(long)]
     pub print: bool,
-    /// Nonce of the signer; default: read from the chain in the data directory. With
-    /// `--print`, giving --nonce (and --at for proposals) avoids opening the chain, which a
-    /// running daemon holds.
+    /// Nonce of the signer; default: read from the chain in the data directory (through the
+    /// daemon when one holds it). With `--print`, giving --nonce (and --at for proposals)
+    /// reads nothing at all.
     #[arg(long)]
     pub nonce: Option<u64>,
     /// Print the block result as JSON.
@@ -223,13 +223,13 @@ fn submit(signer: &Signer, g: GovTx) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("no key {} in the keystore", signer.from))?;
     let key = secret(entry)?;
     let me = address_of(&key.public_key().to_bytes());
+    // --print only signs: with --nonce nothing is read, otherwise the nonce and chain id come
+    // from the chain (or the daemon holding it). Without --print the block executes here.
     let offline = signer.print && signer.nonce.is_some();
-    let chain = if offline {
+    let chain = if signer.print {
         None
     } else {
-        Some(open(&signer.data).context(
-            "with a daemon running on this data directory, use --print with --nonce (and --at)",
-        )?)
+        Some(open(&signer.data)?)
     };
     let (nonce, chain_id) = match &chain {
         Some(c) => (
@@ -239,10 +239,14 @@ fn submit(signer: &Signer, g: GovTx) -> anyhow::Result<ExitCode> {
             },
             c.config()?.chain_id,
         ),
-        None => (
+        None if offline => (
             signer.nonce.unwrap_or(0),
             keel_chain::ChainConfig::demo().chain_id,
         ),
+        None => {
+            let f = facts(&signer.data, Some(&me))?;
+            (signer.nonce.unwrap_or(f.nonce), f.chain_id)
+        }
     };
     let size = encode(&g).len() as u64;
     let tx = Transaction {
@@ -281,10 +285,64 @@ fn activation(data: &DataDir, when: &When) -> anyhow::Result<u64> {
     if let Some(h) = when.at {
         return Ok(h);
     }
+    let f = facts(data, None)?;
+    Ok(f.head + 1 + f.min_delay.max(DEFAULT_VOTING_BLOCKS))
+}
+
+/// What signing a governance transaction needs from the chain.
+struct Facts {
+    head: u64,
+    chain_id: u64,
+    min_delay: u64,
+    nonce: u64,
+}
+
+/// [`Facts`] from the daemon holding `data` when there is one (proven reads), else from the
+/// local chain. `me`: whose nonce (0 without).
+fn facts(data: &DataDir, me: Option<&keel_chain::Address>) -> anyhow::Result<Facts> {
+    if let Some(conn) = super::via_daemon::daemon_conn(data) {
+        let mut c = super::client_conn::connect(&conn)?;
+        let status = match super::client_conn::ask(&mut c, &conn, &keel_protocol::Request::Status)?
+        {
+            keel_protocol::Response::Status(s) => s,
+            _ => bail!("unexpected answer to Status"),
+        };
+        let detail: serde_json::Value = serde_json::from_slice(&status.detail).unwrap_or_default();
+        let chain_id = detail["chain_id"]
+            .as_u64()
+            .context("the daemon's status names no chain id")?;
+        let remote = super::client_state::RemoteState::new(c, &conn.endpoint);
+        let mut overlay = keel_state::Overlay::new(remote);
+        return gather(
+            status.height,
+            chain_id,
+            me,
+            &Access {
+                overlay: &mut overlay,
+            },
+        );
+    }
     let chain = open(data)?;
     let (head, _) = chain.head()?;
-    let p = chain.read(governance::params)?;
-    Ok(head + 1 + p.min_delay.max(DEFAULT_VOTING_BLOCKS))
+    let chain_id = chain.config()?.chain_id;
+    chain.read(|a| Ok(gather(head, chain_id, me, a)))?
+}
+
+fn gather<B: ChainBase>(
+    head: u64,
+    chain_id: u64,
+    me: Option<&keel_chain::Address>,
+    a: &Access<'_, B>,
+) -> anyhow::Result<Facts> {
+    Ok(Facts {
+        head,
+        chain_id,
+        min_delay: governance::params(a)?.min_delay,
+        nonce: match me {
+            Some(m) => a.account(m)?.map_or(0, |acc| acc.nonce),
+            None => 0,
+        },
+    })
 }
 
 pub fn run(cmd: GovCmd) -> anyhow::Result<ExitCode> {
