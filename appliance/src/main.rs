@@ -21,7 +21,9 @@ struct Cli {
 enum Command {
     /// Run the daemon: the chain behind io_uring sockets (TCP and Unix), with metrics.
     Serve(cmd::serve::ServeArgs),
-    /// Talk to a running daemon.
+    /// Talk to a running daemon (authenticate with --key N, an allowlisted keystore index).
+    /// Exit codes: 0 success, 1 error, 2 a submitted transaction FAILED or was REJECTED,
+    /// 3 the value asked for is absent.
     #[command(subcommand)]
     Client(cmd::client::ClientCmd),
     /// Run, inspect and check contracts on the deterministic VM.
@@ -35,10 +37,12 @@ enum Command {
     /// Create, inspect and extend the chain in a data directory.
     #[command(subcommand)]
     Chain(cmd::chain::ChainCmd),
-    /// Read authenticated state and its proofs.
+    /// Read authenticated state and its proofs (`get` and `proof` exit 3 when the key is
+    /// absent; through the daemon when one holds the data directory).
     #[command(subcommand)]
     State(cmd::chain::StateCmd),
-    /// Sign and send transactions (demo helpers using the keystore).
+    /// Sign and send transactions (demo helpers using the keystore). `send` exits 2 when a
+    /// transaction FAILED or was REJECTED.
     #[command(subcommand)]
     Tx(cmd::chain::TxCmd),
     /// Native routines on the eBPF bridge.
