@@ -21,7 +21,9 @@ struct Cli {
 enum Command {
     /// Run the daemon: the chain behind io_uring sockets (TCP and Unix), with metrics.
     Serve(cmd::serve::ServeArgs),
-    /// Talk to a running daemon.
+    /// Talk to a running daemon (authenticate with --key N, an allowlisted keystore index).
+    /// Exit codes: 0 success, 1 error, 2 a submitted transaction FAILED or was REJECTED,
+    /// 3 the value asked for is absent.
     #[command(subcommand)]
     Client(cmd::client::ClientCmd),
     /// Run, inspect and check contracts on the deterministic VM.
@@ -35,10 +37,12 @@ enum Command {
     /// Create, inspect and extend the chain in a data directory.
     #[command(subcommand)]
     Chain(cmd::chain::ChainCmd),
-    /// Read authenticated state and its proofs.
+    /// Read authenticated state and its proofs (`get` and `proof` exit 3 when the key is
+    /// absent; through the daemon when one holds the data directory).
     #[command(subcommand)]
     State(cmd::chain::StateCmd),
-    /// Sign and send transactions (demo helpers using the keystore).
+    /// Sign and send transactions (demo helpers using the keystore). `send` exits 2 when a
+    /// transaction FAILED or was REJECTED.
     #[command(subcommand)]
     Tx(cmd::chain::TxCmd),
     /// Native routines on the eBPF bridge.
@@ -73,11 +77,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(&cli.command, Command::Serve(a) if !a.print_config) {
+        // `keel … | head`: end quietly when the reader goes away, like every Unix tool (Rust
+        // ignores SIGPIPE, so the next print would panic). The daemon keeps ignoring it.
+        // SAFETY: restoring a signal's default disposition before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Serve(a) => cmd::serve::run(a),

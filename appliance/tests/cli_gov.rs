@@ -43,7 +43,7 @@ fn a_kill_switch_and_a_routine_pass_through_governance_from_the_command_line() {
         let out = ok(&keel(&[
             "gov", "vote", &id, "yes", "--data", d, "--from", v,
         ]));
-        assert!(out.contains("Voted"), "{out}");
+        assert!(out.contains("proposal 0 voted"), "{out}");
     }
     // A non-validator's vote is a failed transaction: exit status 2 and the reason.
     let out = keel(&["gov", "vote", &id, "yes", "--data", d, "--from", "5"]);

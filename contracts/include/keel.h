@@ -1,7 +1,7 @@
 /* Keel host ABI v1 — the `keel` import namespace, for contracts written in C.
  *
- * Compile with: clang --target=wasm32 -O2 -nostdlib -fno-builtin -I contracts/include \
- *               -Wl,--no-entry -Wl,--export=NAME ... -o out.wasm src.c
+ * Compile and link with the shared runtime exactly as contracts/GUIDE.md shows (the command
+ * build.rs runs: wasm32 MVP, no libc, fixed stack and memory, c/runtime/keel_runtime.c).
  *
  * Conventions (see vm/core/ABI.md for the normative text):
  *  - An entry point is an exported function of type () -> (). Its input bytes are read with

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /* Observability of the appliance's hot paths, on classic tracepoints:
- *  - io_uring completion latency: io_uring_submit_req -> io_uring_complete, keyed by request;
+ *  - io_uring completion latency: io_uring_submit_req -> io_uring_complete, keyed by request,
+ *    in two histograms: waits (accept, recv, read, poll, timeout: they complete when a peer or
+ *    a timer acts, so an idle daemon has long ones) and requests (send, write, close, cancel…:
+ *    the daemon's own work);
  *  - preemption of pinned workers: sched_switch where a watched thread (or any thread on a
  *    watched CPU) is switched out while still runnable, and how long until it runs again.
  * Tracepoint records are declared with preserve_access_index: libbpf relocates every field
  * offset against the running kernel's BTF (trace_event_raw_*), so layout drift is survived. */
 #include <linux/bpf.h>
+#include <linux/io_uring.h>
 #include <bpf/bpf_helpers.h>
 
 #include "observe.h"
@@ -28,6 +32,7 @@ struct trace_event_raw_io_uring_submit_req {
 	void *ctx;
 	void *req;
 	__u64 user_data;
+	__u8 opcode;
 } __attribute__((preserve_access_index));
 
 struct trace_event_raw_io_uring_complete {
@@ -56,8 +61,8 @@ struct {
 	__type(value, struct obs_params);
 } obs_params SEC(".maps");
 
-/* In-flight io_uring requests: request pointer -> submit time. LRU so requests whose
- * completion is never traced (ring torn down) cannot fill it. */
+/* In-flight io_uring requests: request pointer -> submit time, with WAIT_BIT set for waits.
+ * LRU so requests whose completion is never traced (ring torn down) cannot fill it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -71,6 +76,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } obs_uring_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HIST_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} obs_uring_wait_h SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -134,6 +146,28 @@ static __always_inline void observe(void *hist, __u64 ns)
 	bump(hist, HIST_SUM, ns);
 }
 
+/* Submit times are ns since boot: the top bit is free for the request's class. */
+#define WAIT_BIT (1ULL << 63)
+
+/* Operations that complete when a peer or a timer acts, not when the daemon's work is done. */
+static __always_inline int is_wait(__u8 op)
+{
+	switch (op) {
+	case IORING_OP_ACCEPT:
+	case IORING_OP_RECV:
+	case IORING_OP_RECVMSG:
+	case IORING_OP_READ:
+	case IORING_OP_READV:
+	case IORING_OP_READ_FIXED:
+	case IORING_OP_POLL_ADD:
+	case IORING_OP_TIMEOUT:
+	case IORING_OP_LINK_TIMEOUT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 SEC("tracepoint/io_uring/io_uring_submit_req")
 int keel_uring_submit(struct trace_event_raw_io_uring_submit_req *ctx)
 {
@@ -142,8 +176,10 @@ int keel_uring_submit(struct trace_event_raw_io_uring_submit_req *ctx)
 	if (p && p->tgid && (bpf_get_current_pid_tgid() >> 32) != p->tgid)
 		return 0;
 	__u64 req = (__u64)ctx->req;
-	__u64 now = bpf_ktime_get_ns();
-	bpf_map_update_elem(&obs_inflight, &req, &now, BPF_ANY);
+	__u64 stamp = bpf_ktime_get_ns() & ~WAIT_BIT;
+	if (is_wait(ctx->opcode))
+		stamp |= WAIT_BIT;
+	bpf_map_update_elem(&obs_inflight, &req, &stamp, BPF_ANY);
 	bump(&obs_counters, OBS_URING_SUBMITTED, 1);
 	return 0;
 }
@@ -157,7 +193,12 @@ int keel_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 	if (!start)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	observe(&obs_uring_hist, now > *start ? now - *start : 0);
+	__u64 at = *start & ~WAIT_BIT;
+	__u64 ns = now > at ? now - at : 0;
+	if (*start & WAIT_BIT)
+		observe(&obs_uring_wait_h, ns);
+	else
+		observe(&obs_uring_hist, ns);
 	bump(&obs_counters, OBS_URING_COMPLETED, 1);
 	bpf_map_delete_elem(&obs_inflight, &req);
 	return 0;

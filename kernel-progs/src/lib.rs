@@ -9,9 +9,10 @@
 //!   [`render_prometheus`].
 //! - **Lifecycle**: [`KernelPrograms::start`] loads what the kernel and privileges allow and
 //!   never fails: what it cannot do is logged loudly and kept in [`KernelPrograms::problems`].
-//!   Maps and links are pinned under `/sys/fs/bpf/keel` so a daemon restart swaps programs in
-//!   place without a gap; [`read_pinned`] reads that state from another process
-//!   (`keel kernel status`).
+//!   Maps and links are pinned under the configured directory (the `keel` daemon passes
+//!   `/sys/fs/bpf/keel/port-<its TCP port>`, so each daemon owns its pins) so a daemon restart
+//!   swaps programs in place without a gap; [`read_pinned`] reads that state from another
+//!   process (`keel kernel status`).
 //! - **Benchmark** ([`bench_admission`]): admission cost per packet against pass-through.
 //!
 //! The C sources are in `bpf/`, compiled by `build.rs` with `clang -target bpf -O2 -g`.

@@ -164,7 +164,8 @@ pub(crate) fn reuse_or_attach(
                     tracing::info!(pin = %path.display(), "re-using pinned link, program updated in place");
                     return Ok((link, true));
                 }
-                tracing::warn!(pin = %path.display(), "pinned link is stale or cannot be updated; re-attaching");
+                // The normal path for links the kernel cannot update in place (tracepoints).
+                tracing::info!(pin = %path.display(), "pinned link cannot be updated in place; re-attaching");
                 let _ = link.unpin();
                 // Detach explicitly: a stale link may still hold a live attachment.
                 let _ = link.detach();

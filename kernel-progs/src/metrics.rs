@@ -95,7 +95,12 @@ pub fn render_prometheus(status: &KernelStatus) -> String {
         obs.io_uring_latency.render_prometheus(
             &mut out,
             "keel_kernel_io_uring_completion_latency_seconds",
-            "io_uring submit to completion latency.",
+            "io_uring submit to completion latency of the daemon's own operations (send, write, close, cancel).",
+        );
+        obs.io_uring_waits.render_prometheus(
+            &mut out,
+            "keel_kernel_io_uring_wait_seconds",
+            "io_uring submit to completion time of waits for peers and timers (accept, recv, read, poll, timeout); long when idle.",
         );
         obs.preemption_delay.render_prometheus(
             &mut out,

@@ -22,6 +22,7 @@ static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/observe.bpf.o")
 pub const PIN_SUBDIR: &str = "observe";
 pub(crate) const PARAMS: &str = "obs_params";
 pub(crate) const URING_HIST: &str = "obs_uring_hist";
+pub(crate) const URING_WAIT_HIST: &str = "obs_uring_wait_h";
 pub(crate) const PREEMPT_HIST: &str = "obs_preempt_h";
 pub(crate) const COUNTERS: &str = "obs_counters";
 const WATCH_TID: &str = "obs_watch_tid";
@@ -52,8 +53,13 @@ pub struct ObserveCounters {
 pub struct ObserveSnapshot {
     /// Event counts.
     pub counters: ObserveCounters,
-    /// io_uring submit → completion latency.
+    /// io_uring submit → completion latency of the daemon's own operations (send, write,
+    /// close, cancel…): the request-path cost.
     pub io_uring_latency: Histogram,
+    /// io_uring submit → completion time of waits (accept, recv, read, poll, timeout): how
+    /// long the daemon waited for peers and timers — long when idle, not a latency.
+    #[serde(default)]
+    pub io_uring_waits: Histogram,
     /// How long a preempted watched thread waited before running again.
     pub preemption_delay: Histogram,
 }
@@ -62,6 +68,7 @@ pub struct ObserveSnapshot {
 pub(crate) fn read_snapshot(
     counters: &MapHandle,
     uring: &MapHandle,
+    uring_wait: Option<&MapHandle>,
     preempt: &MapHandle,
 ) -> Result<ObserveSnapshot, KernelError> {
     Ok(ObserveSnapshot {
@@ -71,6 +78,11 @@ pub(crate) fn read_snapshot(
             preemptions: sum_percpu(counters, COUNTERS, 2)?,
         },
         io_uring_latency: Histogram::read(uring, URING_HIST)?,
+        // Pins of an older daemon have no wait histogram.
+        io_uring_waits: uring_wait
+            .map(|m| Histogram::read(m, URING_WAIT_HIST))
+            .transpose()?
+            .unwrap_or_default(),
         preemption_delay: Histogram::read(preempt, PREEMPT_HIST)?,
     })
 }
@@ -83,6 +95,7 @@ pub struct Observer {
     watch_cpu: MapHandle,
     counters: MapHandle,
     uring: MapHandle,
+    uring_wait: MapHandle,
     preempt: MapHandle,
     links: Vec<(Attachment, Link)>,
     pin_dir: Option<PathBuf>,
@@ -137,6 +150,7 @@ impl Observer {
             watch_cpu: loader::map(&object, WATCH_CPU)?,
             counters: loader::map(&object, COUNTERS)?,
             uring: loader::map(&object, URING_HIST)?,
+            uring_wait: loader::map(&object, URING_WAIT_HIST)?,
             preempt: loader::map(&object, PREEMPT_HIST)?,
             object,
             links: Vec::new(),
@@ -246,7 +260,12 @@ impl Observer {
     /// # Errors
     /// [`KernelError::Bpf`] or [`KernelError::MapLayout`] when a map cannot be read.
     pub fn snapshot(&self) -> Result<ObserveSnapshot, KernelError> {
-        read_snapshot(&self.counters, &self.uring, &self.preempt)
+        read_snapshot(
+            &self.counters,
+            &self.uring,
+            Some(&self.uring_wait),
+            &self.preempt,
+        )
     }
 
     /// Where the programs are attached.

@@ -141,6 +141,9 @@ pub fn read_pinned(pin_root: &Path) -> KernelStatus {
             observe::read_snapshot(
                 &open_pinned(&obs_dir, observe::COUNTERS)?,
                 &open_pinned(&obs_dir, observe::URING_HIST)?,
+                open_pinned(&obs_dir, observe::URING_WAIT_HIST)
+                    .ok()
+                    .as_ref(),
                 &open_pinned(&obs_dir, observe::PREEMPT_HIST)?,
             )
         };
@@ -243,13 +246,18 @@ impl fmt::Display for KernelStatus {
         }
         if let Some(o) = &self.observe {
             let mean = |sum: u64, n: u64| sum.checked_div(n).unwrap_or(0);
-            let (u, p) = (&o.io_uring_latency, &o.preemption_delay);
+            let (u, w, p) = (&o.io_uring_latency, &o.io_uring_waits, &o.preemption_delay);
             writeln!(
                 f,
-                "  io_uring: {} submitted, {} completed, mean latency {} ns",
+                "  io_uring: {} submitted, {} completed; requests (send, write, close…): {} \
+                 completed, mean latency {} ns; waits for peers and timers (accept, recv, read, \
+                 timeout): {} completed, mean wait {} ns",
                 o.counters.io_uring_submitted,
                 o.counters.io_uring_completed,
-                mean(u.sum_ns, u.count())
+                u.count(),
+                mean(u.sum_ns, u.count()),
+                w.count(),
+                mean(w.sum_ns, w.count())
             )?;
             writeln!(
                 f,

@@ -76,14 +76,28 @@ fn measure(name: &str, image: &Image, params: &Params, rounds: u32) -> BenchRow 
 ///
 /// Errors: the bridge's built-in routines fail to load or link (a build defect).
 pub fn bench_pcc(rounds: u32) -> Result<Vec<BenchRow>, String> {
+    bench_pcc_with_progress(rounds, &mut |_, _, _| {})
+}
+
+/// [`bench_pcc`], calling `progress(routine, i, n)` before measuring routine `i` of `n` (the
+/// run takes minutes; the command line shows where it is).
+pub fn bench_pcc_with_progress(
+    rounds: u32,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<Vec<BenchRow>, String> {
+    let builtin = builtin_routines()?;
+    let corpus = safe_corpus();
+    let total = builtin.len().saturating_add(corpus.len());
     let mut rows = Vec::new();
-    for r in builtin_routines()? {
+    for r in builtin {
+        progress(r.name, rows.len().saturating_add(1), total);
         let image = link(r.elf)?;
         let mut row = measure(r.name, &image, &r.params, rounds);
         row.kernel_load = kernel_load_time(r.name);
         rows.push(row);
     }
-    for (name, image, params) in safe_corpus() {
+    for (name, image, params) in corpus {
+        progress(name, rows.len().saturating_add(1), total);
         let mut row = measure(name, &image, &params, rounds);
         row.kernel_load = Err("hand-written sBPF test routine: no kernel build".into());
         rows.push(row);

@@ -1,5 +1,6 @@
 //! Runs the serving load test: `cargo run --release -p keel-server --example serve_bench
-//! [requests_per_client] [window] [client_threads] [ping|status] [tcp|unix] [io_threads]`.
+//! [requests_per_client] [window] [client_threads] [ping|status] [tcp|unix] [io_threads]`;
+//! `KEEL_BENCH_CONTENDED=1` runs with a CPU hog on every core.
 
 use keel_server::bench::{BenchConfig, BenchRequest, run_serve_bench};
 
@@ -29,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(list) = std::env::var("KEEL_BENCH_CLIENTS") {
         config.clients = list.split(',').map(str::parse).collect::<Result<_, _>>()?;
     }
+    config.contended = std::env::var_os("KEEL_BENCH_CONTENDED").is_some();
     let report = run_serve_bench(&config)?;
     print!("{}", report.render());
     Ok(())

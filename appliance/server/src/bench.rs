@@ -46,6 +46,9 @@ pub struct BenchConfig {
     /// Times each (backend, clients) pair is measured, alternating backends; the reported row
     /// is the round with the median throughput (the machine may be shared). Default: 3.
     pub rounds: usize,
+    /// Run every measured phase with a CPU hog on every core (see [`crate::contention`]), as on
+    /// a machine shared with other validators and builds. Default: false.
+    pub contended: bool,
 }
 
 impl Default for BenchConfig {
@@ -59,6 +62,7 @@ impl Default for BenchConfig {
             client_threads: 1,
             unix: false,
             rounds: 3,
+            contended: false,
         }
     }
 }
@@ -210,6 +214,10 @@ fn measure(
         thread_cpu_ns(SERVER_THREADS),
         thread_cpu_ns(&[CLIENT_THREAD]),
     );
+    // Bounded: a measured phase is seconds; the hogs stop on their own if it is not.
+    let hogs = config
+        .contended
+        .then(|| crate::contention::CpuHogs::start(0, Duration::from_secs(120)));
     let outcome = match warmed {
         Ok((_, _, 0, 0)) => runtime.block_on(drive(target, clients, config)),
         Ok((_, _, lost, mismatched)) => Ok((Duration::ZERO, Vec::new(), lost, mismatched)),
@@ -220,6 +228,7 @@ fn measure(
         thread_cpu_ns(SERVER_THREADS),
         thread_cpu_ns(&[CLIENT_THREAD]),
     );
+    drop(hogs);
     server.shutdown();
     server.join()?;
     let (elapsed, mut latencies, lost, mismatched) = outcome?;
@@ -447,6 +456,11 @@ impl BenchReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
+            "compared: io_uring (Keel) against epoll (baseline); higher req/s and lower µs are \
+             better; speedup = epoll time ÷ io_uring time (> 1: io_uring faster)"
+        );
+        let _ = writeln!(
+            out,
             "{:<9} {:>7} {:>10} {:>12} {:>10} {:>10} {:>13} {:>13}",
             "backend",
             "clients",
@@ -479,11 +493,19 @@ impl BenchReport {
             .collect::<std::collections::BTreeSet<_>>()
         {
             if let Some((ratio_pct, p99_u, p99_e)) = self.compare(clients) {
+                let p50 = |b| {
+                    self.results
+                        .iter()
+                        .find(|r| r.clients == clients && r.backend == b)
+                        .map_or(0, |r| r.p50.as_micros())
+                };
                 let _ = writeln!(
                     out,
-                    "{clients} clients: io_uring/epoll throughput = {}.{:02}x, p99 {} µs vs {} µs",
+                    "{clients} clients: speedup (throughput) {}.{:02}x; p50 {} µs vs {} µs; p99 {} µs vs {} µs (io_uring vs epoll)",
                     ratio_pct / 100,
                     ratio_pct % 100,
+                    p50(Backend::IoUring),
+                    p50(Backend::Epoll),
                     p99_u.as_micros(),
                     p99_e.as_micros()
                 );

@@ -1,6 +1,6 @@
 //! `ServerConfig`: every knob of the daemon's network core, with its default.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,16 +9,22 @@ use crate::error::ServerError;
 
 /// Configuration of the network core, read from TOML (`[server]` table of `keel.toml`, or a
 /// file of its own). Every field is optional in TOML; the default is given on each field.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Unix domain socket path to listen on; `None` (omit) disables it. Default: `"keel.sock"`
-    /// (relative to the working directory). A stale socket file at that path is replaced.
+    /// Unix domain socket path to listen on; `false` in TOML (`None`) disables it. Default:
+    /// `"keel.sock"` relative to the working directory (`keel serve` defaults it to
+    /// `<data_dir>/keel.sock`). A stale socket file at that path is replaced; a live one (a
+    /// process accepts on it) is an error.
+    #[serde(deserialize_with = "path_or_false", serialize_with = "some_or_false")]
     pub unix_socket: Option<PathBuf>,
-    /// TCP address to listen on; `None` disables TCP. Default: `"127.0.0.1:7411"`.
+    /// TCP address to listen on; `false` in TOML (`None`) disables TCP. Default:
+    /// `"127.0.0.1:7411"`. An address another process listens on is an error.
+    #[serde(deserialize_with = "text_or_false", serialize_with = "some_or_false")]
     pub tcp: Option<String>,
-    /// Loopback address of the Prometheus text endpoint (`GET /metrics`); `None` disables it.
-    /// Must be a loopback address. Default: `"127.0.0.1:9464"`.
+    /// Loopback address of the Prometheus text endpoint (`GET /metrics`); `false` in TOML
+    /// (`None`) disables it. Must be a loopback address. Default: `"127.0.0.1:9464"`.
+    #[serde(deserialize_with = "text_or_false", serialize_with = "some_or_false")]
     pub metrics: Option<String>,
     /// Pin each io_uring thread to its own core (ring i on CPU i). Worth it on a dedicated
     /// appliance; off by default because the worker pool and other services share the cores.
@@ -80,6 +86,7 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
     /// The server identity bound into the handshake signature: 64 hex digits. Default: none,
     /// a random identity is drawn at start (and logged).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server_id: Option<String>,
     /// Hex BLS public keys (96 hex digits) allowed to mutate state. Default: empty.
     pub allowlist: Vec<String>,
@@ -217,10 +224,20 @@ impl ServerConfig {
         Duration::from_millis(shortest.clamp(5, 250))
     }
 
-    pub(crate) fn validate(&self) -> Result<(), ServerError> {
+    /// Checks every value before anything is bound: a listener exists, addresses parse, sizes
+    /// and limits are in range, timeouts are positive (a zero timeout closes every connection).
+    pub fn validate(&self) -> Result<(), ServerError> {
         let bad = |m: &str| Err(ServerError::Config(m.to_string()));
         if self.unix_socket.is_none() && self.tcp.is_none() {
             return bad("no listener: set unix_socket or tcp");
+        }
+        self.tcp_addr()?;
+        self.metrics_addr()?;
+        if self.idle_timeout_ms == 0 || self.frame_timeout_ms == 0 {
+            return bad("idle_timeout_ms and frame_timeout_ms must be positive");
+        }
+        if self.max_frame_bytes < 1024 {
+            return bad("max_frame_bytes must be at least 1024");
         }
         if !self.recv_buffers.is_power_of_two() || self.recv_buffers > 32768 {
             return bad("recv_buffers must be a power of two, at most 32768");
@@ -235,6 +252,35 @@ impl ServerConfig {
             return bad("max_frame_bytes exceeds the protocol's 64 MiB limit");
         }
         Ok(())
+    }
+}
+
+/// A string, or `false` for "disabled".
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrFalse {
+    Text(String),
+    Flag(bool),
+}
+
+fn text_or_false<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match TextOrFalse::deserialize(d)? {
+        TextOrFalse::Text(t) => Ok(Some(t)),
+        TextOrFalse::Flag(false) => Ok(None),
+        TextOrFalse::Flag(true) => Err(serde::de::Error::custom(
+            "expected an address, or false to disable",
+        )),
+    }
+}
+
+fn path_or_false<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    text_or_false(d).map(|t| t.map(PathBuf::from))
+}
+
+fn some_or_false<T: Serialize, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => v.serialize(s),
+        None => s.serialize_bool(false),
     }
 }
 
@@ -269,6 +315,32 @@ mod tests {
         assert!(!c.io_uring);
         assert_eq!(c.max_in_flight, 8);
         assert!(ServerConfig::from_toml("no_such_knob = 1").is_err());
+    }
+
+    #[test]
+    fn listeners_are_turned_off_with_false_and_true_is_refused() {
+        let c = ServerConfig::from_toml("tcp = false\nmetrics = false\n").unwrap();
+        assert_eq!((c.tcp, c.metrics), (None, None));
+        assert!(c.unix_socket.is_some());
+        let c = ServerConfig::from_toml("unix_socket = false\n").unwrap();
+        assert_eq!(c.unix_socket, None);
+        assert!(ServerConfig::from_toml("tcp = true").is_err());
+        let both = ServerConfig::from_toml("tcp = false\nunix_socket = false\n").unwrap();
+        assert!(both.validate().is_err());
+    }
+
+    #[test]
+    fn zero_timeouts_and_bad_addresses_are_refused_by_validate() {
+        for text in [
+            "idle_timeout_ms = 0",
+            "frame_timeout_ms = 0",
+            "tcp = \"nonsense\"",
+            "metrics = \"10.0.0.1:9464\"",
+            "max_frame_bytes = 10",
+        ] {
+            let c = ServerConfig::from_toml(text).unwrap();
+            assert!(c.validate().is_err(), "{text} was accepted");
+        }
     }
 
     #[test]

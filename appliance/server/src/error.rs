@@ -16,6 +16,15 @@ pub enum ServerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Another process listens on the address (SO_REUSEPORT never joins another process's
+    /// sockets, and a live Unix socket is never taken over).
+    #[error("cannot listen on {what}: address in use{}", owner.map(|p| format!(" by process {p}")).unwrap_or_default())]
+    AddressInUse {
+        /// Which listener.
+        what: String,
+        /// The process holding it, where it can be seen.
+        owner: Option<u32>,
+    },
     /// A thread or runtime could not be started.
     #[error("cannot start {what}: {source}")]
     Spawn {

@@ -21,6 +21,7 @@ mod admission;
 mod auth;
 pub mod bench;
 mod config;
+pub mod contention;
 mod error;
 mod fallback;
 mod fd_limit;
@@ -35,7 +36,8 @@ mod uring;
 
 pub use config::ServerConfig;
 pub use error::ServerError;
-pub use server::{Backend, ServerHandle, serve};
+pub use listen::{port_owner, process_is_alive};
+pub use server::{Backend, BoundListeners, ServerHandle, serve};
 pub use service::{Peer, RequestContext, Service};
 
 pub use keel_protocol as protocol;

@@ -315,18 +315,29 @@ pub(crate) struct MetricsEndpoint {
 }
 
 impl MetricsEndpoint {
-    pub(crate) fn start(
-        addr: SocketAddr,
-        render: impl Fn() -> String + Send + Sync + 'static,
-    ) -> Result<MetricsEndpoint, ServerError> {
-        let render: Render = Arc::new(render);
+    /// Binds the endpoint's loopback listener (non-blocking).
+    pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
         let listen_err = |source| ServerError::Listen {
             what: format!("metrics {addr}"),
             source,
         };
         let listener = TcpListener::bind(addr).map_err(listen_err)?;
-        let addr = listener.local_addr().map_err(listen_err)?;
         listener.set_nonblocking(true).map_err(listen_err)?;
+        Ok(listener)
+    }
+
+    /// Serves `render` on a listener from [`bind`](Self::bind).
+    pub(crate) fn start(
+        listener: TcpListener,
+        render: impl Fn() -> String + Send + Sync + 'static,
+    ) -> Result<MetricsEndpoint, ServerError> {
+        let render: Render = Arc::new(render);
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                what: "metrics".into(),
+                source,
+            })?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()

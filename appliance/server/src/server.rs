@@ -1,6 +1,6 @@
 //! Starting, observing and stopping a server.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -14,7 +14,7 @@ use crate::auth::AuthPolicy;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::fallback;
-use crate::listen::{Listeners, bind_tcp, bind_unix};
+use crate::listen::{FileId, Listeners, UnixBinding, bind_tcp, bind_unix};
 use crate::metrics::{Metrics, MetricsEndpoint};
 use crate::pool::WorkerPool;
 use crate::service::Service;
@@ -46,6 +46,7 @@ pub struct ServerHandle {
     backend: Backend,
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
+    unix_file: Option<FileId>,
     metrics: Option<MetricsEndpoint>,
     threads: Vec<JoinHandle<std::io::Result<()>>>,
     inboxes: Vec<Arc<Inbox>>,
@@ -53,18 +54,29 @@ pub struct ServerHandle {
     joined: bool,
 }
 
-impl ServerHandle {
-    /// Binds the listeners, starts the worker pool and the network threads, and returns.
+/// Listeners bound for a server that has not started yet: binding first lets a daemon find a
+/// busy address before it creates or opens anything else.
+pub struct BoundListeners {
+    config: ServerConfig,
+    policy: AuthPolicy,
+    backend: Backend,
+    tcp: Vec<TcpListener>,
+    tcp_addr: Option<SocketAddr>,
+    unix: Option<UnixBinding>,
+    metrics: Option<TcpListener>,
+    metrics_addr: Option<SocketAddr>,
+}
+
+impl BoundListeners {
+    /// Validates `config`, chooses the backend and binds every listener.
     ///
     /// Uses io_uring when `config.io_uring` is set and the probe succeeds; otherwise logs the
-    /// reason once and serves through the epoll fallback (same protocol, same service).
+    /// reason once and will serve through the epoll fallback (same protocol, same service).
     /// Errors: invalid configuration (bad keys, addresses, limits), a listener that cannot be
-    /// bound, or a thread that cannot be spawned.
-    pub fn start(
-        config: ServerConfig,
-        service: Arc<dyn Service>,
-    ) -> Result<ServerHandle, ServerError> {
+    /// bound, or an address another process listens on ([`ServerError::AddressInUse`]).
+    pub fn bind(config: ServerConfig) -> Result<BoundListeners, ServerError> {
         config.validate()?;
+        crate::fd_limit::raise_for(config.max_connections);
         let policy = AuthPolicy::from_config(&config)?;
         let tcp = config.tcp_addr()?;
         let metrics_addr = config.metrics_addr()?;
@@ -80,40 +92,105 @@ impl ServerHandle {
                 }
             }
         };
-        crate::fd_limit::raise_for(config.max_connections);
-        let threads = config.io_threads();
-        let workers = config.workers();
-        let (pool, rx) = WorkerPool::new(config.worker_queue);
-        let unix_socket = config.unix_socket.clone();
-        let shared = Arc::new(Shared {
-            policy,
-            metrics: Metrics::default(),
-            service,
-            pool,
-            shutting_down: AtomicBool::new(false),
-            connections: AtomicUsize::new(0),
-            admission: Admission::new(&config),
-            config,
-        });
-
-        let (tcp_listeners, tcp_addr) = match tcp {
+        let (tcp, tcp_addr) = match tcp {
             Some(addr) => {
-                let per = if backend == Backend::IoUring {
-                    threads
-                } else {
-                    1
+                let per = match backend {
+                    Backend::IoUring => config.io_threads(),
+                    Backend::Epoll => 1,
                 };
                 let (ls, bound) = bind_tcp(addr, per)?;
                 (ls, Some(bound))
             }
             None => (Vec::new(), None),
         };
-        let (unix, unix_path) = match &unix_socket {
-            Some(path) => {
-                let (l, p) = bind_unix(path)?;
-                (Some(l), Some(p))
+        let unix = config.unix_socket.as_deref().map(bind_unix).transpose()?;
+        let metrics = metrics_addr.map(MetricsEndpoint::bind).transpose()?;
+        let metrics_addr = match &metrics {
+            Some(l) => Some(l.local_addr().map_err(|source| ServerError::Listen {
+                what: "metrics".into(),
+                source,
+            })?),
+            None => None,
+        };
+        Ok(BoundListeners {
+            config,
+            policy,
+            backend,
+            tcp,
+            tcp_addr,
+            unix,
+            metrics,
+            metrics_addr,
+        })
+    }
+
+    /// The backend the server will run on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The bound TCP address (with the real port when the configuration said port 0).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The Unix socket path.
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix.as_ref().map(|u| u.path.as_path())
+    }
+
+    /// The bound metrics address.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+}
+
+impl Drop for BoundListeners {
+    fn drop(&mut self) {
+        if let Some(u) = &self.unix {
+            UnixBinding::remove_file(&u.path, u.file_id());
+        }
+    }
+}
+
+impl ServerHandle {
+    /// Binds the listeners ([`BoundListeners::bind`]) and starts serving on them
+    /// ([`ServerHandle::start_on`]). Errors as those two.
+    pub fn start(
+        config: ServerConfig,
+        service: Arc<dyn Service>,
+    ) -> Result<ServerHandle, ServerError> {
+        Self::start_on(BoundListeners::bind(config)?, service)
+    }
+
+    /// Starts the worker pool and the network threads on bound listeners, and returns.
+    /// Errors: a thread that cannot be spawned.
+    pub fn start_on(
+        mut bound: BoundListeners,
+        service: Arc<dyn Service>,
+    ) -> Result<ServerHandle, ServerError> {
+        let backend = bound.backend;
+        let threads = bound.config.io_threads();
+        let workers = bound.config.workers();
+        let (pool, rx) = WorkerPool::new(bound.config.worker_queue);
+        let unix_binding = bound.unix.take();
+        let shared = Arc::new(Shared {
+            config: bound.config.clone(),
+            policy: bound.policy.clone(),
+            metrics: Metrics::default(),
+            service,
+            pool,
+            shutting_down: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
+            admission: Admission::new(&bound.config),
+        });
+        let tcp_listeners = std::mem::take(&mut bound.tcp);
+        let (unix, unix_path, unix_file) = match unix_binding {
+            Some(u) => {
+                let id = u.file_id();
+                (Some(u.listener), Some(u.path), id)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         shared
             .pool
@@ -122,8 +199,9 @@ impl ServerHandle {
         let mut handle = ServerHandle {
             shared: shared.clone(),
             backend,
-            tcp_addr,
+            tcp_addr: bound.tcp_addr,
             unix_path,
+            unix_file,
             metrics: None,
             threads: Vec::new(),
             inboxes: Vec::new(),
@@ -168,10 +246,10 @@ impl ServerHandle {
                 handle.threads.push(t);
             }
         }
-        if let Some(addr) = metrics_addr {
+        if let Some(listener) = bound.metrics.take() {
             let shared = shared.clone();
             let name = backend.name();
-            handle.metrics = Some(MetricsEndpoint::start(addr, move || {
+            handle.metrics = Some(MetricsEndpoint::start(listener, move || {
                 shared
                     .metrics
                     .render(name, &shared.admission, shared.service.as_ref())
@@ -270,7 +348,7 @@ impl ServerHandle {
             m.stop();
         }
         if let Some(path) = &self.unix_path {
-            let _ = std::fs::remove_file(path);
+            UnixBinding::remove_file(path, self.unix_file);
         }
         tracing::info!("keel server stopped");
         result

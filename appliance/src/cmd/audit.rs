@@ -38,6 +38,13 @@ pub fn run(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
 }
 
 fn run_tail(a: TailArgs) -> anyhow::Result<ExitCode> {
+    // A mistyped data dir is an error, not an empty log. A chain without faults yet is empty.
+    if !a.data.join(keel_state::DB_FILE_NAME).exists() {
+        anyhow::bail!(
+            "no chain in {} (pass --data with the daemon's data directory)",
+            a.data.display()
+        );
+    }
     let dir = audit_dir(&a.data);
     let mut out = std::io::stdout().lock();
     for line in tail(&dir, a.lines).with_context(|| format!("reading {}", dir.display()))? {

@@ -99,6 +99,18 @@ pub struct BenchServeArgs {
     /// With --attack: print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Machine load during the measured phases: quiet, contended (a CPU hog on every core, as
+    /// on a host shared with other validators and builds; bounded in time), or both in one run.
+    #[arg(long, value_enum, default_value_t = Contention::Quiet)]
+    pub contention: Contention,
+}
+
+/// `--contention` of `keel bench serve`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Contention {
+    Quiet,
+    Contended,
+    Both,
 }
 
 /// `--request` of `keel bench serve`.
@@ -141,8 +153,18 @@ pub struct VmBenchRow {
     pub workload: String,
     pub unmetered_ms: f64,
     pub metered_ms: f64,
-    pub metered_over_unmetered: f64,
+    /// unmetered time ÷ metered time: below 1 by the cost of metering.
+    pub speedup: f64,
     pub gas_compute: u64,
+}
+
+/// The first line of every `keel bench` text report: what is compared, which direction is
+/// better, and how ratios are written (speedup = baseline time ÷ Keel time; > 1: Keel faster).
+pub fn compared(keel: &str, baseline: &str, better: &str) {
+    println!(
+        "compared: {keel} (Keel) against {baseline} (baseline); {better}; \
+         speedup = baseline time ÷ Keel time (> 1: Keel faster)"
+    );
 }
 
 pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
@@ -234,8 +256,7 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
             workload: w.name.to_string(),
             unmetered_ms: ms(best_plain),
             metered_ms: ms(best_metered),
-            metered_over_unmetered: best_metered.as_secs_f64()
-                / best_plain.as_secs_f64().max(1e-12),
+            speedup: best_plain.as_secs_f64() / best_metered.as_secs_f64().max(1e-12),
             gas_compute: gas,
         });
     }
@@ -245,14 +266,19 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&serde_json::json!({ "bench": "vm", "rows": rows }))?
         );
     } else {
+        compared(
+            "gas-metered execution",
+            "the same module unmetered",
+            "lower ms is better; the speedup is below 1 by metering's cost",
+        );
         println!(
-            "{:<32} {:>14} {:>12} {:>24} {:>16}",
-            "workload", "unmetered ms", "metered ms", "metered_over_unmetered", "gas (compute)"
+            "{:<32} {:>14} {:>12} {:>10} {:>16}",
+            "workload", "unmetered ms", "metered ms", "speedup", "gas (compute)"
         );
         for r in &rows {
             println!(
-                "{:<32} {:>14.2} {:>12.2} {:>24.3} {:>16}",
-                r.workload, r.unmetered_ms, r.metered_ms, r.metered_over_unmetered, r.gas_compute
+                "{:<32} {:>14.2} {:>12.2} {:>9.3}x {:>16}",
+                r.workload, r.unmetered_ms, r.metered_ms, r.speedup, r.gas_compute
             );
         }
     }
@@ -260,6 +286,13 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn bench_bls(a: BenchBlsArgs) -> anyhow::Result<ExitCode> {
+    if !a.skip_pooled {
+        eprintln!(
+            "bench bls: the pooled-blst baseline is a separate build (offload/bench-pooled): the \
+             first run compiles it in release mode (minutes on a small machine; cargo's progress \
+             follows), later runs reuse it"
+        );
+    }
     let mut opts = keel_offload::bench::BenchOptions::default();
     if let Some(w) = a.workers {
         opts.pool.max_workers = Some(w);
@@ -271,6 +304,11 @@ fn bench_bls(a: BenchBlsArgs) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        compared(
+            "batch verification on pinned workers",
+            "one-by-one verification and blst's pooled batch verify",
+            "lower ns per signature is better",
+        );
         println!("{report}");
     }
     Ok(ExitCode::SUCCESS)
@@ -306,11 +344,30 @@ fn bench_serve(a: BenchServeArgs) -> anyhow::Result<ExitCode> {
             ServeRequest::Ping => keel_server::bench::BenchRequest::Ping,
             ServeRequest::Status => keel_server::bench::BenchRequest::Status,
         },
+        contended: false,
     };
     eprintln!(
         "load test: every response is matched to its request; a lost or mismatched one fails the run"
     );
-    let report = keel_server::bench::run_serve_bench(&cfg)?;
-    print!("{}", report.render());
+    let modes: &[bool] = match a.contention {
+        Contention::Quiet => &[false],
+        Contention::Contended => &[true],
+        Contention::Both => &[false, true],
+    };
+    for &contended in modes {
+        println!(
+            "== {} ==",
+            if contended {
+                "contended: a CPU hog on every core during each measured phase"
+            } else {
+                "quiet"
+            }
+        );
+        let report = keel_server::bench::run_serve_bench(&keel_server::bench::BenchConfig {
+            contended,
+            ..cfg.clone()
+        })?;
+        print!("{}", report.render());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -270,6 +270,11 @@ pub fn bench(a: BenchBridgeArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&serde_json::json!({ "bench": "bridge", "rows": rows }))?
         );
     } else {
+        super::bench::compared(
+            "native routines on the eBPF JIT",
+            "the same routine in wasm on the VM, and the eBPF interpreter",
+            "lower µs is better; wasm/jit and interp/jit are speedups",
+        );
         println!(
             "{:<20} {:>6} {:>12} {:>12} {:>12} {:>10} {:>12} {:>12} {:>10}",
             "routine",

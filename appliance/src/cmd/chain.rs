@@ -1,5 +1,7 @@
 //! `keel chain …`, `keel state …` and `keel tx …`: the chain on a local data directory.
 
+use super::receipt_text;
+use super::via_daemon;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use keel_chain::genesis::{self, KeyEntry};
@@ -49,8 +51,10 @@ pub enum ChainCmd {
         json: bool,
     },
     /// Execute and commit a block from a JSON file: {"txs": ["<signed tx hex>", …],
-    /// "timestamp": N (greater than the head's), optional "proposer" (a validator's address hex;
-    /// default: the first validator), "height" and "parent_root" to check}.
+    /// "timestamp": N (greater than the head's), "proposer": "<a validator's address hex>",
+    /// optional "height" and "parent_root" to check}. The chain refuses a timestamp that does
+    /// not follow the head's and a proposer that is not a validator. Exit 0: every transaction
+    /// succeeded; 2: one FAILED or was REJECTED (the block is committed); 1: error.
     ExecBlock {
         /// The block file.
         file: PathBuf,
@@ -129,6 +133,13 @@ pub enum StateCmd {
 
 #[derive(Subcommand)]
 pub enum TxCmd {
+    /// List the keystore's accounts: index, address and public key (never the secrets).
+    Keys {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        json: bool,
+    },
     /// Sign a transaction with a keystore key; prints the signed transaction as hex.
     Sign(Box<SignArgs>),
     /// Execute signed transactions (hex) as the next block of the local chain.
@@ -204,6 +215,18 @@ pub fn open(data: &DataDir) -> anyhow::Result<Chain> {
             "no chain in {} (run `keel chain init --data {}` first)",
             data.dir.display(),
             data.dir.display()
+        );
+    }
+    if let Some(daemon) = crate::daemon::lock::running_daemon(&data.dir) {
+        let endpoint = daemon
+            .endpoint()
+            .map(|e| format!(" --endpoint {e}"))
+            .unwrap_or_default();
+        bail!(
+            "the chain in {} is open in a running keel daemon ({}); send blocks through it: \
+             `keel client submit --key N{endpoint} TX…` (a validator's key), or stop it first",
+            data.dir.display(),
+            daemon.describe(),
         );
     }
     Chain::open(&data.dir, verifier()?)
@@ -287,20 +310,17 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
         ChainCmd::GenesisCheck { dir, json } => super::genesis::check(dir.as_deref(), json),
         ChainCmd::GenesisPin { out } => super::genesis::pin(&out),
         ChainCmd::Status { data, json } => {
+            if let Some(conn) = via_daemon::daemon_conn(&data) {
+                return super::client::run(super::client::ClientCmd::Status { conn, json });
+            }
             let chain = open(&data)?;
             let (h, root) = chain.head()?;
-            let prices = chain.block_result(h)?.map(|r| r.next_prices);
-            if json {
-                println!(
-                    "{}",
-                    json!({ "height": h, "state_root": hex::encode(root), "next_prices": prices })
-                );
-            } else {
-                println!("height {h}\nstate root {}", hex::encode(root));
-                if let Some(p) = prices {
-                    println!("base prices (compute, storage, memory, bandwidth): {p:?}");
-                }
-            }
+            let detail = json!({
+                "next_prices": chain.block_result(h)?.map(|r| r.next_prices),
+                "chain_id": chain.config()?.chain_id,
+                "timestamp": chain.head_timestamp()?,
+            });
+            via_daemon::print_status(&via_daemon::status_json(h, root, &detail), json);
             Ok(ExitCode::SUCCESS)
         }
         ChainCmd::ExecBlock { file, data, json } => {
@@ -311,9 +331,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             let chain = open(&data)?;
             let mut header = chain.next_local_header()?;
             header.timestamp = spec.timestamp;
-            if let Some(p) = spec.proposer.as_deref() {
-                header.proposer = parse_hex::<32>("proposer", p)?;
-            }
+            header.proposer = parse_hex::<32>("proposer", &spec.proposer)?;
             if let Some(h) = spec.height {
                 header.height = h;
             }
@@ -327,8 +345,8 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
                 .map(|(i, t)| parse_tx(t).with_context(|| format!("transaction {i}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let r = chain.execute_block(&Block { header, txs })?;
-            print_result(&r, json);
-            Ok(ExitCode::SUCCESS)
+            print_result_in(&r, json, Some(&chain));
+            Ok(super::exit::of_receipts(&r))
         }
         ChainCmd::Generate { data, blocks, txs } => {
             let chain = open(&data)?;
@@ -388,11 +406,13 @@ pub fn demo_tx(key: &SecretKey, nonce: u64, kind: TxKind) -> SignedTx {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct BlockFile {
     txs: Vec<String>,
-    #[serde(default)]
+    /// Required: a block's time comes from its proposer, never a default.
     timestamp: u64,
-    proposer: Option<String>,
+    /// Required: the validator that proposes the block.
+    proposer: String,
     height: Option<u64>,
     parent_root: Option<String>,
 }
@@ -418,7 +438,15 @@ pub fn sign(a: &SignArgs) -> anyhow::Result<SignedTx> {
     let me = address_of(&key.public_key().to_bytes());
     let nonce = match a.nonce {
         Some(n) => n,
-        None => open(&a.data)?.account(&me)?.map_or(0, |acc| acc.nonce),
+        // While a daemon holds the data directory, its nonce is read through it.
+        None => match via_daemon::daemon_conn(&a.data) {
+            Some(conn) => super::client::query(&conn, &keel_state::keys::account_key(&me))?
+                .value
+                .map(|v| decode::<keel_chain::Account>("account", &v))
+                .transpose()?
+                .map_or(0, |acc| acc.nonce),
+            None => open(&a.data)?.account(&me)?.map_or(0, |acc| acc.nonce),
+        },
     };
     let kind = if let (Some(to), Some(amount)) = (&a.to, &a.amount) {
         let amount: Amount =
@@ -468,6 +496,12 @@ fn parse_tx(arg: &str) -> anyhow::Result<SignedTx> {
 }
 
 pub fn print_result(r: &keel_chain::BlockResult, json: bool) {
+    print_result_in(r, json, None);
+}
+
+/// [`print_result`], naming the functions of fault locations from the contracts' code in
+/// `chain` (their name sections).
+pub fn print_result_in(r: &keel_chain::BlockResult, json: bool, chain: Option<&Chain>) {
     if json {
         println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
         return;
@@ -490,32 +524,89 @@ pub fn print_result(r: &keel_chain::BlockResult, json: bool) {
             .map(|c| format!(" contract={}", hex::encode(c)))
             .unwrap_or_default();
         println!(
-            "  tx {i} {}: {status}; gas {:?}; fee {}{contract}",
+            "  tx {i} {}: {status}; gas {}; fee {}{contract}",
             hex::encode(&rc.tx_hash[..8]),
-            rc.gas_used,
+            gas_text(&rc.gas_used),
             rc.fee
         );
+        for e in &rc.events {
+            println!(
+                "    event from {}: topic {} data 0x{}",
+                hex::encode(&e.contract[..8]),
+                receipt_text::topic_text(&e.topic),
+                hex::encode(&e.data)
+            );
+        }
+        for f in &rc.faults {
+            let at = f.location.as_ref().map_or(String::new(), |l| {
+                let names = chain
+                    .and_then(|c| contract_code(c, &f.contract))
+                    .map(|code| receipt_text::function_names(&code))
+                    .unwrap_or_default();
+                format!(
+                    ", {}",
+                    receipt_text::location_text(l.func, l.offset, &names)
+                )
+            });
+            println!(
+                "    fault in {}.{} (depth {}){at}: {}",
+                hex::encode(&f.contract[..8]),
+                f.entry,
+                f.depth,
+                f.trap
+            );
+        }
     }
     for e in &r.governance {
         let tx = e.tx_index.map(|i| format!(" (tx {i})")).unwrap_or_default();
         println!(
-            "  governance proposal {} {:?}{tx}: {}",
-            e.proposal, e.kind, e.detail
+            "  governance proposal {} {}{tx}: {}",
+            e.proposal,
+            receipt_text::name_of(&e.kind),
+            e.detail
         );
     }
-    println!("gas used {:?}; next prices {:?}", r.gas_used, r.next_prices);
+    println!(
+        "gas used {}; next prices {}",
+        gas_text(&r.gas_used),
+        gas_text(&r.next_prices)
+    );
+}
+
+/// The code of a deployed contract, if it can be read.
+fn contract_code(chain: &Chain, contract: &[u8; 32]) -> Option<Vec<u8>> {
+    chain
+        .read(|a| {
+            let Some(hash) = a.account(contract)?.and_then(|acc| acc.code_hash) else {
+                return Ok(None);
+            };
+            a.code(&hash)
+        })
+        .ok()
+        .flatten()
+}
+
+/// A per-dimension vector, labelled.
+pub fn gas_text(g: &PerDimension) -> String {
+    format!(
+        "compute {} storage {} memory {} bandwidth {}",
+        g[0], g[1], g[2], g[3]
+    )
 }
 
 pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         StateCmd::Check(a) => super::state_check::run(a),
         StateCmd::Get { key, data } => {
-            let chain = open(&data)?;
             let raw = parse_key(&key)?;
-            match chain.get(&raw)? {
+            let value = match via_daemon::daemon_conn(&data) {
+                Some(conn) => super::client::query(&conn, &raw)?.value,
+                None => open(&data)?.get(&raw)?,
+            };
+            match value {
                 None => {
                     println!("absent");
-                    Ok(ExitCode::from(3))
+                    Ok(ExitCode::from(super::exit::ABSENT))
                 }
                 Some(v) => {
                     if key.starts_with("account:") {
@@ -529,30 +620,25 @@ pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
             }
         }
         StateCmd::Proof { key, data, json } => {
-            let chain = open(&data)?;
             let raw = parse_key(&key)?;
+            if let Some(conn) = via_daemon::daemon_conn(&data) {
+                let proven = super::client::query(&conn, &raw)?;
+                proven.print(json);
+                return Ok(proven.exit_code());
+            }
+            let chain = open(&data)?;
             let (value, proof, h, root) = chain.prove(&raw)?;
             keel_state::verify_proof(keel_state::RootHash(root), &raw, value.as_deref(), &proof)
                 .context("the proof does not verify")?;
-            let proof_hex = proof.to_hex()?;
-            if json {
-                println!(
-                    "{}",
-                    json!({ "height": h, "root": hex::encode(root), "key": hex::encode(&raw), "value": value.as_ref().map(hex::encode), "proof": proof_hex, "verified": true })
-                );
-            } else {
-                println!(
-                    "height {h}\nroot {}\nkey 0x{}",
-                    hex::encode(root),
-                    hex::encode(&raw)
-                );
-                match &value {
-                    Some(v) => println!("value 0x{} (inclusion proof)", hex::encode(v)),
-                    None => println!("absent (exclusion proof)"),
-                }
-                println!("proof {proof_hex}\nverified: yes");
-            }
-            Ok(ExitCode::SUCCESS)
+            let proven = super::proven::Proven {
+                key: raw,
+                value,
+                root,
+                height: h,
+                proof_hex: proof.to_hex()?,
+            };
+            proven.print(json);
+            Ok(proven.exit_code())
         }
         StateCmd::Verify {
             root,
@@ -589,6 +675,24 @@ pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
 
 pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
     match cmd {
+        TxCmd::Keys { data, json } => {
+            let keys = load_keys(&data)?;
+            if json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|k| json!({"index": k.index, "address": k.address, "public_key": k.public_key}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for k in &keys {
+                    println!(
+                        "{:>3}  address {}  public key {}",
+                        k.index, k.address, k.public_key
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         TxCmd::Sign(a) => {
             let tx = sign(&a)?;
             println!("{}", hex::encode(encode(&tx)));
@@ -603,8 +707,8 @@ pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let header = chain.next_local_header()?;
             let r = chain.execute_block(&Block { header, txs })?;
-            print_result(&r, json);
-            Ok(ExitCode::SUCCESS)
+            print_result_in(&r, json, Some(&chain));
+            Ok(super::exit::of_receipts(&r))
         }
     }
 }

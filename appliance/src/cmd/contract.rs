@@ -376,7 +376,7 @@ fn deploy(a: &DeployArgs) -> anyhow::Result<ExitCode> {
         wasm.display().to_string(),
     ])?;
     let tx = sign(&args)?;
-    let mut chain = open(&a.data)?;
+    let chain = open(&a.data)?;
     let header = chain.next_local_header()?;
     let r = chain.execute_block(&keel_chain::Block {
         header,
@@ -443,7 +443,7 @@ fn call(a: &CallArgs) -> anyhow::Result<ExitCode> {
         a.args_hex.clone(),
     ])?;
     let tx = sign(&args)?;
-    let mut chain = open(&a.data)?;
+    let chain = open(&a.data)?;
     let header = chain.next_local_header()?;
     let r = chain.execute_block(&keel_chain::Block {
         header,

@@ -8,7 +8,8 @@ use super::chain::{DataDir, load_keys, open, parse_hex, print_result, secret};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use keel_chain::governance::{self, Action, GovTx, KillTarget, ProposalStatus, RoutineSpec, tally};
-use keel_chain::{Block, Chain, Transaction, TxKind, address_of, encode};
+use keel_chain::state_access::{Access, ChainBase};
+use keel_chain::{Block, Transaction, TxKind, address_of, encode};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,9 +24,9 @@ pub struct Signer {
     /// Only print the signed transaction (hex), e.g. for `keel client gov`.
     #[arg(long)]
     pub print: bool,
-    /// Nonce of the signer; default: read from the chain in the data directory. With
-    /// `--print`, giving --nonce (and --at for proposals) avoids opening the chain, which a
-    /// running daemon holds.
+    /// Nonce of the signer; default: read from the chain in the data directory (through the
+    /// daemon when one holds it). With `--print`, giving --nonce (and --at for proposals)
+    /// reads nothing at all.
     #[arg(long)]
     pub nonce: Option<u64>,
     /// Print the block result as JSON.
@@ -222,13 +223,13 @@ fn submit(signer: &Signer, g: GovTx) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("no key {} in the keystore", signer.from))?;
     let key = secret(entry)?;
     let me = address_of(&key.public_key().to_bytes());
+    // --print only signs: with --nonce nothing is read, otherwise the nonce and chain id come
+    // from the chain (or the daemon holding it). Without --print the block executes here.
     let offline = signer.print && signer.nonce.is_some();
-    let chain = if offline {
+    let chain = if signer.print {
         None
     } else {
-        Some(open(&signer.data).context(
-            "with a daemon running on this data directory, use --print with --nonce (and --at)",
-        )?)
+        Some(open(&signer.data)?)
     };
     let (nonce, chain_id) = match &chain {
         Some(c) => (
@@ -238,10 +239,14 @@ fn submit(signer: &Signer, g: GovTx) -> anyhow::Result<ExitCode> {
             },
             c.config()?.chain_id,
         ),
-        None => (
+        None if offline => (
             signer.nonce.unwrap_or(0),
             keel_chain::ChainConfig::demo().chain_id,
         ),
+        None => {
+            let f = facts(&signer.data, Some(&me))?;
+            (signer.nonce.unwrap_or(f.nonce), f.chain_id)
+        }
     };
     let size = encode(&g).len() as u64;
     let tx = Transaction {
@@ -269,7 +274,7 @@ fn submit(signer: &Signer, g: GovTx) -> anyhow::Result<ExitCode> {
     print_result(&r, signer.json);
     Ok(match r.receipts.first().map(|rc| &rc.status) {
         Some(keel_chain::TxStatus::Success { .. }) => ExitCode::SUCCESS,
-        _ => ExitCode::from(2),
+        _ => ExitCode::from(super::exit::TX_NOT_APPLIED),
     })
 }
 
@@ -280,10 +285,64 @@ fn activation(data: &DataDir, when: &When) -> anyhow::Result<u64> {
     if let Some(h) = when.at {
         return Ok(h);
     }
+    let f = facts(data, None)?;
+    Ok(f.head + 1 + f.min_delay.max(DEFAULT_VOTING_BLOCKS))
+}
+
+/// What signing a governance transaction needs from the chain.
+struct Facts {
+    head: u64,
+    chain_id: u64,
+    min_delay: u64,
+    nonce: u64,
+}
+
+/// [`Facts`] from the daemon holding `data` when there is one (proven reads), else from the
+/// local chain. `me`: whose nonce (0 without).
+fn facts(data: &DataDir, me: Option<&keel_chain::Address>) -> anyhow::Result<Facts> {
+    if let Some(conn) = super::via_daemon::daemon_conn(data) {
+        let mut c = super::client_conn::connect(&conn)?;
+        let status = match super::client_conn::ask(&mut c, &conn, &keel_protocol::Request::Status)?
+        {
+            keel_protocol::Response::Status(s) => s,
+            _ => bail!("unexpected answer to Status"),
+        };
+        let detail: serde_json::Value = serde_json::from_slice(&status.detail).unwrap_or_default();
+        let chain_id = detail["chain_id"]
+            .as_u64()
+            .context("the daemon's status names no chain id")?;
+        let remote = super::client_state::RemoteState::new(c, &conn.endpoint);
+        let mut overlay = keel_state::Overlay::new(remote);
+        return gather(
+            status.height,
+            chain_id,
+            me,
+            &Access {
+                overlay: &mut overlay,
+            },
+        );
+    }
     let chain = open(data)?;
     let (head, _) = chain.head()?;
-    let p = chain.read(governance::params)?;
-    Ok(head + 1 + p.min_delay.max(DEFAULT_VOTING_BLOCKS))
+    let chain_id = chain.config()?.chain_id;
+    chain.read(|a| Ok(gather(head, chain_id, me, a)))?
+}
+
+fn gather<B: ChainBase>(
+    head: u64,
+    chain_id: u64,
+    me: Option<&keel_chain::Address>,
+    a: &Access<'_, B>,
+) -> anyhow::Result<Facts> {
+    Ok(Facts {
+        head,
+        chain_id,
+        min_delay: governance::params(a)?.min_delay,
+        nonce: match me {
+            Some(m) => a.account(m)?.map_or(0, |acc| acc.nonce),
+            None => 0,
+        },
+    })
 }
 
 pub fn run(cmd: GovCmd) -> anyhow::Result<ExitCode> {
@@ -333,18 +392,47 @@ pub fn run(cmd: GovCmd) -> anyhow::Result<ExitCode> {
             data,
             proposal,
             json,
-        } => status(&open(&data)?, proposal, json),
+        } => {
+            if let Some(conn) = super::via_daemon::daemon_conn(&data) {
+                return super::client::run(super::client::ClientCmd::GovStatus {
+                    conn,
+                    proposal,
+                    json,
+                });
+            }
+            let chain = open(&data)?;
+            let (height, _) = chain.head()?;
+            chain.read(|a| Ok(status(height, a, proposal, json)))?
+        }
     }
 }
 
-fn status(chain: &Chain, one: Option<u64>, as_json: bool) -> anyhow::Result<ExitCode> {
-    let (height, _) = chain.head()?;
-    let validators = chain.read(governance::validators)?;
-    let params = chain.read(governance::params)?;
+/// Where a proposal stands, in words.
+fn status_text(p: &governance::Proposal, yes: u64, total: u64) -> String {
+    match &p.status {
+        ProposalStatus::Voting => {
+            format!("voting until {} (yes {yes}/{total})", p.activation_height)
+        }
+        ProposalStatus::Executed { height } => format!("activated at {height}"),
+        ProposalStatus::Failed { height, reason } => format!("failed at {height}: {reason}"),
+        ProposalStatus::Expired { height, .. } => {
+            format!("expired at {height} (yes {yes}/{total})")
+        }
+    }
+}
+
+/// Prints the governance state read through `a` (the local chain, or a daemon through
+/// `keel client gov-status`) at `height`.
+pub fn status<B: ChainBase>(
+    height: u64,
+    a: &Access<'_, B>,
+    one: Option<u64>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let validators = governance::validators(a)?;
+    let params = governance::params(a)?;
     if let Some(id) = one {
-        let p = chain
-            .read(|a| governance::proposal(a, id))?
-            .with_context(|| format!("no proposal {id}"))?;
+        let p = governance::proposal(a, id)?.with_context(|| format!("no proposal {id}"))?;
         let (yes, no, total) = tally(&p, &validators);
         if as_json {
             println!(
@@ -355,12 +443,12 @@ fn status(chain: &Chain, one: Option<u64>, as_json: bool) -> anyhow::Result<Exit
             );
         } else {
             println!(
-                "proposal {id}: {}\n  proposer {}\n  submitted at {}, activates at {}\n  status {:?}\n  votes: yes {yes}, no {no} of {total} stake (quorum {} bps)",
+                "proposal {id}: {}\n  proposer {}\n  submitted at {}, activates at {}\n  status {}\n  votes: yes {yes}, no {no} of {total} stake (quorum {} bps)",
                 p.action.describe(),
                 hex::encode(p.proposer),
                 p.submitted_at,
                 p.activation_height,
-                p.status,
+                status_text(&p, yes, total),
                 params.quorum_bps
             );
             for (a, v) in &p.votes {
@@ -369,22 +457,21 @@ fn status(chain: &Chain, one: Option<u64>, as_json: bool) -> anyhow::Result<Exit
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let count = chain.read(governance::proposal_count)?;
+    let count = governance::proposal_count(a)?;
     let mut proposals = Vec::new();
     for id in 0..count {
-        if let Some(p) = chain.read(|a| governance::proposal(a, id))? {
+        if let Some(p) = governance::proposal(a, id)? {
             proposals.push(p);
         }
     }
     let mut routines = Vec::new();
-    for id in chain.read(governance::routine_ids)? {
-        routines.push((id, chain.read(|a| governance::routine_history(a, id))?));
+    for id in governance::routine_ids(a)? {
+        routines.push((id, governance::routine_history(a, id)?));
     }
-    let kills = chain.read(governance::kills)?;
-    let features = chain.read(governance::features)?;
-    let schedule = chain
-        .read(governance::schedule)?
-        .map_or(keel_vm::GasSchedule::v1().version, |s| s.version);
+    let kills = governance::kills(a)?;
+    let features = governance::features(a)?;
+    let schedule =
+        governance::schedule(a)?.map_or(keel_vm::GasSchedule::v1().version, |s| s.version);
     if as_json {
         let v = json!({
             "height": height,
@@ -413,17 +500,12 @@ fn status(chain: &Chain, one: Option<u64>, as_json: bool) -> anyhow::Result<Exit
     }
     for p in &proposals {
         let (yes, _, total) = tally(p, &validators);
-        let status = match &p.status {
-            ProposalStatus::Voting => {
-                format!("voting until {} (yes {yes}/{total})", p.activation_height)
-            }
-            ProposalStatus::Executed { height } => format!("activated at {height}"),
-            ProposalStatus::Failed { height, reason } => format!("failed at {height}: {reason}"),
-            ProposalStatus::Expired { height, .. } => {
-                format!("expired at {height} (yes {yes}/{total})")
-            }
-        };
-        println!("  {} {}: {status}", p.id, p.action.describe());
+        println!(
+            "  {} {}: {}",
+            p.id,
+            p.action.describe(),
+            status_text(p, yes, total)
+        );
     }
     println!("routines:");
     for (id, h) in &routines {

@@ -157,7 +157,18 @@ pub struct BenchPccArgs {
 }
 
 pub fn bench(a: BenchPccArgs) -> anyhow::Result<ExitCode> {
-    let rows = keel_pcc::bench::bench_pcc(a.rounds).map_err(|e| anyhow::anyhow!(e))?;
+    let rows = keel_pcc::bench::bench_pcc_with_progress(a.rounds, &mut |name, i, n| {
+        eprintln!(
+            "bench pcc: [{i}/{n}] {name}: certify, check and load, {} rounds",
+            a.rounds
+        );
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    super::bench::compared(
+        "the one-pass certificate checker",
+        "the certifier (abstract interpretation)",
+        "lower times and higher slots/s are better",
+    );
     print!("{}", keel_pcc::bench::render(&rows));
     Ok(ExitCode::SUCCESS)
 }

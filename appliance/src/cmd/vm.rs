@@ -114,8 +114,8 @@ fn exec(a: ExecArgs) -> anyhow::Result<ExitCode> {
                 println!("result: 0x{}", hex::encode(data));
                 for e in &out.events {
                     println!(
-                        "event: topic=0x{} data=0x{}",
-                        hex::encode(&e.topic),
+                        "event: topic={} data=0x{}",
+                        super::receipt_text::topic_text(&e.topic),
                         hex::encode(&e.data)
                     );
                 }

@@ -10,6 +10,8 @@ use keel_client::{Client, Endpoint};
 use keel_crypto::SecretKey;
 use keel_protocol::{Request, Response};
 
+use crate::cmd::chain::gas_text;
+
 fn signed(key: &SecretKey, nonce: u64, kind: TxKind) -> SignedTx {
     Transaction {
         chain_id: keel_chain::ChainConfig::demo().chain_id,
@@ -25,7 +27,7 @@ fn signed(key: &SecretKey, nonce: u64, kind: TxKind) -> SignedTx {
 
 fn expect_ok(r: Response) -> anyhow::Result<Response> {
     if let Response::Error { code, message } = &r {
-        bail!("daemon answered {code:?}: {message}");
+        bail!("daemon answered {}: {message}", code.name());
     }
     Ok(r)
 }
@@ -79,8 +81,14 @@ fn submit_block(
     }
 }
 
+/// What the demo left on the chain, for the "try next" hints.
+pub struct DemoOutcome {
+    /// The deployed counter contract.
+    pub counter: [u8; 32],
+}
+
 /// Runs the workload against `endpoint` with demo validator key 0 and account keys 1 and 2.
-pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
+pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<DemoOutcome> {
     let [validator, alice, bob, ..] = keys else {
         bail!("the demo needs at least three keystore accounts");
     };
@@ -117,7 +125,9 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
     let (after, _) = status(&mut c)?;
     println!(
         "demo: simulated the deploy: {} ({})",
-        simulated["receipt"]["status"]["status"],
+        simulated["receipt"]["status"]["status"]
+            .as_str()
+            .unwrap_or("?"),
         if after == height {
             "not committed"
         } else {
@@ -134,9 +144,9 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
         .contract
         .context("the deploy did not create a contract")?;
     println!(
-        "demo: deployed counter at {} (gas {:?})",
+        "demo: deployed counter at {} (gas {})",
         hex::encode(counter),
-        receipt.gas_used
+        gas_text(&receipt.gas_used)
     );
 
     // One block: three increments and ten transfers.
@@ -175,10 +185,11 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
         .filter(|r| matches!(r.status, keel_chain::TxStatus::Success { .. }))
         .count();
     println!(
-        "demo: block {} committed: {ok}/{} transactions succeeded, gas {:?}, root {}",
+        "demo: block {} committed: {ok}/{} transactions succeeded (3 counter increments by account 1, \
+         10 transfers from account 2), gas {}, root {}",
         result.height,
         result.receipts.len(),
-        result.gas_used,
+        gas_text(&result.gas_used),
         hex::encode(result.state_root)
     );
 
@@ -206,7 +217,9 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
         .and_then(|v| v.try_into().ok())
         .map(u64::from_le_bytes);
     println!(
-        "demo: counter = {count:?}, proven against root {}",
+        "demo: counter = {}, proven against root {} (the proof was checked here, without the \
+         database)",
+        count.map_or("absent".into(), |c| c.to_string()),
         hex::encode(root)
     );
 
@@ -230,7 +243,10 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
                 .filter(|(_, v)| !**v)
                 .map(|(i, _)| i)
                 .collect();
-            println!("demo: batch-verified 16 signatures; invalid positions {bad:?}");
+            println!(
+                "demo: batch-verified 16 signatures; invalid positions {bad:?} (item 5 was forged \
+                 on purpose: the batch verifier must single it out)"
+            );
         }
         other => bail!("unexpected answer to BlsBatchVerify: {other:?}"),
     }
@@ -252,7 +268,14 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
         expect_ok(c.call(&Request::SimulateTx { tx: encode(&sim) })?)?
     {
         let r: Receipt = serde_json::from_slice(&output)?;
-        println!("demo: simulated counter.get: {:?}", r.status);
+        let outcome = match &r.status {
+            keel_chain::TxStatus::Success { return_data } => {
+                format!("ok, returned 0x{}", hex::encode(return_data))
+            }
+            keel_chain::TxStatus::Failed { reason } => format!("FAILED: {reason}"),
+            keel_chain::TxStatus::Rejected { reason } => format!("REJECTED: {reason}"),
+        };
+        println!("demo: simulated counter.get (not committed): {outcome}");
     }
 
     // Pipelining: 200 status requests in flight on one connection.
@@ -263,5 +286,24 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<()> {
         reqs.len(),
         answers.len()
     );
-    Ok(())
+    Ok(DemoOutcome { counter })
+}
+
+/// The commands to try next against this daemon, exactly as they are typed.
+pub fn print_next_steps(endpoint: &str, keystore: &std::path::Path, outcome: &DemoOutcome) {
+    let conn = format!(
+        "--endpoint {endpoint} --keystore {} --key 0",
+        keystore.display()
+    );
+    let counter = hex::encode(outcome.counter);
+    println!("demo: try next (the daemon allows the demo validators' keys 0-3, here --key 0):");
+    for cmd in [
+        "status".to_string(),
+        "account 1".to_string(),
+        format!("call {counter} get"),
+        format!("query storage:{counter}:{} --json", hex::encode(b"count")),
+    ] {
+        println!("  keel client {cmd} {conn}");
+    }
+    println!("  keel kernel status; keel --help; keel client --help");
 }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod lock;
 pub mod notify;
 pub mod rate;
 pub mod service;

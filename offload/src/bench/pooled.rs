@@ -85,20 +85,22 @@ pub(super) fn binary(baseline: &PooledBaseline) -> Result<Option<PathBuf>, Bench
         } => {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             tracing::info!(manifest = %manifest.display(), "building the blst-pooled baseline");
-            let out = Command::new(cargo)
-                .args(["build", "--release", "--quiet", "--manifest-path"])
+            // Cargo's own progress goes to stderr: the first build takes minutes, and a
+            // failure shows there with its cause.
+            let status = Command::new(cargo)
+                .args(["build", "--release", "--manifest-path"])
                 .arg(manifest)
                 .arg("--target-dir")
                 .arg(target_dir)
                 // A surrounding `cargo run` must not leak its target dir into this build.
                 .env_remove("CARGO_TARGET_DIR")
-                .output()
+                .stdout(std::process::Stdio::null())
+                .status()
                 .map_err(|e| BenchError::Baseline(format!("cannot run cargo: {e}")))?;
-            if !out.status.success() {
+            if !status.success() {
                 return Err(BenchError::Baseline(format!(
-                    "building {} failed: {}",
-                    manifest.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
+                    "building {} failed ({status}; cargo's output is above)",
+                    manifest.display()
                 )));
             }
             Ok(Some(target_dir.join("release").join("keel-bench-pooled")))
