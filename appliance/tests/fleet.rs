@@ -238,8 +238,22 @@ impl Fleet<'_> {
             println!("SKIPPED[bpf]: kernel programs under the unit's capabilities (no BTF)");
             return;
         }
-        let pins = h.pin_dir.as_ref().unwrap().join("admission");
-        assert!(pins.exists(), "{} holds no admission pins", h.name);
+        // Each daemon pins under `<pin_dir>/port-<P>/` (the port it serves).
+        let root = h.pin_dir.as_ref().unwrap();
+        let pinned = std::fs::read_dir(root)
+            .map(|dir| {
+                dir.flatten().any(|e| {
+                    e.file_name().to_string_lossy().starts_with("port-")
+                        && e.path().join("admission").exists()
+                })
+            })
+            .unwrap_or(false);
+        assert!(
+            pinned,
+            "{} holds no admission pins under {}",
+            h.name,
+            root.display()
+        );
     }
 
     fn upgrade(&self, deb: &Path, extra: &[&str]) -> std::process::Output {
