@@ -22,6 +22,11 @@ impl Image {
         h.update(&self.rodata);
         h.finalize().into()
     }
+
+    /// Its instruction slots (`.text` length / 8): what a certificate for it must cover.
+    pub fn slots(&self) -> usize {
+        self.text.len() / crate::isa::INSN_SIZE
+    }
 }
 
 /// Links `elf` with the bridge's own linker (calls kept, so the checker can refuse them with

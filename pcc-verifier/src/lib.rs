@@ -45,7 +45,7 @@ pub use limits::{
     MAX_STATE_FACTS,
 };
 pub use property::Property;
-pub use rules::{CheckerRules, check_object_under};
+pub use rules::{CheckerRules, check_object_under, check_under};
 
 /// Identity of this certifier's sources (a hash computed at build time): provenance of
 /// certificates (the chain's pinned genesis manifest records it).
@@ -64,12 +64,16 @@ pub fn certify_object(elf: &[u8], params: &Params) -> Result<Certificate, Certif
 /// The caller must also compare `cert.params` with the routine's manifest: the proof holds for
 /// the input lengths and output length it declares, nothing else.
 pub fn check_object(elf: &[u8], cert: &Certificate) -> Result<CheckReport, CheckError> {
-    let image = link(elf).map_err(|e| CheckError {
+    check(&link_for_check(elf)?, cert)
+}
+
+/// [`link`], its failure reported as the checker reports it.
+fn link_for_check(elf: &[u8]) -> Result<Image, CheckError> {
+    link(elf).map_err(|e| CheckError {
         pc: None,
         property: Property::CertificateMismatch,
         detail: format!("cannot link the object: {e}"),
-    })?;
-    check(&image, cert)
+    })
 }
 
 /// Decodes `certificate` for the relocatable object `elf`: links the object to learn its
@@ -77,8 +81,7 @@ pub fn check_object(elf: &[u8], cert: &Certificate) -> Result<CheckReport, Check
 /// Errors: [`DecodeError::Program`] when the object does not link, else the decoder's.
 pub fn decode_for_object(elf: &[u8], certificate: &[u8]) -> Result<Certificate, DecodeError> {
     let image = link(elf).map_err(DecodeError::Program)?;
-    let slots = image.text.len() / isa::INSN_SIZE;
-    Certificate::from_bytes_for(certificate, slots)
+    Certificate::from_bytes_for(certificate, image.slots())
 }
 
 /// The certificate parameters a bridge manifest implies: its input length range and output

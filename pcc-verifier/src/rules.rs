@@ -4,6 +4,7 @@
 
 use crate::certificate::Certificate;
 use crate::checker::{CheckError, CheckReport};
+use crate::image::Image;
 
 /// A version of the checker's rules that this build implements (construct with
 /// [`CheckerRules::new`]; an unimplemented version cannot be represented).
@@ -39,10 +40,19 @@ pub fn check_object_under(
     elf: &[u8],
     cert: &Certificate,
 ) -> Result<CheckReport, CheckError> {
+    check_under(rules, &crate::link_for_check(elf)?, cert)
+}
+
+/// [`crate::check`] under `rules`, for a caller that has linked the object already.
+pub fn check_under(
+    rules: CheckerRules,
+    image: &Image,
+    cert: &Certificate,
+) -> Result<CheckReport, CheckError> {
     // Version 1 is the only version so far: the current checker. A later version dispatches
     // on `rules` here and keeps version 1's path for replay.
     let CheckerRules(_version) = rules;
-    crate::check_object(elf, cert)
+    crate::check(image, cert)
 }
 
 #[cfg(test)]

@@ -731,9 +731,13 @@ pub fn check_routine(
     certificate: &[u8],
 ) -> Result<CheckedRoutine, String> {
     let manifest = spec.manifest()?;
-    // Decoded for this object: its slot count bounds the decoding work before any expansion.
-    let cert = keel_pcc::decode_for_object(object, certificate)
-        .map_err(|e| format!("certificate does not decode: {e}"))?;
+    // Linked once: its slot count bounds the decoding work before any expansion, and the
+    // checker reads the same image.
+    let decode_err = |e: keel_pcc::DecodeError| format!("certificate does not decode: {e}");
+    let image =
+        keel_pcc::link(object).map_err(|e| decode_err(keel_pcc::DecodeError::Program(e)))?;
+    let cert =
+        keel_pcc::Certificate::from_bytes_for(certificate, image.slots()).map_err(decode_err)?;
     let expected = keel_pcc::params_of(&manifest);
     if cert.params != expected {
         return Err(format!(
@@ -746,7 +750,7 @@ pub fn check_routine(
             expected.output_len
         ));
     }
-    let report = checked(rules, object, certificate, &cert)?;
+    let report = checked(rules, object, certificate, &image, &cert)?;
     let ceiling = manifest.cost.max_instructions(manifest.input.max_len());
     if report.declared_bound > ceiling {
         return Err(format!(
@@ -763,7 +767,8 @@ pub fn check_routine(
     })
 }
 
-/// The checker's report under `rules` on `cert` (decoded from `certificate`) for `object`. The
+/// The checker's report under `rules` on `cert` (decoded from `certificate`) for `object`
+/// (linked as `image`). The
 /// checker is a pure function of those, so a process remembers the triples it accepted (by
 /// their sha256) and does not check the same one twice: every chain created in a process
 /// activates the genesis routines again, and a proposal is checked at submission and at
@@ -772,6 +777,7 @@ fn checked(
     rules: keel_pcc::CheckerRules,
     object: &[u8],
     certificate: &[u8],
+    image: &keel_pcc::Image,
     cert: &keel_pcc::Certificate,
 ) -> Result<keel_pcc::CheckReport, String> {
     use std::collections::HashMap;
@@ -791,7 +797,7 @@ fn checked(
     {
         return Ok(report);
     }
-    let report = keel_pcc::check_object_under(rules, object, cert)
+    let report = keel_pcc::check_under(rules, image, cert)
         .map_err(|e| format!("checker (rules v{}): {e}", rules.version()))?;
     if let Ok(mut m) = ACCEPTED.lock() {
         let m = m.get_or_insert_with(HashMap::new);
