@@ -61,14 +61,20 @@ pub(crate) fn no_new_privs() -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// Empties the bounding set and the ambient set of the calling thread (inherited by threads it
-/// spawns). Needs CAP_SETPCAP, so it runs first, while still root; the effective and permitted
-/// sets are untouched, so the privileged phase keeps working.
-pub(crate) fn drop_bounding_and_ambient() -> Result<(), SandboxError> {
+/// Empties the ambient set and, when CAP_SETPCAP is held (started as root), the bounding set
+/// of the calling thread (inherited by threads it spawns). It runs first: the effective and
+/// permitted sets are untouched, so the privileged phase keeps working. Returns whether the
+/// bounding set was emptied (without CAP_SETPCAP it cannot be; with `no_new_privs` and no
+/// `execve` allowed it could never grant anything anyway).
+pub(crate) fn drop_bounding_and_ambient() -> Result<bool, SandboxError> {
     // SAFETY: plain prctl calls with integer arguments.
     unsafe {
         if libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 {
             return Err(os("clear the ambient capabilities"));
+        }
+        // CAP_SETPCAP is capability 8.
+        if libc::prctl(libc::PR_CAPBSET_READ, 8, 0, 0, 0) != 1 || !has_effective(8) {
+            return Ok(false);
         }
         let mut cap = 0;
         // PR_CAPBSET_READ fails (EINVAL) past the last capability this kernel knows.
@@ -79,7 +85,17 @@ pub(crate) fn drop_bounding_and_ambient() -> Result<(), SandboxError> {
             cap += 1;
         }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Whether capability `cap` is in the calling thread's effective set.
+fn has_effective(cap: u32) -> bool {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|bits| bits & (1u64 << cap) != 0)
 }
 
 /// Gives `dir` (not recursively: only what the daemon creates lives there) to `user`.
@@ -122,9 +138,9 @@ pub(crate) fn switch_user(user: &ServiceUser) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// Checks, from /proc, that no thread of this process keeps a capability, that every one has
-/// `no_new_privs`, and (when `filtered`) a seccomp filter.
-pub(crate) fn verify_threads(filtered: bool) -> Result<usize, SandboxError> {
+/// Checks, from /proc, that no thread of this process keeps a capability (nor, when `bounding`,
+/// a bounding set), that every one has `no_new_privs`, and (when `filtered`) a seccomp filter.
+pub(crate) fn verify_threads(filtered: bool, bounding: bool) -> Result<usize, SandboxError> {
     let tasks = std::fs::read_dir("/proc/self/task").map_err(|source| SandboxError::Credentials {
         what: "list this process's threads",
         source,
@@ -146,7 +162,12 @@ pub(crate) fn verify_threads(filtered: bool) -> Result<usize, SandboxError> {
             name: field("Name:"),
             what,
         };
-        for cap in ["CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
+        let caps: &[&str] = if bounding {
+            &["CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"]
+        } else {
+            &["CapPrm:", "CapEff:", "CapAmb:"]
+        };
+        for &cap in caps {
             if !field(cap).trim_start_matches('0').is_empty() {
                 return Err(unconfined(format!("{cap} {}", field(cap))));
             }

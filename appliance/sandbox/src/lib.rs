@@ -57,6 +57,8 @@ struct Plan {
     confinement: Option<landlock_rules::Confinement>,
     landlock_abi: i64,
     violations: Option<violations::ViolationLog>,
+    /// Whether the bounding set could be emptied (CAP_SETPCAP held: started as root).
+    bounding_dropped: bool,
     locked: AtomicBool,
     entered: [AtomicU64; ThreadClass::ALL.len()],
     failures: AtomicU64,
@@ -87,9 +89,7 @@ pub fn arm(settings: Settings) -> Result<(), SandboxError> {
         }
         _ => Some(landlock_rules::Confinement::build(&settings.writable)?),
     };
-    if is_root() {
-        credentials::drop_bounding_and_ambient()?;
-    }
+    let bounding_dropped = credentials::drop_bounding_and_ambient()?;
     credentials::no_new_privs()?;
     let violations = match settings.mode {
         Mode::Log => violations::ViolationLog::open().or_else(|| {
@@ -110,6 +110,7 @@ pub fn arm(settings: Settings) -> Result<(), SandboxError> {
         confinement,
         landlock_abi,
         violations,
+        bounding_dropped,
         locked: AtomicBool::new(false),
         entered: Default::default(),
         failures: AtomicU64::new(0),
@@ -135,6 +136,13 @@ pub fn enter(class: ThreadClass) {
 
 impl Plan {
     fn confine(&self, class: ThreadClass) -> Result<(), SandboxError> {
+        // Started unprivileged with capabilities (systemd's AmbientCapabilities): no user
+        // switch will clear them, so each thread gives up its own (capabilities are per
+        // thread). Started as root, a thread must keep them until the main thread's setresuid
+        // reaches it (glibc runs it on every thread, and it needs CAP_SETUID there).
+        if self.settings.user.is_none() {
+            credentials::clear_capabilities()?;
+        }
         if let Some(c) = &self.confinement {
             c.apply()?;
         }
@@ -188,11 +196,10 @@ pub fn lock_down() -> Result<Report, SandboxError> {
         }
         credentials::switch_user(user)?;
     }
-    credentials::clear_capabilities()?;
     plan.confine(ThreadClass::Main)?;
     plan.entered[ThreadClass::Main.index()].fetch_add(1, Ordering::Relaxed);
     plan.locked.store(true, Ordering::Release);
-    let threads = match credentials::verify_threads(s.mode != Mode::Off) {
+    let threads = match verify_settled(s.mode != Mode::Off, plan.bounding_dropped) {
         Ok(n) => n,
         Err(e) if s.mode == Mode::Log => {
             tracing::warn!(error = %e, "sandbox check failed (log mode: serving anyway)");
@@ -217,6 +224,22 @@ pub fn lock_down() -> Result<Report, SandboxError> {
         },
         threads,
     })
+}
+
+/// Threads started just before the drop (a ring thread still registering its ring) confine
+/// themselves a moment later: the check waits for them, bounded.
+fn verify_settled(filtered: bool, bounding: bool) -> Result<usize, SandboxError> {
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+    let begun = std::time::Instant::now();
+    loop {
+        match credentials::verify_threads(filtered, bounding) {
+            Err(e) if begun.elapsed() < WAIT => {
+                tracing::debug!(error = %e, "waiting for threads to enter the sandbox");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Seccomp violations counted so far in `log` mode, by syscall number (empty otherwise).

@@ -202,10 +202,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let handle =
         ServerHandle::start_on(bound, Arc::new(service)).context("cannot start the server")?;
+    let mut supervisor = Supervisor::from_env();
     // The privileged phase is over.
     super::sandbox::lock_down()?;
     // Listeners are bound and kernel programs attached: the service manager may call us up.
-    let mut supervisor = Supervisor::from_env();
     supervisor.ready(&format!("serving ({} backend)", handle.backend().name()));
     say!(
         "keel serving ({} backend): tcp {}, unix {}, metrics {}",
