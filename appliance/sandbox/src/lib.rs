@@ -197,6 +197,8 @@ pub fn lock_down() -> Result<Report, SandboxError> {
         credentials::switch_user(user)?;
     }
     plan.confine(ThreadClass::Main)?;
+    #[cfg(feature = "probe")]
+    probe::set_class(ThreadClass::Main);
     plan.entered[ThreadClass::Main.index()].fetch_add(1, Ordering::Relaxed);
     plan.locked.store(true, Ordering::Release);
     let threads = match verify_settled(s.mode != Mode::Off, plan.bounding_dropped) {

@@ -53,3 +53,19 @@ impl std::fmt::Display for Mode {
         f.write_str(self.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn every_mode_parses_from_its_name_and_others_are_refused() {
+        for m in [Mode::Enforce, Mode::Kill, Mode::Log, Mode::Off] {
+            assert_eq!(m.name().parse::<Mode>().unwrap(), m);
+        }
+        assert!("permissive".parse::<Mode>().is_err());
+        assert_eq!(Mode::default(), Mode::Enforce);
+    }
+}

@@ -89,3 +89,75 @@ pub(crate) fn install(class: ThreadClass, programs: &[BpfProgram]) -> Result<(),
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Runs `body` on a fresh thread confined by `class`'s enforce filter.
+    fn confined<T: Send + 'static>(class: ThreadClass, body: fn() -> T) -> T {
+        let programs = compile(class, Mode::Enforce).unwrap();
+        std::thread::spawn(move || {
+            install(class, &programs).unwrap();
+            body()
+        })
+        .join()
+        .unwrap()
+    }
+
+    fn errno_of(rc: libc::c_long) -> i32 {
+        if rc >= 0 {
+            0
+        } else {
+            std::io::Error::last_os_error().raw_os_error().unwrap()
+        }
+    }
+
+    #[test]
+    fn an_execution_worker_cannot_open_files_or_sockets_but_computes_and_spawns_threads() {
+        let (open, socket, uring, spawned) = confined(ThreadClass::Execution, || {
+            let open = std::fs::File::open("/etc/hostname").map(drop);
+            // SAFETY: plain syscalls; a descriptor that opens is leaked (the test ends).
+            let socket = errno_of(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) }
+                as libc::c_long);
+            let mut params = [0u8; 120];
+            // SAFETY: io_uring_setup writes at most 120 bytes into `params`.
+            let uring = errno_of(unsafe {
+                libc::syscall(libc::SYS_io_uring_setup, 4u32, params.as_mut_ptr())
+            });
+            // Thread creation survives the clone3 → ENOSYS → clone fallback.
+            let spawned = std::thread::spawn(|| 6 * 7).join().unwrap();
+            (open.unwrap_err().raw_os_error(), socket, uring, spawned)
+        });
+        assert_eq!(open, Some(libc::EPERM));
+        assert_eq!(socket, libc::EPERM);
+        assert_eq!(uring, libc::EPERM);
+        assert_eq!(spawned, 42);
+    }
+
+    #[test]
+    fn the_store_thread_may_open_files_and_the_network_thread_may_not() {
+        let store = confined(ThreadClass::Store, || {
+            std::fs::File::open("/etc/hostname").is_ok()
+        });
+        assert!(store);
+        let network = confined(ThreadClass::Network, || {
+            std::fs::File::open("/etc/hostname")
+                .unwrap_err()
+                .raw_os_error()
+        });
+        assert_eq!(network, Some(libc::EPERM));
+    }
+
+    #[test]
+    fn off_compiles_no_filter_and_every_other_mode_compiles_two() {
+        for class in ThreadClass::ALL {
+            assert!(compile(class, Mode::Off).unwrap().is_empty());
+            for mode in [Mode::Enforce, Mode::Kill, Mode::Log] {
+                assert_eq!(compile(class, mode).unwrap().len(), 2);
+            }
+        }
+    }
+}
