@@ -62,11 +62,17 @@ fn start(dir: &std::path::Path, extra: &[&str]) -> Daemon {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let begun = Instant::now();
     loop {
-        let line = lines.next().expect("the daemon exited before serving").unwrap();
+        let line = lines
+            .next()
+            .expect("the daemon exited before serving")
+            .unwrap();
         if line.starts_with("keel serving") {
             break;
         }
-        assert!(begun.elapsed() < Duration::from_secs(60), "daemon did not start");
+        assert!(
+            begun.elapsed() < Duration::from_secs(60),
+            "daemon did not start"
+        );
     }
     std::thread::spawn(move || lines.for_each(drop));
     Daemon {
@@ -101,19 +107,27 @@ fn probe_outcomes(page: &str) -> BTreeMap<(String, String), String> {
 
 fn client(d: &Daemon) -> Client {
     let mut c = Client::connect(&Endpoint::Tcp(d.tcp.parse().unwrap())).unwrap();
-    c.handshake(&keel_chain::genesis::demo_key(0), None).unwrap();
+    c.handshake(&keel_chain::genesis::demo_key(0), None)
+        .unwrap();
     c
 }
 
 /// Work that passes through every thread class: requests (network, execution), a batch
 /// verification (BLS workers, batcher) and a scrape (metrics).
 fn traffic(c: &mut Client, d: &Daemon) -> String {
-    assert!(matches!(c.call(&Request::Status).unwrap(), Response::Status(_)));
+    assert!(matches!(
+        c.call(&Request::Status).unwrap(),
+        Response::Status(_)
+    ));
     let key = keel_chain::genesis::demo_key(1);
     let items = (0..4u8)
         .map(|i| {
             let msg = vec![i; 32];
-            (key.public_key().to_bytes(), msg.clone(), key.sign(&msg).to_bytes())
+            (
+                key.public_key().to_bytes(),
+                msg.clone(),
+                key.sign(&msg).to_bytes(),
+            )
         })
         .collect();
     let answer = c.call(&Request::BlsBatchVerify { items }).unwrap();
@@ -125,7 +139,13 @@ fn traffic(c: &mut Client, d: &Daemon) -> String {
 }
 
 const CLASSES: [&str; 6] = ["network", "execution", "bls", "batcher", "metrics", "main"];
-const ATTEMPTS: [&str; 5] = ["open_etc_shadow", "execve", "socket", "io_uring_setup", "ptrace"];
+const ATTEMPTS: [&str; 5] = [
+    "open_etc_shadow",
+    "execve",
+    "socket",
+    "io_uring_setup",
+    "ptrace",
+];
 
 /// Sends the probe signal and drives traffic until every class has reported (bounded).
 fn probe_every_class(d: &Daemon, c: &mut Client) -> BTreeMap<(String, String), String> {
@@ -134,9 +154,11 @@ fn probe_every_class(d: &Daemon, c: &mut Client) -> BTreeMap<(String, String), S
     let begun = Instant::now();
     loop {
         let outcomes = probe_outcomes(&traffic(c, d));
-        let all = CLASSES
-            .iter()
-            .all(|class| ATTEMPTS.iter().all(|a| outcomes.contains_key(&(class.to_string(), a.to_string()))));
+        let all = CLASSES.iter().all(|class| {
+            ATTEMPTS
+                .iter()
+                .all(|a| outcomes.contains_key(&(class.to_string(), a.to_string())))
+        });
         if all {
             return outcomes;
         }
@@ -170,7 +192,10 @@ fn every_thread_class_refuses_forbidden_syscalls_while_other_clients_are_served(
     }
     // The other client was served throughout, and still is.
     for _ in 0..20 {
-        assert!(matches!(other.call(&Request::Status).unwrap(), Response::Status(_)));
+        assert!(matches!(
+            other.call(&Request::Status).unwrap(),
+            Response::Status(_)
+        ));
     }
 }
 
@@ -197,7 +222,10 @@ fn after_start_up_every_thread_runs_unprivileged_and_filtered() {
                 .to_string()
         };
         let name = field("Name:");
-        assert!(!field("Uid:").starts_with("0"), "{name} runs as root: {status}");
+        assert!(
+            !field("Uid:").starts_with("0"),
+            "{name} runs as root: {status}"
+        );
         for cap in ["CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
             assert_eq!(field(cap), "0000000000000000", "{name}: {cap}");
         }
@@ -271,7 +299,10 @@ fn kill_mode_kills_the_daemon_with_sigsys_on_a_forbidden_syscall() {
             break s;
         }
         let _ = c.call(&Request::Status);
-        assert!(begun.elapsed() < Duration::from_secs(30), "the daemon survived a violation");
+        assert!(
+            begun.elapsed() < Duration::from_secs(30),
+            "the daemon survived a violation"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.signal(), Some(libc::SIGSYS), "{status:?}");

@@ -22,7 +22,9 @@ impl ServiceUser {
         let mut out: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: all pointers are to live, correctly sized buffers; the result is read only
         // when `out` is non-null (it then points at `pwd`).
-        let rc = unsafe { libc::getpwnam_r(c.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
+        let rc = unsafe {
+            libc::getpwnam_r(c.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out)
+        };
         if rc != 0 || out.is_null() {
             return Err(SandboxError::NoSuchUser(name.into()));
         }
@@ -69,7 +71,14 @@ pub(crate) fn no_new_privs() -> Result<(), SandboxError> {
 pub(crate) fn drop_bounding_and_ambient() -> Result<bool, SandboxError> {
     // SAFETY: plain prctl calls with integer arguments.
     unsafe {
-        if libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 {
+        if libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        ) != 0
+        {
             return Err(os("clear the ambient capabilities"));
         }
         // CAP_SETPCAP is capability 8.
@@ -141,10 +150,11 @@ pub(crate) fn switch_user(user: &ServiceUser) -> Result<(), SandboxError> {
 /// Checks, from /proc, that no thread of this process keeps a capability (nor, when `bounding`,
 /// a bounding set), that every one has `no_new_privs`, and (when `filtered`) a seccomp filter.
 pub(crate) fn verify_threads(filtered: bool, bounding: bool) -> Result<usize, SandboxError> {
-    let tasks = std::fs::read_dir("/proc/self/task").map_err(|source| SandboxError::Credentials {
-        what: "list this process's threads",
-        source,
-    })?;
+    let tasks =
+        std::fs::read_dir("/proc/self/task").map_err(|source| SandboxError::Credentials {
+            what: "list this process's threads",
+            source,
+        })?;
     let mut count = 0;
     for task in tasks.filter_map(Result::ok) {
         let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();

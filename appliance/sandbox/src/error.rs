@@ -28,7 +28,11 @@ pub enum SandboxError {
     AlreadyArmed,
     /// After the drop, a thread still runs outside the sandbox.
     #[error("thread {tid} ({name}) is not sandboxed: {what}")]
-    Unconfined { tid: u32, name: String, what: String },
+    Unconfined {
+        tid: u32,
+        name: String,
+        what: String,
+    },
 }
 
 pub(crate) fn os(what: &'static str) -> SandboxError {

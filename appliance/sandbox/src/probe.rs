@@ -41,8 +41,7 @@ impl Attempt {
 }
 
 static REQUESTED: AtomicU64 = AtomicU64::new(0);
-static RESULTS: Mutex<BTreeMap<(&'static str, &'static str), String>> =
-    Mutex::new(BTreeMap::new());
+static RESULTS: Mutex<BTreeMap<(&'static str, &'static str), String>> = Mutex::new(BTreeMap::new());
 
 thread_local! {
     static CLASS: Cell<Option<ThreadClass>> = const { Cell::new(None) };

@@ -120,8 +120,9 @@ mod tests {
         let (open, socket, uring, spawned) = confined(ThreadClass::Execution, || {
             let open = std::fs::File::open("/etc/hostname").map(drop);
             // SAFETY: plain syscalls; a descriptor that opens is leaked (the test ends).
-            let socket = errno_of(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) }
-                as libc::c_long);
+            let socket = errno_of(
+                unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) } as libc::c_long
+            );
             let mut params = [0u8; 120];
             // SAFETY: io_uring_setup writes at most 120 bytes into `params`.
             let uring = errno_of(unsafe {

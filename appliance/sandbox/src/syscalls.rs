@@ -27,7 +27,10 @@ pub(crate) struct Allow {
 }
 
 const fn any(nr: libc::c_long) -> Allow {
-    Allow { nr, only: Only::Any }
+    Allow {
+        nr,
+        only: Only::Any,
+    }
 }
 
 const fn one_of(nr: libc::c_long, arg: u8, values: &'static [u64]) -> Allow {

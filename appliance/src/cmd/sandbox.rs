@@ -12,9 +12,9 @@ use keel_sandbox::{Mode, ServiceUser, Settings};
 pub fn arm(a: &ServeArgs, cfg: &DaemonConfig) -> anyhow::Result<()> {
     let user = match (&a.user, keel_sandbox::is_root()) {
         (Some(name), true) => Some(ServiceUser::lookup(name)?),
-        (Some(name), false) => anyhow::bail!(
-            "--user {name} needs the daemon to be started as root (it is not)"
-        ),
+        (Some(name), false) => {
+            anyhow::bail!("--user {name} needs the daemon to be started as root (it is not)")
+        }
         (None, true) => {
             let u = ServiceUser::default_for_root()?;
             tracing::warn!(user = %u.name, uid = u.uid, "started as root: the daemon will run as {} once started (--user to choose)", u.name);
@@ -99,8 +99,15 @@ pub fn say_violations() {
     if v.is_empty() {
         return;
     }
-    let list: Vec<String> = v.iter().map(|(nr, n)| format!("syscall {nr} ×{n}")).collect();
-    eprintln!("sandbox (log mode): {} violation(s): {}", v.values().sum::<u64>(), list.join(", "));
+    let list: Vec<String> = v
+        .iter()
+        .map(|(nr, n)| format!("syscall {nr} ×{n}"))
+        .collect();
+    eprintln!(
+        "sandbox (log mode): {} violation(s): {}",
+        v.values().sum::<u64>(),
+        list.join(", ")
+    );
 }
 
 /// SIGUSR2 asks every sandboxed thread to attempt the forbidden actions — only in a daemon

@@ -3,8 +3,8 @@
 pub mod config;
 pub mod demo;
 pub mod lock;
-pub mod reopener;
 pub mod notify;
 pub mod rate;
+pub mod reopener;
 pub mod service;
 pub mod store;

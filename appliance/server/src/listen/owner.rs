@@ -68,7 +68,10 @@ fn sigkill_pending(pid: u32) -> bool {
     const SIGKILL_BIT: u64 = 1 << (libc::SIGKILL - 1);
     status
         .lines()
-        .filter_map(|l| l.strip_prefix("ShdPnd:").or_else(|| l.strip_prefix("SigPnd:")))
+        .filter_map(|l| {
+            l.strip_prefix("ShdPnd:")
+                .or_else(|| l.strip_prefix("SigPnd:"))
+        })
         .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
         .any(|bits| bits & SIGKILL_BIT != 0)
 }

@@ -9,8 +9,8 @@
 use std::io;
 use std::time::Duration;
 
-use io_uring::types::{CancelBuilder, SubmitArgs, Timespec};
 use io_uring::register::Restriction;
+use io_uring::types::{CancelBuilder, SubmitArgs, Timespec};
 use io_uring::{IoUring, Submitter, cqueue, opcode, squeue};
 
 /// The operations the event loop submits, and nothing else (see `restrict_and_enable`).
