@@ -370,8 +370,10 @@ fn assert_package_set_up_the_machine(h: &Host) {
     );
 }
 
-/// The daemon runs as the package's keel user with exactly the unit's three capabilities
-/// (CAP_NET_ADMIN = 12, CAP_PERFMON = 38, CAP_BPF = 39) and no_new_privs.
+/// The daemon runs as the package's keel user, started with exactly the unit's three
+/// capabilities (CAP_NET_ADMIN = 12, CAP_PERFMON = 38, CAP_BPF = 39: still its bounding set,
+/// which an unprivileged process cannot empty) and, once started, holding none of them, with
+/// no_new_privs and a seccomp filter (the sandbox of `keel serve`).
 fn assert_runs_unprivileged(h: &Host) {
     let pid = h
         .daemon_pid()
@@ -386,7 +388,9 @@ fn assert_runs_unprivileged(h: &Host) {
     };
     assert_ne!(field("Uid:"), "0", "{} runs as root", h.name);
     let caps = (1u64 << 12) | (1u64 << 38) | (1u64 << 39);
-    assert_eq!(field("CapEff:"), format!("{caps:016x}"), "{}", h.name);
+    assert_eq!(field("CapEff:"), "0000000000000000", "{}", h.name);
+    assert_eq!(field("CapPrm:"), "0000000000000000", "{}", h.name);
     assert_eq!(field("CapBnd:"), format!("{caps:016x}"), "{}", h.name);
     assert_eq!(field("NoNewPrivs:"), "1", "{}", h.name);
+    assert_eq!(field("Seccomp:"), "2", "{}", h.name);
 }

@@ -395,8 +395,11 @@ fn worker_main(index: usize, cpu: usize, pin: bool, ready: &mpsc::Sender<bool>, 
                 false
             }
         };
+    // Pinned (sched_setaffinity is not in its allowlist): confine this worker for good.
+    keel_sandbox::enter(keel_sandbox::ThreadClass::Bls);
     let _ = ready.send(pinned);
     while let Some(job) = jobs.pop() {
+        keel_sandbox::checkpoint();
         // A panicking job drops its result sender, which its JobHandle reports as WorkerGone;
         // the worker itself keeps serving.
         if catch_unwind(AssertUnwindSafe(job)).is_err() {

@@ -170,12 +170,15 @@ impl BatchService {
         };
         let (v, c) = (Arc::clone(&verifier), Arc::clone(&counters));
         service.spawn("keel-offload-blocks", move || {
+            keel_sandbox::enter(keel_sandbox::ThreadClass::Batcher);
             // One block, one batch: never merged, so its scalars depend on it alone.
             while let Ok(request) = block_rx.recv() {
+                keel_sandbox::checkpoint();
                 run_batch(vec![request], v.as_ref(), Priority::Block, &c);
             }
         })?;
         service.spawn("keel-offload-batcher", move || {
+            keel_sandbox::enter(keel_sandbox::ThreadClass::Batcher);
             batcher(&client_rx, verifier.as_ref(), policy, &counters);
         })?;
         Ok(service)
@@ -317,6 +320,7 @@ fn batcher(
     counters: &Counters,
 ) {
     while let Ok(first) = queue.recv() {
+        keel_sandbox::checkpoint();
         let deadline = Instant::now() + policy.max_delay;
         let mut size = first.items.len();
         let mut batch = vec![first];

@@ -64,6 +64,8 @@ pub(crate) fn run(
     listeners: Listeners,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    // Before the runtime exists: its worker threads inherit this thread's filter.
+    keel_sandbox::enter(keel_sandbox::ThreadClass::Network);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(shared.config.io_threads())
         .thread_name("keel-epoll")

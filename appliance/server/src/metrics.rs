@@ -377,8 +377,10 @@ const SCRAPE_DEADLINE: Duration = Duration::from_secs(2);
 type Render = Arc<dyn Fn() -> String + Send + Sync>;
 
 fn serve(listener: TcpListener, stop: &AtomicBool, render: &Render) {
+    keel_sandbox::enter(keel_sandbox::ThreadClass::Metrics);
     let active = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::Acquire) {
+        keel_sandbox::checkpoint();
         match listener.accept() {
             Ok((stream, _)) => {
                 let admitted = active

@@ -176,7 +176,9 @@ fn next(lanes: &Lanes, only_priority: bool) -> Option<Message> {
 }
 
 fn worker(shared: &Shared, lanes: &Lanes, only_priority: bool) {
+    keel_sandbox::enter(keel_sandbox::ThreadClass::Execution);
     while let Some(Message::Job(job)) = next(lanes, only_priority) {
+        keel_sandbox::checkpoint();
         let Job {
             conn,
             sink,

@@ -103,6 +103,11 @@ pub struct BenchServeArgs {
     /// on a host shared with other validators and builds; bounded in time), or both in one run.
     #[arg(long, value_enum, default_value_t = Contention::Quiet)]
     pub contention: Contention,
+    /// Measure twice in one run: first as is, then with the server's threads confined as in
+    /// `keel serve` (each thread class's seccomp filter and Landlock; `--sandbox=enforce`),
+    /// and print the ratios. Confinement cannot be undone, so the unconfined run comes first.
+    #[arg(long)]
+    pub compare_sandbox: bool,
 }
 
 /// `--contention` of `keel bench serve`.
@@ -354,6 +359,9 @@ fn bench_serve(a: BenchServeArgs) -> anyhow::Result<ExitCode> {
         Contention::Contended => &[true],
         Contention::Both => &[false, true],
     };
+    if a.compare_sandbox {
+        return compare_sandbox(&cfg);
+    }
     for &contended in modes {
         println!(
             "== {} ==",
@@ -368,6 +376,37 @@ fn bench_serve(a: BenchServeArgs) -> anyhow::Result<ExitCode> {
             ..cfg.clone()
         })?;
         print!("{}", report.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keel bench serve --compare-sandbox`: the transport benchmark without, then with, the
+/// server threads' sandbox, side by side.
+fn compare_sandbox(cfg: &keel_server::bench::BenchConfig) -> anyhow::Result<ExitCode> {
+    println!("== without the sandbox ==");
+    let open = keel_server::bench::run_serve_bench(cfg)?;
+    print!("{}", open.render());
+    let scratch = tempfile::tempdir()?;
+    keel_sandbox::arm(keel_sandbox::Settings {
+        mode: keel_sandbox::Mode::Enforce,
+        user: None,
+        writable: vec![scratch.path().to_path_buf()],
+    })?;
+    println!("== with the sandbox (seccomp per thread class, Landlock) ==");
+    let closed = keel_server::bench::run_serve_bench(cfg)?;
+    print!("{}", closed.render());
+    println!("== sandboxed / unsandboxed (throughput; server CPU per request) ==");
+    for (o, c) in open.results.iter().zip(&closed.results) {
+        let cpu = match (o.server_cpu_ns, c.server_cpu_ns) {
+            (Some(o), Some(c)) if o > 0 => format!("{:.3}", c as f64 / o as f64),
+            _ => "n/a".into(),
+        };
+        println!(
+            "{:>8} {:>3} clients: throughput {:.3}, server cpu/request {cpu}",
+            o.backend.name(),
+            o.clients,
+            c.throughput as f64 / o.throughput.max(1) as f64,
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -23,6 +23,7 @@ pub mod offload;
 pub mod proven;
 pub mod receipt_text;
 pub mod replay;
+pub mod sandbox;
 pub mod serve;
 pub mod state_check;
 pub mod via_daemon;

@@ -72,6 +72,16 @@ pub struct ServeArgs {
     /// With --demo: stop the daemon (exit 0) when the workload is done.
     #[arg(long, requires = "demo")]
     pub exit_after_demo: bool,
+    /// The sandbox after start-up: `enforce` (a forbidden syscall fails with EPERM; the
+    /// request fails, the daemon serves on), `kill` (the daemon dies with SIGSYS), `log` (the
+    /// syscall runs and is counted: keel_sandbox_violations_total), `off` (no seccomp, no
+    /// Landlock; debugging only, warned about in the log and on /metrics).
+    #[arg(long, default_value = "enforce", value_parser = clap::value_parser!(keel_sandbox::Mode))]
+    pub sandbox: keel_sandbox::Mode,
+    /// The account the daemon runs as once started (it must be started as root to switch).
+    /// Default when started as root: `keel` if that user exists, else `nobody`.
+    #[arg(long)]
+    pub user: Option<String>,
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -88,6 +98,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    // Before any thread exists: every thread spawned from here on inherits no_new_privs and
+    // the empty capability bounding set, and confines itself when it starts.
+    super::sandbox::arm(&a, &cfg)?;
     let mut lock = DataDirLock::acquire(&cfg.data_dir)?;
     let keystore = cfg.data_dir.join("keystore.json");
     let db_exists = cfg.data_dir.join(keel_state::DB_FILE_NAME).exists();
@@ -163,14 +176,15 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(k)
     });
 
-    // After a disk error the store is reopened exactly as it was opened here.
+    // After a disk error the store is reopened exactly as it was opened here, on the one
+    // thread whose sandbox may open files (request workers may not).
     let reopen: crate::daemon::store::Opener = {
         let (dir, lane) = (cfg.data_dir.clone(), block_lane.clone());
-        Box::new(move || {
+        crate::daemon::reopener::spawn(Box::new(move || {
             let mut c = Chain::open(&dir, Box::new(lane.clone()))?;
             c.set_routine_engine(engine)?;
             Ok(c)
-        })
+        }))?
     };
     let limits = crate::daemon::service::RequestLimits {
         simulate_compute: cfg.simulate_compute_limit,
@@ -188,8 +202,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let handle =
         ServerHandle::start_on(bound, Arc::new(service)).context("cannot start the server")?;
-    // Listeners are bound and kernel programs attached: the service manager may call us up.
     let mut supervisor = Supervisor::from_env();
+    // The privileged phase is over.
+    super::sandbox::lock_down()?;
+    // Listeners are bound and kernel programs attached: the service manager may call us up.
     supervisor.ready(&format!("serving ({} backend)", handle.backend().name()));
     say!(
         "keel serving ({} backend): tcp {}, unix {}, metrics {}",
@@ -230,6 +246,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             handle.shutdown();
             handle.join()?;
             say_kernel_programs_stay(kernel.as_deref(), tcp_port);
+            drop(kernel);
+            super::sandbox::say_violations();
             return Ok(if result.is_ok() {
                 ExitCode::SUCCESS
             } else {
@@ -239,7 +257,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         say!("demo done; the daemon keeps serving (Ctrl-C or SIGTERM to stop)");
     }
 
+    let probe = super::sandbox::probe_trigger()?;
     while !stop.load(Ordering::Relaxed) && !handle.is_finished() {
+        super::sandbox::poll_probe(&probe);
         supervisor.tick(!handle.is_finished());
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -249,7 +269,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     handle.join()?;
     say!("stopped cleanly");
     say_kernel_programs_stay(kernel.as_deref(), tcp_port);
+    drop(kernel);
     drop(lock);
+    super::sandbox::say_violations();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,5 +5,6 @@ pub mod demo;
 pub mod lock;
 pub mod notify;
 pub mod rate;
+pub mod reopener;
 pub mod service;
 pub mod store;

@@ -370,6 +370,7 @@ impl Service for ChainService {
     }
 
     fn write_metrics(&self, out: &mut String) {
+        keel_sandbox::write_metrics(out);
         let c = &self.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(

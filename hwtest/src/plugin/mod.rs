@@ -105,6 +105,8 @@ impl PluginSubject {
         std::thread::Builder::new()
             .name("keel-plugin-reader".into())
             .spawn(move || {
+                // Part of the daemon's BLS backend: confined like the pinned BLS workers.
+                keel_sandbox::enter(keel_sandbox::ThreadClass::Bls);
                 let mut stdout = stdout;
                 loop {
                     let frame = read_frame(&mut stdout).ok().flatten();

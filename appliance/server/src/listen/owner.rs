@@ -56,7 +56,24 @@ pub fn process_is_alive(pid: u32) -> bool {
     let state = stat
         .rsplit_once(')')
         .and_then(|(_, rest)| rest.trim_start().chars().next());
-    !matches!(state, None | Some('Z' | 'X' | 'x'))
+    !matches!(state, None | Some('Z' | 'X' | 'x')) && !sigkill_pending(pid)
+}
+
+/// Whether `pid` has a SIGKILL pending: it is dying (still "running" for the few milliseconds
+/// its exit takes, its descriptors and locks not yet released) and will never serve again.
+fn sigkill_pending(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    const SIGKILL_BIT: u64 = 1 << (libc::SIGKILL - 1);
+    status
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("ShdPnd:")
+                .or_else(|| l.strip_prefix("SigPnd:"))
+        })
+        .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .any(|bits| bits & SIGKILL_BIT != 0)
 }
 
 /// The inode of an open socket descriptor.

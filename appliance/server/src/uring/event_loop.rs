@@ -114,6 +114,8 @@ pub(super) fn run_ring_with(
     })
     .collect();
     let mut owner = RingOwner::new(shared, inbox, listeners)?;
+    // The ring exists, registered and restricted: from here on this thread only drives it.
+    keel_sandbox::enter(keel_sandbox::ThreadClass::Network);
     let result = owner.run(fault);
     // The teardown (cancel, drain, then free) runs here whatever `run` returned; a panic in
     // `run` unwinds through the same `Drop`.
@@ -130,6 +132,7 @@ impl RingOwner {
         loop {
             // One syscall per iteration: submits everything queued and waits for completions.
             self.ring.enter(min_wait)?;
+            keel_sandbox::checkpoint();
             if let Some(e) = fault(self) {
                 return Err(e);
             }

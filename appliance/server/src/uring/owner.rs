@@ -65,6 +65,7 @@ impl RingOwner {
         };
         owner.ring.submitter().register_files_sparse(table)?;
         owner.bufs.register(&owner.ring.submitter())?;
+        owner.ring.restrict_and_enable()?;
         Ok(owner)
     }
 }
