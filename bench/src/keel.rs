@@ -9,7 +9,10 @@ use keel_chain::{
     Address, Amount, BlockHeader, CallData, ChainConfig, Executor, SignedTx, Transaction, TxKind,
     TxStatus, address_of, contract_address, genesis_writes,
 };
-use keel_crypto::{EncodedItem, KeyCache, SecretKey, Signature, SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
+use keel_crypto::{
+    EncodedItem, KeyCache, SecretKey, Signature, SignatureVerifier, SingleVerifier, Verdict,
+    VerifyItem,
+};
 use keel_vm::{CallContext, CallRequest, GasLimits, MemoryState, Prepared, Vm, VmConfig};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -113,7 +113,10 @@ fn round(s: &mut Sides, a: &Erc20Args, series: &mut [Series; 8]) -> anyhow::Resu
     let started = Instant::now();
     let decoded = KeelToken::decode_signatures(&s.txs);
     decode.keel.push(per_tx(started.elapsed(), n));
-    ensure!(decoded == s.txs.len(), "a benchmark signature does not decode");
+    ensure!(
+        decoded == s.txs.len(),
+        "a benchmark signature does not decode"
+    );
     full.revm
         .push(time(n, |i| s.evm.transfer_commit(&evm::recipient(i % r)))?);
 

@@ -180,7 +180,10 @@ impl<B: Backend> SignatureVerifier for BatchVerifier<B> {
         let decoded = match self.backend.decode_signatures(&shared, Priority::Block) {
             Ok(d) if d.len() == items.len() => d,
             Ok(_) | Err(_) => {
-                tracing::warn!(backend = self.backend.name(), "signature decoding failed; decoding on the calling thread");
+                tracing::warn!(
+                    backend = self.backend.name(),
+                    "signature decoding failed; decoding on the calling thread"
+                );
                 items.iter().map(EncodedItem::decode).collect()
             }
         };

@@ -233,8 +233,17 @@ fn a_reset_restores_zeroed_and_data_chunks_byte_for_byte() {
     let pristine = call(&fresh, &code, "digest", vec![], MemoryState::default());
     assert!(pristine.result.is_ok(), "{:?}", pristine.result);
     for seed in 0u64..24 {
-        let input = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes().to_vec();
-        let a = call(&reused, &code, "scribble", input.clone(), MemoryState::default());
+        let input = seed
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .to_le_bytes()
+            .to_vec();
+        let a = call(
+            &reused,
+            &code,
+            "scribble",
+            input.clone(),
+            MemoryState::default(),
+        );
         let b = call(&fresh, &code, "scribble", input, MemoryState::default());
         same(&a, &b, &format!("scribble {seed}"));
         let a = call(&reused, &code, "digest", vec![], MemoryState::default());
