@@ -92,10 +92,10 @@ struct Sides {
 }
 
 /// Runs one round of every workload; pushes µs/tx into the series.
-fn round(s: &mut Sides, a: &Erc20Args, series: &mut [Series; 7]) -> anyhow::Result<()> {
+fn round(s: &mut Sides, a: &Erc20Args, series: &mut [Series; 8]) -> anyhow::Result<()> {
     let n = a.txs;
     let r = a.recipients.max(1);
-    let [full, raw, read, sigs, sigs_ref, full_ref, raw_ref] = series;
+    let [full, raw, read, sigs, sigs_ref, decode, full_ref, raw_ref] = series;
     let block = s.keel.run_block(&s.txs, true)?;
     full.keel.push(per_tx(block.execute, n));
     let block = s.fresh.run_block(&s.txs, true)?;
@@ -110,6 +110,13 @@ fn round(s: &mut Sides, a: &Erc20Args, series: &mut [Series; 7]) -> anyhow::Resu
     sigs.keel.push(per_tx(block.signatures, n));
     let block = s.keel.run_block(&s.txs, false)?;
     sigs_ref.keel.push(per_tx(block.signatures, n));
+    let started = Instant::now();
+    let decoded = KeelToken::decode_signatures(&s.txs);
+    decode.keel.push(per_tx(started.elapsed(), n));
+    ensure!(
+        decoded == s.txs.len(),
+        "a benchmark signature does not decode"
+    );
     full.revm
         .push(time(n, |i| s.evm.transfer_commit(&evm::recipient(i % r)))?);
 
@@ -167,7 +174,7 @@ pub fn erc20(a: &Erc20Args) -> anyhow::Result<()> {
         balance.get(..16) == Some(&supply.to_le_bytes()[..]),
         "keel balance_of disagrees with the minted supply"
     );
-    let mut series: [Series; 7] = Default::default();
+    let mut series: [Series; 8] = Default::default();
     for i in 0..a.rounds.max(1) {
         if !a.json {
             eprintln!("round {}/{}…", i + 1, a.rounds.max(1));
@@ -175,16 +182,17 @@ pub fn erc20(a: &Erc20Args) -> anyhow::Result<()> {
         round(&mut s, a, &mut series)?;
     }
     // The reference-path rows compare against the same revm rounds as their fast-path rows.
-    series[5].revm = series[0].revm.clone();
-    series[6].revm = series[1].revm.clone();
+    series[6].revm = series[0].revm.clone();
+    series[7].revm = series[1].revm.clone();
     let rows = [
         series[0].row("full transaction (transfer)"),
         series[1].row("raw VM call (transfer)"),
         series[2].row("read-only call (balance_of)"),
-        series[3].row("signatures, non-pairing"),
+        series[3].row("signatures, executing thread"),
         series[4].row("  same, key cache off"),
-        series[5].row("full tx, fresh instances"),
-        series[6].row("raw call, fresh instances"),
+        series[5].row("  signature decode (workers)"),
+        series[6].row("full tx, fresh instances"),
+        series[7].row("raw call, fresh instances"),
     ];
     report(a, &rows, block.compute_gas, evm_gas)
 }

@@ -26,7 +26,7 @@ fn erc20_runs_both_engines_and_reports_every_workload() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 7);
+    assert_eq!(rows.len(), 8);
     for r in rows {
         assert!(r["keel_us"].as_f64().unwrap() > 0.0, "{r}");
     }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use blst::min_pk::{AggregateSignature, Signature as BlstSignature};
-use keel_crypto::{SecretKey, Signature, SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
+use keel_crypto::{
+    EncodedItem, SecretKey, Signature, SignatureVerifier, SingleVerifier, Verdict, VerifyItem,
+};
 use keel_offload::{BatchVerifier, CpuBackend, PoolConfig, Priority, Topology};
 use proptest::prelude::*;
 
@@ -174,6 +176,67 @@ fn batch_verdicts_match_the_reference_on_one_worker_too() {
         v.verify(&shared, Priority::Block).unwrap(),
         SingleVerifier.verify_batch(&items)
     );
+}
+
+/// `items` with compressed signatures; item `i` of `garbled` gets an encoding that does not
+/// decode (a flipped low byte, infinity, or the compression flag cleared, in turn).
+fn encoded(items: &[VerifyItem], garbled: &[usize]) -> Vec<EncodedItem> {
+    let mut out: Vec<EncodedItem> = items
+        .iter()
+        .map(|it| EncodedItem {
+            pk: it.pk,
+            msg: it.msg.clone(),
+            sig: it.sig.to_bytes(),
+        })
+        .collect();
+    for (k, &i) in garbled.iter().enumerate() {
+        let sig = &mut out[i].sig;
+        match k % 3 {
+            0 => sig[95] ^= 1,
+            1 => {
+                *sig = [0; 96];
+                sig[0] = 0xc0;
+            }
+            _ => sig[0] &= 0x7f,
+        }
+    }
+    out
+}
+
+#[test]
+fn signatures_decoded_on_the_workers_give_the_reference_verdicts() {
+    let mut items = valid_items(20);
+    corrupt(&mut items[3], 0);
+    corrupt(&mut items[7], 1);
+    let enc = encoded(&items, &[1, 10, 19]);
+    let want: Vec<Verdict> = enc.iter().map(EncodedItem::verify).collect();
+    // Garbled bytes must really be undecodable for the test to mean anything.
+    for i in [1, 10, 19] {
+        assert!(enc[i].decode().is_none(), "item {i} still decodes");
+    }
+    assert_eq!(want.iter().filter(|v| v.is_valid()).count(), 15);
+    assert_eq!(verifier().verify_encoded(&enc), want);
+    assert_eq!(SingleVerifier.verify_encoded(&enc), want);
+    assert!(verifier().verify_encoded(&[]).is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn worker_decoding_matches_the_reference_for_any_mix(
+        n in 1usize..24,
+        bad in proptest::collection::btree_set(0usize..24, 0..4),
+        garbled in proptest::collection::btree_set(0usize..24, 0..4),
+    ) {
+        let mut items = valid_items(n);
+        for (k, &i) in bad.iter().filter(|&&i| i < n).enumerate() {
+            corrupt(&mut items[i], k);
+        }
+        let garbled: Vec<usize> = garbled.into_iter().filter(|&i| i < n).collect();
+        let enc = encoded(&items, &garbled);
+        let want: Vec<Verdict> = enc.iter().map(EncodedItem::verify).collect();
+        prop_assert_eq!(verifier().verify_encoded(&enc), want);
+    }
 }
 
 proptest! {

@@ -2,8 +2,12 @@
 
 use thiserror::Error;
 
+use std::sync::Arc;
+
+use keel_crypto::{EncodedItem, VerifyItem};
+
 use super::commit::CommittedBatch;
-use crate::pool::PoolError;
+use crate::pool::{PoolError, Priority};
 
 /// A backend could not run an operation (the operation's *answer* is never an error).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -20,7 +24,8 @@ pub enum BackendError {
 /// the scalar multiplications (multi-scalar multiplications where points share a message) and
 /// the Miller loops. Bisection, grouping policy and verdicts stay in [`crate::bls::BatchVerifier`],
 /// which is the same for every backend. A GPU backend implements these two methods; nothing
-/// else changes.
+/// else changes. Signature decompression has a default on the calling thread that a backend
+/// with workers overrides.
 pub trait Backend: Send + Sync {
     /// A short name for reports ("cpu").
     fn name(&self) -> &'static str;
@@ -53,4 +58,18 @@ pub trait Backend: Send + Sync {
         batch: &CommittedBatch,
         subset: &[usize],
     ) -> Result<bool, BackendError>;
+
+    /// Each item with its signature decoded ([`EncodedItem::decode`]), in order: `None` where
+    /// the bytes are not a signature. The default decodes on the calling thread.
+    ///
+    /// # Errors
+    /// Only when the backend itself fails.
+    fn decode_signatures(
+        &self,
+        items: &Arc<[EncodedItem]>,
+        priority: Priority,
+    ) -> Result<Vec<Option<VerifyItem>>, BackendError> {
+        let _ = priority;
+        Ok(items.iter().map(EncodedItem::decode).collect())
+    }
 }

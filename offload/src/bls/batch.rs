@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use keel_crypto::{SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
+use keel_crypto::{
+    EncodedItem, SignatureVerifier, SingleVerifier, Verdict, VerifyItem, verify_decoded,
+};
 
 use super::backend::{Backend, BackendError};
 use super::commit::CommittedBatch;
@@ -168,5 +170,23 @@ impl<B: Backend> SignatureVerifier for BatchVerifier<B> {
     /// (the chain, `keel replay`, tools) verifies one batch of its own.
     fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict> {
         self.verify_or_fallback(items, Priority::Block)
+    }
+
+    /// Signatures decompressed by the backend (on the workers for [`crate::bls::CpuBackend`]),
+    /// then [`SignatureVerifier::verify_batch`]; if the backend fails to decode, the calling
+    /// thread decodes (same verdicts).
+    fn verify_encoded(&self, items: &[EncodedItem]) -> Vec<Verdict> {
+        let shared: Arc<[EncodedItem]> = items.into();
+        let decoded = match self.backend.decode_signatures(&shared, Priority::Block) {
+            Ok(d) if d.len() == items.len() => d,
+            Ok(_) | Err(_) => {
+                tracing::warn!(
+                    backend = self.backend.name(),
+                    "signature decoding failed; decoding on the calling thread"
+                );
+                items.iter().map(EncodedItem::decode).collect()
+            }
+        };
+        verify_decoded(self, decoded)
     }
 }

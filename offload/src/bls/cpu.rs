@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use keel_crypto::VerifyItem;
+use keel_crypto::{EncodedItem, VerifyItem};
 
 use super::backend::{Backend, BackendError};
 use super::commit::{CommittedBatch, Scalar};
@@ -115,9 +115,37 @@ fn balance(groups: Vec<Vec<usize>>, parts: usize) -> Vec<Vec<Vec<usize>>> {
         .collect()
 }
 
+/// `subset` cut into jobs of at most [`MAX_CHECKS_PER_JOB`] items, over at most every worker
+/// and at least [`MIN_CHECKS_PER_WORKER`] items per worker.
+fn check_chunks(subset: &[usize], workers: usize) -> std::slice::Chunks<'_, usize> {
+    let workers = workers
+        .min(subset.len().div_ceil(MIN_CHECKS_PER_WORKER))
+        .max(1);
+    let chunk = subset.len().div_ceil(workers).clamp(1, MAX_CHECKS_PER_JOB);
+    subset.chunks(chunk)
+}
+
 impl Backend for CpuBackend {
     fn name(&self) -> &'static str {
         "cpu"
+    }
+
+    /// Decompression costs about what a subgroup check does: the same jobs, on the workers.
+    fn decode_signatures(
+        &self,
+        items: &Arc<[EncodedItem]>,
+        priority: Priority,
+    ) -> Result<Vec<Option<VerifyItem>>, BackendError> {
+        let all: Vec<usize> = (0..items.len()).collect();
+        let parts: Vec<(Arc<[EncodedItem]>, Vec<usize>)> = check_chunks(&all, self.pool.len())
+            .map(|c| (Arc::clone(items), c.to_vec()))
+            .collect();
+        let results = self.scatter(priority, parts, |(items, idx)| {
+            idx.iter()
+                .map(|&i| items.get(i).and_then(EncodedItem::decode))
+                .collect::<Vec<_>>()
+        })?;
+        Ok(results.into_iter().flatten().collect())
     }
 
     fn subgroup_checks(
@@ -128,14 +156,7 @@ impl Backend for CpuBackend {
         if subset.is_empty() {
             return Ok(Vec::new());
         }
-        let workers = self
-            .pool
-            .len()
-            .min(subset.len().div_ceil(MIN_CHECKS_PER_WORKER))
-            .max(1);
-        let chunk = subset.len().div_ceil(workers).min(MAX_CHECKS_PER_JOB);
-        let parts: Vec<(Arc<[VerifyItem]>, Vec<usize>)> = subset
-            .chunks(chunk)
+        let parts: Vec<(Arc<[VerifyItem]>, Vec<usize>)> = check_chunks(subset, self.pool.len())
             .map(|c| (Arc::clone(batch.items()), c.to_vec()))
             .collect();
         let results = self.scatter(batch.priority(), parts, |(items, idx)| {

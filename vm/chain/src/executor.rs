@@ -24,7 +24,7 @@ use crate::state_access::{Access, AccessError, ChainBase};
 use crate::tx::{CallData, PerDimension, SignedTx, TxKind, encode};
 use crate::types::{Address, Amount, BlockContext, contract_address};
 use borsh::{BorshDeserialize, BorshSerialize};
-use keel_crypto::{KeyCache, SignatureVerifier, VerifyItem};
+use keel_crypto::{KeyCache, SignatureVerifier};
 use keel_state::{Overlay, WriteSet};
 use keel_vm::{
     CallContext, CallRequest, Dimension, Event, Fault, FaultKind, GasVector, Trap, Vm, VmError,
@@ -268,20 +268,22 @@ impl Executor<'_> {
         })
     }
 
+    /// One verdict per transaction. The executing thread only looks up sender keys and
+    /// encodes messages; signatures are decoded by the verifier (on its workers).
     fn verify_signatures(&self, txs: &[SignedTx]) -> Vec<bool> {
         let mut items = Vec::with_capacity(txs.len());
         let mut index = Vec::with_capacity(txs.len());
         let mut ok = vec![false; txs.len()];
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         for (i, stx) in txs.iter().enumerate() {
-            // Malformed keys or signatures are simply invalid.
-            if let Ok((pk, sig)) = stx.parts_cached(&mut keys) {
-                items.push(VerifyItem::new(pk, stx.tx.signing_message(), sig));
+            // Malformed keys are simply invalid (malformed signatures: the verifier's verdict).
+            if let Ok(item) = stx.encoded_item(&mut keys) {
+                items.push(item);
                 index.push(i);
             }
         }
         drop(keys);
-        let verdicts = self.verifier.verify_batch(&items);
+        let verdicts = self.verifier.verify_encoded(&items);
         for (i, v) in index.into_iter().zip(verdicts) {
             if let Some(slot) = ok.get_mut(i) {
                 *slot = v.is_valid();

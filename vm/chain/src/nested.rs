@@ -133,6 +133,17 @@ pub(crate) struct ChainEnv<B> {
 
 impl<B: ChainBase> ContractEnv for ChainEnv<B> {
     fn code(&self, contract: &Address) -> Result<Option<Vec<u8>>, StateError> {
+        let Some(hash) = self.code_hash(contract)? else {
+            return Ok(None);
+        };
+        let mut o = lock(&self.shared);
+        Access { overlay: &mut o }.code(&hash).map_err(state_error)
+    }
+
+    /// The hash a live (not evicted) account names. Code records are content-addressed,
+    /// written before any account names their hash and never deleted, so it is the hash of
+    /// the code `code` returns (as for a transaction's own call, see the executor).
+    fn code_hash(&self, contract: &Address) -> Result<Option<[u8; 32]>, StateError> {
         let mut o = lock(&self.shared);
         let a = Access { overlay: &mut o };
         let Some(acc) = a.account(contract).map_err(state_error)? else {
@@ -141,10 +152,7 @@ impl<B: ChainBase> ContractEnv for ChainEnv<B> {
         if acc.evicted.is_some() {
             return Ok(None);
         }
-        let Some(hash) = acc.code_hash else {
-            return Ok(None);
-        };
-        a.code(&hash).map_err(state_error)
+        Ok(acc.code_hash)
     }
 
     fn state_view(&self) -> Box<dyn StateView> {

@@ -142,16 +142,19 @@ impl SignedTx {
         ))
     }
 
-    /// Like [`SignedTx::parts`], with the sender key taken from (or added to) `keys`: the same
-    /// result, without re-validating a key seen before. The signature is decoded every time.
-    pub fn parts_cached(
+    /// What the signature phase hands its verifier: the sender key taken from (or added to)
+    /// `keys` — the key [`SignedTx::parts`] would decode, without re-validating a key seen
+    /// before — the signing message, and the signature still compressed (the verifier decodes
+    /// it, on its workers). Errors: the sender key's.
+    pub fn encoded_item(
         &self,
         keys: &mut keel_crypto::KeyCache,
-    ) -> Result<(PublicKey, Signature), keel_crypto::CryptoError> {
-        Ok((
-            keys.get(&self.tx.sender)?,
-            Signature::from_bytes(&self.signature)?,
-        ))
+    ) -> Result<keel_crypto::EncodedItem, keel_crypto::CryptoError> {
+        Ok(keel_crypto::EncodedItem {
+            pk: keys.get(&self.tx.sender)?,
+            msg: self.tx.signing_message(),
+            sig: self.signature,
+        })
     }
 }
 

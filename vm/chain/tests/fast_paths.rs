@@ -3,6 +3,8 @@
 // transfers run through the VM: receipts, gas and state writes must be identical.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+#[path = "common/calls_wat.rs"]
+mod calls_wat;
 mod common;
 
 use common::*;
@@ -86,6 +88,16 @@ fn bad_key_tx(nonce: u64) -> SignedTx {
     t
 }
 
+/// Transactions of sender 2 whose signatures do not verify: one that does not even decode (the
+/// compression flag cleared) and one that decodes to another point (a flipped sign bit).
+fn bad_signature_txs(nonce: u64) -> [SignedTx; 2] {
+    let mut undecodable = transfer(2, nonce, addr(1), 1);
+    undecodable.signature[0] &= 0x7f;
+    let mut wrong_point = transfer(2, nonce, addr(1), 1);
+    wrong_point.signature[0] ^= 0x20;
+    [undecodable, wrong_point]
+}
+
 #[test]
 fn token_blocks_give_identical_results_with_and_without_the_fast_paths() {
     let mut fast = Node::new(256, KeyCache::DEFAULT_CAPACITY);
@@ -111,6 +123,8 @@ fn token_blocks_give_identical_results_with_and_without_the_fast_paths() {
             token_transfer(0, 2, token, addr(2), 50),
             token_transfer(0, 3, token, addr(3), 50),
             bad_key_tx(0),
+            bad_signature_txs(0)[0].clone(),
+            bad_signature_txs(0)[1].clone(),
         ],
         vec![
             token_transfer(1, 0, token, addr(2), 20),
@@ -128,6 +142,19 @@ fn token_blocks_give_identical_results_with_and_without_the_fast_paths() {
         assert_eq!(fast.execute(height, txs), want, "block {height}");
         assert_eq!(tiny.execute(height, txs), want, "block {height}");
     }
+    let (block2, _) = reference.execute(9, &bad_signature_txs(0));
+    for r in &block2.receipts {
+        assert!(
+            matches!(
+                r.status,
+                TxStatus::Rejected {
+                    reason: RejectReason::BadSignature
+                }
+            ),
+            "{:?}",
+            r.status
+        );
+    }
     // The fast paths were taken, the reference path never.
     assert!(
         fast.vm.cache_stats().hits >= 5,
@@ -143,4 +170,56 @@ fn token_blocks_give_identical_results_with_and_without_the_fast_paths() {
         panic!("{:?}", result.receipts[0].status);
     };
     assert_eq!(return_data, &amount(170).to_vec());
+}
+
+/// `proxy.fwd` arguments: call `node` with all gas and `script`.
+fn forward(node: &Address, script: &[u8]) -> Vec<u8> {
+    let mut a = node.to_vec();
+    a.extend_from_slice(&u64::MAX.to_le_bytes());
+    a.extend_from_slice(script);
+    a
+}
+
+#[test]
+fn nested_calls_found_by_code_hash_give_identical_results() {
+    let mut fast = Node::new(256, KeyCache::DEFAULT_CAPACITY);
+    let mut tiny = Node::new(1, 1);
+    let mut reference = Node::new(0, 0);
+    let proxy = contract_address(&addr(0), 0);
+    let node = contract_address(&addr(0), 1);
+    let code = |w: String| wat::parse_str(w).unwrap();
+    let blocks: Vec<Vec<SignedTx>> = vec![
+        vec![
+            deploy(0, 0, &code(calls_wat::proxy())),
+            deploy(0, 1, &code(calls_wat::node())),
+        ],
+        vec![
+            // node writes [7] = [9] and returns [42]; then it traps; then a missing callee.
+            call(0, 2, proxy, "fwd", forward(&node, &[1, 7, 9, 5, 42])),
+            call(0, 3, proxy, "fwd", forward(&node, &[1, 8, 1, 3])),
+            call(0, 4, proxy, "fwd", forward(&addr(77), &[5, 1])),
+            call(1, 0, proxy, "fwd", forward(&node, &[5, 7])),
+        ],
+        vec![
+            call(1, 1, proxy, "fwd_then_abort", forward(&node, &[1, 9, 9])),
+            call(0, 5, proxy, "fwd", forward(&proxy, &[])),
+        ],
+    ];
+    for (i, txs) in blocks.iter().enumerate() {
+        let height = i as u64 + 1;
+        let want = reference.execute(height, txs);
+        assert_eq!(fast.execute(height, txs), want, "block {height}");
+        assert_eq!(tiny.execute(height, txs), want, "block {height}");
+    }
+    // Every call after the deployments found its module, nested callees included: 6
+    // transactions, 4 of them reaching `node`, one re-entering `proxy`.
+    let hits = fast.vm.cache_stats().hits;
+    assert!(hits >= 10, "{:?}", fast.vm.cache_stats());
+    assert_eq!(reference.vm.cache_stats().hits, 0);
+    let (result, _) = reference.execute(4, &[call(1, 2, node, "run", vec![5, 3])]);
+    assert!(
+        matches!(&result.receipts[0].status, TxStatus::Success { return_data } if return_data == &[3]),
+        "{:?}",
+        result.receipts[0].status
+    );
 }

@@ -47,6 +47,14 @@ pub type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 pub trait ContractEnv: Send + Sync {
     /// The code of a live contract, or `None`.
     fn code(&self, contract: &Address) -> Result<Option<Vec<u8>>, StateError>;
+    /// The SHA-256 of a live contract's code, if the environment has it without reading the
+    /// code (a chain account stores it), so that a compiled module can be found by it.
+    /// `None`: no live contract, or not known this way; the caller then asks
+    /// [`ContractEnv::code`]. A hash returned here must be that of the code `code` returns.
+    fn code_hash(&self, contract: &Address) -> Result<Option<[u8; 32]>, StateError> {
+        let _ = contract;
+        Ok(None)
+    }
     /// A fresh view of contract storage in the current context.
     fn state_view(&self) -> Box<dyn StateView>;
     /// Applies `contract`'s writes to the current context (with storage deposits). An inner
@@ -63,6 +71,12 @@ pub trait ContractEnv: Send + Sync {
 /// The VM's side of a nested call: prepare (cached) and run a callee.
 pub trait NestedRunner: Send + Sync {
     fn prepare(&self, code: &[u8]) -> Result<Arc<Prepared>, VmError>;
+    /// What [`NestedRunner::prepare`] returns for the code hashed `code_hash`, if it is at hand
+    /// without the code (a compile-cache hit).
+    fn cached(&self, code_hash: &[u8; 32]) -> Option<Arc<Prepared>> {
+        let _ = code_hash;
+        None
+    }
     fn run(
         &self,
         prepared: &Prepared,
@@ -95,10 +109,19 @@ pub struct CallState {
 
 impl Default for CallState {
     fn default() -> Self {
+        CallState::for_manifest(Arc::new(Manifest::legacy_default()))
+    }
+}
+
+impl CallState {
+    /// The state of a frame whose module has `manifest`: no environment, stack, handles,
+    /// callees or faults yet. (Cheaper than [`CallState::default`] with the manifest replaced,
+    /// which allocates a manifest only to drop it: this runs on every call.)
+    pub fn for_manifest(manifest: Arc<Manifest>) -> Self {
         CallState {
             env: None,
             runner: None,
-            manifest: Arc::new(Manifest::legacy_default()),
+            manifest,
             stack: Vec::new(),
             depth: 0,
             handles: HandleTable::default(),
@@ -181,13 +204,20 @@ impl HostState {
             }
             .into());
         }
-        let Some(code) = env.code(&h.target).map_err(HostFault::State)? else {
-            return Ok(CALL_NO_CONTRACT);
-        };
-        let prepared = match runner.prepare(&code) {
-            Ok(p) => p,
-            Err(VmError::State(e)) => return Err(HostFault::State(e)),
-            Err(_) => return Ok(CALL_NO_CONTRACT),
+        // By the code hash first: a compile-cache hit neither copies nor hashes the callee's code.
+        let hash = env.code_hash(&h.target).map_err(HostFault::State)?;
+        let prepared = match hash.and_then(|hash| runner.cached(&hash)) {
+            Some(p) => p,
+            None => {
+                let Some(code) = env.code(&h.target).map_err(HostFault::State)? else {
+                    return Ok(CALL_NO_CONTRACT);
+                };
+                match runner.prepare(&code) {
+                    Ok(p) => p,
+                    Err(VmError::State(e)) => return Err(HostFault::State(e)),
+                    Err(_) => return Ok(CALL_NO_CONTRACT),
+                }
+            }
         };
         if self.calls.stack.contains(&h.target) && !prepared.module.manifest.reentrant {
             return Err(Trap::Reentrancy { contract: h.target }.into());
@@ -255,11 +285,10 @@ impl HostState {
         let callee = CallState {
             env: Some(Arc::clone(&env)),
             runner: Some(Arc::clone(&runner)),
-            manifest: Arc::clone(&prepared.module.manifest),
             stack,
             depth,
             handles: HandleTable::with(passed),
-            ..CallState::default()
+            ..CallState::for_manifest(Arc::clone(&prepared.module.manifest))
         };
         let out = match runner.run(prepared, request, env.state_view(), callee) {
             Ok(out) => out,

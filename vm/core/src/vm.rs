@@ -310,9 +310,8 @@ impl Vm {
         CallState {
             env,
             runner: Some(runner),
-            manifest: Arc::clone(&prepared.module.manifest),
             stack: vec![request.context.self_address],
-            ..CallState::default()
+            ..CallState::for_manifest(Arc::clone(&prepared.module.manifest))
         }
     }
 }
@@ -320,6 +319,10 @@ impl Vm {
 impl NestedRunner for VmInner {
     fn prepare(&self, code: &[u8]) -> Result<Arc<Prepared>, VmError> {
         VmInner::prepare(self, code)
+    }
+
+    fn cached(&self, code_hash: &[u8; 32]) -> Option<Arc<Prepared>> {
+        VmInner::cached(self, code_hash)
     }
 
     fn run(
@@ -453,7 +456,7 @@ impl VmInner {
         prepared: &Prepared,
         request: CallRequest,
         state: Box<dyn StateView>,
-        mut calls: CallState,
+        calls: CallState,
     ) -> Result<CallOutcome, VmError> {
         let metered = self.config.metering;
         let limits = request.limits;
@@ -541,7 +544,7 @@ impl VmInner {
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
-            calls: std::mem::take(&mut calls),
+            calls,
         };
         let done = prepared.compiled.invoke(Invocation {
             entry: request.entry,

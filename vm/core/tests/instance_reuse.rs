@@ -189,3 +189,65 @@ fn modules_with_a_large_initial_memory_always_run_on_fresh_instances() {
     }
     assert_eq!(reused.prepare(&code).unwrap().reused_instances(), 0);
 }
+
+/// `scribble` writes 64 words at addresses drawn from its 8-byte input, clears part of a data
+/// segment that straddles two 4 KiB chunks and writes into a chunk that starts zeroed;
+/// `digest` returns a hash of the whole memory.
+const SCRIBBLER: &str = r#"
+(module
+  (import "keel" "input_copy" (func $copy (param i32 i32 i32)))
+  (import "keel" "return_data" (func $ret (param i32 i32)))
+  (memory (export "memory") 2 2)
+  (data (i32.const 4090) "straddles-a-chunk")
+  (data (i32.const 70000) "second-page")
+  (func (export "scribble")
+    (local $x i64) (local $i i32)
+    (call $copy (i32.const 0) (i32.const 0) (i32.const 8))
+    (local.set $x (i64.load (i32.const 0)))
+    (loop $l
+      (local.set $x (i64.add (i64.mul (local.get $x) (i64.const 6364136223846793005))
+                             (i64.const 1442695040888963407)))
+      (i64.store
+        (i32.rem_u (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 33))) (i32.const 131064))
+        (local.get $x))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 64))))
+    (i64.store (i32.const 4088) (i64.const 0))
+    (i32.store (i32.const 8200) (i32.const 1)))
+  (func (export "digest")
+    (local $h i64) (local $p i32)
+    (local.set $h (i64.const 1469598103934665603))
+    (loop $l
+      (local.set $h (i64.mul (i64.xor (local.get $h) (i64.load (local.get $p)))
+                             (i64.const 1099511628211)))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br_if $l (i32.lt_u (local.get $p) (i32.const 131072))))
+    (i64.store (i32.const 0) (local.get $h))
+    (call $ret (i32.const 0) (i32.const 8))))
+"#;
+
+#[test]
+fn a_reset_restores_zeroed_and_data_chunks_byte_for_byte() {
+    let code = wat::parse_str(SCRIBBLER).unwrap();
+    let (reused, fresh) = (vm(true), vm(false));
+    let pristine = call(&fresh, &code, "digest", vec![], MemoryState::default());
+    assert!(pristine.result.is_ok(), "{:?}", pristine.result);
+    for seed in 0u64..24 {
+        let input = seed
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .to_le_bytes()
+            .to_vec();
+        let a = call(
+            &reused,
+            &code,
+            "scribble",
+            input.clone(),
+            MemoryState::default(),
+        );
+        let b = call(&fresh, &code, "scribble", input, MemoryState::default());
+        same(&a, &b, &format!("scribble {seed}"));
+        let a = call(&reused, &code, "digest", vec![], MemoryState::default());
+        same(&a, &pristine, &format!("digest after scribble {seed}"));
+    }
+    assert!(reused.prepare(&code).unwrap().reused_instances() >= 40);
+}

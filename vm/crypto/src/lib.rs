@@ -17,12 +17,14 @@
 //! `keel-offload` must give the same verdicts.
 
 mod aggregate;
+mod encoded;
 mod error;
 mod key_cache;
 mod keys;
 mod verifier;
 
 pub use aggregate::{aggregate_signatures, aggregate_verify, fast_aggregate_verify};
+pub use encoded::{EncodedItem, verify_decoded};
 pub use error::CryptoError;
 pub use key_cache::{KeyCache, KeyCacheStats};
 pub use keys::{PublicKey, SecretKey, Signature};

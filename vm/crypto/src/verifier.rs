@@ -1,6 +1,6 @@
 //! Single signature verification and the [`SignatureVerifier`] seam used by the executor.
 
-use crate::{PublicKey, SIGNATURE_DST, Signature};
+use crate::{EncodedItem, PublicKey, SIGNATURE_DST, Signature};
 
 /// Verifies `sig` on `msg` under `pk` with [`SIGNATURE_DST`], including the subgroup check of
 /// the signature (the key was validated when decoded).
@@ -73,6 +73,15 @@ pub trait SignatureVerifier: Send + Sync {
     /// One verdict per item, in order. Never fails: a verifier that cannot use its fast path
     /// must fall back to checking items itself.
     fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict>;
+
+    /// One verdict per item, in order, for items whose signatures are still compressed: an
+    /// item whose signature does not decode is [`Verdict::Invalid`], every other verdict is
+    /// that of [`SignatureVerifier::verify_batch`] over the decoded items (same contract). The
+    /// default decodes on the calling thread; a verifier with workers decodes there instead.
+    fn verify_encoded(&self, items: &[EncodedItem]) -> Vec<Verdict> {
+        let decoded = items.iter().map(EncodedItem::decode).collect();
+        crate::encoded::verify_decoded(self, decoded)
+    }
 }
 
 /// The reference verifier: one full blst verification per item, on the calling thread.

@@ -4,7 +4,10 @@
 //! A reused instance must be indistinguishable from a fresh one. What a call can change in an
 //! instance, and how each is restored:
 //! * linear memory contents: the image taken right after instantiation (data segments applied)
-//!   is compared in 4 KiB chunks and only the chunks a call changed are copied back;
+//!   is compared in 4 KiB chunks and only the chunks a call changed are restored. The image keeps
+//!   only its non-zero chunks: most of a contract's memory starts zeroed (stack, heap), and a
+//!   chunk that was zero is compared against one shared zero chunk (always in the L1 cache) and
+//!   cleared, so a reset reads the instance's memory once instead of it and a copy of it;
 //! * memory size: memory cannot shrink, so an instance whose memory grew is dropped, never kept;
 //! * globals: every global the module defines is exported by the instrumentation
 //!   (`keel$global<i>`, plus the metering globals) and each mutable one is set back to its
@@ -15,9 +18,10 @@
 //!
 //! The store and its host-function entities are created once per kept instance: that, not the
 //! reset, is what a call saves. Bounds: at most [`SLOTS`] instances per compiled module, each
-//! with an initial memory of at most [`MAX_POOLED_PAGES`] pages plus its image of the same
-//! size, so at most 1 MiB per cached module and 256 MiB at the default compile-cache capacity
-//! of 256 modules (a 2-page contract such as the token keeps 512 KiB). A second engine tier
+//! with an initial memory of at most [`MAX_POOLED_PAGES`] pages plus the non-zero chunks of its
+//! image (at most the same size), so at most 1 MiB per cached module and 256 MiB at the default
+//! compile-cache capacity of 256 modules (a 2-page contract such as the token keeps 256 KiB of
+//! memories and a few KiB of images). A second engine tier
 //! (a JIT with its own pooling allocator) keeps the same contract behind
 //! [`super::CompiledModule::invoke`].
 
@@ -33,13 +37,17 @@ pub const SLOTS: usize = 2;
 pub const MAX_POOLED_PAGES: u64 = 4;
 /// Granularity of the memory comparison.
 const CHUNK: usize = 4096;
+/// What a chunk of the image that is all zero is compared against.
+static ZERO_CHUNK: [u8; CHUNK] = [0; CHUNK];
 
 /// The state of an instance right after instantiation.
 pub struct Snapshot {
     /// Memory size in pages.
     pages: u64,
-    /// Memory contents (empty without a memory).
-    image: Vec<u8>,
+    /// Memory length in bytes (0 without a memory).
+    len: usize,
+    /// Memory contents by [`CHUNK`]: `None` for a chunk of zeros.
+    image: Vec<Option<Box<[u8]>>>,
     /// Every mutable global the instance exports, with its initial value.
     globals: Vec<(Global, Val)>,
 }
@@ -93,7 +101,11 @@ impl InstancePool {
         if pages > MAX_POOLED_PAGES {
             return None;
         }
-        let image = memory.map_or_else(Vec::new, |m| m.data(store).to_vec());
+        let data = memory.map_or(&[][..], |m| m.data(store));
+        let image = data
+            .chunks(CHUNK)
+            .map(|c| c.iter().any(|&b| b != 0).then(|| Box::from(c)))
+            .collect();
         let globals = live
             .instance
             .exports(store)
@@ -103,6 +115,7 @@ impl InstancePool {
             .collect();
         Some(Snapshot {
             pages,
+            len: data.len(),
             image,
             globals,
         })
@@ -129,12 +142,14 @@ fn reset(live: &mut Live, snapshot: &Snapshot) -> bool {
             return false;
         }
         let data = memory.data_mut(&mut *store);
-        if data.len() != snapshot.image.len() {
+        if data.len() != snapshot.len {
             return false;
         }
-        for (now, then) in data.chunks_mut(CHUNK).zip(snapshot.image.chunks(CHUNK)) {
-            if now != then {
-                now.copy_from_slice(then);
+        for (now, then) in data.chunks_mut(CHUNK).zip(&snapshot.image) {
+            match then {
+                Some(then) if now != &then[..] => now.copy_from_slice(then),
+                None if ZERO_CHUNK.get(..now.len()) != Some(&*now) => now.fill(0),
+                _ => {}
             }
         }
     }
