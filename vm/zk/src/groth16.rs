@@ -39,7 +39,9 @@ pub enum Groth16Error {
 
 /// Bytes of a verifying key with `n` public inputs on `curve`.
 pub fn key_len(curve: Curve, n: usize) -> Option<usize> {
-    let fixed = curve.g1_len().checked_add(3usize.checked_mul(curve.g2_len())?)?;
+    let fixed = curve
+        .g1_len()
+        .checked_add(3usize.checked_mul(curve.g2_len())?)?;
     fixed.checked_add(n.checked_add(1)?.checked_mul(curve.g1_len())?)
 }
 
@@ -86,9 +88,7 @@ pub fn verify_groth16(
     }
     match curve {
         Curve::Bn254 => verify_on::<ark_bn254::Bn254>(cache, curve, vk, proof, inputs),
-        Curve::Bls12_381 => {
-            verify_on::<ark_bls12_381::Bls12_381>(cache, curve, vk, proof, inputs)
-        }
+        Curve::Bls12_381 => verify_on::<ark_bls12_381::Bls12_381>(cache, curve, vk, proof, inputs),
     }
 }
 
@@ -122,18 +122,29 @@ impl<'a> Reader<'a> {
         head
     }
 
-    fn g1<E: AbiPairing>(&mut self, c: Curve, what: &'static str) -> Result<E::G1Affine, Groth16Error> {
+    fn g1<E: AbiPairing>(
+        &mut self,
+        c: Curve,
+        what: &'static str,
+    ) -> Result<E::G1Affine, Groth16Error> {
         decode_point::<E::G1Config>(self.take(c.g1_len()), c.g1_len())
             .map_err(|reason| Groth16Error::Point { what, reason })
     }
 
-    fn g2<E: AbiPairing>(&mut self, c: Curve, what: &'static str) -> Result<E::G2Affine, Groth16Error> {
+    fn g2<E: AbiPairing>(
+        &mut self,
+        c: Curve,
+        what: &'static str,
+    ) -> Result<E::G2Affine, Groth16Error> {
         decode_point::<E::G2Config>(self.take(c.g2_len()), c.g2_len())
             .map_err(|reason| Groth16Error::Point { what, reason })
     }
 }
 
-fn prepare<E: AbiPairing>(curve: Curve, vk: &[u8]) -> Result<PreparedVerifyingKey<E>, Groth16Error> {
+fn prepare<E: AbiPairing>(
+    curve: Curve,
+    vk: &[u8],
+) -> Result<PreparedVerifyingKey<E>, Groth16Error> {
     let mut r = Reader { rest: vk };
     let alpha_g1 = r.g1::<E>(curve, "verifying key alpha")?;
     let beta_g2 = r.g2::<E>(curve, "verifying key beta")?;

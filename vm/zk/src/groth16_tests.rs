@@ -27,7 +27,11 @@ fn case(curve: Curve) -> Case {
         Curve::Bls12_381 => include_str!("../vectors/groth16_bls12_381.json"),
     };
     let v: Vector = serde_json::from_str(text).unwrap();
-    let inputs: Vec<u8> = v.inputs.iter().flat_map(|s| hex::decode(s).unwrap()).collect();
+    let inputs: Vec<u8> = v
+        .inputs
+        .iter()
+        .flat_map(|s| hex::decode(s).unwrap())
+        .collect();
     Case {
         curve,
         vk: hex::decode(&v.vk).unwrap(),
@@ -111,8 +115,8 @@ fn off_curve_and_non_canonical_points_are_errors_not_panics() {
 }
 
 /// A point on the curve of `P` but outside its prime-order subgroup.
-fn off_subgroup<P: ark_ec::short_weierstrass::SWCurveConfig>() -> ark_ec::short_weierstrass::Affine<P>
-{
+fn off_subgroup<P: ark_ec::short_weierstrass::SWCurveConfig>()
+-> ark_ec::short_weierstrass::Affine<P> {
     let mut x = P::BaseField::one();
     loop {
         if let Some(p) = ark_ec::short_weierstrass::Affine::<P>::get_point_from_x_unchecked(x, true)
@@ -183,7 +187,11 @@ fn sizes_and_input_encodings_are_checked_before_any_work() {
         v(&c.vk, &c.proof, &inputs, c.n),
         Err(Groth16Error::NonCanonicalInput { index: 1 })
     );
-    assert_eq!(cache.len::<ark_bn254::Bn254>(), 1, "only the valid key is cached");
+    assert_eq!(
+        cache.len::<ark_bn254::Bn254>(),
+        1,
+        "only the valid key is cached"
+    );
 }
 
 #[test]

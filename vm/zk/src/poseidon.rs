@@ -25,8 +25,9 @@ pub const MAX_ARITY: usize = 16;
 pub const FULL_ROUNDS: usize = 8;
 /// Partial rounds for arity 1..=16 (t = 2..=17): the reference `calc_round_numbers` for
 /// x^5 at 128-bit security, as published with circomlib.
-pub const PARTIAL_ROUNDS: [usize; MAX_ARITY] =
-    [56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68];
+pub const PARTIAL_ROUNDS: [usize; MAX_ARITY] = [
+    56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68,
+];
 
 /// Why a Poseidon call was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
