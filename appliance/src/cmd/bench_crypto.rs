@@ -104,7 +104,15 @@ struct Case {
     input: Vec<u8>,
 }
 
-fn vector(file: &str) -> anyhow::Result<(Vec<u8>, Vec<u8>, Vec<u8>, u32)> {
+/// A Groth16 test vector in the ABI encoding.
+struct Vector {
+    vk: Vec<u8>,
+    proof: Vec<u8>,
+    inputs: Vec<u8>,
+    n: u32,
+}
+
+fn vector(file: &str) -> anyhow::Result<Vector> {
     let v: serde_json::Value = serde_json::from_str(file)?;
     let field = |k: &str| -> anyhow::Result<Vec<u8>> {
         Ok(hex::decode(v[k].as_str().unwrap_or_default())?)
@@ -114,7 +122,12 @@ fn vector(file: &str) -> anyhow::Result<(Vec<u8>, Vec<u8>, Vec<u8>, u32)> {
         inputs.extend(hex::decode(s.as_str().unwrap_or_default())?);
     }
     let n = u32::try_from(inputs.len() / 32)?;
-    Ok((field("vk")?, field("proof")?, inputs, n))
+    Ok(Vector {
+        vk: field("vk")?,
+        proof: field("proof")?,
+        inputs,
+        n,
+    })
 }
 
 fn cases(loop_wasm: &'static [u8]) -> anyhow::Result<Vec<Case>> {
@@ -149,7 +162,12 @@ fn cases(loop_wasm: &'static [u8]) -> anyhow::Result<Vec<Case>> {
             include_str!("../../../vm/zk/vectors/groth16_bls12_381.json"),
         ),
     ] {
-        let (vk, proof, inputs, n) = vector(file)?;
+        let Vector {
+            vk,
+            proof,
+            inputs,
+            n,
+        } = vector(file)?;
         let inp = input(10, 1, curve as u32, n, [&vk, &proof, &inputs]);
         push(
             "groth16",
@@ -208,7 +226,12 @@ fn groth16_cold(rounds: u32) -> anyhow::Result<Vec<CryptoRow>> {
             include_str!("../../../vm/zk/vectors/groth16_bls12_381.json"),
         ),
     ] {
-        let (vk, proof, inputs, n) = vector(file)?;
+        let Vector {
+            vk,
+            proof,
+            inputs,
+            n,
+        } = vector(file)?;
         let mut best = Duration::MAX;
         for _ in 0..rounds.max(1) {
             let cache = keel_zk::vk_cache::VkCache::new(1);

@@ -34,8 +34,9 @@ impl HostState {
         out: i32,
     ) -> HostResult<i32> {
         let f = HostFn::Poseidon;
+        // n clamped to 17 (past the limit the call answers -2 after this charge).
         let t = u64::from(n as u32)
-            .min(MAX_ARITY as u64 + 1)
+            .min((MAX_ARITY as u64).saturating_add(1))
             .saturating_add(1);
         let bytes = t.saturating_mul(t).saturating_mul(32);
         self.charge(f, bytes.min((mem.len() as u64).saturating_mul(2)))?;

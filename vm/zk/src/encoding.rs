@@ -78,7 +78,7 @@ pub fn decode_point<P: SWCurveConfig>(bytes: &[u8], len: usize) -> Result<Affine
 where
     P::BaseField: Coordinate,
 {
-    if bytes.len() != len || len % 2 != 0 {
+    if bytes.len() != len || !len.is_multiple_of(2) {
         return Err(PointError::Length);
     }
     if bytes.iter().all(|b| *b == 0) {

@@ -188,7 +188,7 @@ fn sizes_and_input_encodings_are_checked_before_any_work() {
         Err(Groth16Error::NonCanonicalInput { index: 1 })
     );
     assert_eq!(
-        cache.len::<ark_bn254::Bn254>(),
+        cache.held::<ark_bn254::Bn254>(),
         1,
         "only the valid key is cached"
     );
@@ -202,7 +202,7 @@ fn the_cache_serves_repeat_keys_and_stays_bounded() {
         let r = verify_groth16(&cache, c.curve, &c.vk, &c.proof, &c.inputs, c.n);
         assert_eq!(r, Ok(true));
     }
-    assert_eq!(cache.len::<ark_bn254::Bn254>(), 1);
+    assert_eq!(cache.held::<ark_bn254::Bn254>(), 1);
     // A key whose alpha is another valid point: a distinct entry; capacity 1 keeps at most 2.
     for k in 1u64..4 {
         let mut vk = c.vk.clone();
@@ -212,7 +212,7 @@ fn the_cache_serves_repeat_keys_and_stays_bounded() {
         vk[..64].copy_from_slice(&alpha);
         let r = verify_groth16(&cache, c.curve, &vk, &c.proof, &c.inputs, c.n);
         assert_eq!(r, Ok(false));
-        assert!(cache.len::<ark_bn254::Bn254>() <= 2);
+        assert!(cache.held::<ark_bn254::Bn254>() <= 2);
     }
     let _ = ark_bn254::Fq::ONE;
 }

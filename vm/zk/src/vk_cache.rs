@@ -124,7 +124,7 @@ impl VkCache {
     }
 
     /// Prepared keys held for `E` (both generations).
-    pub fn len<E: Cached>(&self) -> usize {
+    pub fn held<E: Cached>(&self) -> usize {
         E::slot(self)
             .lock()
             .unwrap_or_else(|e| e.into_inner())
