@@ -81,6 +81,16 @@ KEEL_IMPORT("bls_aggregate_verify") int32_t keel_bls_aggregate_verify(int32_t n,
 /* n keys (n*48 bytes) that all signed the same message, one aggregate signature. */
 KEEL_IMPORT("bls_fast_aggregate_verify") int32_t keel_bls_fast_aggregate_verify(int32_t n, const uint8_t *pks, const void *msg, int32_t msg_len, const uint8_t *sig96);
 
+/* Zero-knowledge (see vm/core/ABI.md). curve: KEEL_CURVE_BN254 or KEEL_CURVE_BLS12_381.
+ * Field elements are 32-byte big-endian and must be below the modulus. Negative results:
+ * KEEL_ZK_UNKNOWN_CURVE, KEEL_ZK_BAD_SIZE, KEEL_ZK_BAD_POINT, KEEL_ZK_NON_CANONICAL.
+ * keel_poseidon: circom-compatible Poseidon of n (1..16) elements; 0 and a 32-byte digest.
+ * keel_groth16_verify: 1 if the proof verifies for the n public inputs, 0 if not. */
+enum { KEEL_CURVE_BN254 = 0, KEEL_CURVE_BLS12_381 = 1 };
+enum { KEEL_ZK_UNKNOWN_CURVE = -1, KEEL_ZK_BAD_SIZE = -2, KEEL_ZK_BAD_POINT = -3, KEEL_ZK_NON_CANONICAL = -4 };
+KEEL_IMPORT("poseidon") int32_t keel_poseidon(int32_t curve, const uint8_t *inputs32, int32_t n, uint8_t *out32);
+KEEL_IMPORT("groth16_verify") int32_t keel_groth16_verify(int32_t curve, const uint8_t *vk, int32_t vk_len, const uint8_t *proof, const uint8_t *inputs32, int32_t n);
+
 /* Cross-contract calls and handles (see vm/core/ABI.md). Authority to call travels as u32
  * handles into a per-call table; rights can only be removed; a handle passed to a callee is
  * moved (copied only if it has KEEL_RIGHT_COPY). Misuse traps the caller.

@@ -70,7 +70,15 @@ pub const SHA256: Contract = contract!("sha256", "c/sha256.c", ["sha256", "sha25
 /// Benchmark kernel: CoreMark-like integer workload; see [`reference::expected_coremark`].
 pub const COREMARK: Contract = contract!("coremark", "c/coremark.c", ["coremark"]);
 
-static ALL: [Contract; 6] = [COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK];
+/// Poseidon Merkle membership (BN254, circom-compatible): `set_root`, `is_member`.
+pub const MERKLE: Contract = contract!("merkle", "c/merkle.c", ["set_root", "is_member"]);
+
+/// Private ballot verified with Groth16 (BN254 circom/snarkjs circuit): `setup`, `cast`, `tally`.
+pub const VOTE: Contract = contract!("vote", "c/vote.c", ["setup", "cast", "tally"]);
+
+static ALL: [Contract; 8] = [
+    COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK, MERKLE, VOTE,
+];
 
 /// Every contract, in a fixed order (the order above).
 pub fn all() -> &'static [Contract] {

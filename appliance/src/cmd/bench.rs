@@ -27,6 +27,8 @@ pub enum BenchCmd {
     Kernel(super::kernel::BenchKernelArgs),
     /// BLS verification: naive loop, blst's own pooled batch verify, Keel's pinned workers.
     Bls(BenchBlsArgs),
+    /// Cryptographic host functions (poseidon, groth16, bls): per-call time, gas, gas/µs.
+    Crypto(super::bench_crypto::BenchCryptoArgs),
 }
 
 #[derive(Args)]
@@ -177,6 +179,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
         BenchCmd::Vm(a) => bench_vm(a),
         BenchCmd::State(a) => super::bench_state::run(a),
         BenchCmd::Bls(a) => bench_bls(a),
+        BenchCmd::Crypto(a) => super::bench_crypto::run(a),
         BenchCmd::Bridge(a) => super::bridge::bench(a),
         BenchCmd::Kernel(a) => super::kernel::bench(a),
         BenchCmd::Serve(a) => bench_serve(a),

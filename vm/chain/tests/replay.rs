@@ -24,7 +24,9 @@ use std::sync::{Mutex, OnceLock};
 /// The fixture's state root after its last block. It changes only when consensus changes (a
 /// new rule, an encoding, a genesis): then update it deliberately, in the same commit. The
 /// genesis routines are pinned data (`vm/chain/genesis/`), so every machine gets this root.
-const FIXTURE_ROOT: &str = "46c54167fef43b77c09abb3bdd0f85b2f0a18e1d4b285e52e8b483ed022c90dd";
+// Re-pinned for ABI v1's `poseidon` and `groth16_verify` (issue 21): the fixture's governance
+// transaction carries `GasSchedule::v1()` as JSON, which now prices two more host functions.
+const FIXTURE_ROOT: &str = "f116408d312a73e3fd9b03c1c7aa9ab1fdd0aff47aaebf2429a6c1a5d0dd845a";
 
 /// The fixture chain, generated once per test process; the lock serializes opening it.
 fn fixture() -> &'static Mutex<tempfile::TempDir> {

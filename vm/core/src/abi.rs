@@ -77,6 +77,8 @@ pub enum HostFn {
     HandleAttenuate,
     HandleInfo,
     HandleCount,
+    Poseidon,
+    Groth16Verify,
 }
 
 /// One row of the ABI table.
@@ -96,6 +98,7 @@ const P2: &[Ty] = &[I32, I32];
 const P3: &[Ty] = &[I32, I32, I32];
 const P4: &[Ty] = &[I32, I32, I32, I32];
 const P5: &[Ty] = &[I32, I32, I32, I32, I32];
+const P6: &[Ty] = &[I32, I32, I32, I32, I32, I32];
 const P9: &[Ty] = &[I32, I32, I32, I32, I32, I32, I32, I32, I32];
 const R_I32: &[Ty] = &[I32];
 const R_I64: &[Ty] = &[I64];
@@ -153,6 +156,8 @@ pub const HOST_FUNCTIONS: &[HostFnSpec] = &[
     spec(HostFn::HandleAttenuate, "handle_attenuate", P2, P0),
     spec(HostFn::HandleInfo, "handle_info", P2, R_I32),
     spec(HostFn::HandleCount, "handle_count", P0, R_I32),
+    spec(HostFn::Poseidon, "poseidon", P4, R_I32),
+    spec(HostFn::Groth16Verify, "groth16_verify", P6, R_I32),
 ];
 
 const fn spec(

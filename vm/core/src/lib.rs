@@ -26,6 +26,7 @@ mod floats;
 pub mod gas;
 pub mod handles;
 pub mod host;
+pub mod host_zk;
 mod intrinsics;
 pub mod kills;
 pub mod manifest;

@@ -172,6 +172,14 @@ impl GasSchedule {
                 HostFn::ReturnDataCopy => hc(80, 1),
                 HostFn::HandleAttenuate | HostFn::HandleInfo => hc(80, 0),
                 HostFn::HandleForContract => hc(200, 0),
+                // ≈ 3 µs per t² (t = arity + 1: the MDS product dominates), so the bytes
+                // charged are 32·t²; measured by `keel bench crypto`.
+                HostFn::Poseidon => hc(2_000, 160),
+                // Priced for a cache miss on BLS12-381 (the slower curve): preparing the key
+                // (decoding, subgroup checks, e(alpha, beta)) plus the pairing check ≈ 7.5 ms;
+                // per public input (32 bytes) a G1 decode, subgroup check and scalar
+                // multiplication ≈ 250 µs. A cache hit is faster but costs the same.
+                HostFn::Groth16Verify => hc(12_000_000, 12_500),
             })
             .collect();
         GasSchedule {
