@@ -176,15 +176,22 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(k)
     });
 
-    // After a disk error the store is reopened exactly as it was opened here, on the one
-    // thread whose sandbox may open files (request workers may not).
+    // After a disk error the store is reopened exactly as it was opened here, and the audit
+    // log rotates, on the one thread whose sandbox may open files (request workers may not).
+    let store_thread = crate::daemon::reopener::StoreThread::spawn()?;
+    crate::daemon::reopener::attach(&mut chain, &store_thread);
     let reopen: crate::daemon::store::Opener = {
-        let (dir, lane) = (cfg.data_dir.clone(), block_lane.clone());
-        crate::daemon::reopener::spawn(Box::new(move || {
+        let (dir, lane, st) = (
+            cfg.data_dir.clone(),
+            block_lane.clone(),
+            store_thread.clone(),
+        );
+        store_thread.opener(Box::new(move || {
             let mut c = Chain::open(&dir, Box::new(lane.clone()))?;
             c.set_routine_engine(engine)?;
+            crate::daemon::reopener::attach(&mut c, &st);
             Ok(c)
-        }))?
+        }))
     };
     let limits = crate::daemon::service::RequestLimits {
         simulate_compute: cfg.simulate_compute_limit,

@@ -5,6 +5,10 @@
 //! next block's lines would push the live file past `max_bytes`, the file is rotated:
 //! `audit.log` → `audit.log.1` → … → `audit.log.{keep}`, the oldest dropped. A single batch
 //! larger than `max_bytes` is still written whole (lines are never split).
+//!
+//! Rotation renames and creates files, which a sandboxed writer thread may not do: the daemon
+//! gives the log a [`FileRunner`] that runs the rotation on a thread allowed to. If rotation
+//! fails anyway, lines keep going to the live file: an oversized log beats a lost line.
 
 use crate::receipt::BlockResult;
 use keel_vm::{FaultKind, Trap};
@@ -12,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Name of the live log file inside the audit directory.
 pub const AUDIT_FILE: &str = "audit.log";
@@ -92,14 +97,30 @@ impl AuditEntry {
     }
 }
 
+/// A file-system job: the rotation, returning the new live file.
+pub type FileJob = Box<dyn FnOnce() -> Result<File, AuditError> + Send>;
+/// Runs a [`FileJob`] where opening files is allowed (the daemon's store thread).
+pub type FileRunner = Arc<dyn Fn(FileJob) -> Result<File, AuditError> + Send + Sync>;
+
 /// An open audit log.
-#[derive(Debug)]
 pub struct AuditLog {
     dir: PathBuf,
     max_bytes: u64,
     keep: usize,
     file: File,
     size: u64,
+    /// Where rotation runs; `None` runs it on the writing thread.
+    runner: Option<FileRunner>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("dir", &self.dir)
+            .field("size", &self.size)
+            .field("runner", &self.runner.is_some())
+            .finish()
+    }
 }
 
 impl AuditLog {
@@ -119,7 +140,13 @@ impl AuditLog {
             keep,
             file,
             size,
+            runner: None,
         })
+    }
+
+    /// Runs later rotations through `runner` instead of on the writing thread.
+    pub fn set_runner(&mut self, runner: FileRunner) {
+        self.runner = Some(runner);
     }
 
     /// Appends one line per fault and per governance event of `result` and fsyncs; returns how
@@ -150,7 +177,9 @@ impl AuditLog {
             batch.push(b'\n');
         }
         if self.size > 0 && self.size.saturating_add(batch.len() as u64) > self.max_bytes {
-            self.rotate()?;
+            if let Err(e) = self.rotate() {
+                tracing::error!("cannot rotate the audit log, appending past its size limit: {e}");
+            }
         }
         let path = self.dir.join(AUDIT_FILE);
         self.file.write_all(&batch).map_err(io(&path))?;
@@ -160,31 +189,43 @@ impl AuditLog {
     }
 
     fn rotate(&mut self) -> Result<(), AuditError> {
-        let live = self.dir.join(AUDIT_FILE);
-        let rotated = |i: usize| self.dir.join(format!("{AUDIT_FILE}.{i}"));
-        if self.keep == 0 {
-            fs::remove_file(&live).map_err(io(&live))?;
-        } else {
-            let oldest = rotated(self.keep);
-            if oldest.exists() {
-                fs::remove_file(&oldest).map_err(io(&oldest))?;
-            }
-            for i in (1..self.keep).rev() {
-                let from = rotated(i);
-                if from.exists() {
-                    fs::rename(&from, rotated(i.saturating_add(1))).map_err(io(&from))?;
-                }
-            }
-            fs::rename(&live, rotated(1)).map_err(io(&live))?;
-        }
-        self.file = open_append(&live)?;
+        let (dir, keep) = (self.dir.clone(), self.keep);
+        let job: FileJob = Box::new(move || rotate_files(&dir, keep));
+        self.file = match &self.runner {
+            Some(run) => run(job)?,
+            None => job()?,
+        };
         self.size = 0;
-        // Make the renames durable before new lines land in the fresh file.
-        if let Ok(d) = File::open(&self.dir) {
-            d.sync_all().map_err(io(&self.dir))?;
-        }
         Ok(())
     }
+}
+
+/// `audit.log` → `audit.log.1` → … → `audit.log.{keep}` (the oldest dropped), then a fresh live
+/// file, returned open for appending.
+fn rotate_files(dir: &Path, keep: usize) -> Result<File, AuditError> {
+    let live = dir.join(AUDIT_FILE);
+    let rotated = |i: usize| dir.join(format!("{AUDIT_FILE}.{i}"));
+    if keep == 0 {
+        fs::remove_file(&live).map_err(io(&live))?;
+    } else {
+        let oldest = rotated(keep);
+        if oldest.exists() {
+            fs::remove_file(&oldest).map_err(io(&oldest))?;
+        }
+        for i in (1..keep).rev() {
+            let from = rotated(i);
+            if from.exists() {
+                fs::rename(&from, rotated(i.saturating_add(1))).map_err(io(&from))?;
+            }
+        }
+        fs::rename(&live, rotated(1)).map_err(io(&live))?;
+    }
+    let file = open_append(&live)?;
+    // Make the renames durable before new lines land in the fresh file.
+    if let Ok(d) = File::open(dir) {
+        d.sync_all().map_err(io(dir))?;
+    }
+    Ok(file)
 }
 
 fn open_append(path: &Path) -> Result<File, AuditError> {
@@ -325,5 +366,65 @@ mod tests {
         log.record_block(&block(10, 1)).unwrap();
         let last = tail(dir.path(), 1).unwrap();
         assert!(last[0].contains("\"height\":10"));
+    }
+
+    fn line_len() -> u64 {
+        let mut b = Vec::new();
+        serde_json::to_writer(&mut b, &AuditEntry::from_block(&block(0, 1))[0]).unwrap();
+        b.len() as u64 + 1
+    }
+
+    #[test]
+    fn rotation_runs_on_the_runners_thread_and_keeps_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<(FileJob, std::sync::mpsc::Sender<_>)>();
+        let worker = std::thread::spawn(move || {
+            let mut ran = 0u32;
+            while let Ok((job, reply)) = rx.recv() {
+                ran += 1;
+                let _ = reply.send(job());
+            }
+            ran
+        });
+        let tx = std::sync::Mutex::new(tx);
+        let runner: FileRunner = Arc::new(move |job| {
+            let (reply, answer) = std::sync::mpsc::channel();
+            tx.lock().unwrap().send((job, reply)).unwrap();
+            answer.recv().unwrap()
+        });
+        let mut log = AuditLog::open(dir.path(), 2 * line_len() + 5, 3).unwrap();
+        log.set_runner(runner);
+        for h in 0..6 {
+            log.record_block(&block(h, 1)).unwrap();
+        }
+        drop(log);
+        assert_eq!(
+            worker.join().unwrap(),
+            2,
+            "two rotations, both on the runner"
+        );
+        let heights: Vec<u64> = tail(dir.path(), 100)
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str::<AuditEntry>(l).unwrap().height)
+            .collect();
+        assert_eq!(heights, vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_failing_rotation_appends_past_the_limit_instead_of_losing_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(dir.path(), 2 * line_len() + 5, 2).unwrap();
+        log.set_runner(Arc::new(|_job| {
+            Err(AuditError::Io {
+                path: PathBuf::from("audit.log"),
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            })
+        }));
+        for h in 0..5 {
+            assert_eq!(log.record_block(&block(h, 1)).unwrap(), 1);
+        }
+        assert_eq!(log_files(dir.path()).len(), 1);
+        assert_eq!(tail(dir.path(), 100).unwrap().len(), 5);
     }
 }

@@ -117,6 +117,16 @@ impl Chain {
         })
     }
 
+    /// Runs the audit log's rotation through `runner` (a thread allowed to open files, when
+    /// the writing threads are sandboxed).
+    pub fn set_file_runner(&mut self, runner: crate::audit::FileRunner) {
+        self.writer
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .audit
+            .set_runner(runner);
+    }
+
     /// Phase timings of the last executed block.
     pub fn last_timings(&self) -> BlockTimings {
         self.writer().last_timings
