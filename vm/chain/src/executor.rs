@@ -125,6 +125,8 @@ pub struct BlockTimings {
     pub commit: std::time::Duration,
     /// State writes the block committed.
     pub writes: usize,
+    /// The parallel executor's rollback log (zero for the sequential executor).
+    pub exec: crate::parallel::ExecStats,
 }
 
 /// What every transaction of a block runs under.
@@ -360,7 +362,7 @@ impl Executor<'_> {
         })
     }
 
-    fn verify_signatures(&self, txs: &[SignedTx]) -> Vec<bool> {
+    pub(crate) fn verify_signatures(&self, txs: &[SignedTx]) -> Vec<bool> {
         let mut items = Vec::with_capacity(txs.len());
         let mut index = Vec::with_capacity(txs.len());
         let mut ok = vec![false; txs.len()];
@@ -935,7 +937,7 @@ fn gas_cost(amounts: &PerDimension, prices: &Prices, priority: u64) -> Option<Am
 }
 
 /// Credits `amount` to `account`. Errors: `BalanceOverflow` rather than a dropped credit.
-fn credit<B: ChainBase>(
+pub(crate) fn credit<B: ChainBase>(
     a: &mut Access<'_, B>,
     account: &Address,
     amount: Amount,
