@@ -70,7 +70,15 @@ pub const SHA256: Contract = contract!("sha256", "c/sha256.c", ["sha256", "sha25
 /// Benchmark kernel: CoreMark-like integer workload; see [`reference::expected_coremark`].
 pub const COREMARK: Contract = contract!("coremark", "c/coremark.c", ["coremark"]);
 
-static ALL: [Contract; 6] = [COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK];
+/// Constant-product AMM with many pools (see `c/amm.c`): the parallel executor's high-conflict
+/// benchmark (every swap on one pool touches the same reserves).
+pub const AMM: Contract = contract!("amm", "c/amm.c", ["init", "swap", "pool"]);
+
+/// Storage-heavy game moves, one set of records per player (see `c/game.c`): the parallel
+/// executor's many-independent-accounts benchmark.
+pub const GAME: Contract = contract!("game", "c/game.c", ["play", "score"]);
+
+static ALL: [Contract; 8] = [COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK, AMM, GAME];
 
 /// Every contract, in a fixed order (the order above).
 pub fn all() -> &'static [Contract] {
