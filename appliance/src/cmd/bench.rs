@@ -45,7 +45,12 @@ pub struct BenchExecArgs {
     #[arg(long, value_delimiter = ',', default_value = "0,10,50,100")]
     pub conflict: Vec<u8>,
     /// Workloads to run.
-    #[arg(long, value_delimiter = ',', value_enum, default_value = "native,token,amm,game")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "native,token,amm,game"
+    )]
     pub workloads: Vec<super::bench_exec::ExecWorkload>,
     /// Rounds (sequential, then each thread count); the median round is reported.
     #[arg(long, default_value_t = 5)]

@@ -240,12 +240,16 @@ fn setup(r: &Runner, n: usize) -> anyhow::Result<Setup> {
     };
     block1.push(owner_tx(call(token, "transfer", to_token(&HOT))));
     block1.push(owner_tx(call(amm, "init", pool(0))));
-    for i in 0..n {
-        block1.push(owner_tx(call(token, "transfer", to_token(&addrs[i + 1]))));
+    for (i, sender) in addrs.iter().skip(1).enumerate() {
+        block1.push(owner_tx(call(token, "transfer", to_token(sender))));
         block1.push(owner_tx(call(token, "transfer", to_token(&cold(i)))));
         block1.push(owner_tx(call(amm, "init", pool(i as u64 + 1))));
     }
-    block1.push(owner_tx(call(game, "play", vec![0, 0, 0, 0, 0, 0, 0, 0, 1])));
+    block1.push(owner_tx(call(
+        game,
+        "play",
+        vec![0, 0, 0, 0, 0, 0, 0, 0, 1],
+    )));
     r.setup(&mut base, 1, &block1)?;
     // Block 2: every sender swaps once and plays once (their records exist from then on).
     let block2: Vec<SignedTx> = sign_parallel(u32::try_from(2 * n)?, |j| {
@@ -347,7 +351,10 @@ fn measure(
     let mut par: Vec<(Vec<Duration>, ExecStats)> =
         vec![(Vec::new(), ExecStats::default()); a.threads.len()];
     for _ in 0..a.rounds {
-        seq.push(r.run(&s.base, HEIGHT, proposer, &txs, ExecMode::Sequential)?.1);
+        seq.push(
+            r.run(&s.base, HEIGHT, proposer, &txs, ExecMode::Sequential)?
+                .1,
+        );
         for (k, &t) in a.threads.iter().enumerate() {
             let mode = ExecMode::Parallel(NonZeroUsize::new(t).context("threads must be ≥ 1")?);
             let (got, time, stats, state) = r.run(&s.base, HEIGHT, proposer, &txs, mode)?;
@@ -388,11 +395,16 @@ pub fn run(a: BenchExecArgs) -> anyhow::Result<ExitCode> {
     ensure!(a.txs >= 1 && a.txs <= 10_000, "--txs must be in 1..=10000");
     ensure!(a.rounds >= 1, "--rounds must be ≥ 1");
     ensure!(
-        a.threads.iter().all(|&t| (1..=keel_chain::parallel::MAX_THREADS).contains(&t)),
+        a.threads
+            .iter()
+            .all(|&t| (1..=keel_chain::parallel::MAX_THREADS).contains(&t)),
         "--threads values must be in 1..={}",
         keel_chain::parallel::MAX_THREADS
     );
-    ensure!(a.conflict.iter().all(|&c| c <= 100), "--conflict values are percentages");
+    ensure!(
+        a.conflict.iter().all(|&c| c <= 100),
+        "--conflict values are percentages"
+    );
     let runner = Runner {
         vm: keel_vm::Vm::new(keel_vm::VmConfig::default())?,
         routines: RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter)?,

@@ -7,8 +7,8 @@ use crate::config::ChainConfig;
 use crate::executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 use crate::genesis::Genesis;
 use crate::genesis_routines::GenesisError;
-use crate::parallel::ExecMode;
 use crate::governance::Gov;
+use crate::parallel::ExecMode;
 use crate::receipt::BlockResult;
 use crate::routines::RoutineCache;
 use crate::state_access::{Access, AccessError};
@@ -250,7 +250,8 @@ impl Chain {
             routines: &self.routines,
             keys: &self.keys,
         };
-        let mut executed = exec.execute_with(self.exec, self.db.view()?, &block.header, &block.txs)?;
+        let mut executed =
+            exec.execute_with(self.exec, self.db.view()?, &block.header, &block.txs)?;
         // The block itself is stored with its result, in the same transaction as its state.
         let record = BlockRecord::new(block, &executed.result)
             .to_bytes()
@@ -288,7 +289,9 @@ impl Chain {
             routines: &self.routines,
             keys: &self.keys,
         };
-        Ok(exec.execute_with(self.exec, self.db.view()?, header, txs)?.result)
+        Ok(exec
+            .execute_with(self.exec, self.db.view()?, header, txs)?
+            .result)
     }
 
     /// Refuses a header whose timestamp does not follow the head's or whose proposer is not a

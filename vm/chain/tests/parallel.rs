@@ -57,7 +57,12 @@ fn config() -> ChainConfig {
     c
 }
 
-fn exec_on(base: &Base, height: u64, txs: &[SignedTx], mode: ExecMode) -> Result<(BlockResult, Base), String> {
+fn exec_on(
+    base: &Base,
+    height: u64,
+    txs: &[SignedTx],
+    mode: ExecMode,
+) -> Result<(BlockResult, Base), String> {
     let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
     let routines = RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter).unwrap();
     let keys = Mutex::new(KeyCache::default());
@@ -123,7 +128,11 @@ fn world() -> &'static World {
         txs.push(call(0, txs.len() as u64, counter, "increment", vec![]));
         let (r, after) = exec_on(&base, 1, &txs, ExecMode::Sequential).unwrap();
         for (i, rc) in r.receipts.iter().enumerate() {
-            assert!(matches!(rc.status, TxStatus::Success { .. }), "setup {i}: {:?}", rc.status);
+            assert!(
+                matches!(rc.status, TxStatus::Success { .. }),
+                "setup {i}: {:?}",
+                rc.status
+            );
         }
         base = after;
         let contracts: Vec<Address> = r.receipts.iter().filter_map(|rc| rc.contract).collect();
@@ -177,7 +186,11 @@ fn script(w: &World, hot: bool, ops: &[(u8, u8, u8)]) -> Vec<u8> {
         match op % 4 {
             0 => out.extend_from_slice(&[1, k, *b]),
             1 | 3 => {
-                let inner: Vec<u8> = if op % 4 == 1 { vec![1, *b % 8, *a] } else { vec![3] };
+                let inner: Vec<u8> = if op % 4 == 1 {
+                    vec![1, *b % 8, *a]
+                } else {
+                    vec![3]
+                };
                 out.push(2);
                 out.extend_from_slice(&w.nodes[usize::from(*a) % 3]);
                 out.extend_from_slice(&(inner.len() as u16).to_le_bytes());
@@ -211,14 +224,22 @@ fn build(w: &World, kinds: &[(Kind, bool, u8)]) -> Vec<SignedTx> {
             }
             Kind::Increment => {
                 let c = if *hot { w.counter } else { w.nodes[i % 3] };
-                let (entry, args) = if *hot { ("increment", vec![]) } else { ("run", vec![1, 9, i as u8]) };
+                let (entry, args) = if *hot {
+                    ("increment", vec![])
+                } else {
+                    ("run", vec![1, 9, i as u8])
+                };
                 call(from, *n, c, entry, args)
             }
             Kind::Token { amount } => {
                 // Only account 0 holds tokens; others fail in the contract.
                 let from = if *hot { 0 } else { from };
                 let n2 = &mut nonces[from as usize];
-                let mut args = if *hot { addr(3).to_vec() } else { cold.to_vec() };
+                let mut args = if *hot {
+                    addr(3).to_vec()
+                } else {
+                    cold.to_vec()
+                };
                 args.extend_from_slice(&amount32(*amount));
                 let t = call(from, *n2, w.token, "transfer", args);
                 *n2 += 1;
@@ -239,7 +260,10 @@ fn build(w: &World, kinds: &[(Kind, bool, u8)]) -> Vec<SignedTx> {
                     priority_fee: 3,
                     kind: TxKind::Call {
                         contract: w.counter,
-                        call: CallData { entry: "increment".into(), args: vec![] },
+                        call: CallData {
+                            entry: "increment".into(),
+                            args: vec![],
+                        },
                         value: Amount::ZERO,
                     },
                 };
@@ -251,10 +275,15 @@ fn build(w: &World, kinds: &[(Kind, bool, u8)]) -> Vec<SignedTx> {
                 let n2 = &mut nonces[from as usize];
                 let g = match k {
                     Kind::Propose => GovTx::Propose {
-                        action: Action::SetFeeParams { fees: keel_chain::fees::FeeParams::demo() },
+                        action: Action::SetFeeParams {
+                            fees: keel_chain::fees::FeeParams::demo(),
+                        },
                         activation_height: 1_000,
                     },
-                    _ => GovTx::Vote { proposal: 0, approve: true },
+                    _ => GovTx::Vote {
+                        proposal: 0,
+                        approve: true,
+                    },
                 };
                 let t = Transaction {
                     chain_id: ChainConfig::demo().chain_id,
@@ -279,7 +308,10 @@ fn build(w: &World, kinds: &[(Kind, bool, u8)]) -> Vec<SignedTx> {
                     gas_limits: LIMITS,
                     max_fee_per_unit: PRICES_MAX,
                     priority_fee: 1,
-                    kind: TxKind::Transfer { to: cold, amount: Amount::from_u128(5) },
+                    kind: TxKind::Transfer {
+                        to: cold,
+                        amount: Amount::from_u128(5),
+                    },
                 };
                 t.gas_limits[0] = BLOCK_COMPUTE - 1_000_000;
                 t.sign(&key(from))
@@ -299,7 +331,10 @@ fn audit_lines(r: &BlockResult) -> String {
     log.record_block(r).unwrap();
     drop(log);
     let mut all = String::new();
-    let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for f in files {
         all.push_str(&std::fs::read_to_string(f).unwrap());
@@ -318,11 +353,21 @@ fn assert_same(base: &Base, height: u64, txs: &[SignedTx]) -> Result<(), TestCas
                     prop_assert_eq!(a, b, "receipt {} on {} threads", i, threads);
                 }
                 prop_assert_eq!(want, have, "block result on {} threads", threads);
-                prop_assert!(want_state == have_state, "state after the block on {} threads", threads);
+                prop_assert!(
+                    want_state == have_state,
+                    "state after the block on {} threads",
+                    threads
+                );
                 prop_assert_eq!(audit_lines(want), audit_lines(have));
             }
             (Err(a), Err(b)) => prop_assert_eq!(a, b),
-            (a, b) => prop_assert!(false, "sequential {:?} vs {} threads {:?}", a.as_ref().err(), threads, b.as_ref().err()),
+            (a, b) => prop_assert!(
+                false,
+                "sequential {:?} vs {} threads {:?}",
+                a.as_ref().err(),
+                threads,
+                b.as_ref().err()
+            ),
         }
     }
     Ok(())
@@ -376,7 +421,12 @@ fn eviction_in_a_parallel_block_lists_storage_only_on_the_committed_prefix() {
     assert_same(&w.base, 60, &txs).unwrap();
     let (r, _) = exec_on(&w.base, 60, &txs, ExecMode::from_threads(2)).unwrap();
     assert!(
-        r.receipts.iter().skip(1).all(|rc| matches!(rc.status, TxStatus::Failed { reason: FailReason::Evicted })),
+        r.receipts.iter().skip(1).all(|rc| matches!(
+            rc.status,
+            TxStatus::Failed {
+                reason: FailReason::Evicted
+            }
+        )),
         "{:?}",
         r.receipts
     );

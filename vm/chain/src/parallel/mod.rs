@@ -47,14 +47,13 @@ mod view;
 pub use stats::ExecStats;
 
 use crate::executor::{
-    BlockEnd, BlockHeader, BlockStart, BlockTimings, ChainError, Executed, Executor, TipMode,
-    TxCx,
+    BlockEnd, BlockHeader, BlockStart, BlockTimings, ChainError, Executed, Executor, TipMode, TxCx,
 };
 use crate::state_access::ChainBase;
 use crate::tx::SignedTx;
 use keel_state::Overlay;
-use serde::Serialize;
 use scheduler::Scheduler;
+use serde::Serialize;
 use state::MvState;
 use std::num::NonZeroUsize;
 use std::sync::Arc;

@@ -217,7 +217,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         let (reads, deferred) = take_view(overlay);
         let writes: Vec<_> = writes
             .into_iter()
-            .filter(|(k, v)| reads.get(k) != Some(v))
+            .filter(|(k, v)| reads.get(k).is_none_or(|r| r.value != *v))
             .collect();
         TxResult {
             outcome,
@@ -311,9 +311,8 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         if result.full != full {
             return Ok(Some(Reason::BlockRoom));
         }
-        for (key, seen) in &result.reads {
-            let now = self.state.final_value(key, j).map_err(state_error)?;
-            if now.as_ref() != Some(seen) {
+        for (key, read) in &result.reads {
+            if !self.state.still_reads(key, j, read).map_err(state_error)? {
                 return Ok(Some(Reason::ReadConflict));
             }
         }

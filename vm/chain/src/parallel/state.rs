@@ -1,7 +1,7 @@
 //! The state a block's workers share: the base, the multi-version memory, the committed prefix.
 
 use super::memory::{Lookup, MvMemory, materialize};
-use super::view::{BlockBase, SharedState};
+use super::view::{BlockBase, Read, SharedState};
 use crate::state_access::ChainBase;
 use keel_state::Overlay;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -77,18 +77,22 @@ impl<B: ChainBase + Sync> MvState<B> {
         }
     }
 
-    /// The value transaction `tx` reads under `key` once every transaction before it committed
-    /// (so no estimate can stand before it). `None` inside: a credit overflowed.
-    pub fn final_value(&self, key: &[u8], tx: usize) -> keel_state::Result<Option<Option<Vec<u8>>>> {
+    /// Whether `read` is still what transaction `tx` reads under `key` now that every
+    /// transaction before it committed (so no estimate can stand before it). A read from the
+    /// base that no earlier transaction has written since is confirmed without reading again.
+    pub fn still_reads(&self, key: &[u8], tx: usize, read: &Read) -> keel_state::Result<bool> {
         loop {
             match self.mem.lookup(key, tx) {
                 Lookup::Estimate(writer) => self.wait_estimate(writer),
                 Lookup::Found { write, credits } => {
+                    if read.from_base && write.is_none() && credits.is_empty() {
+                        return Ok(true);
+                    }
                     let value = match write {
                         Some(v) => v,
                         None => self.base.read(key)?,
                     };
-                    return Ok(materialize(value, &credits).ok());
+                    return Ok(materialize(value, &credits).is_ok_and(|v| v == read.value));
                 }
             }
         }

@@ -55,9 +55,17 @@ pub(crate) enum Deferred {
     Credit,
 }
 
+/// One recorded read: the value, and whether it came straight from the block's base (no
+/// earlier transaction's entry), which validation can confirm without reading the base again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Read {
+    pub value: Option<Vec<u8>>,
+    pub from_base: bool,
+}
+
 /// Reads of one incarnation: the first value seen under each key. Later reads of a key return
 /// the same value, so an incarnation sees one consistent value per key.
-pub(crate) type Reads = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+pub(crate) type Reads = BTreeMap<Vec<u8>, Read>;
 
 /// [`ChainBase`] of one incarnation of transaction `tx`.
 pub(crate) struct MvView<B> {
@@ -90,23 +98,26 @@ impl<B: ChainBase + Sync> MvView<B> {
 
 impl<B: ChainBase + Sync> StateRead for MvView<B> {
     fn read(&self, key: &[u8]) -> keel_state::Result<Option<Vec<u8>>> {
-        if let Some(v) = self.reads.borrow().get(key) {
-            return Ok(v.clone());
+        if let Some(r) = self.reads.borrow().get(key) {
+            return Ok(r.value.clone());
         }
-        let value = loop {
+        let read = loop {
             match self.state.mem.lookup(key, self.tx) {
                 Lookup::Estimate(writer) => self.state.wait_estimate(writer),
                 Lookup::Found { write, credits } => {
+                    let from_base = write.is_none() && credits.is_empty();
                     let value = match write {
                         Some(v) => v,
                         None => self.state.base.read(key)?,
                     };
-                    break materialize(value, &credits)
+                    let value = materialize(value, &credits)
                         .map_err(|_| self.defer(Deferred::Credit, "account credit"))?;
+                    break Read { value, from_base };
                 }
             }
         };
-        self.reads.borrow_mut().insert(key.to_vec(), value.clone());
+        let value = read.value.clone();
+        self.reads.borrow_mut().insert(key.to_vec(), read);
         Ok(value)
     }
 }
