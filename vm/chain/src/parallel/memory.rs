@@ -65,12 +65,9 @@ impl MvMemory {
 
     fn shard(&self, key: &[u8]) -> MutexGuard<'_, HashMap<Vec<u8>, Versions>> {
         let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
-        // `SHARDS` is a small constant: the remainder always indexes `shards`.
-        let i = usize::try_from(h % SHARDS as u64).unwrap_or(0);
-        let shard = match self.shards.get(i) {
-            Some(s) => s,
-            None => &self.shards[0],
-        };
+        // `SHARDS` is a non-zero constant: the remainder always indexes `shards`.
+        let i = usize::try_from(h.checked_rem(SHARDS as u64).unwrap_or(0)).unwrap_or(0);
+        let shard = self.shards.get(i).unwrap_or_else(|| &self.shards[0]);
         shard.lock().unwrap_or_else(|p| p.into_inner())
     }
 
