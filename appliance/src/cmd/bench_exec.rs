@@ -256,7 +256,7 @@ fn setup(r: &Runner, n: usize) -> anyhow::Result<Setup> {
         let j = j as usize;
         let i = j / 2;
         let key = &keys[i + 1];
-        if j % 2 == 0 {
+        if j.is_multiple_of(2) {
             let mut args = (i as u64 + 1).to_le_bytes().to_vec();
             args.extend_from_slice(&1_000u64.to_le_bytes());
             args.extend_from_slice(&0u64.to_le_bytes());
