@@ -30,6 +30,9 @@ use keel_vm::{Dimension, GasVector, VmError};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+/// Largest speculation window (transactions past the next commit).
+const MAX_WINDOW: usize = 256;
+
 /// One incarnation's result.
 struct TxResult {
     outcome: Result<TxOutcome, ChainError>,
@@ -68,6 +71,9 @@ pub(crate) struct Scheduler<'a, B> {
     slots: Vec<Mutex<Slot>>,
     next_exec: AtomicUsize,
     next_commit: AtomicUsize,
+    /// How far past the next commit speculation may run: halved on every abort, grown by one
+    /// on every clean commit, so a high-conflict block stops wasting work on stale runs.
+    window: AtomicUsize,
     commit: Mutex<Committed>,
     /// The committed block usage, for the room guess of speculative incarnations.
     used_so_far: Mutex<GasVector>,
@@ -110,6 +116,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             slots: txs.iter().map(|_| Mutex::new(Slot::Pending)).collect(),
             next_exec: AtomicUsize::new(0),
             next_commit: AtomicUsize::new(0),
+            window: AtomicUsize::new(MAX_WINDOW),
             commit: Mutex::new(Committed {
                 next: 0,
                 block_used: GasVector::default(),
@@ -165,11 +172,27 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
     }
 
     fn claim(&self) -> Option<usize> {
+        let limit = self
+            .next_commit
+            .load(Ordering::Acquire)
+            .saturating_add(self.window.load(Ordering::Acquire).max(1));
         self.next_exec
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| {
-                (i < self.txs.len()).then(|| i.saturating_add(1))
+                (i < self.txs.len() && i < limit).then(|| i.saturating_add(1))
             })
             .ok()
+    }
+
+    fn adapt(&self, aborted: bool) {
+        let _ = self
+            .window
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                Some(if aborted {
+                    (w / 2).max(1)
+                } else {
+                    w.saturating_add(1).min(MAX_WINDOW)
+                })
+            });
     }
 
     /// The block-room decision for a speculative run of `i`: exact when even the sum of every
@@ -260,9 +283,13 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             let limits = self.txs.get(j).map(|s| s.tx.gas_limits).unwrap_or_default();
             let full = block_full(&c.block_used, &limits, self.cx.config);
             let result = match self.invalid(j, &result, full) {
-                Ok(None) => result,
+                Ok(None) => {
+                    self.adapt(false);
+                    result
+                }
                 Ok(Some(reason)) => {
                     self.counters.abort(reason);
+                    self.adapt(true);
                     self.reexecute(j, result, full)
                 }
                 Err(e) => {
