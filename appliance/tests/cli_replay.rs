@@ -1,4 +1,5 @@
-//! `keel replay` as an operator uses it: a recorded chain reproduces (exit 0, JSON summary), and
+//! `keel replay` as an operator uses it: a recorded chain reproduces (exit 0, JSON summary) on
+//! the parallel executor too, and
 //! a tampered block record is reported at its height with the differing field (exit 3).
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -25,6 +26,8 @@ fn replay_reproduces_a_recorded_chain_and_reports_a_tampered_block_with_exit_3()
         "batch",
         "--workers",
         "2",
+        "--threads",
+        "2",
         "--restart-after",
         "3",
         "--json",
@@ -38,6 +41,9 @@ fn replay_reproduces_a_recorded_chain_and_reports_a_tampered_block_with_exit_3()
         serde_json::from_str(&ok(&keel(&["chain", "status", "--data", d, "--json"]))).unwrap();
     assert_eq!(report["final_root"], status["state_root"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("replayed block 6/6"));
+    let verbose = ok(&keel(&["chain", "status", "--data", d, "--verbose"]));
+    assert!(verbose.contains("executor "), "{verbose}");
+    assert!(verbose.contains("last block: "), "{verbose}");
 
     // Change the recorded fee of block 4's second transaction.
     {

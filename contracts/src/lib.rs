@@ -76,8 +76,16 @@ pub const MERKLE: Contract = contract!("merkle", "c/merkle.c", ["set_root", "is_
 /// Private ballot verified with Groth16 (BN254 circom/snarkjs circuit): `setup`, `cast`, `tally`.
 pub const VOTE: Contract = contract!("vote", "c/vote.c", ["setup", "cast", "tally"]);
 
-static ALL: [Contract; 8] = [
-    COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK, MERKLE, VOTE,
+/// Constant-product AMM with many pools (see `c/amm.c`): the parallel executor's high-conflict
+/// benchmark (every swap on one pool touches the same reserves).
+pub const AMM: Contract = contract!("amm", "c/amm.c", ["init", "swap", "pool"]);
+
+/// Storage-heavy game moves, one set of records per player (see `c/game.c`): the parallel
+/// executor's many-independent-accounts benchmark.
+pub const GAME: Contract = contract!("game", "c/game.c", ["play", "score"]);
+
+static ALL: [Contract; 10] = [
+    COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK, MERKLE, VOTE, AMM, GAME,
 ];
 
 /// Every contract, in a fixed order (the order above).

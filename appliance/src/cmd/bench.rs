@@ -29,6 +29,36 @@ pub enum BenchCmd {
     Bls(BenchBlsArgs),
     /// Cryptographic host functions (poseidon, groth16, bls): per-call time, gas, gas/µs.
     Crypto(super::bench_crypto::BenchCryptoArgs),
+    /// Block execution: the parallel executor against the sequential reference, per workload
+    /// (native, token, amm, game), conflict rate and thread count, in one run. Signatures are
+    /// pre-verified, so the numbers are execution; every parallel result is checked equal.
+    Exec(BenchExecArgs),
+}
+
+#[derive(Args)]
+pub struct BenchExecArgs {
+    /// Transactions per block (one per sender).
+    #[arg(long, default_value_t = 1_000)]
+    pub txs: usize,
+    /// Parallel thread counts, each measured against the sequential executor.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub threads: Vec<usize>,
+    /// Conflict rates (% of transactions touching the hot record).
+    #[arg(long, value_delimiter = ',', default_value = "0,10,50,100")]
+    pub conflict: Vec<u8>,
+    /// Workloads to run.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "native,token,amm,game"
+    )]
+    pub workloads: Vec<super::bench_exec::ExecWorkload>,
+    /// Rounds (sequential, then each thread count); the median round is reported.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -184,6 +214,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
         BenchCmd::Kernel(a) => super::kernel::bench(a),
         BenchCmd::Serve(a) => bench_serve(a),
         BenchCmd::Pcc(a) => super::module::bench(a),
+        BenchCmd::Exec(a) => super::bench_exec::run(a),
     }
 }
 

@@ -150,7 +150,7 @@ pub fn run(a: BenchStateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Signs transactions `0..n` on every core; `make(i)` builds and signs transaction `i`.
-fn sign_parallel(n: u32, make: impl Fn(u32) -> SignedTx + Sync) -> Vec<SignedTx> {
+pub(crate) fn sign_parallel(n: u32, make: impl Fn(u32) -> SignedTx + Sync) -> Vec<SignedTx> {
     std::thread::scope(|s| {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
         let make = &make;

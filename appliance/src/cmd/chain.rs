@@ -49,6 +49,11 @@ pub enum ChainCmd {
         data: DataDir,
         #[arg(long)]
         json: bool,
+        /// Also the executor (sequential or parallel, threads) and the rollback log of the
+        /// last block it executed: incarnations, aborts by reason, estimate waits. Through a
+        /// running daemon, its `executor` detail.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Execute and commit a block from a JSON file: {"txs": ["<signed tx hex>", …],
     /// "timestamp": N (greater than the head's), "proposer": "<a validator's address hex>",
@@ -309,7 +314,11 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
         }
         ChainCmd::GenesisCheck { dir, json } => super::genesis::check(dir.as_deref(), json),
         ChainCmd::GenesisPin { out } => super::genesis::pin(&out),
-        ChainCmd::Status { data, json } => {
+        ChainCmd::Status {
+            data,
+            json,
+            verbose,
+        } => {
             if let Some(conn) = via_daemon::daemon_conn(&data) {
                 return super::client::run(super::client::ClientCmd::Status { conn, json });
             }
@@ -319,8 +328,12 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
                 "next_prices": chain.block_result(h)?.map(|r| r.next_prices),
                 "chain_id": chain.config()?.chain_id,
                 "timestamp": chain.head_timestamp()?,
+                "executor": {
+                    "threads": chain.exec_mode().threads(),
+                    "last_block": chain.last_timings().exec,
+                },
             });
-            via_daemon::print_status(&via_daemon::status_json(h, root, &detail), json);
+            via_daemon::print_status(&via_daemon::status_json(h, root, &detail), json, verbose);
             Ok(ExitCode::SUCCESS)
         }
         ChainCmd::ExecBlock { file, data, json } => {

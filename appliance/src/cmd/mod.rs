@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_attack;
 pub mod bench_crypto;
+pub mod bench_exec;
 pub mod bench_state;
 pub mod bridge;
 pub mod chain;

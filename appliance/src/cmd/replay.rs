@@ -1,6 +1,7 @@
 //! `keel replay`: re-execute a recorded chain from its genesis in a fresh database (a temporary
 //! directory) on a chosen engine, verifier and worker count, and compare every block's state
-//! root, receipts root and receipts with the recorded ones (`keel_chain::replay`).
+//! root, receipts root and receipts with the recorded ones; `--threads` picks the executor
+//! (0 = the sequential reference, n = the parallel executor on n threads) (`keel_chain::replay`).
 //!
 //! Exit codes: 0 every block reproduced; 1 the replay could not run (no chain, no genesis or
 //! block record, I/O); 2 bad arguments; 3 a block differs (the first one is reported).
@@ -27,10 +28,13 @@ pub struct ReplayArgs {
     /// Signature verification: one signature at a time, or batched on worker threads.
     #[arg(long, value_enum, default_value_t = VerifierArg::Batch)]
     pub verifier: VerifierArg,
-    /// Worker threads of the batch verifier (the offload pool). Blocks themselves execute
-    /// sequentially: the parallel executor does not exist yet.
+    /// Worker threads of the batch verifier (the offload pool).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: u16,
+    /// Executor threads: 0 runs the sequential reference executor, n ≥ 1 the parallel
+    /// (Block-STM style) executor on n worker threads. Every value must reproduce every root.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub threads: u16,
     /// First block whose receipts are compared (earlier blocks are re-executed to rebuild the
     /// state; only their roots are checked).
     #[arg(long, default_value_t = 1)]
@@ -90,6 +94,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             to: args.to,
             restart_after: args.restart_after,
             verifier: &make_verifier,
+            exec: keel_chain::ExecMode::from_threads(usize::from(args.threads)),
             progress: &mut progress,
         },
     )?;

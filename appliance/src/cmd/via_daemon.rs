@@ -27,11 +27,13 @@ pub fn status_json(height: u64, root: [u8; 32], detail: &Value) -> Value {
         "next_prices": detail["next_prices"],
         "chain_id": detail["chain_id"],
         "timestamp": detail["timestamp"],
+        "executor": detail["executor"],
     })
 }
 
-/// Prints [`status_json`] as JSON or as labelled text.
-pub fn print_status(status: &Value, as_json: bool) {
+/// Prints [`status_json`] as JSON or as labelled text (`verbose`: with the executor and the
+/// rollback log of the last block this process executed).
+pub fn print_status(status: &Value, as_json: bool, verbose: bool) {
     if as_json {
         println!("{status}");
         return;
@@ -51,5 +53,27 @@ pub fn print_status(status: &Value, as_json: bool) {
     }
     if !status["timestamp"].is_null() {
         println!("head timestamp {}", status["timestamp"]);
+    }
+    let exec = &status["executor"];
+    if verbose && !exec.is_null() {
+        match exec["threads"].as_u64() {
+            Some(0) => println!("executor sequential (the reference)"),
+            Some(n) => println!("executor parallel, {n} threads"),
+            None => {}
+        }
+        let last = &exec["last_block"];
+        if last["incarnations"].as_u64().unwrap_or(0) == 0 {
+            println!("last block: none executed by this process");
+        } else {
+            println!(
+                "last block: {} incarnations, aborts {} read conflict / {} block room / {} \
+                 deferred, {} estimate waits",
+                last["incarnations"],
+                last["aborts_read"],
+                last["aborts_block_room"],
+                last["aborts_deferred"],
+                last["estimate_waits"]
+            );
+        }
     }
 }

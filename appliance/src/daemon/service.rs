@@ -154,6 +154,11 @@ impl ChainService {
                 "timestamp": chain.head_timestamp().ok(),
                 "healthy": store_error.is_none(),
                 "store_error": store_error,
+                // Node-local observability: the executor and the last block's rollback log.
+                "executor": {
+                    "threads": chain.exec_mode().threads(),
+                    "last_block": chain.last_timings().exec,
+                },
             });
             tries += 1;
             if tries >= 8 || chain.head().is_ok_and(|h| h.0 == height) {

@@ -8,6 +8,7 @@ use crate::executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 use crate::genesis::Genesis;
 use crate::genesis_routines::GenesisError;
 use crate::governance::Gov;
+use crate::parallel::ExecMode;
 use crate::receipt::BlockResult;
 use crate::routines::RoutineCache;
 use crate::state_access::{Access, AccessError};
@@ -44,6 +45,8 @@ pub struct Chain {
     writer: Mutex<Writer>,
     /// Validated sender keys, so the signature phase decodes each sender's key once.
     keys: Mutex<KeyCache>,
+    /// Which executor runs blocks (node-local; every mode gives the same results).
+    exec: ExecMode,
 }
 
 /// What only the (single) writer touches.
@@ -77,6 +80,7 @@ impl Chain {
                 audit,
             }),
             keys: Mutex::new(KeyCache::default()),
+            exec: ExecMode::node_default(),
         })
     }
 
@@ -114,6 +118,7 @@ impl Chain {
                 audit,
             }),
             keys: Mutex::new(KeyCache::default()),
+            exec: ExecMode::node_default(),
         })
     }
 
@@ -143,6 +148,17 @@ impl Chain {
     /// by governance in the state. Errors: `RoutineEngine` for the unmetered `Kernel`.
     pub fn set_routine_engine(&mut self, engine: Engine) -> Result<(), ChainError> {
         self.set_routines(engine, JitCompile::Attempt)
+    }
+
+    /// Runs blocks with the executor `mode` names: the sequential reference or the parallel
+    /// executor on n workers. Node-local: the results are identical.
+    pub fn set_exec_mode(&mut self, mode: ExecMode) {
+        self.exec = mode;
+    }
+
+    /// The executor this node runs blocks with.
+    pub fn exec_mode(&self) -> ExecMode {
+        self.exec
     }
 
     /// The engine this node asks for when it runs native routines.
@@ -244,7 +260,8 @@ impl Chain {
             routines: &self.routines,
             keys: &self.keys,
         };
-        let mut executed = exec.execute(self.db.view()?, &block.header, &block.txs)?;
+        let mut executed =
+            exec.execute_with(self.exec, self.db.view()?, &block.header, &block.txs)?;
         // The block itself is stored with its result, in the same transaction as its state.
         let record = BlockRecord::new(block, &executed.result)
             .to_bytes()
@@ -282,7 +299,9 @@ impl Chain {
             routines: &self.routines,
             keys: &self.keys,
         };
-        Ok(exec.execute(self.db.view()?, header, txs)?.result)
+        Ok(exec
+            .execute_with(self.exec, self.db.view()?, header, txs)?
+            .result)
     }
 
     /// Refuses a header whose timestamp does not follow the head's or whose proposer is not a

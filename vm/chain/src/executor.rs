@@ -125,6 +125,70 @@ pub struct BlockTimings {
     pub commit: std::time::Duration,
     /// State writes the block committed.
     pub writes: usize,
+    /// The parallel executor's rollback log (zero for the sequential executor).
+    pub exec: crate::parallel::ExecStats,
+}
+
+/// What every transaction of a block runs under.
+pub(crate) struct TxCx<'b> {
+    pub config: &'b ChainConfig,
+    pub prices: &'b Prices,
+    pub ctx: BlockContext,
+    pub tip: TipMode,
+}
+
+/// How the proposer's priority fee reaches its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TipMode {
+    /// Read, add, write (the sequential reference).
+    Credit,
+    /// Returned as [`TxOutcome::tip`] unless the context already wrote the proposer's record:
+    /// the parallel executor applies it as a commutative delta, so the tips of a block's
+    /// transactions do not conflict with each other.
+    Delta,
+}
+
+/// One executed transaction.
+pub(crate) struct TxOutcome {
+    pub receipt: Receipt,
+    /// Governance events (their `tx_index` is set by the caller).
+    pub gov: Vec<GovEvent>,
+    /// Gas charged (capped at the limits): what the block's usage grows by.
+    pub used: GasVector,
+    /// The proposer's tip still to credit ([`TipMode::Delta`] only).
+    pub tip: Option<Amount>,
+}
+
+/// The state of a block after its first step ([`Executor::begin_block`]).
+pub(crate) struct BlockStart {
+    pub governance: Vec<GovEvent>,
+    pub config: ChainConfig,
+    pub prices: Prices,
+}
+
+/// Everything [`Executor::finish_block`] turns into the block's result.
+pub(crate) struct BlockEnd {
+    pub start: BlockStart,
+    pub receipts: Vec<Receipt>,
+    pub block_used: GasVector,
+    pub timings: BlockTimings,
+    /// When transaction execution started.
+    pub started: std::time::Instant,
+}
+
+/// The first dimension (in [`Dimension::ALL`] order) in which a transaction with gas `limits`
+/// does not fit a block that has used `used`: the transaction is then rejected as block-full
+/// (unless an earlier check of that dimension's loop rejects it first).
+pub(crate) fn block_full(
+    used: &GasVector,
+    limits: &PerDimension,
+    config: &ChainConfig,
+) -> Option<Dimension> {
+    Dimension::ALL
+        .into_iter()
+        .zip(limits.iter().zip(config.fees.limits.iter()))
+        .find(|(d, (limit, block))| used.get(*d).saturating_add(**limit) > **block)
+        .map(|(d, _)| d)
 }
 
 struct TxRun {
@@ -160,98 +224,128 @@ impl Executor<'_> {
         txs: &[SignedTx],
     ) -> Result<Executed, ChainError> {
         let shared: Shared<B> = Arc::new(Mutex::new(Overlay::new(base)));
-        // Governance first: proposals activating at this height take effect for its
-        // transactions; then the VM gets this block's kill set, gas schedule and routines.
-        let mut governance = {
-            let mut o = lock(&shared);
-            let mut a = Access { overlay: &mut o };
-            // Gates are checked before and after the governance step: this node must not
-            // apply a block (not even its activations) under rules it does not implement.
-            if let Some((name, version)) = governance::unsupported_feature(&a)? {
-                return Err(ChainError::UnsupportedFeature { name, version });
-            }
-            let events = Gov { a: &mut a }.begin_block(self.vm, header.height)?;
-            if let Some((name, version)) = governance::unsupported_feature(&a)? {
-                return Err(ChainError::UnsupportedFeature { name, version });
-            }
-            let profile = governance::admission_profile(&a)?.map_err(|version| {
-                ChainError::UnsupportedFeature {
-                    name: "isa.wasm".into(),
-                    version,
-                }
-            })?;
-            if *self.vm.profile() != profile {
-                self.vm.set_profile(profile);
-            }
-            self.vm.set_kills(governance::kills(&a)?.vm_kills());
-            let schedule =
-                governance::schedule(&a)?.unwrap_or_else(|| self.vm.config().schedule.clone());
-            if *self.vm.schedule() != schedule {
-                self.vm.set_schedule(schedule);
-            }
-            self.vm.set_native(Arc::new(self.routines.for_state(&a)?));
-            events
-        };
-        let (config, prices) = {
-            let mut o = lock(&shared);
-            let a = Access { overlay: &mut o };
-            let config = a.config()?;
-            let prices = a.prices()?.unwrap_or(config.fees.min_prices);
-            (config, prices)
-        };
-        if txs.len() > config.max_block_txs as usize {
-            return Err(ChainError::TooManyTransactions {
-                got: txs.len(),
-                limit: config.max_block_txs,
-            });
-        }
+        let start = self.begin_block(&mut lock(&shared), header, txs.len())?;
         let started = std::time::Instant::now();
         let verdicts = self.verify_signatures(txs);
         let verify_signatures = started.elapsed();
         let started = std::time::Instant::now();
         let mut block_used = GasVector::default();
         let mut receipts = Vec::with_capacity(txs.len());
-        let ctx = header.context();
+        let mut governance = start.governance;
+        let cx = TxCx {
+            config: &start.config,
+            prices: &start.prices,
+            ctx: header.context(),
+            tip: TipMode::Credit,
+        };
         for (i, (stx, sig_ok)) in txs.iter().zip(verdicts).enumerate() {
-            let (receipt, events) = self.execute_tx(
-                &shared,
-                &config,
-                &prices,
-                &ctx,
-                stx,
-                sig_ok,
-                &mut block_used,
-            )?;
-            governance.extend(events.into_iter().map(|mut e| {
+            let full = block_full(&block_used, &stx.tx.gas_limits, &start.config);
+            let outcome = self.execute_tx(&shared, &cx, stx, sig_ok, full)?;
+            block_used = block_used.saturating_add(&outcome.used);
+            governance.extend(outcome.gov.into_iter().map(|mut e| {
                 e.tx_index = Some(i);
                 e
             }));
-            receipts.push(receipt);
+            receipts.push(outcome.receipt);
         }
+        let overlay = Arc::try_unwrap(shared)
+            .map_err(|_| {
+                ChainError::Vm(VmError::State(keel_vm::StateError(
+                    "overlay still shared".into(),
+                )))
+            })?
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        let end = BlockEnd {
+            start: BlockStart {
+                governance,
+                ..start
+            },
+            receipts,
+            block_used,
+            timings: BlockTimings {
+                verify_signatures,
+                ..BlockTimings::default()
+            },
+            started,
+        };
+        self.finish_block(overlay, header, end)
+    }
+
+    /// The block's first step, before any transaction: feature gates, governance activations
+    /// (this block's kill set, gas schedule, admission profile and routines are set on the VM
+    /// here and only here), then the config and prices the transactions run under.
+    pub(crate) fn begin_block<B: ChainBase>(
+        &self,
+        o: &mut Overlay<B>,
+        header: &BlockHeader,
+        tx_count: usize,
+    ) -> Result<BlockStart, ChainError> {
+        let mut a = Access { overlay: o };
+        // Gates are checked before and after the governance step: this node must not
+        // apply a block (not even its activations) under rules it does not implement.
+        if let Some((name, version)) = governance::unsupported_feature(&a)? {
+            return Err(ChainError::UnsupportedFeature { name, version });
+        }
+        let governance = Gov { a: &mut a }.begin_block(self.vm, header.height)?;
+        if let Some((name, version)) = governance::unsupported_feature(&a)? {
+            return Err(ChainError::UnsupportedFeature { name, version });
+        }
+        let profile = governance::admission_profile(&a)?.map_err(|version| {
+            ChainError::UnsupportedFeature {
+                name: "isa.wasm".into(),
+                version,
+            }
+        })?;
+        if *self.vm.profile() != profile {
+            self.vm.set_profile(profile);
+        }
+        self.vm.set_kills(governance::kills(&a)?.vm_kills());
+        let schedule =
+            governance::schedule(&a)?.unwrap_or_else(|| self.vm.config().schedule.clone());
+        if *self.vm.schedule() != schedule {
+            self.vm.set_schedule(schedule);
+        }
+        self.vm.set_native(Arc::new(self.routines.for_state(&a)?));
+        let config = a.config()?;
+        let prices = a.prices()?.unwrap_or(config.fees.min_prices);
+        if tx_count > config.max_block_txs as usize {
+            return Err(ChainError::TooManyTransactions {
+                got: tx_count,
+                limit: config.max_block_txs,
+            });
+        }
+        Ok(BlockStart {
+            governance,
+            config,
+            prices,
+        })
+    }
+
+    /// The block's last step: the next prices, the block facts and the write set.
+    pub(crate) fn finish_block<B: ChainBase>(
+        &self,
+        mut overlay: Overlay<B>,
+        header: &BlockHeader,
+        end: BlockEnd,
+    ) -> Result<Executed, ChainError> {
+        let BlockEnd {
+            start,
+            receipts,
+            block_used,
+            mut timings,
+            started,
+        } = end;
         let used = dims(&block_used);
-        let next = next_prices(&prices, &used, &config.fees);
-        let writes = {
-            let mut o = lock(&shared);
-            Access { overlay: &mut o }.put_prices(&next);
-            drop(o);
-            let overlay = Arc::try_unwrap(shared)
-                .map_err(|_| {
-                    ChainError::Vm(VmError::State(keel_vm::StateError(
-                        "overlay still shared".into(),
-                    )))
-                })?
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner());
-            overlay.into_writes()?
-        };
-        let mut writes = writes;
+        let next = next_prices(&start.prices, &used, &start.config.fees);
+        Access {
+            overlay: &mut overlay,
+        }
+        .put_prices(&next);
+        let mut writes = overlay.into_writes()?;
         let receipts_root = crate::blocks::commit_block_facts(&mut writes, header, &receipts);
-        let timings = BlockTimings {
-            verify_signatures,
-            execute: started.elapsed(),
-            commit: std::time::Duration::ZERO,
-            writes: writes.len(),
-        };
+        timings.execute = started.elapsed();
+        timings.writes = writes.len();
         Ok(Executed {
             timings,
             result: BlockResult {
@@ -260,9 +354,9 @@ impl Executor<'_> {
                 gas_used: used,
                 state_root: [0; 32],
                 receipts_root,
-                prices,
+                prices: start.prices,
                 next_prices: next,
-                governance,
+                governance: start.governance,
             },
             writes,
         })
@@ -270,7 +364,7 @@ impl Executor<'_> {
 
     /// One verdict per transaction. The executing thread only looks up sender keys and
     /// encodes messages; signatures are decoded by the verifier (on its workers).
-    fn verify_signatures(&self, txs: &[SignedTx]) -> Vec<bool> {
+    pub(crate) fn verify_signatures(&self, txs: &[SignedTx]) -> Vec<bool> {
         let mut items = Vec::with_capacity(txs.len());
         let mut index = Vec::with_capacity(txs.len());
         let mut ok = vec![false; txs.len()];
@@ -292,34 +386,39 @@ impl Executor<'_> {
         ok
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn execute_tx<B: ChainBase>(
+    /// Executes one transaction in the block context `shared`. `full` is the first dimension in
+    /// which the block has no room for the transaction's limits (see [`block_full`]).
+    pub(crate) fn execute_tx<B: ChainBase>(
         &self,
         shared: &Shared<B>,
-        config: &ChainConfig,
-        prices: &Prices,
-        ctx: &BlockContext,
+        cx: &TxCx<'_>,
         stx: &SignedTx,
         sig_ok: bool,
-        block_used: &mut GasVector,
-    ) -> Result<(Receipt, Vec<GovEvent>), ChainError> {
+        full: Option<Dimension>,
+    ) -> Result<TxOutcome, ChainError> {
+        let TxCx {
+            config,
+            prices,
+            ref ctx,
+            tip: tip_mode,
+        } = *cx;
         let tx = &stx.tx;
         // One encoding gives both the hash (`SignedTx::hash`) and the bandwidth charge.
         let encoded = encode(stx);
         let tx_hash: [u8; 32] = Sha256::digest(&encoded).into();
-        let reject = |reason| {
-            (
-                Receipt {
-                    tx_hash,
-                    status: TxStatus::Rejected { reason },
-                    gas_used: [0; 4],
-                    fee: Amount::ZERO,
-                    contract: None,
-                    events: Vec::new(),
-                    faults: Vec::new(),
-                },
-                Vec::new(),
-            )
+        let reject = |reason| TxOutcome {
+            receipt: Receipt {
+                tx_hash,
+                status: TxStatus::Rejected { reason },
+                gas_used: [0; 4],
+                fee: Amount::ZERO,
+                contract: None,
+                events: Vec::new(),
+                faults: Vec::new(),
+            },
+            gov: Vec::new(),
+            used: GasVector::default(),
+            tip: None,
         };
         let sender = tx.sender_address();
         let intrinsic = GasVector {
@@ -355,7 +454,7 @@ impl Executor<'_> {
                 if limits.get(d) < intrinsic.get(d) {
                     return Ok(reject(RejectReason::GasLimitTooLow { dimension: d }));
                 }
-                if block_used.get(d).saturating_add(limits.get(d)) > config.fees.limits[i] {
+                if full == Some(d) {
                     return Ok(reject(RejectReason::BlockFull { dimension: d }));
                 }
             }
@@ -447,13 +546,27 @@ impl Executor<'_> {
         // u64 × u64 always fits a u128.
         let tip =
             Amount::from_u128(u128::from(used.compute).saturating_mul(u128::from(tx.priority_fee)));
-        {
+        let tip = tip.min(fee);
+        let tip_delta = {
             let mut o = lock(shared);
             let mut a = Access { overlay: &mut o };
             credit(&mut a, &sender, escrow.saturating_sub(fee))?;
-            credit(&mut a, &ctx.proposer, tip.min(fee))?;
-        }
-        *block_used = block_used.saturating_add(&used);
+            // A context that already wrote the proposer's record credits it in place; otherwise
+            // the parallel executor records the tip as a delta (see `parallel::memory`).
+            let in_place = match tip_mode {
+                TipMode::Credit => true,
+                TipMode::Delta => a
+                    .overlay
+                    .changes()
+                    .contains_key(&keel_state::keys::account_key(&ctx.proposer)),
+            };
+            if in_place {
+                credit(&mut a, &ctx.proposer, tip)?;
+                None
+            } else {
+                Some(tip)
+            }
+        };
         let (status, events, gov) = match status {
             Ok(return_data) => (TxStatus::Success { return_data }, run.events, run.gov),
             Err(reason) => (TxStatus::Failed { reason }, Vec::new(), Vec::new()),
@@ -467,7 +580,12 @@ impl Executor<'_> {
             events,
             faults: run.faults,
         };
-        Ok((receipt, gov))
+        Ok(TxOutcome {
+            receipt,
+            gov,
+            used,
+            tip: tip_delta,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -821,7 +939,7 @@ fn gas_cost(amounts: &PerDimension, prices: &Prices, priority: u64) -> Option<Am
 }
 
 /// Credits `amount` to `account`. Errors: `BalanceOverflow` rather than a dropped credit.
-fn credit<B: ChainBase>(
+pub(crate) fn credit<B: ChainBase>(
     a: &mut Access<'_, B>,
     account: &Address,
     amount: Amount,

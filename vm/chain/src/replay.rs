@@ -1,7 +1,7 @@
 //! Replay: re-execute a recorded chain from its genesis in a fresh database and compare every
 //! block's state root, receipts root and receipts with the recorded ones, stopping at the first
 //! difference. `keel replay` is the command-line face; CI runs it across every node-local axis
-//! (routine engine, verifier mode, worker count, restart) to show none of them changes a result.
+//! (routine engine, verifier mode, worker count, executor threads, restart) to show none of them changes a result.
 
 use crate::blocks::BlockRecord;
 use crate::chain::Chain;
@@ -26,6 +26,8 @@ pub struct ReplayOptions<'a> {
     pub restart_after: Option<u64>,
     /// Makes the signature verifier (called again on a restart).
     pub verifier: &'a dyn Fn() -> Box<dyn SignatureVerifier>,
+    /// The executor: the sequential reference or the parallel one on n threads.
+    pub exec: crate::parallel::ExecMode,
     /// Called after each block with `(height, last)`, for progress output.
     pub progress: &'a mut dyn FnMut(u64, u64),
 }
@@ -99,6 +101,7 @@ pub fn replay(
     }
     let mut chain = Chain::init(work_dir, &genesis, (opts.verifier)())?;
     chain.set_routine_engine(opts.engine)?;
+    chain.set_exec_mode(opts.exec);
     let mut report = ReplayReport {
         from: opts.from,
         to,
@@ -142,6 +145,7 @@ pub fn replay(
             drop(chain);
             chain = Chain::open(work_dir, (opts.verifier)())?;
             chain.set_routine_engine(opts.engine)?;
+            chain.set_exec_mode(opts.exec);
         }
     }
     Ok(report)

@@ -136,6 +136,10 @@ pub enum StateError {
     /// The embedded database (redb) failed.
     #[error("state storage error: {0}")]
     Storage(#[from] redb::Error),
+    /// A speculative (parallel) execution asked for something only the committed prefix of
+    /// the block can answer; the executor re-runs the transaction once that prefix is final.
+    #[error("speculative read deferred to commit: {0}")]
+    Deferred(&'static str),
 }
 
 /// The crate's result type.

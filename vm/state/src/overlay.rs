@@ -124,6 +124,12 @@ impl<B: StateRead> Overlay<B> {
         self.checkpoints.len()
     }
 
+    /// The state underneath, dropping every pending write (e.g. to collect what a recording
+    /// base saw).
+    pub fn into_base(self) -> B {
+        self.base
+    }
+
     /// Every pending write, as the innermost context sees it, in ascending key order.
     pub fn changes(&self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
         &self.changes

@@ -179,14 +179,16 @@ fn modmul_copy() -> Action {
     }
 }
 
-/// Creates the fixture chain in `dir` and returns it at its head.
+/// Creates the fixture chain in `dir` with the sequential reference executor and returns it
+/// at its head.
 pub fn generate(dir: &Path) -> Chain {
-    let chain = Chain::init(
+    let mut chain = Chain::init(
         dir,
         &genesis_with(fixture_config()),
         Box::new(keel_crypto::SingleVerifier),
     )
     .unwrap();
+    chain.set_exec_mode(ExecMode::Sequential);
     let mut b = Builder {
         chain,
         nonces: [0; 4],

@@ -1,0 +1,436 @@
+//! The collaborative scheduler: workers execute transactions speculatively in index order and
+//! take turns as the committer, which validates and commits them strictly in block order.
+//!
+//! - **Execute**: a worker claims the next unexecuted transaction, runs its first incarnation
+//!   on an [`MvView`] in its own forked context, and publishes the writes to the multi-version
+//!   memory (tips as credits).
+//! - **Commit** (one worker at a time, whoever gets the commit lock): for the next transaction
+//!   in order, once executed, every recorded read is compared with what it reads now that all
+//!   earlier transactions are committed (value-based validation), and its block-room decision
+//!   with the exact block usage. A mismatch aborts the incarnation: its entries become
+//!   estimates (readers wait for it), it re-runs on the committed prefix — now final — and
+//!   its new writes replace the old. The committed writes are applied to the block's state in
+//!   order, tips credited there with the sequential check.
+//!
+//! Only the committer re-executes, so at most one transaction has estimates at a time and no
+//! wait can form a cycle: the committer reads only committed entries.
+
+use super::memory::Entry;
+use super::state::MvState;
+use super::stats::{Counters, Reason};
+use super::view::{Deferred, MvView, Reads};
+use crate::executor::{ChainError, Executor, TxCx, TxOutcome, block_full};
+use crate::governance::GovEvent;
+use crate::receipt::Receipt;
+use crate::state_access::{Access, ChainBase};
+use crate::tx::{PerDimension, SignedTx};
+use keel_state::Overlay;
+use keel_state::keys::account_key;
+use keel_vm::{Dimension, GasVector, VmError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// Largest speculation window (transactions past the next commit).
+const MAX_WINDOW: usize = 256;
+
+/// One incarnation's result.
+struct TxResult {
+    outcome: Result<TxOutcome, ChainError>,
+    reads: Reads,
+    /// Writes to apply at commit (identical re-writes of a read value dropped).
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The block-room decision the incarnation ran under.
+    full: Option<Dimension>,
+    deferred: Option<Deferred>,
+}
+
+enum Slot {
+    Pending,
+    Executing,
+    Executed(Box<TxResult>),
+    Committed,
+}
+
+/// What the committer accumulates, in block order.
+pub(crate) struct Committed {
+    pub next: usize,
+    pub block_used: GasVector,
+    pub receipts: Vec<Receipt>,
+    pub governance: Vec<GovEvent>,
+    pub error: Option<ChainError>,
+}
+
+pub(crate) struct Scheduler<'a, B> {
+    pub exec: &'a Executor<'a>,
+    pub txs: &'a [SignedTx],
+    pub verdicts: &'a [bool],
+    pub cx: TxCx<'a>,
+    pub state: Arc<MvState<B>>,
+    /// Σ gas limits of the transactions before each index: an upper bound of its block usage.
+    bounds: Vec<GasVector>,
+    slots: Vec<Mutex<Slot>>,
+    next_exec: AtomicUsize,
+    next_commit: AtomicUsize,
+    /// How far past the next commit speculation may run: halved on every abort, grown by one
+    /// on every clean commit, so a high-conflict block stops wasting work on stale runs.
+    window: AtomicUsize,
+    commit: Mutex<Committed>,
+    /// The committed block usage, for the room guess of speculative incarnations.
+    used_so_far: Mutex<GasVector>,
+    progress: Mutex<u64>,
+    progressed: Condvar,
+    done: AtomicBool,
+    pub counters: Counters,
+}
+
+fn vector(p: &PerDimension) -> GasVector {
+    GasVector {
+        compute: p[0],
+        storage_bytes: p[1],
+        memory_pages: p[2],
+        bandwidth: p[3],
+    }
+}
+
+impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
+    pub fn new(
+        exec: &'a Executor<'a>,
+        txs: &'a [SignedTx],
+        verdicts: &'a [bool],
+        cx: TxCx<'a>,
+        state: Arc<MvState<B>>,
+    ) -> Self {
+        let mut bounds = Vec::with_capacity(txs.len());
+        let mut sum = GasVector::default();
+        for stx in txs {
+            bounds.push(sum);
+            sum = sum.saturating_add(&vector(&stx.tx.gas_limits));
+        }
+        Scheduler {
+            exec,
+            txs,
+            verdicts,
+            cx,
+            state,
+            bounds,
+            slots: txs.iter().map(|_| Mutex::new(Slot::Pending)).collect(),
+            next_exec: AtomicUsize::new(0),
+            next_commit: AtomicUsize::new(0),
+            window: AtomicUsize::new(MAX_WINDOW),
+            commit: Mutex::new(Committed {
+                next: 0,
+                block_used: GasVector::default(),
+                receipts: Vec::with_capacity(txs.len()),
+                governance: Vec::new(),
+                error: None,
+            }),
+            used_so_far: Mutex::new(GasVector::default()),
+            progress: Mutex::new(0),
+            progressed: Condvar::new(),
+            done: AtomicBool::new(txs.is_empty()),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn into_committed(self) -> Committed {
+        self.commit.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn slot(&self, i: usize) -> Option<MutexGuard<'_, Slot>> {
+        self.slots
+            .get(i)
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn generation(&self) -> u64 {
+        *self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        let mut g = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        *g = g.wrapping_add(1);
+        self.progressed.notify_all();
+    }
+
+    /// A worker's loop: commit what is ready, else execute the next transaction, else sleep
+    /// until something changes. Returns when the block is committed or failed.
+    pub fn work(&self) {
+        while !self.done.load(Ordering::Acquire) {
+            let seen = self.generation();
+            if self.try_commit() {
+                continue;
+            }
+            if let Some(i) = self.claim() {
+                self.execute_first(i);
+                continue;
+            }
+            let mut g = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+            while *g == seen && !self.done.load(Ordering::Acquire) {
+                g = self.progressed.wait(g).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+    }
+
+    fn claim(&self) -> Option<usize> {
+        let limit = self
+            .next_commit
+            .load(Ordering::Acquire)
+            .saturating_add(self.window.load(Ordering::Acquire).max(1));
+        self.next_exec
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| {
+                (i < self.txs.len() && i < limit).then(|| i.saturating_add(1))
+            })
+            .ok()
+    }
+
+    fn adapt(&self, aborted: bool) {
+        let _ = self
+            .window
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                Some(if aborted {
+                    (w / 2).max(1)
+                } else {
+                    w.saturating_add(1).min(MAX_WINDOW)
+                })
+            });
+    }
+
+    /// The block-room decision for a speculative run of `i`: exact when even the sum of every
+    /// earlier limit fits, else a guess from the committed usage (checked at commit).
+    fn room_guess(&self, i: usize) -> Option<Dimension> {
+        let tx = self.txs.get(i).map(|s| &s.tx.gas_limits);
+        let (Some(bound), Some(limits)) = (self.bounds.get(i), tx) else {
+            return None;
+        };
+        block_full(bound, limits, self.cx.config)?;
+        let used = *self.used_so_far.lock().unwrap_or_else(|p| p.into_inner());
+        block_full(&used, limits, self.cx.config)
+    }
+
+    fn execute_first(&self, i: usize) {
+        if let Some(mut s) = self.slot(i) {
+            *s = Slot::Executing;
+        }
+        let result = self.run(i, self.room_guess(i));
+        self.state.mem.publish(i, &[], &entries(&result, &self.cx));
+        if let Some(mut s) = self.slot(i) {
+            *s = Slot::Executed(Box::new(result));
+        }
+        self.bump();
+    }
+
+    /// Runs one incarnation of transaction `i` in its own forked context.
+    fn run(&self, i: usize, full: Option<Dimension>) -> TxResult {
+        self.counters.incarnation();
+        let (Some(stx), Some(sig_ok)) = (self.txs.get(i), self.verdicts.get(i)) else {
+            return failed(full, ChainError::Record(format!("no transaction {i}")));
+        };
+        let view = MvView::new(Arc::clone(&self.state), i);
+        let shared = Arc::new(Mutex::new(Overlay::new(view)));
+        let outcome = self.exec.execute_tx(&shared, &self.cx, stx, *sig_ok, full);
+        let Ok(overlay) = Arc::try_unwrap(shared) else {
+            return failed(full, still_shared());
+        };
+        let overlay = overlay.into_inner().unwrap_or_else(|p| p.into_inner());
+        // The writes only matter for a transaction that did not fail the block.
+        let writes = match (&outcome, overlay.depth()) {
+            (Ok(_), 0) => overlay.changes().clone(),
+            _ => Default::default(),
+        };
+        let (reads, deferred) = take_view(overlay);
+        let writes: Vec<_> = writes
+            .into_iter()
+            .filter(|(k, v)| reads.get(k).is_none_or(|r| r.value != *v))
+            .collect();
+        TxResult {
+            outcome,
+            reads,
+            writes,
+            full,
+            deferred,
+        }
+    }
+
+    /// Commits as many transactions as are ready, if no other worker is committing. Returns
+    /// whether anything was committed.
+    fn try_commit(&self) -> bool {
+        let mut progress = false;
+        loop {
+            let Ok(mut c) = self.commit.try_lock() else {
+                return progress;
+            };
+            progress |= self.commit_ready(&mut c);
+            drop(c);
+            // A worker that finished the next transaction while the lock was held may have
+            // found it taken: look again after releasing it.
+            let next = self.next_commit.load(Ordering::Acquire);
+            let ready = self
+                .slot(next)
+                .is_some_and(|s| matches!(*s, Slot::Executed(_)));
+            if !ready || self.done.load(Ordering::Acquire) {
+                return progress;
+            }
+        }
+    }
+
+    fn commit_ready(&self, c: &mut Committed) -> bool {
+        let mut progress = false;
+        while c.next < self.txs.len() && c.error.is_none() {
+            let j = c.next;
+            let Some(result) = self.take_executed(j) else {
+                break;
+            };
+            let limits = self.txs.get(j).map(|s| s.tx.gas_limits).unwrap_or_default();
+            let full = block_full(&c.block_used, &limits, self.cx.config);
+            let result = match self.invalid(j, &result, full) {
+                Ok(None) => {
+                    self.adapt(false);
+                    result
+                }
+                Ok(Some(reason)) => {
+                    self.counters.abort(reason);
+                    self.adapt(true);
+                    self.reexecute(j, result, full)
+                }
+                Err(e) => {
+                    c.error = Some(e);
+                    break;
+                }
+            };
+            if let Err(e) = self.apply(c, j, *result) {
+                c.error = Some(e);
+                break;
+            }
+            progress = true;
+        }
+        if progress || c.error.is_some() {
+            let finished = c.next >= self.txs.len() || c.error.is_some();
+            if finished {
+                self.done.store(true, Ordering::Release);
+            }
+            self.bump();
+        }
+        progress
+    }
+
+    fn take_executed(&self, j: usize) -> Option<Box<TxResult>> {
+        let mut s = self.slot(j)?;
+        if !matches!(*s, Slot::Executed(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut *s, Slot::Committed) {
+            Slot::Executed(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Why `result` cannot be committed as transaction `j` now that everything before it is
+    /// committed, if it cannot.
+    fn invalid(
+        &self,
+        j: usize,
+        result: &TxResult,
+        full: Option<Dimension>,
+    ) -> Result<Option<Reason>, ChainError> {
+        if result.deferred.is_some() {
+            return Ok(Some(Reason::Deferred));
+        }
+        if result.full != full {
+            return Ok(Some(Reason::BlockRoom));
+        }
+        for (key, read) in &result.reads {
+            if !self.state.still_reads(key, j, read).map_err(state_error)? {
+                return Ok(Some(Reason::ReadConflict));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Aborts `old` and re-runs transaction `j` on the committed prefix (final reads).
+    fn reexecute(&self, j: usize, old: Box<TxResult>, full: Option<Dimension>) -> Box<TxResult> {
+        let old_keys = entry_keys(&old, &self.cx);
+        self.state.set_reexec(Some(j));
+        self.state.mem.mark_estimates(j, &old_keys);
+        let mut result = self.run(j, full);
+        if result.deferred.is_some() {
+            // Unreachable: every earlier transaction is committed, so nothing is deferred.
+            result.outcome = Err(ChainError::Vm(VmError::State(keel_vm::StateError(
+                "a read on the committed prefix was deferred".into(),
+            ))));
+        }
+        self.state
+            .mem
+            .publish(j, &old_keys, &entries(&result, &self.cx));
+        self.state.set_reexec(None);
+        Box::new(result)
+    }
+
+    /// Commits transaction `j`: its writes and tip go into the block's state, in order.
+    fn apply(&self, c: &mut Committed, j: usize, result: TxResult) -> Result<(), ChainError> {
+        let outcome = result.outcome?;
+        {
+            let mut state = self.state.committed_state();
+            for (k, v) in result.writes {
+                state.write(k, v);
+            }
+            if let Some(tip) = outcome.tip {
+                let mut a = Access {
+                    overlay: &mut state,
+                };
+                crate::executor::credit(&mut a, &self.cx.ctx.proposer, tip)?;
+            }
+        }
+        c.block_used = c.block_used.saturating_add(&outcome.used);
+        *self.used_so_far.lock().unwrap_or_else(|p| p.into_inner()) = c.block_used;
+        c.governance.extend(outcome.gov.into_iter().map(|mut e| {
+            e.tx_index = Some(j);
+            e
+        }));
+        c.receipts.push(outcome.receipt);
+        c.next = j.saturating_add(1);
+        self.state.set_committed(c.next);
+        self.next_commit.store(c.next, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// The multi-version entries of an incarnation: its writes, and its tip as a credit.
+fn entries(result: &TxResult, cx: &TxCx<'_>) -> Vec<(Vec<u8>, Entry)> {
+    let mut out: Vec<(Vec<u8>, Entry)> = result
+        .writes
+        .iter()
+        .map(|(k, v)| (k.clone(), Entry::Write(v.clone())))
+        .collect();
+    if let Ok(TxOutcome { tip: Some(tip), .. }) = &result.outcome {
+        out.push((account_key(&cx.ctx.proposer), Entry::Credit(*tip)));
+    }
+    out
+}
+
+fn entry_keys(result: &TxResult, cx: &TxCx<'_>) -> Vec<Vec<u8>> {
+    entries(result, cx).into_iter().map(|(k, _)| k).collect()
+}
+
+fn take_view<B: ChainBase + Sync>(overlay: Overlay<MvView<B>>) -> (Reads, Option<Deferred>) {
+    overlay.into_base().finish()
+}
+
+fn failed(full: Option<Dimension>, e: ChainError) -> TxResult {
+    TxResult {
+        outcome: Err(e),
+        reads: Reads::new(),
+        writes: Vec::new(),
+        full,
+        deferred: None,
+    }
+}
+
+fn still_shared() -> ChainError {
+    ChainError::Vm(VmError::State(keel_vm::StateError(
+        "overlay still shared".into(),
+    )))
+}
+
+fn state_error(e: keel_state::StateError) -> ChainError {
+    ChainError::Commit(e)
+}
