@@ -3,6 +3,7 @@
 pub mod attacks;
 pub mod audit;
 pub mod bench;
+pub mod bench_jit;
 pub mod bench_attack;
 pub mod bench_state;
 pub mod bridge;
@@ -27,6 +28,7 @@ pub mod serve;
 pub mod state_check;
 pub mod via_daemon;
 pub mod vm;
+pub mod vm_cache;
 
 use anyhow::Context;
 use std::path::Path;
