@@ -131,7 +131,7 @@ fn the_deepest_recursion_the_profile_allows_hits_keels_stack_limit_on_both_tiers
     // offset, same gas) on both tiers, never at wasmtime's native limit (an engine limit).
     // Run on a thread with a small native stack: the tier must find itself room.
     std::thread::Builder::new()
-        .stack_size(256 << 10)
+        .stack_size(1 << 20)
         .spawn(|| {
             for locals in [0, 1, 8, 64, 600] {
                 let code = recursion(locals);

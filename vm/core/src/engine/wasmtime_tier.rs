@@ -89,7 +89,9 @@ pub fn config() -> Config {
         .memory_reservation_for_growth(0)
         .memory_may_move(false)
         .guard_before_linear_memory(true)
-        .max_wasm_stack(max_wasm_stack_all());
+        .max_wasm_stack(max_wasm_stack_all())
+        // Unused (no async support is compiled in), but validated against the stack limit.
+        .async_stack_size(max_wasm_stack_all().saturating_add(RED_ZONE_HOST));
     // Proposals whose setters exist only with cargo features this build leaves out (threads,
     // GC, reference types, component model): switched off by flag as well, in case a dependency enables them.
     use wasmtime::WasmFeatures as F;
