@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let gas = u64::from(g).saturating_mul(u64::from(g)).saturating_mul(40);
-    let config = property::profile_config(property::keel_imports_module());
+    let config = differential::config(property::profile_config(property::keel_imports_module()));
     let mut u = arbitrary::Unstructured::new(rest);
     if let Ok(m) = wasm_smith::Module::new(config, &mut u) {
         differential::check_module(tiers, &m.to_bytes(), gas);

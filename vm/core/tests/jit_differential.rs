@@ -26,7 +26,7 @@ proptest! {
         seed in prop::collection::vec(any::<u8>(), 64..4096),
         gas in prop_oneof![Just(0u64), 1u64..5_000, Just(200_000u64)],
     ) {
-        let config = property::profile_config(property::keel_imports_module());
+        let config = differential::config(property::profile_config(property::keel_imports_module()));
         let mut u = Unstructured::new(&seed);
         if let Ok(m) = wasm_smith::Module::new(config, &mut u) {
             differential::check_module(tiers(), &m.to_bytes(), gas);

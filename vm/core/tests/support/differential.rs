@@ -30,6 +30,40 @@ impl Tiers {
     }
 }
 
+/// wasm-smith settings: the profile's (`module_property.rs`), with three `() -> ()` entry
+/// points always present (random exports almost never have that type).
+pub fn config(profile_config: wasm_smith::Config) -> wasm_smith::Config {
+    let exports = wasm_encoder_exports();
+    wasm_smith::Config {
+        exports: Some(exports),
+        export_everything: false,
+        ..profile_config
+    }
+}
+
+fn wasm_encoder_exports() -> Vec<u8> {
+    use wasm_encoder::{CodeSection, ExportKind, ExportSection, Function, FunctionSection};
+    use wasm_encoder::{Instruction, Module, TypeSection};
+    let mut types = TypeSection::new();
+    types.ty().function([], []);
+    let mut funcs = FunctionSection::new();
+    let mut exports = ExportSection::new();
+    let mut code = CodeSection::new();
+    for (i, name) in ["e0", "e1", "e2"].iter().enumerate() {
+        funcs.function(0);
+        exports.export(name, ExportKind::Func, i as u32);
+        let mut f = Function::new([]);
+        f.instruction(&Instruction::End);
+        code.function(&f);
+    }
+    let mut m = Module::new();
+    m.section(&types)
+        .section(&funcs)
+        .section(&exports)
+        .section(&code);
+    m.finish()
+}
+
 /// What a call ended with, in a comparable form.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Observed {
