@@ -259,3 +259,60 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ArtifactKey {
+        ArtifactKey {
+            code_hash: [1; 32],
+            schedule_version: 1,
+            profile_version: 1,
+            kill_digest: 0,
+            instrumented_hash: [2; 32],
+            wasmtime_version: "48.0.8",
+            engine_hash: [3; 32],
+            cpu_features: "x86_64,avx2".into(),
+        }
+    }
+
+    /// Every key component changed on its own is a miss; the original key still hits.
+    #[test]
+    fn each_key_component_is_part_of_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = ArtifactCache::open(dir.path()).expect("opens");
+        cache.store(&key(), b"artifact").expect("stores");
+        let changes: [fn(&mut ArtifactKey); 8] = [
+            |k| k.code_hash[0] ^= 1,
+            |k| k.schedule_version += 1,
+            |k| k.profile_version += 1,
+            |k| k.kill_digest ^= 1,
+            |k| k.instrumented_hash[31] ^= 1,
+            |k| k.wasmtime_version = "48.0.9",
+            |k| k.engine_hash[5] ^= 1,
+            |k| k.cpu_features = "x86_64".into(),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut k = key();
+            change(&mut k);
+            assert_eq!(cache.load(&k), None, "component {i} is not in the key");
+        }
+        assert_eq!(cache.load(&key()).as_deref(), Some(&b"artifact"[..]));
+        assert_eq!(cache.stats().expect("stats").artifacts, 1);
+    }
+
+    /// A file renamed to another key's name fails the MAC (the MAC covers the key).
+    #[test]
+    fn an_artifact_moved_to_another_key_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = ArtifactCache::open(dir.path()).expect("opens");
+        let mut other = key();
+        other.code_hash = [9; 32];
+        cache.store(&key(), b"artifact").expect("stores");
+        std::fs::rename(cache.path(&key()), cache.path(&other)).expect("renames");
+        assert_eq!(cache.load(&other), None);
+        assert!(!cache.path(&other).exists(), "the refused file is deleted");
+        assert_eq!(cache.clear().expect("clears"), 0);
+    }
+}
