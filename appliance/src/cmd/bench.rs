@@ -266,7 +266,11 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
         let (_, gas) = time_call(&metered, &w)?;
         let (_, jit_gas) = time_call(&jit_metered, &w)?;
         time_call(&jit_plain, &w)?;
-        anyhow::ensure!(gas == jit_gas, "{}: wasmtime charged {jit_gas}, wasmi {gas}", w.name);
+        anyhow::ensure!(
+            gas == jit_gas,
+            "{}: wasmtime charged {jit_gas}, wasmi {gas}",
+            w.name
+        );
         let vms = [&plain, &metered, &jit_plain, &jit_metered];
         let mut best = [Duration::MAX; 4];
         for _ in 0..a.rounds.max(1) {
@@ -319,7 +323,14 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
         );
         println!(
             "{:<32} {:>10} {:>10} {:>9} {:>7} {:>11} {:>10} {:>10}",
-            "workload", "metered", "unmetered", "speedup", "ratio", "compile ms", "cached ms", "inst ms"
+            "workload",
+            "metered",
+            "unmetered",
+            "speedup",
+            "ratio",
+            "compile ms",
+            "cached ms",
+            "inst ms"
         );
         for r in &rows {
             println!(

@@ -45,7 +45,10 @@ pub fn phases(code: &[u8]) -> anyhow::Result<Phases> {
         let t = Instant::now();
         let compiled = engine.compile_bytes(&inst.bytes)?;
         p.compile = p.compile.min(t.elapsed());
-        cache.store(&key, &compiled.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?)?;
+        cache.store(
+            &key,
+            &compiled.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+        )?;
         let t = Instant::now();
         let bytes = cache
             .load(&key)

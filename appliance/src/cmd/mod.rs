@@ -3,8 +3,8 @@
 pub mod attacks;
 pub mod audit;
 pub mod bench;
-pub mod bench_jit;
 pub mod bench_attack;
+pub mod bench_jit;
 pub mod bench_state;
 pub mod bridge;
 pub mod chain;

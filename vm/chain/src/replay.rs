@@ -147,7 +147,7 @@ pub fn replay(
             chain = Chain::open(work_dir, (opts.verifier)())?;
             chain.set_routine_engine(opts.engine)?;
             chain.set_vm_engine(opts.vm_engine, Some(work_dir))?;
-    chain.set_vm_engine(opts.vm_engine, Some(work_dir))?;
+            chain.set_vm_engine(opts.vm_engine, Some(work_dir))?;
         }
     }
     Ok(report)

@@ -3,11 +3,11 @@
 //! `fuzz/fuzz_targets/jit_differential.rs` explores the same property for as long as wanted.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+#[path = "support/differential.rs"]
+mod differential;
 #[path = "support/module_property.rs"]
 #[allow(dead_code)]
 mod property;
-#[path = "support/differential.rs"]
-mod differential;
 
 use arbitrary::Unstructured;
 use proptest::prelude::*;

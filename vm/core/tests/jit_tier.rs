@@ -43,7 +43,14 @@ fn summary(out: &CallOutcome) -> String {
     )
 }
 
-fn call(vm: &Vm, code: &[u8], entry: &str, input: &[u8], compute: u64, state: &MemoryState) -> CallOutcome {
+fn call(
+    vm: &Vm,
+    code: &[u8],
+    entry: &str,
+    input: &[u8],
+    compute: u64,
+    state: &MemoryState,
+) -> CallOutcome {
     let req = CallRequest {
         entry: entry.into(),
         input: input.to_vec(),
@@ -60,16 +67,26 @@ fn call(vm: &Vm, code: &[u8], entry: &str, input: &[u8], compute: u64, state: &M
 
 /// Runs a sequence of calls on both tiers, carrying state, and compares every outcome.
 fn same_on_both(code: &[u8], calls: &[(&str, Vec<u8>, u64)]) {
-    let (a, b) = (vm(EngineChoice::Wasmi, None), vm(EngineChoice::Wasmtime, None));
+    let (a, b) = (
+        vm(EngineChoice::Wasmi, None),
+        vm(EngineChoice::Wasmtime, None),
+    );
     let (mut sa, mut sb) = (MemoryState::default(), MemoryState::default());
     for (entry, input, compute) in calls {
         let x = call(&a, code, entry, input, *compute, &sa);
         let y = call(&b, code, entry, input, *compute, &sb);
-        assert_eq!(summary(&x), summary(&y), "tiers differ on {entry}({input:?})");
+        assert_eq!(
+            summary(&x),
+            summary(&y),
+            "tiers differ on {entry}({input:?})"
+        );
         sa.apply(&[9; 32], &x.writes);
         sb.apply(&[9; 32], &y.writes);
     }
-    assert!(b.prepare(code).unwrap().on_jit(), "the wasmtime VM ran on wasmi");
+    assert!(
+        b.prepare(code).unwrap().on_jit(),
+        "the wasmtime VM ran on wasmi"
+    );
 }
 
 #[test]
@@ -97,8 +114,17 @@ fn every_contract_gives_the_same_results_on_both_tiers() {
 fn benchmark_kernels_match_their_references_on_wasmtime() {
     let v = vm(EngineChoice::Wasmtime, None);
     let st = MemoryState::default();
-    let out = call(&v, keel_contracts::FIB.wasm, "fib", &50u32.to_le_bytes(), 10_000_000, &st);
-    let want = keel_contracts::reference::expected_fib(50).to_le_bytes().to_vec();
+    let out = call(
+        &v,
+        keel_contracts::FIB.wasm,
+        "fib",
+        &50u32.to_le_bytes(),
+        10_000_000,
+        &st,
+    );
+    let want = keel_contracts::reference::expected_fib(50)
+        .to_le_bytes()
+        .to_vec();
     assert_eq!(out.result.unwrap(), want);
 }
 
@@ -140,7 +166,11 @@ fn the_deepest_recursion_the_profile_allows_hits_keels_stack_limit_on_both_tiers
                 let st = MemoryState::default();
                 let x = call(&a, &code, "go", &[], 4_000_000_000, &st);
                 let y = call(&b, &code, "go", &[], 4_000_000_000, &st);
-                assert_eq!(x.result, Err(keel_vm::Trap::StackOverflow), "{locals} locals");
+                assert_eq!(
+                    x.result,
+                    Err(keel_vm::Trap::StackOverflow),
+                    "{locals} locals"
+                );
                 assert_eq!(summary(&x), summary(&y), "{locals} locals");
             }
         })
@@ -163,7 +193,10 @@ fn out_of_bounds_accesses_trap_alike_on_both_tiers() {
     ] {
         let text = format!(r#"(module (memory 1 4) (func (export "go") {body}))"#);
         let code = wat::parse_str(&text).unwrap();
-        let (a, b) = (vm(EngineChoice::Wasmi, None), vm(EngineChoice::Wasmtime, None));
+        let (a, b) = (
+            vm(EngineChoice::Wasmi, None),
+            vm(EngineChoice::Wasmtime, None),
+        );
         let st = MemoryState::default();
         let x = call(&a, &code, "go", &[], 1_000_000, &st);
         let y = call(&b, &code, "go", &[], 1_000_000, &st);
@@ -206,7 +239,14 @@ fn a_compiled_artifact_is_reused_after_a_restart() {
     assert_eq!((s.hits, s.misses, s.compiled), (1, 0, 0));
     let st = MemoryState::default();
     let out = call(&second, code, "sha256", b"abc", 10_000_000, &st);
-    let fresh = call(&vm(EngineChoice::Wasmi, None), code, "sha256", b"abc", 10_000_000, &st);
+    let fresh = call(
+        &vm(EngineChoice::Wasmi, None),
+        code,
+        "sha256",
+        b"abc",
+        10_000_000,
+        &st,
+    );
     assert_eq!(summary(&out), summary(&fresh));
 }
 
@@ -239,7 +279,9 @@ fn a_changed_schedule_profile_or_kill_set_misses_the_cache() {
 fn a_tampered_or_truncated_artifact_is_refused_and_recompiled() {
     let dir = tempfile::tempdir().unwrap();
     let code = keel_contracts::FIB.wasm;
-    vm(EngineChoice::Wasmtime, Some(dir.path())).prepare(code).unwrap();
+    vm(EngineChoice::Wasmtime, Some(dir.path()))
+        .prepare(code)
+        .unwrap();
     let path = artifacts(dir.path()).pop().unwrap();
     let good = std::fs::read(&path).unwrap();
     let mut bad = good.clone();
@@ -250,9 +292,17 @@ fn a_tampered_or_truncated_artifact_is_refused_and_recompiled() {
         let v = vm(EngineChoice::Wasmtime, Some(dir.path()));
         let p = v.prepare(code).unwrap();
         let s = v.jit_stats().unwrap();
-        assert_eq!((s.hits, s.misses, s.compiled), (0, 1, 1), "a damaged artifact was loaded");
+        assert_eq!(
+            (s.hits, s.misses, s.compiled),
+            (0, 1, 1),
+            "a damaged artifact was loaded"
+        );
         assert!(p.on_jit());
-        assert_eq!(std::fs::read(&path).unwrap().len(), good.len(), "not rewritten");
+        assert_eq!(
+            std::fs::read(&path).unwrap().len(),
+            good.len(),
+            "not rewritten"
+        );
     }
     // An artifact MAC'd under another node's secret is refused too.
     std::fs::remove_file(dir.path().join(CACHE_DIR).join("secret.key")).unwrap();
@@ -278,7 +328,10 @@ fn a_module_over_the_compile_budget_stays_on_wasmi_with_the_same_result() {
         let p = v.prepare(code).unwrap();
         assert!(!p.on_jit());
         assert_eq!(v.jit_stats().unwrap().over_budget, 1);
-        assert_eq!(summary(&call(&v, code, "sha256", b"abc", 10_000_000, &st)), want);
+        assert_eq!(
+            summary(&call(&v, code, "sha256", b"abc", 10_000_000, &st)),
+            want
+        );
     }
 }
 
@@ -288,7 +341,14 @@ fn background_tiering_switches_to_wasmtime_without_changing_results() {
     let v = vm(EngineChoice::Tiered, None);
     let reference = vm(EngineChoice::Wasmi, None);
     let st = MemoryState::default();
-    let want = summary(&call(&reference, code, "coremark", &2u32.to_le_bytes(), 50_000_000, &st));
+    let want = summary(&call(
+        &reference,
+        code,
+        "coremark",
+        &2u32.to_le_bytes(),
+        50_000_000,
+        &st,
+    ));
     let p = v.prepare(code).unwrap();
     let mut saw_wasmi = false;
     for _ in 0..2000 {

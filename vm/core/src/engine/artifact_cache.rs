@@ -30,6 +30,9 @@ const MAGIC: &[u8; 8] = b"KEELCW01";
 /// Largest artifact kept or read (profile-bounded modules compile to far less).
 pub const MAX_ARTIFACT_BYTES: u64 = 64 << 20;
 const MAC_LEN: usize = 32;
+/// Bytes before the artifact: magic and MAC.
+const HEADER: usize = 40;
+const _: () = assert!(HEADER == MAGIC.len() + MAC_LEN);
 
 /// Why the cache could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +129,7 @@ impl ArtifactCache {
         let path = self.path(key);
         let file = fs::File::open(&path).ok()?;
         let len = file.metadata().ok()?.len();
-        let header = (MAGIC.len() + MAC_LEN) as u64;
+        let header = HEADER as u64;
         if len > MAX_ARTIFACT_BYTES.saturating_add(header) || len < header {
             return self.refuse(&path, "has an impossible size");
         }
@@ -136,8 +139,8 @@ impl ArtifactCache {
         };
         let (Some(magic), Some(mac), Some(bytes)) = (
             data.get(..MAGIC.len()),
-            data.get(MAGIC.len()..MAGIC.len() + MAC_LEN),
-            data.get(MAGIC.len() + MAC_LEN..),
+            data.get(MAGIC.len()..HEADER),
+            data.get(HEADER..),
         ) else {
             return self.refuse(&path, "is truncated");
         };
@@ -218,7 +221,10 @@ pub fn disk_stats(dir: &Path) -> Result<DiskStats, CacheError> {
     let files = artifacts(dir)?;
     Ok(DiskStats {
         artifacts: files.len() as u64,
-        bytes: files.iter().map(|(_, l)| *l).fold(0u64, u64::saturating_add),
+        bytes: files
+            .iter()
+            .map(|(_, l)| *l)
+            .fold(0u64, u64::saturating_add),
     })
 }
 

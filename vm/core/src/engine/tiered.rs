@@ -185,7 +185,8 @@ impl Jit {
         let bytes = self.cache.as_ref()?.load(key)?;
         // SAFETY: the cache returned these bytes only after verifying their MAC under this
         // node's secret, so they are an artifact this node serialized for this exact key.
-        let loaded = unsafe { self.engine.load_artifact(&bytes) }.and_then(|m| self.engine.link(&m));
+        let loaded =
+            unsafe { self.engine.load_artifact(&bytes) }.and_then(|m| self.engine.link(&m));
         match loaded {
             Ok(c) => Some(c),
             Err(e) => {
@@ -202,7 +203,9 @@ impl Jit {
         let compiled = self.engine.compile_bytes(bytes);
         let took = started.elapsed();
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        self.counters.compile_micros.fetch_add(micros, Ordering::Relaxed);
+        self.counters
+            .compile_micros
+            .fetch_add(micros, Ordering::Relaxed);
         let module = match compiled {
             Ok(m) => m,
             Err(e) => {
@@ -281,8 +284,23 @@ pub fn cpu_features() -> String {
             ($($feat:tt),*) => { $( if std::is_x86_feature_detected!($feat) { f.push($feat); } )* };
         }
         detect!(
-            "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "avx", "avx2", "fma", "bmi1", "bmi2",
-            "lzcnt", "avx512f", "avx512vl", "avx512dq", "avx512bitalg", "avx512vbmi", "cmpxchg16b"
+            "sse3",
+            "ssse3",
+            "sse4.1",
+            "sse4.2",
+            "popcnt",
+            "avx",
+            "avx2",
+            "fma",
+            "bmi1",
+            "bmi2",
+            "lzcnt",
+            "avx512f",
+            "avx512vl",
+            "avx512dq",
+            "avx512bitalg",
+            "avx512vbmi",
+            "cmpxchg16b"
         );
         f.join(",")
     }

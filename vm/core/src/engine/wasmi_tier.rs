@@ -179,7 +179,12 @@ impl CompiledModule for WasmiModule {
         let memory_pages = store.data().memory.map_or(0, |m| m.size(&*store));
         let memory_digest = inv
             .digest_memory
-            .then(|| store.data().memory.map(|m| *blake3::hash(m.data(&*store)).as_bytes()))
+            .then(|| {
+                store
+                    .data()
+                    .memory
+                    .map(|m| *blake3::hash(m.data(&*store)).as_bytes())
+            })
             .flatten();
         let gas_left = match &ending {
             Ending::Trapped(Trap::OutOfGas) => 0,

@@ -260,7 +260,14 @@ fn link_crypto_and_calls(l: &mut Linker<Data>) -> wasmtime::Result<()> {
     host_fn!(l, F::BlsAggregateVerify, |h, m, n, pks, msgs, sig| -> i32 {
         h.bls_aggregate_verify(m, n, pks, msgs, sig)
     });
-    host_fn!(l, F::BlsFastAggregateVerify, |h, m, n, pks, msg, ml, sig| -> i32 {
+    host_fn!(l, F::BlsFastAggregateVerify, |h,
+                                            m,
+                                            n,
+                                            pks,
+                                            msg,
+                                            ml,
+                                            sig|
+     -> i32 {
         h.bls_fast_aggregate_verify(m, n, pks, msg, ml, sig)
     });
     host_fn!(l, F::Call, |h, m, hd, e, el, i, il, v, g, p, pl| -> i32 {

@@ -227,7 +227,14 @@ impl WasmtimeModule {
         let mut store = Store::new(&self.engine, Data::new(limits, inv.host));
         store.limiter(|d| &mut d.limits);
         let ending = match self.pre.instantiate(&mut store) {
-            Ok(instance) => run(&mut store, &instance, &inv.entry, inv.entry_frame, inv.gas, inv.metered),
+            Ok(instance) => run(
+                &mut store,
+                &instance,
+                &inv.entry,
+                inv.entry_frame,
+                inv.gas,
+                inv.metered,
+            ),
             Err(e) => map_error(e),
         };
         let gas_left = match (&ending, store.data().gas) {
@@ -239,7 +246,12 @@ impl WasmtimeModule {
         };
         let memory_pages = store.data().memory.map_or(0, |m| m.size(&store));
         let memory_digest = digest_memory
-            .then(|| store.data().memory.map(|m| *blake3::hash(m.data(&store)).as_bytes()))
+            .then(|| {
+                store
+                    .data()
+                    .memory
+                    .map(|m| *blake3::hash(m.data(&store)).as_bytes())
+            })
             .flatten();
         let host = store.into_data().into_host();
         Completion {
@@ -271,7 +283,10 @@ fn run(
             });
         };
         let set = g
-            .set(&mut *store, Val::I64(i64::try_from(gas).unwrap_or(i64::MAX)))
+            .set(
+                &mut *store,
+                Val::I64(i64::try_from(gas).unwrap_or(i64::MAX)),
+            )
             .and_then(|()| s.set(&mut *store, Val::I32(entry_frame as i32)));
         if let Err(e) = set {
             return Ending::Trapped(Trap::EngineLimit {
