@@ -4,6 +4,7 @@
 //! reported, so background load on a shared machine skews both sides alike.
 
 use clap::{Args, Subcommand, ValueEnum};
+use keel_vm::engine::choice::EngineChoice;
 use keel_vm::{CallRequest, GasVector, MemoryState, Vm, VmConfig};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -193,6 +194,19 @@ pub struct VmBenchRow {
     /// unmetered time ÷ metered time: below 1 by the cost of metering.
     pub speedup: f64,
     pub gas_compute: u64,
+    /// The same calls on the wasmtime tier (same instrumented module, same gas).
+    pub wasmtime_metered_ms: f64,
+    pub wasmtime_unmetered_ms: f64,
+    /// wasmi metered time ÷ wasmtime metered time (> 1: the JIT is faster).
+    pub wasmtime_speedup: f64,
+    /// wasmtime metered time ÷ wasmtime unmetered time (the JIT's metering overhead).
+    pub wasmtime_metering_ratio: f64,
+    /// Cranelift compilation of the instrumented module.
+    pub compile_ms: f64,
+    /// Loading the cached artifact: MAC check, deserialization and linking.
+    pub cached_load_ms: f64,
+    /// Instantiating the linked module and running an empty call on it.
+    pub instantiate_ms: f64,
 }
 
 /// The first line of every `keel bench` text report: what is compared, which direction is
@@ -273,10 +287,14 @@ fn time_call(vm: &Vm, w: &Workload) -> anyhow::Result<(Duration, u64)> {
 
 fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
     let metered = Vm::new(VmConfig::default())?;
-    let plain = Vm::new(VmConfig {
+    let plain_config = VmConfig {
         metering: false,
         ..VmConfig::default()
-    })?;
+    };
+    let plain = Vm::new(plain_config.clone())?;
+    let jit = EngineChoice::Wasmtime;
+    let jit_metered = Vm::with_choice(VmConfig::default(), jit, None)?;
+    let jit_plain = Vm::with_choice(plain_config, jit, None)?;
     let mut rows = Vec::new();
     for w in workloads(a.scale) {
         if !a.json {
@@ -285,18 +303,37 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
         // Warm-up compiles both and touches the code once.
         time_call(&plain, &w)?;
         let (_, gas) = time_call(&metered, &w)?;
-        let (mut best_plain, mut best_metered) = (Duration::MAX, Duration::MAX);
+        let (_, jit_gas) = time_call(&jit_metered, &w)?;
+        time_call(&jit_plain, &w)?;
+        anyhow::ensure!(
+            gas == jit_gas,
+            "{}: wasmtime charged {jit_gas}, wasmi {gas}",
+            w.name
+        );
+        let vms = [&plain, &metered, &jit_plain, &jit_metered];
+        let mut best = [Duration::MAX; 4];
         for _ in 0..a.rounds.max(1) {
-            best_plain = best_plain.min(time_call(&plain, &w)?.0);
-            best_metered = best_metered.min(time_call(&metered, &w)?.0);
+            for (b, vm) in best.iter_mut().zip(vms) {
+                *b = (*b).min(time_call(vm, &w)?.0);
+            }
         }
+        let [best_plain, best_metered, jit_plain_t, jit_metered_t] = best;
+        let phases = super::bench_jit::phases(w.code)?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let ratio = |x: Duration, y: Duration| x.as_secs_f64() / y.as_secs_f64().max(1e-12);
         rows.push(VmBenchRow {
             workload: w.name.to_string(),
             unmetered_ms: ms(best_plain),
             metered_ms: ms(best_metered),
-            speedup: best_plain.as_secs_f64() / best_metered.as_secs_f64().max(1e-12),
+            speedup: ratio(best_plain, best_metered),
             gas_compute: gas,
+            wasmtime_metered_ms: ms(jit_metered_t),
+            wasmtime_unmetered_ms: ms(jit_plain_t),
+            wasmtime_speedup: ratio(best_metered, jit_metered_t),
+            wasmtime_metering_ratio: ratio(jit_metered_t, jit_plain_t),
+            compile_ms: ms(phases.compile),
+            cached_load_ms: ms(phases.cached_load),
+            instantiate_ms: ms(phases.instantiate),
         });
     }
     if a.json {
@@ -318,6 +355,33 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "{:<32} {:>14.2} {:>12.2} {:>9.3}x {:>16}",
                 r.workload, r.unmetered_ms, r.metered_ms, r.speedup, r.gas_compute
+            );
+        }
+        println!(
+            "\nwasmtime tier (speedup = wasmi metered ÷ wasmtime metered; ratio = metered ÷ unmetered)"
+        );
+        println!(
+            "{:<32} {:>10} {:>10} {:>9} {:>7} {:>11} {:>10} {:>10}",
+            "workload",
+            "metered",
+            "unmetered",
+            "speedup",
+            "ratio",
+            "compile ms",
+            "cached ms",
+            "inst ms"
+        );
+        for r in &rows {
+            println!(
+                "{:<32} {:>10.2} {:>10.2} {:>8.2}x {:>7.3} {:>11.2} {:>10.3} {:>10.3}",
+                r.workload,
+                r.wasmtime_metered_ms,
+                r.wasmtime_unmetered_ms,
+                r.wasmtime_speedup,
+                r.wasmtime_metering_ratio,
+                r.compile_ms,
+                r.cached_load_ms,
+                r.instantiate_ms
             );
         }
     }

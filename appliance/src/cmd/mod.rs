@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bench_attack;
 pub mod bench_crypto;
 pub mod bench_exec;
+pub mod bench_jit;
 pub mod bench_state;
 pub mod bridge;
 pub mod chain;
@@ -30,6 +31,7 @@ pub mod serve;
 pub mod state_check;
 pub mod via_daemon;
 pub mod vm;
+pub mod vm_cache;
 
 use anyhow::Context;
 use std::path::Path;

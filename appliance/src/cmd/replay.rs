@@ -13,6 +13,7 @@ use keel_chain::Chain;
 use keel_chain::replay::{Mismatch, ReplayOptions, ReplayReport, replay};
 use keel_crypto::{SignatureVerifier, SingleVerifier};
 use keel_ebpf_bridge::Engine;
+use keel_vm::engine::choice::EngineChoice;
 use std::process::ExitCode;
 
 /// Exit code of a replay that found a difference.
@@ -25,6 +26,11 @@ pub struct ReplayArgs {
     /// Engine of the native routines.
     #[arg(long, value_enum, default_value_t = EngineArg::Jit)]
     pub engine: EngineArg,
+    /// Engine tier of the contract VM: the wasmi interpreter, wasmtime (every module compiled
+    /// before its first call; wasmi for any it cannot compile) or tiered (wasmi until a
+    /// background compilation is ready).
+    #[arg(long, value_enum, default_value_t = VmEngineArg::Wasmi)]
+    pub vm_engine: VmEngineArg,
     /// Signature verification: one signature at a time, or batched on worker threads.
     #[arg(long, value_enum, default_value_t = VerifierArg::Batch)]
     pub verifier: VerifierArg,
@@ -54,6 +60,23 @@ pub struct ReplayArgs {
 pub enum EngineArg {
     Interp,
     Jit,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum VmEngineArg {
+    Wasmi,
+    Wasmtime,
+    Tiered,
+}
+
+impl VmEngineArg {
+    pub fn choice(self) -> EngineChoice {
+        match self {
+            VmEngineArg::Wasmi => EngineChoice::Wasmi,
+            VmEngineArg::Wasmtime => EngineChoice::Wasmtime,
+            VmEngineArg::Tiered => EngineChoice::Tiered,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -90,6 +113,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 EngineArg::Interp => Engine::Interpreter,
                 EngineArg::Jit => Engine::Jit,
             },
+            vm_engine: args.vm_engine.choice(),
             from: args.from,
             to: args.to,
             restart_after: args.restart_after,

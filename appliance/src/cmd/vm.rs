@@ -20,6 +20,9 @@ pub enum VmCmd {
     Exec(ExecArgs),
     /// Show the admission verdict, imports, entry points and static gas bound per export.
     Inspect(InspectArgs),
+    /// The JIT tier's compiled-artifact cache in the data directory.
+    #[command(subcommand)]
+    Cache(super::vm_cache::CacheCmd),
 }
 
 #[derive(Args)]
@@ -62,6 +65,7 @@ pub fn run(cmd: VmCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         VmCmd::Exec(a) => exec(a),
         VmCmd::Inspect(a) => inspect(a),
+        VmCmd::Cache(c) => super::vm_cache::run(c),
     }
 }
 

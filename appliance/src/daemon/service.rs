@@ -418,8 +418,43 @@ impl Service for ChainService {
             "# HELP keel_up 1 while the node can commit blocks; 0 after a disk error until the \
              state store is reopened.\n# TYPE keel_up gauge\nkeel_up {up}"
         );
+        if self.store.health() == Health::Ok
+            && let Ok(chain) = self.store.get()
+            && let Some(j) = chain.vm().jit_stats()
+        {
+            write_jit_metrics(out, &j);
+        }
         if let Some(k) = &self.kernel {
             out.push_str(&k.metrics_text());
         }
     }
+}
+
+/// The contract JIT tier's counters (present when `KEEL_VM_ENGINE` selects a JIT tier).
+fn write_jit_metrics(out: &mut String, j: &keel_vm::engine::JitStats) {
+    let _ = writeln!(
+        out,
+        "# HELP keel_vm_jit_cache_total Compiled-artifact cache lookups, by result.\n\
+         # TYPE keel_vm_jit_cache_total counter\n\
+         keel_vm_jit_cache_total{{result=\"hit\"}} {}\n\
+         keel_vm_jit_cache_total{{result=\"miss\"}} {}",
+        j.hits, j.misses
+    );
+    let _ = writeln!(
+        out,
+        "# HELP keel_vm_jit_compile_seconds_total Time spent compiling contracts with Cranelift.\n\
+         # TYPE keel_vm_jit_compile_seconds_total counter\n\
+         keel_vm_jit_compile_seconds_total {:.6}",
+        j.compile_micros as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "# HELP keel_vm_jit_modules_total Modules by JIT outcome (interpreted ones give the same results).\n\
+         # TYPE keel_vm_jit_modules_total counter\n\
+         keel_vm_jit_modules_total{{outcome=\"compiled\"}} {}\n\
+         keel_vm_jit_modules_total{{outcome=\"over_budget\"}} {}\n\
+         keel_vm_jit_modules_total{{outcome=\"failed\"}} {}\n\
+         keel_vm_jit_modules_total{{outcome=\"refused\"}} {}",
+        j.compiled, j.over_budget, j.failed, j.refused
+    );
 }

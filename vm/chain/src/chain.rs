@@ -17,6 +17,7 @@ use crate::types::{Account, Address};
 use keel_crypto::{KeyCache, SignatureVerifier};
 use keel_ebpf_bridge::{Engine, JitCompile};
 use keel_state::{Overlay, StateDb, StateProof};
+use keel_vm::engine::choice::EngineChoice;
 use keel_vm::{Vm, VmConfig};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -69,7 +70,7 @@ impl Chain {
         let routines = node_routines()?;
         let db = StateDb::open(dir.as_ref())?;
         let audit = open_audit(dir.as_ref())?;
-        let vm = Vm::new(VmConfig::default()).map_err(ChainError::Vm)?;
+        let vm = node_vm(dir.as_ref())?;
         Ok(Chain {
             db,
             vm,
@@ -107,7 +108,7 @@ impl Chain {
         .to_bytes()
         .map_err(|e| ChainError::Record(e.to_string()))?;
         db.commit_block_with_aux(0, writes, &record)?;
-        let vm = Vm::new(VmConfig::default()).map_err(ChainError::Vm)?;
+        let vm = node_vm(dir.as_ref())?;
         Ok(Chain {
             db,
             vm,
@@ -159,6 +160,19 @@ impl Chain {
     /// The executor this node runs blocks with.
     pub fn exec_mode(&self) -> ExecMode {
         self.exec
+    }
+
+    /// Runs contracts on the engine tier `choice`, keeping JIT artifacts in
+    /// `data_dir/vm-cache`. Like the routine engine, node-local and never a cause of a
+    /// different result: every tier runs the same instrumented code, and the JIT falls back to
+    /// wasmi wherever it cannot compile.
+    pub fn set_vm_engine(
+        &mut self,
+        choice: EngineChoice,
+        data_dir: Option<&Path>,
+    ) -> Result<(), ChainError> {
+        self.vm = Vm::with_choice(VmConfig::default(), choice, data_dir).map_err(ChainError::Vm)?;
+        Ok(())
     }
 
     /// The engine this node asks for when it runs native routines.
@@ -431,4 +445,12 @@ pub fn genesis_writes(genesis: &Genesis) -> Result<keel_state::WriteSet, ChainEr
         }
     }
     Ok(overlay.into_writes()?)
+}
+
+/// The contract VM of a node with data in `dir`, on the engine tier `KEEL_VM_ENGINE` names
+/// (wasmi when unset).
+fn node_vm(dir: &Path) -> Result<Vm, ChainError> {
+    let choice = EngineChoice::from_env().map_err(ChainError::Vm)?;
+    let data_dir = (choice != EngineChoice::Wasmi).then_some(dir);
+    Vm::with_choice(VmConfig::default(), choice, data_dir).map_err(ChainError::Vm)
 }

@@ -10,6 +10,7 @@ use crate::receipt::{BlockResult, Receipt};
 use crate::receipts_root::{encode_receipt, receipts_root, status_codes};
 use keel_crypto::SignatureVerifier;
 use keel_ebpf_bridge::Engine;
+use keel_vm::engine::choice::EngineChoice;
 use serde::Serialize;
 use std::path::Path;
 
@@ -17,6 +18,8 @@ use std::path::Path;
 pub struct ReplayOptions<'a> {
     /// Engine of the native routines (interpreter or JIT).
     pub engine: Engine,
+    /// Engine tier of the contract VM (wasmi, wasmtime, tiered). Node-local like `engine`.
+    pub vm_engine: EngineChoice,
     /// First block whose receipts are compared. Blocks below it are re-executed too (the
     /// fresh database has no other way to reach their state) and only their roots checked.
     pub from: u64,
@@ -102,6 +105,7 @@ pub fn replay(
     let mut chain = Chain::init(work_dir, &genesis, (opts.verifier)())?;
     chain.set_routine_engine(opts.engine)?;
     chain.set_exec_mode(opts.exec);
+    chain.set_vm_engine(opts.vm_engine, Some(work_dir))?;
     let mut report = ReplayReport {
         from: opts.from,
         to,
@@ -146,6 +150,7 @@ pub fn replay(
             chain = Chain::open(work_dir, (opts.verifier)())?;
             chain.set_routine_engine(opts.engine)?;
             chain.set_exec_mode(opts.exec);
+            chain.set_vm_engine(opts.vm_engine, Some(work_dir))?;
         }
     }
     Ok(report)

@@ -19,6 +19,7 @@ use keel_chain::replay::{ReplayOptions, ReplayReport, replay};
 use keel_chain::*;
 use keel_crypto::{SignatureVerifier, SingleVerifier};
 use keel_ebpf_bridge::Engine;
+use keel_vm::engine::choice::EngineChoice;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
@@ -61,6 +62,16 @@ fn run(
     restart_after: Option<u64>,
     exec: ExecMode,
 ) -> ReplayReport {
+    run_on(data, engine, EngineChoice::Wasmi, verifier, restart_after)
+}
+
+fn run_on(
+    data: &Path,
+    engine: Engine,
+    vm_engine: EngineChoice,
+    verifier: MakeVerifier<'_>,
+    restart_after: Option<u64>,
+) -> ReplayReport {
     let recorded = Chain::open(data, Box::new(SingleVerifier)).unwrap();
     let work = tempfile::tempdir().unwrap();
     replay(
@@ -68,6 +79,7 @@ fn run(
         work.path(),
         ReplayOptions {
             engine,
+            vm_engine,
             from: 1,
             to: None,
             restart_after,
@@ -123,6 +135,30 @@ fn the_fixture_replays_identically_on_every_engine_verifier_worker_count_and_res
     ];
     for (name, engine, verifier, restart, exec) in axes {
         let report = run(dir.path(), engine, verifier, restart, exec);
+        assert_eq!(report.mismatch, None, "{name}");
+        assert_eq!(report.blocks, head.0, "{name}");
+        assert_eq!(report.final_root, head.1, "{name}");
+    }
+    assert_eq!(hex::encode(head.1), FIXTURE_ROOT, "the pinned fixture root");
+}
+
+/// The contract VM's engine tier is node-local too: the fixture replays to the pinned root with
+/// every contract on wasmtime (compiled before its first call, artifacts cached across the
+/// restart) and on the background tiering (wasmi until compiled).
+#[test]
+fn the_fixture_replays_identically_on_the_wasmtime_and_tiered_contract_engines() {
+    let dir = fixture().lock().unwrap_or_else(|p| p.into_inner());
+    let head = Chain::open(dir.path(), Box::new(SingleVerifier))
+        .unwrap()
+        .head()
+        .unwrap();
+    let single = || -> Box<dyn SignatureVerifier> { Box::new(SingleVerifier) };
+    let half = Some(head.0 / 2);
+    for (name, vm_engine, restart) in [
+        ("wasmtime/restarted", EngineChoice::Wasmtime, half),
+        ("tiered/fresh", EngineChoice::Tiered, None),
+    ] {
+        let report = run_on(dir.path(), Engine::Jit, vm_engine, &single, restart);
         assert_eq!(report.mismatch, None, "{name}");
         assert_eq!(report.blocks, head.0, "{name}");
         assert_eq!(report.final_root, head.1, "{name}");

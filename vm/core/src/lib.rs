@@ -6,8 +6,9 @@
 //! 1. [`admission`] — parse, validate and enforce the profile (no floats, no SIMD, limits…);
 //! 2. [`metering`] — rewrite the input Wasm to charge compute gas per metering block and a
 //!    deterministic stack budget per call, from the versioned [`GasSchedule`];
-//! 3. [`engine`] — compile on an engine tier (wasmi today) behind the [`Engine`] trait, cached by
-//!    code hash + schedule version + profile version;
+//! 3. [`engine`] — compile on an engine tier (the wasmi interpreter, or wasmtime with Cranelift:
+//!    `engine::tiered`) behind the [`Engine`] trait, cached in memory by code hash + schedule
+//!    version + profile version + kill set, and JIT artifacts on disk (`engine::artifact_cache`);
 //! 4. [`host`] — run with the host ABI, multi-dimensional gas ([`GasVector`]) and typed traps.
 //!
 //! [`analysis`] gives static gas bounds per export. [`Vm`] ties the stages together.

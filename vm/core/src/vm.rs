@@ -4,7 +4,7 @@ use crate::admission::{self, AdmittedModule};
 use crate::analysis::{self, GasBound};
 use crate::calls::{CallState, ContractEnv, NestedRunner};
 use crate::engine::wasmi_tier::WasmiEngine;
-use crate::engine::{CompiledModule, Ending, Engine, Invocation};
+use crate::engine::{CompiledModule, Ending, Engine, Invocation, JitStats, ModuleKey};
 use crate::error::{Trap, VmError};
 use crate::fault::{CallRecord, Fault, FaultKind, FaultLocation};
 use crate::gas::{Dimension, GasLimits, GasUsed, GasVector};
@@ -56,6 +56,12 @@ impl Prepared {
     /// Calls of this module that ran on a reused instance (see [`VmConfig::reuse_instances`]).
     pub fn reused_instances(&self) -> u64 {
         self.compiled.reused_instances()
+    }
+
+    /// Whether calls of this module now run on JIT-compiled code (node-local, never a
+    /// difference in results).
+    pub fn on_jit(&self) -> bool {
+        self.compiled.on_jit()
     }
 }
 
@@ -133,6 +139,18 @@ impl Vm {
     pub fn new(config: VmConfig) -> Result<Vm, VmError> {
         config.schedule.validate()?;
         let engine = Box::new(WasmiEngine::new(&config.profile, config.reuse_instances)?);
+        Ok(Vm::with_engine(config, engine))
+    }
+
+    /// A VM on the engine tier `choice` (JIT artifacts cached under `data_dir`). Errors as
+    /// [`Vm::new`], or an unusable cache directory.
+    pub fn with_choice(
+        config: VmConfig,
+        choice: crate::engine::choice::EngineChoice,
+        data_dir: Option<&std::path::Path>,
+    ) -> Result<Vm, VmError> {
+        config.schedule.validate()?;
+        let engine = choice.build(&config.profile, config.reuse_instances, data_dir)?;
         Ok(Vm::with_engine(config, engine))
     }
 
@@ -222,6 +240,16 @@ impl Vm {
     /// Cache counters, for tests and metrics.
     pub fn cache_stats(&self) -> CacheStats {
         self.inner.cache_stats()
+    }
+
+    /// The JIT tier's counters, if this VM's engine has one.
+    pub fn jit_stats(&self) -> Option<JitStats> {
+        self.inner.engine.jit_stats()
+    }
+
+    /// Name of this VM's engine tier.
+    pub fn engine_name(&self) -> &'static str {
+        self.inner.engine.name()
     }
 
     /// Admits, instruments and compiles `code`, or returns the cached result (keyed by code
@@ -416,7 +444,13 @@ impl VmInner {
         } else {
             metering::rewrite_unmetered(&module, &schedule, &profile)?
         };
-        let compiled = self.engine.compile(&instrumented)?;
+        let id = ModuleKey {
+            code_hash: hash,
+            schedule_version: schedule.version,
+            profile_version: profile.version,
+            kill_digest: kills.digest(),
+        };
+        let compiled = self.engine.compile_keyed(&instrumented, &id)?;
         let entries = instrumented
             .entry_frames
             .iter()
@@ -552,6 +586,7 @@ impl VmInner {
             gas,
             max_memory_pages: max_pages,
             metered,
+            digest_memory: false,
             host,
         });
         let mut gas_used = done.host.used;

@@ -5,8 +5,13 @@
 //! own traps onto [`Trap`] and must never let an engine-internal limit be reached before the
 //! deterministic ones (stack budget, memory limit).
 
+pub mod artifact_cache;
+pub mod choice;
 mod instance_pool;
+pub mod tiered;
 pub mod wasmi_tier;
+mod wasmtime_host;
+pub mod wasmtime_tier;
 
 use crate::error::{StateError, Trap, VmError};
 use crate::host::HostState;
@@ -25,6 +30,8 @@ pub struct Invocation {
     pub max_memory_pages: u64,
     /// Whether metering globals are live (false only for unmetered baselines).
     pub metered: bool,
+    /// Whether to return a digest of the final memory (differential tests).
+    pub digest_memory: bool,
     pub host: HostState,
 }
 
@@ -43,7 +50,39 @@ pub struct Completion {
     pub gas_left: u64,
     /// Final (= peak, memory never shrinks) memory size in pages.
     pub memory_pages: u64,
+    /// BLAKE3 of the final memory, when [`Invocation::digest_memory`] asked for it.
+    pub memory_digest: Option<[u8; 32]>,
     pub host: HostState,
+}
+
+/// What an instrumented module was built from: the identity a persistent compiled-code cache
+/// is keyed by (with the engine's own version, flags and CPU features).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModuleKey {
+    /// SHA-256 of the contract code.
+    pub code_hash: [u8; 32],
+    pub schedule_version: u32,
+    pub profile_version: u32,
+    pub kill_digest: u64,
+}
+
+/// Counters of a JIT tier (see `tiered.rs`), for metrics and `keel vm cache stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JitStats {
+    /// Modules whose compiled artifact was loaded from the cache.
+    pub hits: u64,
+    /// Modules that had to be compiled.
+    pub misses: u64,
+    /// Compilations that succeeded within budget.
+    pub compiled: u64,
+    /// Total time spent compiling, in microseconds.
+    pub compile_micros: u64,
+    /// Modules left on the interpreter for size or compile time.
+    pub over_budget: u64,
+    /// Compilations or links that failed (the module stays on the interpreter).
+    pub failed: u64,
+    /// Cached artifacts that verified but did not load.
+    pub refused: u64,
 }
 
 /// An engine tier.
@@ -52,6 +91,18 @@ pub trait Engine: Send + Sync {
     fn name(&self) -> &'static str;
     /// Compiles an instrumented module. Errors are node-level (the module was admitted).
     fn compile(&self, module: &InstrumentedModule) -> Result<Arc<dyn CompiledModule>, VmError>;
+    /// [`Engine::compile`] knowing what the module was built from (for persistent caches).
+    fn compile_keyed(
+        &self,
+        module: &InstrumentedModule,
+        _key: &ModuleKey,
+    ) -> Result<Arc<dyn CompiledModule>, VmError> {
+        self.compile(module)
+    }
+    /// JIT counters, for an engine that has a JIT tier.
+    fn jit_stats(&self) -> Option<JitStats> {
+        None
+    }
 }
 
 /// A module compiled by an [`Engine`], callable many times.
@@ -61,5 +112,9 @@ pub trait CompiledModule: Send + Sync {
     /// Calls that ran on a reused instance (0 for a tier that does not reuse them).
     fn reused_instances(&self) -> u64 {
         0
+    }
+    /// Whether calls now run on JIT-compiled code.
+    fn on_jit(&self) -> bool {
+        false
     }
 }

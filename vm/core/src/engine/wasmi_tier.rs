@@ -162,6 +162,7 @@ impl CompiledModule for WasmiModule {
                         ending,
                         gas_left: 0,
                         memory_pages: 0,
+                        memory_digest: None,
                         host: inv.host,
                     };
                 }
@@ -176,6 +177,15 @@ impl CompiledModule for WasmiModule {
             .and_then(|g| g.get(&*store).i64())
             .map_or(0, |g| u64::try_from(g).unwrap_or(0));
         let memory_pages = store.data().memory.map_or(0, |m| m.size(&*store));
+        let memory_digest = inv
+            .digest_memory
+            .then(|| {
+                store
+                    .data()
+                    .memory
+                    .map(|m| *blake3::hash(m.data(&*store)).as_bytes())
+            })
+            .flatten();
         let gas_left = match &ending {
             Ending::Trapped(Trap::OutOfGas) => 0,
             _ => gas_left,
@@ -190,6 +200,7 @@ impl CompiledModule for WasmiModule {
                 ending,
                 gas_left,
                 memory_pages,
+                memory_digest,
                 host,
             },
             // Unreachable: the host state was put in above and only taken here.

@@ -1,0 +1,307 @@
+//! The JIT tier: wasmtime with Cranelift, running the same instrumented module as wasmi, so gas,
+//! traps and trap offsets are identical by construction (metering is in the code, not the
+//! engine).
+//!
+//! Determinism settings (see [`config`]):
+//! * exactly the admission profile's proposals (multi-value, sign extension, mutable globals);
+//!   SIMD, relaxed SIMD, threads, bulk memory, reference types, tail calls, GC, exceptions,
+//!   memory64, multi-memory, wide arithmetic, custom page sizes, stack switching and the
+//!   component model are off; NaN canonicalization is on (floats are refused by admission, so
+//!   it never applies);
+//! * linear memory is a static reservation: [`MEMORY_RESERVATION`] bytes of virtual address
+//!   space (4 GiB, every 32-bit address) plus a [`MEMORY_GUARD`] guard region, never moved, so
+//!   Cranelift elides bounds checks for accesses whose static offset fits in the guard and an
+//!   out-of-bounds access faults on an unmapped page, reported as the same
+//!   `MemoryOutOfBounds` trap wasmi gives;
+//! * the native stack: wasmtime traps past [`MAX_WASM_STACK`] bytes of wasm frames, sized so
+//!   that Keel's deterministic stack budget (value slots, charged by the instrumentation)
+//!   always trips first, and every call runs with at least [`RED_ZONE`] bytes of native stack
+//!   below it (a fresh segment is allocated when the thread has less).
+
+use super::wasmtime_host::{Data, build_linker, map_error};
+use super::{CompiledModule, Completion, Ending, Invocation};
+use crate::abi::{GAS_GLOBAL_EXPORT, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT};
+use crate::admission::FRAME_OVERHEAD_SLOTS;
+use crate::error::{Trap, VmError};
+use crate::metering::MEMORY_EXPORT;
+use crate::profile::Profile;
+use std::sync::Arc;
+use wasmtime::{Config, InstancePre, Linker, Module, OptLevel, Store, StoreLimitsBuilder, Val};
+
+pub(super) const NAME: &str = "wasmtime";
+
+/// Virtual address space reserved for each linear memory: all of a 32-bit memory, so it never
+/// moves and needs no explicit bounds checks.
+pub const MEMORY_RESERVATION: u64 = 1 << 32;
+/// Unmapped guard region after the reservation: an access `base + index + offset` with
+/// `offset` below this faults without an explicit check (larger offsets get one).
+pub const MEMORY_GUARD: u64 = 32 << 20;
+/// Native bytes allowed per Keel stack slot: a Cranelift frame spills at most every local and
+/// operand (8 bytes each for the profile's i32/i64) plus return address, frame pointer and
+/// callee-saved registers, which the two overhead slots of every frame (64 bytes) cover.
+/// Four times that margin keeps wasmtime's own limit far behind Keel's.
+const NATIVE_BYTES_PER_SLOT: usize = 4 * 32;
+/// Native stack that must be free when a call starts: the wasm stack limit plus room for the
+/// host functions (BLS verification, nested calls) that run below the deepest wasm frame.
+pub const RED_ZONE_HOST: usize = 1 << 20;
+
+/// wasmtime's stack limit for `profile`: Keel's budget in bytes with a wide margin.
+pub fn max_wasm_stack(profile: &Profile) -> usize {
+    let slots = (profile.max_stack_slots as usize).saturating_add(FRAME_OVERHEAD_SLOTS as usize);
+    slots.saturating_mul(NATIVE_BYTES_PER_SLOT)
+}
+
+/// Every supported profile's stack limit: the engine is shared by all of them.
+pub fn max_wasm_stack_all() -> usize {
+    Profile::SUPPORTED
+        .iter()
+        .map(max_wasm_stack)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The deterministic wasmtime configuration (see the module documentation).
+pub fn config() -> Config {
+    let mut c = Config::new();
+    c.cranelift_opt_level(OptLevel::Speed)
+        .cranelift_nan_canonicalization(true)
+        .wasm_multi_value(true)
+        .wasm_simd(false)
+        .wasm_relaxed_simd(false)
+        .wasm_shared_everything_threads(false)
+        .wasm_bulk_memory(false)
+        .wasm_gc(false)
+        .wasm_tail_call(false)
+        .wasm_multi_memory(false)
+        .wasm_extended_const(false)
+        .wasm_wide_arithmetic(false)
+        .wasm_custom_page_sizes(false)
+        .wasm_stack_switching(false)
+        .wasm_branch_hinting(false)
+        .wasm_backtrace_max_frames(None)
+        .native_unwind_info(false)
+        .debug_info(false)
+        .consume_fuel(false)
+        .epoch_interruption(false)
+        .signals_based_traps(true)
+        .memory_reservation(MEMORY_RESERVATION)
+        .memory_guard_size(MEMORY_GUARD)
+        .memory_reservation_for_growth(0)
+        .memory_may_move(false)
+        .guard_before_linear_memory(true)
+        .max_wasm_stack(max_wasm_stack_all())
+        // Unused (no async support is compiled in), but validated against the stack limit.
+        .async_stack_size(max_wasm_stack_all().saturating_add(RED_ZONE_HOST));
+    // Proposals whose setters exist only with cargo features this build leaves out (threads,
+    // GC, reference types, component model): switched off by flag as well, in case a dependency enables them.
+    use wasmtime::WasmFeatures as F;
+    c.wasm_features(
+        F::THREADS
+            | F::REFERENCE_TYPES
+            | F::FUNCTION_REFERENCES
+            | F::EXCEPTIONS
+            | F::LEGACY_EXCEPTIONS
+            | F::COMPONENT_MODEL
+            | F::MEMORY64
+            | F::SATURATING_FLOAT_TO_INT,
+        false,
+    );
+    // Sign extension and mutable globals are part of every wasmtime build and cannot be
+    // switched off; the profile admits both.
+    c
+}
+
+/// The wasmtime tier. Compiling is done by [`WasmtimeEngine::compile_bytes`] (or loaded from
+/// the artifact cache by the tiering layer).
+pub struct WasmtimeEngine {
+    engine: wasmtime::Engine,
+    linker: Arc<Linker<Data>>,
+}
+
+impl WasmtimeEngine {
+    /// The tier with the deterministic [`config`]. Fails where wasmtime cannot run (no
+    /// Cranelift backend for this CPU, no virtual memory for the reservations): the caller
+    /// then stays on wasmi.
+    pub fn new() -> Result<Self, VmError> {
+        let engine = wasmtime::Engine::new(&config()).map_err(|e| VmError::Engine {
+            engine: NAME,
+            message: format!("{e:#}"),
+        })?;
+        let linker = build_linker(&engine).map_err(|e| VmError::Engine {
+            engine: NAME,
+            message: format!("{e:#}"),
+        })?;
+        Ok(WasmtimeEngine {
+            engine,
+            linker: Arc::new(linker),
+        })
+    }
+
+    /// The underlying wasmtime engine (its compatibility hash is part of the cache key).
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// Compiles instrumented module bytes with Cranelift.
+    pub fn compile_bytes(&self, bytes: &[u8]) -> Result<Module, VmError> {
+        Module::new(&self.engine, bytes).map_err(|e| compile_error(&e))
+    }
+
+    /// Loads an artifact produced by [`Module::serialize`] on this engine.
+    ///
+    /// # Safety
+    /// `bytes` must be an artifact this node serialized itself (the cache verifies its keyed
+    /// MAC before calling this): wasmtime maps it as executable code.
+    pub unsafe fn load_artifact(&self, bytes: &[u8]) -> Result<Module, VmError> {
+        // SAFETY: the caller guarantees the bytes came from `Module::serialize` on this node.
+        unsafe { Module::deserialize(&self.engine, bytes) }.map_err(|e| compile_error(&e))
+    }
+
+    /// Links `module` into a callable compiled module.
+    pub fn link(&self, module: &Module) -> Result<Arc<dyn CompiledModule>, VmError> {
+        let pre = self
+            .linker
+            .instantiate_pre(module)
+            .map_err(|e| compile_error(&e))?;
+        Ok(Arc::new(WasmtimeModule {
+            engine: self.engine.clone(),
+            pre,
+        }))
+    }
+
+    /// Compiles and links in one step (tests, benchmarks).
+    pub fn compile(
+        &self,
+        module: &crate::metering::InstrumentedModule,
+    ) -> Result<Arc<dyn CompiledModule>, VmError> {
+        self.link(&self.compile_bytes(&module.bytes)?)
+    }
+}
+
+fn compile_error(e: &wasmtime::Error) -> VmError {
+    VmError::Compile {
+        engine: NAME,
+        message: format!("{e:#}"),
+    }
+}
+
+impl super::Engine for WasmtimeEngine {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn compile(
+        &self,
+        module: &crate::metering::InstrumentedModule,
+    ) -> Result<Arc<dyn CompiledModule>, VmError> {
+        WasmtimeEngine::compile(self, module)
+    }
+}
+
+struct WasmtimeModule {
+    engine: wasmtime::Engine,
+    pre: InstancePre<Data>,
+}
+
+impl CompiledModule for WasmtimeModule {
+    fn invoke(&self, inv: Invocation) -> Completion {
+        // A fresh segment only when this thread has less than a whole call's worth left.
+        let red_zone = max_wasm_stack_all().saturating_add(RED_ZONE_HOST);
+        stacker::maybe_grow(red_zone, red_zone.saturating_add(RED_ZONE_HOST), || {
+            self.invoke_here(inv)
+        })
+    }
+}
+
+impl WasmtimeModule {
+    fn invoke_here(&self, inv: Invocation) -> Completion {
+        let max_bytes =
+            usize::try_from(inv.max_memory_pages.saturating_mul(65536)).unwrap_or(usize::MAX);
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(max_bytes)
+            .instances(1)
+            .memories(1)
+            .tables(1)
+            .build();
+        let digest_memory = inv.digest_memory;
+        let mut store = Store::new(&self.engine, Data::new(limits, inv.host));
+        store.limiter(|d| &mut d.limits);
+        let ending = match self.pre.instantiate(&mut store) {
+            Ok(instance) => run(
+                &mut store,
+                &instance,
+                &inv.entry,
+                inv.entry_frame,
+                inv.gas,
+                inv.metered,
+            ),
+            Err(e) => map_error(e),
+        };
+        let gas_left = match (&ending, store.data().gas) {
+            (Ending::Trapped(Trap::OutOfGas), _) | (_, None) => 0,
+            (_, Some(g)) => g
+                .get(&mut store)
+                .i64()
+                .map_or(0, |v| u64::try_from(v).unwrap_or(0)),
+        };
+        let memory_pages = store.data().memory.map_or(0, |m| m.size(&store));
+        let memory_digest = digest_memory
+            .then(|| {
+                store
+                    .data()
+                    .memory
+                    .map(|m| *blake3::hash(m.data(&store)).as_bytes())
+            })
+            .flatten();
+        let host = store.into_data().into_host();
+        Completion {
+            ending,
+            gas_left,
+            memory_pages,
+            memory_digest,
+            host,
+        }
+    }
+}
+
+fn run(
+    store: &mut Store<Data>,
+    instance: &wasmtime::Instance,
+    entry: &str,
+    entry_frame: u32,
+    gas: u64,
+    metered: bool,
+) -> Ending {
+    store.data_mut().memory = instance.get_memory(&mut *store, MEMORY_EXPORT);
+    store.data_mut().site = instance.get_global(&mut *store, SITE_GLOBAL_EXPORT);
+    if metered {
+        let gas_global = instance.get_global(&mut *store, GAS_GLOBAL_EXPORT);
+        let stack_global = instance.get_global(&mut *store, STACK_GLOBAL_EXPORT);
+        let (Some(g), Some(s)) = (gas_global, stack_global) else {
+            return Ending::Trapped(Trap::EngineLimit {
+                message: "instrumented module lacks its metering globals".into(),
+            });
+        };
+        let set = g
+            .set(
+                &mut *store,
+                Val::I64(i64::try_from(gas).unwrap_or(i64::MAX)),
+            )
+            .and_then(|()| s.set(&mut *store, Val::I32(entry_frame as i32)));
+        if let Err(e) = set {
+            return Ending::Trapped(Trap::EngineLimit {
+                message: format!("{e:#}"),
+            });
+        }
+        store.data_mut().gas = Some(g);
+    }
+    let Ok(func) = instance.get_typed_func::<(), ()>(&mut *store, entry) else {
+        return Ending::Trapped(Trap::NoSuchEntry {
+            name: entry.to_string(),
+        });
+    };
+    match func.call(&mut *store, ()) {
+        Ok(()) => Ending::Returned,
+        Err(e) => map_error(e),
+    }
+}

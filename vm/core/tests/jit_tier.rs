@@ -1,0 +1,367 @@
+//! The wasmtime tier gives exactly wasmi's results: every contract, the deepest recursion the
+//! profile allows, out-of-bounds accesses; tiering falls back to wasmi without a difference;
+//! the compiled-artifact cache hits after a restart, misses when its key changes and refuses a
+//! tampered artifact.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use keel_vm::engine::artifact_cache::CACHE_DIR;
+use keel_vm::engine::choice::EngineChoice;
+use keel_vm::engine::tiered::{JitMode, TierConfig, TieredEngine};
+use keel_vm::{
+    CallContext, CallOutcome, CallRequest, GasSchedule, GasVector, MemoryState, Profile, Vm,
+    VmConfig,
+};
+use std::path::Path;
+
+fn limits(compute: u64) -> GasVector {
+    GasVector {
+        compute,
+        storage_bytes: 1 << 20,
+        memory_pages: 64,
+        bandwidth: 1 << 20,
+    }
+}
+
+fn vm(choice: EngineChoice, dir: Option<&Path>) -> Vm {
+    Vm::with_choice(VmConfig::default(), choice, dir).unwrap()
+}
+
+/// Everything a call's result consists of, comparable.
+fn summary(out: &CallOutcome) -> String {
+    let faults: Vec<String> = out
+        .faults
+        .iter()
+        .map(|f| format!("{:?} {:?} {:?}", f.kind, f.trap, f.location))
+        .collect();
+    let result = match &out.result {
+        Err(keel_vm::Trap::EngineLimit { .. }) => "engine limit".to_string(),
+        r => format!("{r:?}"),
+    };
+    format!(
+        "{result} gas={:?} writes={:?} events={:?} faults={faults:?}",
+        out.gas_used, out.writes, out.events
+    )
+}
+
+fn call(
+    vm: &Vm,
+    code: &[u8],
+    entry: &str,
+    input: &[u8],
+    compute: u64,
+    state: &MemoryState,
+) -> CallOutcome {
+    let req = CallRequest {
+        entry: entry.into(),
+        input: input.to_vec(),
+        context: CallContext {
+            caller: [7; 32],
+            self_address: [9; 32],
+            block_height: 10,
+            block_timestamp: 1_700_000_000,
+        },
+        limits: limits(compute),
+    };
+    vm.call(code, req, Box::new(state.clone())).unwrap()
+}
+
+/// Runs a sequence of calls on both tiers, carrying state, and compares every outcome.
+fn same_on_both(code: &[u8], calls: &[(&str, Vec<u8>, u64)]) {
+    let (a, b) = (
+        vm(EngineChoice::Wasmi, None),
+        vm(EngineChoice::Wasmtime, None),
+    );
+    let (mut sa, mut sb) = (MemoryState::default(), MemoryState::default());
+    for (entry, input, compute) in calls {
+        let x = call(&a, code, entry, input, *compute, &sa);
+        let y = call(&b, code, entry, input, *compute, &sb);
+        assert_eq!(
+            summary(&x),
+            summary(&y),
+            "tiers differ on {entry}({input:?})"
+        );
+        sa.apply(&[9; 32], &x.writes);
+        sb.apply(&[9; 32], &y.writes);
+    }
+    assert!(
+        b.prepare(code).unwrap().on_jit(),
+        "the wasmtime VM ran on wasmi"
+    );
+}
+
+#[test]
+fn every_contract_gives_the_same_results_on_both_tiers() {
+    for c in keel_contracts::all() {
+        let mut calls = Vec::new();
+        let mut n5 = 5u32.to_le_bytes().to_vec();
+        for entry in c.entries {
+            calls.push((*entry, Vec::new(), 20_000_000));
+            calls.push((*entry, n5.clone(), 20_000_000));
+            calls.push((*entry, 5u64.to_le_bytes().to_vec(), 20_000_000));
+            let mut long = vec![0u8; 96];
+            long[0] = 5;
+            long[40] = 3;
+            calls.push((*entry, long, 20_000_000));
+            // Out of gas part-way: the trap offset and the gas vector must match too.
+            calls.push((*entry, vec![0xff; 8], 300_000));
+        }
+        n5.clear();
+        same_on_both(c.wasm, &calls);
+    }
+}
+
+#[test]
+fn benchmark_kernels_match_their_references_on_wasmtime() {
+    let v = vm(EngineChoice::Wasmtime, None);
+    let st = MemoryState::default();
+    let out = call(
+        &v,
+        keel_contracts::FIB.wasm,
+        "fib",
+        &50u32.to_le_bytes(),
+        10_000_000,
+        &st,
+    );
+    let want = keel_contracts::reference::expected_fib(50)
+        .to_le_bytes()
+        .to_vec();
+    assert_eq!(out.result.unwrap(), want);
+}
+
+/// `depth` nested calls of a function with `locals` i64 locals that are all live across the
+/// call (so Cranelift must keep them in the frame).
+fn recursion(locals: u32) -> Vec<u8> {
+    let decl = "(local i64) ".repeat(locals as usize);
+    let mut keep = String::new();
+    let mut sum = String::new();
+    for i in 0..locals {
+        let l = i + 1;
+        keep.push_str(&format!("(local.set {l} (i64.extend_i32_u (local.get 0)))"));
+        sum.push_str(&format!("(drop (i64.add (local.get {l}) (i64.const {i})))"));
+    }
+    let text = format!(
+        r#"(module
+          (memory 1)
+          (func $r (param i32) {decl}
+            {keep}
+            (if (local.get 0) (then (call $r (i32.add (local.get 0) (i32.const 1)))))
+            {sum})
+          (func (export "go") (call $r (i32.const 1))))"#
+    );
+    wat::parse_str(text).unwrap()
+}
+
+#[test]
+fn the_deepest_recursion_the_profile_allows_hits_keels_stack_limit_on_both_tiers() {
+    // Unbounded recursion stops at Keel's deterministic budget (StackOverflow at the same
+    // offset, same gas) on both tiers, never at wasmtime's native limit (an engine limit).
+    // Run on a thread with a small native stack: the tier must find itself room.
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(|| {
+            for locals in [0, 1, 8, 64, 600] {
+                let code = recursion(locals);
+                let a = vm(EngineChoice::Wasmi, None);
+                let b = vm(EngineChoice::Wasmtime, None);
+                let st = MemoryState::default();
+                let x = call(&a, &code, "go", &[], 4_000_000_000, &st);
+                let y = call(&b, &code, "go", &[], 4_000_000_000, &st);
+                assert_eq!(
+                    x.result,
+                    Err(keel_vm::Trap::StackOverflow),
+                    "{locals} locals"
+                );
+                assert_eq!(summary(&x), summary(&y), "{locals} locals");
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn out_of_bounds_accesses_trap_alike_on_both_tiers() {
+    // Just past the end, far past it, with a static offset beyond the guard region, a store
+    // straddling the end, and after a grow.
+    for body in [
+        "(drop (i32.load (i32.const 65536)))",
+        "(drop (i32.load (i32.const 65533)))",
+        "(drop (i64.load offset=4294967295 (i32.const 1)))",
+        "(i64.store offset=40000000 (i32.const 0) (i64.const 1))",
+        "(i32.store (i32.const -1) (i32.const 1))",
+        "(drop (memory.grow (i32.const 1))) (i32.store8 (i32.const 131071) (i32.const 5)) (drop (i32.load8_u (i32.const 131072)))",
+    ] {
+        let text = format!(r#"(module (memory 1 4) (func (export "go") {body}))"#);
+        let code = wat::parse_str(&text).unwrap();
+        let (a, b) = (
+            vm(EngineChoice::Wasmi, None),
+            vm(EngineChoice::Wasmtime, None),
+        );
+        let st = MemoryState::default();
+        let x = call(&a, &code, "go", &[], 1_000_000, &st);
+        let y = call(&b, &code, "go", &[], 1_000_000, &st);
+        assert!(
+            matches!(
+                x.result,
+                Err(keel_vm::Trap::Wasm {
+                    trap: keel_vm::WasmTrap::MemoryOutOfBounds
+                })
+            ),
+            "{body}: {:?}",
+            x.result
+        );
+        assert_eq!(summary(&x), summary(&y), "{body}");
+    }
+}
+
+fn artifacts(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.join(CACHE_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect()
+}
+
+#[test]
+fn a_compiled_artifact_is_reused_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = keel_contracts::SHA256.wasm;
+    let first = vm(EngineChoice::Wasmtime, Some(dir.path()));
+    first.prepare(code).unwrap();
+    let s = first.jit_stats().unwrap();
+    assert_eq!((s.hits, s.misses, s.compiled), (0, 1, 1));
+    assert_eq!(artifacts(dir.path()).len(), 1);
+    drop(first);
+    let second = vm(EngineChoice::Wasmtime, Some(dir.path()));
+    let p = second.prepare(code).unwrap();
+    assert!(p.on_jit());
+    let s = second.jit_stats().unwrap();
+    assert_eq!((s.hits, s.misses, s.compiled), (1, 0, 0));
+    let st = MemoryState::default();
+    let out = call(&second, code, "sha256", b"abc", 10_000_000, &st);
+    let fresh = call(
+        &vm(EngineChoice::Wasmi, None),
+        code,
+        "sha256",
+        b"abc",
+        10_000_000,
+        &st,
+    );
+    assert_eq!(summary(&out), summary(&fresh));
+}
+
+#[test]
+fn a_changed_schedule_profile_or_kill_set_misses_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = keel_contracts::COUNTER.wasm;
+    let v = vm(EngineChoice::Wasmtime, Some(dir.path()));
+    v.prepare(code).unwrap();
+    let mut schedule = GasSchedule::v1();
+    schedule.version = 99;
+    v.set_schedule(schedule);
+    v.prepare(code).unwrap();
+    v.set_schedule(GasSchedule::v1());
+    let mut kills = keel_vm::KillSet::default();
+    kills.opcodes.insert(keel_vm::OpcodeClass::MemoryGrow);
+    v.set_kills(kills);
+    v.prepare(code).unwrap();
+    let s = v.jit_stats().unwrap();
+    assert_eq!((s.hits, s.misses), (0, 3));
+    assert_eq!(artifacts(dir.path()).len(), 3);
+    // Back to the original rules in a new process: the first artifact is found again.
+    let again = vm(EngineChoice::Wasmtime, Some(dir.path()));
+    again.prepare(code).unwrap();
+    assert_eq!(again.jit_stats().unwrap().hits, 1);
+    let _ = Profile::V1;
+}
+
+#[test]
+fn a_tampered_or_truncated_artifact_is_refused_and_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = keel_contracts::FIB.wasm;
+    vm(EngineChoice::Wasmtime, Some(dir.path()))
+        .prepare(code)
+        .unwrap();
+    let path = artifacts(dir.path()).pop().unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x40;
+    for damaged in [bad, good[..good.len() - 100].to_vec(), good[..20].to_vec()] {
+        std::fs::write(&path, &damaged).unwrap();
+        let v = vm(EngineChoice::Wasmtime, Some(dir.path()));
+        let p = v.prepare(code).unwrap();
+        let s = v.jit_stats().unwrap();
+        assert_eq!(
+            (s.hits, s.misses, s.compiled),
+            (0, 1, 1),
+            "a damaged artifact was loaded"
+        );
+        assert!(p.on_jit());
+        assert_eq!(
+            std::fs::read(&path).unwrap().len(),
+            good.len(),
+            "not rewritten"
+        );
+    }
+    // An artifact MAC'd under another node's secret is refused too.
+    std::fs::remove_file(dir.path().join(CACHE_DIR).join("secret.key")).unwrap();
+    let v = vm(EngineChoice::Wasmtime, Some(dir.path()));
+    v.prepare(code).unwrap();
+    assert_eq!(v.jit_stats().unwrap().hits, 0);
+}
+
+#[test]
+fn a_module_over_the_compile_budget_stays_on_wasmi_with_the_same_result() {
+    let code = keel_contracts::SHA256.wasm;
+    let mut config = TierConfig::new(JitMode::Eager, None);
+    config.max_jit_code_bytes = 64;
+    let small = TieredEngine::new(&Profile::V1, true, config).unwrap();
+    let mut config = TierConfig::new(JitMode::Eager, None);
+    config.compile_budget = std::time::Duration::ZERO;
+    let slow = TieredEngine::new(&Profile::V1, true, config).unwrap();
+    let reference = vm(EngineChoice::Wasmi, None);
+    let st = MemoryState::default();
+    let want = summary(&call(&reference, code, "sha256", b"abc", 10_000_000, &st));
+    for engine in [small, slow] {
+        let v = Vm::with_engine(VmConfig::default(), Box::new(engine));
+        let p = v.prepare(code).unwrap();
+        assert!(!p.on_jit());
+        assert_eq!(v.jit_stats().unwrap().over_budget, 1);
+        assert_eq!(
+            summary(&call(&v, code, "sha256", b"abc", 10_000_000, &st)),
+            want
+        );
+    }
+}
+
+#[test]
+fn background_tiering_switches_to_wasmtime_without_changing_results() {
+    let code = keel_contracts::COREMARK.wasm;
+    let v = vm(EngineChoice::Tiered, None);
+    let reference = vm(EngineChoice::Wasmi, None);
+    let st = MemoryState::default();
+    let want = summary(&call(
+        &reference,
+        code,
+        "coremark",
+        &2u32.to_le_bytes(),
+        50_000_000,
+        &st,
+    ));
+    let p = v.prepare(code).unwrap();
+    let mut saw_wasmi = false;
+    for _ in 0..2000 {
+        saw_wasmi |= !p.on_jit();
+        let got = call(&v, code, "coremark", &2u32.to_le_bytes(), 50_000_000, &st);
+        assert_eq!(summary(&got), want);
+        if p.on_jit() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(p.on_jit(), "background compilation never finished");
+    let got = call(&v, code, "coremark", &2u32.to_le_bytes(), 50_000_000, &st);
+    assert_eq!(summary(&got), want);
+    let _ = saw_wasmi;
+}
