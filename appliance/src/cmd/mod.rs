@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod chain;
 pub mod client;
 pub mod client_conn;
+pub mod client_pool;
 pub mod client_state;
 pub mod contract;
 pub mod demo;
