@@ -27,6 +27,10 @@ pub enum BenchCmd {
     Kernel(super::kernel::BenchKernelArgs),
     /// BLS verification: naive loop, blst's own pooled batch verify, Keel's pinned workers.
     Bls(BenchBlsArgs),
+    /// The mempool end to end: transactions per second from SubmitTx to committed block
+    /// (SubmitTx → BuildBlock → SubmitBlock) on a real daemon, with the signature verdict
+    /// cache against a daemon with it off, in one run.
+    Pipeline(super::bench_pipeline::BenchPipelineArgs),
 }
 
 #[derive(Args)]
@@ -176,6 +180,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
         BenchCmd::Kernel(a) => super::kernel::bench(a),
         BenchCmd::Serve(a) => bench_serve(a),
         BenchCmd::Pcc(a) => super::module::bench(a),
+        BenchCmd::Pipeline(a) => super::bench_pipeline::run(a),
     }
 }
 

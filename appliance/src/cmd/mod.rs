@@ -4,6 +4,7 @@ pub mod attacks;
 pub mod audit;
 pub mod bench;
 pub mod bench_attack;
+pub mod bench_pipeline;
 pub mod bench_state;
 pub mod bridge;
 pub mod chain;

@@ -450,3 +450,56 @@ fn block_limits(req: &BuildRequest, config: &ChainConfig) -> BlockLimits {
     };
     BlockLimits { gas, max_txs }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_caps_are_lowered_to_the_chain_limits_and_zero_means_the_chain_limit() {
+        let config = ChainConfig::demo();
+        let req = BuildRequest {
+            gas_limits: [0, 5, u64::MAX, 0],
+            max_txs: 0,
+            ..BuildRequest::default()
+        };
+        let l = block_limits(&req, &config);
+        let chain = config.fees.limits;
+        assert_eq!(l.gas, [chain[0], 5, chain[2], chain[3]]);
+        assert_eq!(l.max_txs, config.max_block_txs as usize);
+        let few = BuildRequest {
+            max_txs: 7,
+            ..BuildRequest::default()
+        };
+        assert_eq!(block_limits(&few, &config).max_txs, 7);
+    }
+
+    #[test]
+    fn transactions_no_block_could_execute_are_rejected_before_verification() {
+        let config = ChainConfig::demo();
+        let key = keel_chain::genesis::demo_key(1);
+        let tx = |f: &dyn Fn(&mut keel_chain::Transaction)| {
+            let mut t = keel_chain::Transaction {
+                chain_id: config.chain_id,
+                sender: key.public_key().to_bytes(),
+                nonce: 0,
+                gas_limits: [100_000, 0, 0, 10_000],
+                max_fee_per_unit: [1; 4],
+                priority_fee: 1,
+                kind: keel_chain::TxKind::Transfer {
+                    to: [0; 32],
+                    amount: keel_chain::Amount::ZERO,
+                },
+            };
+            f(&mut t);
+            let s = t.sign(&key);
+            let len = encode(&s).len();
+            stateless_check(&s, len, &config).map_err(|(label, _)| label)
+        };
+        assert_eq!(tx(&|_| {}), Ok(()));
+        assert_eq!(tx(&|t| t.chain_id += 1), Err("wrong_chain"));
+        assert_eq!(tx(&|t| t.gas_limits[0] = 1), Err("gas_limit"));
+        assert_eq!(tx(&|t| t.gas_limits[3] = 10), Err("gas_limit"), "own bytes");
+        assert_eq!(tx(&|t| t.gas_limits[2] = u64::MAX), Err("gas_limit"));
+    }
+}
