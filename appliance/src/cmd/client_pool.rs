@@ -203,7 +203,9 @@ fn print_built(block: &Block, detail: &serde_json::Value, submitting: bool) {
     );
     println!(
         "gas limits packed {} of {}; priority fees up to {}",
-        detail["gas"], detail["limits"], detail["priority_fees"]
+        detail["gas"],
+        detail["limits"],
+        detail["priority_fees"].as_str().unwrap_or("?")
     );
     if !submitting {
         println!("block {}", hex::encode(encode(block)));

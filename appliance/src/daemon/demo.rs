@@ -108,7 +108,9 @@ fn through_mempool(
         }
     }
     println!(
-        "demo: SubmitTx: {submitted} transactions admitted to the mempool, signatures verified          once on the batching service ({waiting} waited for an earlier nonce, {replaced}          replaced a pending one by a higher priority fee)"
+        "demo: SubmitTx: {submitted} transactions admitted to the mempool, signatures verified \
+         once on the batching service ({waiting} waited for an earlier nonce, {replaced} \
+         replaced a pending one by a higher priority fee)"
     );
     let request = keel_protocol::BuildRequest {
         proposer: address_of(&validator.public_key().to_bytes()),
@@ -120,8 +122,11 @@ fn through_mempool(
     };
     let detail: serde_json::Value = serde_json::from_slice(&detail).unwrap_or_default();
     println!(
-        "demo: BuildBlock: packed {} transactions by priority fee per unit of the scarcest gas          dimension, each sender in nonce order (gas limits {}, priority fees up to {})",
-        detail["txs"], detail["gas"], detail["priority_fees"]
+        "demo: BuildBlock: packed {} transactions by priority fee per unit of the scarcest gas \
+         dimension, each sender in nonce order (gas limits {}, priority fees up to {})",
+        detail["txs"],
+        detail["gas"],
+        detail["priority_fees"].as_str().unwrap_or("?")
     );
     match expect_ok(c.call(&Request::SubmitBlock { block })?)? {
         Response::BlockOutcome { output } => Ok(serde_json::from_slice(&output)?),
