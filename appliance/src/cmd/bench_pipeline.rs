@@ -29,6 +29,11 @@ pub struct BenchPipelineArgs {
     /// `SubmitTx` requests in flight on the connection.
     #[arg(long, default_value_t = 64)]
     pub window: usize,
+    /// The daemons' request workers (`[server] workers`). A `SubmitTx` holds its worker while
+    /// its signature waits in the batching service, so more workers than cores let concurrent
+    /// submissions share a batch; the verifying itself stays on the pinned BLS workers.
+    #[arg(long, default_value_t = 32)]
+    pub workers: usize,
     /// Rounds per daemon (interleaved; the median is reported).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
@@ -95,7 +100,10 @@ impl Daemon {
             "data_dir = {data:?}\ndemo_accounts = {accounts}\n[mempool]\nmax_per_sender = \
              {per_sender}\nmax_nonce_gap = {per_sender}\nsubmit_rate = 0\nverdict_cache = {vc}\n\
              [server]\ntcp = \"127.0.0.1:{port}\"\nmetrics = {metrics:?}\nunix_socket = \
-             {sock:?}\n[kernel]\nenabled = false\n",
+             {sock:?}\nworkers = {workers}\npriority_workers = {priority}\n\
+             [kernel]\nenabled = false\n",
+            workers = a.workers.max(2),
+            priority = a.workers.max(2) - 1,
             data = dir.join("data"),
             accounts = a.senders + 4,
             vc = if cache { 1_000_000 } else { 0 },
@@ -154,7 +162,8 @@ fn workload(senders: usize, per_sender: usize, first: u64) -> Vec<SignedTx> {
                     chain_id: keel_chain::ChainConfig::demo().chain_id,
                     sender: key.public_key().to_bytes(),
                     nonce: first + n as u64,
-                    gas_limits: [100_000, 10_000, 16, 100_000],
+                    // Bandwidth covers the ~300 encoded bytes; storage and memory a transfer.
+                    gas_limits: [100_000, 10_000, 16, 1_000],
                     max_fee_per_unit: [1_000; 4],
                     // Spread the fees so the packer has something to order.
                     priority_fee: 1 + (s as u64 * 7 + n as u64) % 13,
