@@ -117,12 +117,12 @@ impl<'a> Packer<'a> {
         };
         let t = &e.tx.tx;
         let mut gas = self.out.gas;
-        for d in 0..4 {
+        for (d, used) in gas.iter_mut().enumerate() {
             if t.max_fee_per_unit[d] < self.prices[d] {
                 return false;
             }
-            match gas[d].checked_add(t.gas_limits[d]) {
-                Some(g) if g <= self.limits.gas[d] => gas[d] = g,
+            match used.checked_add(t.gas_limits[d]) {
+                Some(g) if g <= self.limits.gas[d] => *used = g,
                 _ => return false,
             }
         }
