@@ -235,7 +235,13 @@ impl DaemonPool {
                 t => t,
             };
             let nonce_of = |a: &Address| chain.account(a).ok().flatten().map_or(0, |a| a.nonce);
-            let packed = self.lock().build(&limits, &prices, nonce_of);
+            let packed = {
+                let mut pool = self.lock();
+                // Nothing expired goes into a block, even when no submission came lately.
+                let expired = pool.expire(self.now_ms());
+                self.dropped(&expired, &self.counters.expired);
+                pool.build(&limits, &prices, nonce_of)
+            };
             let detail = json!({
                 "height": height.saturating_add(1),
                 "txs": packed.txs.len(),
