@@ -277,3 +277,51 @@ fn clients_that_are_not_writers_are_held_to_the_submit_rate() {
         "{refused:?}"
     );
 }
+
+fn keel(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_client_commands_submit_build_and_commit_through_the_mempool() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let Endpoint::Tcp(addr) = &d.endpoint else {
+        unreachable!()
+    };
+    let endpoint = addr.to_string();
+    let keystore = dir.path().join("data").join("keystore.json");
+    let conn = [
+        "--endpoint",
+        endpoint.as_str(),
+        "--keystore",
+        keystore.to_str().unwrap(),
+        "--key",
+        "0",
+    ];
+    let (a, b) = (transfer(4, 0, 2), transfer(4, 1, 2));
+    let (ha, hb) = (hex::encode(encode(&a)), hex::encode(encode(&b)));
+    // Nonce 1 first: admitted, waiting; then nonce 0, and a copy of it (refused: exit 2).
+    let out = keel(&[&["client", "submit-tx"], &conn[..], &[&hb, &ha, &ha]].concat());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("waiting for earlier nonces"), "{text}");
+    assert!(text.contains("ready for the next block"), "{text}");
+    assert!(text.contains("REFUSED"), "{text}");
+
+    let out = keel(&[&["client", "build-block", "--json"], &conn[..]].concat());
+    assert!(out.status.success(), "{out:?}");
+    let built: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(built["detail"]["txs"], 2, "{built}");
+    assert!(built["result"].is_null(), "not submitted without --submit");
+
+    let out = keel(&[&["client", "build-block", "--submit"], &conn[..]].concat());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("built block 1 with 2 transactions"), "{text}");
+    assert!(text.contains("block 1 committed"), "{text}");
+    assert_eq!(metric(&d.metrics, "keel_mempool_transactions"), 0);
+}
