@@ -72,6 +72,15 @@ pub enum BodyError {
         /// The limit.
         max: u32,
     },
+    /// A `SubmitTx` body is longer than [`crate::SUBMIT_TX_MAX_BYTES`] (checked before
+    /// anything is decoded).
+    #[error("SubmitTx body of {len} bytes exceeds the limit of {max}")]
+    SubmitTxTooLarge {
+        /// The body's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl BodyError {
@@ -82,9 +91,9 @@ impl BodyError {
             BodyError::Malformed { .. } | BodyError::UnknownErrorCode(_) => {
                 ErrorCode::MalformedBody
             }
-            BodyError::BlsBatchBodyTooLarge { .. } | BodyError::BlsBatchTooManyItems { .. } => {
-                ErrorCode::RequestTooLarge
-            }
+            BodyError::BlsBatchBodyTooLarge { .. }
+            | BodyError::BlsBatchTooManyItems { .. }
+            | BodyError::SubmitTxTooLarge { .. } => ErrorCode::RequestTooLarge,
         }
     }
 }
@@ -154,6 +163,11 @@ error_codes! {
     Unsupported = 15,
     /// An internal failure in the server.
     Internal = 16,
-    /// The request exceeds a per-request limit (`BlsBatchVerify`: items or bytes).
+    /// The request exceeds a per-request limit (`BlsBatchVerify`: items or bytes; `SubmitTx`:
+    /// bytes).
     RequestTooLarge = 17,
+    /// The mempool refused a transaction that may be valid: pool or sender full, replacement
+    /// underpriced, nonce outside the window, already pending. Retrying later or with a higher
+    /// priority fee may succeed.
+    MempoolRefused = 18,
 }

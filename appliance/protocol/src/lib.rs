@@ -24,6 +24,6 @@ pub use decoder::{FrameDecoder, FrameRef};
 pub use error::{BodyError, ErrorCode, FrameError};
 pub use frame::{Frame, FrameHeader, HEADER_LEN, MAGIC, PROTOCOL_VERSION};
 pub use message::{
-    AUTH_DOMAIN_TAG, BLS_BATCH_MAX_BYTES, BLS_BATCH_MAX_ITEMS, BlsItem, Request, RequestKind,
-    Response, ResponseKind, StatusReply, auth_message,
+    AUTH_DOMAIN_TAG, BLS_BATCH_MAX_BYTES, BLS_BATCH_MAX_ITEMS, BlsItem, BuildRequest, Request,
+    RequestKind, Response, ResponseKind, SUBMIT_TX_MAX_BYTES, StatusReply, auth_message,
 };

@@ -29,6 +29,37 @@ pub const BLS_BATCH_MAX_ITEMS: u32 = 1024;
 /// of about 100 bytes. It bounds the hashing and the memory a request takes.
 pub const BLS_BATCH_MAX_BYTES: usize = 256 * 1024;
 
+/// Most body bytes of one `SubmitTx` request (PROTOCOL.md §9): a signed transaction of up to
+/// 1 MiB (a deploy carries its code) and its length prefix. Checked before anything is decoded.
+pub const SUBMIT_TX_MAX_BYTES: usize = (1 << 20) + 4;
+
+/// Refuses a `SubmitTx` body over [`SUBMIT_TX_MAX_BYTES`] before anything is decoded.
+fn check_submit_tx_limit(body: &[u8]) -> Result<(), BodyError> {
+    if body.len() > SUBMIT_TX_MAX_BYTES {
+        return Err(BodyError::SubmitTxTooLarge {
+            len: body.len(),
+            max: SUBMIT_TX_MAX_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// What a `BuildBlock` request asks for: the header fields only the proposer knows, and caps.
+/// Encoded as the tuple of its fields, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuildRequest {
+    /// The block's timestamp (must exceed the head's when it is submitted).
+    pub timestamp: u64,
+    /// The proposer's address (a validator's).
+    pub proposer: [u8; 32],
+    /// Per-dimension gas caps (compute, storage bytes, memory pages, bandwidth), summed over
+    /// the transactions' limits; the server lowers each to the chain's block limit, and `0`
+    /// means the chain's limit.
+    pub gas_limits: [u64; 4],
+    /// Most transactions (`0`: the chain's limit).
+    pub max_txs: u32,
+}
+
 /// Refuses a `BlsBatchVerify` body over [`BLS_BATCH_MAX_BYTES`] or declaring more than
 /// [`BLS_BATCH_MAX_ITEMS`] items (borsh: a `u32` LE count first), before anything is decoded.
 fn check_bls_batch_limits(body: &[u8]) -> Result<(), BodyError> {
@@ -116,6 +147,10 @@ kinds! {
         GovernanceSubmit = 0x0A,
         /// Verify a batch of BLS signatures.
         BlsBatchVerify = 0x0B,
+        /// Admit a signed transaction to the mempool.
+        SubmitTx = 0x0C,
+        /// Pack a block from the mempool for the proposer.
+        BuildBlock = 0x0D,
     }
 }
 
@@ -138,6 +173,10 @@ kinds! {
         StateValue = 0x87,
         /// Answer to BlsBatchVerify.
         VerifyResult = 0x88,
+        /// Answer to SubmitTx.
+        TxAdmitted = 0x89,
+        /// Answer to BuildBlock.
+        BlockBuilt = 0x8A,
         /// Any request can be answered with an error.
         Error = 0xFF,
     }
@@ -150,6 +189,7 @@ impl RequestKind {
             self,
             RequestKind::SubmitBlock
                 | RequestKind::ExecuteBlock
+                | RequestKind::BuildBlock
                 | RequestKind::Deploy
                 | RequestKind::GovernanceSubmit
         )
@@ -218,6 +258,13 @@ pub enum Request {
         /// The items.
         items: Vec<BlsItem>,
     },
+    /// A signed transaction for the mempool (opaque bytes).
+    SubmitTx {
+        /// Encoded signed transaction.
+        tx: Vec<u8>,
+    },
+    /// Build a block from the mempool.
+    BuildBlock(BuildRequest),
 }
 
 /// A response from the server.
@@ -264,6 +311,22 @@ pub enum Response {
         /// `true` where the signature is valid.
         valid: Vec<bool>,
     },
+    /// The transaction is in the mempool.
+    TxAdmitted {
+        /// Its hash (SHA-256 of the signed transaction's encoding).
+        tx_hash: [u8; 32],
+        /// The pending transaction it replaced (same sender and nonce), if any.
+        replaced: Option<[u8; 32]>,
+        /// Whether it can go into the next block (no nonce gap before it).
+        ready: bool,
+    },
+    /// A block built from the mempool, ready for `SubmitBlock`.
+    BlockBuilt {
+        /// Encoded block (opaque at this layer).
+        block: Vec<u8>,
+        /// Service-defined details (opaque at this layer).
+        detail: Vec<u8>,
+    },
     /// The request failed.
     Error {
         /// What went wrong.
@@ -299,6 +362,8 @@ impl Request {
             Request::Deploy { .. } => RequestKind::Deploy,
             Request::GovernanceSubmit { .. } => RequestKind::GovernanceSubmit,
             Request::BlsBatchVerify { .. } => RequestKind::BlsBatchVerify,
+            Request::SubmitTx { .. } => RequestKind::SubmitTx,
+            Request::BuildBlock(_) => RequestKind::BuildBlock,
         }
     }
 
@@ -313,7 +378,9 @@ impl Request {
             Request::SubmitBlock { block } | Request::ExecuteBlock { block } => put(out, block),
             Request::SimulateTx { tx }
             | Request::Deploy { tx }
-            | Request::GovernanceSubmit { tx } => put(out, tx),
+            | Request::GovernanceSubmit { tx }
+            | Request::SubmitTx { tx } => put(out, tx),
+            Request::BuildBlock(b) => put(out, &(b.timestamp, b.proposer, b.gas_limits, b.max_txs)),
             Request::QueryState { key, with_proof } => put(out, &(key, with_proof)),
             Request::BlsBatchVerify { items } => put(out, items),
         })
@@ -362,6 +429,21 @@ impl Request {
                     items: take(kind, body)?,
                 }
             }
+            RequestKind::SubmitTx => {
+                check_submit_tx_limit(body)?;
+                Request::SubmitTx {
+                    tx: take(kind, body)?,
+                }
+            }
+            RequestKind::BuildBlock => {
+                let (timestamp, proposer, gas_limits, max_txs) = take(kind, body)?;
+                Request::BuildBlock(BuildRequest {
+                    timestamp,
+                    proposer,
+                    gas_limits,
+                    max_txs,
+                })
+            }
         })
     }
 }
@@ -378,6 +460,8 @@ impl Response {
             Response::TxOutcome { .. } => ResponseKind::TxOutcome,
             Response::StateValue { .. } => ResponseKind::StateValue,
             Response::VerifyResult { .. } => ResponseKind::VerifyResult,
+            Response::TxAdmitted { .. } => ResponseKind::TxAdmitted,
+            Response::BlockBuilt { .. } => ResponseKind::BlockBuilt,
             Response::Error { .. } => ResponseKind::Error,
         }
     }
@@ -401,6 +485,12 @@ impl Response {
             Response::BlockOutcome { output } | Response::TxOutcome { output } => put(out, output),
             Response::StateValue { value, proof } => put(out, &(value, proof)),
             Response::VerifyResult { valid } => put(out, valid),
+            Response::TxAdmitted {
+                tx_hash,
+                replaced,
+                ready,
+            } => put(out, &(tx_hash, replaced, ready)),
+            Response::BlockBuilt { block, detail } => put(out, &(block, detail)),
             Response::Error { code, message } => put(out, &(*code as u16, message)),
         })
     }
@@ -440,6 +530,18 @@ impl Response {
             ResponseKind::VerifyResult => Response::VerifyResult {
                 valid: take(kind, body)?,
             },
+            ResponseKind::TxAdmitted => {
+                let (tx_hash, replaced, ready) = take(kind, body)?;
+                Response::TxAdmitted {
+                    tx_hash,
+                    replaced,
+                    ready,
+                }
+            }
+            ResponseKind::BlockBuilt => {
+                let (block, detail) = take(kind, body)?;
+                Response::BlockBuilt { block, detail }
+            }
             ResponseKind::Error => {
                 let (code, message): (u16, String) = take(kind, body)?;
                 let code = ErrorCode::from_u16(code).ok_or(BodyError::UnknownErrorCode(code))?;
@@ -498,6 +600,13 @@ mod tests {
             Request::BlsBatchVerify {
                 items: vec![([1; 48], b"m".to_vec(), [2; 96])],
             },
+            Request::SubmitTx { tx: vec![8, 9] },
+            Request::BuildBlock(BuildRequest {
+                timestamp: 3,
+                proposer: [4; 32],
+                gas_limits: [1, 2, 3, 4],
+                max_txs: 5,
+            }),
         ] {
             round_trip_request(req);
         }
@@ -549,6 +658,21 @@ mod tests {
     }
 
     #[test]
+    fn a_submit_tx_over_its_limit_is_refused_before_decoding_with_its_own_code() {
+        let kind = RequestKind::SubmitTx as u8;
+        let at_limit = borsh::to_vec(&vec![0u8; SUBMIT_TX_MAX_BYTES - 4]).unwrap();
+        assert!(Request::decode(kind, &at_limit).is_ok());
+        let over = borsh::to_vec(&vec![0u8; SUBMIT_TX_MAX_BYTES - 3]).unwrap();
+        let e = Request::decode(kind, &over).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::RequestTooLarge);
+        assert!(RequestKind::BuildBlock.is_mutating());
+        assert!(
+            !RequestKind::SubmitTx.is_mutating(),
+            "users submit through read access"
+        );
+    }
+
+    #[test]
     fn every_response_round_trips() {
         for resp in [
             Response::Challenge {
@@ -571,7 +695,17 @@ mod tests {
             Response::VerifyResult {
                 valid: vec![true, false],
             },
+            Response::TxAdmitted {
+                tx_hash: [3; 32],
+                replaced: Some([4; 32]),
+                ready: false,
+            },
+            Response::BlockBuilt {
+                block: vec![1, 2],
+                detail: b"{}".to_vec(),
+            },
             Response::error(ErrorCode::Forbidden, "no"),
+            Response::error(ErrorCode::MempoolRefused, "full"),
         ] {
             round_trip_response(resp);
         }

@@ -34,6 +34,10 @@ pub enum BenchCmd {
     /// (native, token, amm, game), conflict rate and thread count, in one run. Signatures are
     /// pre-verified, so the numbers are execution; every parallel result is checked equal.
     Exec(BenchExecArgs),
+    /// The mempool end to end: transactions per second from SubmitTx to committed block
+    /// (SubmitTx → BuildBlock → SubmitBlock) on a real daemon, with the signature verdict
+    /// cache against a daemon with it off, in one run.
+    Pipeline(super::bench_pipeline::BenchPipelineArgs),
 }
 
 #[derive(Args)]
@@ -229,6 +233,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
         BenchCmd::Serve(a) => bench_serve(a),
         BenchCmd::Pcc(a) => super::module::bench(a),
         BenchCmd::Exec(a) => super::bench_exec::run(a),
+        BenchCmd::Pipeline(a) => super::bench_pipeline::run(a),
     }
 }
 

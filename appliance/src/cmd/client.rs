@@ -2,7 +2,8 @@
 
 //!
 //! Exit codes: 0 success; 1 error; 2 a submitted transaction FAILED or was REJECTED (`submit`,
-//! `gov`); 3 the value asked for is absent (`query`, `account`).
+//! `gov`, `build-block --submit`) or was not admitted to the mempool (`submit-tx`); 3 the value
+//! asked for is absent (`query`, `account`).
 
 use super::client_conn::{Conn, ask, connect};
 use super::exit;
@@ -59,6 +60,18 @@ pub enum ClientCmd {
         conn: Conn,
         txs: Vec<String>,
     },
+    /// Send signed transactions (hex or @FILE, from `keel tx sign`) to the daemon's mempool
+    /// (SubmitTx). The daemon checks each (chain id, intrinsic gas, signature — verified once,
+    /// the verdict kept so the block is not verified again — and the nonce window) and keeps it
+    /// until a block includes it, it is replaced by a higher priority fee, evicted or expires.
+    /// Any client may submit; clients that are not allowlisted writers are rate limited.
+    /// Exit 2 if one was not admitted.
+    SubmitTx(super::client_pool::SubmitTxArgs),
+    /// Pack the next block from the mempool (BuildBlock), proposed by `--key` (a validator):
+    /// the highest priority fee per unit of the scarcest gas dimension first, each sender's
+    /// transactions in nonce order, within every per-dimension limit. Prints the block (hex)
+    /// or, with `--submit`, submits it (SubmitBlock) and prints its receipts.
+    BuildBlock(super::client_pool::BuildBlockArgs),
     /// Submit a signed governance transaction (hex or @FILE, from `keel gov … --print`) as the
     /// next block (proposed by `--key`, a validator); prints its receipt and governance events.
     Gov {
@@ -203,6 +216,8 @@ pub fn run(cmd: ClientCmd) -> anyhow::Result<ExitCode> {
             return Ok(proven.exit_code());
         }
         ClientCmd::Account { conn, who, json } => return account(&conn, &who, json),
+        ClientCmd::SubmitTx(a) => return super::client_pool::submit_tx(a),
+        ClientCmd::BuildBlock(a) => return super::client_pool::build_block(a),
         ClientCmd::GovStatus {
             conn,
             proposal,

@@ -149,10 +149,21 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let verifier = Arc::new(keel_offload::BatchService::start(batch, policy)?);
     let block_lane = verifier.lane(keel_offload::Priority::Block);
+    // Blocks verify on the block lane, except signatures the mempool verified at admission.
+    let verdicts = Arc::new(keel_mempool::VerdictCache::new(cfg.mempool.verdict_cache));
+    let block_verifier = {
+        let (lane, verdicts) = (block_lane.clone(), verdicts.clone());
+        move || -> Box<dyn keel_crypto::SignatureVerifier> {
+            Box::new(keel_mempool::CachedVerifier::new(
+                Box::new(lane.clone()),
+                verdicts.clone(),
+            ))
+        }
+    };
     let mut chain = if db_exists {
-        Chain::open(&cfg.data_dir, Box::new(block_lane.clone()))?
+        Chain::open(&cfg.data_dir, block_verifier())?
     } else {
-        create_demo_chain(&cfg, &keystore, Box::new(block_lane.clone()))?
+        create_demo_chain(&cfg, &keystore, block_verifier())?
     };
     // Which routines contracts may call is decided by governance, in the chain state.
     let engine = cfg.routine_engine()?;
@@ -181,13 +192,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let store_thread = crate::daemon::reopener::StoreThread::spawn()?;
     crate::daemon::reopener::attach(&mut chain, &store_thread);
     let reopen: crate::daemon::store::Opener = {
-        let (dir, lane, st) = (
+        let (dir, block_verifier, st) = (
             cfg.data_dir.clone(),
-            block_lane.clone(),
+            block_verifier.clone(),
             store_thread.clone(),
         );
         store_thread.opener(Box::new(move || {
-            let mut c = Chain::open(&dir, Box::new(lane.clone()))?;
+            let mut c = Chain::open(&dir, block_verifier())?;
             c.set_routine_engine(engine)?;
             crate::daemon::reopener::attach(&mut c, &st);
             Ok(c)
@@ -200,12 +211,21 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             .min(keel_protocol::BLS_BATCH_MAX_ITEMS as usize),
         verify_rate: cfg.verify_rate,
     };
+    let client_lane: Arc<dyn keel_crypto::SignatureVerifier> =
+        Arc::new(verifier.lane(keel_offload::Priority::Client));
+    let pool = crate::daemon::mempool::DaemonPool::new(
+        cfg.mempool.pool(),
+        verdicts,
+        client_lane.clone(),
+        cfg.mempool.submit_rate,
+    );
     let service = ChainService::new(
         chain,
         Some(reopen),
-        Arc::new(verifier.lane(keel_offload::Priority::Client)),
+        client_lane,
         kernel.clone(),
         limits,
+        pool,
     );
     let handle =
         ServerHandle::start_on(bound, Arc::new(service)).context("cannot start the server")?;

@@ -49,6 +49,8 @@ pub struct DaemonConfig {
     /// 0.6–2.3 s of execution at the 43–175 M gas/s `keel bench vm` measures on the reference
     /// machine, far below a block's 4 000 000 000. Writers get the block's limit.
     pub simulate_compute_limit: u64,
+    /// The mempool behind `SubmitTx` and `BuildBlock`.
+    pub mempool: MempoolConfig,
     /// The network server (listeners, limits, authentication, metrics); see keel-server's
     /// `ServerConfig` for every knob. The Unix socket defaults to `<data_dir>/keel.sock`
     /// (`false` disables it), and with a keystore the allowlist defaults to the demo validators.
@@ -76,12 +78,69 @@ impl Default for DaemonConfig {
             verify_max_items: 256,
             verify_rate: 8_192,
             simulate_compute_limit: 100_000_000,
+            mempool: MempoolConfig::default(),
             server: keel_server::ServerConfig {
                 unix_socket: None,
                 ..keel_server::ServerConfig::default()
             },
             kernel: keel_kernel_progs::KernelConfig::default(),
             unix_socket_given: false,
+        }
+    }
+}
+
+/// `[mempool]`: the bounds of the daemon's mempool and the rate of `SubmitTx` per client.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MempoolConfig {
+    /// Most transactions pending. Default 50 000.
+    pub max_txs: usize,
+    /// Most bytes of pending signed transactions. Default 134 217 728 (128 MiB).
+    pub max_bytes: usize,
+    /// Most transactions one sender may have pending. Default 64.
+    pub max_per_sender: usize,
+    /// How far above the account's next nonce a transaction may be. Default 64.
+    pub max_nonce_gap: u64,
+    /// Least raise of the priority fee, in percent, that replaces a pending transaction with
+    /// the same sender and nonce. Default 10.
+    pub min_bump_percent: u64,
+    /// Seconds a transaction stays pending before it expires. Default 600.
+    pub ttl_secs: u64,
+    /// `SubmitTx` transactions per second one client that is not an allowlisted writer (by
+    /// key, else by address) may submit; more get `Overloaded`. 0 = no limit. Default 1 000.
+    pub submit_rate: u64,
+    /// Signature verdicts kept for pending transactions (a block built from the pool is not
+    /// verified again). Default 100 000.
+    pub verdict_cache: usize,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        let pool = keel_mempool::PoolConfig::default();
+        MempoolConfig {
+            max_txs: pool.max_txs,
+            max_bytes: pool.max_bytes,
+            max_per_sender: pool.max_per_sender,
+            max_nonce_gap: pool.max_nonce_gap,
+            min_bump_percent: pool.min_bump_percent,
+            ttl_secs: pool.ttl_ms / 1000,
+            submit_rate: 1_000,
+            verdict_cache: 100_000,
+        }
+    }
+}
+
+impl MempoolConfig {
+    /// The pool's limits.
+    pub fn pool(&self) -> keel_mempool::PoolConfig {
+        keel_mempool::PoolConfig {
+            max_txs: self.max_txs,
+            max_bytes: self.max_bytes,
+            max_tx_bytes: keel_mempool::PoolConfig::default().max_tx_bytes,
+            max_per_sender: self.max_per_sender,
+            max_nonce_gap: self.max_nonce_gap,
+            min_bump_percent: self.min_bump_percent,
+            ttl_ms: self.ttl_secs.saturating_mul(1000),
         }
     }
 }
@@ -128,6 +187,10 @@ impl DaemonConfig {
         self.routine_engine()?;
         if self.verify_max_batch == 0 {
             bail!("verify_max_batch must be positive");
+        }
+        let m = &self.mempool;
+        if m.max_txs == 0 || m.max_bytes == 0 || m.max_per_sender == 0 || m.ttl_secs == 0 {
+            bail!("[mempool] max_txs, max_bytes, max_per_sender and ttl_secs must be positive");
         }
         if self.demo_genesis && self.demo_accounts < keel_chain::genesis::DEMO_VALIDATORS {
             bail!(

@@ -1,5 +1,7 @@
 //! The demo workload: a validator client talking to the daemon over its socket, exercising every
-//! request kind once and printing what happened.
+//! request kind once and printing what happened. Its main block goes the proposer's way:
+//! transactions into the mempool (`SubmitTx`), a block packed from it (`BuildBlock`), that block
+//! committed (`SubmitBlock`).
 
 use anyhow::{Context, bail};
 use keel_chain::{
@@ -13,13 +15,17 @@ use keel_protocol::{Request, Response};
 use crate::cmd::chain::gas_text;
 
 fn signed(key: &SecretKey, nonce: u64, kind: TxKind) -> SignedTx {
+    signed_paying(key, nonce, 1, kind)
+}
+
+fn signed_paying(key: &SecretKey, nonce: u64, priority_fee: u64, kind: TxKind) -> SignedTx {
     Transaction {
         chain_id: keel_chain::ChainConfig::demo().chain_id,
         sender: key.public_key().to_bytes(),
         nonce,
         gas_limits: [20_000_000, 10_000, 16, 100_000],
         max_fee_per_unit: [1_000, 1_000, 1_000, 1_000],
-        priority_fee: 1,
+        priority_fee,
         kind,
     }
     .sign(key)
@@ -76,6 +82,53 @@ fn submit_block(
     match expect_ok(c.call(&Request::SubmitBlock {
         block: encode(&block),
     })?)? {
+        Response::BlockOutcome { output } => Ok(serde_json::from_slice(&output)?),
+        other => bail!("unexpected answer to SubmitBlock: {other:?}"),
+    }
+}
+
+/// The mempool loop: submits `txs` (`SubmitTx`), has the daemon pack the next block from its
+/// mempool (`BuildBlock`, proposed by `validator`) and commits it (`SubmitBlock`).
+fn through_mempool(
+    c: &mut Client,
+    validator: &SecretKey,
+    txs: Vec<SignedTx>,
+) -> anyhow::Result<keel_chain::BlockResult> {
+    let (mut waiting, mut replaced) = (0, 0);
+    let submitted = txs.len();
+    for tx in txs {
+        match expect_ok(c.call(&Request::SubmitTx { tx: encode(&tx) })?)? {
+            Response::TxAdmitted {
+                ready, replaced: r, ..
+            } => {
+                waiting += usize::from(!ready);
+                replaced += usize::from(r.is_some());
+            }
+            other => bail!("unexpected answer to SubmitTx: {other:?}"),
+        }
+    }
+    println!(
+        "demo: SubmitTx: {submitted} transactions admitted to the mempool, signatures verified \
+         once on the batching service ({waiting} waited for an earlier nonce, {replaced} \
+         replaced a pending one by a higher priority fee)"
+    );
+    let request = keel_protocol::BuildRequest {
+        proposer: address_of(&validator.public_key().to_bytes()),
+        ..keel_protocol::BuildRequest::default()
+    };
+    let (block, detail) = match expect_ok(c.call(&Request::BuildBlock(request))?)? {
+        Response::BlockBuilt { block, detail } => (block, detail),
+        other => bail!("unexpected answer to BuildBlock: {other:?}"),
+    };
+    let detail: serde_json::Value = serde_json::from_slice(&detail).unwrap_or_default();
+    println!(
+        "demo: BuildBlock: packed {} transactions by priority fee per unit of the scarcest gas \
+         dimension, each sender in nonce order (gas limits {}, priority fees up to {})",
+        detail["txs"],
+        detail["gas"],
+        detail["priority_fees"].as_str().unwrap_or("?")
+    );
+    match expect_ok(c.call(&Request::SubmitBlock { block })?)? {
         Response::BlockOutcome { output } => Ok(serde_json::from_slice(&output)?),
         other => bail!("unexpected answer to SubmitBlock: {other:?}"),
     }
@@ -149,7 +202,9 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<DemoOutcom
         gas_text(&receipt.gas_used)
     );
 
-    // One block: three increments and ten transfers.
+    // One block through the mempool: three increments and ten transfers. Bob's transfers
+    // arrive newest first (each waits for the one before it), and Alice's first increment is
+    // sent again with a higher priority fee (a replacement).
     let mut txs = Vec::new();
     let n_alice = nonce(&mut c, alice)?;
     for i in 0..3 {
@@ -178,15 +233,30 @@ pub fn run(endpoint: &Endpoint, keys: &[SecretKey]) -> anyhow::Result<DemoOutcom
             },
         ));
     }
-    let result = submit_block(&mut c, validator, txs)?;
+    txs[3..].reverse();
+    txs.push(signed_paying(
+        alice,
+        n_alice,
+        2,
+        TxKind::Call {
+            contract: counter,
+            call: CallData {
+                entry: "increment".into(),
+                args: vec![],
+            },
+            value: Amount::ZERO,
+        },
+    ));
+    let result = through_mempool(&mut c, validator, txs)?;
     let ok = result
         .receipts
         .iter()
         .filter(|r| matches!(r.status, keel_chain::TxStatus::Success { .. }))
         .count();
     println!(
-        "demo: block {} committed: {ok}/{} transactions succeeded (3 counter increments by account 1, \
-         10 transfers from account 2), gas {}, root {}",
+        "demo: SubmitBlock: block {} committed: {ok}/{} transactions succeeded (3 counter \
+         increments by account 1, 10 transfers from account 2; their signatures were not \
+         verified again), gas {}, root {}",
         result.height,
         result.receipts.len(),
         gas_text(&result.gas_used),

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod demo;
 pub mod lock;
+pub mod mempool;
 pub mod notify;
 pub mod rate;
 pub mod reopener;

@@ -48,6 +48,8 @@ pub struct ChainService {
     client_verifier: Arc<dyn SignatureVerifier>,
     kernel: Option<Arc<keel_kernel_progs::KernelPrograms>>,
     counters: Counters,
+    /// `SubmitTx` and `BuildBlock`; its verdict cache is the one the chain's verifier consults.
+    pool: super::mempool::DaemonPool,
 }
 
 fn rejected(message: impl std::fmt::Display) -> Response {
@@ -73,8 +75,10 @@ impl ChainService {
         client_verifier: Arc<dyn SignatureVerifier>,
         kernel: Option<Arc<keel_kernel_progs::KernelPrograms>>,
         limits: RequestLimits,
+        pool: super::mempool::DaemonPool,
     ) -> Self {
         ChainService {
+            pool,
             store: Store::new(chain, reopen),
             verify_rate: super::rate::VerifyRate::new(limits.verify_rate),
             limits,
@@ -193,6 +197,7 @@ impl ChainService {
                 if commit {
                     self.count(&r);
                     self.store.committed((block.header.height, r.state_root));
+                    self.pool.committed(&chain, &block);
                 }
                 Response::BlockOutcome {
                     output: serde_json::to_vec(&r).unwrap_or_default(),
@@ -213,8 +218,8 @@ impl ChainService {
     }
 
     /// Executes one transaction on the head without committing it: blocks come only from
-    /// `SubmitBlock`, so `Deploy` and `GovernanceSubmit` are simulations (there is no mempool
-    /// yet); their answer says so.
+    /// `SubmitBlock`, so `Deploy` and `GovernanceSubmit` are simulations (`SubmitTx` puts a
+    /// transaction in the mempool); their answer says so.
     fn one_tx(&self, ctx: &RequestContext, bytes: &[u8], want: Want) -> Response {
         let tx: SignedTx = match decode("signed transaction", bytes) {
             Ok(t) => t,
@@ -336,7 +341,7 @@ impl ChainService {
 
 /// What a `Deploy` or `GovernanceSubmit` answer carries besides the simulated receipt.
 const NOT_COMMITTED: &str = "simulated on the head, not committed: blocks come only from \
-     SubmitBlock; include the transaction in a block (there is no mempool yet)";
+     SubmitBlock; send the transaction with SubmitTx (the mempool) or include it in a block";
 
 /// Which transaction kind a single-transaction request must carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,6 +362,14 @@ impl Service for ChainService {
             Request::QueryState { key, with_proof } => self.query(&key, with_proof),
             Request::BlsBatchVerify { items } => self.verify(ctx, items),
             Request::GovernanceSubmit { tx } => self.one_tx(ctx, &tx, Want::Governance),
+            Request::SubmitTx { tx } => match self.chain() {
+                Ok(chain) => self.pool.submit(ctx, &chain, &tx),
+                Err(r) => r,
+            },
+            Request::BuildBlock(req) => match self.chain() {
+                Ok(chain) => self.pool.build(&chain, &req),
+                Err(r) => r,
+            },
             // The server answers these itself.
             Request::Hello { .. } | Request::AuthProof { .. } | Request::Ping { .. } => {
                 Response::Error {
@@ -424,6 +437,7 @@ impl Service for ChainService {
         {
             write_jit_metrics(out, &j);
         }
+        self.pool.write_metrics(out);
         if let Some(k) = &self.kernel {
             out.push_str(&k.metrics_text());
         }
