@@ -36,6 +36,9 @@ use crate::shared::Shared;
 /// Write-buffer capacity a connection keeps between answers.
 const RETAINED_OUT_BYTES: usize = 256 * 1024;
 
+/// Completions handled between two submissions of queued answers within one batch.
+const FLUSH_EVERY: usize = 8;
+
 /// A listener this ring accepts on (index 0: TCP, 1: Unix).
 pub(super) struct Listener {
     fd: RawFd,
@@ -161,7 +164,17 @@ impl RingOwner {
         ring.reap(cqes);
         let now = Instant::now();
         for (i, &(ud, res, flags)) in cqes.iter().enumerate() {
-            if let Err(e) = state.on_cqe(ring, bufs, now, ud, res, flags) {
+            let mut handled = state.on_cqe(ring, bufs, now, ud, res, flags);
+            // Answers go out every few completions, not only at the end of the batch: if this
+            // thread is descheduled mid-batch (a busy host), only the answers it has not
+            // produced yet wait for it, not every answer of the batch.
+            if handled.is_ok() && (i + 1) % FLUSH_EVERY == 0 && i + 1 < cqes.len() {
+                handled = state
+                    .flush_dirty(ring)
+                    .and_then(|()| ring.submit_now().map_err(SubmitError::Submit));
+                bufs.publish();
+            }
+            if let Err(e) = handled {
                 // The teardown still sees (and closes) descriptors in the unhandled rest.
                 ring.requeue(cqes.get(i + 1..).unwrap_or_default());
                 return Err(e);
