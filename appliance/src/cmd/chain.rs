@@ -739,7 +739,7 @@ pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
                 let answer = json!({
                     "signed": signed,
                     "hash": hex::encode(tx.hash()),
-                    "sender": hex::encode(tx.sender_address()),
+                    "sender": hex::encode(tx.tx.sender_address()),
                     "nonce": tx.tx.nonce,
                 });
                 println!("{}", serde_json::to_string_pretty(&answer)?);
