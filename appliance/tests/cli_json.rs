@@ -25,7 +25,10 @@ enum Shape {
 use Shape::*;
 
 const SHAPES: &[(&str, Shape)] = &[
-    ("serve", NoData("runs the daemon; logs go to stderr, data to /metrics and the socket")),
+    (
+        "serve",
+        NoData("runs the daemon; logs go to stderr, data to /metrics and the socket"),
+    ),
     ("client status", Flag),
     ("client account", Flag),
     ("client call", Flag),
@@ -42,13 +45,22 @@ const SHAPES: &[(&str, Shape)] = &[
     ("bench pcc", Flag),
     ("bench kernel", Flag),
     ("bench bls", Flag),
-    ("demo", NoData("a narrated walkthrough for people; `vm exec --json` gives the same facts")),
+    (
+        "demo",
+        NoData("a narrated walkthrough for people; `vm exec --json` gives the same facts"),
+    ),
     ("chain init", Flag),
     ("chain status", Flag),
     ("chain exec-block", Flag),
-    ("chain generate", NoData("`committed <height> <root>` progress lines for the crash test")),
+    (
+        "chain generate",
+        NoData("`committed <height> <root>` progress lines for the crash test"),
+    ),
     ("chain genesis-check", Flag),
-    ("chain genesis-pin", NoData("writes the pinned files; maintainers only")),
+    (
+        "chain genesis-pin",
+        NoData("writes the pinned files; maintainers only"),
+    ),
     ("state get", Flag),
     ("state proof", Flag),
     ("state check", Flag),
@@ -58,11 +70,17 @@ const SHAPES: &[(&str, Shape)] = &[
     ("tx send", Flag),
     ("bridge list", Flag),
     ("bridge run", Flag),
-    ("audit tail", NoData("the audit entries are JSON lines already, printed as stored")),
+    (
+        "audit tail",
+        NoData("the audit entries are JSON lines already, printed as stored"),
+    ),
     ("module certify", Flag),
     ("module check", Flag),
     ("kernel status", Flag),
-    ("kernel detach", NoData("an action; `kernel status --json` shows the result")),
+    (
+        "kernel detach",
+        NoData("an action; `kernel status --json` shows the result"),
+    ),
     ("gov propose activate-routine", Flag),
     ("gov propose activate-builtin", Flag),
     ("gov propose deactivate-routine", Flag),
@@ -76,7 +94,10 @@ const SHAPES: &[(&str, Shape)] = &[
     ("gov status", Flag),
     ("offload topology", Flag),
     ("offload verify", Flag),
-    ("contract new", NoData("creates a project directory and names it")),
+    (
+        "contract new",
+        NoData("creates a project directory and names it"),
+    ),
     ("contract build", Flag),
     ("contract check", Flag),
     ("contract test", Flag),
@@ -84,7 +105,10 @@ const SHAPES: &[(&str, Shape)] = &[
     ("contract call", Flag),
     ("replay", Flag),
     ("hwtest probe", Flag),
-    ("hwtest run", NoData("writes signed report.json and report.html; `hwtest compare --json` reads them")),
+    (
+        "hwtest run",
+        NoData("writes signed report.json and report.html; `hwtest compare --json` reads them"),
+    ),
     ("hwtest compare", Flag),
 ];
 
@@ -143,7 +167,11 @@ fn every_command_is_classified_and_every_data_command_offers_json() {
         let shape = SHAPES.iter().find(|(n, _)| n == name).unwrap().1;
         // The leaf's own options, or a parent's (`gov propose --json`).
         let offers = helps.iter().skip(1).any(|h| options(h).contains("--json"));
-        assert_eq!(offers, shape == Flag, "{name}: --json offered: {offers}, shape {shape:?}");
+        assert_eq!(
+            offers,
+            shape == Flag,
+            "{name}: --json offered: {offers}, shape {shape:?}"
+        );
     }
 }
 
@@ -177,25 +205,54 @@ fn data_commands_print_json_that_parses() {
         "tx", "sign", "--data", d, "--from", "0", "--to", to, "--amount", "5", "--json",
     ]);
     assert_eq!(signed["nonce"], 0);
-    let sent = json_of(&["tx", "send", "--data", d, "--json", signed["signed"].as_str().unwrap()]);
+    let sent = json_of(&[
+        "tx",
+        "send",
+        "--data",
+        d,
+        "--json",
+        signed["signed"].as_str().unwrap(),
+    ]);
     assert_eq!(sent["receipts"][0]["status"]["status"], "success");
     let key = format!("account:{to}");
     let got = json_of(&["state", "get", &key, "--data", d, "--json"]);
-    assert_eq!((got["present"].clone(), got["value"]["balance"].is_string()), (true.into(), true));
-    let absent = json_of(&["state", "get", &format!("account:{}", "ab".repeat(32)), "--data", d, "--json"]);
+    assert_eq!(
+        (got["present"].clone(), got["value"]["balance"].is_string()),
+        (true.into(), true)
+    );
+    let absent = json_of(&[
+        "state",
+        "get",
+        &format!("account:{}", "ab".repeat(32)),
+        "--data",
+        d,
+        "--json",
+    ]);
     assert_eq!(absent["present"], false);
     let proof = json_of(&["state", "proof", &key, "--data", d, "--json"]);
     let verify = |value: &str| {
         json_of(&[
-            "state", "verify", "--root", proof["root"].as_str().unwrap(), "--key", &key,
-            "--value", value, "--proof", proof["proof"].as_str().unwrap(), "--json",
+            "state",
+            "verify",
+            "--root",
+            proof["root"].as_str().unwrap(),
+            "--key",
+            &key,
+            "--value",
+            value,
+            "--proof",
+            proof["proof"].as_str().unwrap(),
+            "--json",
         ])
     };
     assert_eq!(verify(proof["value"].as_str().unwrap())["verified"], true);
     assert_eq!(verify("00")["verified"], false);
     assert!(json_of(&["state", "check", "--data", d, "--json"]).is_object());
     assert!(json_of(&["gov", "status", "--data", d, "--json"]).is_object());
-    assert!(json_of(&["bridge", "list", "--json"]).is_array() || json_of(&["bridge", "list", "--json"]).is_object());
+    assert!(
+        json_of(&["bridge", "list", "--json"]).is_array()
+            || json_of(&["bridge", "list", "--json"]).is_object()
+    );
     let run = json_of(&["bridge", "run", "sha256", "--input-hex", "616263", "--json"]);
     assert_eq!(run["ok"], true);
     let cert = repo("vm/chain/genesis/sha256.cert");

@@ -33,7 +33,9 @@ fn lowest_free_fd(pid: u32) -> u64 {
 }
 
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 /// Sets `pid`'s RLIMIT_NOFILE soft limit (the hard limit stays: raising it back would need
@@ -141,7 +143,10 @@ fn beyond_its_descriptor_limit_the_ring_serves_the_validator_and_new_clients_wit
     late.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     late.handshake(&demo_key(1), None).unwrap();
-    assert!(status_ok(&mut late), "a connection beyond the limit was not served");
+    assert!(
+        status_ok(&mut late),
+        "a connection beyond the limit was not served"
+    );
     assert!(
         open_fds(pid) <= held,
         "the connections hold no descriptors ({} open, {held} before)",

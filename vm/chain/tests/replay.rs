@@ -185,10 +185,26 @@ fn badly_signed_chain(dir: &Path) -> Vec<Vec<Signing>> {
     use Signing::*;
     let mut chain = new_chain(dir);
     let plan = [
-        vec![Good, OtherKey, Good, OtherMessage, NotAPoint, Good, Infinity, Good],
+        vec![
+            Good,
+            OtherKey,
+            Good,
+            OtherMessage,
+            NotAPoint,
+            Good,
+            Infinity,
+            Good,
+        ],
         vec![OtherKey, Good, Good, Good, Good, Good, Good, NotAPoint],
         vec![Good; 6],
-        vec![OtherKey, OtherMessage, NotAPoint, Infinity, OtherKey, OtherMessage],
+        vec![
+            OtherKey,
+            OtherMessage,
+            NotAPoint,
+            Infinity,
+            OtherKey,
+            OtherMessage,
+        ],
     ];
     let mut nonces = [0u64; 4];
     for signings in &plan {
@@ -246,7 +262,12 @@ fn blocks_with_badly_signed_transactions_stay_valid_and_replay_identically_on_ev
     let axes: [(&str, Engine, MakeVerifier<'_>, Option<u64>); 4] = [
         ("interp/single/fresh", Engine::Interpreter, &single, None),
         ("jit/batch-1/fresh", Engine::Jit, &batch1, None),
-        ("interp/batch-2/restarted", Engine::Interpreter, &batch2, Some(2)),
+        (
+            "interp/batch-2/restarted",
+            Engine::Interpreter,
+            &batch2,
+            Some(2),
+        ),
         ("jit/single/restarted", Engine::Jit, &single, Some(1)),
     ];
     for (name, engine, verifier, restart) in axes {
