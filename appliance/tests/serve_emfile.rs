@@ -118,6 +118,7 @@ fn beyond_its_descriptor_limit_the_ring_serves_the_validator_and_new_clients_wit
     if let Err(e) = set_nofile(pid, limit) {
         println!("SKIPPED[root]: cannot lower the daemon's descriptor limit ({e})");
         let _ = daemon.kill();
+        let _ = daemon.wait();
         return;
     }
     // Strangers beyond the limit, then an authenticated latecomer.
