@@ -19,7 +19,7 @@ use crate::metrics::{Metrics, MetricsEndpoint};
 use crate::pool::WorkerPool;
 use crate::service::Service;
 use crate::shared::Shared;
-use crate::uring::{self, Inbox};
+use crate::uring::{self, Balance, Inbox};
 
 /// The network backend a server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,17 +212,21 @@ impl ServerHandle {
             Backend::IoUring => {
                 let unix = unix.map(Arc::new);
                 let mut tcp_listeners = tcp_listeners.into_iter();
-                for i in 0..threads {
+                for _ in 0..threads {
                     let inbox = Inbox::new().map_err(|source| ServerError::Spawn {
                         what: "eventfd",
                         source,
                     })?;
-                    handle.inboxes.push(inbox.clone());
+                    handle.inboxes.push(inbox);
+                }
+                let balance = Balance::new(handle.inboxes.clone());
+                for i in 0..threads {
                     let (shared, tcp, unix) = (shared.clone(), tcp_listeners.next(), unix.clone());
+                    let seat = (balance.clone(), i);
                     let pin = shared.config.pin_threads;
                     let t = std::thread::Builder::new()
                         .name(format!("keel-ring-{i}"))
-                        .spawn(move || uring::run_ring(shared, inbox, tcp, unix, pin.then_some(i)))
+                        .spawn(move || uring::run_ring(shared, seat, tcp, unix, pin.then_some(i)))
                         .map_err(|source| ServerError::Spawn {
                             what: "ring thread",
                             source,

@@ -123,8 +123,8 @@ pub struct BenchServeArgs {
     #[arg(long, default_value_t = 1_024)]
     pub max_connections: usize,
     /// With --attack simulate: compute gas each simulated transaction asks for (at most the
-    /// daemon's simulate_compute_limit, 100 000 000 by default).
-    #[arg(long, default_value_t = 100_000_000)]
+    /// daemon's simulate_compute_limit, 15 000 000 by default).
+    #[arg(long, default_value_t = 15_000_000)]
     pub sim_compute: u64,
     /// With --attack: serve through the epoll fallback instead of io_uring.
     #[arg(long)]
@@ -193,24 +193,29 @@ pub struct BenchVmArgs {
 #[derive(Debug, Serialize)]
 pub struct VmBenchRow {
     pub workload: String,
-    pub unmetered_ms: f64,
+    /// `None` for a workload that only ends when its gas does.
+    pub unmetered_ms: Option<f64>,
     pub metered_ms: f64,
     /// unmetered time ÷ metered time: below 1 by the cost of metering.
-    pub speedup: f64,
+    pub speedup: Option<f64>,
     pub gas_compute: u64,
     /// The same calls on the wasmtime tier (same instrumented module, same gas).
     pub wasmtime_metered_ms: f64,
-    pub wasmtime_unmetered_ms: f64,
+    pub wasmtime_unmetered_ms: Option<f64>,
     /// wasmi metered time ÷ wasmtime metered time (> 1: the JIT is faster).
     pub wasmtime_speedup: f64,
     /// wasmtime metered time ÷ wasmtime unmetered time (the JIT's metering overhead).
-    pub wasmtime_metering_ratio: f64,
+    pub wasmtime_metering_ratio: Option<f64>,
     /// Cranelift compilation of the instrumented module.
     pub compile_ms: f64,
     /// Loading the cached artifact: MAC check, deserialization and linking.
     pub cached_load_ms: f64,
     /// Instantiating the linked module and running an empty call on it.
     pub instantiate_ms: f64,
+    /// Compute gas per second of metered execution, in millions: what a wall-time budget
+    /// allows (the slowest workload sets the block and transaction limits, see
+    /// vm/chain/ENCODING.md "Block and transaction limits").
+    pub mgas_per_s: f64,
 }
 
 /// The first line of every `keel bench` text report: what is compared, which direction is
@@ -239,42 +244,60 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
 
 struct Workload {
     name: &'static str,
-    code: &'static [u8],
+    code: std::borrow::Cow<'static, [u8]>,
     entry: &'static str,
     input: Vec<u8>,
+    /// Runs until this much compute gas is spent (an out-of-gas trap is its expected end).
+    until_gas: Option<u64>,
 }
+
+/// The cheapest loop a transaction can write (one branch per iteration): the most metered
+/// work per gas, so the fewest gas per second: it sets the block's compute limit (ENCODING.md,
+/// "Block and transaction limits"). At the old 4e9 limit it held a block for 93 s.
+const SPIN: &str = r#"(module (memory 1 1) (func (export "spin") (loop (br 0))))"#;
 
 fn workloads(scale: f64) -> Vec<Workload> {
     let n = |base: f64| ((base * scale).max(1.0)) as u32;
     vec![
         Workload {
             name: "integer loop (coremark)",
-            code: keel_contracts::COREMARK.wasm,
+            code: keel_contracts::COREMARK.wasm.into(),
             entry: "coremark",
             input: n(400.0).to_le_bytes().to_vec(),
+            until_gas: None,
         },
         Workload {
             name: "sha256 (in-contract, 32 B x N)",
-            code: keel_contracts::SHA256.wasm,
+            code: keel_contracts::SHA256.wasm.into(),
             entry: "sha256_iter",
             input: n(20_000.0).to_le_bytes().to_vec(),
+            until_gas: None,
         },
         Workload {
             name: "fib (iterative)",
-            code: keel_contracts::FIB.wasm,
+            code: keel_contracts::FIB.wasm.into(),
             entry: "fib",
             input: n(3_000_000.0).to_le_bytes().to_vec(),
+            until_gas: None,
+        },
+        Workload {
+            name: "empty loop until out of gas",
+            // A constant module: parsing it cannot fail.
+            code: wat::parse_str(SPIN).unwrap_or_default().into(),
+            entry: "spin",
+            input: Vec::new(),
+            until_gas: Some(u64::from(n(20_000_000.0))),
         },
     ]
 }
 
 fn time_call(vm: &Vm, w: &Workload) -> anyhow::Result<(Duration, u64)> {
-    let prepared = vm.prepare(w.code)?;
+    let prepared = vm.prepare(&w.code)?;
     let req = CallRequest {
         entry: w.entry.into(),
         input: w.input.clone(),
         limits: GasVector {
-            compute: u64::MAX / 4,
+            compute: w.until_gas.unwrap_or(u64::MAX / 4),
             storage_bytes: 1 << 20,
             memory_pages: 256,
             bandwidth: 1 << 20,
@@ -284,7 +307,8 @@ fn time_call(vm: &Vm, w: &Workload) -> anyhow::Result<(Duration, u64)> {
     let start = Instant::now();
     let out = vm.call_prepared(&prepared, req, Box::new(MemoryState::default()))?;
     let elapsed = start.elapsed();
-    if let Err(trap) = out.result {
+    // Unmetered, the spin has no end but the gas: it is timed metered only.
+    if let (Err(trap), None) = (out.result, w.until_gas) {
         anyhow::bail!("workload {} trapped: {trap}", w.name);
     }
     Ok((elapsed, out.gas_used.compute))
@@ -305,37 +329,48 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
         if !a.json {
             eprintln!("running {} ({} rounds)…", w.name, a.rounds);
         }
+        // Unmetered, a workload that ends only when its gas does would never end.
+        let plain = w.until_gas.is_none().then_some(&plain);
         // Warm-up compiles both and touches the code once.
-        time_call(&plain, &w)?;
+        if let Some(plain) = plain {
+            time_call(plain, &w)?;
+        }
         let (_, gas) = time_call(&metered, &w)?;
         let (_, jit_gas) = time_call(&jit_metered, &w)?;
-        time_call(&jit_plain, &w)?;
+        let jit_plain = w.until_gas.is_none().then_some(&jit_plain);
+        if let Some(jit_plain) = jit_plain {
+            time_call(jit_plain, &w)?;
+        }
         anyhow::ensure!(
             gas == jit_gas,
             "{}: wasmtime charged {jit_gas}, wasmi {gas}",
             w.name
         );
-        let vms = [&plain, &metered, &jit_plain, &jit_metered];
+        let vms = [plain, Some(&metered), jit_plain, Some(&jit_metered)];
         let mut best = [Duration::MAX; 4];
         for _ in 0..a.rounds.max(1) {
             for (b, vm) in best.iter_mut().zip(vms) {
-                *b = (*b).min(time_call(vm, &w)?.0);
+                if let Some(vm) = vm {
+                    *b = (*b).min(time_call(vm, &w)?.0);
+                }
             }
         }
         let [best_plain, best_metered, jit_plain_t, jit_metered_t] = best;
         let phases = super::bench_jit::phases(w.code)?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let ratio = |x: Duration, y: Duration| x.as_secs_f64() / y.as_secs_f64().max(1e-12);
+        let metered_s = best_metered.as_secs_f64().max(1e-12);
         rows.push(VmBenchRow {
             workload: w.name.to_string(),
-            unmetered_ms: ms(best_plain),
+            unmetered_ms: plain.map(|_| ms(best_plain)),
             metered_ms: ms(best_metered),
-            speedup: ratio(best_plain, best_metered),
+            speedup: plain.map(|_| ratio(best_plain, best_metered)),
             gas_compute: gas,
+            mgas_per_s: gas as f64 / metered_s / 1e6,
             wasmtime_metered_ms: ms(jit_metered_t),
-            wasmtime_unmetered_ms: ms(jit_plain_t),
+            wasmtime_unmetered_ms: jit_plain.map(|_| ms(jit_plain_t)),
             wasmtime_speedup: ratio(best_metered, jit_metered_t),
-            wasmtime_metering_ratio: ratio(jit_metered_t, jit_plain_t),
+            wasmtime_metering_ratio: jit_plain.map(|_| ratio(jit_metered_t, jit_plain_t)),
             compile_ms: ms(phases.compile),
             cached_load_ms: ms(phases.cached_load),
             instantiate_ms: ms(phases.instantiate),
@@ -353,13 +388,15 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
             "lower ms is better; the speedup is below 1 by metering's cost",
         );
         println!(
-            "{:<32} {:>14} {:>12} {:>10} {:>16}",
-            "workload", "unmetered ms", "metered ms", "speedup", "gas (compute)"
+            "{:<32} {:>14} {:>12} {:>10} {:>16} {:>10}",
+            "workload", "unmetered ms", "metered ms", "speedup", "gas (compute)", "Mgas/s"
         );
         for r in &rows {
+            let unmetered = r.unmetered_ms.map_or("-".into(), |m| format!("{m:.2}"));
+            let speedup = r.speedup.map_or("-".into(), |x| format!("{x:.3}x"));
             println!(
-                "{:<32} {:>14.2} {:>12.2} {:>9.3}x {:>16}",
-                r.workload, r.unmetered_ms, r.metered_ms, r.speedup, r.gas_compute
+                "{:<32} {:>14} {:>12.2} {:>10} {:>16} {:>10.1}",
+                r.workload, unmetered, r.metered_ms, speedup, r.gas_compute, r.mgas_per_s
             );
         }
         println!(
@@ -377,13 +414,19 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
             "inst ms"
         );
         for r in &rows {
+            let unmetered = r
+                .wasmtime_unmetered_ms
+                .map_or("-".into(), |m| format!("{m:.2}"));
+            let ratio = r
+                .wasmtime_metering_ratio
+                .map_or("-".into(), |x| format!("{x:.3}"));
             println!(
-                "{:<32} {:>10.2} {:>10.2} {:>8.2}x {:>7.3} {:>11.2} {:>10.3} {:>10.3}",
+                "{:<32} {:>10.2} {:>10} {:>8.2}x {:>7} {:>11.2} {:>10.3} {:>10.3}",
                 r.workload,
                 r.wasmtime_metered_ms,
-                r.wasmtime_unmetered_ms,
+                unmetered,
                 r.wasmtime_speedup,
-                r.wasmtime_metering_ratio,
+                ratio,
                 r.compile_ms,
                 r.cached_load_ms,
                 r.instantiate_ms

@@ -30,6 +30,9 @@ pub enum BridgeCmd {
         /// Gas budget.
         #[arg(long, default_value_t = 100_000_000)]
         gas: u64,
+        /// Print `{"ok", "output", "instructions", "gas"}` or `{"ok": false, "status", "error"}`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -83,6 +86,7 @@ pub fn run(cmd: BridgeCmd) -> anyhow::Result<ExitCode> {
             input_hex,
             engine,
             gas,
+            json,
         } => {
             let id = find(&reg, &routine)?;
             let input = hex::decode(input_hex.trim_start_matches("0x"))
@@ -92,6 +96,25 @@ pub fn run(cmd: BridgeCmd) -> anyhow::Result<ExitCode> {
                 .map(|r| r.manifest().output_len)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             match reg.run(id, &input, out_len, engine, gas) {
+                Ok(r) if json => {
+                    let answer = serde_json::json!({
+                        "ok": true,
+                        "output": hex::encode(&r.output),
+                        "instructions": r.instructions,
+                        "gas": r.gas,
+                    });
+                    println!("{answer}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) if json => {
+                    let answer = serde_json::json!({
+                        "ok": false,
+                        "status": e.status_code(),
+                        "error": e.to_string(),
+                    });
+                    println!("{answer}");
+                    Ok(ExitCode::from(2))
+                }
                 Ok(r) => {
                     println!(
                         "output 0x{}\ninstructions {}\ngas {}",

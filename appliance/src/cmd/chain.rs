@@ -42,6 +42,9 @@ pub enum ChainCmd {
         /// Balance of each demo account.
         #[arg(long, default_value = "1000000000000000000000000")]
         balance: String,
+        /// Print the new chain's id, head and keystore path as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Height, state root and base prices of the head.
     Status {
@@ -107,6 +110,9 @@ pub enum StateCmd {
         key: String,
         #[command(flatten)]
         data: DataDir,
+        /// Print `{"key", "present", "value"}` (an account decoded, anything else as hex).
+        #[arg(long)]
+        json: bool,
     },
     /// A value with its inclusion (or exclusion) proof against the head's state root.
     Proof {
@@ -133,6 +139,9 @@ pub enum StateCmd {
         /// The proof (hex), as printed by `state proof`.
         #[arg(long)]
         proof: String,
+        /// Print `{"verified": bool, "error"}`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -195,6 +204,9 @@ pub struct SignArgs {
     /// Priority fee per compute unit.
     #[arg(long, default_value_t = 1)]
     pub priority_fee: u64,
+    /// Print `{"signed", "hash", "sender", "nonce"}` instead of the bare hex.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_dims(s: &str) -> Result<PerDimension, String> {
@@ -284,6 +296,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             data,
             accounts,
             balance,
+            json,
         } => {
             let balance: Amount =
                 serde_json::from_value(json!(balance)).context("--balance is not a number")?;
@@ -300,6 +313,18 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             genesis::write_keystore(&data.keystore(), accounts)
                 .context("cannot write the keystore")?;
             let (h, root) = chain.head()?;
+            if json {
+                let answer = json!({
+                    "chain_id": g.config.chain_id,
+                    "data": data.dir,
+                    "height": h,
+                    "state_root": hex::encode(root),
+                    "accounts": accounts,
+                    "keystore": data.keystore(),
+                });
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             println!(
                 "initialized chain {} in {}",
                 g.config.chain_id,
@@ -610,27 +635,34 @@ pub fn gas_text(g: &PerDimension) -> String {
 pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         StateCmd::Check(a) => super::state_check::run(a),
-        StateCmd::Get { key, data } => {
+        StateCmd::Get { key, data, json } => {
             let raw = parse_key(&key)?;
             let value = match via_daemon::daemon_conn(&data) {
                 Some(conn) => super::client::query(&conn, &raw)?.value,
                 None => open(&data)?.get(&raw)?,
             };
-            match value {
-                None => {
-                    println!("absent");
-                    Ok(ExitCode::from(super::exit::ABSENT))
+            let shown = match &value {
+                None => serde_json::Value::Null,
+                Some(v) if key.starts_with("account:") => {
+                    let acc: keel_chain::Account = decode("account", v)?;
+                    serde_json::to_value(&acc)?
                 }
-                Some(v) => {
-                    if key.starts_with("account:") {
-                        let acc: keel_chain::Account = decode("account", &v)?;
-                        println!("{}", serde_json::to_string_pretty(&acc)?);
-                    } else {
-                        println!("0x{}", hex::encode(v));
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
+                Some(v) => json!(format!("0x{}", hex::encode(v))),
+            };
+            if json {
+                let answer = json!({ "key": key, "present": value.is_some(), "value": shown });
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else if value.is_none() {
+                println!("absent");
+            } else if let Some(text) = shown.as_str() {
+                println!("{text}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&shown)?);
             }
+            Ok(match value {
+                None => ExitCode::from(super::exit::ABSENT),
+                Some(_) => ExitCode::SUCCESS,
+            })
         }
         StateCmd::Proof { key, data, json } => {
             let raw = parse_key(&key)?;
@@ -658,6 +690,7 @@ pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
             key,
             value,
             proof,
+            json,
         } => {
             let raw = parse_key(&key)?;
             let root = parse_hex::<32>("root", &root)?;
@@ -667,21 +700,27 @@ pub fn run_state(cmd: StateCmd) -> anyhow::Result<ExitCode> {
                 .map(|v| hex::decode(v.trim_start_matches("0x")))
                 .transpose()
                 .context("value is not hex")?;
-            match keel_state::verify_proof(
+            let verdict = keel_state::verify_proof(
                 keel_state::RootHash(root),
                 &raw,
                 value.as_deref(),
                 &proof,
-            ) {
-                Ok(()) => {
-                    println!("verified");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    println!("NOT verified: {e}");
-                    Ok(ExitCode::from(1))
-                }
+            );
+            match (&verdict, json) {
+                (_, true) => println!(
+                    "{}",
+                    json!({
+                        "verified": verdict.is_ok(),
+                        "error": verdict.as_ref().err().map(ToString::to_string),
+                    })
+                ),
+                (Ok(()), false) => println!("verified"),
+                (Err(e), false) => println!("NOT verified: {e}"),
             }
+            Ok(match verdict {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(1),
+            })
         }
     }
 }
@@ -708,7 +747,18 @@ pub fn run_tx(cmd: TxCmd) -> anyhow::Result<ExitCode> {
         }
         TxCmd::Sign(a) => {
             let tx = sign(&a)?;
-            println!("{}", hex::encode(encode(&tx)));
+            let signed = hex::encode(encode(&tx));
+            if a.json {
+                let answer = json!({
+                    "signed": signed,
+                    "hash": hex::encode(tx.hash()),
+                    "sender": hex::encode(tx.tx.sender_address()),
+                    "nonce": tx.tx.nonce,
+                });
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                println!("{signed}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         TxCmd::Send { txs, data, json } => {

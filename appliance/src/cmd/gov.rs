@@ -253,7 +253,13 @@ fn submit(signer: &Signer, g: GovTx) -> anyhow::Result<ExitCode> {
         chain_id,
         sender: key.public_key().to_bytes(),
         nonce,
-        gas_limits: [500_000_000, 1_000, 1, size.saturating_add(1_000)],
+        // A governance transaction may use its whole block (the demo chain's compute limit).
+        gas_limits: [
+            keel_chain::fees::BLOCK_COMPUTE_LIMIT,
+            1_000,
+            1,
+            size.saturating_add(1_000),
+        ],
         max_fee_per_unit: [1_000, 1_000, 1_000, 1_000],
         priority_fee: 0,
         kind: TxKind::Governance(g),

@@ -33,6 +33,9 @@ pub enum ModuleCmd {
         /// Where to write the certificate.
         #[arg(short, long)]
         output: PathBuf,
+        /// Print `{"certified", …}` as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a certificate against its object in one linear pass (the trusted checker).
     /// Exit status 0 if it holds, 2 if it is refused.
@@ -43,7 +46,20 @@ pub enum ModuleCmd {
         /// Check against a built-in routine's object (e.g. modmul_bls12_381_fr).
         #[arg(long)]
         builtin: Option<String>,
+        /// Print `{"holds", …}` as JSON.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// Prints `answer` (with `--json`) or `text`, and exits with `code`.
+fn say(json: bool, answer: serde_json::Value, text: String, code: u8) -> ExitCode {
+    if json {
+        println!("{answer}");
+    } else {
+        println!("{text}");
+    }
+    ExitCode::from(code)
 }
 
 fn load(o: &Object) -> anyhow::Result<(Vec<u8>, keel_pcc::Params)> {
@@ -82,27 +98,41 @@ fn load(o: &Object) -> anyhow::Result<(Vec<u8>, keel_pcc::Params)> {
 
 pub fn run(cmd: ModuleCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        ModuleCmd::Certify { object, output } => {
+        ModuleCmd::Certify {
+            object,
+            output,
+            json,
+        } => {
             let (elf, params) = load(&object)?;
             match keel_pcc::certify_object(&elf, &params) {
                 Ok(cert) => {
                     std::fs::write(&output, cert.to_bytes())
                         .with_context(|| format!("cannot write {}", output.display()))?;
-                    println!(
+                    let answer = serde_json::json!({
+                        "certified": true,
+                        "max_instructions": cert.max_instructions,
+                        "loops": cert.loops.len(),
+                        "certificate": output,
+                    });
+                    let text = format!(
                         "certified: worst case {} instructions; {} loops; certificate {}",
                         cert.max_instructions,
                         cert.loops.len(),
                         output.display()
                     );
-                    Ok(ExitCode::SUCCESS)
+                    Ok(say(json, answer, text, 0))
                 }
                 Err(e) => {
-                    println!("cannot certify: {e}");
-                    Ok(ExitCode::from(2))
+                    let answer = serde_json::json!({ "certified": false, "error": e.to_string() });
+                    Ok(say(json, answer, format!("cannot certify: {e}"), 2))
                 }
             }
         }
-        ModuleCmd::Check { files, builtin } => {
+        ModuleCmd::Check {
+            files,
+            builtin,
+            json,
+        } => {
             let (object, certificate) = match (files.as_slice(), &builtin) {
                 ([cert], Some(_)) => (None, cert.clone()),
                 ([obj, cert], None) => (Some(obj.clone()), cert.clone()),
@@ -124,13 +154,22 @@ pub fn run(cmd: ModuleCmd) -> anyhow::Result<ExitCode> {
             let cert = match keel_pcc::decode_for_object(&elf, &bytes) {
                 Ok(cert) => cert,
                 Err(e) => {
-                    println!("REFUSED: the certificate does not decode for this program: {e}");
-                    return Ok(ExitCode::from(2));
+                    let why = format!("the certificate does not decode for this program: {e}");
+                    let answer = serde_json::json!({ "holds": false, "error": why });
+                    return Ok(say(json, answer, format!("REFUSED: {why}"), 2));
                 }
             };
             match keel_pcc::check_object(&elf, &cert) {
                 Ok(r) => {
-                    println!(
+                    let answer = serde_json::json!({
+                        "holds": true,
+                        "instructions": r.instructions,
+                        "reachable": r.reachable,
+                        "loops": r.loops,
+                        "worst_case_instructions": r.worst_case_instructions,
+                        "declared_bound": r.declared_bound,
+                    });
+                    let text = format!(
                         "certificate holds: {} instructions ({} reachable), {} loops bounded, worst case {} ≤ declared {}",
                         r.instructions,
                         r.reachable,
@@ -138,11 +177,11 @@ pub fn run(cmd: ModuleCmd) -> anyhow::Result<ExitCode> {
                         r.worst_case_instructions,
                         r.declared_bound
                     );
-                    Ok(ExitCode::SUCCESS)
+                    Ok(say(json, answer, text, 0))
                 }
                 Err(e) => {
-                    println!("REFUSED: {e}");
-                    Ok(ExitCode::from(2))
+                    let answer = serde_json::json!({ "holds": false, "error": e.to_string() });
+                    Ok(say(json, answer, format!("REFUSED: {e}"), 2))
                 }
             }
         }
@@ -154,6 +193,25 @@ pub struct BenchPccArgs {
     /// Rounds per measurement (the fastest is kept).
     #[arg(long, default_value_t = 5)]
     pub rounds: u32,
+    /// Print the rows as JSON (times in microseconds).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One row of `keel bench pcc --json`.
+fn row_json(r: &keel_pcc::bench::BenchRow) -> serde_json::Value {
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    serde_json::json!({
+        "routine": r.name,
+        "slots": r.slots,
+        "certify_us": us(r.certify),
+        "refused": r.certified.as_ref().err(),
+        "check_us": r.check.map(us),
+        "check_slots_per_sec": r.check_slots_per_sec,
+        "speedup": r.speedup_x100.map(|x| x as f64 / 100.0),
+        "kernel_load_us": r.kernel_load.as_ref().ok().map(|d| us(*d)),
+        "kernel_load_error": r.kernel_load.as_ref().err(),
+    })
 }
 
 pub fn bench(a: BenchPccArgs) -> anyhow::Result<ExitCode> {
@@ -164,6 +222,12 @@ pub fn bench(a: BenchPccArgs) -> anyhow::Result<ExitCode> {
         );
     })
     .map_err(|e| anyhow::anyhow!(e))?;
+    if a.json {
+        let rows: Vec<_> = rows.iter().map(row_json).collect();
+        let report = serde_json::json!({ "bench": "pcc", "rows": rows });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     super::bench::compared(
         "the one-pass certificate checker",
         "the certifier (abstract interpretation)",

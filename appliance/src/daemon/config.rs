@@ -45,9 +45,10 @@ pub struct DaemonConfig {
     /// second; more get `Overloaded`. 0 = no limit. Default 8 192.
     pub verify_rate: u64,
     /// Most compute gas a simulation (`SimulateTx`, `ExecuteBlock` dry run) from a read-only
-    /// client may ask for, summed over its transactions' limits. Default 100 000 000: about
-    /// 0.6–2.3 s of execution at the 43–175 M gas/s `keel bench vm` measures on the reference
-    /// machine, far below a block's 4 000 000 000. Writers get the block's limit.
+    /// client may ask for, summed over its transactions' limits. Default 15 000 000: at most
+    /// 0.25 s of execution at the slowest rate `keel bench vm` measures on the reference
+    /// machine (62 M gas/s), a quarter of a block's 1 s budget (60 000 000 on the demo chain).
+    /// Writers get the block's limit.
     pub simulate_compute_limit: u64,
     /// The mempool behind `SubmitTx` and `BuildBlock`.
     pub mempool: MempoolConfig,
@@ -77,7 +78,7 @@ impl Default for DaemonConfig {
             bls_plugin_report: None,
             verify_max_items: 256,
             verify_rate: 8_192,
-            simulate_compute_limit: 100_000_000,
+            simulate_compute_limit: 15_000_000,
             mempool: MempoolConfig::default(),
             server: keel_server::ServerConfig {
                 unix_socket: None,

@@ -17,6 +17,18 @@ use crate::tx::PerDimension;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
+/// The wall-time budget of one block's execution on the reference machine, in milliseconds.
+pub const BLOCK_BUDGET_MS: u64 = 1_000;
+
+/// The slowest metered execution rate `keel bench vm` measured on the reference machine (a
+/// 2-vCPU AMD EPYC VM, release build), in compute gas per second: the empty loop until out of
+/// gas, 62.0 M gas/s; the other workloads run at 597–681 M gas/s.
+pub const REFERENCE_WORST_GAS_PER_SEC: u64 = 62_000_000;
+
+/// The demo chain's per-block compute limit: [`BLOCK_BUDGET_MS`] at
+/// [`REFERENCE_WORST_GAS_PER_SEC`] (62 000 000), rounded down to 60 000 000 (0.97 s).
+pub const BLOCK_COMPUTE_LIMIT: u64 = 60_000_000;
+
 /// Fee-market parameters (part of the chain config; governance-controlled later).
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct FeeParams {
@@ -33,13 +45,16 @@ pub struct FeeParams {
 }
 
 impl FeeParams {
-    /// Defaults for the demo chain, sized for blocks of ~10 000 simple transactions.
+    /// Defaults for the demo chain. The compute limit is a wall-time budget: one block (and so
+    /// one transaction, which cannot ask for more than its block) executes in at most
+    /// [`BLOCK_BUDGET_MS`] on the reference machine at the slowest rate `keel bench vm`
+    /// measures there (see ENCODING.md, "Block and transaction limits"). The target is half.
     pub fn demo() -> Self {
         FeeParams {
-            targets: [2_000_000_000, 4_000_000, 50_000, 8_000_000],
-            limits: [4_000_000_000, 8_000_000, 100_000, 16_000_000],
+            targets: [30_000_000, 4_000_000, 50_000, 8_000_000],
+            limits: [BLOCK_COMPUTE_LIMIT, 8_000_000, 100_000, 16_000_000],
             min_prices: [1, 1, 1, 1],
-            // A full block (2× target) raises the compute price by 1 unit per 10M gas over target.
+            // A full block (2× target) raises the compute price by 3 units.
             eta_num: [1, 1, 1, 1],
             eta_den: 10_000_000,
         }
@@ -101,6 +116,20 @@ mod tests {
             prices = next_prices(&prices, &[100, 100, 0, 100], &p);
         }
         assert_eq!(prices, [50, 50, 1, 50]);
+    }
+
+    #[test]
+    fn the_demo_block_limit_fits_the_wall_time_budget_at_the_reference_rate() {
+        let demo = FeeParams::demo();
+        let limit = demo.limits[0];
+        assert_eq!(limit, BLOCK_COMPUTE_LIMIT);
+        let ms = limit.saturating_mul(1_000) / REFERENCE_WORST_GAS_PER_SEC;
+        // Within the budget, and not far below it (a limit that wastes the budget is wrong too).
+        assert!(
+            (BLOCK_BUDGET_MS * 9 / 10..=BLOCK_BUDGET_MS).contains(&ms),
+            "{ms} ms"
+        );
+        assert_eq!(demo.targets[0], limit / 2);
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn gov(from: u32, nonce: u64, g: GovTx) -> SignedTx {
         chain_id: ChainConfig::demo().chain_id,
         sender: key(from).public_key().to_bytes(),
         nonce,
-        gas_limits: [500_000_000, 100_000, 64, 8_000_000],
+        gas_limits: [50_000_000, 100_000, 64, 8_000_000],
         max_fee_per_unit: PRICES_MAX,
         priority_fee: 0,
         kind: TxKind::Governance(g),

@@ -224,3 +224,118 @@ fn every_block_record_keeps_the_executed_block() {
             .collect::<Vec<_>>()
     );
 }
+
+/// How a transaction of [`badly_signed_chain`] is signed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Signing {
+    Good,
+    /// A valid signature, by another key.
+    OtherKey,
+    /// A valid signature of another transaction, by the right key.
+    OtherMessage,
+    /// 96 bytes that decode to no curve point.
+    NotAPoint,
+    /// The point at infinity (the identity signature).
+    Infinity,
+}
+
+/// A small chain of blocks mixing good and badly signed transfers (every kind of bad
+/// signature, at the first, last and middle positions), then a block of bad signatures only.
+/// Kept apart from the main fixture so that fixture's pinned root does not move. Returns
+/// each block's signings.
+fn badly_signed_chain(dir: &Path) -> Vec<Vec<Signing>> {
+    use Signing::*;
+    let mut chain = new_chain(dir);
+    let plan = [
+        vec![
+            Good,
+            OtherKey,
+            Good,
+            OtherMessage,
+            NotAPoint,
+            Good,
+            Infinity,
+            Good,
+        ],
+        vec![OtherKey, Good, Good, Good, Good, Good, Good, NotAPoint],
+        vec![Good; 6],
+        vec![
+            OtherKey,
+            OtherMessage,
+            NotAPoint,
+            Infinity,
+            OtherKey,
+            OtherMessage,
+        ],
+    ];
+    let mut nonces = [0u64; 4];
+    for signings in &plan {
+        let txs: Vec<SignedTx> = signings
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let from = (i % 4) as u32;
+                // Only a good signature bumps the nonce: a rejected transaction changes nothing.
+                let nonce = nonces[from as usize];
+                let mut t = transfer(from, nonce, addr((from + 1) % 4), 1 + i as u128);
+                match s {
+                    Good => nonces[from as usize] += 1,
+                    OtherKey => {
+                        t.signature = key(from + 1).sign(&t.tx.signing_message()).to_bytes()
+                    }
+                    OtherMessage => {
+                        t.signature = transfer(from, nonce + 1, addr(0), 7).signature;
+                    }
+                    NotAPoint => t.signature = [0x9f; 96],
+                    Infinity => {
+                        t.signature = [0; 96];
+                        t.signature[0] = 0xc0;
+                    }
+                }
+                t
+            })
+            .collect();
+        let r = block(&mut chain, txs);
+        for (rc, s) in r.receipts.iter().zip(signings) {
+            let bad = matches!(
+                rc.status,
+                TxStatus::Rejected {
+                    reason: RejectReason::BadSignature
+                }
+            );
+            assert_eq!(bad, *s != Good, "{s:?}: {:?}", rc.status);
+        }
+    }
+    plan.to_vec()
+}
+
+#[test]
+fn blocks_with_badly_signed_transactions_stay_valid_and_replay_identically_on_every_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = badly_signed_chain(dir.path());
+    let head = Chain::open(dir.path(), Box::new(SingleVerifier))
+        .unwrap()
+        .head()
+        .unwrap();
+    assert_eq!(head.0, plan.len() as u64, "every block was committed");
+    let single = || -> Box<dyn SignatureVerifier> { Box::new(SingleVerifier) };
+    let batch1 = || batch_verifier(1);
+    let batch2 = || batch_verifier(2);
+    let axes: [(&str, Engine, MakeVerifier<'_>, Option<u64>); 4] = [
+        ("interp/single/fresh", Engine::Interpreter, &single, None),
+        ("jit/batch-1/fresh", Engine::Jit, &batch1, None),
+        (
+            "interp/batch-2/restarted",
+            Engine::Interpreter,
+            &batch2,
+            Some(2),
+        ),
+        ("jit/single/restarted", Engine::Jit, &single, Some(1)),
+    ];
+    for (name, engine, verifier, restart) in axes {
+        let report = run(dir.path(), engine, verifier, restart);
+        assert_eq!(report.mismatch, None, "{name}");
+        assert_eq!(report.blocks, head.0, "{name}");
+        assert_eq!(report.final_root, head.1, "{name}");
+    }
+}

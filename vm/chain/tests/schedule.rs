@@ -13,7 +13,7 @@ fn propose_schedule(nonce: u64, schedule: &keel_vm::GasSchedule, at: u64) -> Sig
         chain_id: ChainConfig::demo().chain_id,
         sender: key(0).public_key().to_bytes(),
         nonce,
-        gas_limits: [500_000_000, 100_000, 64, 8_000_000],
+        gas_limits: [50_000_000, 100_000, 64, 8_000_000],
         max_fee_per_unit: PRICES_MAX,
         priority_fee: 0,
         kind: TxKind::Governance(GovTx::Propose {

@@ -1,5 +1,6 @@
 //! Binding the listeners: TCP (one socket per network thread with SO_REUSEPORT, so the kernel
-//! spreads connections across rings) and a Unix domain socket (shared by all threads).
+//! spreads connections across rings; `uring::balance` then evens out what its hash leaves
+//! uneven) and a Unix domain socket (shared by all threads).
 //!
 //! SO_REUSEPORT only ever joins the rings of this process: before binding, the address must be
 //! free of listeners (a plain bind succeeds); after binding, no listener but ours may be on it.

@@ -124,6 +124,7 @@ impl State {
         self.conns[slot as usize] = None;
         self.open -= 1;
         self.shared.release_connection();
+        self.balance.release(self.index);
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ use io_uring::types::{Fd, Fixed, Timespec};
 use keel_protocol::ErrorCode;
 
 use super::Inbox;
+use super::balance::{Balance, Handoff};
 use super::bufring::{BGID, BufRing};
 use super::owner::RingOwner;
 use super::ring::{Ring, SubmitError};
@@ -35,6 +36,9 @@ use crate::shared::Shared;
 /// Write-buffer capacity a connection keeps between answers.
 const RETAINED_OUT_BYTES: usize = 256 * 1024;
 
+/// Completions handled between two submissions of queued answers within one batch.
+const FLUSH_EVERY: usize = 8;
+
 /// A listener this ring accepts on (index 0: TCP, 1: Unix).
 pub(super) struct Listener {
     fd: RawFd,
@@ -48,6 +52,12 @@ pub(super) struct Listener {
 pub(super) struct State {
     pub(super) shared: Arc<Shared>,
     pub(super) inbox: Arc<Inbox>,
+    /// Every ring's connection count, and where connections for other rings go.
+    pub(super) balance: Arc<Balance>,
+    /// This ring's seat in `balance`.
+    pub(super) index: usize,
+    /// Connections handed over by other rings, being adopted (kept to reuse its allocation).
+    handoffs: Vec<Handoff>,
     sink: Arc<dyn CompletionSink>,
     pub(super) conns: Vec<Option<Conn>>,
     generations: Vec<u32>,
@@ -67,18 +77,19 @@ pub(super) struct State {
 /// to drive the error path with operations in flight.
 pub(super) type Fault<'a> = &'a mut dyn FnMut(&mut RingOwner) -> Option<io::Error>;
 
-/// Runs one ring until shutdown has drained its connections. Blocks the calling thread, which
-/// must be the only one to touch the ring (it is created here, single-issuer).
+/// Runs ring `index` of `balance` until shutdown has drained its connections. Blocks the
+/// calling thread, which must be the only one to touch the ring (it is created here,
+/// single-issuer).
 pub(crate) fn run_ring(
     shared: Arc<Shared>,
-    inbox: Arc<Inbox>,
+    (balance, index): (Arc<Balance>, usize),
     tcp: Option<TcpListener>,
     unix: Option<Arc<UnixListener>>,
     pin_to: Option<usize>,
 ) -> io::Result<()> {
     run_ring_with(
         shared,
-        inbox,
+        (balance, index),
         tcp.as_ref(),
         unix.as_deref(),
         pin_to,
@@ -90,7 +101,7 @@ pub(crate) fn run_ring(
 /// armed accept never outlives its listener's descriptor.
 pub(super) fn run_ring_with(
     shared: Arc<Shared>,
-    inbox: Arc<Inbox>,
+    seat: (Arc<Balance>, usize),
     tcp: Option<&TcpListener>,
     unix: Option<&UnixListener>,
     pin_to: Option<usize>,
@@ -113,7 +124,7 @@ pub(super) fn run_ring_with(
         })
     })
     .collect();
-    let mut owner = RingOwner::new(shared, inbox, listeners)?;
+    let mut owner = RingOwner::new(shared, seat, listeners)?;
     // The ring exists, registered and restricted: from here on this thread only drives it.
     keel_sandbox::enter(keel_sandbox::ThreadClass::Network);
     let result = owner.run(fault);
@@ -156,13 +167,24 @@ impl RingOwner {
         ring.reap(cqes);
         let now = Instant::now();
         for (i, &(ud, res, flags)) in cqes.iter().enumerate() {
-            if let Err(e) = state.on_cqe(ring, bufs, now, ud, res, flags) {
+            let mut handled = state.on_cqe(ring, bufs, now, ud, res, flags);
+            // Answers go out every few completions, not only at the end of the batch: if this
+            // thread is descheduled mid-batch (a busy host), only the answers it has not
+            // produced yet wait for it, not every answer of the batch.
+            if handled.is_ok() && (i + 1) % FLUSH_EVERY == 0 && i + 1 < cqes.len() {
+                handled = state
+                    .flush_dirty(ring)
+                    .and_then(|()| ring.submit_now().map_err(SubmitError::Submit));
+                bufs.publish();
+            }
+            if let Err(e) = handled {
                 // The teardown still sees (and closes) descriptors in the unhandled rest.
                 ring.requeue(cqes.get(i + 1..).unwrap_or_default());
                 return Err(e);
             }
         }
         state.drain_inbox(now);
+        state.adopt_handoffs(ring, now)?;
         state.flush_dirty(ring)?;
         bufs.publish();
         Ok(())
@@ -172,6 +194,7 @@ impl RingOwner {
 impl State {
     pub(super) fn new(
         shared: Arc<Shared>,
+        (balance, index): (Arc<Balance>, usize),
         inbox: Arc<Inbox>,
         listeners: Vec<Listener>,
         table: u32,
@@ -190,6 +213,9 @@ impl State {
             open: 0,
             shared,
             inbox,
+            balance,
+            index,
+            handoffs: Vec::new(),
             sink,
         }
     }
@@ -350,13 +376,48 @@ impl State {
         match self.listeners.get(index) {
             Some(l) if self.stopping.is_none() => {
                 let tcp = l.tcp;
-                self.adopt(ring, file, tcp, now)
+                self.place(ring, file, tcp, now)
             }
             _ => Ok(()),
         }
     }
 
-    /// Gives an accepted connection a slot in the registered table and arms its recv.
+    /// Keeps an accepted connection or hands it to a ring with fewer (see `balance`).
+    fn place(
+        &mut self,
+        ring: &mut Ring,
+        file: std::fs::File,
+        tcp: bool,
+        now: Instant,
+    ) -> Result<(), SubmitError> {
+        let target = self.balance.place(self.index);
+        if target == self.index {
+            return self.adopt(ring, file, tcp, now);
+        }
+        if !self.balance.hand_over(target, Handoff { file, tcp }) {
+            self.balance.release(target);
+        }
+        Ok(())
+    }
+
+    /// Adopts the connections other rings handed over (closes them once stopping).
+    fn adopt_handoffs(&mut self, ring: &mut Ring, now: Instant) -> Result<(), SubmitError> {
+        let mut handoffs = std::mem::take(&mut self.handoffs);
+        self.inbox.take_handoffs(&mut handoffs);
+        let mut result = Ok(());
+        for Handoff { file, tcp } in handoffs.drain(..) {
+            if result.is_err() || self.stopping.is_some() {
+                self.balance.release(self.index);
+                continue;
+            }
+            result = self.adopt(ring, file, tcp, now);
+        }
+        self.handoffs = handoffs;
+        result
+    }
+
+    /// Gives a connection placed on this ring a slot in the registered table and arms its
+    /// recv. A refused connection is released from the ring's count.
     fn adopt(
         &mut self,
         ring: &mut Ring,
@@ -396,10 +457,12 @@ impl State {
                     libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
                 )
             };
+            self.balance.release(self.index);
             return Ok(());
         };
         let Some(slot) = self.free.pop() else {
             self.shared.release_connection();
+            self.balance.release(self.index);
             return Ok(());
         };
         // The registered table takes its own reference; `file` closes ours when dropped.
@@ -407,6 +470,7 @@ impl State {
             tracing::warn!(error = %e, "cannot register an accepted connection");
             self.free.push(slot);
             self.shared.release_connection();
+            self.balance.release(self.index);
             return Ok(());
         }
         drop(file);

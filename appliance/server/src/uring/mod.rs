@@ -12,6 +12,7 @@
 //! (`event_loop`), each with its invariant written down, and one owner (`owner`) that holds
 //! the ring and all memory its operations reference and tears them down in a safe order.
 
+mod balance;
 mod bufring;
 mod closing;
 mod event_loop;
@@ -29,6 +30,8 @@ use io_uring::{IoUring, Probe, opcode};
 
 use crate::pool::{Completion, CompletionSink};
 
+pub(crate) use balance::Balance;
+use balance::Handoff;
 pub(crate) use event_loop::run_ring;
 
 /// Checks that io_uring works here with every feature the backend uses. `Err` says why not
@@ -89,9 +92,11 @@ fn kernel_release() -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
-/// Completions from the worker pool for one ring, plus the eventfd that wakes the ring.
+/// Completions from the worker pool for one ring, connections other rings hand over to it,
+/// and the eventfd that wakes the ring.
 pub(crate) struct Inbox {
     queue: Mutex<Vec<Completion>>,
+    handoffs: Mutex<Vec<Handoff>>,
     eventfd: OwnedFd,
 }
 
@@ -106,6 +111,7 @@ impl Inbox {
         let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Arc::new(Inbox {
             queue: Mutex::new(Vec::with_capacity(1024)),
+            handoffs: Mutex::new(Vec::new()),
             eventfd,
         }))
     }
@@ -126,6 +132,32 @@ impl Inbox {
     pub(crate) fn drain(&self, into: &mut Vec<Completion>) {
         if let Ok(mut q) = self.queue.lock() {
             std::mem::swap(&mut *q, into);
+        }
+    }
+
+    /// Queues a connection another ring accepted for this one, and wakes it.
+    fn hand_over(&self, handoff: Handoff) {
+        let was_empty = match self.handoffs.lock() {
+            Ok(mut q) => {
+                let empty = q.is_empty();
+                q.push(handoff);
+                empty
+            }
+            // A poisoned queue is never read again: the connection closes when dropped.
+            Err(_) => return,
+        };
+        if was_empty {
+            self.wake();
+        }
+    }
+
+    /// Moves every handed-over connection into `into` (cheap when there is none: accepts
+    /// are rare next to completions).
+    fn take_handoffs(&self, into: &mut Vec<Handoff>) {
+        if let Ok(mut q) = self.handoffs.lock()
+            && !q.is_empty()
+        {
+            into.append(&mut q);
         }
     }
 }

@@ -16,7 +16,7 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Inbox;
+use super::balance::Balance;
 use super::bufring::{BGID, BufRing};
 use super::event_loop::{Listener, State};
 use super::ring::{Cqe, Ring};
@@ -46,9 +46,13 @@ impl RingOwner {
     /// its `Drop`.
     pub(super) fn new(
         shared: Arc<Shared>,
-        inbox: Arc<Inbox>,
+        (balance, index): (Arc<Balance>, usize),
         listeners: Vec<Listener>,
     ) -> io::Result<RingOwner> {
+        let inbox = balance
+            .inbox(index)
+            .cloned()
+            .ok_or_else(|| io::Error::other(format!("no inbox for ring {index}")))?;
         let config = &shared.config;
         let entries = config.ring_entries.max(64);
         let ring = Ring::new(entries)?;
@@ -59,7 +63,13 @@ impl RingOwner {
         let owner = RingOwner {
             ring,
             bufs: ManuallyDrop::new(bufs),
-            state: ManuallyDrop::new(State::new(shared, inbox, listeners, table)),
+            state: ManuallyDrop::new(State::new(
+                shared,
+                (balance, index),
+                inbox,
+                listeners,
+                table,
+            )),
             cqes: Vec::with_capacity(entries as usize * 4),
             drain_rounds: DRAIN_ROUNDS,
         };
@@ -76,6 +86,7 @@ impl Drop for RingOwner {
         // Connections still open never reach their Close: return them to the server's limit.
         for _ in 0..std::mem::take(&mut self.state.open) {
             shared.release_connection();
+            self.state.balance.release(self.state.index);
         }
         let operations = self.ring.in_flight();
         let cancel = user_data(TAG_TEARDOWN, 0, 0);

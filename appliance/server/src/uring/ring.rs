@@ -192,6 +192,15 @@ impl Ring {
         }
     }
 
+    /// Submits what is queued without waiting. Transient errors are not errors: the loop's
+    /// next `enter` submits again.
+    pub(super) fn submit_now(&mut self) -> io::Result<()> {
+        match self.uring.submit() {
+            Err(e) if !is_transient(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Moves the backlog, then every completion the kernel has posted, into `into`.
     pub(super) fn reap(&mut self, into: &mut Vec<Cqe>) {
         into.append(&mut self.backlog);

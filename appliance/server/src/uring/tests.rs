@@ -16,7 +16,7 @@ use keel_protocol::{ErrorCode, Request, Response};
 
 use super::event_loop::run_ring_with;
 use super::owner::RingOwner;
-use super::{Inbox, probe};
+use super::{Balance, Inbox, probe};
 use crate::admission::Admission;
 use crate::auth::AuthPolicy;
 use crate::config::ServerConfig;
@@ -99,7 +99,7 @@ fn run_with_clients(
     act: &mut dyn FnMut(&mut RingOwner) -> Option<io::Error>,
 ) -> (io::Result<()>, usize, Arc<Shared>) {
     let shared = shared();
-    let inbox = Inbox::new().unwrap();
+    let balance = Balance::new(vec![Inbox::new().unwrap()]);
     let (mut tcp, addr) = bind_tcp("127.0.0.1:0".parse().unwrap(), 1).unwrap();
     let tcp = tcp.pop().unwrap();
     let pongs = Arc::new(AtomicU64::new(0));
@@ -117,7 +117,14 @@ fn run_with_clients(
         at_fault = o.ring.in_flight();
         act(o)
     };
-    let result = run_ring_with(shared.clone(), inbox, Some(&tcp), None, None, &mut fault);
+    let result = run_ring_with(
+        shared.clone(),
+        (balance, 0),
+        Some(&tcp),
+        None,
+        None,
+        &mut fault,
+    );
     for c in clients {
         assert!(c.join().unwrap(), "a client did not see its connection end");
     }
@@ -197,4 +204,67 @@ fn a_panic_in_the_loop_unwinds_through_the_teardown() {
     let [freed, leaked, ops, left] = shared_seen.unwrap().metrics.ring_teardowns();
     assert_eq!((freed, leaked, left), (1, 0, 0));
     assert!(ops > CLIENTS as u64 + 2);
+}
+
+#[test]
+fn connections_accepted_by_one_ring_are_served_evenly_by_both_rings() {
+    if !io_uring_available() {
+        return;
+    }
+    let shared = shared();
+    let balance = Balance::new(vec![Inbox::new().unwrap(), Inbox::new().unwrap()]);
+    // Only ring 0 listens: without hand-over it would serve every client.
+    let (mut tcp, addr) = bind_tcp("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+    let tcp = tcp.pop().unwrap();
+    let pongs = Arc::new(AtomicU64::new(0));
+    let most_on_ring_1 = Arc::new(AtomicUsize::new(0));
+    let ring_1 = {
+        let (shared, balance, most) = (shared.clone(), balance.clone(), most_on_ring_1.clone());
+        std::thread::spawn(move || {
+            let mut watch = |o: &mut RingOwner| {
+                most.fetch_max(o.state.open, Ordering::Relaxed);
+                None
+            };
+            run_ring_with(shared, (balance, 1), None, None, None, &mut watch)
+        })
+    };
+    let clients = ping_clients(addr, &pongs);
+    let started = Instant::now();
+    let mut on_ring_0 = 0;
+    let mut stop = |o: &mut RingOwner| {
+        on_ring_0 = on_ring_0.max(o.state.open);
+        let all_busy = on_ring_0 + most_on_ring_1.load(Ordering::Relaxed) == CLIENTS
+            && pongs.load(Ordering::Relaxed) >= 20 * CLIENTS as u64;
+        if all_busy || started.elapsed() > Duration::from_secs(20) {
+            o.state.shared.shutting_down.store(true, Ordering::SeqCst);
+            for i in 0..2 {
+                balance.inbox(i).unwrap().wake();
+            }
+        }
+        None
+    };
+    run_ring_with(
+        shared.clone(),
+        (balance.clone(), 0),
+        Some(&tcp),
+        None,
+        None,
+        &mut stop,
+    )
+    .unwrap();
+    ring_1.join().unwrap().unwrap();
+    for c in clients {
+        assert!(c.join().unwrap(), "a client did not see its connection end");
+    }
+    assert_eq!(
+        (on_ring_0, most_on_ring_1.load(Ordering::Relaxed)),
+        (CLIENTS / 2, CLIENTS / 2),
+        "ring 0 accepted every connection and kept half"
+    );
+    assert_eq!(
+        (balance.load(0), balance.load(1)),
+        (0, 0),
+        "every close is counted"
+    );
+    assert_eq!(shared.connections.load(Ordering::SeqCst), 0);
 }

@@ -52,9 +52,17 @@ const MODMUL: u32 = keel_ebpf_bridge::MODMUL_BLS12_381_FR;
 const MODMUL_COPY: u32 = 102;
 
 /// Rent that evicts the counter (13 bytes, 10 blocks of deposit) about 10 blocks after it was
-/// last touched.
+/// last touched. The fee market is the fixture's own (the demo defaults of its first
+/// version), so tuning the demo chain's limits does not move the pinned root.
 fn fixture_config() -> ChainConfig {
     let mut c = ChainConfig::demo();
+    c.fees = keel_chain::fees::FeeParams {
+        targets: [2_000_000_000, 4_000_000, 50_000, 8_000_000],
+        limits: [4_000_000_000, 8_000_000, 100_000, 16_000_000],
+        min_prices: [1, 1, 1, 1],
+        eta_num: [1, 1, 1, 1],
+        eta_den: 10_000_000,
+    };
     c.rent.rate_num = 1;
     c.rent.rate_den = 1;
     c.rent.deposit_per_byte = 10;
