@@ -289,6 +289,12 @@ fn link_crypto_and_calls(l: &mut Linker<Data>) -> wasmtime::Result<()> {
         h.handle_info(m, hd, o)
     });
     host_fn!(l, F::HandleCount, |h, m| -> i32 { h.handle_count(m) });
+    host_fn!(l, F::Poseidon, |h, m, c, i, n, o| -> i32 {
+        h.poseidon(m, c, i, n, o)
+    });
+    host_fn!(l, F::Groth16Verify, |h, m, c, vk, vl, p, i, n| -> i32 {
+        h.groth16_verify(m, c, vk, vl, p, i, n)
+    });
     Ok(())
 }
 
