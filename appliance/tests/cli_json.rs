@@ -45,6 +45,16 @@ const SHAPES: &[(&str, Shape)] = &[
     ("bench pcc", Flag),
     ("bench kernel", Flag),
     ("bench bls", Flag),
+    ("bench crypto", Flag),
+    ("bench exec", Flag),
+    ("bench pipeline", Flag),
+    ("client submit-tx", Flag),
+    ("client build-block", Flag),
+    ("vm cache stats", Flag),
+    (
+        "vm cache clear",
+        NoData("an action; `vm cache stats --json` shows the result"),
+    ),
     (
         "demo",
         NoData("a narrated walkthrough for people; `vm exec --json` gives the same facts"),

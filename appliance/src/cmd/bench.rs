@@ -356,7 +356,7 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let [best_plain, best_metered, jit_plain_t, jit_metered_t] = best;
-        let phases = super::bench_jit::phases(w.code)?;
+        let phases = super::bench_jit::phases(&w.code)?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let ratio = |x: Duration, y: Duration| x.as_secs_f64() / y.as_secs_f64().max(1e-12);
         let metered_s = best_metered.as_secs_f64().max(1e-12);

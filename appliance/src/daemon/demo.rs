@@ -23,7 +23,7 @@ fn signed_paying(key: &SecretKey, nonce: u64, priority_fee: u64, kind: TxKind) -
         chain_id: keel_chain::ChainConfig::demo().chain_id,
         sender: key.public_key().to_bytes(),
         nonce,
-        gas_limits: [20_000_000, 10_000, 16, 100_000],
+        gas_limits: [2_000_000, 10_000, 16, 100_000],
         max_fee_per_unit: [1_000, 1_000, 1_000, 1_000],
         priority_fee,
         kind,

@@ -176,10 +176,9 @@ impl AuditLog {
             serde_json::to_writer(&mut batch, e)?;
             batch.push(b'\n');
         }
-        if self.size > 0 && self.size.saturating_add(batch.len() as u64) > self.max_bytes {
-            if let Err(e) = self.rotate() {
-                tracing::error!("cannot rotate the audit log, appending past its size limit: {e}");
-            }
+        let full = self.size > 0 && self.size.saturating_add(batch.len() as u64) > self.max_bytes;
+        if full && let Err(e) = self.rotate() {
+            tracing::error!("cannot rotate the audit log, appending past its size limit: {e}");
         }
         let path = self.dir.join(AUDIT_FILE);
         self.file.write_all(&batch).map_err(io(&path))?;
@@ -371,7 +370,7 @@ mod tests {
     fn line_len() -> u64 {
         let mut b = Vec::new();
         serde_json::to_writer(&mut b, &AuditEntry::from_block(&block(0, 1))[0]).unwrap();
-        b.len() as u64 + 1
+        (b.len() as u64).saturating_add(1)
     }
 
     #[test]

@@ -62,7 +62,14 @@ fn run(
     restart_after: Option<u64>,
     exec: ExecMode,
 ) -> ReplayReport {
-    run_on(data, engine, EngineChoice::Wasmi, verifier, restart_after)
+    run_on(
+        data,
+        engine,
+        EngineChoice::Wasmi,
+        verifier,
+        restart_after,
+        exec,
+    )
 }
 
 fn run_on(
@@ -71,6 +78,7 @@ fn run_on(
     vm_engine: EngineChoice,
     verifier: MakeVerifier<'_>,
     restart_after: Option<u64>,
+    exec: ExecMode,
 ) -> ReplayReport {
     let recorded = Chain::open(data, Box::new(SingleVerifier)).unwrap();
     let work = tempfile::tempdir().unwrap();
@@ -158,7 +166,14 @@ fn the_fixture_replays_identically_on_the_wasmtime_and_tiered_contract_engines()
         ("wasmtime/restarted", EngineChoice::Wasmtime, half),
         ("tiered/fresh", EngineChoice::Tiered, None),
     ] {
-        let report = run_on(dir.path(), Engine::Jit, vm_engine, &single, restart);
+        let report = run_on(
+            dir.path(),
+            Engine::Jit,
+            vm_engine,
+            &single,
+            restart,
+            ExecMode::Sequential,
+        );
         assert_eq!(report.mismatch, None, "{name}");
         assert_eq!(report.blocks, head.0, "{name}");
         assert_eq!(report.final_root, head.1, "{name}");
@@ -332,9 +347,10 @@ fn blocks_with_badly_signed_transactions_stay_valid_and_replay_identically_on_ev
         ),
         ("jit/single/restarted", Engine::Jit, &single, Some(1)),
     ];
-    for (name, engine, verifier, restart) in axes {
-        let report = run(dir.path(), engine, verifier, restart);
-        assert_eq!(report.mismatch, None, "{name}");
+    for ((name, engine, verifier, restart), threads) in axes.into_iter().zip([0, 2, 1, 2]) {
+        let exec = ExecMode::from_threads(threads);
+        let report = run(dir.path(), engine, verifier, restart, exec);
+        assert_eq!(report.mismatch, None, "{name}, {threads} threads");
         assert_eq!(report.blocks, head.0, "{name}");
         assert_eq!(report.final_root, head.1, "{name}");
     }

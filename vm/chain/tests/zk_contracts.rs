@@ -76,7 +76,7 @@ fn the_merkle_contract_proves_membership_against_a_circomlibjs_tree() {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = new_chain(dir.path());
     let r = block(&mut chain, vec![deploy(0, 0, keel_contracts::MERKLE.wasm)]);
-    let merkle = r.receipts[0].contract.unwrap();
+    let merkle = receipts[0].contract.unwrap();
     let mut txs = vec![call(0, 1, merkle, "set_root", b.root.to_vec())];
     let mut nonce = 0;
     let mut ask = |args: Vec<u8>| {
@@ -94,13 +94,13 @@ fn the_merkle_contract_proves_membership_against_a_circomlibjs_tree() {
     // A non-canonical sibling aborts instead of being reduced.
     txs.push(ask(membership(b.leaves[0], 0, &[[0xff; 32], right])));
     let r = block(&mut chain, txs);
-    ok(&r.receipts[0]);
-    for rc in &r.receipts[1..5] {
+    ok(&receipts[0]);
+    for rc in &receipts[1..5] {
         assert_eq!(ok(rc), vec![1]);
     }
-    assert_eq!(ok(&r.receipts[5]), vec![0]);
-    assert_eq!(ok(&r.receipts[6]), vec![0]);
-    aborted(&r.receipts[7], "not a canonical field element");
+    assert_eq!(ok(&receipts[5]), vec![0]);
+    assert_eq!(ok(&receipts[6]), vec![0]);
+    aborted(&receipts[7], "not a canonical field element");
 }
 
 fn cast_args(proof: &[u8], vote: [u8; 32], nullifier: [u8; 32]) -> Vec<u8> {
@@ -118,7 +118,7 @@ fn the_private_vote_counts_a_snarkjs_proof_once_and_refuses_forgeries() {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = new_chain(dir.path());
     let r = block(&mut chain, vec![deploy(0, 0, keel_contracts::VOTE.wasm)]);
-    let contract = r.receipts[0].contract.unwrap();
+    let contract = receipts[0].contract.unwrap();
     let mut setup = (b.vk.len() as u32).to_le_bytes().to_vec();
     setup.extend_from_slice(&b.vk);
     setup.extend_from_slice(&root);
@@ -128,42 +128,45 @@ fn the_private_vote_counts_a_snarkjs_proof_once_and_refuses_forgeries() {
     flipped[31] ^= 1;
     let mut bad_proof = b.proof.clone();
     bad_proof[..64].copy_from_slice(&b.proof[192..]); // C in place of A: valid point, wrong proof
-    let r = block(
-        &mut chain,
-        vec![
-            call(0, 1, contract, "setup", setup.clone()),
-            // Forgeries first: another vote under the same proof, a tampered proof.
-            call(
-                1,
-                0,
-                contract,
-                "cast",
-                cast_args(&b.proof, flipped, nullifier),
-            ),
-            call(
-                1,
-                1,
-                contract,
-                "cast",
-                cast_args(&bad_proof, vote, nullifier),
-            ),
-            call(2, 0, contract, "cast", cast_args(&b.proof, vote, nullifier)),
-            // The same ballot again: the nullifier is spent.
-            call(3, 0, contract, "cast", cast_args(&b.proof, vote, nullifier)),
-            call(0, 2, contract, "setup", setup),
-            call(1, 2, contract, "tally", vec![]),
-        ],
-    );
-    ok(&r.receipts[0]);
-    aborted(&r.receipts[1], "proof does not verify");
-    aborted(&r.receipts[2], "proof does not verify");
-    ok(&r.receipts[3]);
-    aborted(&r.receipts[4], "nullifier already used");
-    aborted(&r.receipts[5], "already set up");
-    let tally = ok(&r.receipts[6]);
+    // One transaction per block: each may use a Groth16 verification's worth of gas, and a
+    // block's compute limit is a one-second budget.
+    let txs = vec![
+        call(0, 1, contract, "setup", setup.clone()),
+        // Forgeries first: another vote under the same proof, a tampered proof.
+        call(
+            1,
+            0,
+            contract,
+            "cast",
+            cast_args(&b.proof, flipped, nullifier),
+        ),
+        call(
+            1,
+            1,
+            contract,
+            "cast",
+            cast_args(&bad_proof, vote, nullifier),
+        ),
+        call(2, 0, contract, "cast", cast_args(&b.proof, vote, nullifier)),
+        // The same ballot again: the nullifier is spent.
+        call(3, 0, contract, "cast", cast_args(&b.proof, vote, nullifier)),
+        call(0, 2, contract, "setup", setup),
+        call(1, 2, contract, "tally", vec![]),
+    ];
+    let receipts: Vec<Receipt> = txs
+        .into_iter()
+        .map(|tx| block(&mut chain, vec![tx]).receipts.remove(0))
+        .collect();
+    ok(&receipts[0]);
+    aborted(&receipts[1], "proof does not verify");
+    aborted(&receipts[2], "proof does not verify");
+    ok(&receipts[3]);
+    aborted(&receipts[4], "nullifier already used");
+    aborted(&receipts[5], "already set up");
+    let tally = ok(&receipts[6]);
     assert_eq!(u64::from_le_bytes(tally[..8].try_into().unwrap()), 0, "no");
     assert_eq!(u64::from_le_bytes(tally[8..].try_into().unwrap()), 1, "yes");
     // The verification was paid for: at least the schedule's Groth16 price.
     let price = keel_vm::GasSchedule::v1().host_cost(keel_vm::HostFn::Groth16Verify, 4 * 32);
-    assert!(r.receipts[3].gas_used[0] >= price);
+    assert!(receipts[3].gas_used[0] >= price);
 }
