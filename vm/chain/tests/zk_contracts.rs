@@ -76,7 +76,7 @@ fn the_merkle_contract_proves_membership_against_a_circomlibjs_tree() {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = new_chain(dir.path());
     let r = block(&mut chain, vec![deploy(0, 0, keel_contracts::MERKLE.wasm)]);
-    let merkle = receipts[0].contract.unwrap();
+    let merkle = r.receipts[0].contract.unwrap();
     let mut txs = vec![call(0, 1, merkle, "set_root", b.root.to_vec())];
     let mut nonce = 0;
     let mut ask = |args: Vec<u8>| {
@@ -94,13 +94,13 @@ fn the_merkle_contract_proves_membership_against_a_circomlibjs_tree() {
     // A non-canonical sibling aborts instead of being reduced.
     txs.push(ask(membership(b.leaves[0], 0, &[[0xff; 32], right])));
     let r = block(&mut chain, txs);
-    ok(&receipts[0]);
-    for rc in &receipts[1..5] {
+    ok(&r.receipts[0]);
+    for rc in &r.receipts[1..5] {
         assert_eq!(ok(rc), vec![1]);
     }
-    assert_eq!(ok(&receipts[5]), vec![0]);
-    assert_eq!(ok(&receipts[6]), vec![0]);
-    aborted(&receipts[7], "not a canonical field element");
+    assert_eq!(ok(&r.receipts[5]), vec![0]);
+    assert_eq!(ok(&r.receipts[6]), vec![0]);
+    aborted(&r.receipts[7], "not a canonical field element");
 }
 
 fn cast_args(proof: &[u8], vote: [u8; 32], nullifier: [u8; 32]) -> Vec<u8> {
@@ -118,7 +118,7 @@ fn the_private_vote_counts_a_snarkjs_proof_once_and_refuses_forgeries() {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = new_chain(dir.path());
     let r = block(&mut chain, vec![deploy(0, 0, keel_contracts::VOTE.wasm)]);
-    let contract = receipts[0].contract.unwrap();
+    let contract = r.receipts[0].contract.unwrap();
     let mut setup = (b.vk.len() as u32).to_le_bytes().to_vec();
     setup.extend_from_slice(&b.vk);
     setup.extend_from_slice(&root);
