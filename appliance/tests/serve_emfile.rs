@@ -38,42 +38,29 @@ fn open_fds(pid: u32) -> usize {
         .count()
 }
 
-/// Sets `pid`'s RLIMIT_NOFILE soft limit (the hard limit stays: raising it back would need
-/// CAP_SYS_RESOURCE); `Err` without the permission.
+/// Sets `pid`'s RLIMIT_NOFILE soft limit (the hard limit stays). The sandboxed daemon runs as
+/// its service user, and lowering another user's limit needs CAP_SYS_RESOURCE, which
+/// containers (this CI's among them) withhold even from root: so `prlimit(1)` runs as the
+/// daemon's own user and group.
 fn set_nofile(pid: u32, limit: u64) -> std::io::Result<()> {
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use std::os::unix::process::CommandExt;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let id = |field: &str| -> u32 {
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
     };
-    // SAFETY: prlimit with a null new limit only writes the current one into `old`.
-    let rc = unsafe {
-        libc::prlimit(
-            pid as libc::pid_t,
-            libc::RLIMIT_NOFILE,
-            std::ptr::null(),
-            &mut old,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let lim = libc::rlimit {
-        rlim_cur: limit.min(old.rlim_max),
-        rlim_max: old.rlim_max,
-    };
-    // SAFETY: prlimit reads the struct we pass and writes nothing (old_limit is null).
-    let rc = unsafe {
-        libc::prlimit(
-            pid as libc::pid_t,
-            libc::RLIMIT_NOFILE,
-            &lim,
-            std::ptr::null_mut(),
-        )
-    };
-    if rc == 0 {
+    let out = Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={limit}:"))
+        .gid(id("Gid:"))
+        .uid(id("Uid:"))
+        .output()?;
+    if out.status.success() {
         Ok(())
     } else {
-        Err(std::io::Error::last_os_error())
+        Err(std::io::Error::other(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
     }
 }
 

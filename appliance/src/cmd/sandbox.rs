@@ -11,7 +11,16 @@ use keel_sandbox::{Mode, ServiceUser, Settings};
 /// data directory and the Unix socket's directory) and raises RLIMIT_MEMLOCK while root.
 pub fn arm(a: &ServeArgs, cfg: &DaemonConfig) -> anyhow::Result<()> {
     let user = match (&a.user, keel_sandbox::is_root()) {
-        (Some(name), true) => Some(ServiceUser::lookup(name)?),
+        (Some(name), true) => {
+            let u = ServiceUser::lookup(name)?;
+            // uid 0 keeps its capabilities across the switch: nothing would be dropped.
+            anyhow::ensure!(
+                u.uid != 0,
+                "--user {name} is uid 0, which keeps every capability; choose an unprivileged \
+                 user (or --sandbox=off to debug without the sandbox)"
+            );
+            Some(u)
+        }
         (Some(name), false) => {
             anyhow::bail!("--user {name} needs the daemon to be started as root (it is not)")
         }
