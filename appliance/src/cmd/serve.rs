@@ -168,6 +168,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     // Which routines contracts may call is decided by governance, in the chain state.
     let engine = cfg.routine_engine()?;
     chain.set_routine_engine(engine)?;
+    let exec = keel_chain::ExecMode::from_threads(cfg.exec_threads);
+    chain.set_exec_mode(exec);
 
     let tcp_port = bound.tcp_addr().map(|a| a.port());
     warn_about_other_pins(&cfg, tcp_port);
@@ -200,6 +202,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         store_thread.opener(Box::new(move || {
             let mut c = Chain::open(&dir, block_verifier())?;
             c.set_routine_engine(engine)?;
+            c.set_exec_mode(exec);
             crate::daemon::reopener::attach(&mut c, &st);
             Ok(c)
         }))

@@ -50,6 +50,9 @@ pub struct DaemonConfig {
     /// machine (62 M gas/s), a quarter of a block's 1 s budget (60 000 000 on the demo chain).
     /// Writers get the block's limit.
     pub simulate_compute_limit: u64,
+    /// Threads of the parallel (Block-STM) executor; 0, the default, runs blocks on the
+    /// sequential reference executor. Node-local: results are identical either way.
+    pub exec_threads: usize,
     /// The mempool behind `SubmitTx` and `BuildBlock`.
     pub mempool: MempoolConfig,
     /// The network server (listeners, limits, authentication, metrics); see keel-server's
@@ -79,6 +82,7 @@ impl Default for DaemonConfig {
             verify_max_items: 256,
             verify_rate: 8_192,
             simulate_compute_limit: 15_000_000,
+            exec_threads: 0,
             mempool: MempoolConfig::default(),
             server: keel_server::ServerConfig {
                 unix_socket: None,
@@ -186,6 +190,12 @@ impl DaemonConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.server.validate().context("[server]")?;
         self.routine_engine()?;
+        if self.exec_threads > keel_chain::parallel::MAX_THREADS {
+            bail!(
+                "exec_threads is at most {} (0 = sequential)",
+                keel_chain::parallel::MAX_THREADS
+            );
+        }
         if self.verify_max_batch == 0 {
             bail!("verify_max_batch must be positive");
         }

@@ -88,10 +88,11 @@ impl ExecMode {
         }
     }
 
-    /// The default of a node: parallel on the machine's cores (at most 8).
+    /// The default of a node: the sequential reference. The parallel executor gives identical
+    /// results but is not yet faster on small machines (`keel bench exec`); operators opt in
+    /// (`exec_threads` in the daemon's config).
     pub fn node_default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        ExecMode::from_threads(cores.min(8))
+        ExecMode::Sequential
     }
 }
 
