@@ -7,6 +7,7 @@
 
 pub mod artifact_cache;
 pub mod choice;
+mod host_table;
 mod instance_pool;
 pub mod tiered;
 pub mod wasmi_tier;

@@ -5,10 +5,9 @@
 //! missing here.
 
 use super::Ending;
-use crate::abi::{HOST_MODULE, HostFn, METER_MODULE};
+use crate::abi::{HOST_MODULE, METER_MODULE};
 use crate::error::{Trap, WasmTrap};
 use crate::host::{HostFault, HostState};
-use crate::intrinsics;
 use wasmtime::{Caller, Global, Linker, Memory, StoreLimits, Val};
 
 /// Store data: the engine-independent host state plus the handles the glue needs.
@@ -169,133 +168,8 @@ fn link_meter(l: &mut Linker<Data>) -> wasmtime::Result<()> {
 pub(super) fn build_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Data>> {
     let mut l = Linker::<Data>::new(engine);
     link_meter(&mut l)?;
-    link_basic(&mut l)?;
-    link_intrinsics(&mut l)?;
-    link_crypto_and_calls(&mut l)?;
+    super::host_table::link_abi!(host_fn, l);
     Ok(l)
-}
-
-/// Input, output, storage, events and the call context.
-fn link_basic(l: &mut Linker<Data>) -> wasmtime::Result<()> {
-    use HostFn as F;
-    host_fn!(l, F::InputSize, |h, m| -> i32 { h.input_size(m) });
-    host_fn!(l, F::InputCopy, |h, m, d, o, n| -> () {
-        h.input_copy(m, d, o, n)
-    });
-    host_fn!(l, F::ReturnData, |h, m, p, n| -> () {
-        h.return_data(m, p, n)
-    });
-    host_fn!(l, F::StorageRead, |h, m, k, kl, v, vc| -> i32 {
-        h.storage_read(m, k, kl, v, vc)
-    });
-    host_fn!(l, F::StorageWrite, |h, m, k, kl, v, vl| -> () {
-        h.storage_write(m, k, kl, v, vl)
-    });
-    host_fn!(l, F::StorageRemove, |h, m, k, kl| -> i32 {
-        h.storage_remove(m, k, kl)
-    });
-    host_fn!(l, F::EmitEvent, |h, m, t, tl, d, dl| -> () {
-        h.emit_event(m, t, tl, d, dl)
-    });
-    host_fn!(l, F::Caller, |h, m, d| -> () { h.caller(m, d) });
-    host_fn!(l, F::SelfAddress, |h, m, d| -> () { h.self_address(m, d) });
-    host_fn!(l, F::BlockHeight, |h, m| -> i64 { h.block_height(m) });
-    host_fn!(l, F::BlockTimestamp, |h, m| -> i64 { h.block_timestamp(m) });
-    host_fn!(l, F::GasLeft, |h, m| -> i64 { h.gas_left(m) });
-    host_fn!(l, F::Abort, |h, m, p, n| -> () { h.abort(m, p, n) });
-    Ok(())
-}
-
-/// The u256 and fixed-point intrinsics.
-fn link_intrinsics(l: &mut Linker<Data>) -> wasmtime::Result<()> {
-    use HostFn as F;
-    for f in [
-        F::U256Add,
-        F::U256Sub,
-        F::U256Mul,
-        F::U256Div,
-        F::U256Mod,
-        F::U256Exp,
-    ] {
-        host_fn!(l, f, |h, m, a, b, o| -> i32 {
-            h.intrinsic(m, f, [a, b], o, intrinsics::u256_binary(f))
-        });
-    }
-    for f in [F::U256AddMod, F::U256MulMod] {
-        host_fn!(l, f, |h, m, a, b, n, o| -> i32 {
-            h.intrinsic(m, f, [a, b, n], o, intrinsics::u256_ternary(f))
-        });
-    }
-    host_fn!(l, F::U256Cmp, |h, m, a, b| -> i32 {
-        h.compare(m, F::U256Cmp, a, b, intrinsics::u256_cmp)
-    });
-    host_fn!(l, F::U256Shl, |h, m, a, s, o| -> () {
-        h.shift(m, F::U256Shl, a, s, o, intrinsics::u256_shl)
-    });
-    host_fn!(l, F::U256Shr, |h, m, a, s, o| -> () {
-        h.shift(m, F::U256Shr, a, s, o, intrinsics::u256_shr)
-    });
-    for f in [F::FxMul, F::FxDiv, F::FxPow] {
-        host_fn!(l, f, |h, m, a, b, o| -> i32 {
-            h.intrinsic(m, f, [a, b], o, intrinsics::fx_binary(f))
-        });
-    }
-    for f in [F::FxSqrt, F::FxExp, F::FxLn] {
-        host_fn!(l, f, |h, m, a, o| -> i32 {
-            h.intrinsic(m, f, [a], o, intrinsics::fx_unary(f))
-        });
-    }
-    Ok(())
-}
-
-/// Native routines, BLS, cross-contract calls and handles.
-fn link_crypto_and_calls(l: &mut Linker<Data>) -> wasmtime::Result<()> {
-    use HostFn as F;
-    host_fn!(l, F::NativeCall, |h, m, r, i, il, o, ol| -> i32 {
-        h.native_call(m, r, i, il, o, ol)
-    });
-    host_fn!(l, F::BlsVerify, |h, m, pk, msg, ml, sig| -> i32 {
-        h.bls_verify(m, pk, msg, ml, sig)
-    });
-    host_fn!(l, F::BlsAggregateVerify, |h, m, n, pks, msgs, sig| -> i32 {
-        h.bls_aggregate_verify(m, n, pks, msgs, sig)
-    });
-    host_fn!(l, F::BlsFastAggregateVerify, |h,
-                                            m,
-                                            n,
-                                            pks,
-                                            msg,
-                                            ml,
-                                            sig|
-     -> i32 {
-        h.bls_fast_aggregate_verify(m, n, pks, msg, ml, sig)
-    });
-    host_fn!(l, F::Call, |h, m, hd, e, el, i, il, v, g, p, pl| -> i32 {
-        h.call(m, hd, e, el, i, il, v, g, p, pl)
-    });
-    host_fn!(l, F::ReturnDataSize, |h, m| -> i32 {
-        h.return_data_size(m)
-    });
-    host_fn!(l, F::ReturnDataCopy, |h, m, d, o, n| -> () {
-        h.return_data_copy(m, d, o, n)
-    });
-    host_fn!(l, F::HandleForContract, |h, m, a| -> i32 {
-        h.handle_for_contract(m, a)
-    });
-    host_fn!(l, F::HandleAttenuate, |h, m, hd, r| -> () {
-        h.handle_attenuate(m, hd, r)
-    });
-    host_fn!(l, F::HandleInfo, |h, m, hd, o| -> i32 {
-        h.handle_info(m, hd, o)
-    });
-    host_fn!(l, F::HandleCount, |h, m| -> i32 { h.handle_count(m) });
-    host_fn!(l, F::Poseidon, |h, m, c, i, n, o| -> i32 {
-        h.poseidon(m, c, i, n, o)
-    });
-    host_fn!(l, F::Groth16Verify, |h, m, c, vk, vl, p, i, n| -> i32 {
-        h.groth16_verify(m, c, vk, vl, p, i, n)
-    });
-    Ok(())
 }
 
 #[cfg(test)]
