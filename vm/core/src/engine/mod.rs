@@ -15,7 +15,7 @@ mod wasmtime_host;
 pub mod wasmtime_tier;
 
 use crate::error::{StateError, Trap, VmError};
-use crate::host::HostState;
+use crate::host::{HostFault, HostState};
 use crate::metering::InstrumentedModule;
 use std::sync::Arc;
 
@@ -119,3 +119,19 @@ pub trait CompiledModule: Send + Sync {
         false
     }
 }
+
+/// A host function failure carried through an engine's error type (each tier wraps it in its
+/// own and downcasts it back).
+#[derive(Debug)]
+pub(crate) struct HostErr(pub(crate) HostFault);
+
+impl std::fmt::Display for HostErr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            HostFault::Trap(t) => write!(f, "{t}"),
+            HostFault::State(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl std::error::Error for HostErr {}

@@ -250,18 +250,7 @@ fn run(live: &mut Live, entry: &str, entry_frame: u32, gas: u64, metered: bool) 
     }
 }
 
-/// A host function failure carried through wasmi as a host error.
-#[derive(Debug)]
-struct HostErr(HostFault);
-
-impl std::fmt::Display for HostErr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            HostFault::Trap(t) => write!(f, "{t}"),
-            HostFault::State(s) => write!(f, "{s}"),
-        }
-    }
-}
+use super::HostErr;
 
 impl wasmi::errors::HostError for HostErr {}
 

@@ -37,20 +37,7 @@ impl Data {
     }
 }
 
-/// A host function failure carried through wasmtime as an error.
-#[derive(Debug)]
-struct HostErr(HostFault);
-
-impl std::fmt::Display for HostErr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            HostFault::Trap(t) => write!(f, "{t}"),
-            HostFault::State(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-impl std::error::Error for HostErr {}
+use super::HostErr;
 
 fn host_error(fault: HostFault) -> wasmtime::Error {
     wasmtime::Error::new(HostErr(fault))
