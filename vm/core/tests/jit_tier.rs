@@ -214,6 +214,47 @@ fn out_of_bounds_accesses_trap_alike_on_both_tiers() {
     }
 }
 
+#[test]
+fn segments_that_do_not_fit_trap_alike_at_instantiation_on_both_tiers() {
+    // An active element or data segment past its table's or memory's end traps while the
+    // instance is made (found by the differential property: wasmi reported an engine limit).
+    for (module, want) in [
+        (
+            r#"(module (memory 1) (table 1 funcref) (func $f) (elem (i32.const 1) $f)
+                 (func (export "go")))"#,
+            keel_vm::WasmTrap::TableOutOfBounds,
+        ),
+        (
+            r#"(module (memory 1) (table 2 funcref) (func $f) (elem (i32.const 1) $f $f $f)
+                 (func (export "go")))"#,
+            keel_vm::WasmTrap::TableOutOfBounds,
+        ),
+        (
+            r#"(module (memory 1) (data (i32.const 65535) "ab") (func (export "go")))"#,
+            keel_vm::WasmTrap::MemoryOutOfBounds,
+        ),
+    ] {
+        let code = wat::parse_str(module).unwrap();
+        for compute in [0, 1_000_000] {
+            let (a, b) = (
+                vm(EngineChoice::Wasmi, None),
+                vm(EngineChoice::Wasmtime, None),
+            );
+            let st = MemoryState::default();
+            let x = call(&a, &code, "go", &[], compute, &st);
+            let y = call(&b, &code, "go", &[], compute, &st);
+            assert_eq!(summary(&x), summary(&y), "{module} with {compute} gas");
+            if compute > 0 {
+                assert_eq!(
+                    x.result,
+                    Err(keel_vm::Trap::Wasm { trap: want }),
+                    "{module}"
+                );
+            }
+        }
+    }
+}
+
 fn artifacts(dir: &Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir.join(CACHE_DIR))
         .unwrap()

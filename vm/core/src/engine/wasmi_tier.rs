@@ -261,6 +261,16 @@ fn map_error(e: wasmi::Error) -> Ending {
             HostFault::State(s) => Ending::Fatal(s.clone()),
         };
     }
+    // An active element segment past its table's end is an instantiation error in wasmi but
+    // the spec's (and wasmtime's) table-out-of-bounds trap; data segments already map.
+    if let wasmi::errors::ErrorKind::Instantiation(
+        wasmi::errors::InstantiationError::ElementSegmentDoesNotFit { .. },
+    ) = e.kind()
+    {
+        return Ending::Trapped(Trap::Wasm {
+            trap: WasmTrap::TableOutOfBounds,
+        });
+    }
     use wasmi::TrapCode as T;
     let trap = match e.as_trap_code() {
         Some(T::UnreachableCodeReached) => WasmTrap::Unreachable,
