@@ -31,6 +31,7 @@ fn main() {
         ("lie", "KEEL_LIE"),
         ("crash", "KEEL_CRASH"),
         ("hang", "KEEL_HANG"),
+        ("escape", "KEEL_ESCAPE"),
     ] {
         let so = out.join(format!("libkeel_offload_{name}.so"));
         shared_object(&[&fixture], &[&include], Some(define), &so);

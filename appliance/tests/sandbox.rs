@@ -1,8 +1,8 @@
 //! The daemon's sandbox end to end: after start-up every thread runs as the service user with
 //! no capabilities, `no_new_privs` and a seccomp filter; each thread class refuses `open` of
 //! /etc/shadow, `execve`, a new socket, a new io_uring and `ptrace` while other clients are
-//! served; `--sandbox=log` counts violations (none over the demo workload), `kill` kills,
-//! `off` is loud. The probes are compiled in only for tests (keel-sandbox's `probe` feature,
+//! served (`--sandbox=enforce`); `--sandbox=log` counts violations (none over the demo
+//! workload), the default (`kill`) kills, `off` is loud. The probes are compiled in only for tests (keel-sandbox's `probe` feature,
 //! a dev-dependency) and triggered by SIGUSR2. Root only (the daemon drops from root).
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -176,7 +176,8 @@ fn every_thread_class_refuses_forbidden_syscalls_while_other_clients_are_served(
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let d = start(dir.path(), &[]);
+    // EPERM rather than the default SIGSYS: the daemon must survive to show every refusal.
+    let d = start(dir.path(), &["--sandbox=enforce"]);
     let mut prober = client(&d);
     let mut other = client(&d);
     let outcomes = probe_every_class(&d, &mut prober);
@@ -282,13 +283,14 @@ fn log_mode_counts_violations_and_the_demo_workload_has_none() {
 }
 
 #[test]
-fn kill_mode_kills_the_daemon_with_sigsys_on_a_forbidden_syscall() {
+fn by_default_a_forbidden_syscall_kills_the_daemon_with_sigsys() {
     if !root_or_skip("kill mode") {
         return;
     }
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
-    let mut d = start(dir.path(), &["--sandbox=kill"]);
+    // No --sandbox: the default is `kill`.
+    let mut d = start(dir.path(), &[]);
     let mut c = client(&d);
     traffic(&mut c, &d);
     // SAFETY: kill(2) on our own child.

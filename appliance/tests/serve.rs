@@ -254,13 +254,20 @@ fn qualify_bundled_plugin(key: &std::path::Path, out: &std::path::Path) {
     assert!(o.status.success(), "{o:?}");
 }
 
+/// A config naming a copy of the bundled plug-in in `dir`, which is made readable by every
+/// account: the plug-in host loads it as the daemon's service user.
 fn plugin_config(dir: &std::path::Path, report: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let plugin = dir.join("libkeel_offload_blst.so");
+    std::fs::copy(keel_hwtest::plugin::BUNDLED_BLST_PLUGIN, &plugin).unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let toml = dir.join("keel.toml");
     std::fs::write(
         &toml,
         format!(
             "bls_plugin = {:?}\nbls_plugin_report = {:?}\n",
-            keel_hwtest::plugin::BUNDLED_BLST_PLUGIN,
+            plugin.to_str().unwrap(),
             report.to_str().unwrap()
         ),
     )

@@ -138,6 +138,145 @@ fn a_file_that_is_not_a_plugin_is_refused_at_start() {
     );
 }
 
+/// The plug-in host confined as the daemon confines it: `--sandbox MODE`, and as root the
+/// `nobody` account (the fixture is copied somewhere that account can read).
+mod sandboxed_host {
+    use super::*;
+
+    fn sandboxed(mode: &str) -> HostCommand {
+        let mut args = vec!["--sandbox".to_string(), mode.to_string()];
+        if keel_sandbox::is_root() {
+            args.extend(["--user".to_string(), "nobody".to_string()]);
+        }
+        HostCommand {
+            program: env!("CARGO_BIN_EXE_keel-plugin-host").into(),
+            args,
+        }
+    }
+
+    /// `src` copied into a fresh directory every account can read.
+    fn readable_copy(src: &Path) -> (tempfile::TempDir, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dst = dir.path().join(src.file_name().unwrap());
+        std::fs::copy(src, &dst).unwrap();
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, dst)
+    }
+
+    fn one_triple() -> Vec<RawTriple> {
+        vec![RawTriple {
+            pk: vec![0; 48],
+            msg: vec![],
+            sig: vec![0; 96],
+        }]
+    }
+
+    /// `NAME:\tVALUE` from /proc/PID/status.
+    fn status_field(pid: u32, name: &str) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.strip_prefix(':'))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    #[test]
+    fn unconfined_the_escape_fixture_gets_out() {
+        // The positive control: the fixture's attempts work when nothing stops them.
+        let (_dir, so) = readable_copy(&fixture("escape"));
+        let err = start(&so).verify(&one_triple()).unwrap_err();
+        let want = if keel_sandbox::is_root() { 7 } else { 6 };
+        assert_eq!(
+            err,
+            SubjectError::Failed(format!("verify_batch returned {want}"))
+        );
+    }
+
+    #[test]
+    fn a_sandboxed_host_refuses_every_escape_and_keeps_answering() {
+        let (_dir, so) = readable_copy(&fixture("escape"));
+        let p = PluginSubject::start(&sandboxed("enforce"), &so, Duration::from_secs(5)).unwrap();
+        for _ in 0..3 {
+            assert_eq!(p.verify(&one_triple()).unwrap(), vec![true]);
+        }
+        let pid = p.host_pid().unwrap();
+        assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+        assert_eq!(status_field(pid, "Seccomp"), "2");
+        assert_eq!(status_field(pid, "CapEff"), "0000000000000000");
+        assert_eq!(status_field(pid, "CapPrm"), "0000000000000000");
+        if keel_sandbox::is_root() {
+            let uid = status_field(pid, "Uid");
+            assert!(!uid.split_whitespace().any(|u| u == "0"), "Uid: {uid}");
+        }
+    }
+
+    #[test]
+    fn a_thread_confined_as_the_daemons_bls_threads_kills_and_reaps_a_failed_host() {
+        // The daemon drives plug-ins from its BLS and batcher threads, whose allowlist has no
+        // kill(2) and no wait4: a hung host must still be killed and a crashed one reaped.
+        use keel_sandbox::{Mode, ThreadClass};
+        for (fixture_name, timeout_ms) in [("hang", 500), ("crash", 5000)] {
+            let p = PluginSubject::start(
+                &host(),
+                &fixture(fixture_name),
+                Duration::from_millis(timeout_ms),
+            )
+            .unwrap();
+            let pid = p.host_pid().unwrap();
+            let err = std::thread::spawn(move || {
+                keel_sandbox::probe::confine_this_thread(ThreadClass::Bls, Mode::Enforce).unwrap();
+                p.verify(&one_triple()).unwrap_err()
+            })
+            .join()
+            .unwrap();
+            match fixture_name {
+                "hang" => assert_eq!(err, SubjectError::Timeout(500)),
+                _ => assert!(
+                    matches!(&err, SubjectError::Crashed(s) if s.contains("SIGSEGV")),
+                    "{err:?}"
+                ),
+            }
+            // Killed and reaped (a zombie would still have its /proc entry).
+            assert!(
+                !Path::new(&format!("/proc/{pid}")).exists(),
+                "{fixture_name}: host {pid} left behind"
+            );
+        }
+    }
+
+    #[test]
+    fn by_default_an_escape_attempt_kills_the_host_with_sigsys() {
+        let (_dir, so) = readable_copy(&fixture("escape"));
+        let default = keel_sandbox::Mode::default().name();
+        let p = PluginSubject::start(&sandboxed(default), &so, Duration::from_secs(5)).unwrap();
+        let err = p.verify(&one_triple()).unwrap_err();
+        assert!(
+            matches!(&err, SubjectError::Crashed(s) if s.contains("SIGSYS")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_reference_plugin_qualifies_inside_the_sandbox() {
+        let (_dir, so) = readable_copy(Path::new(BUNDLED_BLST_PLUGIN));
+        let default = keel_sandbox::Mode::default().name();
+        let p = PluginSubject::start(&sandboxed(default), &so, Duration::from_secs(5)).unwrap();
+        let r = qualify(&p);
+        assert_eq!(
+            r.conformance.verdict,
+            Verdict::Pass,
+            "{:?}",
+            r.conformance.failures
+        );
+        assert!(p.host_pid().is_some(), "the host died under the sandbox");
+    }
+}
+
 mod qualification {
     use super::*;
     use keel_crypto::{SecretKey, SignatureVerifier, SingleVerifier, VerifyItem};

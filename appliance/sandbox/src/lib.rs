@@ -22,8 +22,10 @@
 mod class;
 mod credentials;
 mod error;
+mod helper;
 mod landlock_rules;
 mod mode;
+mod preload;
 #[cfg(feature = "probe")]
 pub mod probe;
 mod seccomp;
@@ -38,6 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub use class::ThreadClass;
 pub use credentials::{ServiceUser, is_root};
 pub use error::SandboxError;
+pub use helper::HelperSandbox;
 pub use mode::Mode;
 
 /// What `keel serve` asks of the sandbox.
@@ -89,6 +92,7 @@ pub fn arm(settings: Settings) -> Result<(), SandboxError> {
         }
         _ => Some(landlock_rules::Confinement::build(&settings.writable)?),
     };
+    preload::c_library_lookups();
     let bounding_dropped = credentials::drop_bounding_and_ambient()?;
     credentials::no_new_privs()?;
     let violations = match settings.mode {

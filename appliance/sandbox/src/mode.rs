@@ -5,12 +5,13 @@ use std::str::FromStr;
 /// `--sandbox=enforce|kill|log|off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// The default: the syscall fails with `EPERM` and does nothing. The request that caused
-    /// it fails; the daemon and every other client go on.
-    #[default]
+    /// The syscall fails with `EPERM` and does nothing. The request that caused it fails; the
+    /// daemon and every other client go on. For operators who prefer a refusal to a restart.
     Enforce,
-    /// The whole daemon dies with SIGSYS (`SECCOMP_RET_KILL_PROCESS`); the service manager
-    /// restarts it. The strictest setting, for operators who prefer a restart to a refusal.
+    /// The default: the whole daemon dies with SIGSYS (`SECCOMP_RET_KILL_PROCESS`) and the
+    /// service manager restarts it. A process that tried a syscall outside its allowlist is
+    /// treated as compromised, and no attempt goes unnoticed.
+    #[default]
     Kill,
     /// The syscall runs and the kernel logs it (`SECCOMP_RET_LOG`, audit type 1326); the
     /// daemon counts its own records. For finding syscalls missing from an allowlist.
@@ -66,6 +67,6 @@ mod tests {
             assert_eq!(m.name().parse::<Mode>().unwrap(), m);
         }
         assert!("permissive".parse::<Mode>().is_err());
-        assert_eq!(Mode::default(), Mode::Enforce);
+        assert_eq!(Mode::default(), Mode::Kill);
     }
 }

@@ -52,6 +52,12 @@ pub(crate) fn set_class(class: ThreadClass) {
     CLASS.with(|c| c.set(Some(class)));
 }
 
+/// Installs `class`'s seccomp filter (under `mode`) on the calling thread only, with nothing
+/// else of the sandbox: for tests of code that runs on such a thread in the daemon.
+pub fn confine_this_thread(class: ThreadClass, mode: crate::Mode) -> Result<(), crate::SandboxError> {
+    crate::seccomp::install(class, &crate::seccomp::compile(class, mode)?)
+}
+
 /// Asks every sandboxed thread to run the probes at its next checkpoint.
 pub fn request() {
     REQUESTED.fetch_add(1, Ordering::AcqRel);

@@ -90,6 +90,21 @@ pub(crate) fn install(class: ThreadClass, programs: &[BpfProgram]) -> Result<(),
     Ok(())
 }
 
+/// Installs `programs` on every thread of the process (TSYNC): for a helper process whose
+/// threads were started by code Keel did not write.
+pub(crate) fn install_all_threads(
+    class: ThreadClass,
+    programs: &[BpfProgram],
+) -> Result<(), SandboxError> {
+    for program in programs {
+        seccompiler::apply_filter_all_threads(program).map_err(|e| SandboxError::Install {
+            class: class.name(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

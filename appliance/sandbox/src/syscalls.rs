@@ -197,16 +197,24 @@ const SUPERVISE: &[Allow] = &[
     one_of(libc::SYS_ioctl, 1, &[0x2400, 0x2401]),
 ];
 
+/// Killing and reaping a helper process (the BLS plug-in host) through the pidfd opened when
+/// it was spawned: only processes whose pidfd the thread holds can be reached (`waitid` only
+/// with `P_PIDFD`).
+const CHILDREN: &[Allow] = &[
+    any(libc::SYS_pidfd_send_signal),
+    one_of(libc::SYS_waitid, 0, &[3]),
+];
+
 /// The groups that make up `class`'s allowlist.
 pub(crate) fn groups(class: ThreadClass) -> &'static [&'static [Allow]] {
     match class {
         ThreadClass::Network => &[BASE, SERVE, RING],
-        ThreadClass::Execution => &[BASE, STORAGE, BPF_MAPS],
-        ThreadClass::Bls | ThreadClass::Batcher => &[BASE],
+        ThreadClass::Execution => &[BASE, STORAGE, BPF_MAPS, CHILDREN],
+        ThreadClass::Bls | ThreadClass::Batcher => &[BASE, CHILDREN],
         ThreadClass::Metrics => &[BASE, SERVE, BPF_MAPS],
         ThreadClass::Store => &[BASE, STORAGE, FILE_PATHS],
         ThreadClass::Main => &[
-            BASE, STORAGE, FILE_PATHS, SERVE, BPF_MAPS, CLIENT, SUPERVISE,
+            BASE, STORAGE, FILE_PATHS, SERVE, BPF_MAPS, CLIENT, SUPERVISE, CHILDREN,
         ],
     }
 }

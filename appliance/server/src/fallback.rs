@@ -64,10 +64,13 @@ pub(crate) fn run(
     listeners: Listeners,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    // Counting the cores reads cgroup files, which a network thread may not open: before
+    // entering the sandbox.
+    let threads = shared.config.io_threads();
     // Before the runtime exists: its worker threads inherit this thread's filter.
     keel_sandbox::enter(keel_sandbox::ThreadClass::Network);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(shared.config.io_threads())
+        .worker_threads(threads)
         .thread_name("keel-epoll")
         .enable_all()
         .build()?;

@@ -34,9 +34,19 @@ pub enum HwtestCmd {
     /// threshold. Exit 0 when nothing regressed, 1 on a regression, 2 on bad input (unreadable
     /// file, not a report, wrong schema, or a signature that does not match its report).
     /// The plug-in host process (internal): loads PLUGIN with dlopen and answers verification
-    /// requests on stdin/stdout, so a crashing plug-in takes only this process down.
+    /// requests on stdin/stdout, so a crashing plug-in takes only this process down. With
+    /// --sandbox it confines itself as the daemon's BLS threads are (service user, no
+    /// capabilities, read-only filesystem, their seccomp allowlist on every thread).
     #[command(hide = true)]
-    PluginHost { plugin: PathBuf },
+    PluginHost {
+        plugin: PathBuf,
+        /// How a syscall outside the allowlist is answered (kill, enforce, log, off).
+        #[arg(long, value_parser = clap::value_parser!(keel_sandbox::Mode))]
+        sandbox: Option<keel_sandbox::Mode>,
+        /// The account to switch to when started as root.
+        #[arg(long, requires = "sandbox")]
+        user: Option<String>,
+    },
     Compare {
         /// The baseline report (a report.json).
         base: PathBuf,
@@ -129,9 +139,16 @@ pub fn run(cmd: HwtestCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         HwtestCmd::Run(a) => run_hwtest(a),
-        HwtestCmd::PluginHost { plugin } => {
+        HwtestCmd::PluginHost {
+            plugin,
+            sandbox,
+            user,
+        } => {
+            let sandbox = sandbox
+                .map(|m| keel_sandbox::HelperSandbox::from_args(m, user.as_deref()))
+                .transpose()?;
             let (mut i, mut o) = (std::io::stdin().lock(), std::io::stdout().lock());
-            keel_hwtest::plugin::host::serve(&plugin, &mut i, &mut o)?;
+            keel_hwtest::plugin::host::serve(&plugin, sandbox.as_ref(), &mut i, &mut o)?;
             Ok(ExitCode::SUCCESS)
         }
         HwtestCmd::Compare {
@@ -183,9 +200,13 @@ fn run_hwtest(a: RunArgs) -> anyhow::Result<ExitCode> {
             .collect(),
         plugin_timeout_ms: a.plugin_timeout.saturating_mul(1000),
     };
+    // Qualified under the sandbox it will run under in the daemon (default mode): a plug-in
+    // that needs a syscall the BLS allowlist refuses fails here, not in production.
     let host = keel_hwtest::plugin::HostCommand {
         program: std::env::current_exe().context("cannot find the keel binary to host plug-ins")?,
-        args: vec!["hwtest".into(), "plugin-host".into()],
+        args: ["hwtest", "plugin-host", "--sandbox", keel_sandbox::Mode::default().name()]
+            .map(String::from)
+            .to_vec(),
     };
     let probe = Probe::this_machine();
     let mut results = run_paths(&config, &probe, &host)?;
@@ -267,16 +288,16 @@ fn run_compare(
     }
 }
 
-/// The daemon's verifier from a plug-in, after checking that this appliance's signed hwtest
-/// report qualified exactly this file.
-pub fn plugin_verifier(
+/// Starts the host of a BLS plug-in for the daemon, after checking that this appliance's
+/// signed hwtest report qualified exactly this file. Called before the sandbox is armed: the
+/// host still has the privileges it needs to switch to `sandbox`'s service user itself.
+pub fn start_plugin_host(
     data_dir: &std::path::Path,
     plugin: &std::path::Path,
     report: Option<&std::path::Path>,
-) -> anyhow::Result<std::sync::Arc<dyn keel_offload::PriorityVerifier>> {
-    use keel_hwtest::plugin::{
-        HostCommand, PluginSubject, PluginVerifier, check_qualification, sha256_file,
-    };
+    sandbox: &keel_sandbox::HelperSandbox,
+) -> anyhow::Result<keel_hwtest::plugin::HostProcess> {
+    use keel_hwtest::plugin::{HostCommand, HostProcess, check_qualification, sha256_file};
     let report = report.context("bls_plugin needs bls_plugin_report: the report of `keel hwtest run --plugin` that qualified it")?;
     let key_path = data_dir.join("hwtest.key");
     let text = std::fs::read_to_string(&key_path).with_context(|| {
@@ -294,12 +315,24 @@ pub fn plugin_verifier(
     let rep = Report::read(report)?;
     check_qualification(&rep, &sha256, &hex::encode(key.public_key().to_bytes()))
         .with_context(|| format!("refusing BLS plug-in {}", plugin.display()))?;
+    // The host runs under the daemon's sandbox (its mode and service user): the plug-in is
+    // no freer than the BLS threads it stands in for.
+    let mut args = vec!["hwtest".to_string(), "plugin-host".to_string()];
+    args.extend(sandbox.to_args());
     let host = HostCommand {
         program: std::env::current_exe()
             .context("cannot find the keel binary to host the plug-in")?,
-        args: vec!["hwtest".into(), "plugin-host".into()],
+        args,
     };
-    let subject = PluginSubject::start(&host, plugin, Duration::from_secs(30))?;
     tracing::info!(plugin = %plugin.display(), %sha256, "BLS verification on a qualified plug-in");
+    Ok(HostProcess::spawn(&host, plugin)?)
+}
+
+/// The daemon's verifier on a started plug-in host (see [`start_plugin_host`]).
+pub fn plugin_verifier(
+    host: keel_hwtest::plugin::HostProcess,
+) -> anyhow::Result<std::sync::Arc<dyn keel_offload::PriorityVerifier>> {
+    use keel_hwtest::plugin::{PluginSubject, PluginVerifier};
+    let subject = PluginSubject::attach(host, Duration::from_secs(30))?;
     Ok(std::sync::Arc::new(PluginVerifier::new(subject)))
 }

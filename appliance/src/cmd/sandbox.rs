@@ -7,9 +7,9 @@ use crate::daemon::config::DaemonConfig;
 use anyhow::Context;
 use keel_sandbox::{Mode, ServiceUser, Settings};
 
-/// Arms the sandbox for `keel serve`: chooses the service user, the writable directories (the
-/// data directory and the Unix socket's directory) and raises RLIMIT_MEMLOCK while root.
-pub fn arm(a: &ServeArgs, cfg: &DaemonConfig) -> anyhow::Result<()> {
+/// The sandbox `keel serve` will arm: the service user and the writable directories (the data
+/// directory and the Unix socket's directory, created here).
+pub fn settings(a: &ServeArgs, cfg: &DaemonConfig) -> anyhow::Result<Settings> {
     let user = match (&a.user, keel_sandbox::is_root()) {
         (Some(name), true) => {
             let u = ServiceUser::lookup(name)?;
@@ -42,15 +42,20 @@ pub fn arm(a: &ServeArgs, cfg: &DaemonConfig) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create the socket directory {}", dir.display()))?;
         writable.push(std::path::absolute(dir)?);
     }
-    if keel_sandbox::is_root() {
-        raise_memlock();
-    }
-    keel_sandbox::arm(Settings {
+    Ok(Settings {
         mode: a.sandbox,
         user,
         writable,
     })
-    .context("cannot arm the sandbox")
+}
+
+/// Arms the sandbox for `keel serve` (before any thread exists), raising RLIMIT_MEMLOCK first
+/// while root.
+pub fn arm(settings: Settings) -> anyhow::Result<()> {
+    if keel_sandbox::is_root() {
+        raise_memlock();
+    }
+    keel_sandbox::arm(settings).context("cannot arm the sandbox")
 }
 
 /// io_uring buffers and BPF maps count against RLIMIT_MEMLOCK on older kernels: lift it while

@@ -72,11 +72,12 @@ pub struct ServeArgs {
     /// With --demo: stop the daemon (exit 0) when the workload is done.
     #[arg(long, requires = "demo")]
     pub exit_after_demo: bool,
-    /// The sandbox after start-up: `enforce` (a forbidden syscall fails with EPERM; the
-    /// request fails, the daemon serves on), `kill` (the daemon dies with SIGSYS), `log` (the
+    /// The sandbox after start-up, for a syscall outside a thread's allowlist: `kill` (the
+    /// daemon dies with SIGSYS; the service manager restarts it), `enforce` (the syscall fails
+    /// with EPERM; the request fails, the daemon serves on), `log` (the
     /// syscall runs and is counted: keel_sandbox_violations_total), `off` (no seccomp, no
     /// Landlock; debugging only, warned about in the log and on /metrics).
-    #[arg(long, default_value = "enforce", value_parser = clap::value_parser!(keel_sandbox::Mode))]
+    #[arg(long, default_value = "kill", value_parser = clap::value_parser!(keel_sandbox::Mode))]
     pub sandbox: keel_sandbox::Mode,
     /// The account the daemon runs as once started (it must be started as root to switch).
     /// Default when started as root: `keel` if that user exists, else `nobody`.
@@ -98,9 +99,24 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    let sandbox = super::sandbox::settings(&a, &cfg)?;
+    // A BLS plug-in's host process starts while this process may still hand it the
+    // privileges it needs to drop to the service user by itself.
+    let plugin_host = cfg
+        .bls_plugin
+        .as_deref()
+        .map(|plugin| {
+            super::hwtest::start_plugin_host(
+                &cfg.data_dir,
+                plugin,
+                cfg.bls_plugin_report.as_deref(),
+                &keel_sandbox::HelperSandbox::of_daemon(&sandbox),
+            )
+        })
+        .transpose()?;
     // Before any thread exists: every thread spawned from here on inherits no_new_privs and
     // the empty capability bounding set, and confines itself when it starts.
-    super::sandbox::arm(&a, &cfg)?;
+    super::sandbox::arm(sandbox)?;
     let mut lock = DataDirLock::acquire(&cfg.data_dir)?;
     let keystore = cfg.data_dir.join("keystore.json");
     let db_exists = cfg.data_dir.join(keel_state::DB_FILE_NAME).exists();
@@ -130,10 +146,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     // Batch verification on one pool of pinned workers, in two lanes: blocks (each block its
     // own batch, ahead of client work) and BlsBatchVerify requests (batched together).
     // Or a plug-in that hwtest qualified on this appliance.
-    let batch: Arc<dyn keel_offload::PriorityVerifier> = match &cfg.bls_plugin {
-        Some(plugin) => {
-            super::hwtest::plugin_verifier(&cfg.data_dir, plugin, cfg.bls_plugin_report.as_deref())?
-        }
+    let batch: Arc<dyn keel_offload::PriorityVerifier> = match plugin_host {
+        Some(host) => super::hwtest::plugin_verifier(host)?,
         None => {
             let topology = keel_offload::Topology::discover();
             let backend =

@@ -5,6 +5,7 @@ use std::ffi::c_int;
 use std::io::{Read, Write};
 use std::path::Path;
 
+use keel_sandbox::HelperSandbox;
 use libloading::{Library, Symbol};
 
 use super::PluginError;
@@ -24,16 +25,26 @@ struct Loaded<'l> {
     max_batch: usize,
 }
 
-/// Serves requests for the plug-in at `path` on `input`/`output` until `input` closes.
+/// Serves requests for the plug-in at `path` on `input`/`output` until `input` closes. With
+/// `sandbox`, the process confines itself before loading the plug-in (service user, no
+/// capabilities, read-only filesystem) and filters every thread once the plug-in has
+/// initialised (the BLS workers' seccomp allowlist), so the plug-in runs no freer than the
+/// daemon's own BLS threads.
 ///
 /// # Errors
-/// [`PluginError`] when the plug-in cannot be loaded or initialised (after reporting it in the
-/// hello frame), or when the pipes fail.
+/// [`PluginError`] when the sandbox cannot be set up, the plug-in cannot be loaded or
+/// initialised (after reporting it in the hello frame), or when the pipes fail.
 pub fn serve(
     path: &Path,
+    sandbox: Option<&HelperSandbox>,
     input: &mut impl Read,
     output: &mut impl Write,
 ) -> Result<(), PluginError> {
+    if let Some(s) = sandbox {
+        if let Err(e) = s.confine_before_load() {
+            return refuse(output, PluginError::Sandbox(e.to_string()));
+        }
+    }
     // SAFETY: loading runs the plug-in's initialisers; that is exactly the code under test,
     // and it runs in this sacrificial process.
     let lib = match unsafe { Library::new(path) } {
@@ -44,6 +55,11 @@ pub fn serve(
         Ok(l) => l,
         Err(e) => return refuse(output, e),
     };
+    if let Some(s) = sandbox {
+        if let Err(e) = s.filter_all_threads() {
+            return refuse(output, PluginError::Sandbox(e.to_string()));
+        }
+    }
     let mut hello = vec![0u8];
     hello.extend_from_slice(format!("{}\n{}", loaded.1, loaded.0.max_batch).as_bytes());
     write_frame(output, &hello).map_err(|e| PluginError::Pipe(e.to_string()))?;

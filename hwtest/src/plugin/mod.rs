@@ -8,6 +8,7 @@
 //! through the same conformance and performance phases as Keel's CPU pool.
 
 mod abi;
+mod child;
 pub mod host;
 mod qualified;
 pub mod wire;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::paths::bls::{BlsSubject, SubjectError};
+use child::HostChild;
 use crate::vectors::RawTriple;
 use wire::{encode_request, read_frame, write_frame};
 
@@ -54,6 +56,9 @@ pub enum PluginError {
     /// The host refused the plug-in or did not greet in time.
     #[error("plug-in refused: {0}")]
     Refused(String),
+    /// The host could not confine itself before or after loading the plug-in.
+    #[error("plug-in host sandbox: {0}")]
+    Sandbox(String),
 }
 
 /// How to start a plug-in host: a program and its leading arguments; the plug-in's path is
@@ -67,7 +72,7 @@ pub struct HostCommand {
 }
 
 struct Running {
-    child: Child,
+    child: HostChild,
     stdin: ChildStdin,
     replies: Receiver<Option<Vec<u8>>>,
 }
@@ -77,6 +82,45 @@ pub struct PluginSubject {
     label: String,
     timeout: Duration,
     state: Mutex<Result<Running, SubjectError>>,
+}
+
+/// A plug-in host process started but not yet greeted: the daemon starts it while it may
+/// still hand it privileges to drop (the host switches to the service user itself), and talks
+/// to it once its own threads exist. Killed when dropped unattached.
+pub struct HostProcess {
+    /// `None` once attached.
+    child: Option<Child>,
+    plugin: PathBuf,
+}
+
+impl HostProcess {
+    /// Starts `host` for `plugin`.
+    ///
+    /// # Errors
+    /// [`PluginError::Pipe`] when the program cannot be started.
+    pub fn spawn(host: &HostCommand, plugin: &Path) -> Result<HostProcess, PluginError> {
+        let child = Command::new(&host.program)
+            .args(&host.args)
+            .arg(plugin)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| PluginError::Pipe(format!("{}: {e}", host.program.display())))?;
+        Ok(HostProcess {
+            child: Some(child),
+            plugin: plugin.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl PluginSubject {
@@ -89,17 +133,26 @@ impl PluginSubject {
         plugin: &Path,
         timeout: Duration,
     ) -> Result<Self, PluginError> {
-        let mut child = Command::new(&host.program)
-            .args(&host.args)
-            .arg(plugin)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| PluginError::Pipe(format!("{}: {e}", host.program.display())))?;
+        Self::attach(HostProcess::spawn(host, plugin)?, timeout)
+    }
+
+    /// Talks to a started host: waits (up to `timeout`) for its greeting. The pipe reader
+    /// thread starts here (and confines itself as a BLS thread when a sandbox is armed).
+    ///
+    /// # Errors
+    /// [`PluginError`] when the host refuses the plug-in or does not greet in time.
+    pub fn attach(mut process: HostProcess, timeout: Duration) -> Result<Self, PluginError> {
+        let plugin = process.plugin.clone();
+        let Some(mut child) = process.child.take() else {
+            return Err(PluginError::Pipe("the host was already attached".into()));
+        };
         let (stdin, stdout) = match (child.stdin.take(), child.stdout.take()) {
             (Some(i), Some(o)) => (i, o),
-            _ => return Err(PluginError::Pipe("no pipes".into())),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(PluginError::Pipe("no pipes".into()));
+            }
         };
         let (tx, replies) = mpsc::sync_channel(1);
         std::thread::Builder::new()
@@ -118,7 +171,7 @@ impl PluginSubject {
             })
             .map_err(|e| PluginError::Pipe(e.to_string()))?;
         let mut running = Running {
-            child,
+            child: HostChild::new(child),
             stdin,
             replies,
         };
@@ -157,11 +210,7 @@ impl PluginSubject {
         let reply = match running.replies.recv_timeout(timeout) {
             Ok(Some(r)) => r,
             Ok(None) | Err(RecvTimeoutError::Disconnected) => {
-                let status = running
-                    .child
-                    .wait()
-                    .map_or_else(|e| e.to_string(), |s| s.to_string());
-                return Err(SubjectError::Crashed(status));
+                return Err(SubjectError::Crashed(running.child.wait()));
             }
             Err(RecvTimeoutError::Timeout) => {
                 let _ = running.child.kill();
@@ -181,6 +230,16 @@ impl PluginSubject {
                 String::from_utf8_lossy(text).into_owned(),
             )),
             None => Err(SubjectError::Failed("empty reply".into())),
+        }
+    }
+}
+
+impl PluginSubject {
+    /// The host process's pid while it runs (`None` once it died or was killed).
+    pub fn host_pid(&self) -> Option<u32> {
+        match self.state.lock().as_deref() {
+            Ok(Ok(running)) => Some(running.child.id()),
+            _ => None,
         }
     }
 }

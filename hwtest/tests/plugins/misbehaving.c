@@ -3,9 +3,15 @@
  *   -DKEEL_LIE   every triple "valid" (must fail qualification)
  *   -DKEEL_CRASH null-pointer write on the first batch (must be contained)
  *   -DKEEL_HANG  never returns from the first batch (must be killed after the timeout)
+ *   -DKEEL_ESCAPE tries to leave its sandbox on every batch: reads /etc/shadow, opens an IPv4
+ *                socket, creates a file in /tmp; returns the bit mask of what succeeded
+ *                (1, 2, 4) as its status, 0 when everything was refused
  */
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "keel_offload.h"
@@ -37,6 +43,17 @@ int keel_offload_verify_batch(keel_offload_ctx *ctx, const keel_offload_triple *
     *(volatile int *)0 = 1;
 #elif defined(KEEL_HANG)
     for (;;) pause();
+#elif defined(KEEL_ESCAPE)
+    int escaped = 0;
+    int fd = open("/etc/shadow", O_RDONLY);
+    if (fd >= 0) { escaped |= 1; close(fd); }
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s >= 0) { escaped |= 2; close(s); }
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/keel-plugin-escape-%d", (int)getpid());
+    int f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (f >= 0) { escaped |= 4; close(f); unlink(path); }
+    if (escaped) return escaped;
 #endif
     for (size_t i = 0; i < n; i++) verdicts[i] = 1;
     return KEEL_OFFLOAD_OK;
