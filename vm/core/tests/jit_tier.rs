@@ -475,3 +475,32 @@ fn a_jit_bomb_inside_the_profile_is_refused_before_compiling_and_runs_on_wasmi()
     assert!(p.on_jit());
     same_on_both(&small, &[("run", Vec::new(), 10_000_000)]);
 }
+
+/// Descriptors of this process that are memfd images made by wasmtime.
+fn memfd_images() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("wasm-memory-image"))
+        .count()
+}
+
+#[test]
+fn instantiating_a_module_with_data_makes_no_memfd() {
+    // A sandboxed worker may not call memfd_create: had wasmtime built its copy-on-write
+    // memory image there, the call would end in an engine-limit trap where wasmi returns
+    // (the demo's counter contract did, under `keel serve --sandbox`).
+    let code = wat::parse_str(
+        r#"(module (memory (export "memory") 1 1) (data (i32.const 16) "keel")
+             (func (export "run") (drop (i32.load (i32.const 16)))))"#,
+    )
+    .unwrap();
+    let before = memfd_images();
+    same_on_both(&code, &[("run", Vec::new(), 1_000_000)]);
+    let v = vm(EngineChoice::Wasmtime, None);
+    let p = v.prepare(&code).unwrap();
+    assert!(p.on_jit());
+    let st = MemoryState::default();
+    assert!(call(&v, &code, "run", b"", 1_000_000, &st).result.is_ok());
+    assert_eq!(memfd_images(), before, "wasmtime made a memfd image");
+}
