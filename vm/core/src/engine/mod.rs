@@ -105,6 +105,8 @@ pub trait Engine: Send + Sync {
     fn jit_stats(&self) -> Option<JitStats> {
         None
     }
+    /// Where a persistent artifact cache does its file work (ignored by engines without one).
+    fn set_cache_runner(&self, _runner: artifact_cache::FileRunner) {}
 }
 
 /// A module compiled by an [`Engine`], callable many times.

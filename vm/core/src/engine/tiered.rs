@@ -15,7 +15,7 @@
 //! thread: calls run on wasmi until the module is ready. [`JitMode::Eager`] compiles on the
 //! calling thread before the first call (benchmarks, replays that must exercise wasmtime).
 
-use super::artifact_cache::{ArtifactCache, ArtifactKey, CacheError};
+use super::artifact_cache::{ArtifactCache, ArtifactKey, CacheError, FileRunner};
 use super::compile_budget::CompileBudget;
 use super::wasmi_tier::WasmiEngine;
 use super::wasmtime_tier::WasmtimeEngine;
@@ -223,7 +223,7 @@ impl Jit {
             let stored = module
                 .serialize()
                 .map_err(|e| e.to_string())
-                .and_then(|b| cache.store(key, &b).map_err(|e| e.to_string()));
+                .and_then(|b| cache.store(key, b).map_err(|e| e.to_string()));
             if let Err(e) = stored {
                 tracing::warn!(error = %e, "cannot store a compiled artifact");
             }
@@ -365,6 +365,12 @@ impl Engine for TieredEngine {
             JitMode::Background => self.submit(job),
         }
         Ok(tiered)
+    }
+
+    fn set_cache_runner(&self, runner: FileRunner) {
+        if let Some(cache) = self.jit.as_ref().and_then(|j| j.cache.as_ref()) {
+            cache.set_runner(runner);
+        }
     }
 
     fn jit_stats(&self) -> Option<JitStats> {
