@@ -21,9 +21,10 @@ fn game_tx(i: u32) -> Call {
     }
 }
 
-/// Each player's stored score is the one their last move returned.
+/// Each player's stored score is the one their last move returned (0 for a player who has
+/// not moved).
 fn game_check(q: &mut dyn Query, outputs: &[Vec<u8>]) -> Result<(), CheckError> {
-    let mut last = BTreeMap::new();
+    let mut last: BTreeMap<u32, u64> = (0..GAMERS).map(|k| (k, 0)).collect();
     for (i, out) in (0u32..).zip(outputs) {
         last.insert(i % GAMERS, read_u64(out, 0)?);
     }

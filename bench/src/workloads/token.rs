@@ -36,8 +36,9 @@ fn tx(i: u32) -> Call {
     transfer(i % PLAYERS, (i + 1) % PLAYERS, amount)
 }
 
-/// Balances are conserved: the players' balances sum to the total supply, which is unchanged.
-fn check(q: &mut dyn Query, _outputs: &[Vec<u8>]) -> Result<(), CheckError> {
+/// Balances are conserved (they sum to the unchanged supply) and each player holds exactly
+/// what the transactions so far gave and took.
+fn check(q: &mut dyn Query, outputs: &[Vec<u8>]) -> Result<(), CheckError> {
     let to_u128 = |b: &[u8]| -> Result<u128, CheckError> {
         ensure(b.len() == 32 && b[16..].iter().all(|&x| x == 0), || {
             format!("balance is not a small u256: {b:?}")
@@ -46,10 +47,22 @@ fn check(q: &mut dyn Query, _outputs: &[Vec<u8>]) -> Result<(), CheckError> {
         lo.copy_from_slice(&b[..16]);
         Ok(u128::from_le_bytes(lo))
     };
+    let mut expected = vec![u128::from(GRANT); PLAYERS as usize];
+    expected[0] = u128::from(SUPPLY) - u128::from(GRANT) * u128::from(PLAYERS - 1);
+    for i in (0u32..).take(outputs.len()) {
+        let amount = 1 + u128::from(i % 5);
+        let (from, to) = ((i % PLAYERS) as usize, ((i + 1) % PLAYERS) as usize);
+        expected[from] = expected[from].saturating_sub(amount);
+        expected[to] = expected[to].saturating_add(amount);
+    }
     let supply = to_u128(&q.query("total_supply", &[])?)?;
     let mut sum = 0u128;
     for k in 0..PLAYERS {
-        sum = sum.saturating_add(to_u128(&q.query("balance_of", &player(k))?)?);
+        let b = to_u128(&q.query("balance_of", &player(k))?)?;
+        ensure(b == expected[k as usize], || {
+            format!("player {k}: balance {b}, expected {}", expected[k as usize])
+        })?;
+        sum = sum.saturating_add(b);
     }
     ensure(supply == u128::from(SUPPLY) && sum == supply, || {
         format!("balances sum to {sum}, supply {supply}, minted {SUPPLY}")
