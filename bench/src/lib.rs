@@ -7,6 +7,7 @@ pub mod counters;
 pub mod evm;
 pub mod keel;
 pub mod measure;
+pub mod peers;
 pub mod stats;
 pub mod suite;
 pub mod vm_run;

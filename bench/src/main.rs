@@ -6,7 +6,7 @@
 //! and their ratio (with the range of the per-round ratios), so load on a shared machine skews
 //! both sides alike.
 
-use keel_bench::{measure, suite};
+use keel_bench::{measure, peers, suite};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,12 +30,23 @@ enum Cmd {
     /// throughput, p50/p99 latency, gas per dimension, ns per compute gas and its CV,
     /// hardware counters. The same as `keel bench suite`.
     Suite(suite::SuiteArgs),
+    /// The macro workloads on Keel's tiers beside revm (Solidity) and other peers: throughput,
+    /// p50/p99 latency, gas vs time, lines of contract code. The same as `keel bench peers`.
+    Peers(peers::PeersArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Erc20(a) => measure::erc20(&a),
+        Cmd::Peers(a) => peers::run(&a).and_then(|r| {
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                peers::print_table(&r);
+            }
+            Ok(())
+        }),
         Cmd::Suite(a) => suite::run(&a).and_then(|r| {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
