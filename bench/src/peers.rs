@@ -142,7 +142,9 @@ pub fn revm_token(txs: u32, warmup: u32) -> anyhow::Result<Measured> {
     }
     let held = t.balance_of(&evm::recipient(0))?;
     // Warm-up and measured transfers each start at recipient 0.
-    let per_recipient = warmup.div_ceil(players).saturating_add(txs.div_ceil(players));
+    let per_recipient = warmup
+        .div_ceil(players)
+        .saturating_add(txs.div_ceil(players));
     anyhow::ensure!(
         held == revm::primitives::U256::from(per_recipient),
         "revm: recipient 0 holds {held}, expected {per_recipient}"
