@@ -5,6 +5,7 @@ pragma solidity 0.8.37;
 contract Amm {
     struct Pool { uint64 ra; uint64 rb; }
     mapping(uint64 => Pool) public pools;
+    // What each trader bought so far (amm.c keeps the same record).
     mapping(address => uint64) public bought;
     event Swap(uint64 pool, address trader, uint64 amountIn, uint64 amountOut);
 

@@ -5,12 +5,12 @@ pragma solidity 0.8.37;
 
 contract Lending {
     uint256 constant ONE = 1 << 64;
-    uint256 public index = ONE;
-    uint256 public rate;
-    uint256 public last;
-    uint64 public cash;
-    uint64 public deposits;
-    mapping(address => uint64) public deposit;
+    uint256 index = ONE;
+    uint256 rate;
+    uint256 last;
+    uint64 cash;
+    uint64 deposits;
+    mapping(address => uint64) deposit;
     mapping(address => uint256) scaled;
     event Borrow(address who, uint64 amount);
     event Repay(address who, uint64 amount);
@@ -31,14 +31,18 @@ contract Lending {
         }
     }
 
+    function indexNow() internal view returns (uint256) {
+        if (block.number <= last) return index;
+        return index * rpow(ONE + rate, block.number - last) >> 64;
+    }
+
     function accrue() internal {
-        if (block.number <= last) return;
-        index = index * rpow(ONE + rate, block.number - last) >> 64;
+        index = indexNow();
         last = block.number;
     }
 
     function owed(address who) internal view returns (uint256) {
-        uint256 debt = scaled[who] * index;
+        uint256 debt = scaled[who] * indexNow();
         return (debt >> 64) + (debt & (ONE - 1) == 0 ? 0 : 1);
     }
 
@@ -75,7 +79,11 @@ contract Lending {
         emit Repay(msg.sender, paid);
     }
 
-    function debtOf(address who) external view returns (uint256) {
-        return owed(who);
+    function account(address who) external view returns (uint64, uint64) {
+        return (deposit[who], uint64(owed(who)));
+    }
+
+    function market() external view returns (uint256, uint64, uint64) {
+        return (indexNow(), cash, deposits);
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod counters;
 pub mod evm;
+pub mod evm_ports;
 pub mod keel;
 pub mod measure;
 pub mod peers;

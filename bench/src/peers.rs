@@ -2,20 +2,19 @@
 //! per workload: throughput, p50/p99 latency per transaction, each system's own gas against
 //! time (ns per gas and its CV across workloads), and lines of contract code.
 //!
-//! Peers: revm (EVM, in-memory database, state committed per transaction) on Solidity compiled
-//! by the pinned solc in `evm/` — so far only the token has a Solidity port (OpenZeppelin
-//! ERC-20); the other workloads' revm rows say so. The "WASM-based chains" baseline (Keel's
+//! Peers: revm (EVM, in-memory database, state committed per transaction) on the Solidity
+//! ports in `evm/` compiled by the pinned solc ([`crate::evm_ports`]); each revm run passes the
+//! workload's own invariant check, like Keel's. The "WASM-based chains" baseline (Keel's
 //! contracts on plain wasmtime with its own fuel metering) needs the Keel host ABI bound to a
 //! second, fuel-metered linker; until that exists its rows are marked unavailable. MoveVM: its
 //! crates are not published on the registries this project can reach, so it has no row.
 
 use crate::counters::CounterSet;
-use crate::evm::{self, EvmToken};
+use crate::evm_ports::{self, EvmDeployed};
 use crate::stats;
 use crate::suite::{self, TIERS};
 use crate::workloads::{self, Workload};
 use serde::Serialize;
-use std::time::Instant;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PeersArgs {
@@ -101,8 +100,6 @@ fn keel_source(w: &Workload) -> Option<&'static str> {
     })
 }
 
-const TOKEN_SOL: &str = include_str!("../evm/Token.sol");
-
 fn summarise(mut micros: Vec<f64>, gas_sum: f64, n: u32) -> Measured {
     let total_s = micros.iter().sum::<f64>() / 1e6;
     let mean_us = stats::mean(&micros);
@@ -125,30 +122,23 @@ fn summarise(mut micros: Vec<f64>, gas_sum: f64, n: u32) -> Measured {
     }
 }
 
-/// The token workload's transfers on revm: OpenZeppelin's ERC-20, committed per transaction.
-pub fn revm_token(txs: u32, warmup: u32) -> anyhow::Result<Measured> {
-    let mut t = EvmToken::deploy(10u128.pow(27))?;
-    let players = workloads::PLAYERS;
+/// `w`'s Solidity port on revm: warm-up, `txs` measured transactions, then the invariant.
+pub fn revm_measure(w: &'static Workload, txs: u32, warmup: u32) -> anyhow::Result<Measured> {
+    let mut d = EvmDeployed::new(w)?;
+    let mut outputs = Vec::new();
     for i in 0..warmup {
-        t.transfer_commit(&evm::recipient(i % players))?;
+        outputs.push(d.run_tx(i)?.output);
     }
     let mut micros = Vec::with_capacity(txs as usize);
     let mut gas = 0f64;
-    for i in 0..txs {
-        let started = Instant::now();
-        let used = t.transfer_commit(&evm::recipient(i % players))?;
-        micros.push(started.elapsed().as_secs_f64() * 1e6);
-        gas += used as f64;
+    for i in warmup..warmup.saturating_add(txs) {
+        let s = d.run_tx(i)?;
+        micros.push(s.elapsed.as_secs_f64() * 1e6);
+        gas += s.gas as f64;
+        outputs.push(s.output);
     }
-    let held = t.balance_of(&evm::recipient(0))?;
-    // Warm-up and measured transfers each start at recipient 0.
-    let per_recipient = warmup
-        .div_ceil(players)
-        .saturating_add(txs.div_ceil(players));
-    anyhow::ensure!(
-        held == revm::primitives::U256::from(per_recipient),
-        "revm: recipient 0 holds {held}, expected {per_recipient}"
-    );
+    d.check(&outputs)
+        .map_err(|e| anyhow::anyhow!("{} on revm: invariant: {e}", w.name))?;
     Ok(summarise(micros, gas, txs))
 }
 
@@ -183,18 +173,15 @@ fn workload_rows(w: &'static Workload, a: &PeersArgs) -> anyhow::Result<Vec<Peer
             contract_lines: keel_lines,
         });
     }
-    let (revm, sol_lines) = if w.name == "token_transfer" {
-        (
-            Outcome::Measured(revm_token(a.txs, a.warmup)?),
-            Some(code_lines(TOKEN_SOL)),
-        )
-    } else {
-        (
-            unavailable(
-                "no Solidity port of this workload is checked in yet (bench/evm has Token.sol only)",
-            ),
+    let (revm, sol_lines) = match evm_ports::port(w.name) {
+        Some(p) => (
+            Outcome::Measured(revm_measure(w, a.txs, a.warmup)?),
+            Some(code_lines(p.source)),
+        ),
+        None => (
+            unavailable("no Solidity port of this workload in bench/evm"),
             None,
-        )
+        ),
     };
     rows.push(PeerRow {
         workload: w.name,
