@@ -45,6 +45,9 @@ pub trait Query {
     fn query(&mut self, entry: &'static str, input: &[u8]) -> Result<Vec<u8>, CheckError>;
 }
 
+/// Checks a workload's invariant after transactions `0..outputs.len()` returned `outputs`.
+pub type Check = fn(&mut dyn Query, &[Vec<u8>]) -> Result<(), CheckError>;
+
 /// A benchmark workload on one contract.
 pub struct Workload {
     /// Unique, stable name (JSON key, CLI filter).
@@ -57,8 +60,7 @@ pub struct Workload {
     pub setup: fn() -> Vec<Call>,
     /// The `i`-th measured transaction (committed at block height `2 + i`).
     pub tx: fn(u32) -> Call,
-    /// Checks the invariant after transactions `0..outputs.len()` returned `outputs`.
-    pub check: fn(&mut dyn Query, &[Vec<u8>]) -> Result<(), CheckError>,
+    pub check: Check,
 }
 
 /// Players the workloads spread their transactions over.

@@ -13,7 +13,7 @@ fn no_setup() -> Vec<Call> {
 
 fn game_tx(i: u32) -> Call {
     let mut input = u64_le(u64::from(i)).to_vec();
-    input.push(u8::from(i % 10 == 0));
+    input.push(u8::from(i.is_multiple_of(10)));
     Call {
         caller: player(i % GAMERS),
         entry: "play",
@@ -66,7 +66,7 @@ fn nft_setup() -> Vec<Call> {
 /// id on to the next player.
 fn nft_tx(i: u32) -> Call {
     let j = i / 2;
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         return mint(j % PLAYERS);
     }
     let mut input = u64_le(u64::from(PREMINTED + j)).to_vec();
