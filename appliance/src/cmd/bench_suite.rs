@@ -23,7 +23,20 @@ pub struct BenchSuiteArgs {
     /// Also write the report as an HTML page with plots to this file.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// Skip the crypto host-function and native-routine rows (reported as skipped).
+    #[arg(long)]
+    pub no_host_rows: bool,
 }
+
+/// Rows measured, or why not.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Rows<T> {
+    Measured(Vec<T>),
+    Unavailable { unavailable: &'static str },
+}
+
+const SKIPPED: &str = "skipped (--no-host-rows)";
 
 /// The whole suite: the workload rows and the host-level micro rows.
 #[derive(Serialize)]
@@ -32,19 +45,32 @@ struct Report {
     #[serde(flatten)]
     suite: SuiteReport,
     /// Per-call time and gas of every crypto host function (BLS, Poseidon, Groth16).
-    crypto: Vec<super::bench_crypto::CryptoRow>,
+    crypto: Rows<super::bench_crypto::CryptoRow>,
     /// Native routines: the same hash in wasm, on the sBPF interpreter and JIT, in Rust.
-    native_routines: Vec<super::bridge::BridgeRow>,
+    native_routines: Rows<super::bridge::BridgeRow>,
 }
 
 pub fn run(a: BenchSuiteArgs) -> anyhow::Result<ExitCode> {
     let progress = !a.suite.json;
     let suite = suite::run(&a.suite)?;
-    if progress {
-        eprintln!("crypto host functions…");
-    }
-    let crypto = super::bench_crypto::rows(a.crypto_rounds, progress)?;
-    let native_routines = super::bridge::bench_rows(&a.routine_sizes, progress)?;
+    let (crypto, native_routines) = if a.no_host_rows {
+        (
+            Rows::Unavailable {
+                unavailable: SKIPPED,
+            },
+            Rows::Unavailable {
+                unavailable: SKIPPED,
+            },
+        )
+    } else {
+        if progress {
+            eprintln!("crypto host functions…");
+        }
+        (
+            Rows::Measured(super::bench_crypto::rows(a.crypto_rounds, progress)?),
+            Rows::Measured(super::bridge::bench_rows(&a.routine_sizes, progress)?),
+        )
+    };
     let report = Report {
         bench: "suite",
         suite,
@@ -60,15 +86,21 @@ pub fn run(a: BenchSuiteArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     suite::print_table(&report.suite);
+    let (Rows::Measured(crypto), Rows::Measured(routines)) =
+        (&report.crypto, &report.native_routines)
+    else {
+        println!("crypto host-function and native-routine rows: {SKIPPED}");
+        return Ok(ExitCode::SUCCESS);
+    };
     println!("crypto host functions (per call):");
-    for r in &report.crypto {
+    for r in crypto {
         println!(
             "  {:<9} {:<62} {:>10.1} µs {:>12} gas {:>8.0} gas/µs",
             r.primitive, r.case, r.us_per_call, r.gas_per_call, r.gas_per_us
         );
     }
     println!("native routines (µs per call: wasm on VM / sBPF interpreter / sBPF JIT / Rust):");
-    for r in &report.native_routines {
+    for r in routines {
         let w = r.wasm_on_vm_us.map_or("-".into(), |v| format!("{v:.1}"));
         println!(
             "  {:<20} {:>6} B {:>10} {:>10.1} {:>10.1} {:>10.2}",
