@@ -9,6 +9,7 @@ pub mod bench_exec;
 pub mod bench_jit;
 pub mod bench_pipeline;
 pub mod bench_state;
+pub mod bench_suite;
 pub mod bridge;
 pub mod chain;
 pub mod client;
