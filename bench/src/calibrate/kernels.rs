@@ -157,11 +157,11 @@ fn kernel(name: String, kind: Kind, wat: &str) -> Result<Workload, wat::Error> {
     })
 }
 
-/// The microbenchmarks at loop lengths `short` and `long` (iterations): one pair per
-/// instruction class that has a kernel and per host function of [`HOST_KERNELS`].
-pub fn microbenchmarks(short: u32, long: u32) -> Result<Vec<Workload>, wat::Error> {
+/// The microbenchmarks at each loop length of `lengths` (iterations): one per instruction
+/// class that has a kernel and per host function of [`HOST_KERNELS`].
+pub fn microbenchmarks(lengths: &[u32]) -> Result<Vec<Workload>, wat::Error> {
     let mut out = Vec::new();
-    for iters in [short, long] {
+    for &iters in lengths {
         for class in OpClass::ALL {
             if let Some((snippet, import)) = class_snippet(class) {
                 let wat = module(import, snippet, iters);

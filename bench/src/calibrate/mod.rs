@@ -43,8 +43,9 @@ use workload::{Kind, RunError, Workload};
 pub struct Options {
     /// The schedule in force (the one the proposal replaces).
     pub current: GasSchedule,
-    /// Loop lengths (iterations) of the short and long microbenchmarks.
-    pub kernel_iters: (u32, u32),
+    /// Loop lengths (iterations) of the microbenchmarks: one kernel per class and host
+    /// function at each length (two lengths separate per-call from per-instruction cost).
+    pub kernel_iters: Vec<u32>,
     /// Multiplier of the macro kernels' loop counts.
     pub macro_scale: u32,
     pub timing: TimingPlan,
@@ -60,7 +61,7 @@ impl Options {
     pub fn full(current: GasSchedule) -> Options {
         Options {
             current,
-            kernel_iters: (400, 4_000),
+            kernel_iters: vec![400, 4_000],
             macro_scale: 5,
             timing: TimingPlan {
                 repeats: 9,
@@ -77,7 +78,7 @@ impl Options {
     /// numbers are noisy; its shape is the full run's.
     pub fn quick(current: GasSchedule) -> Options {
         Options {
-            kernel_iters: (4, 16),
+            kernel_iters: vec![8],
             macro_scale: 1,
             timing: TimingPlan {
                 repeats: 3,
@@ -132,9 +133,8 @@ pub struct Sample {
 /// Every workload of a calibration, in report order: the macro workloads, then the
 /// microbenchmarks.
 pub fn workload_list(opts: &Options) -> Result<Vec<Workload>, CalibrateError> {
-    let (short, long) = opts.kernel_iters;
     let mut all = workloads::macro_workloads(opts.macro_scale);
-    all.extend(kernels::microbenchmarks(short, long)?);
+    all.extend(kernels::microbenchmarks(&opts.kernel_iters)?);
     Ok(all)
 }
 
