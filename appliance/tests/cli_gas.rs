@@ -15,15 +15,24 @@ fn gas_calibrate_quick_json_writes_a_valid_proposal_and_reports_both_cvs() {
         .expect("run keel");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "keel gas calibrate failed: {stderr}");
-    assert!(stderr.contains("calibrate:"), "progress goes to stderr: {stderr}");
+    assert!(
+        stderr.contains("calibrate:"),
+        "progress goes to stderr: {stderr}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     for key in ["current_cv", "proposed_cv", "nnls_error", "boosted_error"] {
         let x = v[key].as_f64().unwrap_or(f64::NAN);
         assert!(x.is_finite() && x >= 0.0, "{key} = {}", v[key]);
     }
-    assert!(matches!(v["model"].as_str(), Some("nnls" | "boosted_trees")));
+    assert!(matches!(
+        v["model"].as_str(),
+        Some("nnls" | "boosted_trees")
+    ));
     let rows = v["rows"].as_array().expect("rows");
-    assert_eq!(rows.len() as u64, v["workloads"].as_u64().expect("workloads"));
+    assert_eq!(
+        rows.len() as u64,
+        v["workloads"].as_u64().expect("workloads")
+    );
     for r in rows {
         assert!(r["proposed_gas"].as_u64().is_some_and(|g| g > 0), "{r}");
         assert!(r["name"].is_string() && r["kind"].is_string(), "{r}");

@@ -45,7 +45,12 @@ fn each_class_kernel_is_dominated_by_its_class() {
         // The loop adds 5 simple, 1 branch and block structure per iteration.
         assert!(own >= 32 * 8, "{}: {own} of {total}", w.name);
         if class != 1 {
-            assert!(own * 4 >= total / CLASSES as u64, "{}: {:?}", w.name, c.classes);
+            assert!(
+                own * 4 >= total / CLASSES as u64,
+                "{}: {:?}",
+                w.name,
+                c.classes
+            );
         }
     }
 }

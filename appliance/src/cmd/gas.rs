@@ -58,7 +58,12 @@ fn current_schedule(path: Option<&Path>) -> anyhow::Result<GasSchedule> {
     // A schedule is a few KiB: refuse anything far larger before reading it.
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_SCHEDULE_BYTES + 1), &mut bytes))
+        .and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, MAX_SCHEDULE_BYTES + 1),
+                &mut bytes,
+            )
+        })
         .with_context(|| format!("cannot read {}", path.display()))?;
     anyhow::ensure!(
         bytes.len() as u64 <= MAX_SCHEDULE_BYTES,

@@ -67,18 +67,17 @@ impl Boosted {
         cfg.set_loss("SquaredError");
         cfg.set_data_sample_ratio(1.0);
         cfg.set_feature_sample_ratio(1.0);
-        let mut data: DataVec = d
-            .x
-            .iter()
-            .zip(&d.y)
-            .filter_map(|(x, &y)| {
-                let pred = dot(x, linear);
-                (pred > 0.0 && y > 0.0).then(|| {
-                    let label = (y / pred).ln() as f32;
-                    Data::new_training_data(features(x, linear), 1.0, label, None)
+        let mut data: DataVec =
+            d.x.iter()
+                .zip(&d.y)
+                .filter_map(|(x, &y)| {
+                    let pred = dot(x, linear);
+                    (pred > 0.0 && y > 0.0).then(|| {
+                        let label = (y / pred).ln() as f32;
+                        Data::new_training_data(features(x, linear), 1.0, label, None)
+                    })
                 })
-            })
-            .collect();
+                .collect();
         let mut gbt = GBDT::new(&cfg);
         let fitted = !data.is_empty();
         if fitted {
@@ -132,7 +131,10 @@ mod tests {
         let pred = boosted.predict(&d.x);
         let lin_err = rms_log_error(&lin_pred, &d.y).expect("error");
         let gbt_err = rms_log_error(&pred, &d.y).expect("error");
-        assert!(gbt_err < lin_err / 2.0, "trees {gbt_err} vs linear {lin_err}");
+        assert!(
+            gbt_err < lin_err / 2.0,
+            "trees {gbt_err} vs linear {lin_err}"
+        );
         // Deterministic: a second fit predicts the same.
         let again = Boosted::fit(&d, &linear, BoostParams::default()).predict(&d.x);
         assert_eq!(pred, again);

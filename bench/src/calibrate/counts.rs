@@ -118,11 +118,7 @@ impl Counter<'_> {
 pub fn count(w: &Workload, current: &GasSchedule) -> Result<Counts, CountError> {
     let base = current.clone();
     let base_gas = w.gas_under(&base)?;
-    let c = Counter {
-        w,
-        base,
-        base_gas,
-    };
+    let c = Counter { w, base, base_gas };
     let mut classes = [0u64; CLASSES];
     for (slot, class) in classes.iter_mut().zip(OpClass::ALL) {
         let s = with_class(&c.base, class, c.base.class_cost(class).saturating_add(1));
@@ -186,7 +182,12 @@ pub fn gas_of(counts: &Counts, s: &GasSchedule) -> u64 {
     for (n, class) in counts.classes.iter().zip(OpClass::ALL) {
         g = g.saturating_add(n.saturating_mul(s.class_cost(class)));
     }
-    for ((calls, bytes), h) in counts.host_calls.iter().zip(&counts.host_bytes).zip(&s.host) {
+    for ((calls, bytes), h) in counts
+        .host_calls
+        .iter()
+        .zip(&counts.host_bytes)
+        .zip(&s.host)
+    {
         g = g
             .saturating_add(calls.saturating_mul(h.base))
             .saturating_add(bytes.saturating_mul(h.per_byte));

@@ -117,8 +117,7 @@ pub fn nnls_relative(d: &Design, ridge: f64) -> Result<Vec<f64>, FitError> {
     }
     let active: Vec<bool> = scale.iter().map(|s| *s > 0.0).collect();
     let z = lawson_hanson(&g, &h, &active);
-    Ok(z
-        .iter()
+    Ok(z.iter()
         .zip(&scale)
         .map(|(z, s)| if *s > 0.0 { z / s } else { 0.0 })
         .collect())

@@ -165,7 +165,11 @@ pub fn microbenchmarks(lengths: &[u32]) -> Result<Vec<Workload>, wat::Error> {
         for class in OpClass::ALL {
             if let Some((snippet, import)) = class_snippet(class) {
                 let wat = module(import, snippet, iters);
-                out.push(kernel(format!("class {class:?} x{iters}"), Kind::Class, &wat)?);
+                out.push(kernel(
+                    format!("class {class:?} x{iters}"),
+                    Kind::Class,
+                    &wat,
+                )?);
             }
         }
         for (name, sig, snippet) in HOST_KERNELS {

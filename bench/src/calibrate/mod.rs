@@ -110,7 +110,9 @@ pub enum CalibrateError {
     Price(#[from] PriceError),
     #[error("too few workloads ({0}) for {1}-fold cross-validation")]
     TooFew(usize, usize),
-    #[error("workload {name}: the proposed schedule charges {vm} gas on the VM, {predicted} by the counts")]
+    #[error(
+        "workload {name}: the proposed schedule charges {vm} gas on the VM, {predicted} by the counts"
+    )]
     Verify {
         name: String,
         vm: u64,
@@ -246,11 +248,7 @@ fn design(samples: &[&Sample]) -> Design {
 }
 
 /// Fits both models on `train` and prices the one chosen by `model`.
-fn propose(
-    train: &[&Sample],
-    model: Model,
-    opts: &Options,
-) -> Result<Proposal, CalibrateError> {
+fn propose(train: &[&Sample], model: Model, opts: &Options) -> Result<Proposal, CalibrateError> {
     let d = design(train);
     let linear = nnls_relative(&d, opts.ridge)?;
     let boosted = Boosted::fit(&d, &linear, opts.boost);
@@ -319,7 +317,8 @@ fn cross_validate(
             let gas = counts::gas_of(&s.counts, &p.schedule).max(1);
             let new = s.time_ns / gas as f64 / new_mean;
             out.ratios.push((i, cur, new));
-            out.nnls_pred.push((i, dot(&features(&s.counts), &p.linear)));
+            out.nnls_pred
+                .push((i, dot(&features(&s.counts), &p.linear)));
             out.boosted_pred.push((i, bp));
         }
     }
@@ -334,8 +333,18 @@ fn error_of(pred: &[(usize, f64)], samples: &[Sample]) -> f64 {
 
 fn cv_of(h: &HeldOut, samples: &[Sample], only_macro: bool) -> (Option<f64>, Option<f64>) {
     let keep = |i: &usize| !only_macro || samples[*i].kind == Kind::Macro;
-    let cur: Vec<f64> = h.ratios.iter().filter(|r| keep(&r.0)).map(|r| r.1).collect();
-    let new: Vec<f64> = h.ratios.iter().filter(|r| keep(&r.0)).map(|r| r.2).collect();
+    let cur: Vec<f64> = h
+        .ratios
+        .iter()
+        .filter(|r| keep(&r.0))
+        .map(|r| r.1)
+        .collect();
+    let new: Vec<f64> = h
+        .ratios
+        .iter()
+        .filter(|r| keep(&r.0))
+        .map(|r| r.2)
+        .collect();
     (
         coefficient_of_variation(&cur),
         coefficient_of_variation(&new),

@@ -254,8 +254,8 @@ mod tests {
         b[4] = 1_000_000;
         let (ca, cb) = (counts(a), counts(b));
         let rows = [(&ca, 300_000.0), (&cb, 2_100_000.0)];
-        let s = best_schedule(&weights, &supported, &GasSchedule::v1(), 1.0, &rows)
-            .expect("schedule");
+        let s =
+            best_schedule(&weights, &supported, &GasSchedule::v1(), 1.0, &rows).expect("schedule");
         assert_eq!(s.instructions.div, 7 * s.instructions.simple);
         assert_eq!(s.validate(), Ok(()));
     }

@@ -1,9 +1,7 @@
 //! A calibration workload: one contract call (after its setup calls) on a fresh in-memory
 //! state, and how it is run on a VM.
 
-use keel_vm::{
-    Address, CallContext, CallRequest, GasLimits, MemoryState, Prepared, Vm, VmConfig,
-};
+use keel_vm::{Address, CallContext, CallRequest, GasLimits, MemoryState, Prepared, Vm, VmConfig};
 use std::borrow::Cow;
 
 /// The calling account of every workload call.
