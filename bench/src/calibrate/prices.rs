@@ -106,7 +106,8 @@ pub const RATE_STEPS: std::ops::RangeInclusive<i32> = -8..=16;
 
 /// The schedule, over the rates `current_rate · 2^(k/4)` for `k` in [`RATE_STEPS`], whose
 /// ns/gas has the smallest coefficient of variation on `(counts, time)` (the training rows).
-/// Ties keep the rate nearest the current one.
+/// Among rates within 2 % of that smallest spread, the one nearest the current rate wins: a
+/// block's compute limit is in gas, so the rate decides how much time a block may take.
 pub fn best_schedule(
     weights: &[f64],
     supported: &[bool],
@@ -114,7 +115,7 @@ pub fn best_schedule(
     current_rate: f64,
     rows: &[(&Counts, f64)],
 ) -> Result<GasSchedule, PriceError> {
-    let mut best: Option<(f64, i32, GasSchedule)> = None;
+    let mut tried: Vec<(f64, i32, GasSchedule)> = Vec::new();
     for k in RATE_STEPS {
         let rate = current_rate * 2f64.powf(f64::from(k) / 4.0);
         let s = to_schedule(&PriceInput {
@@ -129,15 +130,15 @@ pub fn best_schedule(
             .map(|(c, t)| t / (gas_of(c, &s).max(1) as f64))
             .collect();
         let cv = super::fit::coefficient_of_variation(&ratios).unwrap_or(f64::INFINITY);
-        let better = match &best {
-            None => true,
-            Some((b, bk, _)) => cv < *b - 1e-12 || (cv <= *b + 1e-12 && k.abs() < bk.abs()),
-        };
-        if better {
-            best = Some((cv, k, s));
-        }
+        tried.push((cv, k, s));
     }
-    best.map(|(_, _, s)| s).ok_or(PriceError::Rate)
+    let best = tried.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
+    tried
+        .into_iter()
+        .filter(|(cv, _, _)| *cv <= best * 1.02 + 1e-12)
+        .min_by_key(|(_, k, _)| k.abs())
+        .map(|(_, _, s)| s)
+        .ok_or(PriceError::Rate)
 }
 
 #[cfg(test)]
