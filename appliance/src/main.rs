@@ -60,6 +60,9 @@ enum Command {
     /// Governance: propose, vote, kill switches, and the state of it all.
     #[command(subcommand)]
     Gov(cmd::gov::GovCmd),
+    /// Gas schedule calibration: measure this machine and propose a schedule for a vote.
+    #[command(subcommand)]
+    Gas(cmd::gas::GasCmd),
     /// Batch BLS verification on pinned workers.
     #[command(subcommand)]
     Offload(cmd::offload::OffloadCmd),
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
         Command::Module(c) => cmd::module::run(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::Gov(c) => cmd::gov::run(c),
+        Command::Gas(c) => cmd::gas::run(c),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Hwtest(c) => cmd::hwtest::run(c),
         Command::Contract(c) => cmd::contract::run(c),

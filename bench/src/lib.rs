@@ -3,6 +3,7 @@
 //! calibration), runners for Keel's engine tiers ([`vm_run`]) and revm ([`evm`]), counters and
 //! statistics, and the `keel bench suite` report ([`suite`]).
 
+pub mod calibrate;
 pub mod counters;
 pub mod evm;
 pub mod evm_ports;

@@ -19,6 +19,7 @@ pub mod client_state;
 pub mod contract;
 pub mod demo;
 pub mod exit;
+pub mod gas;
 pub mod genesis;
 pub mod gov;
 pub mod hwtest;
