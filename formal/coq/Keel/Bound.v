@@ -205,3 +205,20 @@ Proof.
   pose proof (bound_sound env p hm Henv fuel _ {| locals := flocals fn; stack := [] |} s d _ Hseq).
   unfold out_le in *. destruct (state_of _); lia.
 Qed.
+
+(* The check a generated gas lemma runs by vm_compute: the model's bound of entry point [fi]
+   (callees followed to depth [d]), plus its entry charge, is at most [n]. *)
+Definition check_bound (p : prog) (hm : Z -> Z) (d fi : nat) (entry n : Z) : bool :=
+  match bound_fn p hm d fi with Some b => Z.leb (Z.max 0 entry + b) n | None => false end.
+
+Theorem check_bound_sound : forall env p hm d fi entry n fuel s,
+  host_bounded env hm -> check_bound p hm d fi entry n = true ->
+  out_le (invoke env p fuel entry fi s) (used s + n).
+Proof.
+  intros env p hm d fi entry n fuel s Henv Hc. unfold check_bound in Hc.
+  destruct (bound_fn p hm d fi) as [b|] eqn:E; [|discriminate].
+  apply Z.leb_le in Hc. destruct d as [|d']; [discriminate|].
+  simpl in E. destruct (nth_error (funcs p) fi) as [fn|] eqn:Ef; [|discriminate].
+  pose proof (invoke_bound env p hm d' fi fn entry b fuel s Henv Ef E) as H.
+  unfold out_le in *. destruct (state_of _); lia.
+Qed.

@@ -33,6 +33,9 @@ Inductive instr :=
 | HostCall (h : Z) (np nr : nat)
 with code := Stop | Seq (i : instr) (rest : code).
 
+Fixpoint of_list (l : list instr) : code :=
+  match l with [] => Stop | i :: r => Seq i (of_list r) end.
+
 Record func := { fsig : nat; fnp : nat; fnr : nat; flocals : list val; fbody : code }.
 (* [table]: each element the defined function it holds, or None when uninitialised. *)
 Record prog := { funcs : list func; table : list (option nat) }.
@@ -284,3 +287,38 @@ Definition state_of (r : outcome) : option store :=
   end.
 Definition trapped (r : outcome) : option trap :=
   match r with OTrap t _ => Some t | _ => None end.
+
+(* Memory as the module's data segments lay it out (later segments win), zero elsewhere. *)
+Fixpoint init_mem (segs : list (Z * list Z)) : Z -> Z :=
+  match segs with
+  | [] => fun _ => 0
+  | (off, bytes) :: r =>
+      let m := init_mem r in
+      fun a => if (off <=? a) && (a <? off + Z.of_nat (length bytes))
+               then nth (Z.to_nat (a - off)) bytes 0 else m a
+  end.
+
+(* A summary of an outcome for comparison with the VM: status (0 returned, 1 out of fuel,
+   2+ a trap), gas used, and [n] bytes of memory from [a]. *)
+Definition trap_code (t : trap) : Z :=
+  match t with
+  | Unreachable => 2 | DivByZero => 3 | IntOverflow => 4 | MemoryOutOfBounds => 5
+  | TableOutOfBounds => 6 | IndirectTypeMismatch => 7 | OutOfGas => 8 | StackOverflow => 9
+  | Killed _ => 10 | HostTrap _ => 11 | Malformed => 12
+  end.
+Fixpoint bytes_at (m : Z -> Z) (a : Z) (n : nat) : list Z :=
+  match n with O => [] | S n' => m a :: bytes_at m (a + 1) n' end.
+Definition summary (r : outcome) (a : Z) (n : nat) : list Z :=
+  match r with
+  | ONormal _ s | OBreak _ _ s | OReturn _ s => 0 :: used s :: bytes_at (mem s) a n
+  | OTrap t s => [trap_code t; used s]
+  | OFuel => [1]
+  end.
+
+(* The store a call starts from: the module's globals with the stack-height global holding the
+   entry frame (as the host sets it), memory from the data segments, nothing charged yet. *)
+Definition initial (g : list val) (stack_g : nat) (frame : Z) (data : list (Z * list Z))
+    (pg mx lim : Z) : store :=
+  {| globals := match set_nth g stack_g (VI32 frame) with Some g' => g' | None => g end;
+     mem := init_mem data; pages := pg; max_pages := mx; used := 0; limit := lim;
+     hosts := [] |}.
