@@ -101,7 +101,8 @@ pub fn granted_hosts(module: &AdmittedModule, manifest: &Manifest) -> BTreeSet<u
         .collect()
 }
 
-fn ident(export: &str) -> String {
+/// A Coq identifier for an export name.
+pub fn ident(export: &str) -> String {
     export
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -142,7 +143,8 @@ pub fn gas_lemma(c: &LemmaCtx<'_>, out: &mut String) -> Lemma {
         out,
         "(* {claim}: from any store, whatever the host answers within the schedule. *)\n\
          Theorem {name} : forall env fuel s, host_bounded env hmax ->\n  \
-         out_le (invoke env program fuel entry_charge entry s) (used s + {compute}).\n"
+         out_le (invoke env program fuel entry_charge entry_{id} s) (used s + {compute}).\n",
+        id = ident(c.export)
     );
     if looping {
         out.push_str("Proof.\n  (* a counted loop: its bound needs an invariant *)\nAdmitted.\n\n");
@@ -159,8 +161,9 @@ pub fn gas_lemma(c: &LemmaCtx<'_>, out: &mut String) -> Lemma {
     let _ = write!(
         out,
         "Proof.\n  intros env fuel s Henv.\n  \
-         apply (check_bound_sound env program hmax {depth}%nat entry entry_charge {compute}); \
-         [exact Henv | vm_compute; reflexivity].\nQed.\n\n"
+         apply (check_bound_sound env program hmax {depth}%nat entry_{id} entry_charge {compute}); \
+         [exact Henv | vm_compute; reflexivity].\nQed.\n\n",
+        id = ident(c.export)
     );
     Lemma {
         name,
@@ -197,21 +200,14 @@ pub fn capability_lemma(c: &LemmaCtx<'_>, out: &mut String) -> Lemma {
             )),
         };
     }
+    let id = ident(c.export);
     let _ = write!(
         out,
-        "Definition granted : list Z := {}. (* {} *)\n\
-         Definition reach : list nat := {}.\n\
+        "Definition reach_{id} : list nat := {}.\n\
          (* {claim}. *)\n\
          Theorem {name} : forall env fuel s,\n  \
-         out_covers granted s (invoke env program fuel entry_charge entry s).\n\
-         Proof.\n  intros. apply invoke_hosts with (F := reach); vm_compute; reflexivity.\nQed.\n\n",
-        list(&granted),
-        granted
-            .iter()
-            .filter_map(|h| keel_vm::abi::HOST_FUNCTIONS.get(*h as usize))
-            .map(|s| s.name)
-            .collect::<Vec<_>>()
-            .join(", "),
+         out_covers granted s (invoke env program fuel entry_charge entry_{id} s).\n\
+         Proof.\n  intros. apply invoke_hosts with (F := reach_{id}); vm_compute; reflexivity.\nQed.\n\n",
         list(reach.iter().map(|f| format!("{f}%nat"))),
     );
     Lemma {
@@ -244,31 +240,64 @@ pub fn hmax_definition(
     )
 }
 
-/// The feature-gate lemma: the export runs identically (results, gas, traps) under every
-/// later gate that only adds features to the one it was admitted under.
-pub fn gate_lemma(c: &LemmaCtx<'_>, req: &crate::Request<'_>, out: &mut String) -> Lemma {
-    let name = format!("{}_feature_gate", ident(c.export));
+/// Definitions every export's lemmas share: the hosts the manifest grants and the feature
+/// gate the module was admitted under.
+pub fn shared_definitions(module: &AdmittedModule, req: &crate::Request<'_>) -> String {
+    let granted = granted_hosts(module, &module.manifest);
+    let names: Vec<&str> = granted
+        .iter()
+        .filter_map(|h| keel_vm::abi::HOST_FUNCTIONS.get(*h as usize))
+        .map(|s| s.name)
+        .collect();
     let codes: Vec<i32> = (req.kills.opcodes.iter().map(|c| keel_vm::Killed::Opcode(*c)))
         .chain(req.kills.host_fns.iter().map(|h| keel_vm::Killed::HostFn(*h)))
         .map(|k| k.code())
         .collect();
-    let claim = format!(
-        "`{}` admitted under profile v{} runs identically under any version that only adds features",
-        c.export, req.profile.version
-    );
-    let _ = write!(
-        out,
-        "Definition admitted_gate : gate := {{| profile_version := {}; schedule_version := {}; \
-         killed := {} |}}.\n\
-         (* {claim}. *)\n\
-         Theorem {name} : forall g', extends admitted_gate g' = true ->\n  \
-         forall env fuel s, invoke env (gate_prog g' program) fuel entry_charge entry s =\n    \
-         invoke env program fuel entry_charge entry s.\n\
-         Proof.\n  intros g' He env fuel s.\n  \
-         rewrite (gate_extends admitted_gate g' program); [reflexivity | vm_compute; reflexivity | exact He].\nQed.\n\n",
+    format!(
+        "(* Host functions the manifest grants: {}. *)\n\
+         Definition granted : list Z := {}.\n\
+         Definition admitted_gate : gate := {{| profile_version := {}; schedule_version := {}; \
+         killed := {} |}}.\n\n",
+        names.join(", "),
+        list(&granted),
         req.profile.version,
         req.schedule.version,
         list(codes.iter().map(|c| format!("({c})"))),
+    )
+}
+
+/// The export's entry index, the store its call starts from, and a runner for `Compute`.
+pub fn entry_definitions(c: &LemmaCtx<'_>, frame: u32) -> String {
+    let id = ident(c.export);
+    format!(
+        "(* Export `{}`. *)\n\
+         Definition entry_{id} : nat := {}%nat.\n\
+         Definition init_{id} (limit : Z) : store :=\n  \
+         initial globals0 stack_global {frame} data0 pages0 max_pages0 limit.\n\
+         Definition run_{id} (env : host_env) (fuel : nat) (limit : Z) : outcome :=\n  \
+         invoke env program fuel entry_charge entry_{id} (init_{id} limit).\n\n",
+        c.export, c.entry
+    )
+}
+
+/// The feature-gate lemma: the export runs identically (results, gas, traps) under every
+/// later gate that only adds features to the one it was admitted under.
+pub fn gate_lemma(c: &LemmaCtx<'_>, out: &mut String) -> Lemma {
+    let name = format!("{}_feature_gate", ident(c.export));
+    let id = ident(c.export);
+    let claim = format!(
+        "`{}` runs identically under any later profile that only adds features",
+        c.export
+    );
+    let _ = write!(
+        out,
+        "(* {claim}. *)\n\
+         Theorem {name} : forall g', extends admitted_gate g' = true ->\n  \
+         forall env fuel s, invoke env (gate_prog g' program) fuel entry_charge entry_{id} s =\n    \
+         invoke env program fuel entry_charge entry_{id} s.\n\
+         Proof.\n  intros g' He env fuel s.\n  \
+         rewrite (gate_extends admitted_gate g' program); \
+         [reflexivity | vm_compute; reflexivity | exact He].\nQed.\n\n"
     );
     Lemma {
         name,

@@ -13,18 +13,18 @@ pub fn coqc_or_skip(test: &str) -> bool {
     false
 }
 
-/// Generates the project of `export` in `wasm` under the default profile and schedule.
-pub fn generate(wasm: &[u8], export: &str) -> Generated {
+/// Generates the project of `exports` in `wasm` under the default profile and schedule.
+pub fn generate(wasm: &[u8], exports: &[&str]) -> Generated {
     let req = Request {
         wasm,
-        export,
+        exports,
         profile: &Profile::V1,
         schedule: &GasSchedule::v1(),
         kills: &KillSet::default(),
     };
     match keel_formal::generate(&req) {
         Ok(g) => g,
-        Err(e) => panic!("generating {export}: {e}"),
+        Err(e) => panic!("generating {exports:?}: {e}"),
     }
 }
 
