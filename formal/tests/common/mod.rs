@@ -29,6 +29,7 @@ pub fn generate(wasm: &[u8], exports: &[&str]) -> Generated {
 }
 
 /// Writes `g` into `dir` and checks it with coqc.
+#[allow(dead_code)] // not every test target uses it
 pub fn write_and_check(g: &Generated, dir: &Path) -> Result<(), keel_formal::FormalError> {
     keel_formal::project::write_project(dir, &g.contract_v, &g.audit_v)?;
     keel_formal::coqc::check(dir, &g.proved()).map(|_| ())
