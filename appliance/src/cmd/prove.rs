@@ -13,7 +13,7 @@ use std::process::ExitCode;
 /// (e.g. the export reaches a host call its manifest does not grant).
 #[derive(Args)]
 pub struct ProveArgs {
-    /// The contract (.wasm), as it would be deployed.
+    /// The contract (.wasm, or .wat text), as it would be deployed.
     pub file: PathBuf,
     /// Export to state lemmas for; repeat for several (one project, one copy of the program).
     #[arg(long = "export", required = true)]
@@ -33,7 +33,7 @@ pub struct ProveArgs {
 }
 
 pub fn run(a: ProveArgs) -> anyhow::Result<ExitCode> {
-    let wasm = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let wasm = super::read_module(&a.file)?;
     let profile = Profile::by_version(a.profile)
         .with_context(|| format!("profile v{} is not implemented by this build", a.profile))?;
     let exports: Vec<&str> = a.exports.iter().map(String::as_str).collect();
