@@ -36,7 +36,11 @@ fn code(out: &mut String, body: &[Instr], indent: usize) {
     for (k, i) in body.iter().enumerate() {
         out.extend(std::iter::repeat_n(' ', indent.saturating_add(2)));
         instr(out, i, indent.saturating_add(2));
-        out.push_str(if k.saturating_add(1) == body.len() { "\n" } else { ";\n" });
+        out.push_str(if k.saturating_add(1) == body.len() {
+            "\n"
+        } else {
+            ";\n"
+        });
     }
     out.extend(std::iter::repeat_n(' ', indent));
     out.push_str("])");
@@ -176,6 +180,10 @@ pub fn program(p: &Program) -> String {
     );
     let _ = writeln!(out, "Definition pages0 : Z := {}.", p.memory_pages);
     let _ = writeln!(out, "Definition max_pages0 : Z := {}.", p.memory_max_pages);
-    let _ = writeln!(out, "Definition stack_global : nat := {}%nat.", p.stack_global);
+    let _ = writeln!(
+        out,
+        "Definition stack_global : nat := {}%nat.",
+        p.stack_global
+    );
     out
 }

@@ -2,9 +2,9 @@
 //! an `Admitted` goal (listed, never silently claimed), refuted, or not applicable.
 
 use crate::ir::{Instr, Program};
+use keel_vm::GasBound;
 use keel_vm::admission::AdmittedModule;
 use keel_vm::manifest::Manifest;
-use keel_vm::GasBound;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -194,10 +194,7 @@ pub fn capability_lemma(c: &LemmaCtx<'_>, out: &mut String) -> Lemma {
             name,
             kind: "capabilities",
             claim,
-            status: Status::Refuted(format!(
-                "reachable but not granted: {}",
-                missing.join(", ")
-            )),
+            status: Status::Refuted(format!("reachable but not granted: {}", missing.join(", "))),
         };
     }
     let id = ident(c.export);
@@ -230,7 +227,7 @@ pub fn hmax_definition(
     for (h, _) in &module.imports {
         if seen.insert(*h as u32) {
             let cost = schedule.host_cost(*h, max_memory_bytes.saturating_mul(2));
-            let _ = write!(arms, "  | {} => {cost} (* {} *)\n", *h as u32, h.name());
+            let _ = writeln!(arms, "  | {} => {cost} (* {} *)", *h as u32, h.name());
         }
     }
     format!(
@@ -249,10 +246,19 @@ pub fn shared_definitions(module: &AdmittedModule, req: &crate::Request<'_>) -> 
         .filter_map(|h| keel_vm::abi::HOST_FUNCTIONS.get(*h as usize))
         .map(|s| s.name)
         .collect();
-    let codes: Vec<i32> = (req.kills.opcodes.iter().map(|c| keel_vm::Killed::Opcode(*c)))
-        .chain(req.kills.host_fns.iter().map(|h| keel_vm::Killed::HostFn(*h)))
-        .map(|k| k.code())
-        .collect();
+    let codes: Vec<i32> = (req
+        .kills
+        .opcodes
+        .iter()
+        .map(|c| keel_vm::Killed::Opcode(*c)))
+    .chain(
+        req.kills
+            .host_fns
+            .iter()
+            .map(|h| keel_vm::Killed::HostFn(*h)),
+    )
+    .map(|k| k.code())
+    .collect();
     format!(
         "(* Host functions the manifest grants: {}. *)\n\
          Definition granted : list Z := {}.\n\

@@ -95,7 +95,11 @@ pub fn generate(req: &Request<'_>) -> Result<Generated, FormalError> {
         "\nDefinition entry_charge : Z := {entry_charge}. (* call base + code size *)\n\n"
     );
     let max_memory_bytes = program.memory_max_pages.saturating_mul(65536);
-    v.push_str(&lemmas::hmax_definition(&module, req.schedule, max_memory_bytes));
+    v.push_str(&lemmas::hmax_definition(
+        &module,
+        req.schedule,
+        max_memory_bytes,
+    ));
     v.push_str(&lemmas::shared_definitions(&module, req));
     let mut found = Vec::new();
     let mut entries = Vec::new();

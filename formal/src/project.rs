@@ -29,7 +29,9 @@ pub fn files() -> Vec<&'static str> {
 
 /// `Audit.v` for the lemmas named in `proved`.
 pub fn audit(proved: &[String]) -> String {
-    let mut s = String::from("From Keel Require Import Values Semantics Bound Hosts Features.\nFrom Top Require Import Contract.\n");
+    let mut s = String::from(
+        "From Keel Require Import Values Semantics Bound Hosts Features.\nFrom Top Require Import Contract.\n",
+    );
     for name in proved {
         s.push_str(&format!("Print Assumptions {name}.\n"));
     }

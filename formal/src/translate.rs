@@ -69,7 +69,9 @@ pub fn translate(
             (*h as u32, p as u32, r as u32)
         })
         .collect();
-    let globals_defined = module.imported_globals.saturating_add(module.defined_globals);
+    let globals_defined = module
+        .imported_globals
+        .saturating_add(module.defined_globals);
     let mut ctx = Ctx {
         hosts,
         types: Vec::new(),
@@ -166,7 +168,9 @@ fn read_element(
     e: wasmparser::Element<'_>,
 ) -> Result<(), FormalError> {
     let ElementKind::Active { offset_expr, .. } = e.kind else {
-        return Err(FormalError::Unsupported("passive or declared element segment".into()));
+        return Err(FormalError::Unsupported(
+            "passive or declared element segment".into(),
+        ));
     };
     let Val::I32(off) = const_val(&offset_expr)? else {
         return Err(FormalError::Unsupported("64-bit table offset".into()));
@@ -200,11 +204,7 @@ fn ty_of(v: ValType) -> Result<Ty, FormalError> {
     }
 }
 
-fn read_body(
-    ctx: &Ctx,
-    ty: u32,
-    body: &wasmparser::FunctionBody<'_>,
-) -> Result<Func, FormalError> {
+fn read_body(ctx: &Ctx, ty: u32, body: &wasmparser::FunctionBody<'_>) -> Result<Func, FormalError> {
     let ft = ctx
         .types
         .get(ty as usize)
@@ -313,7 +313,11 @@ impl Body<'_, '_> {
         } else if f == ctx.helper(2) {
             let code = match out.last() {
                 Some(Instr::Const(Val::I32(c))) => *c as i32,
-                _ => return Err(FormalError::Unsupported("killed helper without a code".into())),
+                _ => {
+                    return Err(FormalError::Unsupported(
+                        "killed helper without a code".into(),
+                    ));
+                }
             };
             out.push(Instr::TrapWith(HelperTrap::Killed(code)));
         } else if f == ctx.helper(0) {

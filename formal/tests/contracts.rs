@@ -12,7 +12,11 @@ fn generate_and_check(name: &str, wasm: &[u8], exports: &[&str]) -> Generated {
     if let Err(e) = common::write_and_check(&g, dir.path()) {
         panic!("{name}: {e}");
     }
-    println!("{name}: coqc {:?} for {} exports", started.elapsed(), exports.len());
+    println!(
+        "{name}: coqc {:?} for {} exports",
+        started.elapsed(),
+        exports.len()
+    );
     g
 }
 
@@ -43,7 +47,10 @@ fn fib_checks_and_its_input_driven_loop_has_no_gas_lemma() {
     }
     let c = keel_contracts::FIB;
     let g = generate_and_check(c.name, c.wasm, c.entries);
-    assert!(matches!(status(&g, "fib_gas_bound"), Status::NotApplicable(_)));
+    assert!(matches!(
+        status(&g, "fib_gas_bound"),
+        Status::NotApplicable(_)
+    ));
     assert_eq!(status(&g, "fib_capabilities"), Status::Proved);
     assert_eq!(status(&g, "fib_feature_gate"), Status::Proved);
 }
@@ -68,5 +75,10 @@ fn token_checks_with_its_helpers_translated_and_capabilities_proved() {
     }
     // Keel's analysis finds no static bound for token's exports (their key-hashing loops are
     // not counted loops), so none is claimed: each is listed as not applicable, with why.
-    assert!(g.lemmas.iter().filter(|l| l.kind == "capabilities").all(|l| l.status == Status::Proved));
+    assert!(
+        g.lemmas
+            .iter()
+            .filter(|l| l.kind == "capabilities")
+            .all(|l| l.status == Status::Proved)
+    );
 }

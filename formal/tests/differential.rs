@@ -16,8 +16,17 @@ const I64_OPS: &[&str] = &[
     "add", "sub", "mul", "div_s", "div_u", "rem_s", "rem_u", "and", "or", "xor", "shl", "shr_s",
     "shr_u", "rotl", "rotr",
 ];
-const I64_UNOPS: &[&str] = &["clz", "ctz", "popcnt", "extend8_s", "extend16_s", "extend32_s"];
-const I32_OPS: &[&str] = &["add", "sub", "mul", "div_u", "rem_s", "and", "xor", "shl", "shr_s", "rotr"];
+const I64_UNOPS: &[&str] = &[
+    "clz",
+    "ctz",
+    "popcnt",
+    "extend8_s",
+    "extend16_s",
+    "extend32_s",
+];
+const I32_OPS: &[&str] = &[
+    "add", "sub", "mul", "div_u", "rem_s", "and", "xor", "shl", "shr_s", "rotr",
+];
 const RELOPS: &[&str] = &["eq", "ne", "lt_s", "lt_u", "gt_s", "ge_u", "le_s"];
 
 fn i64_const() -> impl Strategy<Value = String> {
@@ -40,8 +49,15 @@ fn addr() -> impl Strategy<Value = u32> {
 
 fn i32_leaf() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop_oneof![Just(0i32), Just(1), Just(-1), Just(i32::MIN), -40i32..40, any::<i32>()]
-            .prop_map(|v| format!("(i32.const {v})")),
+        prop_oneof![
+            Just(0i32),
+            Just(1),
+            Just(-1),
+            Just(i32::MIN),
+            -40i32..40,
+            any::<i32>()
+        ]
+        .prop_map(|v| format!("(i32.const {v})")),
         Just("(local.get 1)".to_string()),
         Just("(memory.size)".to_string()),
         (0u32..2).prop_map(|d| format!("(memory.grow (i32.const {d}))")),
@@ -114,8 +130,10 @@ fn i32_expr(depth: u32) -> BoxedStrategy<String> {
     let c = || i32_expr(depth - 1);
     prop_oneof![
         i32_leaf(),
-        (prop::sample::select(I32_OPS), c(), c()).prop_map(|(op, a, b)| format!("(i32.{op} {a} {b})")),
-        (prop::sample::select(RELOPS), e(), e()).prop_map(|(op, a, b)| format!("(i64.{op} {a} {b})")),
+        (prop::sample::select(I32_OPS), c(), c())
+            .prop_map(|(op, a, b)| format!("(i32.{op} {a} {b})")),
+        (prop::sample::select(RELOPS), e(), e())
+            .prop_map(|(op, a, b)| format!("(i64.{op} {a} {b})")),
         e().prop_map(|a| format!("(i32.wrap_i64 {a})")),
         e().prop_map(|a| format!("(i64.eqz {a})")),
         c().prop_map(|a| format!("(i32.extend8_s {a})")),
@@ -244,7 +262,10 @@ fn model_and_vm_agree_on_results_and_gas_of_random_integer_functions() {
         keel_formal::coqc::compile(model_dir.path(), f.0).expect("model compiles");
     }
     let mut runner = TestRunner::new(Config {
-        cases: std::env::var("KEEL_DIFF_BATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(2),
+        cases: std::env::var("KEEL_DIFF_BATCHES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2),
         max_shrink_iters: 0,
         ..Config::default()
     });
@@ -259,13 +280,13 @@ fn model_and_vm_agree_on_results_and_gas_of_random_integer_functions() {
         }
         batch_no.set(batch_no.get().saturating_add(1));
         let file = format!("Diff{}.v", batch_no.get());
-        std::fs::write(model_dir.path().join(&file), coq_file(&cases, &schedule))
-            .expect("write");
+        std::fs::write(model_dir.path().join(&file), coq_file(&cases, &schedule)).expect("write");
         let started = std::time::Instant::now();
         let out = keel_formal::coqc::compile(model_dir.path(), &file)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         println!("batch {}: coqc {:?}", batch_no.get(), started.elapsed());
-        let got = keel_formal::coqc::z_lists(&out).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let got =
+            keel_formal::coqc::z_lists(&out).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(got.len(), cases.len());
         let statuses: Vec<i128> = expected.iter().filter_map(|v| v.first().copied()).collect();
         println!("batch {}: VM statuses {statuses:?}", batch_no.get());

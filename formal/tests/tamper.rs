@@ -37,7 +37,10 @@ fn check_fails_when_a_stated_gas_bound_is_lowered() {
         .next()
         .and_then(|t| t.trim_end_matches(").").parse().ok())
         .expect("bound");
-    let lowered = line.replace(&format!("(used s + {bound})"), &format!("(used s + {})", bound - 1));
+    let lowered = line.replace(
+        &format!("(used s + {bound})"),
+        &format!("(used s + {})", bound - 1),
+    );
     tamper(dir.path(), &line, &lowered);
     match keel_formal::coqc::check(dir.path(), &g.proved()) {
         Err(FormalError::CoqcRejected { file, .. }) => assert_eq!(file, "Contract.v"),
@@ -58,7 +61,11 @@ fn check_fails_when_a_charge_of_the_translation_is_changed() {
         .find(|l| l.trim_start().starts_with("Charge "))
         .expect("a charge")
         .to_string();
-    tamper(dir.path(), &charge, &charge.replacen("Charge ", "Charge 100000000", 1));
+    tamper(
+        dir.path(),
+        &charge,
+        &charge.replacen("Charge ", "Charge 100000000", 1),
+    );
     assert!(keel_formal::coqc::check(dir.path(), &g.proved()).is_err());
 }
 

@@ -59,7 +59,11 @@ pub fn run(a: ProveArgs) -> anyhow::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("wrote {} (coqc files: {})", a.out.display(), keel_formal::project::files().join(" "));
+        println!(
+            "wrote {} (coqc files: {})",
+            a.out.display(),
+            keel_formal::project::files().join(" ")
+        );
         for l in &g.lemmas {
             let (tag, why) = match &l.status {
                 Status::Proved => ("proved", String::new()),
@@ -76,7 +80,10 @@ pub fn run(a: ProveArgs) -> anyhow::Result<ExitCode> {
             println!("coqc: checked; proved lemmas depend on no axiom");
         }
     }
-    if g.lemmas.iter().any(|l| matches!(l.status, Status::Refuted(_))) {
+    if g.lemmas
+        .iter()
+        .any(|l| matches!(l.status, Status::Refuted(_)))
+    {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
