@@ -94,3 +94,21 @@ pub fn z_lists(output: &str) -> Result<Vec<Vec<i128>>, FormalError> {
     }
     Ok(lists)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn z_lists_reads_every_answer_in_order() {
+        let out = "     = [0; 1234; 255; (-3)]\n     : list Z\n     = [8; 99]\n     : list Z\n";
+        let lists = z_lists(out).expect("parsed");
+        assert_eq!(lists, vec![vec![0, 1234, 255, -3], vec![8, 99]]);
+    }
+
+    #[test]
+    fn z_lists_refuses_what_is_not_an_integer() {
+        assert!(z_lists("= [0; x]").is_err());
+        assert!(z_lists("= [0; 1").is_err());
+    }
+}

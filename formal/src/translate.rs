@@ -524,3 +524,103 @@ fn numeric_op(op: &Operator<'_>) -> Option<Instr> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_vm::GasSchedule;
+    use keel_vm::metering::{block_charges, instrument};
+
+    fn translated(wat: &str) -> (AdmittedModule, Program) {
+        let wasm = wat::parse_str(wat).expect("wat");
+        let module = keel_vm::admit(&wasm, &Profile::V1).expect("admitted");
+        let inst = instrument(&module, &GasSchedule::v1(), &Profile::V1).expect("metered");
+        let p = translate(&module, &inst.bytes, &Profile::V1).expect("translated");
+        (module, p)
+    }
+
+    fn charges(body: &[Instr]) -> Vec<u64> {
+        let mut out = Vec::new();
+        for i in body {
+            i.walk(&mut |i| {
+                if let Instr::Charge(k) = i {
+                    out.push(*k);
+                }
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn every_metering_charge_becomes_one_charge_in_block_order() {
+        let (module, p) = translated(
+            r#"(module (func (export "run") (local i32)
+                 (block (br_if 0 (local.get 0)) (local.set 0 (i32.const 1)))
+                 (loop (br_if 0 (i32.eqz (local.get 0))))
+                 (if (local.get 0) (then nop) (else (local.set 0 (i32.const 2))))))"#,
+        );
+        let mut ops = Vec::new();
+        for payload in Parser::new(0).parse_all(&module.bytes) {
+            if let Ok(Payload::CodeSectionEntry(b)) = payload {
+                let mut r = b.get_operators_reader().expect("ops");
+                while !r.eof() {
+                    ops.push(r.read().expect("op"));
+                }
+            }
+        }
+        let expected: Vec<u64> = block_charges(&ops, &GasSchedule::v1())
+            .into_iter()
+            .filter(|c| *c > 0)
+            .collect();
+        let f = p.funcs.first().expect("one function");
+        assert_eq!(charges(&f.body), expected);
+        assert!(f.body.iter().any(Instr::has_loop));
+    }
+
+    #[test]
+    fn host_calls_helpers_and_the_scratch_local_are_named() {
+        let (_, p) = translated(
+            r#"(module (import "keel" "input_size" (func $s (result i32)))
+                 (func $g (result i32) (call $s))
+                 (func (export "run") (drop (call $g))))"#,
+        );
+        let run = p.funcs.get(1).expect("run");
+        let mut seen = Vec::new();
+        for i in &run.body {
+            i.walk(&mut |i| seen.push(i.clone()));
+        }
+        // The direct call is to defined function 0, guarded by the stack meter's trap.
+        assert!(seen.contains(&Instr::Call(0)));
+        assert!(seen.contains(&Instr::TrapWith(HelperTrap::StackOverflow)));
+        let g = p.funcs.first().expect("g");
+        assert!(g.body.contains(&Instr::HostCall {
+            host: keel_vm::HostFn::InputSize as u32,
+            params: 0,
+            results: 1
+        }));
+        // The metering pass's scratch local is the function's last local.
+        assert_eq!(g.locals.last(), Some(&Ty::T64));
+        assert_eq!(p.stack_global, 1);
+    }
+
+    #[test]
+    fn the_gas_global_read_outside_a_charge_is_refused() {
+        let wasm = wat::parse_str(r#"(module (func (export "run") (drop (i64.const 1)) (nop)))"#)
+            .expect("wat");
+        let module = keel_vm::admit(&wasm, &Profile::V1).expect("admitted");
+        let inst = instrument(&module, &GasSchedule::v1(), &Profile::V1).expect("metered");
+        let p = translate(&module, &inst.bytes, &Profile::V1).expect("translated");
+        assert_eq!(p.funcs.len(), 1);
+        // A body that reads the gas global (index 0 here) outside a charge is not Keel's output.
+        let bad = wat::parse_str(
+            r#"(module (import "keel_meter" "out_of_gas" (func (param i32)))
+                 (global (mut i64) (i64.const 0))
+                 (func (drop (global.get 0))))"#,
+        )
+        .expect("wat");
+        assert!(matches!(
+            translate(&module, &bad, &Profile::V1),
+            Err(FormalError::Unsupported(_))
+        ));
+    }
+}
