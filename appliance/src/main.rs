@@ -51,6 +51,9 @@ enum Command {
     /// The audit trail of contract faults (append-only JSON lines, rotated).
     #[command(subcommand)]
     Audit(cmd::audit::AuditCmd),
+    /// Generate Coq lemmas (gas bound, capabilities, feature gate) for contract exports, in a
+    /// self-contained project; --check runs coqc on it.
+    Prove(cmd::prove::ProveArgs),
     /// Proof-carrying code for native routines: certify and check.
     #[command(subcommand)]
     Module(cmd::module::ModuleCmd),
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
         Command::Kernel(c) => cmd::kernel::run(c),
         Command::Module(c) => cmd::module::run(c),
         Command::Audit(c) => cmd::audit::run(c),
+        Command::Prove(a) => cmd::prove::run(a),
         Command::Gov(c) => cmd::gov::run(c),
         Command::Gas(c) => cmd::gas::run(c),
         Command::Replay(a) => cmd::replay::run(a),

@@ -27,6 +27,7 @@ pub mod kernel;
 pub mod kernel_pins;
 pub mod module;
 pub mod offload;
+pub mod prove;
 pub mod proven;
 pub mod receipt_text;
 pub mod replay;
