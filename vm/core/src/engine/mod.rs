@@ -7,6 +7,7 @@
 
 pub mod artifact_cache;
 pub mod choice;
+pub mod host_dispatch;
 mod host_table;
 mod instance_pool;
 pub mod tiered;
