@@ -92,6 +92,28 @@ impl<'c> PathSolver<'c> {
         out
     }
 
+    /// The value of `e` when the input is `input` (tests of the translation).
+    #[cfg(test)]
+    pub(crate) fn value_of(&mut self, e: &E, input: &[u8]) -> Option<u64> {
+        let v = self.bv(e);
+        self.solver.push();
+        for (i, b) in input.iter().enumerate() {
+            let var = self.bv(&std::sync::Arc::new(Expr::InputByte(i as u32)));
+            self.solver
+                .assert(&var._eq(&BV::from_u64(self.ctx, u64::from(*b), 8)));
+        }
+        let out = match self.solver.check() {
+            SatResult::Sat => self
+                .solver
+                .get_model()
+                .and_then(|m| m.eval(&v, true))
+                .and_then(|x| x.as_u64()),
+            _ => None,
+        };
+        self.solver.pop(1);
+        out
+    }
+
     fn read_model(&self, m: &z3::Model<'c>, parent: &[u8]) -> Proposal {
         let len = m
             .eval(&self.len, false)

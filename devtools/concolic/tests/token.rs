@@ -103,6 +103,7 @@ fn no_transfer_input_creates_or_destroys_value() {
         );
     })
     .expect("explore");
+    println!("{report}");
     assert!(succeeded >= 3, "too few successful transfers explored:\n{report}");
     // The solver reaches the overdraft through the modelled u256 compare, and the exact
     // length check through the symbolic input length.
