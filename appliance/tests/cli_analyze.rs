@@ -46,8 +46,9 @@ fn concolic_text_output_and_a_clean_entry_exit_zero() {
     let f = dir.path().join("clean.wat");
     std::fs::write(
         &f,
-        r#"(module (memory 1 1)
+        r#"(module
              (import "keel" "input_size" (func $n (result i32)))
+             (memory 1 1)
              (func (export "ok") (drop (call $n))))"#,
     )
     .unwrap();

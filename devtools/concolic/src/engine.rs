@@ -73,7 +73,8 @@ impl CompiledModule for ConcolicModule {
         let d = &self.decoded;
         let mut m = match Machine::instantiate(d, inv.host, inv.max_memory_pages, inv.metered) {
             Ok(m) => m,
-            Err((stop, host)) => {
+            Err(failed) => {
+                let (stop, host) = *failed;
                 return Completion {
                     ending: ending(stop),
                     gas_left: 0,

@@ -10,7 +10,9 @@ use crate::engine::{ConcolicEngine, TraceSlot};
 use crate::report::{Case, Finding, FindingKind, Report, Stopped};
 use crate::solver::{PathSolver, SolverStats};
 use crate::trace::{FactKind, Site, Trace};
-use keel_vm::{CallContext, CallOutcome, CallRequest, GasVector, MemoryState, Vm, VmConfig, VmError};
+use keel_vm::{
+    CallContext, CallOutcome, CallRequest, GasVector, MemoryState, Vm, VmConfig, VmError,
+};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -65,6 +67,42 @@ pub enum ExploreError {
     NoSuchEntry(String),
     #[error("a seed is {len} bytes, over the {max}-byte input limit")]
     SeedTooLong { len: usize, max: u32 },
+}
+
+/// Findings (first input per kind, trap text and fault offset) and the gas maximum so far.
+#[derive(Default)]
+struct Tally {
+    findings: BTreeMap<(FindingKind, String, Option<u32>), Finding>,
+    max_gas: Option<Case>,
+}
+
+impl Tally {
+    fn record(&mut self, ex: &Explorer<'_>, run: u64, input: &[u8], outcome: &CallOutcome) {
+        if let Err(trap) = &outcome.result {
+            let offset = outcome
+                .faults
+                .last()
+                .and_then(|f| f.location.as_ref())
+                .map(|l| l.offset);
+            let kind = FindingKind::of(trap);
+            self.findings
+                .entry((kind, trap.to_string(), offset))
+                .or_insert_with(|| Finding {
+                    kind,
+                    detail: trap.to_string(),
+                    offset,
+                    run,
+                    case: ex.case(input, outcome),
+                });
+        }
+        if self
+            .max_gas
+            .as_ref()
+            .is_none_or(|m| outcome.gas_used.compute > m.gas_used)
+        {
+            self.max_gas = Some(ex.case(input, outcome));
+        }
+    }
 }
 
 /// One run, as an observer sees it.
@@ -172,8 +210,7 @@ pub fn explore_observed(
         }
     }
     let mut seen_paths: BTreeSet<Vec<(Site, u32)>> = BTreeSet::new();
-    let mut findings: BTreeMap<(FindingKind, String, Option<u32>), Finding> = BTreeMap::new();
-    let mut max_gas: Option<Case> = None;
+    let mut tally = Tally::default();
     let mut stats = SolverStats::default();
     let (mut runs, mut truncated) = (0u64, 0u64);
     let stopped = loop {
@@ -192,29 +229,7 @@ pub fn explore_observed(
             input: &input,
             outcome: &outcome,
         });
-        if let Err(trap) = &outcome.result {
-            let offset = outcome
-                .faults
-                .last()
-                .and_then(|f| f.location.as_ref())
-                .map(|l| l.offset);
-            let kind = FindingKind::of(trap);
-            findings
-                .entry((kind, trap.to_string(), offset))
-                .or_insert_with(|| Finding {
-                    kind,
-                    detail: trap.to_string(),
-                    offset,
-                    run: runs,
-                    case: ex.case(&input, &outcome),
-                });
-        }
-        if max_gas
-            .as_ref()
-            .is_none_or(|m| outcome.gas_used.compute > m.gas_used)
-        {
-            max_gas = Some(ex.case(&input, &outcome));
-        }
+        tally.record(&ex, runs, &input, &outcome);
         truncated = truncated.saturating_add(u64::from(trace.truncated));
         if !seen_paths.insert(trace.signature()) {
             continue;
@@ -238,8 +253,8 @@ pub fn explore_observed(
         runs,
         paths: seen_paths.len() as u64,
         stopped,
-        findings: findings.into_values().collect(),
-        max_gas,
+        findings: tally.findings.into_values().collect(),
+        max_gas: tally.max_gas,
         solver: stats,
         truncated_traces: truncated,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

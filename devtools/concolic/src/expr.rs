@@ -57,22 +57,65 @@ pub enum Expr {
     /// The input's length (32 bits).
     InputLen,
     /// A constant of `width` bits.
-    Const { width: u32, value: u64 },
-    Bin { op: BinOp, a: E, b: E, depth: u32 },
+    Const {
+        width: u32,
+        value: u64,
+    },
+    Bin {
+        op: BinOp,
+        a: E,
+        b: E,
+        depth: u32,
+    },
     /// Bits `hi..=lo` of `a`.
-    Extract { hi: u32, lo: u32, a: E, depth: u32 },
+    Extract {
+        hi: u32,
+        lo: u32,
+        a: E,
+        depth: u32,
+    },
     /// `hi` above `lo`.
-    Concat { hi: E, lo: E, depth: u32 },
+    Concat {
+        hi: E,
+        lo: E,
+        depth: u32,
+    },
     /// `a` extended by `by` bits, with its sign when `signed`.
-    Extend { signed: bool, by: u32, a: E, depth: u32 },
+    Extend {
+        signed: bool,
+        by: u32,
+        a: E,
+        depth: u32,
+    },
     /// Count of leading zeros, trailing zeros or set bits of `a`, at `a`'s width.
-    Count { kind: CountKind, a: E, depth: u32 },
-    Cmp { op: CmpOp, a: E, b: E, depth: u32 },
-    Not { a: E, depth: u32 },
+    Count {
+        kind: CountKind,
+        a: E,
+        depth: u32,
+    },
+    Cmp {
+        op: CmpOp,
+        a: E,
+        b: E,
+        depth: u32,
+    },
+    Not {
+        a: E,
+        depth: u32,
+    },
     /// 1 when the boolean `c` holds, else 0, at `width` bits.
-    FromBool { width: u32, c: E, depth: u32 },
+    FromBool {
+        width: u32,
+        c: E,
+        depth: u32,
+    },
     /// `t` if the boolean `c` holds, else `f`.
-    Ite { c: E, t: E, f: E, depth: u32 },
+    Ite {
+        c: E,
+        t: E,
+        f: E,
+        depth: u32,
+    },
 }
 
 /// What [`Expr::Count`] counts.
@@ -187,7 +230,12 @@ pub fn extend(signed: bool, by: u32, a: E) -> Option<E> {
         return Some(a);
     }
     let depth = deeper(&[&a])?;
-    Some(Arc::new(Expr::Extend { signed, by, a, depth }))
+    Some(Arc::new(Expr::Extend {
+        signed,
+        by,
+        a,
+        depth,
+    }))
 }
 
 pub fn count(kind: CountKind, a: E) -> Option<E> {

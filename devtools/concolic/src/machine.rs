@@ -72,7 +72,7 @@ impl<'a> Machine<'a> {
         host: HostState,
         max_pages: u64,
         metered: bool,
-    ) -> Result<Machine<'a>, (Stop, HostState)> {
+    ) -> Result<Machine<'a>, Box<(Stop, HostState)>> {
         let globals = module.globals.iter().map(|g| Val::concrete(*g)).collect();
         let mut mem = Memory::default();
         if let Some((initial, declared)) = module.memory {
@@ -80,7 +80,8 @@ impl<'a> Machine<'a> {
             mem.max_pages = cap;
             let bytes = initial.saturating_mul(PAGE);
             if initial > cap || bytes > (1u64 << 32) {
-                return Err((Stop::Trap(engine_limit("initial memory over its limit")), host));
+                let stop = Stop::Trap(engine_limit("initial memory over its limit"));
+                return Err(Box::new((stop, host)));
             }
             mem.bytes = vec![0; bytes as usize];
         }
@@ -88,7 +89,7 @@ impl<'a> Machine<'a> {
         for (off, funcs) in &module.elements {
             let end = (*off as usize).checked_add(funcs.len());
             let Some(slots) = end.and_then(|e| table.get_mut(*off as usize..e)) else {
-                return Err((WasmTrap::TableOutOfBounds.into(), host));
+                return Err(Box::new((WasmTrap::TableOutOfBounds.into(), host)));
             };
             for (slot, f) in slots.iter_mut().zip(funcs) {
                 *slot = Some(*f);
@@ -97,7 +98,7 @@ impl<'a> Machine<'a> {
         for (off, data) in &module.data {
             let end = (*off as usize).checked_add(data.len());
             let Some(dst) = end.and_then(|e| mem.bytes.get_mut(*off as usize..e)) else {
-                return Err((WasmTrap::MemoryOutOfBounds.into(), host));
+                return Err(Box::new((WasmTrap::MemoryOutOfBounds.into(), host)));
             };
             dst.copy_from_slice(data);
         }
@@ -135,10 +136,12 @@ impl<'a> Machine<'a> {
     }
 
     fn site(&self) -> Site {
-        self.frames.last().map_or(Site { func: 0, pc: 0 }, |f| Site {
-            func: f.body as u32,
-            pc: f.pc as u32,
-        })
+        self.frames
+            .last()
+            .map_or(Site { func: 0, pc: 0 }, |f| Site {
+                func: f.body as u32,
+                pc: f.pc as u32,
+            })
     }
 
     fn pop(&mut self) -> Result<Val, Stop> {
@@ -253,7 +256,9 @@ impl<'a> Machine<'a> {
             return self.ret();
         }
         let label = frame.labels[idx];
-        frame.labels.truncate(if label.is_loop { idx + 1 } else { idx });
+        frame
+            .labels
+            .truncate(if label.is_loop { idx + 1 } else { idx });
         frame.pc = label.target;
         let vals = self.pop_n(label.arity)?;
         self.stack.truncate(label.height);
@@ -421,8 +426,13 @@ impl<'a> Machine<'a> {
         let ea = (a.bits & 0xffff_ffff).saturating_add(acc.offset);
         let ok = self.mem.in_bounds(ea, u64::from(acc.bytes));
         if let Some(s) = &a.sym {
-            let end = expr::extend(false, 32, s.clone())
-                .and_then(|x| expr::bin(expr::BinOp::Add, x, expr::konst(64, acc.offset.saturating_add(u64::from(acc.bytes)))));
+            let end = expr::extend(false, 32, s.clone()).and_then(|x| {
+                expr::bin(
+                    expr::BinOp::Add,
+                    x,
+                    expr::konst(64, acc.offset.saturating_add(u64::from(acc.bytes))),
+                )
+            });
             let len = self.mem.bytes.len() as u64;
             if let Some(c) = end.and_then(|e| expr::cmp(CmpOp::LeU, e, expr::konst(64, len))) {
                 self.fact(c, ok, FactKind::TrapCheck, u32::from(ok));
@@ -498,7 +508,6 @@ impl<'a> Machine<'a> {
             .and_then(|g| self.globals.get(g as usize))
             .map(|v| v.bits as u32)
     }
-
 }
 
 pub fn engine_limit(message: &str) -> Trap {

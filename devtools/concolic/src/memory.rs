@@ -34,7 +34,11 @@ impl Memory {
         let n = acc.bytes as usize;
         let mut bits = 0u64;
         for i in (0..n).rev() {
-            let b = self.bytes.get(start.saturating_add(i)).copied().unwrap_or(0);
+            let b = self
+                .bytes
+                .get(start.saturating_add(i))
+                .copied()
+                .unwrap_or(0);
             bits = (bits << 8) | u64::from(b);
         }
         let w = acc.w.bits();
@@ -45,11 +49,12 @@ impl Memory {
         } else {
             bits
         };
-        let any = (0..acc.bytes).any(|i| {
-            self.shadow
-                .contains_key(&(ea as u32).wrapping_add(i))
-        });
-        let sym = if any { self.load_sym(ea as u32, acc) } else { None };
+        let any = (0..acc.bytes).any(|i| self.shadow.contains_key(&(ea as u32).wrapping_add(i)));
+        let sym = if any {
+            self.load_sym(ea as u32, acc)
+        } else {
+            None
+        };
         Val { bits, sym }
     }
 

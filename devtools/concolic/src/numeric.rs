@@ -67,7 +67,11 @@ pub fn bin_concrete(w: W, op: BinOp, a: u64, b: u64) -> Result<u64, WasmTrap> {
         }
         BinOp::RemS => {
             div0()?;
-            if sb == -1 { 0 } else { sa.checked_rem(sb).unwrap_or(0) as u64 }
+            if sb == -1 {
+                0
+            } else {
+                sa.checked_rem(sb).unwrap_or(0) as u64
+            }
         }
         BinOp::And => a & b,
         BinOp::Or => a | b,
@@ -77,7 +81,11 @@ pub fn bin_concrete(w: W, op: BinOp, a: u64, b: u64) -> Result<u64, WasmTrap> {
         BinOp::ShrS => (sa >> sh) as u64,
         BinOp::Rotl | BinOp::Rotr => {
             let left = if op == BinOp::Rotl { sh } else { (n - sh) % n };
-            if left == 0 { a } else { (a << left) | (a >> (n - left)) }
+            if left == 0 {
+                a
+            } else {
+                (a << left) | (a >> (n - left))
+            }
         }
     };
     Ok(r & m)
@@ -194,7 +202,8 @@ pub fn division_guards(w: W, op: BinOp, a: &Val, b: &Val) -> Vec<(E, bool)> {
             // overflow = x && y; encoded as ite(x, y, false) then negated.
             let f = expr::cmp(CmpOp::Ne, expr::konst(1, 0), expr::konst(1, 0));
             let overflow = f.and_then(|f| expr::ite(x, y, f));
-            let held = !(a.bits & expr::mask(n) == 1u64 << (n - 1) && b.bits & expr::mask(n) == expr::mask(n));
+            let held = !(a.bits & expr::mask(n) == 1u64 << (n - 1)
+                && b.bits & expr::mask(n) == expr::mask(n));
             if let Some(no_overflow) = overflow.and_then(expr::not) {
                 out.push((no_overflow, held));
             }
@@ -234,13 +243,35 @@ mod tests {
         let mut v = Vec::new();
         for w in [W::I32, W::I64] {
             for b in [
-                B::Add, B::Sub, B::Mul, B::DivS, B::DivU, B::RemS, B::RemU, B::And, B::Or,
-                B::Xor, B::Shl, B::ShrS, B::ShrU, B::Rotl, B::Rotr,
+                B::Add,
+                B::Sub,
+                B::Mul,
+                B::DivS,
+                B::DivU,
+                B::RemS,
+                B::RemU,
+                B::And,
+                B::Or,
+                B::Xor,
+                B::Shl,
+                B::ShrS,
+                B::ShrU,
+                B::Rotl,
+                B::Rotr,
             ] {
                 v.push(Num::Bin(w, b));
             }
             for c in [
-                C::Eq, C::Ne, C::LtS, C::LtU, C::GtS, C::GtU, C::LeS, C::LeU, C::GeS, C::GeU,
+                C::Eq,
+                C::Ne,
+                C::LtS,
+                C::LtU,
+                C::GtS,
+                C::GtU,
+                C::LeS,
+                C::LeU,
+                C::GeS,
+                C::GeU,
             ] {
                 v.push(Num::Cmp(w, c));
             }
@@ -264,7 +295,11 @@ mod tests {
 
     fn width_in(op: Num) -> W {
         match op {
-            Num::Bin(w, _) | Num::Cmp(w, _) | Num::Eqz(w) | Num::Count(w, _) | Num::ExtendS(w, _) => w,
+            Num::Bin(w, _)
+            | Num::Cmp(w, _)
+            | Num::Eqz(w)
+            | Num::Count(w, _)
+            | Num::ExtendS(w, _) => w,
             Num::Wrap => W::I64,
             Num::ExtendI32 { .. } => W::I32,
         }
@@ -274,8 +309,19 @@ mod tests {
     fn word() -> impl Strategy<Value = u64> {
         prop_oneof![
             prop::sample::select(vec![
-                0u64, 1, 2, 31, 32, 63, 64, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff,
-                i64::MAX as u64, 1 << 63, u64::MAX,
+                0u64,
+                1,
+                2,
+                31,
+                32,
+                63,
+                64,
+                0x7fff_ffff,
+                0x8000_0000,
+                0xffff_ffff,
+                i64::MAX as u64,
+                1 << 63,
+                u64::MAX,
             ]),
             any::<u64>(),
         ]
@@ -309,11 +355,23 @@ mod tests {
     #[test]
     fn division_traps_as_wasm_specifies() {
         let div = |w, op, a, b| bin_concrete(w, op, a, b);
-        assert_eq!(div(W::I32, BinOp::DivU, 1, 0), Err(WasmTrap::IntegerDivisionByZero));
-        assert_eq!(div(W::I32, BinOp::RemS, 1, 0), Err(WasmTrap::IntegerDivisionByZero));
-        assert_eq!(div(W::I32, BinOp::DivS, 0x8000_0000, 0xffff_ffff), Err(WasmTrap::IntegerOverflow));
+        assert_eq!(
+            div(W::I32, BinOp::DivU, 1, 0),
+            Err(WasmTrap::IntegerDivisionByZero)
+        );
+        assert_eq!(
+            div(W::I32, BinOp::RemS, 1, 0),
+            Err(WasmTrap::IntegerDivisionByZero)
+        );
+        assert_eq!(
+            div(W::I32, BinOp::DivS, 0x8000_0000, 0xffff_ffff),
+            Err(WasmTrap::IntegerOverflow)
+        );
         assert_eq!(div(W::I32, BinOp::RemS, 0x8000_0000, 0xffff_ffff), Ok(0));
-        assert_eq!(div(W::I64, BinOp::DivS, 1 << 63, u64::MAX), Err(WasmTrap::IntegerOverflow));
+        assert_eq!(
+            div(W::I64, BinOp::DivS, 1 << 63, u64::MAX),
+            Err(WasmTrap::IntegerOverflow)
+        );
         assert_eq!(div(W::I32, BinOp::DivS, 0xffff_fff9, 2), Ok(0xffff_fffd));
         assert_eq!(div(W::I32, BinOp::Rotl, 0x8000_0001, 33), Ok(3));
         assert_eq!(div(W::I64, BinOp::Shl, 1, 65), Ok(2));

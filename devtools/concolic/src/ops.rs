@@ -31,7 +31,9 @@ pub enum Num {
     /// Sign-extend the low `bits` bits in place.
     ExtendS(W, u32),
     Wrap,
-    ExtendI32 { signed: bool },
+    ExtendI32 {
+        signed: bool,
+    },
 }
 
 /// A load: access size in bytes, whether it sign-extends, the result width.
@@ -54,10 +56,21 @@ pub struct Shape {
 pub enum Op {
     Unreachable,
     Nop,
-    Block { shape: Shape, end: usize },
-    Loop { shape: Shape },
-    If { shape: Shape, else_: Option<usize>, end: usize },
-    Else { end: usize },
+    Block {
+        shape: Shape,
+        end: usize,
+    },
+    Loop {
+        shape: Shape,
+    },
+    If {
+        shape: Shape,
+        else_: Option<usize>,
+        end: usize,
+    },
+    Else {
+        end: usize,
+    },
     End,
     Br(u32),
     BrIf(u32),

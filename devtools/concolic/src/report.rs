@@ -130,7 +130,9 @@ impl fmt::Display for Report {
             writeln!(f, "no findings")?;
         }
         for x in &self.findings {
-            let at = x.offset.map_or_else(String::new, |o| format!(" at 0x{o:x}"));
+            let at = x
+                .offset
+                .map_or_else(String::new, |o| format!(" at 0x{o:x}"));
             writeln!(f, "{:?}{at}: {} (run {})", x.kind, x.detail, x.run)?;
             writeln!(f, "  input 0x{}  gas {}", x.case.input_hex, x.case.gas_used)?;
             writeln!(f, "  replay: {}", x.case.command)?;

@@ -29,7 +29,9 @@ enum Term<'c> {
 pub struct PathSolver<'c> {
     ctx: &'c Context,
     solver: Solver<'c>,
-    memo: HashMap<*const Expr, Term<'c>>,
+    /// Translated nodes by address; each entry keeps its node alive, so an address is never
+    /// reused for another node while the memo holds it.
+    memo: HashMap<*const Expr, (E, Term<'c>)>,
     bytes: HashMap<u32, BV<'c>>,
     len: BV<'c>,
     max_len: u32,
@@ -151,7 +153,7 @@ impl<'c> PathSolver<'c> {
 
     fn term(&mut self, e: &E) -> Term<'c> {
         let key = std::sync::Arc::as_ptr(e);
-        if let Some(t) = self.memo.get(&key) {
+        if let Some((_, t)) = self.memo.get(&key) {
             return match t {
                 Term::Bv(v) => Term::Bv(v.clone()),
                 Term::B(b) => Term::B(b.clone()),
@@ -162,7 +164,7 @@ impl<'c> PathSolver<'c> {
             Term::Bv(v) => Term::Bv(v.clone()),
             Term::B(b) => Term::B(b.clone()),
         };
-        self.memo.insert(key, copy);
+        self.memo.insert(key, (e.clone(), copy));
         t
     }
 
@@ -190,7 +192,11 @@ impl<'c> PathSolver<'c> {
             }
             Expr::Extend { signed, by, a, .. } => {
                 let x = self.bv(a);
-                Term::Bv(if *signed { x.sign_ext(*by) } else { x.zero_ext(*by) })
+                Term::Bv(if *signed {
+                    x.sign_ext(*by)
+                } else {
+                    x.zero_ext(*by)
+                })
             }
             Expr::Count { kind, a, .. } => {
                 let x = self.bv(a);

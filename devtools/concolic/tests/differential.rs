@@ -37,7 +37,12 @@ fn assert_same(what: &str, a: &CallOutcome, b: &CallOutcome) {
     assert_eq!(a.gas_used, b.gas_used, "{what}: gas");
     assert_eq!(a.events, b.events, "{what}: events");
     assert_eq!(a.writes, b.writes, "{what}: writes");
-    let loc = |o: &CallOutcome| o.faults.last().and_then(|f| f.location.as_ref()).map(|l| l.offset);
+    let loc = |o: &CallOutcome| {
+        o.faults
+            .last()
+            .and_then(|f| f.location.as_ref())
+            .map(|l| l.offset)
+    };
     assert_eq!(loc(a), loc(b), "{what}: fault location");
 }
 
@@ -46,9 +51,13 @@ fn assert_same(what: &str, a: &CallOutcome, b: &CallOutcome) {
 fn input() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..=130),
-        (prop::sample::select(vec![0usize, 4, 8, 16, 32, 64, 96]), any::<u64>()).prop_map(
-            |(n, seed)| (0..n).map(|i| (seed >> ((i % 8) * 8)) as u8 ^ (i as u8)).collect()
-        ),
+        (
+            prop::sample::select(vec![0usize, 4, 8, 16, 32, 64, 96]),
+            any::<u64>()
+        )
+            .prop_map(|(n, seed)| (0..n)
+                .map(|i| (seed >> ((i % 8) * 8)) as u8 ^ (i as u8))
+                .collect()),
     ]
 }
 
@@ -88,9 +97,19 @@ fn every_example_entry_agrees_with_wasmi_on_empty_and_typical_inputs() {
     let wasmi = Vm::new(VmConfig::default()).expect("wasmi vm");
     let ours = Vm::with_engine(VmConfig::default(), Box::new(ConcolicEngine::new(true)));
     for c in keel_contracts::all() {
-        let state = if c.name == "token" { token_state(&wasmi) } else { MemoryState::default() };
+        let state = if c.name == "token" {
+            token_state(&wasmi)
+        } else {
+            MemoryState::default()
+        };
         for e in c.entries {
-            for input in [vec![], vec![5, 0, 0, 0], vec![1; 32], vec![2; 64], vec![3; 96]] {
+            for input in [
+                vec![],
+                vec![5, 0, 0, 0],
+                vec![1; 32],
+                vec![2; 64],
+                vec![3; 96],
+            ] {
                 let a = call(&wasmi, c.wasm, e, &input, &state);
                 let b = call(&ours, c.wasm, e, &input, &state);
                 assert_same(&format!("{}.{e}({})", c.name, hex::encode(&input)), &a, &b);

@@ -7,7 +7,10 @@ use rand::{Rng, SeedableRng};
 use std::time::Duration;
 
 fn module(name: &str) -> Vec<u8> {
-    let path = format!("{}/../../contracts/wat/{name}.wat", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../contracts/wat/{name}.wat",
+        env!("CARGO_MANIFEST_DIR")
+    );
     wat::parse_file(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -104,7 +107,12 @@ fn the_explored_maximum_gas_is_the_vms_gas_for_that_input() {
     let report = explore(&code, &cfg).expect("explore");
     let max = report.max_gas.as_ref().expect("max gas");
     let input = hex::decode(&max.input_hex).expect("hex");
-    assert_eq!(replay(&code, "parse", &input, cfg.gas_limit).gas_used.compute, max.gas_used);
+    assert_eq!(
+        replay(&code, "parse", &input, cfg.gas_limit)
+            .gas_used
+            .compute,
+        max.gas_used
+    );
 }
 
 #[test]

@@ -65,9 +65,20 @@ fn no_transfer_input_creates_or_destroys_value() {
     let vm = Vm::new(VmConfig::default()).expect("vm");
     let mut state = MemoryState::default();
     step(&vm, &mut state, A, "init", u256(1000).to_vec());
-    step(&vm, &mut state, A, "transfer", [B.to_vec(), u256(300).to_vec()].concat());
+    step(
+        &vm,
+        &mut state,
+        A,
+        "transfer",
+        [B.to_vec(), u256(300).to_vec()].concat(),
+    );
     let balances = |s: &MemoryState| {
-        total(s.entries.iter().filter(|((c, _), _)| *c == TOKEN_ADDRESS).map(|((_, k), v)| (k.clone(), v.clone())))
+        total(
+            s.entries
+                .iter()
+                .filter(|((c, _), _)| *c == TOKEN_ADDRESS)
+                .map(|((_, k), v)| (k.clone(), v.clone())),
+        )
     };
     let before = balances(&state);
     assert_eq!(before, [1000, 0, 0, 0, 0]);
@@ -92,7 +103,10 @@ fn no_transfer_input_creates_or_destroys_value() {
             return;
         }
         succeeded += 1;
-        assert!(!o.writes.contains_key(&b"s".to_vec()), "transfer changed the supply");
+        assert!(
+            !o.writes.contains_key(&b"s".to_vec()),
+            "transfer changed the supply"
+        );
         let mut after = state.clone();
         after.apply(&TOKEN_ADDRESS, &o.writes);
         assert_eq!(
@@ -104,7 +118,10 @@ fn no_transfer_input_creates_or_destroys_value() {
     })
     .expect("explore");
     println!("{report}");
-    assert!(succeeded >= 3, "too few successful transfers explored:\n{report}");
+    assert!(
+        succeeded >= 3,
+        "too few successful transfers explored:\n{report}"
+    );
     // The solver reaches the overdraft through the modelled u256 compare, and the exact
     // length check through the symbolic input length.
     let aborts: Vec<&str> = report
@@ -113,6 +130,9 @@ fn no_transfer_input_creates_or_destroys_value() {
         .filter(|f| f.kind == FindingKind::Abort)
         .map(|f| f.detail.as_str())
         .collect();
-    assert!(aborts.iter().any(|m| m.contains("insufficient balance")), "{report}");
+    assert!(
+        aborts.iter().any(|m| m.contains("insufficient balance")),
+        "{report}"
+    );
     assert!(aborts.len() >= 2, "{report}");
 }
