@@ -104,7 +104,7 @@ fn no_transfer_input_creates_or_destroys_value() {
         }
         succeeded += 1;
         assert!(
-            !o.writes.contains_key(&b"s".to_vec()),
+            !o.writes.contains_key(b"s".as_slice()),
             "transfer changed the supply"
         );
         let mut after = state.clone();
