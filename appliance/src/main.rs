@@ -72,6 +72,9 @@ enum Command {
     /// Contract developer tools: new, build (with analysis passes), check, test, deploy, call.
     #[command(subcommand)]
     Contract(cmd::contract::ContractCmd),
+    /// Dynamic analyses of contracts: `keel analyze concolic` (z3-driven path exploration).
+    #[command(subcommand)]
+    Analyze(cmd::analyze::AnalyzeCmd),
     /// Re-execute the recorded chain from genesis in a fresh database and compare every state
     /// root, receipts root and receipt (exit 0 identical, 1 cannot replay, 2 usage, 3 differs).
     Replay(cmd::replay::ReplayArgs),
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Hwtest(c) => cmd::hwtest::run(c),
         Command::Contract(c) => cmd::contract::run(c),
+        Command::Analyze(c) => cmd::analyze::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod analyze;
 pub mod attacks;
 pub mod audit;
 pub mod bench;

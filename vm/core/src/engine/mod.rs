@@ -8,6 +8,7 @@
 pub mod artifact_cache;
 pub mod choice;
 pub mod compile_budget;
+pub mod host_dispatch;
 mod host_table;
 mod instance_pool;
 pub mod tiered;
