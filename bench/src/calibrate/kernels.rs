@@ -151,6 +151,7 @@ fn kernel(name: String, kind: Kind, wat: &str) -> Result<Workload, wat::Error> {
         code: wat::parse_str(wat)?.into(),
         setup: Vec::new(),
         call: Call {
+            caller: super::workload::CALLER,
             entry: "run",
             input: Vec::new(),
         },

@@ -4,7 +4,7 @@
 use keel_vm::{Address, CallContext, CallRequest, GasLimits, MemoryState, Prepared, Vm, VmConfig};
 use std::borrow::Cow;
 
-/// The calling account of every workload call.
+/// The calling account of calibration's own workload calls.
 pub const CALLER: Address = [0xca; 32];
 /// The address every workload's contract runs at.
 pub const CONTRACT: Address = [0xc0; 32];
@@ -18,9 +18,10 @@ pub enum Kind {
     Host,
 }
 
-/// One entry point called with one input.
+/// One entry point called by one account with one input.
 #[derive(Debug, Clone)]
 pub struct Call {
+    pub caller: Address,
     pub entry: &'static str,
     pub input: Vec<u8>,
 }
@@ -68,7 +69,7 @@ fn request(call: &Call) -> CallRequest {
         entry: call.entry.into(),
         input: call.input.clone(),
         context: CallContext {
-            caller: CALLER,
+            caller: call.caller,
             self_address: CONTRACT,
             block_height: 2,
             block_timestamp: 2,

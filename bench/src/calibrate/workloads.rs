@@ -1,6 +1,7 @@
-//! The macro workloads calibration fits on: the bundled contracts (`keel_contracts`) on inputs
-//! that make them do their typical work. One list, so the benchmark suite's workloads can be
-//! added here in one place.
+//! The macro workloads calibration fits on: the benchmark suite's macro workloads
+//! ([`crate::workloads`], the one table `keel bench suite` and `keel bench peers` run), then
+//! the other bundled contracts (`keel_contracts`) on inputs that make them do their typical
+//! work.
 
 use super::workload::{CALLER, Call, Kind, Workload};
 
@@ -25,7 +26,11 @@ fn u256(v: u128) -> [u8; 32] {
 }
 
 fn call(entry: &'static str, input: Vec<u8>) -> Call {
-    Call { entry, input }
+    Call {
+        caller: CALLER,
+        entry,
+        input,
+    }
 }
 
 fn macro_workload(
@@ -43,14 +48,41 @@ fn macro_workload(
     }
 }
 
+/// The suite's call converted to calibration's.
+fn from_suite(c: crate::workloads::Call) -> Call {
+    Call {
+        caller: c.caller,
+        entry: c.entry,
+        input: c.input,
+    }
+}
+
+/// The suite's macro workloads: the setup, then its first measured transaction.
+fn suite_workloads() -> Vec<Workload> {
+    crate::workloads::macros()
+        .into_iter()
+        .map(|w| Workload {
+            name: w.name.replace('_', " "),
+            kind: Kind::Macro,
+            code: w.contract.wasm.into(),
+            setup: (w.setup)().into_iter().map(from_suite).collect(),
+            call: from_suite((w.tx)(0)),
+        })
+        .collect()
+}
+
 /// The macro workloads; `scale` (≥ 1) multiplies the loop counts of the compute kernels.
 pub fn macro_workloads(scale: u32) -> Vec<Workload> {
+    let mut all = suite_workloads();
+    all.extend(contract_workloads(scale));
+    all
+}
+
+/// The bundled contracts the suite does not run.
+fn contract_workloads(scale: u32) -> Vec<Workload> {
     use keel_contracts as c;
     let s = scale.max(1);
     let token_init = || call("init", u256(10u128.pow(24)).to_vec());
-    let to = [0x77u8; 32];
-    let mut transfer = to.to_vec();
-    transfer.extend_from_slice(&u256(1_000));
     let mut approve = [0x55u8; 32].to_vec();
     approve.extend_from_slice(&u256(5));
     let interest = |periods: u64| {
@@ -65,12 +97,6 @@ pub fn macro_workloads(scale: u32) -> Vec<Workload> {
     membership.extend_from_slice(&[0u8; 8 * 32]);
     vec![
         macro_workload(
-            "token transfer",
-            &c::TOKEN,
-            vec![token_init()],
-            call("transfer", transfer),
-        ),
-        macro_workload(
             "token approve",
             &c::TOKEN,
             vec![token_init()],
@@ -81,18 +107,6 @@ pub fn macro_workloads(scale: u32) -> Vec<Workload> {
             &c::TOKEN,
             vec![token_init()],
             call("balance_of", CALLER.to_vec()),
-        ),
-        macro_workload(
-            "amm swap",
-            &c::AMM,
-            vec![call("init", u64s(&[1, 1_000_000_000, 1_000_000_000]))],
-            call("swap", u64s(&[1, 10_000, 0])),
-        ),
-        macro_workload(
-            "game play (first move)",
-            &c::GAME,
-            Vec::new(),
-            call("play", [u64s(&[42]), vec![1]].concat()),
         ),
         macro_workload(
             "game play (later move)",
