@@ -51,6 +51,9 @@ enum Command {
     /// The audit trail of contract faults (append-only JSON lines, rotated).
     #[command(subcommand)]
     Audit(cmd::audit::AuditCmd),
+    /// Generate Coq lemmas (gas bound, capabilities, feature gate) for contract exports, in a
+    /// self-contained project; --check runs coqc on it.
+    Prove(cmd::prove::ProveArgs),
     /// Proof-carrying code for native routines: certify and check.
     #[command(subcommand)]
     Module(cmd::module::ModuleCmd),
@@ -60,12 +63,18 @@ enum Command {
     /// Governance: propose, vote, kill switches, and the state of it all.
     #[command(subcommand)]
     Gov(cmd::gov::GovCmd),
+    /// Gas schedule calibration: measure this machine and propose a schedule for a vote.
+    #[command(subcommand)]
+    Gas(cmd::gas::GasCmd),
     /// Batch BLS verification on pinned workers.
     #[command(subcommand)]
     Offload(cmd::offload::OffloadCmd),
     /// Contract developer tools: new, build (with analysis passes), check, test, deploy, call.
     #[command(subcommand)]
     Contract(cmd::contract::ContractCmd),
+    /// Dynamic analyses of contracts: `keel analyze concolic` (z3-driven path exploration).
+    #[command(subcommand)]
+    Analyze(cmd::analyze::AnalyzeCmd),
     /// Re-execute the recorded chain from genesis in a fresh database and compare every state
     /// root, receipts root and receipt (exit 0 identical, 1 cannot replay, 2 usage, 3 differs).
     Replay(cmd::replay::ReplayArgs),
@@ -106,10 +115,13 @@ fn main() -> ExitCode {
         Command::Kernel(c) => cmd::kernel::run(c),
         Command::Module(c) => cmd::module::run(c),
         Command::Audit(c) => cmd::audit::run(c),
+        Command::Prove(a) => cmd::prove::run(a),
         Command::Gov(c) => cmd::gov::run(c),
+        Command::Gas(c) => cmd::gas::run(c),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Hwtest(c) => cmd::hwtest::run(c),
         Command::Contract(c) => cmd::contract::run(c),
+        Command::Analyze(c) => cmd::analyze::run(c),
     };
     match result {
         Ok(code) => code,

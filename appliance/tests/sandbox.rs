@@ -321,3 +321,59 @@ fn sandbox_off_is_said_on_metrics() {
     assert!(page.contains("keel_sandbox_off 1"), "{page}");
     assert!(page.contains("keel_sandbox_enforced 0"), "{page}");
 }
+
+/// `keel serve --demo --exit-after-demo` on `dir` with contracts on the JIT tier.
+fn jit_demo(dir: &std::path::Path, sandbox: &str) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .env("KEEL_VM_ENGINE", "wasmtime")
+        .args(["serve", "--data", dir.to_str().unwrap(), "--no-kernel"])
+        .args(["--tcp", &format!("127.0.0.1:{}", free_port())])
+        .args(["--metrics", &format!("127.0.0.1:{}", free_port())])
+        .args([sandbox, "--demo", "--exit-after-demo"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Every contract call gives wasmi's result (an engine-limit trap would fail some).
+    assert!(stdout.contains("13/13 transactions succeeded"), "{stdout}");
+    (stdout, stderr)
+}
+
+fn artifacts(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join(keel_vm::engine::artifact_cache::CACHE_DIR))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "cwasm")
+        })
+        .count()
+}
+
+#[test]
+fn sandboxed_workers_fill_and_read_the_jit_cache_through_the_store_thread() {
+    if !root_or_skip("JIT cache under the sandbox") {
+        return;
+    }
+    // Enforced: the request workers that compile the demo's contracts cannot open files (nor
+    // create memfds), yet the calls succeed and their artifacts are written (by the store
+    // thread).
+    let dir = tempfile::tempdir().unwrap();
+    let (_, stderr) = jit_demo(dir.path(), "--sandbox=enforce");
+    assert!(!stderr.contains("cannot store"), "{stderr}");
+    let written = artifacts(dir.path());
+    assert!(
+        written > 0,
+        "no artifact written under the sandbox\n{stderr}"
+    );
+    // Restarted in log mode, the same contracts load from the cache: no thread made a
+    // forbidden syscall for it, and nothing new was compiled into another file.
+    let (_, stderr) = jit_demo(dir.path(), "--sandbox=log");
+    assert!(!stderr.contains("violation"), "{stderr}");
+    assert_eq!(artifacts(dir.path()), written);
+}

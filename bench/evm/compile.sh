@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds Token.init.hex (OpenZeppelin ERC-20, creation code) from Token.sol with the solc-js
+# Rebuilds every NAME.init.hex (creation code) from NAME.sol (Token: OpenZeppelin ERC-20) with the solc-js
 # and OpenZeppelin versions pinned in package.json / package-lock.json. Deterministic: running it
 # again must leave `git diff` empty.
 set -euo pipefail

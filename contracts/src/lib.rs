@@ -84,8 +84,22 @@ pub const AMM: Contract = contract!("amm", "c/amm.c", ["init", "swap", "pool"]);
 /// executor's many-independent-accounts benchmark.
 pub const GAME: Contract = contract!("game", "c/game.c", ["play", "score"]);
 
-static ALL: [Contract; 10] = [
-    COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK, MERKLE, VOTE, AMM, GAME,
+/// Lending market with Q64.64 interest accrual on a global borrow index (see `c/lending.c`).
+pub const LENDING: Contract = contract!(
+    "lending",
+    "c/lending.c",
+    ["init", "deposit", "borrow", "repay", "account", "market"]
+);
+
+/// Non-fungible token: open mint of sequential ids, owner-only transfer (see `c/nft.c`).
+pub const NFT: Contract = contract!(
+    "nft",
+    "c/nft.c",
+    ["mint", "transfer", "owner_of", "balance", "supply"]
+);
+
+static ALL: [Contract; 12] = [
+    COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK, MERKLE, VOTE, AMM, GAME, LENDING, NFT,
 ];
 
 /// Every contract, in a fixed order (the order above).

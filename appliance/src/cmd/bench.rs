@@ -38,6 +38,14 @@ pub enum BenchCmd {
     /// (SubmitTx → BuildBlock → SubmitBlock) on a real daemon, with the signature verdict
     /// cache against a daemon with it off, in one run.
     Pipeline(super::bench_pipeline::BenchPipelineArgs),
+    /// The benchmark suite: micro rows (storage, Q64.64, wasm SHA-256, every crypto host
+    /// function, native routines on wasm vs sBPF vs Rust) and macro workloads (token, AMM,
+    /// lending, game, NFT) on the wasmi and wasmtime tiers, with p50/p99 latency, gas per
+    /// dimension, hardware counters and gas-cost accuracy (CV of ns per compute gas).
+    Suite(super::bench_suite::BenchSuiteArgs),
+    /// The macro workloads on Keel's tiers beside peer systems (revm running Solidity,
+    /// wasmtime with fuel): throughput, p50/p99 latency, gas vs time, lines of contract code.
+    Peers(keel_bench::peers::PeersArgs),
 }
 
 #[derive(Args)]
@@ -239,6 +247,8 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
         BenchCmd::Pcc(a) => super::module::bench(a),
         BenchCmd::Exec(a) => super::bench_exec::run(a),
         BenchCmd::Pipeline(a) => super::bench_pipeline::run(a),
+        BenchCmd::Suite(a) => super::bench_suite::run(a),
+        BenchCmd::Peers(a) => super::bench_suite::peers(a),
     }
 }
 

@@ -255,17 +255,24 @@ fn groth16_cold(rounds: u32) -> anyhow::Result<Vec<CryptoRow>> {
     Ok(rows)
 }
 
-pub fn run(a: BenchCryptoArgs) -> anyhow::Result<ExitCode> {
+/// Every row, fastest of `rounds` each (`progress`: name each case on stderr as it starts).
+/// Also the crypto micro rows of `keel bench suite`.
+pub fn rows(rounds: u32, progress: bool) -> anyhow::Result<Vec<CryptoRow>> {
     let loop_wasm: &'static [u8] = Box::leak(wat::parse_str(LOOP)?.into_boxed_slice());
     let vm = Vm::new(VmConfig::default())?;
     let mut rows = Vec::new();
     for c in cases(loop_wasm)? {
-        if !a.json {
+        if progress {
             eprintln!("running {} {}…", c.primitive, c.case);
         }
-        rows.push(measure(&vm, &c, a.rounds)?);
+        rows.push(measure(&vm, &c, rounds)?);
     }
-    rows.extend(groth16_cold(a.rounds)?);
+    rows.extend(groth16_cold(rounds)?);
+    Ok(rows)
+}
+
+pub fn run(a: BenchCryptoArgs) -> anyhow::Result<ExitCode> {
+    let rows = rows(a.rounds, !a.json)?;
     if a.json {
         let report = serde_json::json!({ "bench": "crypto", "rows": rows });
         println!("{}", serde_json::to_string_pretty(&report)?);

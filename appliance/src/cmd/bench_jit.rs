@@ -47,7 +47,7 @@ pub fn phases(code: &[u8]) -> anyhow::Result<Phases> {
         p.compile = p.compile.min(t.elapsed());
         cache.store(
             &key,
-            &compiled.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+            compiled.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?,
         )?;
         let t = Instant::now();
         let bytes = cache

@@ -210,13 +210,21 @@ fn routine_vm(engine: Engine) -> anyhow::Result<Vm> {
 }
 
 pub fn bench(a: BenchBridgeArgs) -> anyhow::Result<ExitCode> {
+    let rows = bench_rows(&a.sizes, !a.json)?;
+    print_bench(a.json, &rows)
+}
+
+/// sha256 and keccak256 at each of `sizes` bytes and a BLS12-381 modmul: wasm on the VM,
+/// native_call on the eBPF interpreter and JIT, native Rust (`progress`: name each case on
+/// stderr). Also the native-routine micro rows of `keel bench suite`.
+pub fn bench_rows(sizes: &[usize], progress: bool) -> anyhow::Result<Vec<BridgeRow>> {
     use sha2::Digest as _;
     let interp_vm = routine_vm(Engine::Interpreter)?;
     let jit_vm = routine_vm(Engine::Jit)?;
     let caller = wat::parse_str(CALLER)?;
     let mut rows = Vec::new();
     let mut cases: Vec<(&str, u32, usize, Vec<u8>)> = Vec::new();
-    for &n in &a.sizes {
+    for &n in sizes {
         let data: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
         cases.push(("sha256", keel_ebpf_bridge::SHA256, 32, data.clone()));
         cases.push(("keccak256", keel_ebpf_bridge::KECCAK256, 32, data));
@@ -232,7 +240,7 @@ pub fn bench(a: BenchBridgeArgs) -> anyhow::Result<ExitCode> {
         mm,
     ));
     for (name, id, out_len, data) in cases {
-        if !a.json {
+        if progress {
             eprintln!("{name} {} bytes…", data.len());
         }
         let mut input = id.to_le_bytes().to_vec();
@@ -287,7 +295,11 @@ pub fn bench(a: BenchBridgeArgs) -> anyhow::Result<ExitCode> {
             gas_native_call: gas,
         });
     }
-    if a.json {
+    Ok(rows)
+}
+
+fn print_bench(json: bool, rows: &[BridgeRow]) -> anyhow::Result<ExitCode> {
+    if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "bench": "bridge", "rows": rows }))?
@@ -310,7 +322,7 @@ pub fn bench(a: BenchBridgeArgs) -> anyhow::Result<ExitCode> {
             "interp/jit",
             "gas"
         );
-        for r in &rows {
+        for r in rows {
             let w = r.wasm_on_vm_us.map_or("-".into(), |v| format!("{v:.1}"));
             let wj = r.wasm_over_jit.map_or("-".into(), |v| format!("{v:.2}"));
             println!(

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod analyze;
 pub mod attacks;
 pub mod audit;
 pub mod bench;
@@ -9,6 +10,7 @@ pub mod bench_exec;
 pub mod bench_jit;
 pub mod bench_pipeline;
 pub mod bench_state;
+pub mod bench_suite;
 pub mod bridge;
 pub mod chain;
 pub mod client;
@@ -18,6 +20,7 @@ pub mod client_state;
 pub mod contract;
 pub mod demo;
 pub mod exit;
+pub mod gas;
 pub mod genesis;
 pub mod gov;
 pub mod hwtest;
@@ -25,6 +28,7 @@ pub mod kernel;
 pub mod kernel_pins;
 pub mod module;
 pub mod offload;
+pub mod prove;
 pub mod proven;
 pub mod receipt_text;
 pub mod replay;

@@ -1,8 +1,8 @@
 //! The store thread: the one daemon thread whose sandbox may open files.
 //!
 //! Request workers run under a seccomp filter without `open`. What they still need from the
-//! file system — reopening the state store after a disk error, rotating the audit log — runs
-//! here instead, on a thread of the `store` class (Landlock keeps its writes inside the data
+//! file system — reopening the state store after a disk error, rotating the audit log, reading
+//! and writing compiled contract artifacts (`vm-cache/`) — runs here instead, on a thread of the `store` class (Landlock keeps its writes inside the data
 //! directory). Callers wait for the answer.
 
 use crate::daemon::store::Opener;
@@ -77,11 +77,23 @@ impl StoreThread {
             })
         })
     }
+
+    /// A runner for the compiled-artifact cache's loads and stores on this thread.
+    pub fn cache_runner(&self) -> keel_vm::engine::artifact_cache::FileRunner {
+        let this = self.clone();
+        Arc::new(move |job| {
+            if let Err(e) = this.run(job) {
+                tracing::warn!(error = %e, "compiled-artifact cache file work not run");
+            }
+        })
+    }
 }
 
-/// Opens `chain`'s later file work (audit rotation) through `store`.
+/// Runs `chain`'s later file work (audit rotation, the contract artifact cache) through
+/// `store`.
 pub fn attach(chain: &mut Chain, store: &StoreThread) {
     chain.set_file_runner(store.file_runner());
+    chain.vm().set_cache_runner(store.cache_runner());
 }
 
 #[cfg(test)]

@@ -17,6 +17,13 @@ int memcmp(const void *a, const void *b, size_t n);
 /* Aborts the call with a string-literal message (length taken at compile time). */
 #define KEEL_FAIL(lit) keel_abort((lit), (int32_t)(sizeof(lit) - 1))
 
+/* A user assertion: aborts with "assertion failed: COND" when COND is false. `keel analyze
+ * concolic` reports the inputs that reach it as assertion failures. */
+#define KEEL_ASSERT(cond) \
+    do { \
+        if (!(cond)) KEEL_FAIL("assertion failed: " #cond); \
+    } while (0)
+
 static inline uint32_t keel_load_u32_le(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }

@@ -4,6 +4,7 @@
 
 mod html;
 mod plot;
+pub use plot::render_svg;
 mod sign;
 
 pub use html::render_html;

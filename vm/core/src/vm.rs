@@ -247,6 +247,12 @@ impl Vm {
         self.inner.engine.jit_stats()
     }
 
+    /// Runs the compiled-artifact cache's file work (if this VM's engine keeps one) through
+    /// `runner`: a sandboxed daemon's workers may not open files themselves.
+    pub fn set_cache_runner(&self, runner: crate::engine::artifact_cache::FileRunner) {
+        self.inner.engine.set_cache_runner(runner);
+    }
+
     /// Name of this VM's engine tier.
     pub fn engine_name(&self) -> &'static str {
         self.inner.engine.name()

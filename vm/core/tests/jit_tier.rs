@@ -356,10 +356,10 @@ fn a_tampered_or_truncated_artifact_is_refused_and_recompiled() {
 fn a_module_over_the_compile_budget_stays_on_wasmi_with_the_same_result() {
     let code = keel_contracts::SHA256.wasm;
     let mut config = TierConfig::new(JitMode::Eager, None);
-    config.max_jit_code_bytes = 64;
+    config.budget.max_code_bytes = 64;
     let small = TieredEngine::new(&Profile::V1, true, config).unwrap();
     let mut config = TierConfig::new(JitMode::Eager, None);
-    config.compile_budget = std::time::Duration::ZERO;
+    config.budget.time = std::time::Duration::ZERO;
     let slow = TieredEngine::new(&Profile::V1, true, config).unwrap();
     let reference = vm(EngineChoice::Wasmi, None);
     let st = MemoryState::default();
@@ -405,4 +405,102 @@ fn background_tiering_switches_to_wasmtime_without_changing_results() {
     let got = call(&v, code, "coremark", &2u32.to_le_bytes(), 50_000_000, &st);
     assert_eq!(summary(&got), want);
     let _ = saw_wasmi;
+}
+
+/// A JIT bomb inside the admission profile: one function with `locals` i32 locals and `depth`
+/// nested loops whose innermost body reads every local, each loop ending in a (never taken)
+/// branch back to its header, so every local is live across every loop header.
+fn loop_nest_bomb(locals: u32, depth: u32) -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction,
+        MemorySection, MemoryType, Module, TypeSection, ValType,
+    };
+    let mut f = Function::new([(locals, ValType::I32)]);
+    for _ in 0..depth {
+        f.instruction(&Instruction::Loop(wasm_encoder::BlockType::Empty));
+    }
+    for i in 0..locals {
+        f.instruction(&Instruction::LocalGet(i))
+            .instruction(&Instruction::LocalSet((i + 1) % locals));
+    }
+    for _ in 0..depth {
+        f.instruction(&Instruction::LocalGet(0))
+            .instruction(&Instruction::BrIf(0))
+            .instruction(&Instruction::End);
+    }
+    f.instruction(&Instruction::End);
+    let mut types = TypeSection::new();
+    types.ty().function([], []);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0);
+    let mut memory = MemorySection::new();
+    memory.memory(MemoryType {
+        minimum: 1,
+        maximum: Some(1),
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut exports = ExportSection::new();
+    exports.export("run", ExportKind::Func, 0);
+    let mut code = CodeSection::new();
+    code.function(&f);
+    let mut m = Module::new();
+    m.section(&types)
+        .section(&funcs)
+        .section(&memory)
+        .section(&exports)
+        .section(&code);
+    m.finish()
+}
+
+#[test]
+fn a_jit_bomb_inside_the_profile_is_refused_before_compiling_and_runs_on_wasmi() {
+    // 1024 locals across 3000 loop headers: ~3 million SSA block parameters for Cranelift,
+    // in an 18 KiB body the profile admits.
+    let code = loop_nest_bomb(1024, 3000);
+    let reference = vm(EngineChoice::Wasmi, None);
+    let st = MemoryState::default();
+    let want = summary(&call(&reference, &code, "run", b"", 10_000_000, &st));
+    assert!(want.starts_with("Ok"), "{want}");
+    let v = vm(EngineChoice::Wasmtime, None);
+    let p = v.prepare(&code).unwrap();
+    assert!(!p.on_jit(), "the bomb was compiled");
+    let stats = v.jit_stats().unwrap();
+    assert_eq!((stats.over_budget, stats.compiled), (1, 0));
+    assert_eq!(summary(&call(&v, &code, "run", b"", 10_000_000, &st)), want);
+    // The same shape at a harmless size is compiled: the bound is on the product.
+    let small = loop_nest_bomb(64, 50);
+    let p = v.prepare(&small).unwrap();
+    assert!(p.on_jit());
+    same_on_both(&small, &[("run", Vec::new(), 10_000_000)]);
+}
+
+/// Descriptors of this process that are memfd images made by wasmtime.
+fn memfd_images() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("wasm-memory-image"))
+        .count()
+}
+
+#[test]
+fn instantiating_a_module_with_data_makes_no_memfd() {
+    // A sandboxed worker may not call memfd_create: had wasmtime built its copy-on-write
+    // memory image there, the call would end in an engine-limit trap where wasmi returns
+    // (the demo's counter contract did, under `keel serve --sandbox`).
+    let code = wat::parse_str(
+        r#"(module (memory (export "memory") 1 1) (data (i32.const 16) "keel")
+             (func (export "run") (drop (i32.load (i32.const 16)))))"#,
+    )
+    .unwrap();
+    let before = memfd_images();
+    same_on_both(&code, &[("run", Vec::new(), 1_000_000)]);
+    let v = vm(EngineChoice::Wasmtime, None);
+    let p = v.prepare(&code).unwrap();
+    assert!(p.on_jit());
+    let st = MemoryState::default();
+    assert!(call(&v, &code, "run", b"", 1_000_000, &st).result.is_ok());
+    assert_eq!(memfd_images(), before, "wasmtime made a memfd image");
 }

@@ -14,10 +14,17 @@
 //!
 //! Files are written to a temporary name, synced and renamed, so a crash leaves either the old
 //! state or a complete file (and an incomplete one fails its MAC anyway).
+//!
+//! In a sandboxed daemon the threads that look artifacts up (request workers) and compile them
+//! (the JIT thread they start) may not open files: their seccomp filter has no `open`. The
+//! cache then does its file work through a [`FileRunner`] the daemon installs, which runs it
+//! on the one thread allowed to open files (the store thread, confined by Landlock to the data
+//! directory), so the sandbox keeps its guarantees and the cache still fills.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, mpsc};
 
 /// Name of the cache directory inside a data directory.
 pub const CACHE_DIR: &str = "vm-cache";
@@ -97,21 +104,100 @@ pub struct DiskStats {
     pub bytes: u64,
 }
 
-/// The artifact directory and its secret.
+/// File work of the cache, to be run by a [`FileRunner`].
+pub type FileJob = Box<dyn FnOnce() + Send>;
+
+/// Runs a [`FileJob`] to completion on a thread allowed to open files in the data directory,
+/// returning when it has run (or when it never will: the job is then dropped unrun, and the
+/// cache treats the lookup as a miss and the write as failed).
+pub type FileRunner = Arc<dyn Fn(FileJob) + Send + Sync>;
+
+/// The artifact cache: its directory and secret, and where its file work runs.
 pub struct ArtifactCache {
+    files: Arc<CacheDir>,
+    runner: RwLock<Option<FileRunner>>,
+}
+
+/// The artifact directory and its secret.
+struct CacheDir {
     dir: PathBuf,
     secret: [u8; 32],
 }
 
 impl ArtifactCache {
-    /// Opens (creating if needed) the cache in `data_dir/vm-cache`.
+    /// Opens (creating if needed) the cache in `data_dir/vm-cache`. File work runs on the
+    /// calling thread until [`ArtifactCache::set_runner`].
     pub fn open(data_dir: &Path) -> Result<Self, CacheError> {
         let dir = data_dir.join(CACHE_DIR);
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let secret = load_or_create_secret(&dir.join(SECRET_FILE))?;
-        Ok(ArtifactCache { dir, secret })
+        Ok(ArtifactCache {
+            files: Arc::new(CacheDir { dir, secret }),
+            runner: RwLock::new(None),
+        })
     }
 
+    /// Runs every later load and store through `runner`.
+    pub fn set_runner(&self, runner: FileRunner) {
+        *self.runner.write().unwrap_or_else(|p| p.into_inner()) = Some(runner);
+    }
+
+    /// `f(files)` through the runner if there is one (`None` if it did not run), else here.
+    fn run<T: Send + 'static>(&self, f: impl FnOnce(&CacheDir) -> T + Send + 'static) -> Option<T> {
+        let files = Arc::clone(&self.files);
+        let runner = self
+            .runner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(runner) = runner else {
+            return Some(f(&files));
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        runner(Box::new(move || {
+            let _ = tx.send(f(&files));
+        }));
+        rx.try_recv().ok()
+    }
+
+    /// The verified artifact bytes for `key`, or `None` (absent, refused and deleted, or the
+    /// file runner is gone).
+    pub fn load(&self, key: &ArtifactKey) -> Option<Vec<u8>> {
+        let key = key.clone();
+        self.run(move |files| files.load(&key)).flatten()
+    }
+
+    /// Stores `bytes` under `key` (atomically: temporary file, sync, rename). Artifacts over
+    /// [`MAX_ARTIFACT_BYTES`] are not kept.
+    pub fn store(&self, key: &ArtifactKey, bytes: Vec<u8>) -> Result<(), CacheError> {
+        let key = key.clone();
+        let dir = self.files.dir.clone();
+        self.run(move |files| files.store(&key, &bytes))
+            .unwrap_or_else(|| {
+                Err(CacheError::Io {
+                    path: dir,
+                    source: std::io::Error::other("the cache's file runner is gone"),
+                })
+            })
+    }
+
+    /// Number and total size of the artifacts.
+    pub fn stats(&self) -> Result<DiskStats, CacheError> {
+        disk_stats(&self.files.dir)
+    }
+
+    /// Deletes every artifact (the secret stays). Returns how many were deleted.
+    pub fn clear(&self) -> Result<u64, CacheError> {
+        clear_dir(&self.files.dir)
+    }
+
+    #[cfg(test)]
+    fn path(&self, key: &ArtifactKey) -> PathBuf {
+        self.files.path(key)
+    }
+}
+
+impl CacheDir {
     fn path(&self, key: &ArtifactKey) -> PathBuf {
         self.dir
             .join(format!("{}.{EXT}", hex::encode(key.digest())))
@@ -124,8 +210,7 @@ impl ArtifactCache {
         h.finalize()
     }
 
-    /// The verified artifact bytes for `key`, or `None` (absent, or refused and deleted).
-    pub fn load(&self, key: &ArtifactKey) -> Option<Vec<u8>> {
+    fn load(&self, key: &ArtifactKey) -> Option<Vec<u8>> {
         let path = self.path(key);
         let file = fs::File::open(&path).ok()?;
         let len = file.metadata().ok()?.len();
@@ -165,8 +250,7 @@ impl ArtifactCache {
         None
     }
 
-    /// Stores `bytes` under `key` (atomically: temporary file, sync, rename).
-    pub fn store(&self, key: &ArtifactKey, bytes: &[u8]) -> Result<(), CacheError> {
+    fn store(&self, key: &ArtifactKey, bytes: &[u8]) -> Result<(), CacheError> {
         if bytes.len() as u64 > MAX_ARTIFACT_BYTES {
             return Ok(());
         }
@@ -180,16 +264,6 @@ impl ArtifactCache {
             .and_then(|()| f.sync_all())
             .map_err(io(&tmp))?;
         fs::rename(&tmp, &path).map_err(io(&path))
-    }
-
-    /// Number and total size of the artifacts.
-    pub fn stats(&self) -> Result<DiskStats, CacheError> {
-        disk_stats(&self.dir)
-    }
-
-    /// Deletes every artifact (the secret stays). Returns how many were deleted.
-    pub fn clear(&self) -> Result<u64, CacheError> {
-        clear_dir(&self.dir)
     }
 }
 
@@ -288,7 +362,7 @@ mod tests {
     fn each_key_component_is_part_of_the_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = ArtifactCache::open(dir.path()).expect("opens");
-        cache.store(&key(), b"artifact").expect("stores");
+        cache.store(&key(), b"artifact".to_vec()).expect("stores");
         let changes: [fn(&mut ArtifactKey); 8] = [
             |k| k.code_hash[0] ^= 1,
             |k| k.schedule_version += 1,
@@ -315,10 +389,43 @@ mod tests {
         let cache = ArtifactCache::open(dir.path()).expect("opens");
         let mut other = key();
         other.code_hash = [9; 32];
-        cache.store(&key(), b"artifact").expect("stores");
+        cache.store(&key(), b"artifact".to_vec()).expect("stores");
         std::fs::rename(cache.path(&key()), cache.path(&other)).expect("renames");
         assert_eq!(cache.load(&other), None);
         assert!(!cache.path(&other).exists(), "the refused file is deleted");
         assert_eq!(cache.clear().expect("clears"), 0);
+    }
+
+    /// With a runner, loads and stores run on the runner's thread, not the caller's; a runner
+    /// that drops the job makes a load a miss and a store an error, never a hang.
+    #[test]
+    fn file_work_runs_through_the_runner() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = ArtifactCache::open(dir.path()).expect("opens");
+        let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&threads);
+        cache.set_runner(Arc::new(move |job: FileJob| {
+            let seen = Arc::clone(&seen);
+            std::thread::Builder::new()
+                .name("files".into())
+                .spawn(move || {
+                    seen.lock()
+                        .expect("lock")
+                        .push(std::thread::current().name().map(String::from));
+                    job();
+                })
+                .expect("spawns")
+                .join()
+                .expect("joins");
+        }));
+        cache.store(&key(), b"artifact".to_vec()).expect("stores");
+        assert_eq!(cache.load(&key()).as_deref(), Some(&b"artifact"[..]));
+        let names = threads.lock().expect("lock").clone();
+        assert_eq!(names, vec![Some("files".to_string()); 2]);
+
+        cache.set_runner(Arc::new(|job: FileJob| drop(job)));
+        assert_eq!(cache.load(&key()), None);
+        assert!(cache.store(&key(), b"other".to_vec()).is_err());
+        assert_eq!(cache.stats().expect("stats").artifacts, 1);
     }
 }

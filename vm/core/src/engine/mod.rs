@@ -7,6 +7,8 @@
 
 pub mod artifact_cache;
 pub mod choice;
+pub mod compile_budget;
+pub mod host_dispatch;
 mod host_table;
 mod instance_pool;
 pub mod tiered;
@@ -104,6 +106,8 @@ pub trait Engine: Send + Sync {
     fn jit_stats(&self) -> Option<JitStats> {
         None
     }
+    /// Where a persistent artifact cache does its file work (ignored by engines without one).
+    fn set_cache_runner(&self, _runner: artifact_cache::FileRunner) {}
 }
 
 /// A module compiled by an [`Engine`], callable many times.

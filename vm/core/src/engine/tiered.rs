@@ -4,17 +4,19 @@
 //! over the compile budget, compilation or linking error, artifact refused — leaves the
 //! contract on wasmi, which computes the same result.
 //!
-//! Compile budget (JIT bombs): a module whose instrumented size exceeds
-//! [`TierConfig::max_jit_code_bytes`] is never compiled; a compilation that takes longer than
-//! [`TierConfig::compile_budget`] is discarded (Cranelift cannot be interrupted, so the budget
-//! bounds what is *used*; the size bound is what bounds the work). Deploy gas already charges
-//! code size (`GasSchedule::code_cost`), which covers compilation linearly in size.
+//! Compile budget (JIT bombs, see `compile_budget.rs`): a module over [`CompileBudget`]'s
+//! static bounds (code size, function count, body size, locals × control blocks) is never
+//! compiled; a compilation that takes longer than its time bound is discarded (Cranelift
+//! cannot be interrupted, so the time bound bounds what is *used*; the static bounds are what
+//! bound the work and memory). Deploy gas already charges code size
+//! (`GasSchedule::code_cost`), which covers compilation linearly in size.
 //!
 //! In [`JitMode::Background`] compilation runs on one `keel-jit` thread, off the execution
 //! thread: calls run on wasmi until the module is ready. [`JitMode::Eager`] compiles on the
 //! calling thread before the first call (benchmarks, replays that must exercise wasmtime).
 
-use super::artifact_cache::{ArtifactCache, ArtifactKey, CacheError};
+use super::artifact_cache::{ArtifactCache, ArtifactKey, CacheError, FileRunner};
+use super::compile_budget::CompileBudget;
 use super::wasmi_tier::WasmiEngine;
 use super::wasmtime_tier::WasmtimeEngine;
 use super::{CompiledModule, Completion, Engine, Invocation, JitStats, ModuleKey};
@@ -44,20 +46,17 @@ pub struct TierConfig {
     pub mode: JitMode,
     /// Data directory whose `vm-cache/` keeps compiled artifacts; `None` keeps none.
     pub data_dir: Option<PathBuf>,
-    /// Largest instrumented module compiled by the JIT, in bytes.
-    pub max_jit_code_bytes: usize,
-    /// Longest compilation whose result is used.
-    pub compile_budget: Duration,
+    /// What the JIT may compile; modules over it stay on wasmi.
+    pub budget: CompileBudget,
 }
 
 impl TierConfig {
-    /// Defaults: background compilation, 1 MiB of instrumented code, 2 s per module.
+    /// `mode` with the default [`CompileBudget`].
     pub fn new(mode: JitMode, data_dir: Option<PathBuf>) -> Self {
         TierConfig {
             mode,
             data_dir,
-            max_jit_code_bytes: 1 << 20,
-            compile_budget: Duration::from_secs(2),
+            budget: CompileBudget::default(),
         }
     }
 }
@@ -162,7 +161,7 @@ impl Jit {
             cache,
             engine_hash,
             cpu_features: cpu_features(),
-            budget: config.compile_budget,
+            budget: config.budget.time,
             counters: Counters::default(),
         })
     }
@@ -224,7 +223,7 @@ impl Jit {
             let stored = module
                 .serialize()
                 .map_err(|e| e.to_string())
-                .and_then(|b| cache.store(key, &b).map_err(|e| e.to_string()));
+                .and_then(|b| cache.store(key, b).map_err(|e| e.to_string()));
             if let Err(e) = stored {
                 tracing::warn!(error = %e, "cannot store a compiled artifact");
             }
@@ -343,8 +342,9 @@ impl Engine for TieredEngine {
             wasmi,
             jit: Arc::clone(&slot),
         });
-        if module.bytes.len() > self.config.max_jit_code_bytes {
+        if let Err(reason) = self.config.budget.check(&module.bytes) {
             jit.counters.over_budget.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%reason, "module over the JIT's compile budget; it stays on wasmi");
             return Ok(tiered);
         }
         let key = jit.key(module, id);
@@ -365,6 +365,12 @@ impl Engine for TieredEngine {
             JitMode::Background => self.submit(job),
         }
         Ok(tiered)
+    }
+
+    fn set_cache_runner(&self, runner: FileRunner) {
+        if let Some(cache) = self.jit.as_ref().and_then(|j| j.cache.as_ref()) {
+            cache.set_runner(runner);
+        }
     }
 
     fn jit_stats(&self) -> Option<JitStats> {

@@ -12,7 +12,8 @@
 //!   space (4 GiB, every 32-bit address) plus a [`MEMORY_GUARD`] guard region, never moved, so
 //!   Cranelift elides bounds checks for accesses whose static offset fits in the guard and an
 //!   out-of-bounds access faults on an unmapped page, reported as the same
-//!   `MemoryOutOfBounds` trap wasmi gives;
+//!   `MemoryOutOfBounds` trap wasmi gives; data segments are copied in at instantiation (no
+//!   copy-on-write memfd images: instantiation makes no syscall a sandboxed worker lacks);
 //! * the native stack: wasmtime traps past [`MAX_WASM_STACK`] bytes of wasm frames, sized so
 //!   that Keel's deterministic stack budget (value slots, charged by the instrumentation)
 //!   always trips first, and every call runs with at least [`RED_ZONE`] bytes of native stack
@@ -89,6 +90,10 @@ pub fn config() -> Config {
         .memory_reservation_for_growth(0)
         .memory_may_move(false)
         .guard_before_linear_memory(true)
+        // Data segments are copied in at instantiation, as wasmi does, instead of mapped from a
+        // memfd image: instantiation then needs no `memfd_create`, which a sandboxed worker may
+        // not make (the call would end in an engine-limit trap where wasmi returns).
+        .memory_init_cow(false)
         .max_wasm_stack(max_wasm_stack_all())
         // Unused (no async support is compiled in), but validated against the stack limit.
         .async_stack_size(max_wasm_stack_all().saturating_add(RED_ZONE_HOST));

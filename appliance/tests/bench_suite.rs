@@ -1,0 +1,60 @@
+//! `keel bench suite` end to end on a tiny run: the workload rows of both tiers, the host rows
+//! marked skipped when asked, and the HTML page with its plots.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::process::Command;
+
+#[test]
+fn bench_suite_reports_both_tiers_as_json_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("suite.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args([
+            "bench",
+            "suite",
+            "--workloads",
+            "storage_rw,lending",
+            "--txs",
+            "5",
+            "--warmup",
+            "1",
+            "--no-host-rows",
+            "--json",
+            "--html",
+        ])
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["bench"], "suite");
+    let rows = v["rows"].as_array().unwrap();
+    let tiers: Vec<_> = rows.iter().map(|r| r["tier"].as_str().unwrap()).collect();
+    assert_eq!(tiers, ["wasmi", "wasmtime", "wasmi", "wasmtime"]);
+    assert!(
+        v["crypto"]["unavailable"]
+            .as_str()
+            .unwrap()
+            .contains("skipped")
+    );
+    assert_eq!(v["accuracy"].as_array().unwrap().len(), 2);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("lending") && page.matches("<svg").count() == 2,
+        "{page}"
+    );
+}
+
+#[test]
+fn bench_suite_rejects_an_unknown_workload() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["bench", "suite", "--workloads", "nope", "--json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload"));
+}
