@@ -78,6 +78,9 @@ impl HelperSandbox {
     /// Step 2, after the foreign code is loaded and initialised: the BLS workers' seccomp
     /// allowlist on every thread of the process.
     pub fn filter_all_threads(&self) -> Result<(), SandboxError> {
-        seccomp::install_all_threads(ThreadClass::Bls, &seccomp::compile(ThreadClass::Bls, self.mode)?)
+        seccomp::install_all_threads(
+            ThreadClass::Bls,
+            &seccomp::compile(ThreadClass::Bls, self.mode)?,
+        )
     }
 }

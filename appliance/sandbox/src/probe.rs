@@ -54,7 +54,10 @@ pub(crate) fn set_class(class: ThreadClass) {
 
 /// Installs `class`'s seccomp filter (under `mode`) on the calling thread only, with nothing
 /// else of the sandbox: for tests of code that runs on such a thread in the daemon.
-pub fn confine_this_thread(class: ThreadClass, mode: crate::Mode) -> Result<(), crate::SandboxError> {
+pub fn confine_this_thread(
+    class: ThreadClass,
+    mode: crate::Mode,
+) -> Result<(), crate::SandboxError> {
     crate::seccomp::install(class, &crate::seccomp::compile(class, mode)?)
 }
 

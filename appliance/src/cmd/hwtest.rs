@@ -204,9 +204,14 @@ fn run_hwtest(a: RunArgs) -> anyhow::Result<ExitCode> {
     // that needs a syscall the BLS allowlist refuses fails here, not in production.
     let host = keel_hwtest::plugin::HostCommand {
         program: std::env::current_exe().context("cannot find the keel binary to host plug-ins")?,
-        args: ["hwtest", "plugin-host", "--sandbox", keel_sandbox::Mode::default().name()]
-            .map(String::from)
-            .to_vec(),
+        args: [
+            "hwtest",
+            "plugin-host",
+            "--sandbox",
+            keel_sandbox::Mode::default().name(),
+        ]
+        .map(String::from)
+        .to_vec(),
     };
     let probe = Probe::this_machine();
     let mut results = run_paths(&config, &probe, &host)?;

@@ -11,7 +11,9 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: keel-plugin-host [--sandbox MODE [--user NAME]] PLUGIN.so";
 
-fn parse(mut args: impl Iterator<Item = OsString>) -> Result<(PathBuf, Option<HelperSandbox>), String> {
+fn parse(
+    mut args: impl Iterator<Item = OsString>,
+) -> Result<(PathBuf, Option<HelperSandbox>), String> {
     let (mut mode, mut user, mut plugin) = (None::<Mode>, None::<String>, None::<PathBuf>);
     while let Some(a) = args.next() {
         match a.to_str() {

@@ -85,7 +85,12 @@ fn wait_pidfd(fd: &OwnedFd) -> std::io::Result<ExitStatus> {
     unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
         loop {
-            let rc = libc::waitid(P_PIDFD, fd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED);
+            let rc = libc::waitid(
+                P_PIDFD,
+                fd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            );
             if rc == 0 {
                 break;
             }

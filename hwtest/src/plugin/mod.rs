@@ -26,8 +26,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::paths::bls::{BlsSubject, SubjectError};
-use child::HostChild;
 use crate::vectors::RawTriple;
+use child::HostChild;
 use wire::{encode_request, read_frame, write_frame};
 
 /// The reference plug-in (C over blst) built with this crate.
