@@ -11,6 +11,7 @@ mod host_table;
 mod instance_pool;
 pub mod tiered;
 pub mod wasmi_tier;
+mod wasmi_debug;
 mod wasmtime_host;
 pub mod wasmtime_tier;
 
