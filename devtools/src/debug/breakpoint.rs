@@ -75,14 +75,20 @@ pub fn resolve(bps: &[Breakpoint], code: &CodeInfo) -> BTreeMap<u32, Option<Sour
                 }
             }
             Breakpoint::Line { file, line } => {
-                let loc = |file: &str| SourceLoc {
-                    file: file.to_owned(),
-                    line: *line,
-                };
                 for offset in code.source.offsets_of(file, *line) {
-                    let site = u32::try_from(offset).ok().and_then(|o| code.block_at(o));
-                    if let Some(site) = site {
-                        out.insert(site, Some(loc(file)));
+                    let Some(o) = u32::try_from(offset).ok() else {
+                        continue;
+                    };
+                    // The file as DWARF recorded it (the user may have named a suffix).
+                    let recorded = code.line(o).map_or_else(|| file.clone(), |l| l.file);
+                    if let Some(site) = code.block_at(o) {
+                        out.insert(
+                            site,
+                            Some(SourceLoc {
+                                file: recorded,
+                                line: *line,
+                            }),
+                        );
                     }
                 }
             }

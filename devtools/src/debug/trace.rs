@@ -34,7 +34,8 @@ pub enum Event {
         code_hash: String,
         input: String,
     },
-    /// A metering block entered: its charge is already taken.
+    /// A metering block entered (its charge already taken), or, with `charge` 0, execution
+    /// resuming after a call returned.
     Block {
         depth: u32,
         site: u32,

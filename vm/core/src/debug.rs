@@ -4,7 +4,8 @@
 //! instruments modules with [`crate::metering::instrument_for_debugging`]: the same gas and
 //! stack charges as [`crate::metering::instrument`], plus, right after each metering block's
 //! charge, a call to the imported `keel_debug.local(i64)` per local and
-//! `keel_debug.block(site, func, charge)`. Injected instructions are not charged (charges come
+//! `keel_debug.block(site, func, charge)`, and the same with charge 0 after each call to a
+//! defined function returns. Injected instructions are not charged (charges come
 //! from the input operators), so gas, writes, return data and traps are those of the consensus
 //! run; the VM also reports each contract frame and each host call (arguments, result, gas) to
 //! the [`DebugHook`].
@@ -45,9 +46,11 @@ pub struct FrameStart<'a> {
     pub limits: GasVector,
 }
 
-/// A metering block entered (its charge already taken).
+/// A metering block entered (its charge already taken), or execution resuming in a caller
+/// after a call returned (`charge` 0: calls do not end a metering block).
 pub struct BlockEvent<'a> {
-    /// Byte offset, in the input module, of the block's first operator.
+    /// Byte offset, in the input module, of the block's first operator (or of the operator
+    /// after the call).
     pub site: u32,
     /// Function index in the input module's space (imports first).
     pub func: u32,

@@ -638,7 +638,15 @@ fn instrument_body(
     }
     let charges = block_charges(&ops, ctx.schedule);
     let imported = ctx.module.imports.len() as u32;
-    for ((op, &charge), &offset) in ops.iter().zip(&charges).zip(&offsets) {
+    for (i, ((op, &charge), &offset)) in ops.iter().zip(&charges).zip(&offsets).enumerate() {
+        // Where execution resumes after a call: the debugger reports it (charge 0) so that
+        // `next` and `finish` can stop in the caller; calls do not end a metering block.
+        let after = offsets.get(i.saturating_add(1)).copied().unwrap_or(offset);
+        let resumed = |f: &mut Function| {
+            if let Some(d) = ctx.debug {
+                emit_debug_block(f, d, &local_types, [after, func as i32], 0);
+            }
+        };
         if charge > 0 {
             emit_gas_charge(&mut f, ctx, charge, offset, scratch);
             if let Some(d) = ctx.debug {
@@ -676,6 +684,7 @@ fn instrument_body(
                         emit_stack_enter(&mut f, ctx, frame, offset);
                         f.instruction(&re.instruction(op.clone())?);
                         emit_stack_leave(&mut f, ctx, frame);
+                        resumed(&mut f);
                     }
                     None => {
                         f.instruction(&re.instruction(op.clone())?);
@@ -691,6 +700,7 @@ fn instrument_body(
                 emit_stack_enter(&mut f, ctx, frame, offset);
                 f.instruction(&re.instruction(op.clone())?);
                 emit_stack_leave(&mut f, ctx, frame);
+                resumed(&mut f);
             }
             _ => {
                 f.instruction(&re.instruction(op.clone())?);

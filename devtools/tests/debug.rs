@@ -1,0 +1,265 @@
+//! The replay debugger end to end: a scaffolded counter deployed and called on a real chain,
+//! then its call replayed under the debugger (trace, breakpoints, console, DAP).
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use keel_chain::genesis::{demo, demo_key};
+use keel_chain::{
+    Amount, Block, CallData, Chain, ChainConfig, SignedTx, Transaction, TxKind, TxStatus,
+    address_of, contract_address,
+};
+use keel_crypto::{SignatureVerifier, SingleVerifier};
+use keel_devtools::debug::console::Console;
+use keel_devtools::debug::replay::{Which, launch, replay_recorded};
+use keel_devtools::debug::trace::{Event, Storage};
+use keel_devtools::debug::{Breakpoint, Session, SessionConfig};
+use keel_devtools::project::Project;
+use keel_devtools::scaffold::new_project;
+use keel_devtools::toolchain::build;
+use keel_vm::{GasSchedule, Profile};
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// A chain in `dir/chain` with the scaffolded counter deployed in block 1 and block 2 calling
+/// `add(5)`, `increment()` and `add` with a bad input (which traps).
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub side: Vec<u8>,
+    pub source: PathBuf,
+}
+
+impl Fixture {
+    pub fn chain_dir(&self) -> PathBuf {
+        self.dir.path().join("chain")
+    }
+
+    /// The line of the counter's source holding `needle`.
+    pub fn line_of(&self, needle: &str) -> u64 {
+        let text = std::fs::read_to_string(&self.source).unwrap();
+        let i = text.lines().position(|l| l.contains(needle)).unwrap();
+        i as u64 + 1
+    }
+}
+
+fn sign(nonce: u64, kind: TxKind) -> SignedTx {
+    let key = demo_key(0);
+    Transaction {
+        chain_id: ChainConfig::demo().chain_id,
+        sender: key.public_key().to_bytes(),
+        nonce,
+        gas_limits: [50_000_000, 100_000, 64, 100_000],
+        max_fee_per_unit: [1_000; 4],
+        priority_fee: 1,
+        kind,
+    }
+    .sign(&key)
+}
+
+fn call(nonce: u64, contract: [u8; 32], entry: &str, args: Vec<u8>) -> SignedTx {
+    sign(
+        nonce,
+        TxKind::Call {
+            contract,
+            call: CallData {
+                entry: entry.into(),
+                args,
+            },
+            value: Amount::ZERO,
+        },
+    )
+}
+
+pub fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_project(dir.path(), "counter").unwrap();
+    let built = build(
+        &Project::load(&path).unwrap(),
+        false,
+        &Profile::default(),
+        &GasSchedule::default(),
+    )
+    .unwrap();
+    let genesis = demo(1, Amount::from_u128(10u128.pow(30))).unwrap();
+    let chain = Chain::init(dir.path().join("chain"), &genesis, Box::new(SingleVerifier)).unwrap();
+    let deploy = sign(
+        0,
+        TxKind::Deploy {
+            code: built.wasm.clone(),
+            constructor: None,
+        },
+    );
+    let header = chain.next_local_header().unwrap();
+    let r = chain
+        .execute_block(&Block {
+            header,
+            txs: vec![deploy],
+        })
+        .unwrap();
+    assert!(matches!(r.receipts[0].status, TxStatus::Success { .. }), "{r:?}");
+    let me = address_of(&demo_key(0).public_key().to_bytes());
+    let counter = contract_address(&me, 0);
+    let header = chain.next_local_header().unwrap();
+    let txs = vec![
+        call(1, counter, "add", 5u64.to_le_bytes().to_vec()),
+        call(2, counter, "increment", Vec::new()),
+        call(3, counter, "add", vec![1, 2, 3]),
+    ];
+    chain.execute_block(&Block { header, txs }).unwrap();
+    Fixture {
+        side: built.debug,
+        source: path.join("src/counter.c"),
+        dir,
+    }
+}
+
+fn verifier() -> Box<dyn SignatureVerifier> {
+    Box::new(SingleVerifier)
+}
+
+fn replay_json(f: &Fixture, tx: usize) -> (String, keel_devtools::debug::replay::Replayed) {
+    let session = Session::new(SessionConfig {
+        side_files: vec![f.side.clone()],
+        ..SessionConfig::default()
+    });
+    let recorded = Chain::open(f.chain_dir(), verifier()).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let r = replay_recorded(&recorded, 2, tx, scratch.path(), &verifier, &session).unwrap();
+    (serde_json::to_string(&session.trace()).unwrap(), r)
+}
+
+#[test]
+fn a_replayed_transaction_reproduces_its_receipt_and_its_trace_is_byte_identical() {
+    let f = fixture();
+    for tx in 0..3 {
+        let (a, ra) = replay_json(&f, tx);
+        let (b, rb) = replay_json(&f, tx);
+        assert_eq!(a, b, "trace of tx {tx} differs between runs");
+        assert_eq!(ra.matches_record(), Some(true), "tx {tx}: {ra:?}");
+        assert_eq!(rb.receipt, ra.receipt);
+    }
+    // Tx 1 (increment after add(5)): reads 5, writes 6, returns 6, with source lines.
+    let session = Session::new(SessionConfig {
+        side_files: vec![f.side.clone()],
+        ..SessionConfig::default()
+    });
+    let recorded = Chain::open(f.chain_dir(), verifier()).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    replay_recorded(&recorded, 2, 1, scratch.path(), &verifier, &session).unwrap();
+    drop(recorded);
+    let trace = session.trace();
+    let key = hex::encode("count");
+    let five = hex::encode(5u64.to_le_bytes());
+    let six = hex::encode(6u64.to_le_bytes());
+    let storage: Vec<&Storage> = trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Host {
+                storage: Some(s), ..
+            } => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert!(storage.contains(&&Storage::Read {
+        key: key.clone(),
+        value: Some(five)
+    }));
+    assert!(storage.contains(&&Storage::Write {
+        key: key.clone(),
+        value: six.clone()
+    }));
+    assert!(matches!(&trace.events[0], Event::Frame { depth: 0, entry, .. } if entry == "increment"));
+    match trace.events.last().unwrap() {
+        Event::End {
+            returned, writes, ..
+        } => {
+            assert_eq!(returned.as_deref(), Some(six.as_str()));
+            assert_eq!(writes, &vec![(key, Some(six))]);
+        }
+        e => panic!("last event {e:?}"),
+    }
+    let lines: Vec<&String> = trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Block { line: Some(l), .. } => Some(l),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("src/counter.c:")),
+        "blocks carry DWARF lines: {:?}",
+        trace.events
+    );
+    // Tx 2 traps in the contract: the trace ends with the trap.
+    let (json, r) = replay_json(&f, 2);
+    assert!(matches!(r.receipt.status, TxStatus::Failed { .. }));
+    assert!(json.contains("\"trap\""), "{json}");
+}
+
+/// A console driven from a script, its output captured.
+fn console(script: &str) -> (Console, Arc<Mutex<Vec<u8>>>) {
+    #[derive(Clone)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let c = Console::new(
+        Box::new(Cursor::new(script.as_bytes().to_vec())),
+        Box::new(Shared(Arc::clone(&out))),
+    );
+    (c, out)
+}
+
+#[test]
+fn the_console_stops_at_a_source_line_shows_locals_and_memory_and_steps() {
+    let f = fixture();
+    let line = f.line_of("keel_storage_write");
+    let (c, out) = console("locals\nbt\nx 0 4\nn\ngas\nc\n");
+    let session = Session::new(SessionConfig {
+        side_files: vec![f.side.clone()],
+        breakpoints: vec![Breakpoint::Line {
+            file: "counter.c".into(),
+            line,
+        }],
+        frontend: Some(Box::new(c)),
+        ..SessionConfig::default()
+    });
+    let r = launch(&f.chain_dir(), &Which::Recorded { block: 2, tx: 1 }, &session).unwrap();
+    assert_eq!(r.matches_record(), Some(true), "stopping changes nothing");
+    let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!("stopped (Breakpoint) at src/counter.c:{line} in counter_add")),
+        "{text}"
+    );
+    // counter_add(uint64_t n): its parameter is the first local (clang may reuse it).
+    assert!(text.contains("  arg0 : i64 = "), "{text}");
+    assert!(text.contains("#1 increment at"), "{text}");
+    assert!(text.contains("  0x0: "), "{text}");
+    assert!(text.contains("stopped (Step) at"), "{text}");
+    assert!(text.contains("gas left"), "{text}");
+    assert!(text.trim_end().ends_with("run finished"), "{text}");
+}
+
+#[test]
+fn quitting_the_console_ends_the_run_as_a_debugger_stop_not_a_node_result() {
+    let f = fixture();
+    let (c, _) = console("q\n");
+    let session = Session::new(SessionConfig {
+        breakpoints: vec![Breakpoint::Func("increment".into())],
+        frontend: Some(Box::new(c)),
+        ..SessionConfig::default()
+    });
+    let r = launch(&f.chain_dir(), &Which::Recorded { block: 2, tx: 1 }, &session).unwrap();
+    assert_eq!(r.matches_record(), Some(false));
+    assert!(format!("{:?}", r.receipt.status).contains("stopped by the debugger"));
+}
+
