@@ -66,6 +66,10 @@ enum Command {
     /// Contract developer tools: new, build (with analysis passes), check, test, deploy, call.
     #[command(subcommand)]
     Contract(cmd::contract::ContractCmd),
+    /// The deterministic replay debugger: re-execute a transaction with a trace, breakpoints
+    /// and stepping, or serve it to an editor over the Debug Adapter Protocol.
+    #[command(subcommand)]
+    Debug(cmd::debug::DebugCmd),
     /// Re-execute the recorded chain from genesis in a fresh database and compare every state
     /// root, receipts root and receipt (exit 0 identical, 1 cannot replay, 2 usage, 3 differs).
     Replay(cmd::replay::ReplayArgs),
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Hwtest(c) => cmd::hwtest::run(c),
         Command::Contract(c) => cmd::contract::run(c),
+        Command::Debug(c) => cmd::debug::run(c),
     };
     match result {
         Ok(code) => code,

@@ -263,3 +263,126 @@ fn quitting_the_console_ends_the_run_as_a_debugger_stop_not_a_node_result() {
     assert!(format!("{:?}", r.receipt.status).contains("stopped by the debugger"));
 }
 
+
+/// A scripted DAP client over a pair of sockets.
+struct Client {
+    out: std::os::unix::net::UnixStream,
+    input: std::io::BufReader<std::os::unix::net::UnixStream>,
+    seq: u64,
+    events: Vec<serde_json::Value>,
+}
+
+impl Client {
+    fn read(&mut self) -> serde_json::Value {
+        use std::io::{BufRead, Read};
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            assert!(self.input.read_line(&mut line).unwrap() > 0, "server closed");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.strip_prefix("Content-Length: ") {
+                len = v.parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        self.input.read_exact(&mut body).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Sends a request and returns its response (events met meanwhile are kept).
+    fn request(&mut self, command: &str, arguments: serde_json::Value) -> serde_json::Value {
+        self.seq += 1;
+        let msg = serde_json::json!({"seq": self.seq, "type": "request", "command": command, "arguments": arguments});
+        keel_devtools::debug::dap::write_message(&mut self.out, &msg).unwrap();
+        loop {
+            let m = self.read();
+            if m["type"] == "response" && m["request_seq"] == self.seq {
+                assert_eq!(m["success"], true, "{command}: {m}");
+                return m;
+            }
+            self.events.push(m);
+        }
+    }
+
+    fn event(&mut self, name: &str) -> serde_json::Value {
+        if let Some(i) = self.events.iter().position(|e| e["event"] == name) {
+            return self.events.remove(i);
+        }
+        loop {
+            let m = self.read();
+            if m["type"] == "event" && m["event"] == name {
+                return m;
+            }
+            self.events.push(m);
+        }
+    }
+}
+
+#[test]
+fn a_scripted_dap_client_stops_at_a_line_inspects_steps_and_disconnects() {
+    use std::os::unix::net::UnixStream;
+    let f = fixture();
+    let line = f.line_of("keel_storage_write");
+    let (client_out, server_in) = UnixStream::pair().unwrap();
+    let (server_out, client_in) = UnixStream::pair().unwrap();
+    let server = std::thread::spawn(move || {
+        keel_devtools::debug::dap::serve(
+            Box::new(std::io::BufReader::new(server_in)),
+            Box::new(server_out),
+        )
+    });
+    let mut c = Client {
+        out: client_out,
+        input: std::io::BufReader::new(client_in),
+        seq: 0,
+        events: Vec::new(),
+    };
+    let init = c.request("initialize", serde_json::json!({"adapterID": "keel"}));
+    assert_eq!(init["body"]["supportsConfigurationDoneRequest"], true);
+    c.event("initialized");
+    let side = f.dir.path().join("counter.debug.wasm");
+    std::fs::write(&side, &f.side).unwrap();
+    c.request(
+        "launch",
+        serde_json::json!({"data": f.chain_dir(), "block": 2, "tx": 1, "sideFiles": [side]}),
+    );
+    let bps = c.request(
+        "setBreakpoints",
+        serde_json::json!({"source": {"path": f.source}, "breakpoints": [{"line": line}]}),
+    );
+    assert_eq!(bps["body"]["breakpoints"][0]["verified"], true);
+    c.request("configurationDone", serde_json::json!({}));
+    let stopped = c.event("stopped");
+    assert_eq!(stopped["body"]["reason"], "breakpoint");
+    let st = c.request("stackTrace", serde_json::json!({"threadId": 1}));
+    let top = &st["body"]["stackFrames"][0];
+    assert_eq!(top["line"], line);
+    assert_eq!(top["name"], "counter_add");
+    assert_eq!(top["source"]["path"], "src/counter.c");
+    assert_eq!(st["body"]["stackFrames"][1]["name"], "increment");
+    let scopes = c.request("scopes", serde_json::json!({"frameId": 0}));
+    assert_eq!(scopes["body"]["scopes"][0]["name"], "Locals");
+    let vars = c.request("variables", serde_json::json!({"variablesReference": 1}));
+    let names: Vec<&str> = vars["body"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"arg0"), "{vars}");
+    c.request("next", serde_json::json!({"threadId": 1}));
+    let stepped = c.event("stopped");
+    assert_eq!(stepped["body"]["reason"], "step");
+    let st = c.request("stackTrace", serde_json::json!({"threadId": 1}));
+    let after = &st["body"]["stackFrames"][0];
+    assert!(after["line"] != line || after["name"] != "counter_add", "{st}");
+    c.request("continue", serde_json::json!({"threadId": 1}));
+    let out = c.event("output");
+    assert!(out["body"]["output"].as_str().unwrap().contains("Success"), "{out}");
+    c.event("terminated");
+    c.request("disconnect", serde_json::json!({}));
+    server.join().unwrap().unwrap();
+}

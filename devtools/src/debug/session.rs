@@ -69,6 +69,8 @@ struct State {
     mode: Mode,
     /// The line of the last stop, for `next`.
     last_line: Option<SourceLoc>,
+    /// Stops so far (the first one of `stop_on_entry` is the entry).
+    stops: u64,
     frontend: Option<Box<dyn Frontend>>,
     /// Why building a contract's code info failed, if it did (reported after the run).
     errors: Vec<String>,
@@ -105,6 +107,7 @@ impl Session {
                 breakpoints: config.breakpoints,
                 mode,
                 last_line: None,
+                stops: 0,
                 frontend: config.frontend,
                 errors: Vec::new(),
             }),
@@ -177,6 +180,7 @@ impl State {
         let same_line = |l: &Option<SourceLoc>| l.is_some() && *l == self.last_line;
         match self.mode {
             Mode::Run => None,
+            Mode::Step if self.stops == 0 => Some(StopReason::Entry),
             Mode::Step => Some(StopReason::Step),
             Mode::Next { depth, stack } => {
                 let shallower = frame.depth < depth || (frame.depth == depth && at.stack < stack);
@@ -315,6 +319,7 @@ impl DebugHook for Session {
         }
         let stop = s.stop(reason, at, line.clone());
         s.last_line = line;
+        s.stops = s.stops.saturating_add(1);
         let resume = match s.frontend.as_mut() {
             Some(f) => f.stopped(&stop, at.memory),
             None => Resume::Continue,
