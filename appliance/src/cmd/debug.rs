@@ -67,7 +67,7 @@ pub fn run(cmd: DebugCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         DebugCmd::Replay(a) => replay(a),
         DebugCmd::Dap => {
-            let stdin = std::io::stdin().lock();
+            let stdin = std::io::BufReader::new(std::io::stdin());
             keel_devtools::debug::dap::serve(Box::new(stdin), Box::new(std::io::stdout()))
                 .context("DAP session")?;
             Ok(ExitCode::SUCCESS)
