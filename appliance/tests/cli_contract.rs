@@ -53,7 +53,9 @@ fn the_readme_walkthrough_goes_from_nothing_to_a_replayed_contract_in_under_ten_
     // The debugger's JSON trace of the same call: byte-identical across runs, and the
     // debugged run reproduces the recorded receipt.
     let json = || {
-        let args = ["debug", "replay", "--data", "chain", "--block", "2", "--tx", "0", "--json"];
+        let args = [
+            "debug", "replay", "--data", "chain", "--block", "2", "--tx", "0", "--json",
+        ];
         let out = Command::new(env!("CARGO_BIN_EXE_keel"))
             .args(args)
             .current_dir(&cwd)
@@ -68,8 +70,16 @@ fn the_readme_walkthrough_goes_from_nothing_to_a_replayed_contract_in_under_ten_
     assert_eq!(doc["matches_record"], true, "{doc}");
     let events = doc["trace"]["events"].as_array().unwrap();
     assert_eq!(events[0]["event"], "frame");
-    assert!(events.iter().any(|e| e["event"] == "block" && e["charge"].as_u64() > Some(0)));
-    assert!(events.iter().any(|e| e["func"] == "storage_write" && e["storage"]["write"].is_object()));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "block" && e["charge"].as_u64() > Some(0))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["func"] == "storage_write" && e["storage"]["write"].is_object())
+    );
 }
 
 fn fixture_project(file: &str, manifest: &str) -> tempfile::TempDir {

@@ -95,7 +95,10 @@ pub fn fixture() -> Fixture {
             txs: vec![deploy],
         })
         .unwrap();
-    assert!(matches!(r.receipts[0].status, TxStatus::Success { .. }), "{r:?}");
+    assert!(
+        matches!(r.receipts[0].status, TxStatus::Success { .. }),
+        "{r:?}"
+    );
     let me = address_of(&demo_key(0).public_key().to_bytes());
     let counter = contract_address(&me, 0);
     let header = chain.next_local_header().unwrap();
@@ -168,7 +171,9 @@ fn a_replayed_transaction_reproduces_its_receipt_and_its_trace_is_byte_identical
         key: key.clone(),
         value: six.clone()
     }));
-    assert!(matches!(&trace.events[0], Event::Frame { depth: 0, entry, .. } if entry == "increment"));
+    assert!(
+        matches!(&trace.events[0], Event::Frame { depth: 0, entry, .. } if entry == "increment")
+    );
     match trace.events.last().unwrap() {
         Event::End {
             returned, writes, ..
@@ -232,12 +237,19 @@ fn the_console_stops_at_a_source_line_shows_locals_and_memory_and_steps() {
         frontend: Some(Box::new(c)),
         ..SessionConfig::default()
     });
-    let r = launch(&f.chain_dir(), &Which::Recorded { block: 2, tx: 1 }, &session).unwrap();
+    let r = launch(
+        &f.chain_dir(),
+        &Which::Recorded { block: 2, tx: 1 },
+        &session,
+    )
+    .unwrap();
     assert_eq!(r.matches_record(), Some(true), "stopping changes nothing");
     let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
     let first = text.lines().next().unwrap();
     assert!(
-        first.starts_with(&format!("stopped (Breakpoint) at src/counter.c:{line} in counter_add")),
+        first.starts_with(&format!(
+            "stopped (Breakpoint) at src/counter.c:{line} in counter_add"
+        )),
         "{text}"
     );
     // counter_add(uint64_t n): its parameter is the first local (clang may reuse it).
@@ -258,11 +270,15 @@ fn quitting_the_console_ends_the_run_as_a_debugger_stop_not_a_node_result() {
         frontend: Some(Box::new(c)),
         ..SessionConfig::default()
     });
-    let r = launch(&f.chain_dir(), &Which::Recorded { block: 2, tx: 1 }, &session).unwrap();
+    let r = launch(
+        &f.chain_dir(),
+        &Which::Recorded { block: 2, tx: 1 },
+        &session,
+    )
+    .unwrap();
     assert_eq!(r.matches_record(), Some(false));
     assert!(format!("{:?}", r.receipt.status).contains("stopped by the debugger"));
 }
-
 
 /// A scripted DAP client over a pair of sockets.
 struct Client {
@@ -278,7 +294,10 @@ impl Client {
         let mut len = 0usize;
         loop {
             let mut line = String::new();
-            assert!(self.input.read_line(&mut line).unwrap() > 0, "server closed");
+            assert!(
+                self.input.read_line(&mut line).unwrap() > 0,
+                "server closed"
+            );
             let line = line.trim_end();
             if line.is_empty() {
                 break;
@@ -378,10 +397,16 @@ fn a_scripted_dap_client_stops_at_a_line_inspects_steps_and_disconnects() {
     assert_eq!(stepped["body"]["reason"], "step");
     let st = c.request("stackTrace", serde_json::json!({"threadId": 1}));
     let after = &st["body"]["stackFrames"][0];
-    assert!(after["line"] != line || after["name"] != "counter_add", "{st}");
+    assert!(
+        after["line"] != line || after["name"] != "counter_add",
+        "{st}"
+    );
     c.request("continue", serde_json::json!({"threadId": 1}));
     let out = c.event("output");
-    assert!(out["body"]["output"].as_str().unwrap().contains("Success"), "{out}");
+    assert!(
+        out["body"]["output"].as_str().unwrap().contains("Success"),
+        "{out}"
+    );
     c.event("terminated");
     c.request("disconnect", serde_json::json!({}));
     server.join().unwrap().unwrap();

@@ -130,10 +130,7 @@ fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_text(
-    r: &keel_devtools::debug::replay::Replayed,
-    events: &[Event],
-) -> anyhow::Result<()> {
+fn print_text(r: &keel_devtools::debug::replay::Replayed, events: &[Event]) -> anyhow::Result<()> {
     let indent = |d: u32| "  ".repeat(d as usize);
     for e in events {
         let line = match e {

@@ -72,7 +72,10 @@ impl CodeInfo {
                         }
                     }
                 }
-                Payload::CodeSectionStart { unchecked_range: range, .. } => {
+                Payload::CodeSectionStart {
+                    unchecked_range: range,
+                    ..
+                } => {
                     code_start = usize::try_from(range.start).unwrap_or(0);
                 }
                 Payload::CodeSectionEntry(body) => {

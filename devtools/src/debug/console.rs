@@ -23,7 +23,12 @@ impl Console {
     }
 
     /// Answers one command; `Some` when it resumes the run.
-    fn command(&mut self, line: &str, stop: &Stop, memory: &[u8]) -> std::io::Result<Option<Resume>> {
+    fn command(
+        &mut self,
+        line: &str,
+        stop: &Stop,
+        memory: &[u8],
+    ) -> std::io::Result<Option<Resume>> {
         let mut words = line.split_whitespace();
         let out = &mut self.output;
         let resume = match words.next() {
@@ -41,7 +46,10 @@ impl Console {
             }
             Some("bt" | "where") => {
                 for (i, f) in stop.frames.iter().enumerate() {
-                    let line = f.line.as_ref().map_or_else(|| "?".into(), |l| l.to_string());
+                    let line = f
+                        .line
+                        .as_ref()
+                        .map_or_else(|| "?".into(), |l| l.to_string());
                     writeln!(
                         out,
                         "  #{i} {} at {line} [{:#x}] contract {} depth {}",
@@ -61,7 +69,9 @@ impl Console {
                 match (num(words.next()), num(words.next())) {
                     (Some(a), Some(n)) => match read_memory(memory, a, n) {
                         Some(bytes) => writeln!(out, "  {a:#x}: {}", hex::encode(bytes))?,
-                        None => writeln!(out, "  out of bounds (memory is {} bytes)", memory.len())?,
+                        None => {
+                            writeln!(out, "  out of bounds (memory is {} bytes)", memory.len())?
+                        }
                     },
                     _ => writeln!(out, "  usage: x ADDR LEN")?,
                 }

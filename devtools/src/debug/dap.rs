@@ -54,7 +54,9 @@ fn read_message(input: &mut dyn BufRead) -> Result<Option<Value>, String> {
     }
     let mut body = vec![0; n];
     input.read_exact(&mut body).map_err(|e| e.to_string())?;
-    serde_json::from_slice(&body).map(Some).map_err(|e| e.to_string())
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Writes one framed message.
@@ -73,7 +75,11 @@ struct Remote {
 
 impl Frontend for Remote {
     fn stopped(&mut self, stop: &Stop, _memory: &[u8]) -> Resume {
-        if self.events.send(Msg::Stopped(Box::new(stop.clone()))).is_err() {
+        if self
+            .events
+            .send(Msg::Stopped(Box::new(stop.clone())))
+            .is_err()
+        {
             return Resume::Quit;
         }
         // The client went away: end the run.
@@ -106,7 +112,10 @@ struct Server {
 ///
 /// # Errors
 /// [`DevError::Io`] if the output cannot be written.
-pub fn serve(input: Box<dyn BufRead + Send>, output: Box<dyn Write + Send>) -> Result<(), DevError> {
+pub fn serve(
+    input: Box<dyn BufRead + Send>,
+    output: Box<dyn Write + Send>,
+) -> Result<(), DevError> {
     let (tx, rx) = channel();
     let reader_tx = tx.clone();
     std::thread::spawn(move || {
@@ -199,7 +208,10 @@ impl Server {
                         Ok(s) => ("console", s),
                         Err(e) => ("stderr", e),
                     };
-                    self.event("output", json!({"category": category, "output": output + "\n"}))?;
+                    self.event(
+                        "output",
+                        json!({"category": category, "output": output + "\n"}),
+                    )?;
                     self.event("exited", json!({"exitCode": 0}))?;
                     self.event("terminated", json!({}))?;
                 }
@@ -250,8 +262,14 @@ impl Server {
     }
 
     fn launch_args(&mut self, args: &Value) -> Result<Value, String> {
-        let data = args["data"].as_str().ok_or("launch needs \"data\" (a chain directory)")?;
-        let which = match (args["block"].as_u64(), args["tx"].as_u64(), args["txFile"].as_str()) {
+        let data = args["data"]
+            .as_str()
+            .ok_or("launch needs \"data\" (a chain directory)")?;
+        let which = match (
+            args["block"].as_u64(),
+            args["tx"].as_u64(),
+            args["txFile"].as_str(),
+        ) {
             (Some(block), Some(tx), _) => Which::Recorded {
                 block,
                 tx: usize::try_from(tx).map_err(|e| e.to_string())?,
@@ -266,13 +284,20 @@ impl Server {
         self.config.stop_on_entry = args["stopOnEntry"].as_bool().unwrap_or(false);
         self.config.side_files = args["sideFiles"]
             .as_array()
-            .map(|a| a.iter().filter_map(|p| p.as_str().map(PathBuf::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(PathBuf::from))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(json!({}))
     }
 
     fn set_breakpoints(&mut self, args: &Value) -> Value {
-        let file = args["source"]["path"].as_str().unwrap_or_default().to_owned();
+        let file = args["source"]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         // Breakpoints are set per source file: replace this file's.
         self.config
             .lines
@@ -299,13 +324,19 @@ impl Server {
             .filter_map(|b| b["name"].as_str())
             .map(|n| Breakpoint::Func(n.to_owned()))
             .collect();
-        let verified: Vec<Value> = self.config.funcs.iter().map(|_| json!({"verified": true})).collect();
+        let verified: Vec<Value> = self
+            .config
+            .funcs
+            .iter()
+            .map(|_| json!({"verified": true}))
+            .collect();
         json!({"breakpoints": verified})
     }
 
     /// `configurationDone`: starts the run on its own thread.
     fn start(&mut self) -> Result<Value, String> {
-        let (Some(data), Some(which)) = (self.config.data.clone(), self.config.which.clone()) else {
+        let (Some(data), Some(which)) = (self.config.data.clone(), self.config.which.clone())
+        else {
             return Err("configurationDone before launch".into());
         };
         let mut side_files = Vec::new();

@@ -146,10 +146,11 @@ fn recorded_block(
         .block_record(height)
         .map_err(chain_err)?
         .ok_or_else(|| DevError::Chain(format!("block {height} has no record")))?;
-    let block = record
-        .block()
-        .map_err(chain_err)?
-        .ok_or_else(|| DevError::Chain(format!("block {height} was recorded without its transactions")))?;
+    let block = record.block().map_err(chain_err)?.ok_or_else(|| {
+        DevError::Chain(format!(
+            "block {height} was recorded without its transactions"
+        ))
+    })?;
     Ok((block, record.result.receipts))
 }
 
@@ -181,7 +182,8 @@ pub fn launch(data: &Path, which: &Which, session: &Arc<Session>) -> Result<Repl
         Which::New { tx_hex } => {
             let bytes = hex::decode(tx_hex.trim().trim_start_matches("0x"))
                 .map_err(|e| DevError::Chain(format!("transaction is not hex: {e}")))?;
-            let stx: SignedTx = keel_chain::decode("signed transaction", &bytes).map_err(chain_err)?;
+            let stx: SignedTx =
+                keel_chain::decode("signed transaction", &bytes).map_err(chain_err)?;
             replay_new(&mut chain, stx, session)
         }
     }

@@ -78,7 +78,11 @@ struct State {
 
 fn code_section_digest(wasm: &[u8]) -> Option<[u8; 32]> {
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        if let Ok(wasmparser::Payload::CodeSectionStart { unchecked_range: range, .. }) = payload {
+        if let Ok(wasmparser::Payload::CodeSectionStart {
+            unchecked_range: range,
+            ..
+        }) = payload
+        {
             let r = usize::try_from(range.start).ok()?..usize::try_from(range.end).ok()?;
             return Some(Sha256::digest(wasm.get(r)?).into());
         }
@@ -307,7 +311,11 @@ impl DebugHook for Session {
         track_calls(frame, at);
         let depth = frame.depth;
         let mut line = frame.code.line(at.site);
-        s.push(Event::block(depth, at, line.as_ref().map(|l| l.to_string())));
+        s.push(Event::block(
+            depth,
+            at,
+            line.as_ref().map(|l| l.to_string()),
+        ));
         if s.frontend.is_none() {
             return Flow::Continue;
         }

@@ -131,9 +131,18 @@ impl Event {
         };
         let used = GasVector {
             compute: 0,
-            storage_bytes: e.used_after.storage_bytes.saturating_sub(e.used_before.storage_bytes),
-            memory_pages: e.used_after.memory_pages.saturating_sub(e.used_before.memory_pages),
-            bandwidth: e.used_after.bandwidth.saturating_sub(e.used_before.bandwidth),
+            storage_bytes: e
+                .used_after
+                .storage_bytes
+                .saturating_sub(e.used_before.storage_bytes),
+            memory_pages: e
+                .used_after
+                .memory_pages
+                .saturating_sub(e.used_before.memory_pages),
+            bandwidth: e
+                .used_after
+                .bandwidth
+                .saturating_sub(e.used_before.bandwidth),
         };
         Event::Host {
             depth,
@@ -180,9 +189,7 @@ impl Event {
 /// Storage reads and removes, from the arguments, the result and memory after the call.
 fn storage(e: &HostCallEvent<'_>, ret: i64) -> Option<Storage> {
     let a = e.args;
-    let key = |p: usize, l: usize| {
-        mem_slice(e.memory, *a.get(p)?, *a.get(l)?).map(hex_capped)
-    };
+    let key = |p: usize, l: usize| mem_slice(e.memory, *a.get(p)?, *a.get(l)?).map(hex_capped);
     match e.func {
         HostFn::StorageRead => {
             let value = match ret {

@@ -10,13 +10,13 @@
 //! run; the VM also reports each contract frame and each host call (arguments, result, gas) to
 //! the [`DebugHook`].
 
+use crate::VmError;
 use crate::abi::HostFn;
 use crate::admission::AdmittedModule;
 use crate::error::{StateError, Trap};
 use crate::gas::GasVector;
 use crate::host::Address;
 use crate::vm::CallOutcome;
-use crate::VmError;
 
 /// Import module of the debug hooks (only present in debug-instrumented modules).
 pub const DEBUG_MODULE: &str = "keel_debug";

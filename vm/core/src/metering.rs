@@ -145,7 +145,13 @@ pub fn instrument(
     schedule: &GasSchedule,
     profile: &Profile,
 ) -> Result<InstrumentedModule, MeteringError> {
-    rewrite(module, schedule, profile, &KillSet::default(), Flavor::Metered)
+    rewrite(
+        module,
+        schedule,
+        profile,
+        &KillSet::default(),
+        Flavor::Metered,
+    )
 }
 
 /// [`instrument_with_kills`] plus the debugger's hooks (see `debug.rs`): after each metering
@@ -181,7 +187,13 @@ pub fn rewrite_unmetered(
     schedule: &GasSchedule,
     profile: &Profile,
 ) -> Result<InstrumentedModule, MeteringError> {
-    rewrite(module, schedule, profile, &KillSet::default(), Flavor::Unmetered)
+    rewrite(
+        module,
+        schedule,
+        profile,
+        &KillSet::default(),
+        Flavor::Unmetered,
+    )
 }
 
 fn rewrite(
@@ -411,7 +423,8 @@ fn add_helper_types(s: &mut TypeSection, debug: bool) {
     s.ty().function([ValType::I32], []);
     s.ty().function([ValType::I32, ValType::I32], []);
     if debug {
-        s.ty().function([ValType::I32, ValType::I32, ValType::I64], []);
+        s.ty()
+            .function([ValType::I32, ValType::I32, ValType::I64], []);
         s.ty().function([ValType::I64], []);
     }
 }
@@ -742,7 +755,11 @@ fn emit_debug_block(
     [site, func]: [i32; 2],
     charge: u64,
 ) {
-    for (i, ty) in locals.iter().take(crate::debug::MAX_DEBUG_LOCALS).enumerate() {
+    for (i, ty) in locals
+        .iter()
+        .take(crate::debug::MAX_DEBUG_LOCALS)
+        .enumerate()
+    {
         let i = i as u32; // below MAX_DEBUG_LOCALS
         match ty {
             wasmparser::ValType::I32 => {

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use keel_vm::debug::{BlockEvent, DebugHook, Flow, FrameStart, HostCallEvent, HostReturn};
-use keel_vm::{CallContext, CallOutcome, CallRequest, GasVector, MemoryState, Vm, VmConfig, VmError};
+use keel_vm::{
+    CallContext, CallOutcome, CallRequest, GasVector, MemoryState, Vm, VmConfig, VmError,
+};
 use std::sync::{Arc, Mutex};
 
 /// A loop over a helper that reads and writes storage, with locals of both widths.
@@ -41,7 +43,10 @@ struct Recorder {
 
 impl DebugHook for Recorder {
     fn frame_start(&self, f: &FrameStart<'_>) {
-        self.log.lock().unwrap().push(format!("frame {} {}", f.entry, f.depth));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("frame {} {}", f.entry, f.depth));
     }
     fn block(&self, e: &BlockEvent<'_>) -> Flow {
         let line = format!("block {} {} {} {:?}", e.site, e.func, e.charge, e.locals);
@@ -80,8 +85,12 @@ fn request(entry: &str, compute: u64) -> CallRequest {
 
 fn call(vm: &Vm, entry: &str, compute: u64) -> CallOutcome {
     let code = wat::parse_str(LOOPER).unwrap();
-    vm.call(&code, request(entry, compute), Box::new(MemoryState::default()))
-        .unwrap()
+    vm.call(
+        &code,
+        request(entry, compute),
+        Box::new(MemoryState::default()),
+    )
+    .unwrap()
 }
 
 fn same(a: &CallOutcome, b: &CallOutcome, what: &str) {
@@ -100,11 +109,19 @@ fn the_debug_vm_charges_and_ends_every_call_exactly_as_a_node_does() {
     let full = call(&node, "run", 10_000_000);
     assert!(full.result.is_ok());
     same(&full, &call(&debug, "run", 10_000_000), "run");
-    same(&call(&node, "trap", 1_000_000), &call(&debug, "trap", 1_000_000), "trap");
+    same(
+        &call(&node, "trap", 1_000_000),
+        &call(&debug, "trap", 1_000_000),
+        "trap",
+    );
     // Out of gas at every point of the run: same trap, same gas, same fault location.
     for compute in (full.gas_used.compute.saturating_sub(400)..=full.gas_used.compute).step_by(7) {
         let what = format!("limit {compute}");
-        same(&call(&node, "run", compute), &call(&debug, "run", compute), &what);
+        same(
+            &call(&node, "run", compute),
+            &call(&debug, "run", compute),
+            &what,
+        );
     }
 }
 
@@ -116,15 +133,33 @@ fn the_hook_sees_frames_blocks_with_locals_host_calls_and_returns_after_calls() 
     assert_eq!(out.result, Ok(10u64.to_le_bytes().to_vec()));
     let log = hook.log.lock().unwrap().clone();
     assert_eq!(log.first().unwrap(), "frame run 0");
-    assert_eq!(log.last().unwrap(), &format!("end Ok({:?})", 10u64.to_le_bytes().to_vec()));
-    let reads = log.iter().filter(|l| l.starts_with("host StorageRead")).count();
-    let writes = log.iter().filter(|l| l.starts_with("host StorageWrite")).count();
+    assert_eq!(
+        log.last().unwrap(),
+        &format!("end Ok({:?})", 10u64.to_le_bytes().to_vec())
+    );
+    let reads = log
+        .iter()
+        .filter(|l| l.starts_with("host StorageRead"))
+        .count();
+    let writes = log
+        .iter()
+        .filter(|l| l.starts_with("host StorageWrite"))
+        .count();
     assert_eq!((reads, writes), (5, 5));
     // `bump`'s entry block shows its parameter ($by = the loop index) and zeroed local.
-    assert!(log.iter().any(|l| l.starts_with("block") && l.ends_with("[3, 0]")), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("block") && l.ends_with("[3, 0]")),
+        "{log:?}"
+    );
     // The loop body is re-entered each iteration; execution resuming after `call $bump`
     // is reported with charge 0.
-    let resumed = log.iter().filter(|l| l.starts_with("block") && l.split(' ').nth(3) == Some("0"));
+    let resumed = log
+        .iter()
+        .filter(|l| l.starts_with("block") && l.split(' ').nth(3) == Some("0"));
     assert_eq!(resumed.count(), 5);
-    assert!(log.iter().any(|l| l.starts_with("host ReturnData [16, 8] None")));
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("host ReturnData [16, 8] None"))
+    );
 }

@@ -10,8 +10,8 @@ pub mod choice;
 mod host_table;
 mod instance_pool;
 pub mod tiered;
-pub mod wasmi_tier;
 mod wasmi_debug;
+pub mod wasmi_tier;
 mod wasmtime_host;
 pub mod wasmtime_tier;
 

@@ -47,7 +47,12 @@ fn gas_now(caller: &Caller<'_, Data>) -> (u64, GasVector) {
         .gas
         .and_then(|g| g.get(caller).i64())
         .map_or(0, |g| u64::try_from(g).unwrap_or(0));
-    let used = caller.data().host.as_ref().map(|h| h.used).unwrap_or_default();
+    let used = caller
+        .data()
+        .host
+        .as_ref()
+        .map(|h| h.used)
+        .unwrap_or_default();
     (gas, used)
 }
 
