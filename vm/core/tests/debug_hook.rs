@@ -163,3 +163,105 @@ fn the_hook_sees_frames_blocks_with_locals_host_calls_and_returns_after_calls() 
             .any(|l| l.starts_with("host ReturnData [16, 8] None"))
     );
 }
+
+/// Entry `fwd`: calls `run` of the contract at input[0..32] with all gas and returns its
+/// return data. Manifest: calls to any contract.
+const CALLER_WAT: &str = r#"
+(module
+  (import "keel" "input_copy" (func $input_copy (param i32 i32 i32)))
+  (import "keel" "return_data" (func $return_data (param i32 i32)))
+  (import "keel" "call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "keel" "return_data_size" (func $rd_size (result i32)))
+  (import "keel" "return_data_copy" (func $rd_copy (param i32 i32 i32)))
+  (import "keel" "handle_for_contract" (func $handle (param i32) (result i32)))
+  (@custom "keel.manifest" "\01\04")
+  (memory 1 1)
+  (data (i32.const 0) "run")
+  (data (i32.const 64) "\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff")
+  (func (export "fwd")
+    (local $rd i32)
+    (call $input_copy (i32.const 1024) (i32.const 0) (i32.const 32))
+    (drop (call $call (call $handle (i32.const 1024)) (i32.const 0) (i32.const 3)
+                (i32.const 0) (i32.const 0) (i32.const 32) (i32.const 64) (i32.const 0) (i32.const 0)))
+    (local.set $rd (call $rd_size))
+    (call $rd_copy (i32.const 4096) (i32.const 0) (local.get $rd))
+    (call $return_data (i32.const 4096) (local.get $rd))))
+"#;
+
+const CALLER: keel_vm::Address = [0xca; 32];
+const CALLEE: keel_vm::Address = [0xce; 32];
+
+/// Two contracts, the callee being [`LOOPER`]; nested contexts always open.
+struct Env(std::collections::BTreeMap<keel_vm::Address, Vec<u8>>);
+
+impl keel_vm::ContractEnv for Env {
+    fn code(&self, c: &keel_vm::Address) -> Result<Option<Vec<u8>>, keel_vm::StateError> {
+        Ok(self.0.get(c).cloned())
+    }
+    fn state_view(&self) -> Box<dyn keel_vm::StateView> {
+        Box::new(MemoryState::default())
+    }
+    fn flush(
+        &self,
+        _: &keel_vm::Address,
+        _: &keel_vm::Writes,
+    ) -> Result<Result<(), keel_vm::Trap>, keel_vm::StateError> {
+        Ok(Ok(()))
+    }
+    fn enter(
+        &self,
+        _: &keel_vm::Address,
+        _: &keel_vm::Address,
+        _: &[u8; 32],
+    ) -> Result<bool, keel_vm::StateError> {
+        Ok(true)
+    }
+    fn leave(&self, _: bool) -> Result<(), keel_vm::StateError> {
+        Ok(())
+    }
+}
+
+fn forward(vm: &Vm) -> CallOutcome {
+    let codes = [
+        (CALLER, wat::parse_str(CALLER_WAT).unwrap()),
+        (CALLEE, wat::parse_str(LOOPER).unwrap()),
+    ];
+    let env = Arc::new(Env(codes.into_iter().collect()));
+    let mut req = request("fwd", 10_000_000);
+    req.input = CALLEE.to_vec();
+    req.context.self_address = CALLER;
+    let code = env.0[&CALLER].clone();
+    vm.call_with_env(&code, req, Box::new(MemoryState::default()), env)
+        .unwrap()
+}
+
+#[test]
+fn a_cross_contract_call_is_reported_as_a_nested_frame_and_charges_as_a_node() {
+    let hook = Arc::new(Recorder::default());
+    let debug = Vm::for_debugging(VmConfig::default(), Arc::clone(&hook) as _).unwrap();
+    let node = Vm::new(VmConfig::default()).unwrap();
+    let out = forward(&debug);
+    same(&forward(&node), &out, "fwd");
+    assert_eq!(out.result, Ok(10u64.to_le_bytes().to_vec()));
+    let log = hook.log.lock().unwrap().clone();
+    let frames: Vec<&String> = log.iter().filter(|l| l.starts_with("frame")).collect();
+    assert_eq!(frames, ["frame fwd 0", "frame run 1"], "{log:?}");
+    // The callee's frame ends (with its own return) before the caller's, which ends last.
+    let ends: Vec<usize> = (0..log.len())
+        .filter(|&i| log[i].starts_with("end"))
+        .collect();
+    assert_eq!(ends.len(), 2, "{log:?}");
+    assert_eq!(ends[1], log.len() - 1);
+    let call = log
+        .iter()
+        .position(|l| l.starts_with("host Call "))
+        .unwrap();
+    let callee = log.iter().position(|l| l == "frame run 1").unwrap();
+    assert!(callee < ends[0] && ends[0] < call, "{log:?}");
+    // The callee's storage traffic is reported inside its frame.
+    let writes = log[callee..ends[0]]
+        .iter()
+        .filter(|l| l.starts_with("host StorageWrite"))
+        .count();
+    assert_eq!(writes, 5);
+}
