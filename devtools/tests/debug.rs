@@ -411,3 +411,93 @@ fn a_scripted_dap_client_stops_at_a_line_inspects_steps_and_disconnects() {
     c.request("disconnect", serde_json::json!({}));
     server.join().unwrap().unwrap();
 }
+
+#[test]
+fn a_new_transaction_runs_against_the_head_is_traced_and_commits_nothing() {
+    let f = fixture();
+    let me = address_of(&demo_key(0).public_key().to_bytes());
+    let nonce = {
+        let chain = Chain::open(f.chain_dir(), verifier()).unwrap();
+        chain.account(&me).unwrap().unwrap().nonce
+    };
+    let counter = contract_address(&me, 0);
+    let stx = call(nonce, counter, "increment", Vec::new());
+    let which = Which::New {
+        tx_hex: hex::encode(keel_chain::encode(&stx)),
+    };
+    let run = || {
+        let session = Session::new(SessionConfig {
+            side_files: vec![f.side.clone()],
+            ..SessionConfig::default()
+        });
+        let r = launch(&f.chain_dir(), &which, &session).unwrap();
+        (r, serde_json::to_string(&session.trace()).unwrap())
+    };
+    let (r, json) = run();
+    // On the head: add(5), increment (6), a trap; so this increment makes 7.
+    assert_eq!((r.block, r.tx, r.matches_record()), (3, 0, None));
+    assert!(
+        matches!(r.receipt.status, TxStatus::Success { .. }),
+        "{r:?}"
+    );
+    let seven = hex::encode(7u64.to_le_bytes());
+    assert!(
+        json.contains(&format!(
+            "\"write\":{{\"key\":\"{}\",\"value\":\"{seven}\"}}",
+            hex::encode("count")
+        )),
+        "{json}"
+    );
+    // Nothing was committed: the same run again gives the same receipt and trace.
+    let (again, json_again) = run();
+    assert_eq!(again.receipt, r.receipt);
+    assert_eq!(json_again, json);
+    let chain = Chain::open(f.chain_dir(), verifier()).unwrap();
+    assert_eq!(chain.head().unwrap().0, 2);
+}
+
+#[test]
+fn breakpoints_by_function_and_by_module_offset_stop_where_they_name() {
+    let f = fixture();
+    let stop_text = |bp: Breakpoint| {
+        let (c, out) = console("bt\nc\n");
+        let session = Session::new(SessionConfig {
+            side_files: vec![f.side.clone()],
+            breakpoints: vec![bp],
+            frontend: Some(Box::new(c)),
+            ..SessionConfig::default()
+        });
+        let r = launch(
+            &f.chain_dir(),
+            &Which::Recorded { block: 2, tx: 1 },
+            &session,
+        )
+        .unwrap();
+        assert_eq!(r.matches_record(), Some(true));
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        (text, session.trace())
+    };
+    let (text, trace) = stop_text(Breakpoint::Func("counter_add".into()));
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("stopped (Breakpoint) at src/counter.c:")
+            && first.contains(" in counter_add ["),
+        "{text}"
+    );
+    assert!(text.contains("#1 increment at"), "{text}");
+    // A later block of the run, named by its module offset.
+    let site = trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Block { site, charge, .. } if *charge > 0 => Some(*site),
+            _ => None,
+        })
+        .nth(2)
+        .unwrap();
+    let (text, _) = stop_text(format!("{site:#x}").parse().unwrap());
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with("stopped (Breakpoint) at "), "{text}");
+    assert!(first.contains(&format!("[{site:#x}]")), "{text}");
+    assert_eq!(text.matches("stopped (").count(), 1, "{text}");
+}
