@@ -138,3 +138,85 @@ fn replay_without_a_transaction_is_a_usage_error() {
     let out = keel_in(dir.path(), &["debug", "replay", "--data", "chain"], "");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// One Content-Length framed DAP message.
+fn dap_write(to: &mut impl Write, seq: u64, command: &str, arguments: serde_json::Value) {
+    let body = serde_json::json!({"seq": seq, "type": "request", "command": command, "arguments": arguments})
+        .to_string();
+    write!(to, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    to.flush().unwrap();
+}
+
+fn dap_read(from: &mut impl std::io::BufRead) -> serde_json::Value {
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        assert!(from.read_line(&mut line).unwrap() > 0, "the server closed");
+        match line.trim_end() {
+            "" => break,
+            l => {
+                if let Some(n) = l.strip_prefix("Content-Length: ") {
+                    len = n.parse().unwrap();
+                }
+            }
+        }
+    }
+    let mut body = vec![0; len];
+    std::io::Read::read_exact(from, &mut body).unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[test]
+fn keel_debug_dap_serves_a_launched_replay_over_stdio_to_its_end() {
+    let (_dir, project, _) = deployed_counter();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["debug", "dap"])
+        .current_dir(&project)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to = child.stdin.take().unwrap();
+    let mut from = std::io::BufReader::new(child.stdout.take().unwrap());
+    let data = project.join("chain");
+    let side = project.join("target/counter.debug.wasm");
+    let script = [
+        ("initialize", serde_json::json!({"adapterID": "keel"})),
+        (
+            "launch",
+            serde_json::json!({"data": data, "block": 2, "tx": 0, "sideFiles": [side]}),
+        ),
+        ("configurationDone", serde_json::json!({})),
+    ];
+    let mut seen = Vec::new();
+    for (seq, (command, args)) in (1..).zip(script) {
+        dap_write(&mut to, seq, command, args);
+        loop {
+            let m = dap_read(&mut from);
+            let answered = m["type"] == "response" && m["request_seq"] == seq;
+            if answered {
+                assert_eq!(m["success"], true, "{command}: {m}");
+            }
+            seen.push(m);
+            if answered {
+                break;
+            }
+        }
+    }
+    // No breakpoint: the run goes to its end and says how it ended.
+    while !seen.iter().any(|m| m["event"] == "terminated") {
+        seen.push(dap_read(&mut from));
+    }
+    let output = seen.iter().find(|m| m["event"] == "output").unwrap();
+    assert!(
+        output["body"]["output"]
+            .as_str()
+            .unwrap()
+            .contains("Success"),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|m| m["event"] == "initialized"), "{seen:?}");
+    dap_write(&mut to, 4, "disconnect", serde_json::json!({}));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
