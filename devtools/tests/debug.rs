@@ -501,3 +501,117 @@ fn breakpoints_by_function_and_by_module_offset_stop_where_they_name() {
     assert!(first.contains(&format!("[{site:#x}]")), "{text}");
     assert_eq!(text.matches("stopped (").count(), 1, "{text}");
 }
+
+/// Entry `fwd`: calls `increment` of the contract at input[0..32] with all gas and returns its
+/// return data. Manifest: calls to any contract.
+const FORWARDER: &str = r#"
+(module
+  (import "keel" "input_copy" (func $input_copy (param i32 i32 i32)))
+  (import "keel" "return_data" (func $return_data (param i32 i32)))
+  (import "keel" "call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "keel" "return_data_size" (func $rd_size (result i32)))
+  (import "keel" "return_data_copy" (func $rd_copy (param i32 i32 i32)))
+  (import "keel" "handle_for_contract" (func $handle (param i32) (result i32)))
+  (@custom "keel.manifest" "\01\04")
+  (memory 1 1)
+  (data (i32.const 0) "increment")
+  (data (i32.const 64) "\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff\ff")
+  (func (export "fwd")
+    (local $rd i32)
+    (call $input_copy (i32.const 1024) (i32.const 0) (i32.const 32))
+    (drop (call $call (call $handle (i32.const 1024)) (i32.const 0) (i32.const 9)
+                (i32.const 0) (i32.const 0) (i32.const 32) (i32.const 64) (i32.const 0) (i32.const 0)))
+    (local.set $rd (call $rd_size))
+    (call $rd_copy (i32.const 4096) (i32.const 0) (local.get $rd))
+    (call $return_data (i32.const 4096) (local.get $rd))))
+"#;
+
+#[test]
+fn a_cross_contract_call_is_traced_as_a_nested_frame_and_shown_in_the_backtrace() {
+    let f = fixture();
+    let me = address_of(&demo_key(0).public_key().to_bytes());
+    let counter = contract_address(&me, 0);
+    {
+        let chain = Chain::open(f.chain_dir(), verifier()).unwrap();
+        let nonce = chain.account(&me).unwrap().unwrap().nonce;
+        let deploy = sign(
+            nonce,
+            TxKind::Deploy {
+                code: wat::parse_str(FORWARDER).unwrap(),
+                constructor: None,
+            },
+        );
+        let fwd = call(
+            nonce + 1,
+            contract_address(&me, nonce),
+            "fwd",
+            counter.to_vec(),
+        );
+        for tx in [deploy, fwd] {
+            let header = chain.next_local_header().unwrap();
+            let r = chain
+                .execute_block(&Block {
+                    header,
+                    txs: vec![tx],
+                })
+                .unwrap();
+            assert!(
+                matches!(r.receipts[0].status, TxStatus::Success { .. }),
+                "{r:?}"
+            );
+        }
+    }
+    let (c, out) = console("bt\nc\n");
+    let session = Session::new(SessionConfig {
+        side_files: vec![f.side.clone()],
+        breakpoints: vec![Breakpoint::Func("counter_add".into())],
+        frontend: Some(Box::new(c)),
+        ..SessionConfig::default()
+    });
+    let r = launch(
+        &f.chain_dir(),
+        &Which::Recorded { block: 4, tx: 0 },
+        &session,
+    )
+    .unwrap();
+    assert_eq!(r.matches_record(), Some(true), "{r:?}");
+    let trace = session.trace();
+    let frames: Vec<(u32, &str, &str)> = trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Frame {
+                depth,
+                entry,
+                contract,
+                ..
+            } => Some((*depth, entry.as_str(), contract.as_str())),
+            _ => None,
+        })
+        .collect();
+    let counter_hex = hex::encode(counter);
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!((frames[0].0, frames[0].1), (0, "fwd"), "{frames:?}");
+    assert_eq!(frames[1], (1, "increment", counter_hex.as_str()));
+    // The callee's write (the fixture left the counter at 6) is traced at depth 1; the
+    // frames end callee first.
+    let seven = hex::encode(7u64.to_le_bytes());
+    assert!(trace.events.iter().any(|e| matches!(e,
+        Event::Host { depth: 1, storage: Some(Storage::Write { value, .. }), .. } if *value == seven)),
+        "{:?}", trace.events);
+    let ends: Vec<u32> = trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::End { depth, .. } => Some(*depth),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends, [1, 0]);
+    let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains(&format!("contract {counter_hex} depth 1")),
+        "{text}"
+    );
+    assert!(text.contains("depth 0"), "{text}");
+}
