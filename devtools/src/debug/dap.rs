@@ -14,12 +14,14 @@ use super::session::{Session, SessionConfig};
 use super::stop::{Frontend, Resume, Stop};
 use crate::error::DevError;
 use serde_json::{Value, json};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 /// Largest message accepted (a bound on what a client can make the server allocate).
 pub const MAX_MESSAGE: usize = 16 << 20;
+/// Longest header line accepted (`Content-Length: N` needs a few dozen bytes).
+pub const MAX_HEADER_LINE: u64 = 4096;
 
 /// What reaches the protocol loop.
 enum Msg {
@@ -35,8 +37,15 @@ fn read_message(input: &mut dyn BufRead) -> Result<Option<Value>, String> {
     let mut length = None;
     loop {
         let mut line = String::new();
-        if input.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+        let read = (&mut *input)
+            .take(MAX_HEADER_LINE)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        if read == 0 {
             return Ok(None);
+        }
+        if !line.ends_with('\n') && read as u64 >= MAX_HEADER_LINE {
+            return Err(format!("header line longer than {MAX_HEADER_LINE} bytes"));
         }
         let line = line.trim_end();
         if line.is_empty() {
@@ -431,5 +440,27 @@ impl Server {
             _ => Vec::new(),
         };
         json!({"variables": vars})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framed_messages_are_read_and_oversized_frames_refused() {
+        let mut ok: &[u8] = b"Content-Length: 12\r\n\r\n{\"seq\": 1.5}";
+        let v = read_message(&mut ok).map(|m| m.map(|v| v["seq"].clone()));
+        assert_eq!(v, Ok(Some(json!(1.5))));
+        assert_eq!(read_message(&mut ok), Ok(None));
+        let huge = format!("Content-Length: {}\r\n\r\n", MAX_MESSAGE + 1);
+        assert!(read_message(&mut huge.as_bytes()).is_err());
+        let endless = vec![b'x'; 2 * MAX_HEADER_LINE as usize];
+        let err = read_message(&mut endless.as_slice());
+        assert!(err.is_err_and(|e| e.contains("header line")));
+        assert!(
+            read_message(&mut &b"\r\n{}"[..]).is_err(),
+            "no Content-Length"
+        );
     }
 }
