@@ -75,6 +75,10 @@ enum Command {
     /// Dynamic analyses of contracts: `keel analyze concolic` (z3-driven path exploration).
     #[command(subcommand)]
     Analyze(cmd::analyze::AnalyzeCmd),
+    /// The deterministic replay debugger: re-execute a transaction with a trace, breakpoints
+    /// and stepping, or serve it to an editor over the Debug Adapter Protocol.
+    #[command(subcommand)]
+    Debug(cmd::debug::DebugCmd),
     /// Re-execute the recorded chain from genesis in a fresh database and compare every state
     /// root, receipts root and receipt (exit 0 identical, 1 cannot replay, 2 usage, 3 differs).
     Replay(cmd::replay::ReplayArgs),
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         Command::Hwtest(c) => cmd::hwtest::run(c),
         Command::Contract(c) => cmd::contract::run(c),
         Command::Analyze(c) => cmd::analyze::run(c),
+        Command::Debug(c) => cmd::debug::run(c),
     };
     match result {
         Ok(code) => code,

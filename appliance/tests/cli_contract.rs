@@ -46,7 +46,40 @@ fn the_readme_walkthrough_goes_from_nothing_to_a_replayed_contract_in_under_ten_
     let all = outputs.join("\n");
     assert!(all.contains("3 passed, 0 failed"), "{all}");
     assert!(all.contains("return=0x0100000000000000"), "{all}");
+    assert!(all.contains("reproduces the recorded receipt"), "{all}");
+    assert!(all.contains("storage_write"), "{all}");
+    assert!(all.contains("src/counter.c:"), "{all}");
     assert!(outputs.last().unwrap().contains("identical"), "{all}");
+    // The debugger's JSON trace of the same call: byte-identical across runs, and the
+    // debugged run reproduces the recorded receipt.
+    let json = || {
+        let args = [
+            "debug", "replay", "--data", "chain", "--block", "2", "--tx", "0", "--json",
+        ];
+        let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(args)
+            .current_dir(&cwd)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    };
+    let (a, b) = (json(), json());
+    assert_eq!(a, b, "the trace differs between runs");
+    let doc: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    assert_eq!(doc["matches_record"], true, "{doc}");
+    let events = doc["trace"]["events"].as_array().unwrap();
+    assert_eq!(events[0]["event"], "frame");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "block" && e["charge"].as_u64() > Some(0))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["func"] == "storage_write" && e["storage"]["write"].is_object())
+    );
 }
 
 fn fixture_project(file: &str, manifest: &str) -> tempfile::TempDir {

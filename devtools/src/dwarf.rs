@@ -77,6 +77,34 @@ impl SourceMap {
         Ok(map)
     }
 
+    /// The same table for a module whose code section starts at `code_start` (the deployed,
+    /// stripped module: its code section is byte-identical to the side file's, only its start
+    /// differs).
+    pub fn rebased(mut self, code_start: usize) -> SourceMap {
+        self.code_start = code_start;
+        self
+    }
+
+    /// Module offsets of the instructions DWARF attributes to `file:line`, ascending. `file`
+    /// matches a recorded path equal to it or ending in `/file`.
+    pub fn offsets_of(&self, file: &str, line: u64) -> Vec<usize> {
+        let matches = |recorded: &str| {
+            recorded == file
+                || recorded.ends_with(&format!("/{file}"))
+                || file.ends_with(&format!("/{recorded}"))
+        };
+        let mut out: Vec<usize> = self
+            .rows
+            .iter()
+            .filter(|r| !r.end_sequence && r.line == line)
+            .filter(|r| self.files.get(r.file).is_some_and(|f| matches(f)))
+            .filter_map(|r| usize::try_from(r.addr).ok()?.checked_add(self.code_start))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Whether the module carried any line information.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()

@@ -5,8 +5,10 @@
 //!   the manifest embedded;
 //! - [`passes`] — admission, effect typing, loop bounds and handle linearity on any module,
 //!   located by source line through [`dwarf`];
-//! - [`harness`] — `test_*` and `prop_*` exports run as unit and property tests.
+//! - [`harness`] — `test_*` and `prop_*` exports run as unit and property tests;
+//! - [`debug`] — the deterministic replay debugger (`keel debug replay`, `keel debug dap`).
 
+pub mod debug;
 pub mod dwarf;
 pub mod error;
 pub mod facts;

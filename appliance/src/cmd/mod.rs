@@ -18,6 +18,7 @@ pub mod client_conn;
 pub mod client_pool;
 pub mod client_state;
 pub mod contract;
+pub mod debug;
 pub mod demo;
 pub mod exit;
 pub mod gas;

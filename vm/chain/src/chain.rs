@@ -318,6 +318,32 @@ impl Chain {
             .result)
     }
 
+    /// Runs contracts on `vm` from now on: the replay debugger's VM
+    /// ([`Vm::for_debugging`]), which charges exactly as a node's.
+    pub fn set_vm(&mut self, vm: Vm) {
+        self.vm = vm;
+    }
+
+    /// [`Chain::simulate`] on the sequential reference executor, calling `before_tx(i)` before
+    /// transaction `i` runs (see [`Executor::execute_observed`]). Nothing is committed.
+    pub fn simulate_observed(
+        &self,
+        header: &BlockHeader,
+        txs: &[SignedTx],
+        before_tx: &mut dyn FnMut(usize),
+    ) -> Result<BlockResult, ChainError> {
+        self.check_header(header)?;
+        let exec = Executor {
+            vm: &self.vm,
+            verifier: self.verifier.as_ref(),
+            routines: &self.routines,
+            keys: &self.keys,
+        };
+        Ok(exec
+            .execute_observed(self.db.view()?, header, txs, before_tx)?
+            .result)
+    }
+
     /// Refuses a header whose timestamp does not follow the head's or whose proposer is not a
     /// validator (see `blocks.rs`).
     fn check_header(&self, header: &BlockHeader) -> Result<(), ChainError> {

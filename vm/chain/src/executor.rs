@@ -223,6 +223,18 @@ impl Executor<'_> {
         header: &BlockHeader,
         txs: &[SignedTx],
     ) -> Result<Executed, ChainError> {
+        self.execute_observed(base, header, txs, &mut |_| {})
+    }
+
+    /// [`Executor::execute`], calling `before_tx(i)` before transaction `i` runs (the replay
+    /// debugger arms its hook there). Same results.
+    pub fn execute_observed<B: ChainBase>(
+        &self,
+        base: B,
+        header: &BlockHeader,
+        txs: &[SignedTx],
+        before_tx: &mut dyn FnMut(usize),
+    ) -> Result<Executed, ChainError> {
         let shared: Shared<B> = Arc::new(Mutex::new(Overlay::new(base)));
         let start = self.begin_block(&mut lock(&shared), header, txs.len())?;
         let started = std::time::Instant::now();
@@ -240,6 +252,7 @@ impl Executor<'_> {
         };
         for (i, (stx, sig_ok)) in txs.iter().zip(verdicts).enumerate() {
             let full = block_full(&block_used, &stx.tx.gas_limits, &start.config);
+            before_tx(i);
             let outcome = self.execute_tx(&shared, &cx, stx, sig_ok, full)?;
             block_used = block_used.saturating_add(&outcome.used);
             governance.extend(outcome.gov.into_iter().map(|mut e| {

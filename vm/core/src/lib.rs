@@ -20,6 +20,7 @@ pub mod abi;
 pub mod admission;
 pub mod analysis;
 pub mod calls;
+pub mod debug;
 pub mod engine;
 pub mod error;
 pub mod fault;

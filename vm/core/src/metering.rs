@@ -49,6 +49,9 @@ pub const MEMORY_EXPORT: &str = "keel$memory";
 /// Number of helper imports the pass adds (`out_of_gas`, `stack_overflow`, `killed`).
 pub const HELPER_IMPORTS: u32 = 3;
 
+/// Imports a debug build adds after the helpers (`keel_debug.block`, `keel_debug.local`).
+const DEBUG_IMPORTS: u32 = 2;
+
 /// Why instrumentation failed. Admitted modules never fail; this guards against misuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MeteringError {
@@ -84,6 +87,7 @@ pub struct InstrumentedModule {
 /// Shifts defined-function indices past the helper imports.
 struct Shift {
     imported_funcs: u32,
+    helpers: u32,
 }
 
 impl Reencode for Shift {
@@ -93,7 +97,7 @@ impl Reencode for Shift {
         Ok(if func < self.imported_funcs {
             func
         } else {
-            func.saturating_add(HELPER_IMPORTS)
+            func.saturating_add(self.helpers)
         })
     }
 }
@@ -115,6 +119,23 @@ struct Ctx<'m> {
     indirect_frames: BTreeMap<u32, u32>,
     /// False for the unmetered baseline: same rewrite (helpers, exports) but no charges.
     meter: bool,
+    /// The `keel_debug` imports, in a module built for the debugger only.
+    debug: Option<DebugFuncs>,
+}
+
+/// Function indices of `keel_debug.block` and `keel_debug.local`.
+#[derive(Clone, Copy)]
+struct DebugFuncs {
+    block: u32,
+    local: u32,
+}
+
+/// What kind of module [`rewrite`] produces.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Metered,
+    Unmetered,
+    Debug,
 }
 
 /// Instruments an admitted module with gas and stack metering under `schedule` and `profile`.
@@ -124,7 +145,27 @@ pub fn instrument(
     schedule: &GasSchedule,
     profile: &Profile,
 ) -> Result<InstrumentedModule, MeteringError> {
-    rewrite(module, schedule, profile, &KillSet::default(), true)
+    rewrite(
+        module,
+        schedule,
+        profile,
+        &KillSet::default(),
+        Flavor::Metered,
+    )
+}
+
+/// [`instrument_with_kills`] plus the debugger's hooks (see `debug.rs`): after each metering
+/// block's charge, `keel_debug.local(value)` for each of the function's first
+/// [`crate::debug::MAX_DEBUG_LOCALS`] locals and `keel_debug.block(site, func, charge)`.
+/// Charges are exactly those of [`instrument_with_kills`] (the injected calls are not charged).
+/// For the replay debugger only: a node never runs such a module.
+pub fn instrument_for_debugging(
+    module: &AdmittedModule,
+    schedule: &GasSchedule,
+    profile: &Profile,
+    kills: &KillSet,
+) -> Result<InstrumentedModule, MeteringError> {
+    rewrite(module, schedule, profile, kills, Flavor::Debug)
 }
 
 /// [`instrument`], with every operator and host call that `kills` switches off replaced by a
@@ -136,7 +177,7 @@ pub fn instrument_with_kills(
     profile: &Profile,
     kills: &KillSet,
 ) -> Result<InstrumentedModule, MeteringError> {
-    rewrite(module, schedule, profile, kills, true)
+    rewrite(module, schedule, profile, kills, Flavor::Metered)
 }
 
 /// The same rewrite without any gas or stack charges: the unmetered baseline that
@@ -146,7 +187,13 @@ pub fn rewrite_unmetered(
     schedule: &GasSchedule,
     profile: &Profile,
 ) -> Result<InstrumentedModule, MeteringError> {
-    rewrite(module, schedule, profile, &KillSet::default(), false)
+    rewrite(
+        module,
+        schedule,
+        profile,
+        &KillSet::default(),
+        Flavor::Unmetered,
+    )
 }
 
 fn rewrite(
@@ -154,8 +201,9 @@ fn rewrite(
     schedule: &GasSchedule,
     profile: &Profile,
     kills: &KillSet,
-    meter: bool,
+    flavor: Flavor,
 ) -> Result<InstrumentedModule, MeteringError> {
+    let debug = flavor == Flavor::Debug;
     let imported_funcs = module.imports.len() as u32;
     let index = |base: u32, k: u32| {
         base.checked_add(k)
@@ -175,9 +223,23 @@ fn rewrite(
         killed_func: index(imported_funcs, 2)?,
         kills,
         indirect_frames: indirect_frames(module),
-        meter,
+        meter: flavor != Flavor::Unmetered,
+        debug: match debug {
+            true => Some(DebugFuncs {
+                block: index(imported_funcs, HELPER_IMPORTS)?,
+                local: index(imported_funcs, HELPER_IMPORTS.saturating_add(1))?,
+            }),
+            false => None,
+        },
     };
-    let mut re = Shift { imported_funcs };
+    let helpers = match debug {
+        true => HELPER_IMPORTS.saturating_add(DEBUG_IMPORTS),
+        false => HELPER_IMPORTS,
+    };
+    let mut re = Shift {
+        imported_funcs,
+        helpers,
+    };
     let mut out = wasm_encoder::Module::new();
     let mut done = Emitted::default();
     let mut code: Option<CodeSection> = None;
@@ -190,38 +252,38 @@ fn rewrite(
             Payload::TypeSection(r) => {
                 let mut s = TypeSection::new();
                 re.parse_type_section(&mut s, r)?;
-                add_helper_types(&mut s);
+                add_helper_types(&mut s, debug);
                 out.section(&s);
                 done.types = true;
             }
             Payload::ImportSection(r) => {
-                done.ensure_types(&mut out);
+                done.ensure_types(&mut out, debug);
                 let mut s = ImportSection::new();
                 re.parse_import_section(&mut s, r)?;
-                add_helper_imports(&mut s, helper_type);
+                add_helper_imports(&mut s, helper_type, debug);
                 out.section(&s);
                 done.imports = true;
             }
             Payload::FunctionSection(r) => {
-                done.ensure_imports(&mut out, helper_type);
+                done.ensure_imports(&mut out, helper_type, debug);
                 let mut s = wasm_encoder::FunctionSection::new();
                 re.parse_function_section(&mut s, r)?;
                 out.section(&s);
             }
             Payload::TableSection(r) => {
-                done.ensure_imports(&mut out, helper_type);
+                done.ensure_imports(&mut out, helper_type, debug);
                 let mut s = wasm_encoder::TableSection::new();
                 re.parse_table_section(&mut s, r)?;
                 out.section(&s);
             }
             Payload::MemorySection(r) => {
-                done.ensure_imports(&mut out, helper_type);
+                done.ensure_imports(&mut out, helper_type, debug);
                 let mut s = wasm_encoder::MemorySection::new();
                 re.parse_memory_section(&mut s, r)?;
                 out.section(&s);
             }
             Payload::GlobalSection(r) => {
-                done.ensure_imports(&mut out, helper_type);
+                done.ensure_imports(&mut out, helper_type, debug);
                 let mut s = GlobalSection::new();
                 re.parse_global_section(&mut s, r)?;
                 add_meter_globals(&mut s);
@@ -229,7 +291,7 @@ fn rewrite(
                 done.globals = true;
             }
             Payload::ExportSection(r) => {
-                done.ensure_globals(&mut out, helper_type);
+                done.ensure_globals(&mut out, helper_type, debug);
                 let mut s = ExportSection::new();
                 re.parse_export_section(&mut s, r)?;
                 add_meter_exports(&mut s, &ctx);
@@ -255,7 +317,8 @@ fn rewrite(
                 let info = module.functions.get(body_index).ok_or_else(|| {
                     MeteringError::Reencode("more bodies than admitted functions".into())
                 })?;
-                let f = instrument_body(&mut re, &ctx, &body, info.locals)?;
+                let func = index(imported_funcs, body_index as u32)?;
+                let f = instrument_body(&mut re, &ctx, &body, info.locals, func)?;
                 if let Some(c) = code.as_mut() {
                     c.function(&f);
                 }
@@ -314,27 +377,27 @@ struct Emitted {
 }
 
 impl Emitted {
-    fn ensure_types(&mut self, out: &mut wasm_encoder::Module) {
+    fn ensure_types(&mut self, out: &mut wasm_encoder::Module, debug: bool) {
         if !self.types {
             let mut s = TypeSection::new();
-            add_helper_types(&mut s);
+            add_helper_types(&mut s, debug);
             out.section(&s);
             self.types = true;
         }
     }
 
-    fn ensure_imports(&mut self, out: &mut wasm_encoder::Module, helper_type: u32) {
-        self.ensure_types(out);
+    fn ensure_imports(&mut self, out: &mut wasm_encoder::Module, helper_type: u32, debug: bool) {
+        self.ensure_types(out, debug);
         if !self.imports {
             let mut s = ImportSection::new();
-            add_helper_imports(&mut s, helper_type);
+            add_helper_imports(&mut s, helper_type, debug);
             out.section(&s);
             self.imports = true;
         }
     }
 
-    fn ensure_globals(&mut self, out: &mut wasm_encoder::Module, helper_type: u32) {
-        self.ensure_imports(out, helper_type);
+    fn ensure_globals(&mut self, out: &mut wasm_encoder::Module, helper_type: u32, debug: bool) {
+        self.ensure_imports(out, helper_type, debug);
         if !self.globals {
             let mut s = GlobalSection::new();
             add_meter_globals(&mut s);
@@ -344,7 +407,7 @@ impl Emitted {
     }
 
     fn ensure_exports(&mut self, out: &mut wasm_encoder::Module, helper_type: u32, ctx: &Ctx) {
-        self.ensure_globals(out, helper_type);
+        self.ensure_globals(out, helper_type, ctx.debug.is_some());
         if !self.exports {
             let mut s = ExportSection::new();
             add_meter_exports(&mut s, ctx);
@@ -356,12 +419,17 @@ impl Emitted {
 
 /// The helpers' types, appended after the module's: `(i32) -> ()` (out of gas, stack overflow)
 /// and `(i32, i32) -> ()` (killed: offset, code).
-fn add_helper_types(s: &mut TypeSection) {
+fn add_helper_types(s: &mut TypeSection, debug: bool) {
     s.ty().function([ValType::I32], []);
     s.ty().function([ValType::I32, ValType::I32], []);
+    if debug {
+        s.ty()
+            .function([ValType::I32, ValType::I32, ValType::I64], []);
+        s.ty().function([ValType::I64], []);
+    }
 }
 
-fn add_helper_imports(s: &mut ImportSection, helper_type: u32) {
+fn add_helper_imports(s: &mut ImportSection, helper_type: u32, debug: bool) {
     s.import(
         METER_MODULE,
         "out_of_gas",
@@ -378,6 +446,18 @@ fn add_helper_imports(s: &mut ImportSection, helper_type: u32) {
         // Type counts are capped by the profile: far below u32::MAX.
         wasm_encoder::EntityType::Function(helper_type.saturating_add(1)),
     );
+    if debug {
+        s.import(
+            crate::debug::DEBUG_MODULE,
+            "block",
+            wasm_encoder::EntityType::Function(helper_type.saturating_add(2)),
+        );
+        s.import(
+            crate::debug::DEBUG_MODULE,
+            "local",
+            wasm_encoder::EntityType::Function(helper_type.saturating_add(3)),
+        );
+    }
 }
 
 fn add_meter_globals(s: &mut GlobalSection) {
@@ -529,15 +609,25 @@ fn instrument_body(
     ctx: &Ctx<'_>,
     body: &wasmparser::FunctionBody<'_>,
     scratch: u32,
+    func: u32,
 ) -> Result<Function, MeteringError> {
+    let mut local_types = Vec::new();
     let mut f = if ctx.meter {
         // The module's locals plus one i64 scratch local (index `scratch` = params + locals),
         // which holds the freshly decremented gas so each charge reads the global only once.
         let mut locals = Vec::new();
         let mut reader = body.get_locals_reader()?;
+        if ctx.debug.is_some() {
+            let params = ctx.module.func_sig(func).map(|s| s.params.as_slice());
+            local_types.extend(params.unwrap_or_default().iter().copied());
+        }
         for _ in 0..reader.get_count() {
             let (count, ty) = reader.read()?;
             locals.push((count, RoundtripReencoder.val_type(ty)?));
+            if ctx.debug.is_some() {
+                let room = crate::debug::MAX_DEBUG_LOCALS.saturating_sub(local_types.len());
+                local_types.extend(std::iter::repeat_n(ty, room.min(count as usize)));
+            }
         }
         locals.push((1, ValType::I64));
         Function::new(locals)
@@ -561,9 +651,20 @@ fn instrument_body(
     }
     let charges = block_charges(&ops, ctx.schedule);
     let imported = ctx.module.imports.len() as u32;
-    for ((op, &charge), &offset) in ops.iter().zip(&charges).zip(&offsets) {
+    for (i, ((op, &charge), &offset)) in ops.iter().zip(&charges).zip(&offsets).enumerate() {
+        // Where execution resumes after a call: the debugger reports it (charge 0) so that
+        // `next` and `finish` can stop in the caller; calls do not end a metering block.
+        let after = offsets.get(i.saturating_add(1)).copied().unwrap_or(offset);
+        let resumed = |f: &mut Function| {
+            if let Some(d) = ctx.debug {
+                emit_debug_block(f, d, &local_types, [after, func as i32], 0);
+            }
+        };
         if charge > 0 {
             emit_gas_charge(&mut f, ctx, charge, offset, scratch);
+            if let Some(d) = ctx.debug {
+                emit_debug_block(&mut f, d, &local_types, [offset, func as i32], charge);
+            }
         }
         let killed = match op {
             Operator::Call { function_index } if *function_index < imported => ctx
@@ -596,6 +697,7 @@ fn instrument_body(
                         emit_stack_enter(&mut f, ctx, frame, offset);
                         f.instruction(&re.instruction(op.clone())?);
                         emit_stack_leave(&mut f, ctx, frame);
+                        resumed(&mut f);
                     }
                     None => {
                         f.instruction(&re.instruction(op.clone())?);
@@ -611,6 +713,7 @@ fn instrument_body(
                 emit_stack_enter(&mut f, ctx, frame, offset);
                 f.instruction(&re.instruction(op.clone())?);
                 emit_stack_leave(&mut f, ctx, frame);
+                resumed(&mut f);
             }
             _ => {
                 f.instruction(&re.instruction(op.clone())?);
@@ -641,6 +744,43 @@ fn emit_gas_charge(f: &mut Function, ctx: &Ctx<'_>, cost: u64, offset: i32, scra
         .instruction(&Instruction::I32Const(offset))
         .instruction(&Instruction::Call(ctx.oog_func))
         .instruction(&Instruction::End);
+}
+
+/// The debugger's hook calls (see `debug.rs`): each local as an i64, then the block's site,
+/// function and charge. Stack-neutral, uncharged.
+fn emit_debug_block(
+    f: &mut Function,
+    d: DebugFuncs,
+    locals: &[wasmparser::ValType],
+    [site, func]: [i32; 2],
+    charge: u64,
+) {
+    for (i, ty) in locals
+        .iter()
+        .take(crate::debug::MAX_DEBUG_LOCALS)
+        .enumerate()
+    {
+        let i = i as u32; // below MAX_DEBUG_LOCALS
+        match ty {
+            wasmparser::ValType::I32 => {
+                f.instruction(&Instruction::LocalGet(i))
+                    .instruction(&Instruction::I64ExtendI32U);
+            }
+            wasmparser::ValType::I64 => {
+                f.instruction(&Instruction::LocalGet(i));
+            }
+            _ => {
+                f.instruction(&Instruction::I64Const(0));
+            }
+        }
+        f.instruction(&Instruction::Call(d.local));
+    }
+    f.instruction(&Instruction::I32Const(site))
+        .instruction(&Instruction::I32Const(func))
+        .instruction(&Instruction::I64Const(
+            i64::try_from(charge).unwrap_or(i64::MAX),
+        ))
+        .instruction(&Instruction::Call(d.block));
 }
 
 /// `if stack > max - frame { stack_overflow(offset) } stack += frame`, `offset` being the call

@@ -3,6 +3,7 @@
 use crate::admission::{self, AdmittedModule};
 use crate::analysis::{self, GasBound};
 use crate::calls::{CallState, ContractEnv, NestedRunner};
+use crate::debug::{DebugHook, FrameStart};
 use crate::engine::wasmi_tier::WasmiEngine;
 use crate::engine::{CompiledModule, Ending, Engine, Invocation, JitStats, ModuleKey};
 use crate::error::{Trap, VmError};
@@ -131,6 +132,8 @@ struct VmInner {
     profile: RwLock<Arc<Profile>>,
     engine: Box<dyn Engine>,
     cache: Mutex<CacheInner>,
+    /// The replay debugger's hook; `None` on every node (see `debug.rs`).
+    debug: Option<Arc<dyn DebugHook>>,
 }
 
 impl Vm {
@@ -154,6 +157,20 @@ impl Vm {
         Ok(Vm::with_engine(config, engine))
     }
 
+    /// A VM for the replay debugger: modules are built with
+    /// [`metering::instrument_for_debugging`] and run on wasmi, reporting every metering
+    /// block, host call and contract frame to `hook`. Gas, writes, return data and traps are
+    /// those of [`Vm::new`]'s VM. Never used by a node. Errors as [`Vm::new`].
+    pub fn for_debugging(config: VmConfig, hook: Arc<dyn DebugHook>) -> Result<Vm, VmError> {
+        config.schedule.validate()?;
+        let engine = WasmiEngine::for_debugging(&config.profile, Arc::clone(&hook))?;
+        let mut vm = Vm::with_engine(config, Box::new(engine));
+        if let Some(inner) = Arc::get_mut(&mut vm.inner) {
+            inner.debug = Some(hook);
+        }
+        Ok(vm)
+    }
+
     /// A VM on any engine tier.
     pub fn with_engine(config: VmConfig, engine: Box<dyn Engine>) -> Vm {
         Vm {
@@ -165,6 +182,7 @@ impl Vm {
                 config,
                 engine,
                 cache: Mutex::new(CacheInner::default()),
+                debug: None,
             }),
         }
     }
@@ -445,7 +463,9 @@ impl VmInner {
             c.misses = c.misses.saturating_add(1);
         }
         let module = admission::admit(code, &profile)?;
-        let instrumented = if self.config.metering {
+        let instrumented = if self.debug.is_some() {
+            metering::instrument_for_debugging(&module, &schedule, &profile, &kills)?
+        } else if self.config.metering {
             metering::instrument_with_kills(&module, &schedule, &profile, &kills)?
         } else {
             metering::rewrite_unmetered(&module, &schedule, &profile)?
@@ -492,6 +512,29 @@ impl VmInner {
     }
 
     fn run(
+        &self,
+        prepared: &Prepared,
+        request: CallRequest,
+        state: Box<dyn StateView>,
+        calls: CallState,
+    ) -> Result<CallOutcome, VmError> {
+        let Some(hook) = &self.debug else {
+            return self.run_frame(prepared, request, state, calls);
+        };
+        hook.frame_start(&FrameStart {
+            contract: request.context.self_address,
+            entry: &request.entry,
+            depth: calls.depth,
+            module: &prepared.module,
+            input: &request.input,
+            limits: request.limits,
+        });
+        let outcome = self.run_frame(prepared, request, state, calls);
+        hook.frame_end(outcome.as_ref());
+        outcome
+    }
+
+    fn run_frame(
         &self,
         prepared: &Prepared,
         request: CallRequest,

@@ -12,6 +12,7 @@ pub mod host_dispatch;
 mod host_table;
 mod instance_pool;
 pub mod tiered;
+mod wasmi_debug;
 pub mod wasmi_tier;
 mod wasmtime_host;
 pub mod wasmtime_tier;

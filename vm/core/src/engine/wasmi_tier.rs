@@ -20,10 +20,10 @@ const NAME: &str = "wasmi";
 /// Store data: the engine-independent host state plus the handles the wasmi glue needs.
 /// `host` is `Some` for the duration of a call (a pooled instance's store outlives its calls).
 pub(super) struct Data {
-    host: Option<HostState>,
-    gas: Option<Global>,
+    pub(super) host: Option<HostState>,
+    pub(super) gas: Option<Global>,
     /// `keel$site`: offset of the host call in progress, read when a host function faults.
-    site: Option<Global>,
+    pub(super) site: Option<Global>,
     pub(super) memory: Option<Memory>,
     limits: StoreLimits,
 }
@@ -70,6 +70,25 @@ impl WasmiEngine {
             engine,
             linker: Arc::new(linker),
             reuse,
+        })
+    }
+
+    /// The tier for the replay debugger: every call instantiates afresh and links the
+    /// `keel_debug` hooks and host functions that report to `hook` (see `debug.rs`). Runs
+    /// modules from [`crate::metering::instrument_for_debugging`]; never used by a node.
+    pub fn for_debugging(
+        profile: &Profile,
+        hook: Arc<dyn crate::debug::DebugHook>,
+    ) -> Result<Self, VmError> {
+        let plain = WasmiEngine::new(profile, false)?;
+        let linker =
+            super::wasmi_debug::build_linker(&plain.engine, hook).map_err(|e| VmError::Engine {
+                engine: NAME,
+                message: e.to_string(),
+            })?;
+        Ok(WasmiEngine {
+            linker: Arc::new(linker),
+            ..plain
         })
     }
 }
@@ -291,7 +310,7 @@ fn map_error(e: wasmi::Error) -> Ending {
 
 /// The host state of the call in progress. Host functions only run inside a call, which always
 /// has one; the error keeps that an engine fault rather than a panic.
-fn host_mut(data: &mut Data) -> Result<&mut HostState, wasmi::Error> {
+pub(super) fn host_mut(data: &mut Data) -> Result<&mut HostState, wasmi::Error> {
     data.host
         .as_mut()
         .ok_or_else(|| wasmi::Error::new("host function called outside a call"))
@@ -304,7 +323,7 @@ fn set_fault_offset(caller: &mut Caller<'_, Data>, offset: i32) -> Result<(), wa
 }
 
 /// Runs `f` on the host state and memory, mirroring the gas global around it.
-fn with_host<R>(
+pub(super) fn with_host<R>(
     caller: &mut Caller<'_, Data>,
     f: impl FnOnce(&mut HostState, &mut [u8]) -> Result<R, HostFault>,
 ) -> Result<R, wasmi::Error> {
@@ -350,6 +369,13 @@ macro_rules! host_fn {
 
 fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::LinkerError> {
     let mut l = Linker::<Data>::new(engine);
+    link_meter(&mut l)?;
+    super::host_table::link_abi!(host_fn, l);
+    Ok(l)
+}
+
+/// The metering helpers (`keel_meter.*`), common to the node's and the debugger's linker.
+pub(super) fn link_meter(l: &mut Linker<Data>) -> Result<(), wasmi::errors::LinkerError> {
     // The helpers receive the input-module offset of the failing block or call site.
     l.func_wrap(
         METER_MODULE,
@@ -381,6 +407,5 @@ fn build_linker(engine: &wasmi::Engine) -> Result<Linker<Data>, wasmi::errors::L
             }))))
         },
     )?;
-    super::host_table::link_abi!(host_fn, l);
-    Ok(l)
+    Ok(())
 }
