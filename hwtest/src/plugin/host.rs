@@ -40,10 +40,8 @@ pub fn serve(
     input: &mut impl Read,
     output: &mut impl Write,
 ) -> Result<(), PluginError> {
-    if let Some(s) = sandbox {
-        if let Err(e) = s.confine_before_load() {
-            return refuse(output, PluginError::Sandbox(e.to_string()));
-        }
+    if let Some(Err(e)) = sandbox.map(HelperSandbox::confine_before_load) {
+        return refuse(output, PluginError::Sandbox(e.to_string()));
     }
     // SAFETY: loading runs the plug-in's initialisers; that is exactly the code under test,
     // and it runs in this sacrificial process.
@@ -55,10 +53,8 @@ pub fn serve(
         Ok(l) => l,
         Err(e) => return refuse(output, e),
     };
-    if let Some(s) = sandbox {
-        if let Err(e) = s.filter_all_threads() {
-            return refuse(output, PluginError::Sandbox(e.to_string()));
-        }
+    if let Some(Err(e)) = sandbox.map(HelperSandbox::filter_all_threads) {
+        return refuse(output, PluginError::Sandbox(e.to_string()));
     }
     let mut hello = vec![0u8];
     hello.extend_from_slice(format!("{}\n{}", loaded.1, loaded.0.max_batch).as_bytes());

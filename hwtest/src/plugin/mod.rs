@@ -178,7 +178,7 @@ impl PluginSubject {
         let hello = match running.replies.recv_timeout(timeout) {
             Ok(Some(h)) => h,
             _ => {
-                let _ = running.child.kill();
+                running.child.kill();
                 let _ = running.child.wait();
                 return Err(PluginError::Refused("no greeting from the host".into()));
             }
@@ -213,7 +213,7 @@ impl PluginSubject {
                 return Err(SubjectError::Crashed(running.child.wait()));
             }
             Err(RecvTimeoutError::Timeout) => {
-                let _ = running.child.kill();
+                running.child.kill();
                 let _ = running.child.wait();
                 return Err(SubjectError::Timeout(timeout.as_millis() as u64));
             }
@@ -272,7 +272,7 @@ impl Drop for PluginSubject {
     fn drop(&mut self) {
         if let Ok(Ok(running)) = self.state.get_mut() {
             // Closing stdin ends the host's loop; kill it if it does not stop by itself.
-            let _ = running.child.kill();
+            running.child.kill();
             let _ = running.child.wait();
         }
     }
