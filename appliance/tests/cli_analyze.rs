@@ -7,12 +7,15 @@ mod common;
 use common::keel;
 
 fn planted(name: &str) -> String {
-    format!("{}/../contracts/wat/{name}.wat", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../contracts/wat/planted/{name}.wat",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 #[test]
 fn concolic_json_reports_the_planted_trap_with_a_replay_command_that_reproduces_it() {
-    let file = planted("planted_magic");
+    let file = planted("magic");
     let out = keel(&["analyze", "concolic", &file, "--call", "check", "--json"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -1,4 +1,4 @@
-//! Planted deep bugs (`contracts/wat/planted_*.wat`): concolic exploration finds each within
+//! Planted deep bugs (`contracts/wat/planted/*.wat`): concolic exploration finds each within
 //! its budget; random inputs of the right length, given the same number of runs, do not.
 
 use keel_concolic::{Config, FindingKind, Report, explore, limits};
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 fn module(name: &str) -> Vec<u8> {
     let path = format!(
-        "{}/../../contracts/wat/{name}.wat",
+        "{}/../../contracts/wat/planted/{name}.wat",
         env!("CARGO_MANIFEST_DIR")
     );
     wat::parse_file(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -60,7 +60,7 @@ fn random_finds(code: &[u8], entry: &str, len: usize, runs: u64, trap: &Trap) ->
 
 #[test]
 fn concolic_finds_the_magic_value_trap_that_random_inputs_miss() {
-    let code = module("planted_magic");
+    let code = module("magic");
     let cfg = config("check");
     let report = explore(&code, &cfg).expect("explore");
     println!("{report}");
@@ -80,7 +80,7 @@ fn concolic_finds_the_magic_value_trap_that_random_inputs_miss() {
 
 #[test]
 fn concolic_finds_the_division_by_zero_behind_a_checksum_that_random_inputs_miss() {
-    let code = module("planted_checksum");
+    let code = module("checksum");
     let cfg = config("parse");
     let report = explore(&code, &cfg).expect("explore");
     println!("{report}");
@@ -102,7 +102,7 @@ fn concolic_finds_the_division_by_zero_behind_a_checksum_that_random_inputs_miss
 
 #[test]
 fn the_explored_maximum_gas_is_the_vms_gas_for_that_input() {
-    let code = module("planted_checksum");
+    let code = module("checksum");
     let cfg = config("parse");
     let report = explore(&code, &cfg).expect("explore");
     let max = report.max_gas.as_ref().expect("max gas");
@@ -137,7 +137,7 @@ fn out_of_gas_within_the_limit_is_reported_with_its_input() {
 /// contexts, so two explorations agree on what was found, where and at which run.
 #[test]
 fn exploration_order_is_deterministic() {
-    let code = module("planted_checksum");
+    let code = module("checksum");
     let cfg = config("parse");
     let a = explore(&code, &cfg).expect("explore");
     let b = explore(&code, &cfg).expect("explore");
