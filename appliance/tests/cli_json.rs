@@ -120,6 +120,16 @@ const SHAPES: &[(&str, Shape)] = &[
         NoData("writes signed report.json and report.html; `hwtest compare --json` reads them"),
     ),
     ("hwtest compare", Flag),
+    ("bench suite", Flag),
+    ("bench peers", Flag),
+    ("gas calibrate", Flag),
+    ("prove", Flag),
+    ("analyze concolic", Flag),
+    ("debug replay", Flag),
+    (
+        "debug dap",
+        NoData("speaks the Debug Adapter Protocol on stdin/stdout"),
+    ),
 ];
 
 fn help(path: &[&str]) -> String {
