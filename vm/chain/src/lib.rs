@@ -8,6 +8,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod audit;
+pub mod beacon;
 pub mod blocks;
 pub mod chain;
 pub mod config;

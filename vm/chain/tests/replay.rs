@@ -26,9 +26,12 @@ use std::sync::{Mutex, OnceLock};
 /// The fixture's state root after its last block. It changes only when consensus changes (a
 /// new rule, an encoding, a genesis): then update it deliberately, in the same commit. The
 /// genesis routines are pinned data (`vm/chain/genesis/`), so every machine gets this root.
-// Re-pinned for ABI v1's `poseidon` and `groth16_verify` (issue 21): the fixture's governance
-// transaction carries `GasSchedule::v1()` as JSON, which now prices two more host functions.
-const FIXTURE_ROOT: &str = "f116408d312a73e3fd9b03c1c7aa9ab1fdd0aff47aaebf2429a6c1a5d0dd845a";
+// Re-pinned for the randomness beacon (issue 21): headers carry the proposer's VRF proof and
+// the VDF output, the state keeps the beacon seeds and final values, the genesis config holds
+// the beacon parameters, and the tests' proposer became the address of a key (to sign its VRF
+// proofs). Checked when re-pinning: all 210 blocks' receipts roots and gas vectors are
+// unchanged; only these state entries (and the proposer's tip account) differ.
+const FIXTURE_ROOT: &str = "c3b839a2d7f54187050b2fa8194d14431e8ee35a458270418e6c7b150c753926";
 
 /// The fixture chain, generated once per test process; the lock serializes opening it.
 fn fixture() -> &'static Mutex<tempfile::TempDir> {
