@@ -84,8 +84,13 @@ pub const AMM: Contract = contract!("amm", "c/amm.c", ["init", "swap", "pool"]);
 /// executor's many-independent-accounts benchmark.
 pub const GAME: Contract = contract!("game", "c/game.c", ["play", "score"]);
 
-static ALL: [Contract; 10] = [
-    COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK, MERKLE, VOTE, AMM, GAME,
+/// A lottery drawn from the randomness beacon (`keel.randomness`): `open`, `buy`, `draw`,
+/// `winner` (see `c/lottery.c`).
+pub const LOTTERY: Contract =
+    contract!("lottery", "c/lottery.c", ["open", "buy", "draw", "winner"]);
+
+static ALL: [Contract; 11] = [
+    COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK, MERKLE, VOTE, AMM, GAME, LOTTERY,
 ];
 
 /// Every contract, in a fixed order (the order above).
