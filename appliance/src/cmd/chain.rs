@@ -84,6 +84,11 @@ pub enum ChainCmd {
         #[arg(long, default_value_t = 16)]
         txs: u32,
     },
+    /// The randomness beacon of HEIGHT (default: the newest final one): its value, the
+    /// proposer's VRF proof and the VDF output and proof, re-verified. `--verify FILE` checks a
+    /// record printed with `--json` (FILE, or - for stdin) without any database. Exit 0: final
+    /// and verified; 2: it does not verify; 3: not final yet; 1: error.
+    Beacon(super::beacon::BeaconArgs),
     /// Verify the pinned genesis routines (hashes and checker, as init does) and compare this
     /// machine's build of them with the pinned objects. Exit 0: all identical; 2: the local
     /// build differs (reported, not used: the chain runs the pinned objects); 1: error.
@@ -351,6 +356,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        ChainCmd::Beacon(a) => super::beacon::run(&a),
         ChainCmd::GenesisCheck { dir, json } => super::genesis::check(dir.as_deref(), json),
         ChainCmd::GenesisPin { out } => super::genesis::pin(&out),
         ChainCmd::Status {

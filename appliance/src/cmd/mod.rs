@@ -2,6 +2,7 @@
 
 pub mod attacks;
 pub mod audit;
+pub mod beacon;
 pub mod bench;
 pub mod bench_attack;
 pub mod bench_crypto;

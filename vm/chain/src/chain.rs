@@ -496,6 +496,11 @@ impl Chain {
         Ok(self.db.get(key)?)
     }
 
+    /// A raw state value as of block `height` (its committed state). Errors: an unknown height.
+    pub fn get_at(&self, key: &[u8], height: u64) -> Result<Option<Vec<u8>>, ChainError> {
+        Ok(self.db.get_at(key, height)?)
+    }
+
     /// A value and its proof against the head root.
     pub fn prove(&self, key: &[u8]) -> Result<Proven, ChainError> {
         let (h, root) = self.head()?;

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod beacon;
+pub mod beacon_record;
 pub mod blocks;
 pub mod chain;
 pub mod config;
