@@ -31,7 +31,11 @@ use std::sync::{Mutex, OnceLock};
 // the beacon parameters, and the tests' proposer became the address of a key (to sign its VRF
 // proofs). Checked when re-pinning: all 210 blocks' receipts roots and gas vectors are
 // unchanged; only these state entries (and the proposer's tip account) differ.
-const FIXTURE_ROOT: &str = "c3b839a2d7f54187050b2fa8194d14431e8ee35a458270418e6c7b150c753926";
+// Re-pinned for `keel.randomness` (ABI v1 addition): the fixture's governance schedule is
+// `GasSchedule::v1()` with changes, so its JSON gained the new price. Checked when re-pinning:
+// every receipt of all 210 blocks has the same gas vector as before except that proposal's
+// (27 more bytes, `,{"base":1000,"per_byte":0}`: +27 bandwidth, +540 compute).
+const FIXTURE_ROOT: &str = "2ee0fcb4464b0e404fa1f2490c0b1a283a336f344769dd21cdbbf123d280310d";
 
 /// The fixture chain, generated once per test process; the lock serializes opening it.
 fn fixture() -> &'static Mutex<tempfile::TempDir> {
