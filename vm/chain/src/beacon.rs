@@ -196,7 +196,7 @@ pub fn check<B: ChainBase>(
     if address_of(&header.vrf.public_key) != header.proposer {
         return Ok(Err(HeaderError::VrfKeyNotProposer));
     }
-    let prev = header.height.checked_sub(1).unwrap_or_default();
+    let prev = header.height.saturating_sub(1);
     let Some(prev_seed) = seed_at(a, config, prev)? else {
         return Ok(Err(HeaderError::MissingSeed { height: prev }));
     };
@@ -249,7 +249,7 @@ pub fn commit<B: ChainBase>(
     config: &ChainConfig,
     header: &BlockHeader,
 ) -> Result<(), AccessError> {
-    let prev = header.height.checked_sub(1).unwrap_or_default();
+    let prev = header.height.saturating_sub(1);
     // A header that was not checked (simulation, benchmarks) still gets a deterministic seed.
     let prev_seed = seed_at(a, config, prev)?.unwrap_or_default();
     let next = seed::next_seed(&prev_seed, &header.vrf.output());

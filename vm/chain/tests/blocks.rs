@@ -31,7 +31,7 @@ fn a_transfer_moves_value_bumps_the_nonce_and_pays_exactly_its_gas() {
     assert_eq!(rc.fee, Amount::from_u128(expected_fee));
     assert_eq!(balance(&chain, &addr(0)), before - 1234 - expected_fee);
     assert_eq!(balance(&chain, &addr(1)), 10u128.pow(30) + 1234);
-    assert_eq!(balance(&chain, &*PROPOSER), u128::from(rc.gas_used[0]) * 2);
+    assert_eq!(balance(&chain, &PROPOSER), u128::from(rc.gas_used[0]) * 2);
     assert_eq!(chain.account(&addr(0)).unwrap().unwrap().nonce, 1);
     // Bandwidth counts the encoded transaction.
     assert_eq!(
