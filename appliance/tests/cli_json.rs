@@ -66,6 +66,7 @@ const SHAPES: &[(&str, Shape)] = &[
         "chain generate",
         NoData("`committed <height> <root>` progress lines for the crash test"),
     ),
+    ("chain beacon", Flag),
     ("chain genesis-check", Flag),
     (
         "chain genesis-pin",

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use keel_chain::genesis::demo_key;
-use keel_chain::{Amount, Block, BlockHeader, Transaction, TxKind, address_of, encode};
+use keel_chain::{Amount, Block, Transaction, TxKind, address_of, encode};
 use keel_client::{Client, Endpoint};
 use keel_protocol::{Request, Response};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -62,7 +62,6 @@ fn status(c: &mut Client) -> (u64, [u8; 32], serde_json::Value) {
 
 /// Submits a block of one transfer (nonce `nonce` from demo key 1); the daemon's answer.
 fn submit(c: &mut Client, nonce: u64) -> Response {
-    let (height, root, detail) = status(c);
     let key = demo_key(1);
     let tx = Transaction {
         chain_id: keel_chain::ChainConfig::demo().chain_id,
@@ -77,13 +76,19 @@ fn submit(c: &mut Client, nonce: u64) -> Response {
         },
     }
     .sign(&key);
+    // The daemon makes the header (VRF proof, due VDF output) for demo validator 0.
+    let request = keel_protocol::BuildRequest {
+        proposer: address_of(&demo_key(0).public_key().to_bytes()),
+        ..keel_protocol::BuildRequest::default()
+    };
+    let header = match c.call(&Request::BuildBlock(request)).unwrap() {
+        Response::BlockBuilt { block, .. } => {
+            keel_chain::decode::<Block>("block", &block).unwrap().header
+        }
+        other => panic!("unexpected answer to BuildBlock: {other:?}"),
+    };
     let block = Block {
-        header: BlockHeader {
-            height: height + 1,
-            parent_root: root,
-            timestamp: detail["timestamp"].as_u64().unwrap_or(height) + 1,
-            proposer: address_of(&demo_key(0).public_key().to_bytes()),
-        },
+        header,
         txs: vec![tx],
     };
     c.call_raw(&Request::SubmitBlock {

@@ -222,10 +222,18 @@ fn submitted_transactions_are_built_into_a_block_that_commits_without_verifying_
     ));
     let mut fake = honest.clone();
     fake.signature = demo_key(1).sign(&honest.tx.signing_message()).to_bytes();
-    let mut other = block.clone();
-    other.header.height += 1;
-    other.header.parent_root = result.state_root;
-    other.header.timestamp += 1;
+    // Its header (with the proposer's VRF proof for the new height) from BuildBlock.
+    let built = v
+        .call_raw(&Request::BuildBlock(BuildRequest {
+            proposer: address_of(&demo_key(0).public_key().to_bytes()),
+            ..BuildRequest::default()
+        }))
+        .unwrap();
+    let Response::BlockBuilt { block: next, .. } = built else {
+        panic!("{built:?}")
+    };
+    let mut other: Block = decode("block", &next).unwrap();
+    assert_eq!(other.header.parent_root, result.state_root);
     other.txs = vec![fake];
     let r = commit(&mut v, &other);
     assert!(

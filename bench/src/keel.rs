@@ -142,6 +142,9 @@ impl KeelToken {
             parent_root: [0; 32],
             timestamp: height,
             proposer: self.sender,
+            // Executed directly (no header check): the VRF and beacon fields are not verified.
+            vrf: Default::default(),
+            beacon: None,
         }
     }
 

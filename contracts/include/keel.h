@@ -91,6 +91,15 @@ enum { KEEL_ZK_UNKNOWN_CURVE = -1, KEEL_ZK_BAD_SIZE = -2, KEEL_ZK_BAD_POINT = -3
 KEEL_IMPORT("poseidon") int32_t keel_poseidon(int32_t curve, const uint8_t *inputs32, int32_t n, uint8_t *out32);
 KEEL_IMPORT("groth16_verify") int32_t keel_groth16_verify(int32_t curve, const uint8_t *vk, int32_t vk_len, const uint8_t *proof, const uint8_t *inputs32, int32_t n);
 
+/* Randomness beacon (see vm/core/ABI.md): the 32-byte final beacon value of block `height`.
+ * Returns 0, or KEEL_RANDOMNESS_NOT_FINAL (nothing written) for height 0, the current block or
+ * later, and past heights whose VDF output is not yet in a committed block (the last `lag`). */
+enum { KEEL_RANDOMNESS_NOT_FINAL = -1 };
+KEEL_IMPORT("randomness") int32_t keel_randomness_raw(int32_t height_lo, int32_t height_hi, uint8_t *out32);
+static inline int32_t keel_randomness(uint64_t height, uint8_t *out32) {
+    return keel_randomness_raw((int32_t)(uint32_t)height, (int32_t)(uint32_t)(height >> 32), out32);
+}
+
 /* Cross-contract calls and handles (see vm/core/ABI.md). Authority to call travels as u32
  * handles into a per-call table; rights can only be removed; a handle passed to a callee is
  * moved (copied only if it has KEEL_RIGHT_COPY). Misuse traps the caller.

@@ -98,8 +98,13 @@ pub const NFT: Contract = contract!(
     ["mint", "transfer", "owner_of", "balance", "supply"]
 );
 
-static ALL: [Contract; 12] = [
-    COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK, MERKLE, VOTE, AMM, GAME, LENDING, NFT,
+/// A lottery drawn from the randomness beacon (`keel.randomness`): `open`, `buy`, `draw`,
+/// `winner` (see `c/lottery.c`).
+pub const LOTTERY: Contract =
+    contract!("lottery", "c/lottery.c", ["open", "buy", "draw", "winner"]);
+
+static ALL: [Contract; 13] = [
+    COUNTER, TOKEN, INTEREST, FIB, SHA256, COREMARK, MERKLE, VOTE, AMM, GAME, LENDING, NFT, LOTTERY,
 ];
 
 /// Every contract, in a fixed order (the order above).

@@ -28,7 +28,8 @@ pub enum BenchCmd {
     Kernel(super::kernel::BenchKernelArgs),
     /// BLS verification: naive loop, blst's own pooled batch verify, Keel's pinned workers.
     Bls(BenchBlsArgs),
-    /// Cryptographic host functions (poseidon, groth16, bls): per-call time, gas, gas/µs.
+    /// Cryptographic host functions (poseidon, groth16, bls, randomness): per-call time, gas,
+    /// gas/µs; and the beacon's VRF and VDF (block validation, node-local: time only).
     Crypto(super::bench_crypto::BenchCryptoArgs),
     /// Block execution: the parallel executor against the sequential reference, per workload
     /// (native, token, amm, game), conflict rate and thread count, in one run. Signatures are

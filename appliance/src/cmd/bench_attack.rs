@@ -6,7 +6,7 @@
 use super::attacks::{Attack, AttackSetup};
 use anyhow::{Context, bail};
 use keel_chain::genesis::demo_key;
-use keel_chain::{Amount, Block, BlockHeader, SignedTx, Transaction, TxKind, address_of, encode};
+use keel_chain::{Amount, Block, SignedTx, Transaction, TxKind, address_of, encode};
 use keel_client::{Client, Endpoint};
 use keel_protocol::{Request, Response};
 use serde::Serialize;
@@ -345,22 +345,20 @@ impl Victim {
         )
     }
 
-    /// Submits `txs` as the next block (the head read with a `Status` first).
+    /// Submits `txs` as the next block (its header made by the daemon's `BuildBlock`).
     fn commit(&mut self, txs: Vec<SignedTx>) -> anyhow::Result<()> {
-        let s = match self.client.call(&Request::Status)? {
-            Response::Status(s) => s,
-            other => bail!("unexpected answer to Status: {other:?}"),
+        // The daemon makes the header (VRF proof, due VDF output) for demo validator 0.
+        let request = keel_protocol::BuildRequest {
+            proposer: address_of(&demo_key(0).public_key().to_bytes()),
+            ..keel_protocol::BuildRequest::default()
         };
-        let detail: serde_json::Value = serde_json::from_slice(&s.detail).unwrap_or_default();
-        let block = Block {
-            header: BlockHeader {
-                height: s.height + 1,
-                parent_root: s.state_root,
-                timestamp: detail["timestamp"].as_u64().unwrap_or(s.height) + 1,
-                proposer: address_of(&demo_key(0).public_key().to_bytes()),
-            },
-            txs,
+        let header = match self.client.call(&Request::BuildBlock(request)) {
+            Ok(Response::BlockBuilt { block, .. }) => {
+                keel_chain::decode::<Block>("block", &block)?.header
+            }
+            other => anyhow::bail!("unexpected answer to BuildBlock: {other:?}"),
         };
+        let block = Block { header, txs };
         match self.client.call(&Request::SubmitBlock {
             block: encode(&block),
         })? {

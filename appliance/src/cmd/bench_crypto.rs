@@ -1,8 +1,9 @@
 //! `keel bench crypto`: per-call time and gas of the cryptographic host functions, measured
 //! through the VM (a contract calling the host function in a loop), with gas per microsecond
 //! beside the same ratio for plain metered wasm, so prices can be compared with the schedule.
+//! The beacon's VRF and VDF rows (not host functions) are in `bench_crypto_beacon.rs`.
 
-use keel_vm::{CallRequest, GasVector, MemoryState, Vm, VmConfig};
+use keel_vm::{CallContext, CallRequest, GasVector, StateError, StateView, Vm, VmConfig};
 use keel_zk::Curve;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -21,23 +22,39 @@ pub struct BenchCryptoArgs {
 /// One row: a primitive and its per-call cost.
 #[derive(Debug, Serialize)]
 pub struct CryptoRow {
-    /// `poseidon`, `groth16`, `bls` or `wasm` (the reference: metered contract code).
+    /// `poseidon`, `groth16`, `bls`, `randomness`, `vrf`, `vdf` or `wasm` (the reference:
+    /// metered contract code).
     pub primitive: &'static str,
     pub case: String,
     pub calls: u32,
     pub us_per_call: f64,
-    pub gas_per_call: u64,
-    pub gas_per_us: f64,
+    /// `None` for work no contract is charged for (the beacon's VRF and VDF).
+    pub gas_per_call: Option<u64>,
+    pub gas_per_us: Option<f64>,
+}
+
+/// Contract storage is empty; every height has a final beacon value (for `randomness`).
+struct BenchState;
+
+impl StateView for BenchState {
+    fn storage_get(&mut self, _: &[u8; 32], _: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(None)
+    }
+    fn beacon(&mut self, _: u64) -> Result<Option<[u8; 32]>, StateError> {
+        Ok(Some([0x5a; 32]))
+    }
 }
 
 /// Header (u32 LE): count, op, curve, n, a, a_len, b, c; then data. op 0 poseidon(curve, a, n,
-/// out), 1 groth16_verify(curve, a, a_len, b, c, n), 2 bls_verify(a, b, n, c).
+/// out), 1 groth16_verify(curve, a, a_len, b, c, n), 2 bls_verify(a, b, n, c), 3 randomness(n,
+/// curve, out).
 const LOOP: &str = r#"(module
   (import "keel" "input_size" (func $size (result i32)))
   (import "keel" "input_copy" (func $copy (param i32 i32 i32)))
   (import "keel" "poseidon" (func $pos (param i32 i32 i32 i32) (result i32)))
   (import "keel" "groth16_verify" (func $g16 (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "keel" "bls_verify" (func $bls (param i32 i32 i32 i32) (result i32)))
+  (import "keel" "randomness" (func $rand (param i32 i32 i32) (result i32)))
   (memory 2 2)
   (func $one (result i32) (local $op i32)
     (local.set $op (i32.load (i32.const 4)))
@@ -46,8 +63,10 @@ const LOOP: &str = r#"(module
       (else (if (result i32) (i32.eq (local.get $op) (i32.const 1))
         (then (call $g16 (i32.load (i32.const 8)) (i32.load (i32.const 16)) (i32.load (i32.const 20))
                          (i32.load (i32.const 24)) (i32.load (i32.const 28)) (i32.load (i32.const 12))))
-        (else (call $bls (i32.load (i32.const 16)) (i32.load (i32.const 24)) (i32.load (i32.const 12))
-                         (i32.load (i32.const 28))))))))
+        (else (if (result i32) (i32.eq (local.get $op) (i32.const 2))
+          (then (call $bls (i32.load (i32.const 16)) (i32.load (i32.const 24)) (i32.load (i32.const 12))
+                           (i32.load (i32.const 28))))
+          (else (call $rand (i32.load (i32.const 12)) (i32.load (i32.const 8)) (i32.const 120000)))))))))
   (func (export "run") (local $i i32)
     (call $copy (i32.const 0) (i32.const 0) (call $size))
     (loop $l
@@ -78,16 +97,20 @@ fn call(vm: &Vm, code: &[u8], entry: &str, input: Vec<u8>) -> anyhow::Result<(Du
     let req = CallRequest {
         entry: entry.into(),
         input,
+        // Past block 1, so `randomness(1)` is final.
+        context: CallContext {
+            block_height: 2,
+            ..CallContext::default()
+        },
         limits: GasVector {
             compute: u64::MAX / 4,
             storage_bytes: 0,
             memory_pages: 2,
             bandwidth: 1 << 20,
         },
-        ..CallRequest::default()
     };
     let start = Instant::now();
-    let out = vm.call_prepared(&prepared, req, Box::new(MemoryState::default()))?;
+    let out = vm.call_prepared(&prepared, req, Box::new(BenchState))?;
     let elapsed = start.elapsed();
     if let Err(trap) = out.result {
         anyhow::bail!("bench contract trapped: {trap}");
@@ -182,6 +205,13 @@ fn cases(loop_wasm: &'static [u8]) -> anyhow::Result<Vec<Case>> {
     let pk = sk.public_key().to_bytes();
     let inp = input(20, 2, 0, 32, [&pk, &msg, &sig]);
     push("bls", "bls_verify, 32-byte message".into(), 20, inp);
+    let inp = input(400, 3, 0, 1, [&[], &[], &[]]);
+    push(
+        "randomness",
+        "final beacon value of height 1".into(),
+        400,
+        inp,
+    );
     out.push(Case {
         primitive: "wasm",
         case: "fib (metered contract code, the schedule's reference)".into(),
@@ -206,8 +236,8 @@ fn measure(vm: &Vm, c: &Case, rounds: u32) -> anyhow::Result<CryptoRow> {
         case: c.case.clone(),
         calls: c.calls,
         us_per_call: us,
-        gas_per_call,
-        gas_per_us: gas_per_call as f64 / us.max(1e-9),
+        gas_per_call: Some(gas_per_call),
+        gas_per_us: Some(gas_per_call as f64 / us.max(1e-9)),
     })
 }
 
@@ -248,8 +278,8 @@ fn groth16_cold(rounds: u32) -> anyhow::Result<Vec<CryptoRow>> {
             case: format!("{name}, {n} public inputs, key not cached (host function only)"),
             calls: 1,
             us_per_call: us,
-            gas_per_call: gas,
-            gas_per_us: gas as f64 / us.max(1e-9),
+            gas_per_call: Some(gas),
+            gas_per_us: Some(gas as f64 / us.max(1e-9)),
         });
     }
     Ok(rows)
@@ -272,7 +302,12 @@ pub fn rows(rounds: u32, progress: bool) -> anyhow::Result<Vec<CryptoRow>> {
 }
 
 pub fn run(a: BenchCryptoArgs) -> anyhow::Result<ExitCode> {
-    let rows = rows(a.rounds, !a.json)?;
+    let mut rows = rows(a.rounds, !a.json)?;
+    // Block validation and node-local work, not host functions: here, not in the suite's rows.
+    if !a.json {
+        eprintln!("running the beacon's VRF and VDF…");
+    }
+    rows.extend(super::bench_crypto_beacon::beacon_rows(a.rounds)?);
     if a.json {
         let report = serde_json::json!({ "bench": "crypto", "rows": rows });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -280,16 +315,19 @@ pub fn run(a: BenchCryptoArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "per-call time and gas of each host function, through the VM; gas/µs should sit near \
-         the wasm row (the schedule's calibration)"
+         the wasm row (the schedule's calibration); vrf and vdf are block validation and \
+         node-local work, charged to no contract (gas -)"
     );
     println!(
-        "{:<9} {:<62} {:>12} {:>14} {:>9}",
+        "{:<10} {:<62} {:>12} {:>14} {:>9}",
         "primitive", "case", "µs/call", "gas/call", "gas/µs"
     );
     for r in &rows {
+        let gas = r.gas_per_call.map_or("-".into(), |g| g.to_string());
+        let ratio = r.gas_per_us.map_or("-".into(), |g| format!("{g:.0}"));
         println!(
-            "{:<9} {:<62} {:>12.1} {:>14} {:>9.0}",
-            r.primitive, r.case, r.us_per_call, r.gas_per_call, r.gas_per_us
+            "{:<10} {:<62} {:>12.1} {:>14} {:>9}",
+            r.primitive, r.case, r.us_per_call, gas, ratio
         );
     }
     Ok(ExitCode::SUCCESS)

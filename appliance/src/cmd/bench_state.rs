@@ -16,7 +16,10 @@ pub fn run(a: BenchStateArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let senders = a.senders.max(2);
     let g = genesis::demo(senders, Amount::from_u128(10u128.pow(30)))?;
-    let chain = Chain::init(dir.path(), &g, super::chain::verifier()?)?;
+    let mut chain = Chain::init(dir.path(), &g, super::chain::verifier()?)?;
+    for key in genesis::demo_validator_keys() {
+        chain.add_proposer_key(key);
+    }
     if !a.json {
         eprintln!("signing {} transfers from {senders} accounts…", a.txs);
     }

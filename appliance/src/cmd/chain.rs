@@ -61,7 +61,8 @@ pub enum ChainCmd {
     /// Execute and commit a block from a JSON file: {"txs": ["<signed tx hex>", …],
     /// "timestamp": N (greater than the head's), "proposer": "<a validator's address hex>",
     /// optional "height" and "parent_root" to check}. The chain refuses a timestamp that does
-    /// not follow the head's and a proposer that is not a validator. Exit 0: every transaction
+    /// not follow the head's and a proposer that is not a validator; the keystore must hold the
+    /// proposer's key (the header carries its VRF proof). Exit 0: every transaction
     /// succeeded; 2: one FAILED or was REJECTED (the block is committed); 1: error.
     ExecBlock {
         /// The block file.
@@ -83,6 +84,11 @@ pub enum ChainCmd {
         #[arg(long, default_value_t = 16)]
         txs: u32,
     },
+    /// The randomness beacon of HEIGHT (default: the newest final one): its value, the
+    /// proposer's VRF proof and the VDF output and proof, re-verified. `--verify FILE` checks a
+    /// record printed with `--json` (FILE, or - for stdin) without any database. Exit 0: final
+    /// and verified; 2: it does not verify; 3: not final yet; 1: error.
+    Beacon(super::beacon::BeaconArgs),
     /// Verify the pinned genesis routines (hashes and checker, as init does) and compare this
     /// machine's build of them with the pinned objects. Exit 0: all identical; 2: the local
     /// build differs (reported, not used: the chain runs the pinned objects); 1: error.
@@ -246,8 +252,21 @@ pub fn open(data: &DataDir) -> anyhow::Result<Chain> {
             daemon.describe(),
         );
     }
-    Chain::open(&data.dir, verifier()?)
-        .with_context(|| format!("cannot open the chain in {}", data.dir.display()))
+    let mut chain = Chain::open(&data.dir, verifier()?)
+        .with_context(|| format!("cannot open the chain in {}", data.dir.display()))?;
+    add_keystore_proposers(&mut chain, &data.keystore())?;
+    Ok(chain)
+}
+
+/// Lets `chain` propose blocks (sign their VRF proofs) for every key of the keystore at `path`,
+/// if there is one: the keys of a node's own validators. A missing keystore adds none.
+pub fn add_keystore_proposers(chain: &mut Chain, path: &std::path::Path) -> anyhow::Result<()> {
+    if path.exists() {
+        for key in keystore_secrets(path)? {
+            chain.add_proposer_key(key);
+        }
+    }
+    Ok(())
 }
 
 pub fn parse_hex<const N: usize>(what: &str, s: &str) -> anyhow::Result<[u8; N]> {
@@ -337,6 +356,7 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        ChainCmd::Beacon(a) => super::beacon::run(&a),
         ChainCmd::GenesisCheck { dir, json } => super::genesis::check(dir.as_deref(), json),
         ChainCmd::GenesisPin { out } => super::genesis::pin(&out),
         ChainCmd::Status {
@@ -367,9 +387,9 @@ pub fn run_chain(cmd: ChainCmd) -> anyhow::Result<ExitCode> {
             let spec: BlockFile = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a block file", file.display()))?;
             let chain = open(&data)?;
-            let mut header = chain.next_local_header()?;
-            header.timestamp = spec.timestamp;
-            header.proposer = parse_hex::<32>("proposer", &spec.proposer)?;
+            // The proposer's VRF proof needs its key: the keystore must hold it.
+            let proposer = parse_hex::<32>("proposer", &spec.proposer)?;
+            let mut header = chain.next_header(spec.timestamp, proposer)?;
             if let Some(h) = spec.height {
                 header.height = h;
             }

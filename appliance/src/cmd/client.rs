@@ -10,7 +10,7 @@ use super::exit;
 use super::proven::Proven;
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use keel_chain::{Block, BlockHeader, SignedTx, decode, encode};
+use keel_chain::{Block, SignedTx, decode, encode};
 use keel_client::Client;
 use keel_protocol::{Request, Response};
 use serde_json::json;
@@ -122,18 +122,17 @@ fn submit_block(conn: &Conn, txs: Vec<SignedTx>) -> anyhow::Result<Vec<u8>> {
         .map(|k| keel_chain::address_of(&k.public_key().to_bytes()))
         .with_context(|| format!("no key {i} in {}", conn.keystore.display()))?;
     let mut c = connect(conn)?;
-    let s = status(&mut c, conn)?;
-    let detail: serde_json::Value = serde_json::from_slice(&s.detail).unwrap_or_default();
-    let parent_time = detail["timestamp"].as_u64().unwrap_or(s.height);
-    let block = Block {
-        header: BlockHeader {
-            height: s.height + 1,
-            parent_root: s.state_root,
-            timestamp: parent_time + 1,
-            proposer,
-        },
-        txs,
+    // The daemon makes the header (the proposer's VRF proof, the due VDF output; its keystore
+    // must hold the proposer's key); its packed transactions are replaced by `txs`.
+    let request = keel_protocol::BuildRequest {
+        proposer,
+        ..keel_protocol::BuildRequest::default()
     };
+    let header = match ask(&mut c, conn, &Request::BuildBlock(request))? {
+        Response::BlockBuilt { block, .. } => keel_chain::decode::<Block>("block", &block)?.header,
+        other => bail!("unexpected answer: {}", kind(&other)),
+    };
+    let block = Block { header, txs };
     match ask(
         &mut c,
         conn,

@@ -3,9 +3,11 @@
 pub mod analyze;
 pub mod attacks;
 pub mod audit;
+pub mod beacon;
 pub mod bench;
 pub mod bench_attack;
 pub mod bench_crypto;
+pub mod bench_crypto_beacon;
 pub mod bench_exec;
 pub mod bench_jit;
 pub mod bench_pipeline;

@@ -179,6 +179,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         create_demo_chain(&cfg, &keystore, block_verifier())?
     };
+    // `BuildBlock` signs the VRF proofs of the validators whose keys are in the keystore.
+    super::chain::add_keystore_proposers(&mut chain, &keystore)?;
     // Which routines contracts may call is decided by governance, in the chain state.
     let engine = cfg.routine_engine()?;
     chain.set_routine_engine(engine)?;
@@ -208,13 +210,15 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let store_thread = crate::daemon::reopener::StoreThread::spawn()?;
     crate::daemon::reopener::attach(&mut chain, &store_thread);
     let reopen: crate::daemon::store::Opener = {
-        let (dir, block_verifier, st) = (
+        let (dir, block_verifier, st, keystore) = (
             cfg.data_dir.clone(),
             block_verifier.clone(),
             store_thread.clone(),
+            keystore.clone(),
         );
         store_thread.opener(Box::new(move || {
             let mut c = Chain::open(&dir, block_verifier())?;
+            super::chain::add_keystore_proposers(&mut c, &keystore)?;
             c.set_routine_engine(engine)?;
             c.set_exec_mode(exec);
             crate::daemon::reopener::attach(&mut c, &st);

@@ -5,8 +5,7 @@
 
 use anyhow::{Context, bail};
 use keel_chain::{
-    Amount, Block, BlockHeader, CallData, Receipt, SignedTx, Transaction, TxKind, address_of,
-    encode,
+    Amount, Block, CallData, Receipt, SignedTx, Transaction, TxKind, address_of, encode,
 };
 use keel_client::{Client, Endpoint};
 use keel_crypto::SecretKey;
@@ -65,20 +64,17 @@ fn submit_block(
     validator: &SecretKey,
     txs: Vec<SignedTx>,
 ) -> anyhow::Result<keel_chain::BlockResult> {
-    let s = match expect_ok(c.call(&Request::Status)?)? {
-        Response::Status(s) => s,
-        other => bail!("unexpected answer to Status: {other:?}"),
+    // The daemon makes the header (the proposer's VRF proof, the due VDF output): the block
+    // `BuildBlock` packed is replaced by these transactions (the header does not depend on them).
+    let request = keel_protocol::BuildRequest {
+        proposer: address_of(&validator.public_key().to_bytes()),
+        ..keel_protocol::BuildRequest::default()
     };
-    let detail: serde_json::Value = serde_json::from_slice(&s.detail).unwrap_or_default();
-    let block = Block {
-        header: BlockHeader {
-            height: s.height + 1,
-            parent_root: s.state_root,
-            timestamp: detail["timestamp"].as_u64().unwrap_or(s.height) + 1,
-            proposer: address_of(&validator.public_key().to_bytes()),
-        },
-        txs,
+    let header = match expect_ok(c.call(&Request::BuildBlock(request))?)? {
+        Response::BlockBuilt { block, .. } => keel_chain::decode::<Block>("block", &block)?.header,
+        other => bail!("unexpected answer to BuildBlock: {other:?}"),
     };
+    let block = Block { header, txs };
     match expect_ok(c.call(&Request::SubmitBlock {
         block: encode(&block),
     })?)? {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use keel_chain::state_access::prices_key;
-use keel_chain::{Address, Block, BlockHeader, Chain, ChainConfig, SignedTx, decode, encode};
+use keel_chain::{Address, Block, Chain, ChainConfig, SignedTx, decode, encode};
 use keel_crypto::{SignatureVerifier, VerifyItem};
 use keel_mempool::{AdmitError, BlockLimits, Mempool, VerdictCache};
 use keel_protocol::{BuildRequest, ErrorCode, Response};
@@ -223,7 +223,7 @@ impl DaemonPool {
     pub fn build(&self, chain: &Chain, req: &BuildRequest) -> Response {
         let built = (|| -> Result<(Block, serde_json::Value), keel_chain::ChainError> {
             let config = chain.config()?;
-            let (height, parent_root) = chain.head()?;
+            let (height, _) = chain.head()?;
             let prices = match chain.get(&prices_key())? {
                 Some(b) => decode("prices", &b)
                     .map_err(|e| keel_chain::ChainError::Record(format!("stored prices: {e}")))?,
@@ -252,12 +252,10 @@ impl DaemonPool {
                 "left_out": packed.left_out,
                 "pending": self.lock().stats().txs,
             });
-            let header = BlockHeader {
-                height: height.saturating_add(1),
-                parent_root,
-                timestamp,
-                proposer: req.proposer,
-            };
+            // The proposer's VRF proof and the due VDF output (`ChainError::NoProposerKey` if
+            // this node holds no key for the proposer).
+            let header = chain.next_header(timestamp, req.proposer)?;
+
             Ok((
                 Block {
                     header,

@@ -53,8 +53,11 @@ impl TestChain {
     pub fn new(contract: &[u8], tests: &[u8], budget: TxBudget) -> Result<TestChain, DevError> {
         let dir = tempfile::tempdir().map_err(DevError::io(std::env::temp_dir()))?;
         let genesis = demo(1, Amount::from_u128(10u128.pow(30))).map_err(chain_error)?;
-        let chain =
+        let mut chain =
             Chain::init(dir.path(), &genesis, Box::new(SingleVerifier)).map_err(chain_error)?;
+        for key in keel_chain::genesis::demo_validator_keys() {
+            chain.add_proposer_key(key);
+        }
         let me = address_of(&demo_key(SENDER).public_key().to_bytes());
         let deploy = |nonce, code: &[u8]| {
             sign(

@@ -7,7 +7,9 @@
 //!
 //! Header rules (checked by [`check_header`] before any transaction runs): the timestamp is
 //! strictly greater than the parent's (genesis counts as 0), and the proposer is one of the
-//! validators in the parent state's governance records.
+//! validators in the parent state's governance records. A block to commit must also carry the
+//! proposer's valid VRF proof and, when due, the VDF output ([`check_block_header`],
+//! `beacon.rs`); a simulated header need not.
 
 use crate::executor::{Block, BlockHeader};
 use crate::genesis::Genesis;
@@ -25,6 +27,16 @@ pub enum HeaderError {
     StaleTimestamp { parent: u64, got: u64 },
     #[error("proposer {} is not a validator", hex::encode(proposer))]
     UnknownProposer { proposer: Address },
+    #[error("the VRF public key is not the proposer's (its address differs)")]
+    VrfKeyNotProposer,
+    #[error("bad VRF proof: {0}")]
+    BadVrf(keel_beacon::VrfError),
+    #[error("the beacon seed of height {height} is not in the state")]
+    MissingSeed { height: u64 },
+    #[error("the block must carry the beacon of height {due:?}, but carries {got:?}")]
+    BeaconSchedule { due: Option<u64>, got: Option<u64> },
+    #[error("bad VDF output: {0}")]
+    BadVdf(keel_beacon::VdfError),
 }
 
 /// The raw state key of the last committed block's timestamp (`u64` little-endian).
@@ -59,6 +71,17 @@ pub fn check_header<B: ChainBase>(
         }));
     }
     Ok(Ok(()))
+}
+
+/// [`check_header`] plus the beacon evidence (`beacon.rs`): what a block must pass to commit.
+pub fn check_block_header<B: ChainBase>(
+    a: &Access<'_, B>,
+    header: &BlockHeader,
+) -> Result<Result<(), HeaderError>, AccessError> {
+    if let Err(e) = check_header(a, header)? {
+        return Ok(Err(e));
+    }
+    crate::beacon::check(a, &a.config()?, header)
 }
 
 /// Adds what every block commits besides its transactions' writes: its timestamp (for the

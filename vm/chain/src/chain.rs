@@ -2,7 +2,10 @@
 //! `execute_block` committing atomically (one redb write transaction per block).
 
 use crate::audit::{AuditLog, audit_dir};
-use crate::blocks::{BlockRecord, GenesisRecord, check_header, parent_timestamp};
+use crate::beacon::{BeaconEvidence, VrfEvidence};
+use crate::blocks::{
+    BlockRecord, GenesisRecord, check_block_header, check_header, parent_timestamp,
+};
 use crate::config::ChainConfig;
 use crate::executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 use crate::genesis::Genesis;
@@ -14,16 +17,22 @@ use crate::routines::RoutineCache;
 use crate::state_access::{Access, AccessError};
 use crate::tx::SignedTx;
 use crate::types::{Account, Address};
-use keel_crypto::{KeyCache, SignatureVerifier};
+use keel_beacon::BeaconWorker;
+use keel_crypto::{KeyCache, SecretKey, SignatureVerifier};
 use keel_ebpf_bridge::{Engine, JitCompile};
 use keel_state::{Overlay, StateDb, StateProof};
 use keel_vm::engine::choice::EngineChoice;
 use keel_vm::{Vm, VmConfig};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 /// A value, its proof, and the height and root it proves against.
 pub type Proven = (Option<Vec<u8>>, StateProof, u64, [u8; 32]);
+
+/// How long [`Chain::next_header`] waits for a due VDF output.
+pub const BEACON_WAIT: Duration = Duration::from_secs(600);
 
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./keel-data";
@@ -48,6 +57,10 @@ pub struct Chain {
     keys: Mutex<KeyCache>,
     /// Which executor runs blocks (node-local; every mode gives the same results).
     exec: ExecMode,
+    /// Proposer keys this node builds blocks for (their VRF proofs), by address.
+    proposer_keys: BTreeMap<Address, SecretKey>,
+    /// The background VDF evaluator, started with the first block built or committed.
+    beacon: OnceLock<Result<BeaconWorker, String>>,
 }
 
 /// What only the (single) writer touches.
@@ -82,6 +95,8 @@ impl Chain {
             }),
             keys: Mutex::new(KeyCache::default()),
             exec: ExecMode::node_default(),
+            proposer_keys: BTreeMap::new(),
+            beacon: OnceLock::new(),
         })
     }
 
@@ -120,6 +135,8 @@ impl Chain {
             }),
             keys: Mutex::new(KeyCache::default()),
             exec: ExecMode::node_default(),
+            proposer_keys: BTreeMap::new(),
+            beacon: OnceLock::new(),
         })
     }
 
@@ -219,19 +236,110 @@ impl Chain {
         Ok(Access { overlay: &mut o }.account(addr)?)
     }
 
-    /// A header for the next block on the current head.
+    /// Lets this node build blocks for the validator whose key `key` is: [`Chain::next_header`]
+    /// signs their VRF proofs with it. Node-local (a key changes who can propose, not results).
+    pub fn add_proposer_key(&mut self, key: SecretKey) {
+        let address = crate::types::address_of(&key.public_key().to_bytes());
+        self.proposer_keys.insert(address, key);
+    }
+
+    /// The addresses this node holds proposer keys for.
+    pub fn proposer_addresses(&self) -> Vec<Address> {
+        self.proposer_keys.keys().copied().collect()
+    }
+
+    /// A header for the next block on the current head, proposed by `proposer`: its VRF proof
+    /// (made with the key [`Chain::add_proposer_key`] gave) and, when due, the VDF output from
+    /// the background evaluator. Waits for that output at most [`BEACON_WAIT`] (it was queued
+    /// when its seed was committed, `lag` blocks earlier, so it is normally ready).
+    ///
+    /// Errors: `NoProposerKey` without the proposer's key; `Beacon` if the VDF output cannot be
+    /// had in time.
     pub fn next_header(
         &self,
         timestamp: u64,
         proposer: Address,
     ) -> Result<BlockHeader, ChainError> {
+        let key = self
+            .proposer_keys
+            .get(&proposer)
+            .ok_or_else(|| ChainError::NoProposerKey {
+                proposer: hex::encode(proposer),
+            })?;
         let (h, root) = self.head()?;
+        let height = next_height(h)?;
+        let config = self.config()?;
+        let prev_seed = self.beacon_seed(h)?;
         Ok(BlockHeader {
-            height: next_height(h)?,
+            height,
             parent_root: root,
             timestamp,
             proposer,
+            vrf: VrfEvidence::prove(key, config.chain_id, height, prev_seed),
+            beacon: self.due_beacon(&config, height)?,
         })
+    }
+
+    /// seed`height` in the head state. Errors: `Beacon` if it is no longer (or not yet) kept.
+    pub fn beacon_seed(&self, height: u64) -> Result<[u8; 32], ChainError> {
+        let config = self.config()?;
+        self.read(|a| crate::beacon::seed_at(a, &config, height))?
+            .ok_or_else(|| ChainError::Beacon(format!("no seed for height {height} in the state")))
+    }
+
+    /// The final beacon value of `height` in the head state, if any.
+    pub fn beacon_value(&self, height: u64) -> Result<Option<[u8; 32]>, ChainError> {
+        self.read(|a| crate::beacon::final_value(a, height))
+    }
+
+    /// The VDF evidence block `height` must carry (none before `lag + 1`).
+    fn due_beacon(
+        &self,
+        config: &ChainConfig,
+        height: u64,
+    ) -> Result<Option<BeaconEvidence>, ChainError> {
+        let Some(p) = config.beacon.due_at(height) else {
+            return Ok(None);
+        };
+        let seed = self.beacon_seed(p.saturating_sub(1))?;
+        let worker = self.beacon_worker(config)?;
+        let out = worker
+            .wait(seed, BEACON_WAIT)
+            .ok_or_else(|| {
+                ChainError::Beacon(format!("the VDF output for height {p} is not ready"))
+            })?
+            .map_err(|e| ChainError::Beacon(e.to_string()))?;
+        Ok(Some(BeaconEvidence {
+            height: p,
+            output: out.output,
+            proof: out.proof,
+        }))
+    }
+
+    /// The background VDF evaluator (started on first use with the chain's parameters).
+    fn beacon_worker(&self, config: &ChainConfig) -> Result<&BeaconWorker, ChainError> {
+        self.beacon
+            .get_or_init(|| {
+                let params = config.beacon.vdf().map_err(|e| e.to_string())?;
+                BeaconWorker::start(params).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| ChainError::Beacon(e.clone()))
+    }
+
+    /// Queues the VDF of the newest seed, so that it is ready when its block is due. Only for
+    /// nodes that propose; a failure is logged (the builder waits or reports it later).
+    fn prefetch_beacon(&self, height: u64) {
+        if self.proposer_keys.is_empty() {
+            return;
+        }
+        let queued = self.config().and_then(|config| {
+            let seed = self.beacon_seed(height)?;
+            Ok(self.beacon_worker(&config)?.request(seed))
+        });
+        if let Err(e) = queued {
+            tracing::warn!(height, "cannot queue the VDF evaluation: {e}");
+        }
     }
 
     /// The head block's timestamp (0 at genesis): the next block's must be greater.
@@ -243,11 +351,28 @@ impl Chain {
     /// A header for node-local tools that build blocks themselves (CLI commands, benchmarks,
     /// simulations): the head's timestamp + 1 and the first validator as proposer. Never a
     /// clock: the timestamp follows the chain, not the machine.
+    ///
+    /// The proposer is the first validator this node holds a key for (the header is then
+    /// complete and commits); without one, the first validator with no VRF proof, which serves
+    /// only for [`Chain::simulate`].
     pub fn next_local_header(&self) -> Result<BlockHeader, ChainError> {
         let validators = self.read(crate::governance::validators)?;
-        let proposer = validators.first().map_or([0; 32], |v| v.address);
         let timestamp = self.head_timestamp()?.saturating_add(1);
-        self.next_header(timestamp, proposer)
+        if let Some(v) = validators
+            .iter()
+            .find(|v| self.proposer_keys.contains_key(&v.address))
+        {
+            return self.next_header(timestamp, v.address);
+        }
+        let (h, root) = self.head()?;
+        Ok(BlockHeader {
+            height: next_height(h)?,
+            parent_root: root,
+            timestamp,
+            proposer: validators.first().map_or([0; 32], |v| v.address),
+            vrf: VrfEvidence::none(),
+            beacon: None,
+        })
     }
 
     /// Executes `block` on the head and commits it atomically with its receipts. Concurrent
@@ -267,7 +392,10 @@ impl Chain {
                 got: hex::encode(block.header.parent_root),
             });
         }
-        self.check_header(&block.header)?;
+        {
+            let mut o = Overlay::new(self.db.view()?);
+            check_block_header(&Access { overlay: &mut o }, &block.header)??;
+        }
         let exec = Executor {
             vm: &self.vm,
             verifier: self.verifier.as_ref(),
@@ -296,6 +424,8 @@ impl Chain {
             );
         }
 
+        drop(writer);
+        self.prefetch_beacon(block.header.height);
         // The stored record carries the root too, so `block_result` returns exactly this.
         Ok(executed.result)
     }
@@ -390,6 +520,11 @@ impl Chain {
     /// A raw state value at the head.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ChainError> {
         Ok(self.db.get(key)?)
+    }
+
+    /// A raw state value as of block `height` (its committed state). Errors: an unknown height.
+    pub fn get_at(&self, key: &[u8], height: u64) -> Result<Option<Vec<u8>>, ChainError> {
+        Ok(self.db.get_at(key, height)?)
     }
 
     /// A value and its proof against the head root.

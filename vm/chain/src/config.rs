@@ -1,6 +1,7 @@
 //! Chain configuration: fee market, rent and intrinsic costs. Stored in the state at genesis, so
 //! every node executes with the same numbers.
 
+use crate::beacon::BeaconParams;
 use crate::fees::FeeParams;
 use crate::rent::RentParams;
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -21,6 +22,10 @@ pub struct ChainConfig {
     pub account_bytes: u64,
     /// Most transactions in one block.
     pub max_block_txs: u32,
+    /// The randomness beacon: VDF group and delay, and the lag after which a height's beacon
+    /// is final (`beacon.rs`).
+    #[serde(default)]
+    pub beacon: BeaconParams,
 }
 
 impl ChainConfig {
@@ -35,6 +40,7 @@ impl ChainConfig {
             data_compute_per_byte: 8,
             account_bytes: 128,
             max_block_txs: 20_000,
+            beacon: BeaconParams::default(),
         }
     }
 }

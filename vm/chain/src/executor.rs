@@ -49,6 +49,12 @@ pub struct BlockHeader {
     pub parent_root: [u8; 32],
     pub timestamp: u64,
     pub proposer: Address,
+    /// The proposer's key and VRF proof over (chain id, height, previous seed) (`beacon.rs`).
+    #[serde(default)]
+    pub vrf: crate::beacon::VrfEvidence,
+    /// The VDF output for height `height − lag`, from height `lag + 1` on (`beacon.rs`).
+    #[serde(default)]
+    pub beacon: Option<crate::beacon::BeaconEvidence>,
 }
 
 impl BlockHeader {
@@ -97,6 +103,13 @@ pub enum ChainError {
     HeightExhausted,
     #[error("bad block header: {0}")]
     Header(#[from] crate::blocks::HeaderError),
+    /// A block for `proposer` was asked for, but this node holds no key for it to make the
+    /// header's VRF proof.
+    #[error("this node holds no proposer key for {proposer}: it cannot make the block's VRF proof")]
+    NoProposerKey { proposer: String },
+    /// The VDF output a block must carry is not available (evaluation failed or timed out).
+    #[error("randomness beacon: {0}")]
+    Beacon(String),
 }
 
 /// Executes blocks with a VM and a signature verifier.
@@ -355,6 +368,13 @@ impl Executor<'_> {
             overlay: &mut overlay,
         }
         .put_prices(&next);
+        crate::beacon::commit(
+            &mut Access {
+                overlay: &mut overlay,
+            },
+            &start.config,
+            header,
+        )?;
         let mut writes = overlay.into_writes()?;
         let receipts_root = crate::blocks::commit_block_facts(&mut writes, header, &receipts);
         timings.execute = started.elapsed();

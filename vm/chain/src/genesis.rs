@@ -80,6 +80,12 @@ pub fn demo(n: u32, balance: Amount) -> Result<Genesis, GenesisError> {
     })
 }
 
+/// The secret keys of the demo validators (keys `0..DEMO_VALIDATORS`): what a node-local tool
+/// on a demo chain proposes blocks with ([`crate::Chain::add_proposer_key`]).
+pub fn demo_validator_keys() -> Vec<SecretKey> {
+    (0..DEMO_VALIDATORS).map(demo_key).collect()
+}
+
 /// One keystore entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyEntry {

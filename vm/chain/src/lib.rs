@@ -8,6 +8,8 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod audit;
+pub mod beacon;
+pub mod beacon_record;
 pub mod blocks;
 pub mod chain;
 pub mod config;

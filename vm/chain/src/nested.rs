@@ -38,6 +38,13 @@ impl<B: ChainBase> StateView for StorageReader<B> {
             .storage(contract, key)
             .map_err(state_error)
     }
+
+    /// The value `beacon.rs` stored once the height's VDF output was carried: the state holds
+    /// final values only, so this is the whole finality rule on the chain side.
+    fn beacon(&mut self, height: u64) -> Result<Option<[u8; 32]>, StateError> {
+        let mut o = lock(&self.shared);
+        crate::beacon::final_value(&Access { overlay: &mut o }, height).map_err(state_error)
+    }
 }
 
 fn state_error(e: AccessError) -> StateError {

@@ -210,7 +210,7 @@ fn the_token_contract_runs_on_chain_with_u256_balances() {
 fn blocks_must_follow_the_head() {
     let dir = tempfile::tempdir().unwrap();
     let chain = new_chain(dir.path());
-    let mut header = chain.next_header(1, PROPOSER).unwrap();
+    let mut header = chain.next_header(1, *PROPOSER).unwrap();
     header.height += 1;
     assert!(matches!(
         chain.execute_block(&Block {
@@ -277,7 +277,7 @@ fn results_are_stored_and_survive_reopening() {
 fn a_block_whose_timestamp_does_not_increase_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let chain = new_chain(dir.path());
-    let header = chain.next_header(100, PROPOSER).unwrap();
+    let header = chain.next_header(100, *PROPOSER).unwrap();
     chain
         .execute_block(&Block {
             header,
@@ -285,7 +285,7 @@ fn a_block_whose_timestamp_does_not_increase_is_refused() {
         })
         .unwrap();
     for stale in [100, 99] {
-        let header = chain.next_header(stale, PROPOSER).unwrap();
+        let header = chain.next_header(stale, *PROPOSER).unwrap();
         let refused = chain.execute_block(&Block {
             header,
             txs: vec![],
@@ -300,7 +300,7 @@ fn a_block_whose_timestamp_does_not_increase_is_refused() {
         );
     }
     assert_eq!(chain.head().unwrap().0, 1);
-    let header = chain.next_header(101, PROPOSER).unwrap();
+    let header = chain.next_header(101, *PROPOSER).unwrap();
     chain
         .execute_block(&Block {
             header,
@@ -312,9 +312,10 @@ fn a_block_whose_timestamp_does_not_increase_is_refused() {
 #[test]
 fn a_block_from_a_proposer_outside_the_validator_set_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = new_chain(dir.path());
+    let mut chain = new_chain(dir.path());
     for stranger in [[0u8; 32], [0x11; 32]] {
-        let header = chain.next_header(1, stranger).unwrap();
+        let mut header = chain.next_header(1, *PROPOSER).unwrap();
+        header.proposer = stranger;
         assert!(matches!(
             chain.simulate(&header, &[]),
             Err(ChainError::Header(HeaderError::UnknownProposer { .. }))
@@ -324,7 +325,8 @@ fn a_block_from_a_proposer_outside_the_validator_set_is_refused() {
             Err(ChainError::Header(HeaderError::UnknownProposer { proposer })) if proposer == stranger
         ));
     }
-    // Any validator may propose.
+    // Any validator may propose (with its key for the VRF proof).
+    chain.add_proposer_key(key(2));
     let header = chain.next_header(1, addr(2)).unwrap();
     chain
         .execute_block(&Block {

@@ -56,7 +56,9 @@ impl Node {
             height,
             parent_root: [0; 32],
             timestamp: 1_700_000_000 + height,
-            proposer: PROPOSER,
+            proposer: *PROPOSER,
+            vrf: Default::default(),
+            beacon: None,
         };
         let done = exec.execute(self.state.clone(), &header, txs).unwrap();
         for (k, v) in &done.writes {

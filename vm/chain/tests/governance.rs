@@ -589,7 +589,7 @@ fn contract_upgrades_schedule_and_fee_changes_apply_at_their_height_and_replay_i
     let mut blocks: Vec<Block> = Vec::new();
     let mut run = |chain: &mut Chain, txs: Vec<SignedTx>| {
         let (h, _) = chain.head().unwrap();
-        let header = chain.next_header(1_700_000_000 + h, PROPOSER).unwrap();
+        let header = chain.next_header(1_700_000_000 + h, *PROPOSER).unwrap();
         let b = Block { header, txs };
         let r = chain.execute_block(&b).unwrap();
         blocks.push(b);
@@ -708,7 +708,9 @@ fn a_node_stops_at_a_feature_version_it_does_not_implement() {
         height: 1,
         parent_root: [0; 32],
         timestamp: 0,
-        proposer: PROPOSER,
+        proposer: *PROPOSER,
+        vrf: Default::default(),
+        beacon: None,
     };
     // Every gate at a version this binary implements: the block executes.
     assert!(exec.execute(base.clone(), &header, &[]).is_ok());
@@ -789,7 +791,9 @@ fn a_checker_rules_version_this_binary_does_not_implement_halts_the_node_before_
         height: 1,
         parent_root: [0; 32],
         timestamp: 0,
-        proposer: PROPOSER,
+        proposer: *PROPOSER,
+        vrf: Default::default(),
+        beacon: None,
     };
     match exec.execute(base, &header, &[]) {
         Err(ChainError::UnsupportedFeature { name, version }) => {

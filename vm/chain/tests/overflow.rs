@@ -47,7 +47,9 @@ fn execute(base: Base, txs: &[SignedTx]) -> Result<(BlockResult, Base), ChainErr
         height: 1,
         parent_root: [0; 32],
         timestamp: 0,
-        proposer: PROPOSER,
+        proposer: *PROPOSER,
+        vrf: Default::default(),
+        beacon: None,
     };
     let executed = exec.execute(base.clone(), &header, txs)?;
     let mut after = base;
@@ -106,11 +108,11 @@ fn a_transfer_that_would_overflow_the_recipient_fails_and_moves_nothing() {
 fn a_priority_fee_that_would_overflow_the_proposer_stops_the_block_instead_of_vanishing() {
     let base = state(&[
         (addr(0), rich(U256::from(10u128.pow(30)))),
-        (PROPOSER, rich(U256::MAX)),
+        (*PROPOSER, rich(U256::MAX)),
     ]);
     match execute(base, &[transfer(0, 0, addr(2), 1)]) {
         Err(ChainError::BalanceOverflow { account }) => {
-            assert_eq!(account, hex::encode(PROPOSER));
+            assert_eq!(account, hex::encode(*PROPOSER));
         }
         Err(e) => panic!("wrong error: {e}"),
         Ok((r, _)) => panic!("the tip was dropped: {:?}", r.receipts),

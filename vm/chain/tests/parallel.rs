@@ -76,7 +76,9 @@ fn exec_on(
         height,
         parent_root: [0; 32],
         timestamp: height,
-        proposer: PROPOSER,
+        proposer: *PROPOSER,
+        vrf: Default::default(),
+        beacon: None,
     };
     let done = exec
         .execute_with(mode, base.clone(), &header, txs)

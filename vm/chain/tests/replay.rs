@@ -26,9 +26,16 @@ use std::sync::{Mutex, OnceLock};
 /// The fixture's state root after its last block. It changes only when consensus changes (a
 /// new rule, an encoding, a genesis): then update it deliberately, in the same commit. The
 /// genesis routines are pinned data (`vm/chain/genesis/`), so every machine gets this root.
-// Re-pinned for ABI v1's `poseidon` and `groth16_verify` (issue 21): the fixture's governance
-// transaction carries `GasSchedule::v1()` as JSON, which now prices two more host functions.
-const FIXTURE_ROOT: &str = "f116408d312a73e3fd9b03c1c7aa9ab1fdd0aff47aaebf2429a6c1a5d0dd845a";
+// Re-pinned for the randomness beacon (issue 21): headers carry the proposer's VRF proof and
+// the VDF output, the state keeps the beacon seeds and final values, the genesis config holds
+// the beacon parameters, and the tests' proposer became the address of a key (to sign its VRF
+// proofs). Checked when re-pinning: all 210 blocks' receipts roots and gas vectors are
+// unchanged; only these state entries (and the proposer's tip account) differ.
+// Re-pinned for `keel.randomness` (ABI v1 addition): the fixture's governance schedule is
+// `GasSchedule::v1()` with changes, so its JSON gained the new price. Checked when re-pinning:
+// every receipt of all 210 blocks has the same gas vector as before except that proposal's
+// (27 more bytes, `,{"base":1000,"per_byte":0}`: +27 bandwidth, +540 compute).
+const FIXTURE_ROOT: &str = "2ee0fcb4464b0e404fa1f2490c0b1a283a336f344769dd21cdbbf123d280310d";
 
 /// The fixture chain, generated once per test process; the lock serializes opening it.
 fn fixture() -> &'static Mutex<tempfile::TempDir> {

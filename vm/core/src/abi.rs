@@ -79,6 +79,7 @@ pub enum HostFn {
     HandleCount,
     Poseidon,
     Groth16Verify,
+    Randomness,
 }
 
 /// One row of the ABI table.
@@ -158,6 +159,7 @@ pub const HOST_FUNCTIONS: &[HostFnSpec] = &[
     spec(HostFn::HandleCount, "handle_count", P0, R_I32),
     spec(HostFn::Poseidon, "poseidon", P4, R_I32),
     spec(HostFn::Groth16Verify, "groth16_verify", P6, R_I32),
+    spec(HostFn::Randomness, "randomness", P3, R_I32),
 ];
 
 const fn spec(

@@ -30,6 +30,13 @@ pub trait StateView: Send + 'static {
         contract: &Address,
         key: &[u8],
     ) -> Result<Option<Vec<u8>>, StateError>;
+
+    /// The final randomness-beacon value of block `height`, if it is final in this state
+    /// (`keel.randomness`). A view without a beacon (tests, the CLI's local calls) has none.
+    fn beacon(&mut self, height: u64) -> Result<Option<[u8; 32]>, StateError> {
+        let _ = height;
+        Ok(None)
+    }
 }
 
 /// A [`StateView`] over an in-memory map, for tests, the CLI and benchmarks.

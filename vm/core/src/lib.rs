@@ -28,6 +28,7 @@ mod floats;
 pub mod gas;
 pub mod handles;
 pub mod host;
+pub mod host_randomness;
 pub mod host_zk;
 mod intrinsics;
 pub mod kills;

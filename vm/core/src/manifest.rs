@@ -19,7 +19,7 @@
 //! | `0x06` | call only through handles received from a caller | — |
 //! | `0x07` | any activated native routine | — |
 //! | `0x08` | one native routine | routine id, u32 little-endian |
-//! | `0x09` | crypto host functions (`bls_*`, `poseidon`, `groth16_verify`) | — |
+//! | `0x09` | crypto host functions (`bls_*`, `poseidon`, `groth16_verify`, `randomness`) | — |
 //! | `0x0A` | re-entrancy opt-in | — |
 //!
 //! Unknown tags, truncated payloads, a missing or wrong version byte and more than
@@ -230,7 +230,8 @@ impl Manifest {
             | HostFn::BlsAggregateVerify
             | HostFn::BlsFastAggregateVerify
             | HostFn::Poseidon
-            | HostFn::Groth16Verify => Some(Capability::Crypto),
+            | HostFn::Groth16Verify
+            | HostFn::Randomness => Some(Capability::Crypto),
             HostFn::Call | HostFn::HandleForContract => Some(Capability::Calls),
             _ => None,
         }

@@ -180,6 +180,9 @@ impl GasSchedule {
                 // per public input (32 bytes) a G1 decode, subgroup check and scalar
                 // multiplication ≈ 250 µs. A cache hit is faster but costs the same.
                 HostFn::Groth16Verify => hc(12_000_000, 12_500),
+                // One state read of a 32-byte value (the VDF proof was verified in block
+                // validation): a `storage_read` of a ~20-byte key and 32-byte value, ≈ 800 + 2·52.
+                HostFn::Randomness => hc(1_000, 0),
             })
             .collect();
         GasSchedule {

@@ -61,6 +61,13 @@ impl SecretKey {
         Signature(self.0.sign(msg, SIGNATURE_DST, &[]))
     }
 
+    /// Signs `msg` under another domain separation tag `dst` (e.g. the VRF's), so that the
+    /// signature is never valid as a transaction signature or a proof of possession.
+    /// Deterministic, and unique for a validated key: the basis of the BLS VRF.
+    pub fn sign_with_dst(&self, msg: &[u8], dst: &[u8]) -> Signature {
+        Signature(self.0.sign(msg, dst, &[]))
+    }
+
     /// A proof of possession: a signature over this key's compressed public key under
     /// [`POP_DST`]. A validator presents it once, at registration or handshake.
     pub fn prove_possession(&self) -> Signature {
@@ -112,6 +119,12 @@ impl PublicKey {
     pub fn verify_possession(&self, proof: &Signature) -> bool {
         let msg = self.to_bytes();
         proof.0.verify(true, &msg, POP_DST, &[], &self.0, false) == blst::BLST_ERROR::BLST_SUCCESS
+    }
+
+    /// Verifies a signature made by [`SecretKey::sign_with_dst`] under `dst`, including the
+    /// subgroup check of the signature.
+    pub fn verify_with_dst(&self, msg: &[u8], dst: &[u8], sig: &Signature) -> bool {
+        sig.0.verify(true, msg, dst, &[], &self.0, false) == blst::BLST_ERROR::BLST_SUCCESS
     }
 
     /// The underlying blst key, for batch verifiers. Already validated.

@@ -5,8 +5,8 @@
 
 use keel_chain::genesis::demo_key;
 use keel_chain::{
-    Amount, Block, BlockHeader, Chain, ChainConfig, RejectReason, SignedTx, Transaction, TxKind,
-    TxStatus, address_of,
+    Amount, Block, Chain, ChainConfig, RejectReason, SignedTx, Transaction, TxKind, TxStatus,
+    address_of,
 };
 use keel_crypto::{SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
 use keel_mempool::{CachedVerifier, VerdictCache};
@@ -38,16 +38,13 @@ fn transfer(from: u32, nonce: u64) -> SignedTx {
 }
 
 fn block(chain: &Chain, txs: Vec<SignedTx>) -> Block {
-    let (height, root) = chain.head().unwrap();
-    Block {
-        header: BlockHeader {
-            height: height + 1,
-            parent_root: root,
-            timestamp: chain.head_timestamp().unwrap() + 1,
-            proposer: address_of(&demo_key(0).public_key().to_bytes()),
-        },
-        txs,
-    }
+    let header = chain
+        .next_header(
+            chain.head_timestamp().unwrap() + 1,
+            address_of(&demo_key(0).public_key().to_bytes()),
+        )
+        .unwrap();
+    Block { header, txs }
 }
 
 #[test]
@@ -57,8 +54,10 @@ fn cached_verdicts_change_no_result_and_never_let_a_forged_signature_through() {
     let cache = Arc::new(VerdictCache::new(64));
     let verified = Arc::new(AtomicUsize::new(0));
     let cached_verifier = CachedVerifier::new(Box::new(Counting(verified.clone())), cache.clone());
-    let cached = Chain::init(a.path(), &genesis, Box::new(cached_verifier)).unwrap();
-    let reference = Chain::init(b.path(), &genesis, Box::new(SingleVerifier)).unwrap();
+    let mut cached = Chain::init(a.path(), &genesis, Box::new(cached_verifier)).unwrap();
+    let mut reference = Chain::init(b.path(), &genesis, Box::new(SingleVerifier)).unwrap();
+    cached.add_proposer_key(demo_key(0));
+    reference.add_proposer_key(demo_key(0));
 
     // Two transactions went through the mempool (their verdicts are cached); a third did not.
     let pooled = [transfer(1, 0), transfer(1, 1)];

@@ -11,14 +11,21 @@ use std::path::Path;
 pub const PRICES_MAX: PerDimension = [1_000, 1_000, 1_000, 1_000];
 pub const LIMITS: PerDimension = [50_000_000, 100_000, 64, 100_000];
 /// The tests' block proposer: a validator without stake and without a balance, so fee checks
-/// read its balance alone and governance tallies are those of the four demo validators.
-pub const PROPOSER: Address = [0xee; 32];
+/// read its balance alone and governance tallies are those of the four demo validators. Its
+/// key ([`proposer_key`]) makes the blocks' VRF proofs.
+pub static PROPOSER: std::sync::LazyLock<Address> =
+    std::sync::LazyLock::new(|| address_of(&proposer_key().public_key().to_bytes()));
+
+/// The key of [`PROPOSER`].
+pub fn proposer_key() -> SecretKey {
+    SecretKey::from_seed(&[0xee; 32]).unwrap()
+}
 
 /// The demo genesis plus [`PROPOSER`] in the validator set (blocks need a validator proposer).
 pub fn test_genesis() -> Genesis {
     let mut g = keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))).unwrap();
     g.validators.push(keel_chain::governance::Validator {
-        address: PROPOSER,
+        address: *PROPOSER,
         stake: 0,
     });
     g
@@ -39,7 +46,9 @@ pub fn genesis_with(config: ChainConfig) -> Genesis {
 }
 
 pub fn new_chain(dir: &Path) -> Chain {
-    Chain::init(dir, &test_genesis(), Box::new(SingleVerifier)).unwrap()
+    let mut chain = Chain::init(dir, &test_genesis(), Box::new(SingleVerifier)).unwrap();
+    chain.add_proposer_key(proposer_key());
+    chain
 }
 
 pub fn tx(from: u32, nonce: u64, kind: TxKind) -> SignedTx {
@@ -93,8 +102,9 @@ pub fn deploy(from: u32, nonce: u64, code: &[u8]) -> SignedTx {
 }
 
 pub fn block(chain: &mut Chain, txs: Vec<SignedTx>) -> BlockResult {
+    chain.add_proposer_key(proposer_key());
     let (h, _) = chain.head().unwrap();
-    let header = chain.next_header(1_700_000_000 + h, PROPOSER).unwrap();
+    let header = chain.next_header(1_700_000_000 + h, *PROPOSER).unwrap();
     chain.execute_block(&Block { header, txs }).unwrap()
 }
 

@@ -123,6 +123,9 @@ macro_rules! link_abi {
         $cb!($l, F::Groth16Verify, |h, m, c, vk, vl, p, i, n| -> i32 {
             h.groth16_verify(m, c, vk, vl, p, i, n)
         });
+        $cb!($l, F::Randomness, |h, m, lo, hi, o| -> i32 {
+            h.randomness(m, lo, hi, o)
+        });
     }};
 }
 
