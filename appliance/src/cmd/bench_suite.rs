@@ -94,9 +94,11 @@ pub fn run(a: BenchSuiteArgs) -> anyhow::Result<ExitCode> {
     };
     println!("crypto host functions (per call):");
     for r in crypto {
+        let gas = r.gas_per_call.map_or("-".into(), |g| g.to_string());
+        let ratio = r.gas_per_us.map_or("-".into(), |g| format!("{g:.0}"));
         println!(
-            "  {:<9} {:<62} {:>10.1} µs {:>12} gas {:>8.0} gas/µs",
-            r.primitive, r.case, r.us_per_call, r.gas_per_call, r.gas_per_us
+            "  {:<9} {:<62} {:>10.1} µs {:>12} gas {:>8} gas/µs",
+            r.primitive, r.case, r.us_per_call, gas, ratio
         );
     }
     println!("native routines (µs per call: wasm on VM / sBPF interpreter / sBPF JIT / Rust):");
