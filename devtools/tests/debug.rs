@@ -69,6 +69,13 @@ fn call(nonce: u64, contract: [u8; 32], entry: &str, args: Vec<u8>) -> SignedTx 
     )
 }
 
+/// Lets `chain` sign the VRF proofs of the demo validators' blocks.
+fn add_proposer_keys(chain: &mut Chain) {
+    for key in keel_chain::genesis::demo_validator_keys() {
+        chain.add_proposer_key(key);
+    }
+}
+
 pub fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = new_project(dir.path(), "counter").unwrap();
@@ -80,7 +87,9 @@ pub fn fixture() -> Fixture {
     )
     .unwrap();
     let genesis = demo(1, Amount::from_u128(10u128.pow(30))).unwrap();
-    let chain = Chain::init(dir.path().join("chain"), &genesis, Box::new(SingleVerifier)).unwrap();
+    let mut chain =
+        Chain::init(dir.path().join("chain"), &genesis, Box::new(SingleVerifier)).unwrap();
+    add_proposer_keys(&mut chain);
     let deploy = sign(
         0,
         TxKind::Deploy {
@@ -532,7 +541,8 @@ fn a_cross_contract_call_is_traced_as_a_nested_frame_and_shown_in_the_backtrace(
     let me = address_of(&demo_key(0).public_key().to_bytes());
     let counter = contract_address(&me, 0);
     {
-        let chain = Chain::open(f.chain_dir(), verifier()).unwrap();
+        let mut chain = Chain::open(f.chain_dir(), verifier()).unwrap();
+        add_proposer_keys(&mut chain);
         let nonce = chain.account(&me).unwrap().unwrap().nonce;
         let deploy = sign(
             nonce,
