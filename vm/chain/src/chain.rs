@@ -396,12 +396,7 @@ impl Chain {
             let mut o = Overlay::new(self.db.view()?);
             check_block_header(&Access { overlay: &mut o }, &block.header)??;
         }
-        let exec = Executor {
-            vm: &self.vm,
-            verifier: self.verifier.as_ref(),
-            routines: &self.routines,
-            keys: &self.keys,
-        };
+        let exec = self.executor();
         let mut executed =
             exec.execute_with(self.exec, self.db.view()?, &block.header, &block.txs)?;
         // The block itself is stored with its result, in the same transaction as its state.
@@ -430,6 +425,16 @@ impl Chain {
         Ok(executed.result)
     }
 
+    /// The executor over this chain's VM, verifier, routines and key cache.
+    fn executor(&self) -> Executor<'_> {
+        Executor {
+            vm: &self.vm,
+            verifier: self.verifier.as_ref(),
+            routines: &self.routines,
+            keys: &self.keys,
+        }
+    }
+
     /// Executes transactions on the head without committing (simulation).
     pub fn simulate(
         &self,
@@ -437,12 +442,7 @@ impl Chain {
         txs: &[SignedTx],
     ) -> Result<BlockResult, ChainError> {
         self.check_header(header)?;
-        let exec = Executor {
-            vm: &self.vm,
-            verifier: self.verifier.as_ref(),
-            routines: &self.routines,
-            keys: &self.keys,
-        };
+        let exec = self.executor();
         Ok(exec
             .execute_with(self.exec, self.db.view()?, header, txs)?
             .result)
@@ -463,12 +463,7 @@ impl Chain {
         before_tx: &mut dyn FnMut(usize),
     ) -> Result<BlockResult, ChainError> {
         self.check_header(header)?;
-        let exec = Executor {
-            vm: &self.vm,
-            verifier: self.verifier.as_ref(),
-            routines: &self.routines,
-            keys: &self.keys,
-        };
+        let exec = self.executor();
         Ok(exec
             .execute_observed(self.db.view()?, header, txs, before_tx)?
             .result)
