@@ -327,7 +327,7 @@ mod tests {
         // `kernel.*attach_us` (15 literal characters) beats `*p50*` (3).
         let a = at(
             "kernel",
-            "admission attach/detach",
+            "admission attach-detach",
             "xdp_generic.p50_attach_us",
         );
         assert_eq!(
@@ -357,7 +357,7 @@ mod tests {
         assert_eq!(
             t.for_metric(
                 "kernel",
-                "admission attach/detach",
+                "admission attach-detach",
                 "xdp_generic.p50_attach_us"
             )
             .pct,

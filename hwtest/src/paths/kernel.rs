@@ -11,7 +11,7 @@ use keel_kernel_progs::{AttachBench, bench_admission, bench_attach};
 use crate::paths::{Better, Metric, PathResult, Phase, percentile};
 
 /// The subject of the attach/detach result.
-pub const ATTACH_SUBJECT: &str = "admission attach/detach";
+pub const ATTACH_SUBJECT: &str = "admission attach-detach";
 
 /// Loads the programs and test-runs them `repeat` times per case, then attaches and detaches
 /// them `attach_repeats` times per attach kind.
