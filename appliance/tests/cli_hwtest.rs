@@ -1,5 +1,6 @@
 //! `keel hwtest`: probe --json, a tiny run writing report.json and report.html, the HTML
-//! rendered by headless chromium with its plots, and compare's exit codes (0, 1, 2).
+//! rendered by headless chromium with its plots, and compare's exit codes (0, 1, 2) and
+//! per-metric thresholds.
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
@@ -147,6 +148,7 @@ fn compare_exits_0_unchanged_1_on_regression_and_2_on_bad_input() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("REGRESSION"));
+    per_metric_thresholds(dir.path(), b, worse.join("report.json").to_str().unwrap());
 
     // Tampered without re-signing: refused as bad input.
     let text = std::fs::read_to_string(worse.join("report.json"))
@@ -174,4 +176,63 @@ fn compare_exits_0_unchanged_1_on_regression_and_2_on_bad_input() {
             .code(),
         Some(2)
     );
+}
+
+/// `worse` has every `sigs_per_s` halved (-50%) against `base`.
+fn per_metric_thresholds(dir: &Path, base: &str, worse: &str) {
+    let compare = |extra: &[&str]| {
+        let mut args = vec!["hwtest", "compare", base, worse];
+        args.extend_from_slice(extra);
+        keel(&args)
+    };
+    // A wide band for throughput lets the regression pass; the text says which rule applied.
+    let out = compare(&["--threshold-for", "bls.*sigs_per_s=60"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("threshold 60% --threshold-for bls.*sigs_per_s"),
+        "{text}"
+    );
+    // Most specific wins: `bls.*sigs_per_s` (14 literal characters) over `bls.*` (4).
+    let out = compare(&[
+        "--threshold-for",
+        "bls.*sigs_per_s=20",
+        "--threshold-for",
+        "bls.*=90",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let regressed: Vec<&serde_json::Value> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["regressed"] == true)
+        .collect();
+    assert!(!regressed.is_empty());
+    for r in regressed {
+        assert!(r["key"].as_str().unwrap().ends_with("sigs_per_s"), "{r}");
+        assert_eq!(r["threshold"]["pattern"], "bls.*sigs_per_s");
+        assert_eq!(r["threshold"]["pct"], 20.0);
+    }
+    // The same band from a thresholds file.
+    let file = dir.join("thresholds.toml");
+    std::fs::write(&file, "default = 5\n[metrics]\n\"*sigs_per_s\" = 55\n").unwrap();
+    let out = compare(&["--thresholds", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("threshold 55% file *sigs_per_s"));
+    // Malformed specifications are usage errors (exit 2) with a reason, never a panic.
+    for bad in ["nonsense", "=5", "bls.*=-3", "bls.*=wide"] {
+        let out = compare(&["--threshold-for", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--threshold-for") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+    std::fs::write(&file, "[metrics]\n\"x\" = \"wide\"\n").unwrap();
+    let out = compare(&["--thresholds", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("thresholds file"));
 }

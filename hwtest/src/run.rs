@@ -133,6 +133,7 @@ pub fn run_paths(
                 let can = probe.has_cap("CAP_BPF") || probe.has_cap("CAP_SYS_ADMIN");
                 results.extend(kernel::run_kernel(
                     pick(config.mode, 1000, 20_000, 200_000) as u32,
+                    pick(config.mode, 3, 30, 200) as u32,
                     can,
                 ));
             }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
 use keel_crypto::SecretKey;
-use keel_hwtest::compare::compare;
+use keel_hwtest::compare::{Rule, RuleSource, Thresholds, compare};
 use keel_hwtest::paths::{Better, Curve, Metric, PathResult, Series};
 use keel_hwtest::probe::{Probe, SysRoot};
 use keel_hwtest::report::{Report, SignatureCheck, render_html, sign_report, verify_report};
@@ -95,13 +95,14 @@ fn a_file_of_another_schema_or_garbage_is_refused() {
 #[test]
 fn compare_flags_an_injected_regression_and_nothing_else() {
     let base = sample();
-    let same = compare(&base, &base, 10.0);
+    let ten = Thresholds::uniform(10.0);
+    let same = compare(&base, &base, &ten);
     assert!(!same.regressed());
     assert_eq!(same.rows.len(), 2);
 
     let mut slower = base.clone();
     slower.results[0].metrics[0].value = 4000.0; // throughput -20%
-    let c = compare(&base, &slower, 10.0);
+    let c = compare(&base, &slower, &ten);
     assert!(c.regressed());
     assert!(
         c.rows
@@ -109,17 +110,65 @@ fn compare_flags_an_injected_regression_and_nothing_else() {
             .any(|r| r.regressed && r.key.ends_with("sigs_per_s"))
     );
     assert!(
-        !compare(&base, &slower, 25.0).regressed(),
+        !compare(&base, &slower, &Thresholds::uniform(25.0)).regressed(),
         "within a 25% threshold"
     );
 
     let mut laggier = base.clone();
     laggier.results[0].metrics[1].value = 1200.0; // p99 +33%: lower is better
-    assert!(compare(&base, &laggier, 10.0).regressed());
+    assert!(compare(&base, &laggier, &ten).regressed());
 
     let mut broken = base.clone();
     broken.results[0].conformance.fail("wrong verdict");
-    let c = compare(&base, &broken, 10.0);
+    let c = compare(&base, &broken, &ten);
     assert_eq!(c.verdict_regressions.len(), 1);
     assert!(c.to_string().contains("REGRESSION"));
+}
+
+#[test]
+fn a_regression_within_its_per_metric_threshold_passes_and_fails_under_the_default() {
+    let base = sample();
+    let mut laggier = base.clone();
+    laggier.results[0].metrics[1].value = 1300.0; // p99 +44%
+    let plain = compare(&base, &laggier, &Thresholds::uniform(10.0));
+    assert!(plain.regressed(), "beyond the default 10%");
+    let row = plain
+        .rows
+        .iter()
+        .find(|r| r.key.ends_with("p99_us"))
+        .unwrap();
+    assert!(row.regressed && row.threshold.pattern.is_none());
+    assert!(
+        plain.to_string().contains("threshold 10% default"),
+        "{plain}"
+    );
+
+    let wide: Rule = "bls.*p99*=50".parse().unwrap();
+    let c = compare(
+        &base,
+        &laggier,
+        &Thresholds::build(Some(10.0), None, &[wide], true).unwrap(),
+    );
+    assert!(!c.regressed(), "{c}");
+    let row = c.rows.iter().find(|r| r.key.ends_with("p99_us")).unwrap();
+    assert_eq!(row.threshold.pct, 50.0);
+    assert_eq!(row.threshold.source, Some(RuleSource::Cli));
+    // The built-in tail band (3 x 10% = 30%) alone does not cover +44%.
+    let built_in = compare(&base, &laggier, &Thresholds::with_built_ins(10.0));
+    assert!(built_in.regressed());
+    assert!(
+        built_in
+            .to_string()
+            .contains("threshold 30% built-in *p99*")
+    );
+    // JSON carries the applied threshold of every row.
+    let json = serde_json::to_value(&built_in).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    let p99 = rows
+        .iter()
+        .find(|r| r["key"].as_str().unwrap().ends_with("p99_us"))
+        .unwrap();
+    assert_eq!(p99["threshold"]["pattern"], "*p99*");
+    assert_eq!(p99["threshold"]["source"], "built_in");
+    assert_eq!(p99["regressed"], true);
 }

@@ -13,11 +13,13 @@
 //!   `/sys/fs/bpf/keel/port-<its TCP port>`, so each daemon owns its pins) so a daemon restart
 //!   swaps programs in place without a gap; [`read_pinned`] reads that state from another
 //!   process (`keel kernel status`).
-//! - **Benchmark** ([`bench_admission`]): admission cost per packet against pass-through.
+//! - **Benchmark** ([`bench_admission`]): admission cost per packet against pass-through;
+//!   [`bench_attach`]: attach/detach cost, in a private network namespace and cgroup.
 //!
 //! The C sources are in `bpf/`, compiled by `build.rs` with `clang -target bpf -O2 -g`.
 
 mod admission;
+mod attach_cost;
 mod bench;
 mod config;
 mod error;
@@ -32,6 +34,9 @@ mod sysfs;
 use std::path::{Path, PathBuf};
 
 pub use admission::{Admission, AdmissionCounters, SourceStats};
+pub use attach_cost::{
+    AttachBench, AttachCost, MAX_ATTACH_REPEATS, bench_attach, xdp_attachments_here,
+};
 pub use bench::{AdmissionBench, PathCost, bench_admission};
 pub use config::{
     AdmissionConfig, AttachMode, DEFAULT_PIN_DIR, KernelConfig, MAX_ALLOWLIST_ENTRIES, MAX_BURST,

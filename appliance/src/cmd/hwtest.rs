@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use keel_hwtest::compare::compare;
+use keel_hwtest::compare::{Thresholds, compare};
 use keel_hwtest::probe::Probe;
 use keel_hwtest::report::{
     self, Report, SignatureCheck, load_or_create_key, sign_report, verify_report,
@@ -30,9 +30,6 @@ pub enum HwtestCmd {
     /// (self-contained, SVG plots). Exit 0 when every phase passed or was skipped, 1 when any
     /// failed, 2 on bad usage.
     Run(RunArgs),
-    /// Compare OTHER against BASE: print every metric's change and the regressions beyond the
-    /// threshold. Exit 0 when nothing regressed, 1 on a regression, 2 on bad input (unreadable
-    /// file, not a report, wrong schema, or a signature that does not match its report).
     /// The plug-in host process (internal): loads PLUGIN with dlopen and answers verification
     /// requests on stdin/stdout, so a crashing plug-in takes only this process down. With
     /// --sandbox it confines itself as the daemon's BLS threads are (service user, no
@@ -47,14 +44,39 @@ pub enum HwtestCmd {
         #[arg(long, requires = "sandbox")]
         user: Option<String>,
     },
+    /// Compare OTHER against BASE: print every metric's change, the threshold that applied to it
+    /// and the regressions beyond it. Exit 0 when nothing regressed, 1 on a regression, 2 on bad
+    /// input (unreadable file, not a report, wrong schema, a signature that does not match its
+    /// report, a malformed threshold or thresholds file).
+    ///
+    /// Each metric is judged against one threshold, named `PATH.SUBJECT.METRIC` or
+    /// `PATH.METRIC` (e.g. `bls.cpu-pool.cpu.w4.b64.p99_us`, `kernel.xdp_generic.p50_attach_us`)
+    /// and matched by glob (`*` any run of characters, `?` one). The most specific rule wins:
+    /// among matching --threshold-for/--thresholds rules the one with the most literal
+    /// characters (ties: --threshold-for over the file, later over earlier); otherwise the
+    /// built-in band for the metric's kind, as a multiple of the default: `*p99*` 3x (latency
+    /// tails), `*p50*` 2x (medians), `kernel.*attach_us` and `kernel.*detach_us` 5x (single
+    /// system calls); otherwise the default (--threshold, else the file's `default`, else 10%).
     Compare {
         /// The baseline report (a report.json).
         base: PathBuf,
         /// The report to judge.
         other: PathBuf,
-        /// A metric regresses when it is worse than BASE by more than this many percent.
-        #[arg(long, default_value_t = 10.0)]
-        threshold: f64,
+        /// The default threshold: a metric regresses when it is worse than BASE by more than
+        /// this many percent [default: the file's `default`, else 10].
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// A per-metric threshold PATTERN=PCT (e.g. 'bls.*p99*=30', 'kernel.*attach_us=50');
+        /// repeatable.
+        #[arg(long = "threshold-for", value_name = "PATTERN=PCT")]
+        threshold_for: Vec<keel_hwtest::compare::Rule>,
+        /// A TOML file of thresholds: `default = 10` and a `[metrics]` table of
+        /// `"PATTERN" = PCT`.
+        #[arg(long, value_name = "FILE")]
+        thresholds: Option<PathBuf>,
+        /// Use no built-in bands: every metric without a matching rule gets the default.
+        #[arg(long)]
+        no_built_in_thresholds: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -155,8 +177,25 @@ pub fn run(cmd: HwtestCmd) -> anyhow::Result<ExitCode> {
             base,
             other,
             threshold,
+            threshold_for,
+            thresholds,
+            no_built_in_thresholds,
             json,
-        } => Ok(run_compare(&base, &other, threshold, json)),
+        } => {
+            let t = Thresholds::build(
+                threshold,
+                thresholds.as_deref(),
+                &threshold_for,
+                !no_built_in_thresholds,
+            );
+            Ok(match t {
+                Ok(t) => run_compare(&base, &other, &t, json),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            })
+        }
     }
 }
 
@@ -253,7 +292,7 @@ fn run_hwtest(a: RunArgs) -> anyhow::Result<ExitCode> {
 fn run_compare(
     base: &std::path::Path,
     other: &std::path::Path,
-    threshold: f64,
+    thresholds: &Thresholds,
     json: bool,
 ) -> ExitCode {
     let read = |p: &std::path::Path| -> Result<Report, String> {
@@ -270,11 +309,7 @@ fn run_compare(
             return ExitCode::from(2);
         }
     };
-    if !(threshold.is_finite() && threshold >= 0.0) {
-        eprintln!("error: --threshold must be a non-negative number of percent");
-        return ExitCode::from(2);
-    }
-    let c = compare(&b, &o, threshold);
+    let c = compare(&b, &o, thresholds);
     if json {
         match serde_json::to_string_pretty(&c) {
             Ok(s) => println!("{s}"),

@@ -1,13 +1,19 @@
 //! `keel hwtest compare BASE OTHER`: regressions of OTHER against BASE beyond thresholds.
 //!
 //! A metric regresses when it is worse (lower for throughput, higher for latency) by more than
-//! the threshold in percent; a phase regresses when it passed in BASE and fails in OTHER.
+//! its threshold in percent ([`Thresholds::for_metric`]: per-metric rules, built-in bands by
+//! metric kind, a default); a phase regresses when it passed in BASE and fails in OTHER.
 //! Metrics are matched by path, subject and name; ones missing on either side are listed, not
 //! counted as regressions (different machines run different variants).
+
+pub mod glob;
+pub mod thresholds;
 
 use std::fmt;
 
 use serde::Serialize;
+
+pub use thresholds::{Applied, Rule, RuleSource, ThresholdError, Thresholds};
 
 use crate::paths::{Better, Verdict};
 use crate::report::Report;
@@ -25,13 +31,17 @@ pub struct Row {
     pub improvement_pct: f64,
     /// Worse than the threshold.
     pub regressed: bool,
+    /// The threshold that applied, and which rule gave it.
+    pub threshold: Applied,
 }
 
 /// The comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
-    /// Threshold used, percent.
+    /// The default threshold, percent (rows carry the one that applied to them).
     pub threshold_pct: f64,
+    /// Every per-metric rule in force (built-in, file, command line).
+    pub rules: Vec<Rule>,
     /// Every metric present in both.
     pub rows: Vec<Row>,
     /// Phases that passed in BASE and fail in OTHER.
@@ -47,8 +57,8 @@ impl Comparison {
     }
 }
 
-/// Compares `other` against `base` with a threshold in percent (e.g. 10.0).
-pub fn compare(base: &Report, other: &Report, threshold_pct: f64) -> Comparison {
+/// Compares `other` against `base`, each metric against its threshold in `thresholds`.
+pub fn compare(base: &Report, other: &Report, thresholds: &Thresholds) -> Comparison {
     let mut rows = Vec::new();
     let mut unmatched = Vec::new();
     let mut verdict_regressions = Vec::new();
@@ -89,12 +99,14 @@ pub fn compare(base: &Report, other: &Report, threshold_pct: f64) -> Comparison 
                 Better::Higher => change,
                 Better::Lower => -change,
             };
+            let threshold = thresholds.for_metric(&b.path, &b.subject, &mb.name);
             rows.push(Row {
                 key,
                 base: mb.value,
                 other: mo.value,
                 improvement_pct,
-                regressed: improvement_pct < -threshold_pct,
+                regressed: improvement_pct < -threshold.pct,
+                threshold,
             });
         }
     }
@@ -108,7 +120,8 @@ pub fn compare(base: &Report, other: &Report, threshold_pct: f64) -> Comparison 
         }
     }
     Comparison {
-        threshold_pct,
+        threshold_pct: thresholds.default_pct,
+        rules: thresholds.rules.clone(),
         rows,
         verdict_regressions,
         unmatched,
@@ -128,8 +141,8 @@ impl fmt::Display for Comparison {
             };
             writeln!(
                 f,
-                "{tag} {:<60} {:>14.3} -> {:>14.3} ({:+.1}%)",
-                r.key, r.base, r.other, r.improvement_pct
+                "{tag} {:<60} {:>14.3} -> {:>14.3} ({:+.1}%, threshold {})",
+                r.key, r.base, r.other, r.improvement_pct, r.threshold
             )?;
         }
         for u in &self.unmatched {
@@ -138,7 +151,7 @@ impl fmt::Display for Comparison {
         let n = self.rows.iter().filter(|r| r.regressed).count() + self.verdict_regressions.len();
         writeln!(
             f,
-            "{n} regression(s) beyond {}% ({} metrics compared)",
+            "{n} regression(s) beyond their thresholds (default {}%; {} metrics compared)",
             self.threshold_pct,
             self.rows.len()
         )
