@@ -1,5 +1,7 @@
 // `keel-bench erc20` end to end on a tiny workload: both sides deploy, every transfer succeeds
-// on both, and the report has every row (the numbers themselves are not checked here).
+// on both, and the report has every row (the numbers themselves are not checked here). 700
+// transfers are more than one demo-limit block holds (~600): the default `--txs 2000` once
+// failed with BlockFull.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use std::process::Command;
@@ -10,7 +12,7 @@ fn erc20_runs_both_engines_and_reports_every_workload() {
         .args([
             "erc20",
             "--txs",
-            "20",
+            "700",
             "--rounds",
             "1",
             "--recipients",

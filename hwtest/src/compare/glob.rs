@@ -1,34 +1,18 @@
 //! The glob patterns of per-metric thresholds: `*` matches any run of characters (dots
-//! included), `?` exactly one; everything else matches itself, case-sensitively.
+//! included), `?` exactly one, `[…]` a class; everything else matches itself, case-sensitively.
 
-/// Whether `pattern` matches all of `text`.
+/// Whether `pattern` matches all of `text` (the `glob` crate's matcher with its default options:
+/// `*` spans dots, matching is case-sensitive). A pattern that does not compile matches nothing;
+/// rules are checked with [`check_pattern`] when they are parsed, so none reaches here.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // Classic two-pointer wildcard match: on a mismatch, retry from the last `*` with one more
-    // character swallowed. Linear in practice, O(|p|·|t|) at worst; both are short names.
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
+    glob::Pattern::new(pattern).is_ok_and(|p| p.matches(text))
+}
+
+/// Why `pattern` is not a valid glob, if it is not (e.g. an unclosed `[`).
+pub fn check_pattern(pattern: &str) -> Result<(), String> {
+    glob::Pattern::new(pattern)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// How specific a pattern is: its count of literal (non-wildcard) characters.
@@ -58,6 +42,12 @@ mod tests {
         assert!(glob_match("*a*a*a", "aaaa"));
         assert!(!glob_match("*a*a*b", "aaaa"));
         assert!(!glob_match("P99", "p99"), "case-sensitive");
+    }
+
+    #[test]
+    fn a_malformed_pattern_is_reported() {
+        assert!(check_pattern("bls.[p99").is_err());
+        assert!(check_pattern("bls.*p99*").is_ok());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::compare::glob::{glob_match, specificity};
+use crate::compare::glob::{check_pattern, glob_match, specificity};
 
 /// The default threshold when neither `--threshold` nor a file's `default` gives one, percent.
 pub const DEFAULT_THRESHOLD_PCT: f64 = 10.0;
@@ -73,6 +73,14 @@ pub enum ThresholdError {
     /// The pattern is empty.
     #[error("{0:?}: the pattern is empty")]
     EmptyPattern(String),
+    /// The pattern is not a valid glob.
+    #[error("{spec:?}: not a valid pattern: {reason}")]
+    BadPattern {
+        /// The whole specification.
+        spec: String,
+        /// Why.
+        reason: String,
+    },
     /// The percentage is not a finite, non-negative number.
     #[error("{spec:?}: {value:?} is not a non-negative number of percent")]
     BadPercent {
@@ -103,6 +111,10 @@ impl FromStr for Rule {
         if pattern.is_empty() {
             return Err(ThresholdError::EmptyPattern(spec.to_owned()));
         }
+        check_pattern(pattern).map_err(|reason| ThresholdError::BadPattern {
+            spec: spec.to_owned(),
+            reason,
+        })?;
         let pct = parse_pct(value.trim().trim_end_matches('%')).ok_or_else(|| {
             ThresholdError::BadPercent {
                 spec: spec.to_owned(),
@@ -270,6 +282,7 @@ fn read_file(path: &Path) -> Result<ThresholdsFile, ThresholdError> {
         if pattern.trim().is_empty() {
             return Err(err("an empty pattern".into()));
         }
+        check_pattern(pattern).map_err(|reason| err(format!("{pattern:?}: {reason}")))?;
         if !(pct.is_finite() && pct >= 0.0) {
             return Err(err(format!(
                 "{pattern:?} = {pct}: not a non-negative percent"
@@ -314,6 +327,10 @@ mod tests {
                 "{bad}"
             );
         }
+        assert!(matches!(
+            "bls.[p99=30".parse::<Rule>(),
+            Err(ThresholdError::BadPattern { .. })
+        ));
     }
 
     #[test]
@@ -408,6 +425,7 @@ mod tests {
             "[metrics]\n\"x\" = \"wide\"\n",
             "[metrics]\n\"x\" = -3\n",
             "[metrics]\n\"\" = 3\n",
+            "[metrics]\n\"bls.[p99\" = 3\n",
             "defualt = 3\n",
             "not toml at all [",
         ] {
