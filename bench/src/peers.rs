@@ -4,13 +4,14 @@
 //!
 //! Peers: revm (EVM, in-memory database, state committed per transaction) on the Solidity
 //! ports in `evm/` compiled by the pinned solc ([`crate::evm_ports`]); each revm run passes the
-//! workload's own invariant check, like Keel's. The "WASM-based chains" baseline (Keel's
-//! contracts on plain wasmtime with its own fuel metering) needs the Keel host ABI bound to a
-//! second, fuel-metered linker; until that exists its rows are marked unavailable. MoveVM: its
-//! crates are not published on the registries this project can reach, so it has no row.
+//! workload's own invariant check, like Keel's. The "WASM-based chains" baseline: Keel's
+//! contracts without Keel's metering on wasmtime with its own fuel, one unit per operator plus
+//! a flat price per host call ([`crate::fuel`]), invariant checked too. MoveVM: its crates are
+//! not published on the registries this project can reach, so it has no row.
 
 use crate::counters::CounterSet;
 use crate::evm_ports::{self, EvmDeployed};
+use crate::fuel;
 use crate::stats;
 use crate::suite::{self, TIERS};
 use crate::workloads::{self, Workload};
@@ -35,7 +36,8 @@ pub struct Measured {
     pub tx_per_s: f64,
     pub p50_us: f64,
     pub p99_us: f64,
-    /// The system's own gas per transaction (Keel: compute gas; revm: EVM gas).
+    /// The system's own gas per transaction (Keel: compute gas; revm: EVM gas;
+    /// wasmtime-fuel: fuel).
     pub gas_per_tx: f64,
     pub ns_per_gas: f64,
 }
@@ -100,7 +102,8 @@ fn keel_source(w: &Workload) -> Option<&'static str> {
     })
 }
 
-fn summarise(mut micros: Vec<f64>, gas_sum: f64, n: u32) -> Measured {
+/// Throughput, latency quantiles and gas per transaction of `n` timed transactions.
+pub(crate) fn summarise(mut micros: Vec<f64>, gas_sum: f64, n: u32) -> Measured {
     let total_s = micros.iter().sum::<f64>() / 1e6;
     let mean_us = stats::mean(&micros);
     micros.sort_by(f64::total_cmp);
@@ -191,10 +194,8 @@ fn workload_rows(w: &'static Workload, a: &PeersArgs) -> anyhow::Result<Vec<Peer
     });
     rows.push(PeerRow {
         workload: w.name,
-        system: "wasmtime-fuel",
-        outcome: unavailable(
-            "not built yet: needs the Keel host ABI on a separate fuel-metered wasmtime linker",
-        ),
+        system: fuel::SYSTEM,
+        outcome: Outcome::Measured(fuel::measure(w, a.txs, a.warmup)?),
         contract_lines: keel_lines,
     });
     Ok(rows)

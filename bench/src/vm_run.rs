@@ -90,7 +90,11 @@ pub struct Deployed {
 impl Deployed {
     /// Prepares the contract on `tier` (compiled before any timing) and commits its setup.
     pub fn new(workload: &'static Workload, tier: EngineChoice) -> Result<Self, RunError> {
-        let vm = Vm::with_choice(VmConfig::default(), tier, None)?;
+        Self::on_vm(workload, Vm::with_choice(VmConfig::default(), tier, None)?)
+    }
+
+    /// Like [`Deployed::new`] on any VM (e.g. the fuel-metered baseline, [`crate::fuel`]).
+    pub fn on_vm(workload: &'static Workload, vm: Vm) -> Result<Self, RunError> {
         let prepared = vm.prepare(workload.contract.wasm)?;
         let mut d = Deployed {
             workload,

@@ -81,6 +81,7 @@ impl CompiledModule for ConcolicModule {
                     memory_pages: 0,
                     memory_digest: None,
                     host,
+                    fuel_used: None,
                 };
             }
         };
@@ -107,6 +108,7 @@ impl CompiledModule for ConcolicModule {
             memory_pages,
             memory_digest,
             host: m.host,
+            fuel_used: None,
         }
     }
 }

@@ -25,7 +25,9 @@ pub struct VmConfig {
     pub schedule: GasSchedule,
     /// Compiled modules kept (least recently used evicted). 0 disables the cache.
     pub cache_capacity: usize,
-    /// Only `false` for the unmetered benchmark baseline; transactions always run metered.
+    /// Only `false` for the unmetered benchmark baselines; transactions always run metered.
+    /// Unmetered calls report 0 compute gas, or the fuel burnt on a fuel-metered engine
+    /// ([`crate::engine::wasmtime_tier::FuelMetering`]).
     pub metering: bool,
     /// Keep instances of cached modules for later calls, reset to their just-instantiated
     /// state (node-local: never changes a result). `false` instantiates for every call: the
@@ -639,10 +641,11 @@ impl VmInner {
             host,
         });
         let mut gas_used = done.host.used;
+        // Unmetered: nothing, or the engine's own fuel on a fuel-metered engine.
         gas_used.compute = if metered {
             limits.compute.saturating_sub(done.gas_left)
         } else {
-            0
+            done.fuel_used.unwrap_or(0)
         };
         // Nested frames' memories are alive at the same time as this one: pages add up.
         gas_used.memory_pages = done

@@ -57,6 +57,9 @@ pub struct Completion {
     /// BLAKE3 of the final memory, when [`Invocation::digest_memory`] asked for it.
     pub memory_digest: Option<[u8; 32]>,
     pub host: HostState,
+    /// Fuel burnt, on an engine that meters with the engine's own fuel instead of Keel's gas
+    /// (the wasm-chains benchmark baseline, [`wasmtime_tier::FuelMetering`]); `None` otherwise.
+    pub fuel_used: Option<u64>,
 }
 
 /// What an instrumented module was built from: the identity a persistent compiled-code cache

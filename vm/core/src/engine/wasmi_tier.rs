@@ -182,6 +182,7 @@ impl CompiledModule for WasmiModule {
                         memory_pages: 0,
                         memory_digest: None,
                         host: inv.host,
+                        fuel_used: None,
                     };
                 }
             },
@@ -220,6 +221,7 @@ impl CompiledModule for WasmiModule {
                 memory_pages,
                 memory_digest,
                 host,
+                fuel_used: None,
             },
             // Unreachable: the host state was put in above and only taken here.
             None => unreachable_host(),

@@ -19,6 +19,9 @@ pub(crate) struct Data {
     pub(super) site: Option<Global>,
     pub(super) memory: Option<Memory>,
     pub(super) limits: StoreLimits,
+    /// Fuel charged before each host call, on an engine that meters with wasmtime's fuel
+    /// (see [`super::wasmtime_tier::FuelMetering`]); `None` on Keel's own tier.
+    pub(super) host_call_fuel: Option<u64>,
 }
 
 impl Data {
@@ -29,6 +32,7 @@ impl Data {
             site: None,
             memory: None,
             limits,
+            host_call_fuel: None,
         }
     }
 
@@ -55,6 +59,8 @@ pub(super) fn map_error(e: wasmtime::Error) -> Ending {
     }
     use wasmtime::Trap as T;
     let trap = match e.downcast_ref::<T>() {
+        // Only reachable on a fuel-metered engine (the wasm-chains baseline).
+        Some(T::OutOfFuel) => return Ending::Trapped(Trap::OutOfGas),
         Some(T::UnreachableCodeReached) => WasmTrap::Unreachable,
         Some(T::MemoryOutOfBounds) => WasmTrap::MemoryOutOfBounds,
         Some(T::TableOutOfBounds) => WasmTrap::TableOutOfBounds,
@@ -77,11 +83,28 @@ fn helper_trap(caller: &mut Caller<'_, Data>, offset: i32, trap: Trap) -> wasmti
     host_error(HostFault::Trap(trap))
 }
 
-/// Runs `f` on the host state and memory, mirroring the gas global around it.
+/// Takes the fixed per-call fuel of a fuel-metered engine; out of fuel is `OutOfGas`.
+fn charge_host_call_fuel(caller: &mut Caller<'_, Data>) -> wasmtime::Result<()> {
+    let Some(charge) = caller.data().host_call_fuel else {
+        return Ok(());
+    };
+    let left = caller.get_fuel()?;
+    match left.checked_sub(charge) {
+        Some(rest) => caller.set_fuel(rest),
+        None => {
+            caller.set_fuel(0)?;
+            Err(host_error(HostFault::Trap(Trap::OutOfGas)))
+        }
+    }
+}
+
+/// Runs `f` on the host state and memory, mirroring the gas global around it (or charging the
+/// per-call fuel on a fuel-metered engine).
 fn with_host<R>(
     caller: &mut Caller<'_, Data>,
     f: impl FnOnce(&mut HostState, &mut [u8]) -> Result<R, HostFault>,
 ) -> wasmtime::Result<R> {
+    charge_host_call_fuel(caller)?;
     let gas_global = caller.data().gas;
     let memory = caller.data().memory;
     if let Some(g) = gas_global

@@ -30,6 +30,18 @@ use std::sync::Arc;
 use wasmtime::{Config, InstancePre, Linker, Module, OptLevel, Store, StoreLimitsBuilder, Val};
 
 pub(super) const NAME: &str = "wasmtime";
+/// Name of the fuel-metered engine ([`WasmtimeEngine::with_fuel`]).
+const FUEL_NAME: &str = "wasmtime-fuel";
+
+/// Metering the way wasm chains do it, for the `keel bench peers` baseline only: wasmtime's
+/// own fuel (one unit per wasm operator, 0 for `nop`, `drop`, `block`, `loop`, `end`, `else`,
+/// `return`, `unreachable`, and one per function entered) plus a fixed charge per host call. Meant for a [`crate::Vm`]
+/// with `metering: false`, whose modules then carry the contract's operators unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FuelMetering {
+    /// Fuel taken before every `keel` host call, whatever the call does.
+    pub host_call_fuel: u64,
+}
 
 /// Virtual address space reserved for each linear memory: all of a 32-bit memory, so it never
 /// moves and needs no explicit bounds checks.
@@ -121,6 +133,7 @@ pub fn config() -> Config {
 pub struct WasmtimeEngine {
     engine: wasmtime::Engine,
     linker: Arc<Linker<Data>>,
+    fuel: Option<FuelMetering>,
 }
 
 impl WasmtimeEngine {
@@ -128,7 +141,20 @@ impl WasmtimeEngine {
     /// Cranelift backend for this CPU, no virtual memory for the reservations): the caller
     /// then stays on wasmi.
     pub fn new() -> Result<Self, VmError> {
-        let engine = wasmtime::Engine::new(&config()).map_err(|e| VmError::Engine {
+        Self::build(config(), None)
+    }
+
+    /// The tier with [`config`] plus wasmtime's fuel on ([`FuelMetering`]): never a node's
+    /// engine. Each call starts with its compute budget as fuel and reports the fuel it
+    /// burnt ([`super::Completion::fuel_used`]); running out is [`Trap::OutOfGas`].
+    pub fn with_fuel(fuel: FuelMetering) -> Result<Self, VmError> {
+        let mut c = config();
+        c.consume_fuel(true);
+        Self::build(c, Some(fuel))
+    }
+
+    fn build(config: Config, fuel: Option<FuelMetering>) -> Result<Self, VmError> {
+        let engine = wasmtime::Engine::new(&config).map_err(|e| VmError::Engine {
             engine: NAME,
             message: format!("{e:#}"),
         })?;
@@ -139,6 +165,7 @@ impl WasmtimeEngine {
         Ok(WasmtimeEngine {
             engine,
             linker: Arc::new(linker),
+            fuel,
         })
     }
 
@@ -171,6 +198,7 @@ impl WasmtimeEngine {
         Ok(Arc::new(WasmtimeModule {
             engine: self.engine.clone(),
             pre,
+            fuel: self.fuel,
         }))
     }
 
@@ -192,7 +220,10 @@ fn compile_error(e: &wasmtime::Error) -> VmError {
 
 impl super::Engine for WasmtimeEngine {
     fn name(&self) -> &'static str {
-        NAME
+        match self.fuel {
+            Some(_) => FUEL_NAME,
+            None => NAME,
+        }
     }
 
     fn compile(
@@ -206,6 +237,7 @@ impl super::Engine for WasmtimeEngine {
 struct WasmtimeModule {
     engine: wasmtime::Engine,
     pre: InstancePre<Data>,
+    fuel: Option<FuelMetering>,
 }
 
 impl CompiledModule for WasmtimeModule {
@@ -219,6 +251,15 @@ impl CompiledModule for WasmtimeModule {
 }
 
 impl WasmtimeModule {
+    /// On a fuel-metered engine: the call's compute budget as fuel, and the host-call charge.
+    fn start_fuel(&self, store: &mut Store<Data>, budget: u64) -> wasmtime::Result<()> {
+        let Some(fuel) = self.fuel else {
+            return Ok(());
+        };
+        store.data_mut().host_call_fuel = Some(fuel.host_call_fuel);
+        store.set_fuel(budget)
+    }
+
     fn invoke_here(&self, inv: Invocation) -> Completion {
         let max_bytes =
             usize::try_from(inv.max_memory_pages.saturating_mul(65536)).unwrap_or(usize::MAX);
@@ -231,7 +272,8 @@ impl WasmtimeModule {
         let digest_memory = inv.digest_memory;
         let mut store = Store::new(&self.engine, Data::new(limits, inv.host));
         store.limiter(|d| &mut d.limits);
-        let ending = match self.pre.instantiate(&mut store) {
+        let fueled = self.start_fuel(&mut store, inv.gas);
+        let ending = match fueled.and_then(|()| self.pre.instantiate(&mut store)) {
             Ok(instance) => run(
                 &mut store,
                 &instance,
@@ -249,6 +291,9 @@ impl WasmtimeModule {
                 .i64()
                 .map_or(0, |v| u64::try_from(v).unwrap_or(0)),
         };
+        let fuel_used = self
+            .fuel
+            .map(|_| inv.gas.saturating_sub(store.get_fuel().unwrap_or(0)));
         let memory_pages = store.data().memory.map_or(0, |m| m.size(&store));
         let memory_digest = digest_memory
             .then(|| {
@@ -265,6 +310,7 @@ impl WasmtimeModule {
             memory_pages,
             memory_digest,
             host,
+            fuel_used,
         }
     }
 }
