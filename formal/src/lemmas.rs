@@ -28,7 +28,7 @@ pub enum Status {
 pub struct Lemma {
     /// Its Coq name.
     pub name: String,
-    /// `gas_bound`, `capabilities` or `feature_gate`.
+    /// `gas_bound`, `capabilities`, `feature_gate` or `no_trap`.
     pub kind: &'static str,
     pub status: Status,
     /// The statement in words.

@@ -11,13 +11,18 @@
 //! in `Bound.v` for loop-free code, by symbolic execution (`Symex.v`) for counted loops from a
 //! constant start ([`unroll`]), or left `Admitted` and listed otherwise; (3) that every
 //! host call it can reach is granted by the manifest (`Hosts.v`); and that it runs identically
-//! under any later profile whose feature gate only adds features (`Features.v`).
+//! under any later profile whose feature gate only adds features (`Features.v`); and (2), for
+//! an export with a precondition ([`precondition`]), that no input satisfying it traps
+//! ([`no_trap`]), its proof searched for with coqc ([`attempt`]).
 
+pub mod attempt;
 pub mod coq_text;
 pub mod coqc;
 pub mod error;
 pub mod ir;
 pub mod lemmas;
+pub mod no_trap;
+pub mod precondition;
 pub mod project;
 pub mod translate;
 pub mod unroll;
@@ -51,6 +56,9 @@ pub struct Generated {
     pub entries: Vec<(String, u32, u32)>,
     /// Gas the host charges before an entry point runs (call base and code size).
     pub entry_charge: u64,
+    /// Proofs still to search for with coqc ([`attempt::settle`]); their lemmas are
+    /// `Admitted` until then.
+    pub attempts: Vec<attempt::Attempt>,
 }
 
 impl Generated {
@@ -103,6 +111,11 @@ pub fn generate(req: &Request<'_>) -> Result<Generated, FormalError> {
         max_memory_bytes,
     ));
     v.push_str(&lemmas::shared_definitions(&module, req));
+    let preconditions = precondition::from_module(req.wasm)?;
+    if req.exports.iter().any(|e| preconditions.contains_key(*e)) {
+        v.push_str(&no_trap::input_env_definition());
+    }
+    let mut attempts = Vec::new();
     let mut found = Vec::new();
     let mut entries = Vec::new();
     for &name in req.exports {
@@ -129,6 +142,11 @@ pub fn generate(req: &Request<'_>) -> Result<Generated, FormalError> {
         found.push(lemmas::gas_lemma(&ctx, &mut v));
         found.push(lemmas::capability_lemma(&ctx, &mut v));
         found.push(lemmas::gate_lemma(&ctx, &mut v));
+        if let Some(pre) = preconditions.get(name) {
+            let (lemma, attempt) = no_trap::no_trap_lemma(&ctx, pre, &mut v);
+            found.push(lemma);
+            attempts.extend(attempt);
+        }
         entries.push((name.to_string(), entry, frame));
     }
     let proved: Vec<String> = found
@@ -143,6 +161,7 @@ pub fn generate(req: &Request<'_>) -> Result<Generated, FormalError> {
         program,
         entries,
         entry_charge,
+        attempts,
     })
 }
 
