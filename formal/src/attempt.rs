@@ -68,7 +68,18 @@ pub fn settle(dir: &Path, g: &mut Generated) -> Result<(), FormalError> {
         }
     }
     g.audit_v = project::audit(&g.proved());
-    project::write_project(dir, &g.contract_v, &g.audit_v)
+    project::write_project(dir, &g.contract_v, &g.audit_v)?;
+    // The compiled Contract is of the file before settling: drop it, so nothing stale loads.
+    remove_compiled(dir, "Contract");
+    Ok(())
+}
+
+fn remove_compiled(dir: &Path, stem: &str) {
+    for ext in ["vo", "vok", "vos", "glob"] {
+        // Absent files are fine: only what coqc wrote is removed.
+        let _ = std::fs::remove_file(dir.join(format!("{stem}.{ext}")));
+    }
+    let _ = std::fs::remove_file(dir.join(format!(".{stem}.aux")));
 }
 
 fn try_one(dir: &Path, a: &Attempt) -> Result<bool, FormalError> {
@@ -110,9 +121,7 @@ fn try_one(dir: &Path, a: &Attempt) -> Result<bool, FormalError> {
             }
         }
     };
-    for ext in ["v", "vo", "vok", "vos", "glob"] {
-        let _ = std::fs::remove_file(dir.join(format!("Attempt.{ext}")));
-    }
-    let _ = std::fs::remove_file(dir.join(".Attempt.aux"));
+    let _ = std::fs::remove_file(&path);
+    remove_compiled(dir, "Attempt");
     Ok(ok)
 }
