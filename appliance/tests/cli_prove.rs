@@ -8,12 +8,26 @@ use common::keel;
 const GUARDED: &str = r#"(module
   (import "keel" "input_size" (func $size (result i32)))
   (import "keel" "return_data" (func $ret (param i32 i32)))
+  (import "keel" "input_copy" (func $copy (param i32 i32 i32)))
   (memory 1 1)
+  (@custom "keel.preconditions" "quot(x: u32, d: u32): d != 0\n")
   (func $twice (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
   (func (export "size2")
     (i32.store (i32.const 0) (call $twice (call $size)))
     (call $ret (i32.const 0) (i32.const 4)))
-  (func (export "spin") (loop (br 0))))"#;
+  (func (export "spin") (loop (br 0)))
+  (func (export "sum4") (local $i i32) (local $acc i32)
+    (local.set $i (i32.const 0))
+    (loop $l
+      (local.set $acc (i32.add (local.get $acc) (i32.load8_u (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 4))))
+    (i32.store (i32.const 0) (local.get $acc))
+    (call $ret (i32.const 0) (i32.const 4)))
+  (func (export "quot")
+    (call $copy (i32.const 0) (i32.const 0) (i32.const 8))
+    (i32.store (i32.const 16) (i32.div_u (i32.load (i32.const 0)) (i32.load (i32.const 4))))
+    (call $ret (i32.const 16) (i32.const 4))))"#;
 
 #[test]
 fn prove_check_writes_a_project_coqc_accepts_and_lists_every_lemma() {
@@ -32,6 +46,10 @@ fn prove_check_writes_a_project_coqc_accepts_and_lists_every_lemma() {
         "size2",
         "--export",
         "spin",
+        "--export",
+        "sum4",
+        "--export",
+        "quot",
         "--out",
         out_dir.to_str().unwrap(),
         "--check",
@@ -41,6 +59,11 @@ fn prove_check_writes_a_project_coqc_accepts_and_lists_every_lemma() {
     assert!(stdout.contains("proved    size2_gas_bound"), "{stdout}");
     assert!(stdout.contains("n/a       spin_gas_bound"), "{stdout}");
     assert!(stdout.contains("proved    spin_capabilities"), "{stdout}");
+    // A counted loop from a constant start: proved by symbolic execution, not admitted.
+    assert!(stdout.contains("proved    sum4_gas_bound"), "{stdout}");
+    // Its precondition excludes the division trap: found and checked by coqc.
+    assert!(stdout.contains("proved    quot_no_trap"), "{stdout}");
+    assert!(!stdout.contains("ADMITTED"), "{stdout}");
     assert!(stdout.contains("coqc: checked"), "{stdout}");
     for f in ["_CoqProject", "Contract.v", "Audit.v", "Keel/Semantics.v"] {
         assert!(out_dir.join(f).exists(), "{f} missing");

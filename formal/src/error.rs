@@ -22,6 +22,8 @@ pub enum FormalError {
     CoqcMissing(std::io::Error),
     #[error("coqc rejected {file}:\n{output}")]
     CoqcRejected { file: String, output: String },
+    #[error("keel.preconditions: {0}")]
+    Precondition(#[from] crate::precondition::PreconditionError),
     #[error("unexpected coqc output: {0}")]
     CoqcOutput(String),
 }

@@ -28,7 +28,7 @@ pub enum Status {
 pub struct Lemma {
     /// Its Coq name.
     pub name: String,
-    /// `gas_bound`, `capabilities` or `feature_gate`.
+    /// `gas_bound`, `capabilities`, `feature_gate` or `no_trap`.
     pub kind: &'static str,
     pub status: Status,
     /// The statement in words.
@@ -147,15 +147,33 @@ pub fn gas_lemma(c: &LemmaCtx<'_>, out: &mut String) -> Lemma {
         id = ident(c.export)
     );
     if looping {
-        out.push_str("Proof.\n  (* a counted loop: its bound needs an invariant *)\nAdmitted.\n\n");
-        return Lemma {
-            name,
-            kind: "gas_bound",
-            claim,
-            status: Status::Admitted(
-                "the export reaches a counted loop; the model's bound covers loop-free code only"
-                    .into(),
-            ),
+        return match crate::unroll::unrolled_iterations(c.program, &reach) {
+            Ok(turns) => {
+                let _ = write!(
+                    out,
+                    "Proof.\n  (* counted loops, {turns} iterations unrolled by symbolic execution *)\n  \
+                     intros env fuel s Henv. unfold entry_charge. symex.\nQed.\n\n"
+                );
+                Lemma {
+                    name,
+                    kind: "gas_bound",
+                    claim,
+                    status: Status::Proved,
+                }
+            }
+            Err(why) => {
+                out.push_str(
+                    "Proof.\n  (* a loop symbolic execution cannot unroll *)\nAdmitted.\n\n",
+                );
+                Lemma {
+                    name,
+                    kind: "gas_bound",
+                    claim,
+                    status: Status::Admitted(format!(
+                        "the export reaches a loop symbolic execution does not unroll: {why}"
+                    )),
+                }
+            }
         };
     }
     let _ = write!(

@@ -6,12 +6,13 @@ use crate::error::FormalError;
 use std::path::{Path, PathBuf};
 
 /// The model's files, in dependency order (as `formal/coq/_CoqProject` lists them).
-pub const MODEL: [(&str, &str); 5] = [
+pub const MODEL: [(&str, &str); 6] = [
     ("Keel/Values.v", include_str!("../coq/Keel/Values.v")),
     ("Keel/Semantics.v", include_str!("../coq/Keel/Semantics.v")),
     ("Keel/Bound.v", include_str!("../coq/Keel/Bound.v")),
     ("Keel/Hosts.v", include_str!("../coq/Keel/Hosts.v")),
     ("Keel/Features.v", include_str!("../coq/Keel/Features.v")),
+    ("Keel/Symex.v", include_str!("../coq/Keel/Symex.v")),
 ];
 
 /// The generated file's name inside the project.
@@ -30,7 +31,7 @@ pub fn files() -> Vec<&'static str> {
 /// `Audit.v` for the lemmas named in `proved`.
 pub fn audit(proved: &[String]) -> String {
     let mut s = String::from(
-        "From Keel Require Import Values Semantics Bound Hosts Features.\nFrom Top Require Import Contract.\n",
+        "From Keel Require Import Values Semantics Bound Hosts Features Symex.\nFrom Top Require Import Contract.\n",
     );
     for name in proved {
         s.push_str(&format!("Print Assumptions {name}.\n"));

@@ -222,7 +222,7 @@ fn coq_file(cases: &[(Case, keel_formal::Generated)], schedule: &GasSchedule) ->
     let per_byte = schedule.host_cost(HostFn::ReturnData, 1).saturating_sub(rd);
     let mut v = format!(
         "From Coq Require Import ZArith List Bool.\n\
-         From Keel Require Import Values Semantics Bound Hosts Features.\n\
+         From Keel Require Import Values Semantics Bound Hosts Features Symex.\n\
          Import ListNotations.\nOpen Scope Z_scope.\n\n\
          (* return_data as the schedule prices it: base + per byte; other hosts fail. *)\n\
          Definition env0 : host_env := fun h args m pg =>\n  \

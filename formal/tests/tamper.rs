@@ -85,3 +85,45 @@ fn check_fails_when_a_proof_is_replaced_by_admitted() {
         other => panic!("an admitted proof passed the audit: {other:?}"),
     }
 }
+
+#[test]
+fn a_counted_loop_bound_proves_down_to_the_real_path_and_no_lower() {
+    if !common::coqc_or_skip("tamper loop bound") {
+        return;
+    }
+    let wasm = wat::parse_str(include_str!("fixtures/loops.wat")).expect("fixture parses");
+    let g = common::generate(&wasm, &["sum8"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    keel_formal::project::write_project(dir.path(), &g.contract_v, &g.audit_v).expect("write");
+    for f in keel_formal::project::MODEL.map(|(f, _)| f) {
+        keel_formal::coqc::compile(dir.path(), f).expect("the model compiles");
+    }
+    let line = g
+        .contract_v
+        .lines()
+        .find(|l| l.contains("entry_sum8 s) (used s + "))
+        .expect("sum8's gas lemma")
+        .to_string();
+    let bound: u64 = line
+        .rsplit("(used s + ")
+        .next()
+        .and_then(|t| t.trim_end_matches(").").parse().ok())
+        .expect("bound");
+    // The analysis allows 9 turns of the 14-gas body (`lt_u`: 1 + ceil(N / S)); the loop runs
+    // 8 from its constant start, which symbolic execution sees: 14 below still proves, 15 not.
+    let with = |b: u64| {
+        let path = dir.path().join(keel_formal::project::CONTRACT_FILE);
+        let text = g.contract_v.replacen(
+            &line,
+            &line.replace(&format!("+ {bound})"), &format!("+ {b})")),
+            1,
+        );
+        std::fs::write(path, text).expect("write");
+        keel_formal::coqc::compile(dir.path(), keel_formal::project::CONTRACT_FILE)
+    };
+    assert!(with(bound - 14).is_ok(), "the real path's gas is provable");
+    match with(bound - 15) {
+        Err(FormalError::CoqcRejected { file, .. }) => assert_eq!(file, "Contract.v"),
+        other => panic!("a bound below the real path was accepted: {other:?}"),
+    }
+}

@@ -44,8 +44,14 @@ pub fn run(a: ProveArgs) -> anyhow::Result<ExitCode> {
         schedule: &GasSchedule::v1(),
         kills: &KillSet::default(),
     };
-    let g = keel_formal::generate(&req)?;
-    keel_formal::project::write_project(&a.out, &g.contract_v, &g.audit_v)?;
+    let mut g = keel_formal::generate(&req)?;
+    if keel_formal::coqc::available() {
+        // Proofs found by search (no-trap lemmas) are tried with coqc; only those it
+        // accepts are listed proved.
+        keel_formal::attempt::settle(&a.out, &mut g)?;
+    } else {
+        keel_formal::project::write_project(&a.out, &g.contract_v, &g.audit_v)?;
+    }
     let checked = if a.check {
         Some(keel_formal::coqc::check(&a.out, &g.proved()).map_err(anyhow::Error::from))
     } else {
