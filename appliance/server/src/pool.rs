@@ -20,6 +20,11 @@ use crate::error::ServerError;
 use crate::service::RequestContext;
 use crate::shared::Shared;
 
+/// Stack of a worker thread: handlers execute contracts, and the VM's JIT tier runs a call on
+/// the thread's own stack only with 5 MiB free (else it maps a fresh segment per call). The
+/// main thread's default; only the pages used are ever backed.
+const WORKER_STACK: usize = 8 << 20;
+
 /// A finished job, routed back to the network thread that owns the connection.
 pub(crate) struct Completion {
     /// The connection's token (backend-defined).
@@ -120,6 +125,7 @@ impl WorkerPool {
             let shared = shared.clone();
             let t = std::thread::Builder::new()
                 .name(format!("keel-worker-{i}"))
+                .stack_size(WORKER_STACK)
                 .spawn(move || worker(&shared, &lanes, only_priority))
                 .map_err(|source| ServerError::Spawn {
                     what: "worker thread",

@@ -3,6 +3,7 @@
 // as on a fresh instance, after any earlier call — including ones that grew memory or trapped.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+use keel_vm::engine::choice::EngineChoice;
 use keel_vm::{CallContext, CallOutcome, CallRequest, GasVector, MemoryState, Vm, VmConfig};
 
 const SELF: [u8; 32] = [0x5e; 32];
@@ -57,12 +58,16 @@ fn request(entry: &str, input: Vec<u8>) -> CallRequest {
     }
 }
 
-fn vm(reuse: bool) -> Vm {
-    Vm::new(VmConfig {
+/// Both engine tiers keep instances; each test runs on each (wasmtime compiled before the
+/// first call).
+const ENGINES: [EngineChoice; 2] = [EngineChoice::Wasmi, EngineChoice::Wasmtime];
+
+fn vm(engine: EngineChoice, reuse: bool) -> Vm {
+    let config = VmConfig {
         reuse_instances: reuse,
         ..VmConfig::default()
-    })
-    .unwrap()
+    };
+    Vm::with_choice(config, engine, None).unwrap()
 }
 
 fn call(vm: &Vm, code: &[u8], entry: &str, input: Vec<u8>, state: MemoryState) -> CallOutcome {
@@ -81,65 +86,69 @@ fn same(a: &CallOutcome, b: &CallOutcome, what: &str) {
 #[test]
 fn a_reused_instance_sees_fresh_memory_data_segments_and_globals_after_any_call() {
     let code = wat::parse_str(PROBE).unwrap();
-    let (reused, fresh) = (vm(true), vm(false));
-    let first = call(&fresh, &code, "observe", vec![], MemoryState::default());
-    let seen = first.result.clone().unwrap();
-    assert_eq!(&seen[0..4], &7i32.to_le_bytes());
-    assert_eq!(&seen[4..8], &2i32.to_le_bytes());
-    assert_eq!(&seen[8..16], b"fresh-da");
-    assert_eq!(&seen[16..20], &[0; 4]);
-    assert_eq!(&seen[20..28], &(-3i64).to_le_bytes());
-    let sequence = [
-        "observe",
-        "observe",
-        "dirty_then_trap",
-        "observe",
-        "grow",
-        "observe",
-        "observe",
-        "dirty_then_trap",
-        "dirty_then_trap",
-        "observe",
-    ];
-    for (i, entry) in sequence.into_iter().enumerate() {
-        let a = call(&reused, &code, entry, vec![], MemoryState::default());
-        let b = call(&fresh, &code, entry, vec![], MemoryState::default());
-        same(&a, &b, &format!("call {i} ({entry})"));
-        if entry == "observe" {
-            assert_eq!(
-                a.result.as_ref().unwrap(),
-                &seen,
-                "call {i} saw a used instance"
-            );
+    for engine in ENGINES {
+        let (reused, fresh) = (vm(engine, true), vm(engine, false));
+        let first = call(&fresh, &code, "observe", vec![], MemoryState::default());
+        let seen = first.result.clone().unwrap();
+        assert_eq!(&seen[0..4], &7i32.to_le_bytes());
+        assert_eq!(&seen[4..8], &2i32.to_le_bytes());
+        assert_eq!(&seen[8..16], b"fresh-da");
+        assert_eq!(&seen[16..20], &[0; 4]);
+        assert_eq!(&seen[20..28], &(-3i64).to_le_bytes());
+        let sequence = [
+            "observe",
+            "observe",
+            "dirty_then_trap",
+            "observe",
+            "grow",
+            "observe",
+            "observe",
+            "dirty_then_trap",
+            "dirty_then_trap",
+            "observe",
+        ];
+        for (i, entry) in sequence.into_iter().enumerate() {
+            let a = call(&reused, &code, entry, vec![], MemoryState::default());
+            let b = call(&fresh, &code, entry, vec![], MemoryState::default());
+            same(&a, &b, &format!("call {i} ({entry})"));
+            if entry == "observe" {
+                assert_eq!(
+                    a.result.as_ref().unwrap(),
+                    &seen,
+                    "call {i} saw a used instance"
+                );
+            }
         }
+        let prepared = reused.prepare(&code).unwrap();
+        // Every call after the first and after each `grow` (whose instance is dropped) reused one.
+        assert!(
+            prepared.reused_instances() >= 7,
+            "{}",
+            prepared.reused_instances()
+        );
+        assert_eq!(fresh.prepare(&code).unwrap().reused_instances(), 0);
     }
-    let prepared = reused.prepare(&code).unwrap();
-    // Every call after the first and after each `grow` (whose instance is dropped) reused one.
-    assert!(
-        prepared.reused_instances() >= 7,
-        "{}",
-        prepared.reused_instances()
-    );
-    assert_eq!(fresh.prepare(&code).unwrap().reused_instances(), 0);
 }
 
 #[test]
 fn out_of_gas_and_memory_limits_are_identical_on_reused_instances() {
     let code = wat::parse_str(PROBE).unwrap();
-    let (reused, fresh) = (vm(true), vm(false));
-    for compute in [1, 50, 200, 400, 10_000_000] {
-        for pages in [1, 2, 3, 64] {
-            for entry in ["observe", "grow", "dirty_then_trap"] {
-                let mut req = request(entry, vec![]);
-                req.limits.compute = compute;
-                req.limits.memory_pages = pages;
-                let a = reused
-                    .call(&code, req.clone(), Box::new(MemoryState::default()))
-                    .unwrap();
-                let b = fresh
-                    .call(&code, req, Box::new(MemoryState::default()))
-                    .unwrap();
-                same(&a, &b, &format!("{entry} compute {compute} pages {pages}"));
+    for engine in ENGINES {
+        let (reused, fresh) = (vm(engine, true), vm(engine, false));
+        for compute in [1, 50, 200, 400, 10_000_000] {
+            for pages in [1, 2, 3, 64] {
+                for entry in ["observe", "grow", "dirty_then_trap"] {
+                    let mut req = request(entry, vec![]);
+                    req.limits.compute = compute;
+                    req.limits.memory_pages = pages;
+                    let a = reused
+                        .call(&code, req.clone(), Box::new(MemoryState::default()))
+                        .unwrap();
+                    let b = fresh
+                        .call(&code, req, Box::new(MemoryState::default()))
+                        .unwrap();
+                    same(&a, &b, &format!("{entry} compute {compute} pages {pages}"));
+                }
             }
         }
     }
@@ -148,29 +157,31 @@ fn out_of_gas_and_memory_limits_are_identical_on_reused_instances() {
 #[test]
 fn token_calls_are_identical_on_reused_and_fresh_instances() {
     let code = keel_contracts::TOKEN.wasm;
-    let (reused, fresh) = (vm(true), vm(false));
-    let mut state = MemoryState::default();
-    let mut amount = [0u8; 32];
-    amount[0] = 200;
-    let mut calls: Vec<(&str, Vec<u8>)> = vec![("init", amount.to_vec())];
-    for i in 0..12u8 {
-        let mut args = [i; 32].to_vec();
-        let mut v = [0u8; 32];
-        // The last transfers exceed the balance left: the contract aborts.
-        v[0] = 30;
-        args.extend_from_slice(&v);
-        calls.push(("transfer", args));
-        calls.push(("balance_of", [1u8; 32].to_vec()));
+    for engine in ENGINES {
+        let (reused, fresh) = (vm(engine, true), vm(engine, false));
+        let mut state = MemoryState::default();
+        let mut amount = [0u8; 32];
+        amount[0] = 200;
+        let mut calls: Vec<(&str, Vec<u8>)> = vec![("init", amount.to_vec())];
+        for i in 0..12u8 {
+            let mut args = [i; 32].to_vec();
+            let mut v = [0u8; 32];
+            // The last transfers exceed the balance left: the contract aborts.
+            v[0] = 30;
+            args.extend_from_slice(&v);
+            calls.push(("transfer", args));
+            calls.push(("balance_of", [1u8; 32].to_vec()));
+        }
+        calls.push(("total_supply", vec![]));
+        calls.push(("no_such_entry", vec![]));
+        for (i, (entry, input)) in calls.into_iter().enumerate() {
+            let a = call(&reused, code, entry, input.clone(), state.clone());
+            let b = call(&fresh, code, entry, input, state.clone());
+            same(&a, &b, &format!("call {i} ({entry})"));
+            state.apply(&SELF, &a.writes);
+        }
+        assert!(reused.prepare(code).unwrap().reused_instances() >= 20);
     }
-    calls.push(("total_supply", vec![]));
-    calls.push(("no_such_entry", vec![]));
-    for (i, (entry, input)) in calls.into_iter().enumerate() {
-        let a = call(&reused, code, entry, input.clone(), state.clone());
-        let b = call(&fresh, code, entry, input, state.clone());
-        same(&a, &b, &format!("call {i} ({entry})"));
-        state.apply(&SELF, &a.writes);
-    }
-    assert!(reused.prepare(code).unwrap().reused_instances() >= 20);
 }
 
 #[test]
@@ -181,13 +192,15 @@ fn modules_with_a_large_initial_memory_always_run_on_fresh_instances() {
         "(memory (export \"memory\") 5 6)",
     ))
     .unwrap();
-    let (reused, fresh) = (vm(true), vm(false));
-    for entry in ["observe", "observe", "dirty_then_trap", "observe"] {
-        let a = call(&reused, &code, entry, vec![], MemoryState::default());
-        let b = call(&fresh, &code, entry, vec![], MemoryState::default());
-        same(&a, &b, entry);
+    for engine in ENGINES {
+        let (reused, fresh) = (vm(engine, true), vm(engine, false));
+        for entry in ["observe", "observe", "dirty_then_trap", "observe"] {
+            let a = call(&reused, &code, entry, vec![], MemoryState::default());
+            let b = call(&fresh, &code, entry, vec![], MemoryState::default());
+            same(&a, &b, entry);
+        }
+        assert_eq!(reused.prepare(&code).unwrap().reused_instances(), 0);
     }
-    assert_eq!(reused.prepare(&code).unwrap().reused_instances(), 0);
 }
 
 /// `scribble` writes 64 words at addresses drawn from its 8-byte input, clears part of a data
@@ -229,25 +242,27 @@ const SCRIBBLER: &str = r#"
 #[test]
 fn a_reset_restores_zeroed_and_data_chunks_byte_for_byte() {
     let code = wat::parse_str(SCRIBBLER).unwrap();
-    let (reused, fresh) = (vm(true), vm(false));
-    let pristine = call(&fresh, &code, "digest", vec![], MemoryState::default());
-    assert!(pristine.result.is_ok(), "{:?}", pristine.result);
-    for seed in 0u64..24 {
-        let input = seed
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .to_le_bytes()
-            .to_vec();
-        let a = call(
-            &reused,
-            &code,
-            "scribble",
-            input.clone(),
-            MemoryState::default(),
-        );
-        let b = call(&fresh, &code, "scribble", input, MemoryState::default());
-        same(&a, &b, &format!("scribble {seed}"));
-        let a = call(&reused, &code, "digest", vec![], MemoryState::default());
-        same(&a, &pristine, &format!("digest after scribble {seed}"));
+    for engine in ENGINES {
+        let (reused, fresh) = (vm(engine, true), vm(engine, false));
+        let pristine = call(&fresh, &code, "digest", vec![], MemoryState::default());
+        assert!(pristine.result.is_ok(), "{:?}", pristine.result);
+        for seed in 0u64..24 {
+            let input = seed
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .to_le_bytes()
+                .to_vec();
+            let a = call(
+                &reused,
+                &code,
+                "scribble",
+                input.clone(),
+                MemoryState::default(),
+            );
+            let b = call(&fresh, &code, "scribble", input, MemoryState::default());
+            same(&a, &b, &format!("scribble {seed}"));
+            let a = call(&reused, &code, "digest", vec![], MemoryState::default());
+            same(&a, &pristine, &format!("digest after scribble {seed}"));
+        }
+        assert!(reused.prepare(&code).unwrap().reused_instances() >= 40);
     }
-    assert!(reused.prepare(&code).unwrap().reused_instances() >= 40);
 }

@@ -138,7 +138,14 @@ impl Executor<'_> {
         if threads > 1 {
             std::thread::scope(|s| {
                 for _ in 1..threads {
-                    s.spawn(|| sched.work());
+                    // The JIT tier runs a call on the thread's own stack when it has room.
+                    let worker = std::thread::Builder::new()
+                        .name("keel-exec".into())
+                        .stack_size(keel_vm::engine::wasmtime_tier::CALL_THREAD_STACK)
+                        .spawn_scoped(s, || sched.work());
+                    if worker.is_err() {
+                        tracing::warn!("cannot spawn an execution worker; fewer threads run");
+                    }
                 }
                 sched.work();
             });

@@ -1,5 +1,7 @@
-//! Reused wasmi instances: a call takes a kept instance instead of instantiating afresh, and
-//! the instance is reset to its just-instantiated state before it is kept again.
+//! Reused instances, on both engine tiers: a call takes a kept instance instead of
+//! instantiating afresh, and the instance is reset to its just-instantiated state before it is
+//! kept again. Each tier says how to reach an instance's memory and globals ([`Reusable`]);
+//! what is saved, compared and restored is decided here, once.
 //!
 //! A reused instance must be indistinguishable from a fresh one. What a call can change in an
 //! instance, and how each is restored:
@@ -21,14 +23,26 @@
 //! with an initial memory of at most [`MAX_POOLED_PAGES`] pages plus the non-zero chunks of its
 //! image (at most the same size), so at most 1 MiB per cached module and 256 MiB at the default
 //! compile-cache capacity of 256 modules (a 2-page contract such as the token keeps 256 KiB of
-//! memories and a few KiB of images). A second engine tier
-//! (a JIT with its own pooling allocator) keeps the same contract behind
-//! [`super::CompiledModule::invoke`].
+//! memories and a few KiB of images). On wasmtime the saving is larger still: a fresh instance
+//! maps, protects and unmaps a 4 GiB reservation with its guard region and faults its pages in
+//! again, where a kept one only has its changed chunks restored.
 
-use super::wasmi_tier::Live;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use wasmi::{Global, Val};
+
+/// A live instance as the pool sees it. Implemented by each tier's instance-in-its-own-store.
+pub(super) trait Reusable {
+    /// A mutable global and the value to restore.
+    type Global;
+    /// Memory size in pages, and its bytes; `None` without a memory.
+    fn memory(&self) -> Option<(u64, &[u8])>;
+    /// The same, writable.
+    fn memory_mut(&mut self) -> Option<(u64, &mut [u8])>;
+    /// Every mutable global the instance exports, with its current value.
+    fn mutable_globals(&mut self) -> Vec<Self::Global>;
+    /// Sets a global back to its saved value; false if that failed.
+    fn restore_global(&mut self, global: &Self::Global) -> bool;
+}
 
 /// Instances kept per compiled module (a nested call of a module already running uses a
 /// fresh one).
@@ -41,7 +55,7 @@ const CHUNK: usize = 4096;
 static ZERO_CHUNK: [u8; CHUNK] = [0; CHUNK];
 
 /// The state of an instance right after instantiation.
-pub struct Snapshot {
+pub struct Snapshot<G> {
     /// Memory size in pages.
     pages: u64,
     /// Memory length in bytes (0 without a memory).
@@ -49,18 +63,18 @@ pub struct Snapshot {
     /// Memory contents by [`CHUNK`]: `None` for a chunk of zeros.
     image: Vec<Option<Box<[u8]>>>,
     /// Every mutable global the instance exports, with its initial value.
-    globals: Vec<(Global, Val)>,
+    globals: Vec<G>,
 }
 
 /// The kept instances of one compiled module.
-pub struct InstancePool {
+pub(super) struct InstancePool<L: Reusable> {
     enabled: bool,
-    slots: Mutex<Vec<(Live, Snapshot)>>,
+    slots: Mutex<Vec<(L, Snapshot<L::Global>)>>,
     /// Calls that ran on a kept instance (observability and tests).
     reused: AtomicU64,
 }
 
-impl InstancePool {
+impl<L: Reusable> InstancePool<L> {
     /// A pool; when `enabled` is false it keeps nothing and every call instantiates afresh.
     pub fn new(enabled: bool) -> Self {
         InstancePool {
@@ -72,7 +86,7 @@ impl InstancePool {
 
     /// A kept instance, reset, if one is available and its memory fits `max_memory_pages`
     /// (otherwise a fresh instantiation must fail the way it always does).
-    pub fn take(&self, max_memory_pages: u64) -> Option<(Live, Snapshot)> {
+    pub fn take(&self, max_memory_pages: u64) -> Option<(L, Snapshot<L::Global>)> {
         if !self.enabled {
             return None;
         }
@@ -91,39 +105,30 @@ impl InstancePool {
     }
 
     /// The snapshot of a just-instantiated instance, or `None` if it will not be kept.
-    pub fn snapshot(&self, live: &Live) -> Option<Snapshot> {
+    pub fn snapshot(&self, live: &mut L) -> Option<Snapshot<L::Global>> {
         if !self.enabled {
             return None;
         }
-        let store = &live.store;
-        let memory = store.data().memory;
-        let pages = memory.map_or(0, |m| m.size(store));
+        let (pages, data) = live.memory().unwrap_or((0, &[]));
         if pages > MAX_POOLED_PAGES {
             return None;
         }
-        let data = memory.map_or(&[][..], |m| m.data(store));
+        let len = data.len();
         let image = data
             .chunks(CHUNK)
             .map(|c| c.iter().any(|&b| b != 0).then(|| Box::from(c)))
             .collect();
-        let globals = live
-            .instance
-            .exports(store)
-            .filter_map(|e| e.into_global())
-            .filter(|g| g.ty(store).mutability().is_mut())
-            .map(|g| (g, g.get(store)))
-            .collect();
         Some(Snapshot {
             pages,
-            len: data.len(),
+            len,
             image,
-            globals,
+            globals: live.mutable_globals(),
         })
     }
 
     /// Resets `live` to `snapshot` and keeps it, unless it cannot be reset exactly (its memory
     /// grew) or the pool is full: then it is dropped.
-    pub fn give_back(&self, mut live: Live, snapshot: Snapshot) {
+    pub fn give_back(&self, mut live: L, snapshot: Snapshot<L::Global>) {
         if !reset(&mut live, &snapshot) {
             return;
         }
@@ -135,14 +140,9 @@ impl InstancePool {
 }
 
 /// Restores memory and globals; false if the instance cannot be made fresh again.
-fn reset(live: &mut Live, snapshot: &Snapshot) -> bool {
-    let store = &mut live.store;
-    if let Some(memory) = store.data().memory {
-        if memory.size(&*store) != snapshot.pages {
-            return false;
-        }
-        let data = memory.data_mut(&mut *store);
-        if data.len() != snapshot.len {
+fn reset<L: Reusable>(live: &mut L, snapshot: &Snapshot<L::Global>) -> bool {
+    if let Some((pages, data)) = live.memory_mut() {
+        if pages != snapshot.pages || data.len() != snapshot.len {
             return false;
         }
         for (now, then) in data.chunks_mut(CHUNK).zip(&snapshot.image) {
@@ -153,8 +153,5 @@ fn reset(live: &mut Live, snapshot: &Snapshot) -> bool {
             }
         }
     }
-    snapshot
-        .globals
-        .iter()
-        .all(|(g, v)| g.set(&mut *store, v.clone()).is_ok())
+    snapshot.globals.iter().all(|g| live.restore_global(g))
 }

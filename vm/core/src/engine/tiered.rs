@@ -102,7 +102,7 @@ impl TieredEngine {
     /// an unusable cache directory is an error (the operator asked for it).
     pub fn new(profile: &Profile, reuse: bool, config: TierConfig) -> Result<Self, VmError> {
         let wasmi = WasmiEngine::new(profile, reuse)?;
-        let jit = match WasmtimeEngine::new() {
+        let jit = match WasmtimeEngine::new().map(|e| e.with_reuse(reuse)) {
             Ok(engine) => Some(Arc::new(Jit::new(engine, &config)?)),
             Err(e) => {
                 tracing::warn!(error = %e, "wasmtime unavailable; contracts run on wasmi");
@@ -403,7 +403,8 @@ impl CompiledModule for TieredModule {
     }
 
     fn reused_instances(&self) -> u64 {
-        self.wasmi.reused_instances()
+        let jit = self.jit.get().map_or(0, |j| j.reused_instances());
+        self.wasmi.reused_instances().saturating_add(jit)
     }
 
     fn on_jit(&self) -> bool {

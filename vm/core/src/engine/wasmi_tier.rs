@@ -1,6 +1,6 @@
 //! The interpreter tier: wasmi.
 
-use super::instance_pool::InstancePool;
+use super::instance_pool::{InstancePool, Reusable};
 use super::{CompiledModule, Completion, Ending, Engine, Invocation};
 use crate::abi::{
     GAS_GLOBAL_EXPORT, HOST_MODULE, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT,
@@ -116,13 +116,42 @@ struct WasmiModule {
     engine: wasmi::Engine,
     linker: Arc<Linker<Data>>,
     module: Module,
-    pool: InstancePool,
+    pool: InstancePool<Live>,
 }
 
 /// A live instance in its own store: the unit the pool keeps.
 pub(super) struct Live {
     pub(super) store: Store<Data>,
     pub(super) instance: Instance,
+}
+
+impl Reusable for Live {
+    type Global = (Global, Val);
+
+    fn memory(&self) -> Option<(u64, &[u8])> {
+        let m = self.store.data().memory?;
+        Some((m.size(&self.store), m.data(&self.store)))
+    }
+
+    fn memory_mut(&mut self) -> Option<(u64, &mut [u8])> {
+        let m = self.store.data().memory?;
+        let pages = m.size(&self.store);
+        Some((pages, m.data_mut(&mut self.store)))
+    }
+
+    fn mutable_globals(&mut self) -> Vec<(Global, Val)> {
+        let store = &self.store;
+        self.instance
+            .exports(store)
+            .filter_map(|e| e.into_global())
+            .filter(|g| g.ty(store).mutability().is_mut())
+            .map(|g| (g, g.get(store)))
+            .collect()
+    }
+
+    fn restore_global(&mut self, (g, v): &(Global, Val)) -> bool {
+        g.set(&mut self.store, v.clone()).is_ok()
+    }
 }
 
 fn store_limits(max_memory_pages: u64) -> StoreLimits {
@@ -171,8 +200,8 @@ impl CompiledModule for WasmiModule {
                 (live, Some(snapshot))
             }
             None => match self.instantiate(limits) {
-                Ok(live) => {
-                    let snapshot = self.pool.snapshot(&live);
+                Ok(mut live) => {
+                    let snapshot = self.pool.snapshot(&mut live);
                     (live, snapshot)
                 }
                 Err(ending) => {

@@ -11,8 +11,9 @@ use crate::host::{HostFault, HostState};
 use wasmtime::{Caller, Global, Linker, Memory, StoreLimits, Val};
 
 /// Store data: the engine-independent host state plus the handles the glue needs.
+/// `host` is `Some` for the duration of a call (a kept instance's store outlives its calls).
 pub(crate) struct Data {
-    host: HostState,
+    pub(super) host: Option<HostState>,
     /// `keel$gas`, mirrored to [`HostState::gas`] around every host call (metered calls only).
     pub(super) gas: Option<Global>,
     /// `keel$site`: offset of the host call in progress, read when a host function faults.
@@ -25,9 +26,9 @@ pub(crate) struct Data {
 }
 
 impl Data {
-    pub(super) fn new(limits: StoreLimits, host: HostState) -> Self {
+    pub(super) fn new(limits: StoreLimits) -> Self {
         Data {
-            host,
+            host: None,
             gas: None,
             site: None,
             memory: None,
@@ -35,10 +36,14 @@ impl Data {
             host_call_fuel: None,
         }
     }
+}
 
-    pub(super) fn into_host(self) -> HostState {
-        self.host
-    }
+/// The host state of the call in progress. Host functions only run inside a call, which always
+/// has one; the error keeps that an engine fault rather than a panic.
+fn host_mut(data: &mut Data) -> wasmtime::Result<&mut HostState> {
+    data.host
+        .as_mut()
+        .ok_or_else(|| wasmtime::Error::msg("host function called outside a call"))
 }
 
 use super::HostErr;
@@ -79,8 +84,13 @@ pub(super) fn map_error(e: wasmtime::Error) -> Ending {
 
 /// Records where a metering helper trapped, and the trap.
 fn helper_trap(caller: &mut Caller<'_, Data>, offset: i32, trap: Trap) -> wasmtime::Error {
-    caller.data_mut().host.calls.fault_offset = Some(offset as u32);
-    host_error(HostFault::Trap(trap))
+    match host_mut(caller.data_mut()) {
+        Ok(host) => {
+            host.calls.fault_offset = Some(offset as u32);
+            host_error(HostFault::Trap(trap))
+        }
+        Err(e) => e,
+    }
 }
 
 /// Takes the fixed per-call fuel of a fuel-metered engine; out of fuel is `OutOfGas`.
@@ -110,24 +120,24 @@ fn with_host<R>(
     if let Some(g) = gas_global
         && let Some(v) = g.get(&mut *caller).i64()
     {
-        caller.data_mut().host.gas = u64::try_from(v).unwrap_or(0);
+        host_mut(caller.data_mut())?.gas = u64::try_from(v).unwrap_or(0);
     }
     let result = match memory {
         Some(m) => {
             let (mem, data) = m.data_and_store_mut(&mut *caller);
-            f(&mut data.host, mem)
+            f(host_mut(data)?, mem)
         }
-        None => f(&mut caller.data_mut().host, &mut []),
+        None => f(host_mut(caller.data_mut())?, &mut []),
     };
     if let Some(g) = gas_global {
-        let left = i64::try_from(caller.data().host.gas).unwrap_or(i64::MAX);
+        let left = i64::try_from(host_mut(caller.data_mut())?.gas).unwrap_or(i64::MAX);
         g.set(&mut *caller, Val::I64(left))?;
     }
     if result.is_err()
         && let Some(site) = caller.data().site
         && let Some(offset) = site.get(&mut *caller).i32()
     {
-        caller.data_mut().host.calls.fault_offset = Some(offset as u32);
+        host_mut(caller.data_mut())?.calls.fault_offset = Some(offset as u32);
     }
     result.map_err(host_error)
 }

@@ -19,6 +19,7 @@
 //!   always trips first, and every call runs with at least [`RED_ZONE`] bytes of native stack
 //!   below it (a fresh segment is allocated when the thread has less).
 
+use super::instance_pool::{InstancePool, Reusable};
 use super::wasmtime_host::{Data, build_linker, map_error};
 use super::{CompiledModule, Completion, Ending, Invocation};
 use crate::abi::{GAS_GLOBAL_EXPORT, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT};
@@ -27,7 +28,10 @@ use crate::error::{Trap, VmError};
 use crate::metering::MEMORY_EXPORT;
 use crate::profile::Profile;
 use std::sync::Arc;
-use wasmtime::{Config, InstancePre, Linker, Module, OptLevel, Store, StoreLimitsBuilder, Val};
+use wasmtime::{
+    Config, Global, Instance, InstancePre, Linker, Module, OptLevel, Store, StoreLimits,
+    StoreLimitsBuilder, Val,
+};
 
 pub(super) const NAME: &str = "wasmtime";
 /// Name of the fuel-metered engine ([`WasmtimeEngine::with_fuel`]).
@@ -52,11 +56,19 @@ pub const MEMORY_GUARD: u64 = 32 << 20;
 /// Native bytes allowed per Keel stack slot: a Cranelift frame spills at most every local and
 /// operand (8 bytes each for the profile's i32/i64) plus return address, frame pointer and
 /// callee-saved registers, which the two overhead slots of every frame (64 bytes) cover.
-/// Four times that margin keeps wasmtime's own limit far behind Keel's.
-const NATIVE_BYTES_PER_SLOT: usize = 4 * 32;
+/// Twice that margin (eight times a spilled slot) keeps wasmtime's own limit far behind Keel's
+/// (`the_deepest_recursion_the_profile_allows_hits_keels_stack_limit_on_both_tiers`), and the
+/// whole limit (4 MiB for the v1 profile) plus [`RED_ZONE_HOST`] fits in a thread of
+/// [`CALL_THREAD_STACK`] bytes, so calls on such a thread run on it without switching stacks.
+const NATIVE_BYTES_PER_SLOT: usize = 2 * 32;
 /// Native stack that must be free when a call starts: the wasm stack limit plus room for the
 /// host functions (BLS verification, nested calls) that run below the deepest wasm frame.
 pub const RED_ZONE_HOST: usize = 1 << 20;
+/// Stack size for threads that execute contracts (the main thread's 8 MiB default): a call
+/// needs [`max_wasm_stack_all`] plus [`RED_ZONE_HOST`] free (5 MiB for the v1 profile); with
+/// less, it runs on a freshly mapped segment, which costs a map, a guard page and page faults
+/// on every call. Nested calls past the first fall back to such segments.
+pub const CALL_THREAD_STACK: usize = 8 << 20;
 
 /// wasmtime's stack limit for `profile`: Keel's budget in bytes with a wide margin.
 pub fn max_wasm_stack(profile: &Profile) -> usize {
@@ -134,14 +146,23 @@ pub struct WasmtimeEngine {
     engine: wasmtime::Engine,
     linker: Arc<Linker<Data>>,
     fuel: Option<FuelMetering>,
+    /// Whether compiled modules keep instances for later calls (`instance_pool.rs`).
+    reuse: bool,
 }
 
 impl WasmtimeEngine {
-    /// The tier with the deterministic [`config`]. Fails where wasmtime cannot run (no
-    /// Cranelift backend for this CPU, no virtual memory for the reservations): the caller
-    /// then stays on wasmi.
+    /// The tier with the deterministic [`config`], keeping instances for reuse. Fails where
+    /// wasmtime cannot run (no Cranelift backend for this CPU, no virtual memory for the
+    /// reservations): the caller then stays on wasmi.
     pub fn new() -> Result<Self, VmError> {
         Self::build(config(), None)
+    }
+
+    /// The same tier, keeping instances for later calls or (with `false`) instantiating every
+    /// call afresh: the reference path the reuse is tested against.
+    pub fn with_reuse(mut self, reuse: bool) -> Self {
+        self.reuse = reuse;
+        self
     }
 
     /// The tier with [`config`] plus wasmtime's fuel on ([`FuelMetering`]): never a node's
@@ -166,6 +187,7 @@ impl WasmtimeEngine {
             engine,
             linker: Arc::new(linker),
             fuel,
+            reuse: true,
         })
     }
 
@@ -199,6 +221,7 @@ impl WasmtimeEngine {
             engine: self.engine.clone(),
             pre,
             fuel: self.fuel,
+            pool: InstancePool::new(self.reuse),
         }))
     }
 
@@ -238,6 +261,58 @@ struct WasmtimeModule {
     engine: wasmtime::Engine,
     pre: InstancePre<Data>,
     fuel: Option<FuelMetering>,
+    pool: InstancePool<Live>,
+}
+
+/// A live instance in its own store: the unit the pool keeps.
+struct Live {
+    store: Store<Data>,
+    instance: Instance,
+}
+
+impl Reusable for Live {
+    type Global = (Global, Val);
+
+    fn memory(&self) -> Option<(u64, &[u8])> {
+        let m = self.store.data().memory?;
+        Some((m.size(&self.store), m.data(&self.store)))
+    }
+
+    fn memory_mut(&mut self) -> Option<(u64, &mut [u8])> {
+        let m = self.store.data().memory?;
+        let pages = m.size(&self.store);
+        Some((pages, m.data_mut(&mut self.store)))
+    }
+
+    fn mutable_globals(&mut self) -> Vec<(Global, Val)> {
+        let globals: Vec<Global> = self
+            .instance
+            .exports(&mut self.store)
+            .filter_map(|e| e.into_global())
+            .collect();
+        let mut kept = Vec::with_capacity(globals.len());
+        for g in globals {
+            if g.ty(&self.store).mutability().is_var() {
+                let v = g.get(&mut self.store);
+                kept.push((g, v));
+            }
+        }
+        kept
+    }
+
+    fn restore_global(&mut self, (g, v): &(Global, Val)) -> bool {
+        g.set(&mut self.store, *v).is_ok()
+    }
+}
+
+fn store_limits(max_memory_pages: u64) -> StoreLimits {
+    let max_bytes = usize::try_from(max_memory_pages.saturating_mul(65536)).unwrap_or(usize::MAX);
+    StoreLimitsBuilder::new()
+        .memory_size(max_bytes)
+        .instances(1)
+        .memories(1)
+        .tables(1)
+        .build()
 }
 
 impl CompiledModule for WasmtimeModule {
@@ -247,6 +322,10 @@ impl CompiledModule for WasmtimeModule {
         stacker::maybe_grow(red_zone, red_zone.saturating_add(RED_ZONE_HOST), || {
             self.invoke_here(inv)
         })
+    }
+
+    fn reused_instances(&self) -> u64 {
+        self.pool.reused()
     }
 }
 
@@ -260,69 +339,103 @@ impl WasmtimeModule {
         store.set_fuel(budget)
     }
 
-    fn invoke_here(&self, inv: Invocation) -> Completion {
-        let max_bytes =
-            usize::try_from(inv.max_memory_pages.saturating_mul(65536)).unwrap_or(usize::MAX);
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(max_bytes)
-            .instances(1)
-            .memories(1)
-            .tables(1)
-            .build();
-        let digest_memory = inv.digest_memory;
-        let mut store = Store::new(&self.engine, Data::new(limits, inv.host));
+    /// A fresh store and instance under `limits`; the error is how instantiation ended. On a
+    /// fuel-metered engine instantiation gets the call's budget too (wasmtime may evaluate
+    /// initializers under fuel); the call's own fuel is set afresh afterwards, so fresh and
+    /// kept instances report the same fuel.
+    fn instantiate(&self, limits: StoreLimits, budget: u64) -> Result<Live, Ending> {
+        let mut store = Store::new(&self.engine, Data::new(limits));
         store.limiter(|d| &mut d.limits);
-        let fueled = self.start_fuel(&mut store, inv.gas);
-        let ending = match fueled.and_then(|()| self.pre.instantiate(&mut store)) {
-            Ok(instance) => run(
-                &mut store,
-                &instance,
-                &inv.entry,
-                inv.entry_frame,
-                inv.gas,
-                inv.metered,
-            ),
+        self.start_fuel(&mut store, budget).map_err(map_error)?;
+        let instance = self.pre.instantiate(&mut store).map_err(map_error)?;
+        store.data_mut().memory = instance.get_memory(&mut store, MEMORY_EXPORT);
+        store.data_mut().site = instance.get_global(&mut store, SITE_GLOBAL_EXPORT);
+        Ok(Live { store, instance })
+    }
+
+    /// A kept instance (reset) or a fresh one, with its snapshot when it will be kept.
+    fn live(&self, max_memory_pages: u64, budget: u64) -> Result<(Live, Option<Snapshot>), Ending> {
+        let limits = store_limits(max_memory_pages);
+        if let Some((mut live, snapshot)) = self.pool.take(max_memory_pages) {
+            live.store.data_mut().limits = limits;
+            return Ok((live, Some(snapshot)));
+        }
+        let mut live = self.instantiate(limits, budget)?;
+        let snapshot = self.pool.snapshot(&mut live);
+        Ok((live, snapshot))
+    }
+
+    fn invoke_here(&self, inv: Invocation) -> Completion {
+        let (mut live, snapshot) = match self.live(inv.max_memory_pages, inv.gas) {
+            Ok(kept) => kept,
+            Err(ending) => {
+                return Completion {
+                    ending,
+                    gas_left: 0,
+                    memory_pages: 0,
+                    memory_digest: None,
+                    host: inv.host,
+                    fuel_used: self.fuel.map(|_| 0),
+                };
+            }
+        };
+        live.store.data_mut().host = Some(inv.host);
+        let ending = match self.start_fuel(&mut live.store, inv.gas) {
+            Ok(()) => run(&mut live, &inv.entry, inv.entry_frame, inv.gas, inv.metered),
             Err(e) => map_error(e),
         };
+        let completion = self.complete(&mut live, ending, inv.gas, inv.digest_memory);
+        if let Some(snapshot) = snapshot {
+            self.pool.give_back(live, snapshot);
+        }
+        completion
+    }
+
+    /// What the call left: gas, fuel, memory size and digest, and the host state (taken out
+    /// of the store, which may be kept).
+    fn complete(&self, live: &mut Live, ending: Ending, gas: u64, digest: bool) -> Completion {
+        let store = &mut live.store;
         let gas_left = match (&ending, store.data().gas) {
             (Ending::Trapped(Trap::OutOfGas), _) | (_, None) => 0,
             (_, Some(g)) => g
-                .get(&mut store)
+                .get(&mut *store)
                 .i64()
                 .map_or(0, |v| u64::try_from(v).unwrap_or(0)),
         };
         let fuel_used = self
             .fuel
-            .map(|_| inv.gas.saturating_sub(store.get_fuel().unwrap_or(0)));
-        let memory_pages = store.data().memory.map_or(0, |m| m.size(&store));
-        let memory_digest = digest_memory
-            .then(|| {
-                store
-                    .data()
-                    .memory
-                    .map(|m| *blake3::hash(m.data(&store)).as_bytes())
-            })
+            .map(|_| gas.saturating_sub(store.get_fuel().unwrap_or(0)));
+        let memory = store.data().memory;
+        let memory_pages = memory.map_or(0, |m| m.size(&*store));
+        let memory_digest = digest
+            .then(|| memory.map(|m| *blake3::hash(m.data(&*store)).as_bytes()))
             .flatten();
-        let host = store.into_data().into_host();
-        Completion {
-            ending,
-            gas_left,
-            memory_pages,
-            memory_digest,
-            host,
-            fuel_used,
+        store.data_mut().gas = None;
+        match store.data_mut().host.take() {
+            Some(host) => Completion {
+                ending,
+                gas_left,
+                memory_pages,
+                memory_digest,
+                host,
+                fuel_used,
+            },
+            // Unreachable: the host state was put in by `invoke_here` and only taken here.
+            None => unreachable_host(),
         }
     }
 }
 
-fn run(
-    store: &mut Store<Data>,
-    instance: &wasmtime::Instance,
-    entry: &str,
-    entry_frame: u32,
-    gas: u64,
-    metered: bool,
-) -> Ending {
+type Snapshot = super::instance_pool::Snapshot<(Global, Val)>;
+
+#[cold]
+fn unreachable_host() -> Completion {
+    panic!("the host state of a wasmtime call was taken twice")
+}
+
+fn run(live: &mut Live, entry: &str, entry_frame: u32, gas: u64, metered: bool) -> Ending {
+    let Live { store, instance } = live;
+    let store = &mut *store;
     store.data_mut().memory = instance.get_memory(&mut *store, MEMORY_EXPORT);
     store.data_mut().site = instance.get_global(&mut *store, SITE_GLOBAL_EXPORT);
     if metered {
