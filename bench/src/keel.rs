@@ -13,6 +13,7 @@ use keel_crypto::{
     EncodedItem, KeyCache, SecretKey, Signature, SignatureVerifier, SingleVerifier, Verdict,
     VerifyItem,
 };
+use keel_vm::engine::choice::EngineChoice;
 use keel_vm::{CallContext, CallRequest, GasLimits, MemoryState, Prepared, Vm, VmConfig};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -94,7 +95,7 @@ fn amount_le(v: u128) -> [u8; 32] {
 impl KeelToken {
     /// Genesis (demo accounts), then block 1 deploying the token and minting `supply` to
     /// demo account 0. Errors if any step does not succeed.
-    pub fn deploy(supply: u128, vm_config: VmConfig) -> anyhow::Result<Self> {
+    pub fn deploy(supply: u128, vm_config: VmConfig, engine: EngineChoice) -> anyhow::Result<Self> {
         let mut g = genesis::demo(4, Amount::from_u128(10u128.pow(30)))?;
         // One measured block holds every `--txs` transfer; the demo's compute limit (a 1 s
         // block budget, about 600 transfers) would reject the rest as BlockFull.
@@ -104,7 +105,7 @@ impl KeelToken {
         let key = demo_key(0);
         let sender = address_of(&key.public_key().to_bytes());
         let mut t = KeelToken {
-            vm: Vm::new(vm_config)?,
+            vm: Vm::with_choice(vm_config, engine, None)?,
             routines: RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter)
                 .map_err(|e| anyhow::anyhow!("routines: {e}"))?,
             keys: Mutex::new(KeyCache::default()),

@@ -4,6 +4,7 @@ use crate::evm::{self, EvmToken};
 use crate::keel::{self, KeelToken};
 use anyhow::ensure;
 use keel_vm::VmConfig;
+use keel_vm::engine::choice::EngineChoice;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -18,9 +19,18 @@ pub struct Erc20Args {
     /// Distinct recipients the transfers cycle through.
     #[arg(long, default_value_t = 100)]
     pub recipients: u32,
+    /// Keel's contract engine tier: `wasmi` (the interpreter, a node's default) or `wasmtime`
+    /// (the JIT tier, `KEEL_VM_ENGINE=wasmtime` on a node); `tiered` measures wasmi until its
+    /// background compilation lands.
+    #[arg(long, default_value = "wasmi", value_parser = parse_engine)]
+    pub engine: EngineChoice,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_engine(s: &str) -> Result<EngineChoice, String> {
+    EngineChoice::parse(s).ok_or_else(|| format!("{s:?}: expected wasmi, wasmtime or tiered"))
 }
 
 /// One workload's result: best round of each side, µs per transaction.
@@ -143,7 +153,7 @@ fn round(s: &mut Sides, a: &Erc20Args, series: &mut [Series; 8]) -> anyhow::Resu
 
 pub fn erc20(a: &Erc20Args) -> anyhow::Result<()> {
     let supply = 10u128.pow(27);
-    let keel = KeelToken::deploy(supply, VmConfig::default())?;
+    let keel = KeelToken::deploy(supply, VmConfig::default(), a.engine)?;
     let evm = EvmToken::deploy(supply)?;
     if !a.json {
         eprintln!("signing {} transfers…", a.txs);
@@ -156,6 +166,7 @@ pub fn erc20(a: &Erc20Args) -> anyhow::Result<()> {
             reuse_instances: false,
             ..VmConfig::default()
         },
+        a.engine,
     )?;
     let fresh_prepared = fresh.prepared()?;
     let mut s = Sides {
@@ -201,6 +212,7 @@ fn report(a: &Erc20Args, rows: &[Row], keel_gas: u64, evm_gas: u64) -> anyhow::R
     if a.json {
         let v = serde_json::json!({
             "bench": "erc20",
+            "engine": a.engine.name(),
             "txs_per_round": a.txs,
             "rounds": a.rounds,
             "keel_transfer_compute_gas": keel_gas,
@@ -211,8 +223,10 @@ fn report(a: &Erc20Args, rows: &[Row], keel_gas: u64, evm_gas: u64) -> anyhow::R
         return Ok(());
     }
     println!(
-        "{} transfers per round, {} rounds, best round per side (Keel gas {keel_gas}, revm gas {evm_gas})",
-        a.txs, a.rounds
+        "{} transfers per round, {} rounds, best round per side, Keel on {} (Keel gas {keel_gas}, revm gas {evm_gas})",
+        a.txs,
+        a.rounds,
+        a.engine.name()
     );
     println!(
         "{:<32} {:>10} {:>10} {:>8} {:>15}",
