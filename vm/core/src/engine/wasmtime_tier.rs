@@ -268,6 +268,9 @@ struct WasmtimeModule {
 struct Live {
     store: Store<Data>,
     instance: Instance,
+    /// `keel$gas` and `keel$stack`, looked up once at instantiation (absent on unmetered
+    /// modules).
+    metering: Option<(Global, Global)>,
 }
 
 impl Reusable for Live {
@@ -350,7 +353,13 @@ impl WasmtimeModule {
         let instance = self.pre.instantiate(&mut store).map_err(map_error)?;
         store.data_mut().memory = instance.get_memory(&mut store, MEMORY_EXPORT);
         store.data_mut().site = instance.get_global(&mut store, SITE_GLOBAL_EXPORT);
-        Ok(Live { store, instance })
+        let gas = instance.get_global(&mut store, GAS_GLOBAL_EXPORT);
+        let stack = instance.get_global(&mut store, STACK_GLOBAL_EXPORT);
+        Ok(Live {
+            store,
+            instance,
+            metering: gas.zip(stack),
+        })
     }
 
     /// A kept instance (reset) or a fresh one, with its snapshot when it will be kept.
@@ -434,14 +443,14 @@ fn unreachable_host() -> Completion {
 }
 
 fn run(live: &mut Live, entry: &str, entry_frame: u32, gas: u64, metered: bool) -> Ending {
-    let Live { store, instance } = live;
+    let Live {
+        store,
+        instance,
+        metering,
+    } = live;
     let store = &mut *store;
-    store.data_mut().memory = instance.get_memory(&mut *store, MEMORY_EXPORT);
-    store.data_mut().site = instance.get_global(&mut *store, SITE_GLOBAL_EXPORT);
     if metered {
-        let gas_global = instance.get_global(&mut *store, GAS_GLOBAL_EXPORT);
-        let stack_global = instance.get_global(&mut *store, STACK_GLOBAL_EXPORT);
-        let (Some(g), Some(s)) = (gas_global, stack_global) else {
+        let Some((g, s)) = *metering else {
             return Ending::Trapped(Trap::EngineLimit {
                 message: "instrumented module lacks its metering globals".into(),
             });
