@@ -1,8 +1,11 @@
 //! The translator: an admitted module, after Keel's metering pass, into the model's terms.
 //!
 //! The instrumented binary is read as the engines run it, so the model sees exactly the charges
-//! the pass inserted. Three shapes the pass emits are recognised and named: the charge
-//! sequence on the gas global becomes `Charge k`, a call of `keel_meter.stack_overflow` becomes
+//! the pass inserted. The shapes the pass emits are recognised and named: the charge
+//! sequence on the function's gas local becomes `Charge k`, and the copies between that local
+//! and the gas global (on entry, after calls, before anything observes the global) vanish, since
+//! the model has one gas counter and the pass keeps the two equal wherever the global can be
+//! observed (`keel_vm::metering`'s `gas_local.rs`); a call of `keel_meter.stack_overflow` becomes
 //! `TrapWith StackOverflow`, and `i32.const code; call keel_meter.killed` becomes
 //! `TrapWith (Killed code)`. Everything else maps one operator to one constructor, blocks to
 //! nested bodies (structured control flow kept). The stack-height global stays an ordinary
@@ -223,7 +226,16 @@ fn read_body(ctx: &Ctx, ty: u32, body: &wasmparser::FunctionBody<'_>) -> Result<
         ops.push(r.read()?);
     }
     let mut at = 0usize;
-    let (body, _) = Body { ctx, ops: &ops }.seq(&mut at)?;
+    // The metering pass's gas local is the function's last local.
+    let scratch = (ft.params().len() as u32)
+        .saturating_add(locals.len() as u32)
+        .saturating_sub(1);
+    let (body, _) = Body {
+        ctx,
+        ops: &ops,
+        scratch,
+    }
+    .seq(&mut at)?;
     Ok(Func {
         sig: ctx.canon.get(ty as usize).copied().unwrap_or(ty),
         params: ft.params().len() as u32,
@@ -236,6 +248,8 @@ fn read_body(ctx: &Ctx, ty: u32, body: &wasmparser::FunctionBody<'_>) -> Result<
 struct Body<'a, 'o> {
     ctx: &'a Ctx,
     ops: &'a [Operator<'o>],
+    /// Index of the gas local.
+    scratch: u32,
 }
 
 /// How a sequence ended.
@@ -253,6 +267,10 @@ impl Body<'_, '_> {
             if let Some(k) = self.charge_at(*at) {
                 out.push(Instr::Charge(k));
                 *at = at.saturating_add(CHARGE_LEN);
+                continue;
+            }
+            if self.gas_copy_at(*at) {
+                *at = at.saturating_add(GAS_COPY_LEN);
                 continue;
             }
             *at = at.saturating_add(1);
@@ -331,19 +349,17 @@ impl Body<'_, '_> {
     }
 
     /// The charge the metering pass emits at `at`, if it starts there (see
-    /// `keel_vm::metering::emit_gas_charge`).
+    /// `keel_vm::metering`'s `GasLocal::charge`).
     fn charge_at(&self, at: usize) -> Option<u64> {
         use Operator as O;
-        let g = self.ctx.gas_global;
+        let s = self.scratch;
         let oog = self.ctx.helper(0);
         match self.ops.get(at..at.checked_add(CHARGE_LEN)?)? {
             [
-                O::GlobalGet { global_index: g1 },
+                O::LocalGet { local_index: s1 },
                 O::I64Const { value: cost },
                 O::I64Sub,
-                O::LocalTee { local_index: s1 },
-                O::GlobalSet { global_index: g2 },
-                O::LocalGet { local_index: s2 },
+                O::LocalTee { local_index: s2 },
                 O::I64Const { value: 0 },
                 O::I64LtS,
                 O::If {
@@ -352,10 +368,27 @@ impl Body<'_, '_> {
                 O::I32Const { .. },
                 O::Call { function_index },
                 O::End,
-            ] if *g1 == g && *g2 == g && s1 == s2 && *function_index == oog && *cost >= 0 => {
-                Some(*cost as u64)
-            }
+            ] if *s1 == s && *s2 == s && *function_index == oog && *cost >= 0 => Some(*cost as u64),
             _ => None,
+        }
+    }
+
+    /// Whether a copy between the gas local and the gas global starts at `at`.
+    fn gas_copy_at(&self, at: usize) -> bool {
+        use Operator as O;
+        let (g, s) = (self.ctx.gas_global, self.scratch);
+        let Some(pair) = at
+            .checked_add(GAS_COPY_LEN)
+            .and_then(|end| self.ops.get(at..end))
+        else {
+            return false;
+        };
+        match pair {
+            [O::GlobalGet { global_index }, O::LocalSet { local_index }]
+            | [O::LocalGet { local_index }, O::GlobalSet { global_index }] => {
+                *global_index == g && *local_index == s
+            }
+            _ => false,
         }
     }
 
@@ -363,11 +396,20 @@ impl Body<'_, '_> {
         use Instr as I;
         use Operator as O;
         use Ty::{T32, T64};
-        let g = self.ctx.gas_global;
+        let (g, s) = (self.ctx.gas_global, self.scratch);
         Ok(match op {
             O::GlobalGet { global_index } | O::GlobalSet { global_index } if *global_index == g => {
                 return Err(FormalError::Unsupported(
                     "gas global used outside a metering charge".into(),
+                ));
+            }
+            O::LocalGet { local_index }
+            | O::LocalSet { local_index }
+            | O::LocalTee { local_index }
+                if *local_index == s =>
+            {
+                return Err(FormalError::Unsupported(
+                    "gas local used outside a metering charge".into(),
                 ));
             }
             O::Unreachable => I::Unreachable,
@@ -414,7 +456,10 @@ impl Body<'_, '_> {
 }
 
 /// Length of the metering pass's charge sequence.
-const CHARGE_LEN: usize = 12;
+const CHARGE_LEN: usize = 10;
+
+/// Length of a copy between the gas local and the gas global.
+const GAS_COPY_LEN: usize = 2;
 
 fn memory_op(op: &Operator<'_>) -> Option<Instr> {
     use Operator as O;

@@ -398,3 +398,70 @@ fn instrumented_contracts_still_validate() {
             .unwrap_or_else(|e| panic!("{}: {e}", c.name));
     }
 }
+
+/// Gas used when a call ends at each kind of observation point right after a 100-iteration
+/// loop without calls or trapping operators (where the metering pass keeps gas in a local):
+/// the figure must count every iteration, computed here from the input's metering blocks.
+#[test]
+fn gas_observed_after_a_loop_counts_every_iteration_at_each_kind_of_exit() {
+    let s = GasSchedule::v1();
+    let enders = [
+        ("(drop (i32.div_u (i32.const 1) (local.get 0)))", false), // division by zero
+        ("(drop (i32.load (i32.const 1000000)))", false),          // out of bounds
+        ("(unreachable)", false),
+        ("(return)", true),
+        ("(br 0)", true), // a branch to the function's own label
+        ("(nop)", true),  // the final `end`
+    ];
+    for (ender, returns) in enders {
+        let text = format!(
+            r#"(module (memory 1)
+                 (func (export "run") (local i32)
+                   (loop (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+                         (br_if 0 (i32.lt_u (local.get 0) (i32.const 100))))
+                   (local.set 0 (i32.const 0))
+                   {ender}))"#
+        );
+        let code = wasm(&text);
+        let out = run(&code, "run", &[], big());
+        assert_eq!(out.result.is_ok(), returns, "{ender}: {:?}", out.result);
+        // The input's metering blocks: those inside the loop run 100 times, the rest once.
+        let body = module_body_ops(&code);
+        let charges = keel_vm::metering::block_charges(&body, &s);
+        let first = body
+            .iter()
+            .position(|op| matches!(op, wasmparser::Operator::Loop { .. }))
+            .unwrap();
+        let end = first
+            + body[first..]
+                .iter()
+                .position(|op| matches!(op, wasmparser::Operator::End))
+                .unwrap();
+        let per_run: u64 = charges
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i > first && i < end { 100 * c } else { *c })
+            .sum();
+        assert!(
+            charges[first + 1] > 0 && charges[end + 1] > 0,
+            "{charges:?}"
+        );
+        let expected = s.call_base + s.code_cost(code.len()) + per_run;
+        assert_eq!(out.gas_used.compute, expected, "{ender}");
+    }
+}
+
+/// The operators of the only function body of `code`.
+fn module_body_ops(code: &[u8]) -> Vec<wasmparser::Operator<'_>> {
+    for payload in wasmparser::Parser::new(0).parse_all(code) {
+        if let Ok(wasmparser::Payload::CodeSectionEntry(b)) = payload {
+            return b
+                .get_operators_reader()
+                .unwrap()
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        }
+    }
+    panic!("no function body")
+}

@@ -7,10 +7,12 @@
 //!   (once per iteration), after `if` and `else`, after the `end` of an `if`, of a `loop`, or of a
 //!   `block` that some branch targets, and after `br`, `br_table`, `return` and `unreachable`.
 //!   A block is charged in full, from the schedule, when it is entered; a `br_if` inside it does
-//!   not cut it (the remainder is prepaid). The charge is subtracted (through one added i64
-//!   scratch local per function) and, if the result is negative, the imported
-//!   `keel_meter.out_of_gas` traps. The charge therefore depends only on the input
-//!   Wasm and the schedule, never on an engine's IR (wasmi issue #1088).
+//!   not cut it (the remainder is prepaid). The charge is subtracted and, if the result is
+//!   negative, the imported `keel_meter.out_of_gas` traps. The charge therefore depends only on
+//!   the input Wasm and the schedule, never on an engine's IR (wasmi issue #1088). Inside a
+//!   function the remaining gas lives in one added i64 local, loaded from the global on entry
+//!   and after calls and written back before anything can observe the global (calls, operators
+//!   that can trap, leaving the function): see `gas_local.rs`.
 //! * **Stack height** lives in an exported `i32` global (`keel$stack`): every direct call to a
 //!   defined function adds the callee's static frame size (parameters + locals + maximum operand
 //!   stack height + overhead, from admission) before the call, traps through
@@ -41,6 +43,9 @@ use wasm_encoder::{
     GlobalSection, GlobalType, ImportSection, Instruction, TypeSection, ValType,
 };
 use wasmparser::{Operator, Parser, Payload};
+
+mod gas_local;
+use gas_local::GasLocal;
 
 /// Export name of the module's memory, added so the host can reach it whatever the module
 /// exports itself.
@@ -614,7 +619,7 @@ fn instrument_body(
     let mut local_types = Vec::new();
     let mut f = if ctx.meter {
         // The module's locals plus one i64 scratch local (index `scratch` = params + locals),
-        // which holds the freshly decremented gas so each charge reads the global only once.
+        // which holds the function's remaining gas between observation points (`gas_local.rs`).
         let mut locals = Vec::new();
         let mut reader = body.get_locals_reader()?;
         if ctx.debug.is_some() {
@@ -651,99 +656,99 @@ fn instrument_body(
     }
     let charges = block_charges(&ops, ctx.schedule);
     let imported = ctx.module.imports.len() as u32;
+    let mut gas = GasLocal::new(ctx.gas_global, scratch, ctx.oog_func, ctx.debug.is_some());
+    gas.load(&mut f);
+    let last = ops.len().saturating_sub(1);
     for (i, ((op, &charge), &offset)) in ops.iter().zip(&charges).zip(&offsets).enumerate() {
         // Where execution resumes after a call: the debugger reports it (charge 0) so that
         // `next` and `finish` can stop in the caller; calls do not end a metering block.
         let after = offsets.get(i.saturating_add(1)).copied().unwrap_or(offset);
-        let resumed = |f: &mut Function| {
-            if let Some(d) = ctx.debug {
-                emit_debug_block(f, d, &local_types, [after, func as i32], 0);
-            }
-        };
         if charge > 0 {
-            emit_gas_charge(&mut f, ctx, charge, offset, scratch);
+            gas.charge(&mut f, charge, offset);
             if let Some(d) = ctx.debug {
                 emit_debug_block(&mut f, d, &local_types, [offset, func as i32], charge);
             }
         }
-        let killed = match op {
-            Operator::Call { function_index } if *function_index < imported => ctx
-                .module
-                .imports
-                .get(*function_index as usize)
-                .and_then(|(h, _)| ctx.kills.kills_host(*h)),
-            _ => ctx.kills.kills_op(op),
-        };
-        if let Some(k) = killed {
-            // The operands stay on the stack; after `unreachable` the rest of the block is
-            // stack-polymorphic, so the function still validates.
-            f.instruction(&Instruction::I32Const(offset))
-                .instruction(&Instruction::I32Const(k.code()))
-                .instruction(&Instruction::Call(ctx.killed_func))
-                .instruction(&Instruction::Unreachable);
-            continue;
-        }
-        match op {
-            Operator::Call { function_index } if *function_index < imported => {
-                // Host call: record its site so a host-raised fault can be located exactly.
-                f.instruction(&Instruction::I32Const(offset))
-                    .instruction(&Instruction::GlobalSet(ctx.site_global));
-                f.instruction(&re.instruction(op.clone())?);
-            }
-            Operator::Call { function_index } => {
-                let frame = ctx.module.defined(*function_index).map(|i| i.frame_slots());
-                match frame {
-                    Some(frame) => {
-                        emit_stack_enter(&mut f, ctx, frame, offset);
-                        f.instruction(&re.instruction(op.clone())?);
-                        emit_stack_leave(&mut f, ctx, frame);
-                        resumed(&mut f);
-                    }
-                    None => {
-                        f.instruction(&re.instruction(op.clone())?);
-                    }
-                }
-            }
-            Operator::CallIndirect { type_index, .. } => {
-                let frame = ctx
-                    .indirect_frames
-                    .get(type_index)
-                    .copied()
-                    .unwrap_or(FRAME_OVERHEAD_SLOTS);
-                emit_stack_enter(&mut f, ctx, frame, offset);
-                f.instruction(&re.instruction(op.clone())?);
-                emit_stack_leave(&mut f, ctx, frame);
-                resumed(&mut f);
-            }
-            _ => {
-                f.instruction(&re.instruction(op.clone())?);
+        gas.before(&mut f, op, i == last);
+        emit_operator(&mut f, re, ctx, &mut gas, op, offset)?;
+        if let Operator::Call { .. } | Operator::CallIndirect { .. } = op {
+            // The callee or the host changed the gas global.
+            gas.load(&mut f);
+            let host =
+                matches!(op, Operator::Call { function_index } if *function_index < imported);
+            if let (Some(d), false) = (ctx.debug, host) {
+                emit_debug_block(&mut f, d, &local_types, [after, func as i32], 0);
             }
         }
+        gas.after(op);
     }
     Ok(f)
 }
 
-/// `if gas < cost { out_of_gas(offset) } gas -= cost` — stack-neutral. `offset` (the block's
-/// first operator in the input module) is only pushed on the failing path: free when gas lasts.
-fn emit_gas_charge(f: &mut Function, ctx: &Ctx<'_>, cost: u64, offset: i32, scratch: u32) {
-    // Costs are sums of small schedule numbers; a block can never reach i64::MAX, but clamp so
-    // the encoding stays exact even for an absurd schedule.
-    let cost = i64::try_from(cost).unwrap_or(i64::MAX);
-    // gas -= cost; if gas < 0 { out_of_gas(offset) }. Remaining gas never exceeds i64::MAX (the
-    // host sets it from a clamped limit), so the signed test is exact. On the trap the global is
-    // negative and the host reports zero gas left: the whole limit was used.
-    f.instruction(&Instruction::GlobalGet(ctx.gas_global))
-        .instruction(&Instruction::I64Const(cost))
-        .instruction(&Instruction::I64Sub)
-        .instruction(&Instruction::LocalTee(scratch))
-        .instruction(&Instruction::GlobalSet(ctx.gas_global))
-        .instruction(&Instruction::LocalGet(scratch))
-        .instruction(&Instruction::I64Const(0))
-        .instruction(&Instruction::I64LtS)
-        .instruction(&Instruction::If(BlockType::Empty))
-        .instruction(&Instruction::I32Const(offset))
-        .instruction(&Instruction::Call(ctx.oog_func))
-        .instruction(&Instruction::End);
+/// One input operator, rewritten: killed, a host call with its site, a call with its stack
+/// charge, or copied as is.
+fn emit_operator(
+    f: &mut Function,
+    re: &mut Shift,
+    ctx: &Ctx<'_>,
+    gas: &mut GasLocal,
+    op: &Operator<'_>,
+    offset: i32,
+) -> Result<(), MeteringError> {
+    let imported = ctx.module.imports.len() as u32;
+    let killed = match op {
+        Operator::Call { function_index } if *function_index < imported => ctx
+            .module
+            .imports
+            .get(*function_index as usize)
+            .and_then(|(h, _)| ctx.kills.kills_host(*h)),
+        _ => ctx.kills.kills_op(op),
+    };
+    if let Some(k) = killed {
+        // The `killed` trap reads the gas global. The operands stay on the stack; after
+        // `unreachable` the rest of the block is stack-polymorphic, so the function still
+        // validates.
+        gas.sync(f);
+        f.instruction(&Instruction::I32Const(offset))
+            .instruction(&Instruction::I32Const(k.code()))
+            .instruction(&Instruction::Call(ctx.killed_func))
+            .instruction(&Instruction::Unreachable);
+        return Ok(());
+    }
+    match op {
+        Operator::Call { function_index } if *function_index < imported => {
+            // Host call: record its site so a host-raised fault can be located exactly.
+            f.instruction(&Instruction::I32Const(offset))
+                .instruction(&Instruction::GlobalSet(ctx.site_global));
+            f.instruction(&re.instruction(op.clone())?);
+        }
+        Operator::Call { function_index } => {
+            match ctx.module.defined(*function_index).map(|i| i.frame_slots()) {
+                Some(frame) => {
+                    emit_stack_enter(f, ctx, frame, offset);
+                    f.instruction(&re.instruction(op.clone())?);
+                    emit_stack_leave(f, ctx, frame);
+                }
+                None => {
+                    f.instruction(&re.instruction(op.clone())?);
+                }
+            }
+        }
+        Operator::CallIndirect { type_index, .. } => {
+            let frame = ctx
+                .indirect_frames
+                .get(type_index)
+                .copied()
+                .unwrap_or(FRAME_OVERHEAD_SLOTS);
+            emit_stack_enter(f, ctx, frame, offset);
+            f.instruction(&re.instruction(op.clone())?);
+            emit_stack_leave(f, ctx, frame);
+        }
+        _ => {
+            f.instruction(&re.instruction(op.clone())?);
+        }
+    }
+    Ok(())
 }
 
 /// The debugger's hook calls (see `debug.rs`): each local as an i64, then the block's site,
