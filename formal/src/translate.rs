@@ -230,12 +230,14 @@ fn read_body(ctx: &Ctx, ty: u32, body: &wasmparser::FunctionBody<'_>) -> Result<
     let scratch = (ft.params().len() as u32)
         .saturating_add(locals.len() as u32)
         .saturating_sub(1);
-    let (body, _) = Body {
+    let b = Body {
         ctx,
         ops: &ops,
         scratch,
-    }
-    .seq(&mut at)?;
+    };
+    b.open_frame(&mut at)?;
+    let (body, _) = b.seq(&mut at, 0)?;
+    b.close_frame(at)?;
     Ok(Func {
         sig: ctx.canon.get(ty as usize).copied().unwrap_or(ty),
         params: ft.params().len() as u32,
@@ -261,10 +263,56 @@ enum End {
 
 impl Body<'_, '_> {
     /// Reads instructions from `*at` to the `end` (or `else`) closing the current construct.
-    fn seq(&self, at: &mut usize) -> Result<(Vec<Instr>, End), FormalError> {
+    /// Skips the frame the metering pass opens around the body (`block $oog (result i32)`,
+    /// `block $body`; see `keel_vm::metering`'s `body_frame.rs`).
+    fn open_frame(&self, at: &mut usize) -> Result<(), FormalError> {
+        use Operator as O;
+        match self.ops.get(..2) {
+            Some(
+                [
+                    O::Block {
+                        blockty: BlockType::Type(ValType::I32),
+                    },
+                    O::Block { .. },
+                ],
+            ) => {
+                *at = 2;
+                Ok(())
+            }
+            _ => Err(FormalError::Unsupported(
+                "body without the metering pass's frame".into(),
+            )),
+        }
+    }
+
+    /// Checks the frame's close after `$body`'s end: `return; end; call out_of_gas;
+    /// unreachable; end`, and nothing after it.
+    fn close_frame(&self, at: usize) -> Result<(), FormalError> {
+        use Operator as O;
+        let oog = self.ctx.helper(0);
+        match self.ops.get(at..) {
+            Some(
+                [
+                    O::Return,
+                    O::End,
+                    O::Call { function_index },
+                    O::Unreachable,
+                    O::End,
+                ],
+            ) if *function_index == oog => Ok(()),
+            _ => Err(FormalError::Unsupported(
+                "body frame not closed as the metering pass closes it".into(),
+            )),
+        }
+    }
+
+    /// Reads instructions from `*at` to the `end` (or `else`) closing the current construct;
+    /// `depth` constructs of the input body are open around them.
+    fn seq(&self, at: &mut usize, depth: u32) -> Result<(Vec<Instr>, End), FormalError> {
+        let inner = depth.saturating_add(1);
         let mut out = Vec::new();
         while let Some(op) = self.ops.get(*at) {
-            if let Some(k) = self.charge_at(*at) {
+            if let Some(k) = self.charge_at(*at, depth) {
                 out.push(Instr::Charge(k));
                 *at = at.saturating_add(CHARGE_LEN);
                 continue;
@@ -279,7 +327,7 @@ impl Body<'_, '_> {
                 Operator::Else => return Ok((out, End::Else)),
                 Operator::Block { blockty } => {
                     let (params, results) = self.ctx.block_arity(*blockty)?;
-                    let (body, _) = self.seq(at)?;
+                    let (body, _) = self.seq(at, inner)?;
                     out.push(Instr::Block {
                         params,
                         results,
@@ -288,7 +336,7 @@ impl Body<'_, '_> {
                 }
                 Operator::Loop { blockty } => {
                     let (params, results) = self.ctx.block_arity(*blockty)?;
-                    let (body, _) = self.seq(at)?;
+                    let (body, _) = self.seq(at, inner)?;
                     out.push(Instr::Loop {
                         params,
                         results,
@@ -297,9 +345,9 @@ impl Body<'_, '_> {
                 }
                 Operator::If { blockty } => {
                     let (params, results) = self.ctx.block_arity(*blockty)?;
-                    let (then, end) = self.seq(at)?;
+                    let (then, end) = self.seq(at, inner)?;
                     let els = if end == End::Else {
-                        self.seq(at)?.0
+                        self.seq(at, inner)?.0
                     } else {
                         Vec::new()
                     };
@@ -311,6 +359,11 @@ impl Body<'_, '_> {
                     });
                 }
                 Operator::Call { function_index } => self.call(*function_index, &mut out)?,
+                op if branches_past(op, depth) => {
+                    return Err(FormalError::Unsupported(
+                        "a branch to the body frame outside a metering charge".into(),
+                    ));
+                }
                 op => out.push(self.simple(op)?),
             }
         }
@@ -349,26 +402,29 @@ impl Body<'_, '_> {
     }
 
     /// The charge the metering pass emits at `at`, if it starts there (see
-    /// `keel_vm::metering`'s `GasLocal::charge`).
-    fn charge_at(&self, at: usize) -> Option<u64> {
+    /// `keel_vm::metering`'s `GasLocal::charge`): its branch must leave for `$oog`, past the
+    /// `depth` open constructs and `$body`.
+    fn charge_at(&self, at: usize, depth: u32) -> Option<u64> {
         use Operator as O;
         let s = self.scratch;
-        let oog = self.ctx.helper(0);
         match self.ops.get(at..at.checked_add(CHARGE_LEN)?)? {
             [
+                O::I32Const { .. },
                 O::LocalGet { local_index: s1 },
                 O::I64Const { value: cost },
                 O::I64Sub,
                 O::LocalTee { local_index: s2 },
                 O::I64Const { value: 0 },
                 O::I64LtS,
-                O::If {
-                    blockty: BlockType::Empty,
-                },
-                O::I32Const { .. },
-                O::Call { function_index },
-                O::End,
-            ] if *s1 == s && *s2 == s && *function_index == oog && *cost >= 0 => Some(*cost as u64),
+                O::BrIf { relative_depth },
+                O::Drop,
+            ] if *s1 == s
+                && *s2 == s
+                && Some(*relative_depth) == depth.checked_add(1)
+                && *cost >= 0 =>
+            {
+                Some(*cost as u64)
+            }
             _ => None,
         }
     }
@@ -455,8 +511,21 @@ impl Body<'_, '_> {
     }
 }
 
+/// Whether `op` branches past the input body's own label (to the metering frame's `$oog`).
+fn branches_past(op: &Operator<'_>, depth: u32) -> bool {
+    match op {
+        Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
+            *relative_depth > depth
+        }
+        Operator::BrTable { targets } => {
+            targets.default() > depth || targets.targets().any(|t| t.map_or(true, |t| t > depth))
+        }
+        _ => false,
+    }
+}
+
 /// Length of the metering pass's charge sequence.
-const CHARGE_LEN: usize = 10;
+const CHARGE_LEN: usize = 9;
 
 /// Length of a copy between the gas local and the gas global.
 const GAS_COPY_LEN: usize = 2;
@@ -657,15 +726,33 @@ mod tests {
         let p = translate(&module, &inst.bytes, &Profile::V1).expect("translated");
         assert_eq!(p.funcs.len(), 1);
         // A body that reads the gas global (index 0 here) outside a charge is not Keel's output.
-        let bad = wat::parse_str(
-            r#"(module (import "keel_meter" "out_of_gas" (func (param i32)))
-                 (global (mut i64) (i64.const 0))
-                 (func (drop (global.get 0))))"#,
-        )
-        .expect("wat");
-        assert!(matches!(
-            translate(&module, &bad, &Profile::V1),
-            Err(FormalError::Unsupported(_))
-        ));
+        let framed = |body: &str| {
+            wat::parse_str(format!(
+                r#"(module (import "keel_meter" "out_of_gas" (func (param i32)))
+                     (global (mut i64) (i64.const 0))
+                     (func (local i64) (block (result i32) (block {body}) (return))
+                       (call 0) (unreachable)))"#
+            ))
+            .expect("wat")
+        };
+        let refused = |wasm: &[u8], why: &str| match translate(&module, wasm, &Profile::V1) {
+            Err(FormalError::Unsupported(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("expected a refusal for {why}: {other:?}"),
+        };
+        assert!(translate(&module, &framed("(nop)"), &Profile::V1).is_ok());
+        refused(&framed("(drop (global.get 0))"), "gas global");
+        refused(&framed("(local.set 0 (i64.const 9))"), "gas local");
+        refused(
+            &framed("(drop (br_if 1 (i32.const 0) (i32.const 1)))"),
+            "body frame",
+        );
+        refused(
+            &wat::parse_str(
+                r#"(module (import "keel_meter" "out_of_gas" (func (param i32)))
+                 (global (mut i64) (i64.const 0)) (func (nop)))"#,
+            )
+            .expect("wat"),
+            "frame",
+        );
     }
 }

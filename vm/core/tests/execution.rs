@@ -465,3 +465,41 @@ fn module_body_ops(code: &[u8]) -> Vec<wasmparser::Operator<'_>> {
     }
     panic!("no function body")
 }
+
+/// Functions with no, one and several results keep their results through the metering pass's
+/// body frame, including a branch with values to the function's own label.
+#[test]
+fn results_of_every_arity_survive_the_body_frame() {
+    let code = wasm(
+        r#"(module
+            (import "keel" "return_data" (func $ret (param i32 i32)))
+            (memory 1)
+            (func $pair (param $x i32) (result i32 i64)
+              (if (i32.eqz (local.get $x)) (then (br 1 (i32.const 7) (i64.const 9))))
+              (local.get $x) (i64.extend_i32_u (i32.mul (local.get $x) (i32.const 3))))
+            (func $one (param $x i32) (result i32)
+              (drop (br_if 0 (i32.const 40) (i32.eqz (local.get $x))))
+              (i32.add (local.get $x) (i32.const 1)))
+            (func (export "run") (local $a i32) (local $b i64)
+              (call $pair (i32.const 5)) (local.set $b) (local.set $a)
+              (i32.store (i32.const 0) (local.get $a))
+              (i64.store (i32.const 4) (local.get $b))
+              (call $pair (i32.const 0)) (local.set $b) (local.set $a)
+              (i32.store (i32.const 12) (local.get $a))
+              (i64.store (i32.const 16) (local.get $b))
+              (i32.store (i32.const 24) (call $one (i32.const 0)))
+              (i32.store (i32.const 28) (call $one (i32.const 2)))
+              (call $ret (i32.const 0) (i32.const 32))))"#,
+    );
+    let out = run(&code, "run", &[], big());
+    let data = out.result.expect("returns");
+    let word = |at: usize, n: usize| {
+        let mut b = [0u8; 8];
+        b[..n].copy_from_slice(&data[at..at + n]);
+        u64::from_le_bytes(b)
+    };
+    assert_eq!(
+        [word(0, 4), word(4, 8), word(12, 4), word(16, 8), word(24, 4), word(28, 4)],
+        [5, 15, 7, 9, 40, 3]
+    );
+}

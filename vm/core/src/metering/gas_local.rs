@@ -24,7 +24,7 @@
 //! accesses writes back once, before its first access.
 
 use crate::schedule::{OpClass, op_class};
-use wasm_encoder::{BlockType, Function, Instruction};
+use wasm_encoder::{Function, Instruction};
 use wasmparser::Operator;
 
 /// The gas local of one function body being instrumented.
@@ -33,8 +33,6 @@ pub(super) struct GasLocal {
     global: u32,
     /// Index of the function's scratch i64 local that holds the gas.
     local: u32,
-    /// Index of the `out_of_gas` helper.
-    out_of_gas: u32,
     /// Whether the local may differ from the global at the current point.
     dirty: bool,
     /// Write back after every charge: the debugger's hooks read the global after each charge.
@@ -45,11 +43,10 @@ pub(super) struct GasLocal {
 }
 
 impl GasLocal {
-    pub(super) fn new(global: u32, local: u32, out_of_gas: u32, eager: bool) -> Self {
+    pub(super) fn new(global: u32, local: u32, eager: bool) -> Self {
         GasLocal {
             global,
             local,
-            out_of_gas,
             dirty: false,
             eager,
             depth: 0,
@@ -63,24 +60,25 @@ impl GasLocal {
         self.dirty = false;
     }
 
-    /// `local -= cost; if local < 0 { out_of_gas(offset) }` — stack-neutral. `offset` (the
-    /// block's first operator in the input module) is only pushed on the failing path. Remaining
-    /// gas never exceeds i64::MAX (the host sets it from a clamped limit), so the signed test is
+    /// `local -= cost; if local < 0 { br $oog(offset) }` — stack-neutral: the block's offset
+    /// (its first operator in the input module) goes to the body frame's out-of-gas exit (see
+    /// `body_frame.rs`) when the branch is taken and is dropped when it is not. Remaining gas
+    /// never exceeds i64::MAX (the host sets it from a clamped limit), so the signed test is
     /// exact; on the trap the host reports zero gas left whatever the global holds.
     pub(super) fn charge(&mut self, f: &mut Function, cost: u64, offset: i32) {
         // Costs are sums of small schedule numbers; a block can never reach i64::MAX, but clamp
         // so the encoding stays exact even for an absurd schedule.
         let cost = i64::try_from(cost).unwrap_or(i64::MAX);
-        f.instruction(&Instruction::LocalGet(self.local))
+        f.instruction(&Instruction::I32Const(offset))
+            .instruction(&Instruction::LocalGet(self.local))
             .instruction(&Instruction::I64Const(cost))
             .instruction(&Instruction::I64Sub)
             .instruction(&Instruction::LocalTee(self.local))
             .instruction(&Instruction::I64Const(0))
             .instruction(&Instruction::I64LtS)
-            .instruction(&Instruction::If(BlockType::Empty))
-            .instruction(&Instruction::I32Const(offset))
-            .instruction(&Instruction::Call(self.out_of_gas))
-            .instruction(&Instruction::End);
+            // Past the open constructs and `$body`: `$oog`.
+            .instruction(&Instruction::BrIf(self.depth.saturating_add(1)))
+            .instruction(&Instruction::Drop);
         self.dirty = true;
         if self.eager {
             self.sync(f);
@@ -168,7 +166,7 @@ mod tests {
     }
 
     fn observed(module: &str) -> Vec<bool> {
-        let mut g = GasLocal::new(0, 0, 0, false);
+        let mut g = GasLocal::new(0, 0, false);
         ops_of(module)
             .iter()
             .map(|op| {
@@ -227,7 +225,7 @@ mod tests {
 
     #[test]
     fn join_points_make_the_local_dirty_and_a_sync_writes_back_once() {
-        let mut g = GasLocal::new(7, 3, 0, false);
+        let mut g = GasLocal::new(7, 3, false);
         let mut f = Function::new([(1, wasm_encoder::ValType::I64)]);
         g.load(&mut f);
         assert!(!g.dirty);
@@ -240,7 +238,7 @@ mod tests {
             g.dirty,
             "a join point may be reached from a path that did not write back"
         );
-        let mut eager = GasLocal::new(7, 3, 0, true);
+        let mut eager = GasLocal::new(7, 3, true);
         eager.charge(&mut f, 5, 0);
         assert!(
             !eager.dirty,

@@ -8,7 +8,8 @@
 //!   `block` that some branch targets, and after `br`, `br_table`, `return` and `unreachable`.
 //!   A block is charged in full, from the schedule, when it is entered; a `br_if` inside it does
 //!   not cut it (the remainder is prepaid). The charge is subtracted and, if the result is
-//!   negative, the imported `keel_meter.out_of_gas` traps. The charge therefore depends only on
+//!   negative, a branch leaves for the body's out-of-gas exit, where the imported
+//!   `keel_meter.out_of_gas` traps (`body_frame.rs`: the hot path falls through). The charge therefore depends only on
 //!   the input Wasm and the schedule, never on an engine's IR (wasmi issue #1088). Inside a
 //!   function the remaining gas lives in one added i64 local, loaded from the global on entry
 //!   and after calls and written back before anything can observe the global (calls, operators
@@ -44,7 +45,9 @@ use wasm_encoder::{
 };
 use wasmparser::{Operator, Parser, Payload};
 
+mod body_frame;
 mod gas_local;
+use body_frame::BodyTypes;
 use gas_local::GasLocal;
 
 /// Export name of the module's memory, added so the host can reach it whatever the module
@@ -126,6 +129,8 @@ struct Ctx<'m> {
     meter: bool,
     /// The `keel_debug` imports, in a module built for the debugger only.
     debug: Option<DebugFuncs>,
+    /// Block types of multi-result bodies (`body_frame.rs`).
+    body_types: BodyTypes,
 }
 
 /// Function indices of `keel_debug.block` and `keel_debug.local`.
@@ -216,7 +221,10 @@ fn rewrite(
     };
     let total_globals = index(module.imported_globals, module.defined_globals)?;
     let helper_type = module.types.len() as u32;
+    // The types `add_helper_types` appends: two, and two more for the debugger's imports.
+    let helper_types: u32 = if debug { 4 } else { 2 };
     let ctx = Ctx {
+        body_types: BodyTypes::new(module, index(helper_type, helper_types)?)?,
         module,
         schedule,
         max_stack: profile.max_stack_slots,
@@ -258,6 +266,9 @@ fn rewrite(
                 let mut s = TypeSection::new();
                 re.parse_type_section(&mut s, r)?;
                 add_helper_types(&mut s, debug);
+                if ctx.meter {
+                    ctx.body_types.add_to(&mut s);
+                }
                 out.section(&s);
                 done.types = true;
             }
@@ -656,7 +667,9 @@ fn instrument_body(
     }
     let charges = block_charges(&ops, ctx.schedule);
     let imported = ctx.module.imports.len() as u32;
-    let mut gas = GasLocal::new(ctx.gas_global, scratch, ctx.oog_func, ctx.debug.is_some());
+    let results = ctx.module.func_sig(func).map(|s| s.results.as_slice());
+    ctx.body_types.open(&mut f, results.unwrap_or_default())?;
+    let mut gas = GasLocal::new(ctx.gas_global, scratch, ctx.debug.is_some());
     gas.load(&mut f);
     let last = ops.len().saturating_sub(1);
     for (i, ((op, &charge), &offset)) in ops.iter().zip(&charges).zip(&offsets).enumerate() {
@@ -682,6 +695,7 @@ fn instrument_body(
         }
         gas.after(op);
     }
+    body_frame::close(&mut f, ctx.oog_func);
     Ok(f)
 }
 
