@@ -215,6 +215,10 @@ pub struct VmBenchRow {
     pub wasmtime_speedup: f64,
     /// wasmtime metered time ÷ wasmtime unmetered time (the JIT's metering overhead).
     pub wasmtime_metering_ratio: Option<f64>,
+    /// For reference: the unmetered module on wasmtime with wasmtime's own fuel metering
+    /// (`consume_fuel`, one unit per operator, checked at loop heads and function entries), ÷
+    /// wasmtime unmetered: what the engine's built-in metering costs on the same code.
+    pub wasmtime_fuel_ratio: Option<f64>,
     /// Cranelift compilation of the instrumented module.
     pub compile_ms: f64,
     /// Loading the cached artifact: MAC check, deserialization and linking.
@@ -334,7 +338,11 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
     let plain = Vm::new(plain_config.clone())?;
     let jit = EngineChoice::Wasmtime;
     let jit_metered = Vm::with_choice(VmConfig::default(), jit, None)?;
-    let jit_plain = Vm::with_choice(plain_config, jit, None)?;
+    let jit_plain = Vm::with_choice(plain_config.clone(), jit, None)?;
+    let fuel = keel_vm::engine::wasmtime_tier::WasmtimeEngine::with_fuel(
+        keel_vm::engine::wasmtime_tier::FuelMetering { host_call_fuel: 0 },
+    )?;
+    let jit_fuel = Vm::with_engine(plain_config, Box::new(fuel));
     let mut rows = Vec::new();
     for w in workloads(a.scale) {
         if !a.json {
@@ -349,16 +357,23 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
         let (_, gas) = time_call(&metered, &w)?;
         let (_, jit_gas) = time_call(&jit_metered, &w)?;
         let jit_plain = w.until_gas.is_none().then_some(&jit_plain);
-        if let Some(jit_plain) = jit_plain {
-            time_call(jit_plain, &w)?;
+        let jit_fuel = w.until_gas.is_none().then_some(&jit_fuel);
+        for vm in [jit_plain, jit_fuel].into_iter().flatten() {
+            time_call(vm, &w)?;
         }
         anyhow::ensure!(
             gas == jit_gas,
             "{}: wasmtime charged {jit_gas}, wasmi {gas}",
             w.name
         );
-        let vms = [plain, Some(&metered), jit_plain, Some(&jit_metered)];
-        let mut best = [Duration::MAX; 4];
+        let vms = [
+            plain,
+            Some(&metered),
+            jit_plain,
+            Some(&jit_metered),
+            jit_fuel,
+        ];
+        let mut best = [Duration::MAX; 5];
         for _ in 0..a.rounds.max(1) {
             for (b, vm) in best.iter_mut().zip(vms) {
                 if let Some(vm) = vm {
@@ -366,7 +381,13 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        let [best_plain, best_metered, jit_plain_t, jit_metered_t] = best;
+        let [
+            best_plain,
+            best_metered,
+            jit_plain_t,
+            jit_metered_t,
+            jit_fuel_t,
+        ] = best;
         let phases = super::bench_jit::phases(&w.code)?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let ratio = |x: Duration, y: Duration| x.as_secs_f64() / y.as_secs_f64().max(1e-12);
@@ -382,6 +403,7 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
             wasmtime_unmetered_ms: jit_plain.map(|_| ms(jit_plain_t)),
             wasmtime_speedup: ratio(best_metered, jit_metered_t),
             wasmtime_metering_ratio: jit_plain.map(|_| ratio(jit_metered_t, jit_plain_t)),
+            wasmtime_fuel_ratio: jit_fuel.map(|_| ratio(jit_fuel_t, jit_plain_t)),
             compile_ms: ms(phases.compile),
             cached_load_ms: ms(phases.cached_load),
             instantiate_ms: ms(phases.instantiate),
@@ -411,15 +433,17 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
             );
         }
         println!(
-            "\nwasmtime tier (speedup = wasmi metered ÷ wasmtime metered; ratio = metered ÷ unmetered)"
+            "\nwasmtime tier (speedup = wasmi metered ÷ wasmtime metered; ratio = metered ÷ unmetered; \
+             fuel = wasmtime's own fuel metering ÷ unmetered, for reference)"
         );
         println!(
-            "{:<32} {:>10} {:>10} {:>9} {:>7} {:>11} {:>10} {:>10}",
+            "{:<32} {:>10} {:>10} {:>9} {:>7} {:>7} {:>11} {:>10} {:>10}",
             "workload",
             "metered",
             "unmetered",
             "speedup",
             "ratio",
+            "fuel",
             "compile ms",
             "cached ms",
             "inst ms"
@@ -431,13 +455,17 @@ fn bench_vm(a: BenchVmArgs) -> anyhow::Result<ExitCode> {
             let ratio = r
                 .wasmtime_metering_ratio
                 .map_or("-".into(), |x| format!("{x:.3}"));
+            let fuel = r
+                .wasmtime_fuel_ratio
+                .map_or("-".into(), |x| format!("{x:.3}"));
             println!(
-                "{:<32} {:>10.2} {:>10} {:>8.2}x {:>7} {:>11.2} {:>10.3} {:>10.3}",
+                "{:<32} {:>10.2} {:>10} {:>8.2}x {:>7} {:>7} {:>11.2} {:>10.3} {:>10.3}",
                 r.workload,
                 r.wasmtime_metered_ms,
                 unmetered,
                 r.wasmtime_speedup,
                 ratio,
+                fuel,
                 r.compile_ms,
                 r.cached_load_ms,
                 r.instantiate_ms
