@@ -499,7 +499,14 @@ fn results_of_every_arity_survive_the_body_frame() {
         u64::from_le_bytes(b)
     };
     assert_eq!(
-        [word(0, 4), word(4, 8), word(12, 4), word(16, 8), word(24, 4), word(28, 4)],
+        [
+            word(0, 4),
+            word(4, 8),
+            word(12, 4),
+            word(16, 8),
+            word(24, 4),
+            word(28, 4)
+        ],
         [5, 15, 7, 9, 40, 3]
     );
 }

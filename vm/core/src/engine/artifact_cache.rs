@@ -212,16 +212,18 @@ impl CacheDir {
 
     fn load(&self, key: &ArtifactKey) -> Option<Vec<u8>> {
         let path = self.path(key);
-        let file = fs::File::open(&path).ok()?;
+        // One descriptor for the size check and the read: the file checked is the file read.
+        let mut file = fs::File::open(&path).ok()?;
         let len = file.metadata().ok()?.len();
         let header = HEADER as u64;
         if len > MAX_ARTIFACT_BYTES.saturating_add(header) || len < header {
             return self.refuse(&path, "has an impossible size");
         }
-        let data = match fs::read(&path) {
-            Ok(d) => d,
-            Err(e) => return self.refuse(&path, &format!("cannot be read: {e}")),
-        };
+        // Bounded just above: the capacity is at most MAX_ARTIFACT_BYTES plus the header.
+        let mut data = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        if let Err(e) = std::io::Read::read_exact(&mut file, &mut data) {
+            return self.refuse(&path, &format!("cannot be read: {e}"));
+        }
         let (Some(magic), Some(mac), Some(bytes)) = (
             data.get(..MAGIC.len()),
             data.get(MAGIC.len()..HEADER),
@@ -239,7 +241,8 @@ impl CacheDir {
         if self.mac(key, bytes) != blake3::Hash::from(mac) {
             return self.refuse(&path, "fails its MAC (tampered, truncated or foreign)");
         }
-        Some(bytes.to_vec())
+        data.drain(..HEADER);
+        Some(data)
     }
 
     fn refuse(&self, path: &Path, why: &str) -> Option<Vec<u8>> {
