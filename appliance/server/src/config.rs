@@ -103,7 +103,9 @@ pub struct ServerConfig {
     pub recv_buffer_bytes: u32,
     /// io_uring batching: once a wait has lasted this many microseconds, return on the first
     /// completion, but until then wait for up to 64 (kernel 6.12+; fewer wake-ups under load,
-    /// up to this much added latency when idle). 0 = wake on every completion. Default: 0.
+    /// up to this much added latency when idle). Applies to waits in `io_uring_enter` only:
+    /// with `ring_sleeps_in_epoll`, while a send, close or cancel is in flight. 0 = wake on
+    /// every completion. Default: 0.
     pub ring_min_wait_us: u32,
     /// io_uring: an idle ring sleeps in `epoll_wait` on its sockets instead of in
     /// `io_uring_enter`. epoll passes on the socket's sync wake-up hint, so the scheduler runs
