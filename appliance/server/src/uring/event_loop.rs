@@ -22,6 +22,7 @@ use keel_protocol::ErrorCode;
 use super::Inbox;
 use super::balance::{Balance, Handoff};
 use super::bufring::{BGID, BufRing};
+use super::busy_poll::BusyPoll;
 use super::epoll_wait::EpollWait;
 use super::owner::RingOwner;
 use super::ring::{Ring, SubmitError};
@@ -145,8 +146,10 @@ impl RingOwner {
         let min_wait =
             (min_wait > 0 && self.ring.params().is_feature_min_timeout()).then_some(min_wait);
         let tick = self.state.shared.config.tick();
+        let poll_us = self.state.shared.config.ring_busy_poll_us;
+        let mut busy_poll = BusyPoll::new(Duration::from_micros(u64::from(poll_us)));
         loop {
-            let wait = self.sleep_in_epoll(tick)?;
+            let wait = self.sleep_in_epoll(tick, &mut busy_poll)?;
             self.ring_waits = self.ring_waits.saturating_add(u64::from(wait));
             // Submits everything queued and, unless the loop already slept in epoll or work is
             // pending, waits for completions: at most one syscall.
@@ -162,17 +165,15 @@ impl RingOwner {
         }
     }
 
-    /// Sleeps in epoll (see `epoll_wait`) when every operation in flight announces its
-    /// completion through a watched descriptor; returns whether the next enter must still
-    /// wait in the ring: sends, closes and cancels in flight complete without such an
-    /// announcement, and a ring without an epoll set always waits in the ring.
-    fn sleep_in_epoll(&mut self, tick: Duration) -> io::Result<bool> {
+    /// Gets ready to wait: submits the answers, then, unless work is already pending, polls
+    /// briefly (see `busy_poll`) and sleeps in epoll (see `epoll_wait`) when every operation in
+    /// flight announces its completion through a watched descriptor. Returns whether the next
+    /// enter must still wait in the ring: sends, closes and cancels in flight complete without
+    /// such an announcement, and a ring without an epoll set always waits in the ring.
+    fn sleep_in_epoll(&mut self, tick: Duration, busy_poll: &mut BusyPoll) -> io::Result<bool> {
         let RingOwner { ring, state, .. } = self;
-        let Some(epoll) = state.epoll.as_ref() else {
-            return Ok(true);
-        };
         if ring.queued() {
-            // The answers go out before the sleep (and count as in flight from here on).
+            // The answers go out before the poll or the sleep (and count as in flight).
             ring.submit_now()?;
         }
         if ring.work_pending() {
@@ -184,6 +185,12 @@ impl RingOwner {
         if unannounced {
             return Ok(true); // e.g. a send waiting for room in the socket buffer
         }
+        if busy_poll.poll(|| ring.work_pending()) {
+            return Ok(false);
+        }
+        let Some(epoll) = state.epoll.as_ref() else {
+            return Ok(true);
+        };
         // Bounded by the tick: its timer completes without waking an epoll sleeper.
         epoll.sleep(tick)?;
         self.epoll_sleeps = self.epoll_sleeps.saturating_add(1);

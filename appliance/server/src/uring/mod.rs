@@ -2,8 +2,9 @@
 //! listener, a multishot accept per listener, a multishot recv per connection fed by a
 //! provided-buffer ring, connections in the registered-file table, and one `io_uring_enter`
 //! per busy loop iteration for all submissions and completions. A ring out of work submits its
-//! answers and sleeps in `epoll_wait` on its own descriptors, then enters once to reap: epoll
-//! wakes it next to the client that woke it, as it wakes the fallback's workers (`epoll_wait`).
+//! answers, polls briefly (`busy_poll`) and sleeps in `epoll_wait` on its own descriptors, then
+//! enters once to reap: epoll wakes it next to the client that woke it, as it wakes the
+//! fallback's workers (`epoll_wait`).
 //!
 //! Why the `io-uring` crate rather than compio: the server needs exactly the features that make
 //! io_uring pay off here — multishot accept/recv, provided-buffer rings, direct (registered)
@@ -16,6 +17,7 @@
 
 mod balance;
 mod bufring;
+mod busy_poll;
 mod closing;
 mod epoll_wait;
 mod event_loop;
