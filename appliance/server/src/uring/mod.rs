@@ -2,9 +2,8 @@
 //! listener, a multishot accept per listener, a multishot recv per connection fed by a
 //! provided-buffer ring, connections in the registered-file table, and one `io_uring_enter`
 //! per busy loop iteration for all submissions and completions. A ring out of work submits its
-//! answers, polls briefly (`busy_poll`) and sleeps in `epoll_wait` on its own descriptors, then
-//! enters once to reap: epoll wakes it next to the client that woke it, as it wakes the
-//! fallback's workers (`epoll_wait`).
+//! answers, polls briefly (`busy_poll`), then sleeps in `io_uring_enter` or, with
+//! `ring_sleeps_in_epoll`, in `epoll_wait` on its own descriptors (`epoll_wait`).
 //!
 //! Why the `io-uring` crate rather than compio: the server needs exactly the features that make
 //! io_uring pay off here — multishot accept/recv, provided-buffer rings, direct (registered)

@@ -47,7 +47,7 @@ fn io_uring_available() -> bool {
 }
 
 fn shared() -> Arc<Shared> {
-    shared_with(true)
+    shared_with(false)
 }
 
 fn shared_with(ring_sleeps_in_epoll: bool) -> Arc<Shared> {
