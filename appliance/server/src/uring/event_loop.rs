@@ -149,7 +149,7 @@ impl RingOwner {
         let poll_us = self.state.shared.config.ring_busy_poll_us;
         let mut busy_poll = BusyPoll::new(Duration::from_micros(u64::from(poll_us)));
         loop {
-            let wait = self.sleep_in_epoll(tick, &mut busy_poll)?;
+            let wait = self.before_sleep(tick, &mut busy_poll)?;
             self.ring_waits = self.ring_waits.saturating_add(u64::from(wait));
             // Submits everything queued and, unless the loop already slept in epoll or work is
             // pending, waits for completions: at most one syscall.
@@ -170,7 +170,7 @@ impl RingOwner {
     /// flight announces its completion through a watched descriptor. Returns whether the next
     /// enter must still wait in the ring: sends, closes and cancels in flight complete without
     /// such an announcement, and a ring without an epoll set always waits in the ring.
-    fn sleep_in_epoll(&mut self, tick: Duration, busy_poll: &mut BusyPoll) -> io::Result<bool> {
+    fn before_sleep(&mut self, tick: Duration, busy_poll: &mut BusyPoll) -> io::Result<bool> {
         let RingOwner { ring, state, .. } = self;
         if ring.queued() {
             // The answers go out before the poll or the sleep (and count as in flight).
