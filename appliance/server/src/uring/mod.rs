@@ -1,7 +1,9 @@
 //! The io_uring backend: one ring per network thread, each with its own SO_REUSEPORT TCP
 //! listener, a multishot accept per listener, a multishot recv per connection fed by a
 //! provided-buffer ring, connections in the registered-file table, and one `io_uring_enter`
-//! per loop iteration for all submissions and completions.
+//! per busy loop iteration for all submissions and completions. A ring out of work submits its
+//! answers, polls briefly (`busy_poll`), then sleeps in `io_uring_enter` or, with
+//! `ring_sleeps_in_epoll`, in `epoll_wait` on its own descriptors (`epoll_wait`).
 //!
 //! Why the `io-uring` crate rather than compio: the server needs exactly the features that make
 //! io_uring pay off here — multishot accept/recv, provided-buffer rings, direct (registered)
@@ -14,7 +16,9 @@
 
 mod balance;
 mod bufring;
+mod busy_poll;
 mod closing;
+mod epoll_wait;
 mod event_loop;
 mod owner;
 mod ring;

@@ -38,6 +38,10 @@ pub(super) struct RingOwner {
     pub(super) cqes: Vec<Cqe>,
     /// The teardown's bound, [`DRAIN_ROUNDS`] (tests lower it to exercise the leak path).
     pub(super) drain_rounds: u32,
+    /// Times the loop slept in `epoll_wait` (see `epoll_wait`).
+    pub(super) epoll_sleeps: u64,
+    /// Times the loop entered the ring allowed to wait (it sleeps there if nothing is ready).
+    pub(super) ring_waits: u64,
 }
 
 impl RingOwner {
@@ -72,6 +76,8 @@ impl RingOwner {
             )),
             cqes: Vec::with_capacity(entries as usize * 4),
             drain_rounds: DRAIN_ROUNDS,
+            epoll_sleeps: 0,
+            ring_waits: 0,
         };
         owner.ring.submitter().register_files_sparse(table)?;
         owner.bufs.register(&owner.ring.submitter())?;

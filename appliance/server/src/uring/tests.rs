@@ -47,7 +47,12 @@ fn io_uring_available() -> bool {
 }
 
 fn shared() -> Arc<Shared> {
+    shared_with(false)
+}
+
+fn shared_with(ring_sleeps_in_epoll: bool) -> Arc<Shared> {
     let config = ServerConfig {
+        ring_sleeps_in_epoll,
         ring_entries: 64,
         recv_buffers: 64,
         // The ping clients never authenticate; they must live as long as the test needs.
@@ -267,4 +272,68 @@ fn connections_accepted_by_one_ring_are_served_evenly_by_both_rings() {
         "every close is counted"
     );
     assert_eq!(shared.connections.load(Ordering::SeqCst), 0);
+}
+
+/// Runs one ring serving one client that sends 200 pings one at a time and checks every
+/// answer; returns where the ring slept until the last answer: (in epoll, in the ring).
+fn sleeps_serving_sequential_pings(ring_sleeps_in_epoll: bool) -> (u64, u64) {
+    let shared = shared_with(ring_sleeps_in_epoll);
+    let balance = Balance::new(vec![Inbox::new().unwrap()]);
+    let (mut tcp, addr) = bind_tcp("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+    let tcp = tcp.pop().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let client = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut c = Client::connect(&Endpoint::Tcp(addr)).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            for i in 0..200u8 {
+                let payload = vec![i; 8];
+                let answer = c
+                    .call(&Request::Ping {
+                        payload: payload.clone(),
+                    })
+                    .unwrap();
+                assert_eq!(answer, Response::Pong { payload });
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let started = Instant::now();
+    let mut sleeps = None;
+    let mut stop = |o: &mut RingOwner| {
+        let over = done.load(Ordering::SeqCst) || started.elapsed() > Duration::from_secs(20);
+        if over && sleeps.is_none() {
+            sleeps = Some((o.epoll_sleeps, o.ring_waits));
+            o.state.shared.shutting_down.store(true, Ordering::SeqCst);
+            o.state.inbox.wake();
+        }
+        None
+    };
+    run_ring_with(shared, (balance, 0), Some(&tcp), None, None, &mut stop).unwrap();
+    client.join().unwrap();
+    assert!(done.load(Ordering::SeqCst), "the client did not finish");
+    sleeps.unwrap()
+}
+
+#[test]
+fn an_idle_ring_sleeps_in_epoll_and_still_answers_every_request() {
+    if !io_uring_available() {
+        return;
+    }
+    // Pings are answered by sends that complete at once: nothing in flight ever needs the
+    // ring's own wait, so every sleep (waiting for the connection, for a next ping that has
+    // not arrived yet) is in epoll.
+    let (in_epoll, in_ring) = sleeps_serving_sequential_pings(true);
+    assert!(in_epoll > 0, "never slept in epoll");
+    assert_eq!(
+        in_ring, 0,
+        "slept in io_uring_enter with nothing unannounced in flight"
+    );
+    let (in_epoll, in_ring) = sleeps_serving_sequential_pings(false);
+    assert_eq!(
+        in_epoll, 0,
+        "ring_sleeps_in_epoll = false sleeps in the ring only"
+    );
+    assert!(in_ring > 0);
 }
