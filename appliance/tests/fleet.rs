@@ -248,12 +248,22 @@ impl Fleet<'_> {
                 })
             })
             .unwrap_or(false);
-        assert!(
-            pinned,
-            "{} holds no admission pins under {}",
-            h.name,
-            root.display()
-        );
+        if !pinned {
+            // What the daemon said about its kernel programs (attach failures are warnings
+            // there, and the daemon serves without them).
+            let log =
+                std::fs::read_to_string(h.root.join("var/log/keel/keel.log")).unwrap_or_default();
+            let said: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("kernel") || l.contains("XDP") || l.contains("pin"))
+                .collect();
+            panic!(
+                "{} holds no admission pins under {}; its log says:\n{}",
+                h.name,
+                root.display(),
+                said.join("\n")
+            );
+        }
     }
 
     fn upgrade(&self, deb: &Path, extra: &[&str]) -> std::process::Output {

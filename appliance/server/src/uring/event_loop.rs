@@ -199,9 +199,8 @@ impl RingOwner {
         Ok(false)
     }
 
-    /// Handles one batch of completions, then worker results, then queued output. Returns
-    /// whether it did work (anything but the periodic tick).
-    fn turn(&mut self) -> Result<bool, SubmitError> {
+    /// Handles one batch of completions, then worker results, then queued output.
+    fn turn(&mut self) -> Result<(), SubmitError> {
         let RingOwner {
             ring,
             bufs,
@@ -211,9 +210,6 @@ impl RingOwner {
         } = self;
         cqes.clear();
         ring.reap(cqes);
-        let mut active = cqes
-            .iter()
-            .any(|&(ud, _, _)| split_user_data(ud).0 != TAG_TICK);
         let now = Instant::now();
         for (i, &(ud, res, flags)) in cqes.iter().enumerate() {
             let mut handled = state.on_cqe(ring, bufs, now, ud, res, flags);
@@ -232,11 +228,11 @@ impl RingOwner {
                 return Err(e);
             }
         }
-        active |= state.drain_inbox(now);
+        state.drain_inbox(now);
         state.adopt_handoffs(ring, now)?;
         state.flush_dirty(ring)?;
         bufs.publish();
-        Ok(active)
+        Ok(())
     }
 }
 
@@ -636,8 +632,8 @@ impl State {
         mark(conn, dirty, slot);
     }
 
-    /// Hands worker results to their sessions; `true` if there were any.
-    fn drain_inbox(&mut self, now: Instant) -> bool {
+    /// Hands worker results to their sessions.
+    fn drain_inbox(&mut self, now: Instant) {
         let State {
             conns,
             shared,
@@ -648,7 +644,6 @@ impl State {
             ..
         } = self;
         inbox.drain(completions);
-        let any = !completions.is_empty();
         for c in completions.drain(..) {
             let slot = (c.conn >> 32) as u32;
             let Some(conn) = lookup(conns, slot, c.conn as u32) else {
@@ -666,7 +661,6 @@ impl State {
             }
             mark(conn, dirty, slot);
         }
-        any
     }
 }
 
