@@ -25,10 +25,13 @@ pub mod parallel;
 pub mod receipt;
 pub mod receipts_root;
 pub mod rent;
+mod rent_settlement;
 pub mod replay;
 pub mod routines;
 pub mod state_access;
+mod transaction;
 pub mod tx;
+mod tx_kinds;
 pub mod types;
 
 pub use chain::{Chain, DEFAULT_DATA_DIR, genesis_writes};

@@ -377,7 +377,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
                 let mut a = Access {
                     overlay: &mut state,
                 };
-                crate::executor::credit(&mut a, &self.cx.ctx.proposer, tip)?;
+                crate::transaction::credit(&mut a, &self.cx.ctx.proposer, tip)?;
             }
         }
         c.block_used = c.block_used.saturating_add(&outcome.used);
