@@ -26,18 +26,7 @@ fn is_fs(path: &Path, magic: nix::sys::statfs::FsType) -> bool {
 pub(crate) fn prepare_pin_dir(dir: &Path) -> Result<(), KernelError> {
     let mount_point = Path::new(BPFFS_MOUNT);
     if dir.starts_with(mount_point) && !is_fs(mount_point, BPF_FS_MAGIC) {
-        mount(
-            Some("bpf"),
-            mount_point,
-            Some("bpf"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            None::<&str>,
-        )
-        .map_err(|e| KernelError::io("mounting bpffs at", mount_point, e.into()))?;
-        tracing::info!(
-            path = BPFFS_MOUNT,
-            "mounted bpffs for pinned kernel programs"
-        );
+        mount_bpffs(mount_point)?;
     }
     fs::create_dir_all(dir).map_err(|e| KernelError::io("creating pin directory", dir, e))?;
     if !is_fs(dir, BPF_FS_MAGIC) {
@@ -46,6 +35,33 @@ pub(crate) fn prepare_pin_dir(dir: &Path) -> Result<(), KernelError> {
             detail: "not on a bpf filesystem".into(),
         });
     }
+    Ok(())
+}
+
+/// Mounts bpffs at `mount_point` unless another process has meanwhile. Check and mount hold an
+/// exclusive lock on the directory being mounted over: two processes mounting at once would
+/// stack two bpffs mounts, and pins made under the lower one would vanish from view. (A process
+/// that opens the path after the mount locks the new root instead, but then finds it mounted.)
+fn mount_bpffs(mount_point: &Path) -> Result<(), KernelError> {
+    let dir = fs::File::open(mount_point)
+        .map_err(|e| KernelError::io("opening the bpffs mount point", mount_point, e))?;
+    dir.lock()
+        .map_err(|e| KernelError::io("locking the bpffs mount point", mount_point, e))?;
+    if is_fs(mount_point, BPF_FS_MAGIC) {
+        return Ok(()); // mounted by the process that held the lock before us
+    }
+    mount(
+        Some("bpf"),
+        mount_point,
+        Some("bpf"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| KernelError::io("mounting bpffs at", mount_point, e.into()))?;
+    tracing::info!(
+        path = BPFFS_MOUNT,
+        "mounted bpffs for pinned kernel programs"
+    );
     Ok(())
 }
 
@@ -132,4 +148,90 @@ pub(crate) fn pins_with_prefix(dir: &Path, prefix: &str) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// Set in the private mount namespace the test below re-runs this binary in.
+    const IN_PRIVATE_NS: &str = "KEEL_TEST_BPFFS_PRIVATE_NS";
+
+    fn bpffs_mounts() -> usize {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.get(4) == Some(&BPFFS_MOUNT) && l.contains(" - bpf ")
+            })
+            .count()
+    }
+
+    /// Run inside a private mount namespace with bpffs unmounted (by the test below): eight
+    /// threads prepare pin directories at once and exactly one bpffs mount results.
+    fn race_in_private_namespace() {
+        assert_eq!(bpffs_mounts(), 0, "bpffs is still mounted in the namespace");
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let dir = Path::new(BPFFS_MOUNT).join(format!("keel-race-{i}"));
+                    prepare_pin_dir(&dir).unwrap();
+                    assert!(dir.is_dir());
+                });
+            }
+        });
+        assert_eq!(
+            bpffs_mounts(),
+            1,
+            "concurrent preparers stacked bpffs mounts"
+        );
+        for i in 0..8 {
+            assert!(
+                Path::new(BPFFS_MOUNT)
+                    .join(format!("keel-race-{i}"))
+                    .is_dir()
+            );
+        }
+    }
+
+    #[test]
+    fn concurrent_preparers_on_a_host_without_bpffs_mount_it_once() {
+        if std::env::var_os(IN_PRIVATE_NS).is_some() {
+            return race_in_private_namespace();
+        }
+        let can = nix::unistd::geteuid().is_root()
+            && Command::new("unshare").arg("--version").output().is_ok();
+        if !can {
+            println!("SKIPPED[root]: needs root and unshare(1) for a private mount namespace");
+            return;
+        }
+        // A private mount namespace with every bpffs mount at /sys/fs/bpf removed; the host's
+        // mounts and pins are untouched.
+        let exe = std::env::current_exe().unwrap();
+        let script = format!(
+            "while findmnt -t bpf -M {BPFFS_MOUNT} >/dev/null; do umount {BPFFS_MOUNT} || exit 97; done; \
+             exec \"$0\" --exact sysfs::tests::concurrent_preparers_on_a_host_without_bpffs_mount_it_once --nocapture"
+        );
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .arg(exe)
+            .env(IN_PRIVATE_NS, "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("1 passed"),
+            "the inner run did not run the race:\n{text}"
+        );
+    }
 }
