@@ -50,19 +50,25 @@ fn mount_bpffs(mount_point: &Path) -> Result<(), KernelError> {
     if is_fs(mount_point, BPF_FS_MAGIC) {
         return Ok(()); // mounted by the process that held the lock before us
     }
-    mount(
-        Some("bpf"),
-        mount_point,
-        Some("bpf"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    )
-    .map_err(|e| KernelError::io("mounting bpffs at", mount_point, e.into()))?;
+    mount_pseudo("bpf", mount_point)
+        .map_err(|e| KernelError::io("mounting bpffs at", mount_point, e.into()))?;
     tracing::info!(
         path = BPFFS_MOUNT,
         "mounted bpffs for pinned kernel programs"
     );
     Ok(())
+}
+
+/// Mounts the kernel pseudo-filesystem `fstype` at `at` (nosuid, nodev, noexec), as systemd
+/// mounts it at boot.
+fn mount_pseudo(fstype: &str, at: &Path) -> nix::Result<()> {
+    mount(
+        Some(fstype),
+        at,
+        Some(fstype),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
 }
 
 /// Makes tracepoint ids readable (libbpf reads `events/<cat>/<name>/id` from tracefs).
@@ -74,14 +80,7 @@ pub(crate) fn ensure_tracefs() -> Result<(), KernelError> {
     if events.is_dir() || Path::new("/sys/kernel/debug/tracing/events").is_dir() {
         return Ok(());
     }
-    mount(
-        Some("tracefs"),
-        TRACEFS_MOUNT,
-        Some("tracefs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    )
-    .map_err(|e| KernelError::Unsupported {
+    mount_pseudo("tracefs", Path::new(TRACEFS_MOUNT)).map_err(|e| KernelError::Unsupported {
         feature: "tracefs".into(),
         detail: format!("not mounted and mounting at {TRACEFS_MOUNT} failed: {e}"),
     })?;

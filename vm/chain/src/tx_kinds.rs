@@ -262,48 +262,44 @@ fn transfer<B: ChainBase>(
     used.compute = used.compute.saturating_add(k.config.transfer_compute);
     let mut o = lock(k.shared);
     let mut a = Access { overlay: &mut o };
-    let mut from = a.account_or_default(k.sender)?;
-    let Some(left) = from.balance.checked_sub(amount) else {
-        return Ok(TxRun::failed(FailReason::InsufficientFunds, used));
-    };
-    from.balance = left;
-    a.put_account(k.sender, &from);
-    let existing = a.account(to)?;
-    if existing.is_none() {
-        used.storage_bytes = used.storage_bytes.saturating_add(k.config.account_bytes);
-    }
-    let mut dest = existing.unwrap_or_default();
-    // Never a dropped credit: the transfer fails (the debit above is reverted).
-    let Some(credited) = dest.balance.checked_add(amount) else {
-        return Ok(TxRun::failed(FailReason::BalanceOverflow, used));
-    };
-    dest.balance = credited;
-    a.put_account(to, &dest);
-    Ok(TxRun::done(used))
+    Ok(match move_value(&mut a, k.sender, to, amount)? {
+        Ok(existed) => {
+            if !existed {
+                used.storage_bytes = used.storage_bytes.saturating_add(k.config.account_bytes);
+            }
+            TxRun::done(used)
+        }
+        // A balance that overflows belongs to an existing account (a new one starts at zero
+        // and an amount fits a u256), so no failure owes the new account's bytes.
+        Err(reason) => TxRun::failed(reason, used),
+    })
 }
 
-/// Moves a call's `value` from `sender` to `contract`; `Ok(Err(reason))` if it cannot (the
-/// forked context is reverted with the failed call, so nothing half-moved stays).
+/// Moves `value` from `sender` to `to` (created if absent). Returns whether `to` existed, or
+/// why nothing could be moved (the forked context is reverted with the failed transaction,
+/// so nothing half-moved stays).
 fn move_value<B: ChainBase>(
     a: &mut Access<'_, B>,
     sender: &Address,
-    contract: &Address,
+    to: &Address,
     value: Amount,
-) -> Result<Result<(), FailReason>, ChainError> {
+) -> Result<Result<bool, FailReason>, ChainError> {
     let mut from = a.account_or_default(sender)?;
     let Some(left) = from.balance.checked_sub(value) else {
         return Ok(Err(FailReason::InsufficientFunds));
     };
     from.balance = left;
     a.put_account(sender, &from);
-    let mut to = a.account_or_default(contract)?;
-    // Never a dropped credit: the call fails (the debit above is reverted).
-    let Some(credited) = to.balance.checked_add(value) else {
+    let existing = a.account(to)?;
+    let existed = existing.is_some();
+    let mut dest = existing.unwrap_or_default();
+    // Never a dropped credit: the transaction fails (the debit above is reverted).
+    let Some(credited) = dest.balance.checked_add(value) else {
         return Ok(Err(FailReason::BalanceOverflow));
     };
-    to.balance = credited;
-    a.put_account(contract, &to);
-    Ok(Ok(()))
+    dest.balance = credited;
+    a.put_account(to, &dest);
+    Ok(Ok(existed))
 }
 
 fn restore<B: ChainBase>(

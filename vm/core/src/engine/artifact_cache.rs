@@ -219,18 +219,16 @@ impl CacheDir {
         if len > MAX_ARTIFACT_BYTES.saturating_add(header) || len < header {
             return self.refuse(&path, "has an impossible size");
         }
-        // Bounded just above: the capacity is at most MAX_ARTIFACT_BYTES plus the header.
-        let mut data = vec![0u8; usize::try_from(len).unwrap_or(0)];
-        if let Err(e) = std::io::Read::read_exact(&mut file, &mut data) {
+        // Header and payload into their own buffers: the payload is handed back without a copy.
+        // Bounded just above: the payload is at most MAX_ARTIFACT_BYTES.
+        let mut head = [0u8; HEADER];
+        let mut bytes = vec![0u8; usize::try_from(len.saturating_sub(header)).unwrap_or(0)];
+        let read = std::io::Read::read_exact(&mut file, &mut head)
+            .and_then(|()| std::io::Read::read_exact(&mut file, &mut bytes));
+        if let Err(e) = read {
             return self.refuse(&path, &format!("cannot be read: {e}"));
         }
-        let (Some(magic), Some(mac), Some(bytes)) = (
-            data.get(..MAGIC.len()),
-            data.get(MAGIC.len()..HEADER),
-            data.get(HEADER..),
-        ) else {
-            return self.refuse(&path, "is truncated");
-        };
+        let (magic, mac) = head.split_at(MAGIC.len());
         if magic != MAGIC {
             return self.refuse(&path, "has an unknown format");
         }
@@ -238,11 +236,10 @@ impl CacheDir {
             return self.refuse(&path, "is truncated");
         };
         // `blake3::Hash` compares in constant time.
-        if self.mac(key, bytes) != blake3::Hash::from(mac) {
+        if self.mac(key, &bytes) != blake3::Hash::from(mac) {
             return self.refuse(&path, "fails its MAC (tampered, truncated or foreign)");
         }
-        data.drain(..HEADER);
-        Some(data)
+        Some(bytes)
     }
 
     fn refuse(&self, path: &Path, why: &str) -> Option<Vec<u8>> {

@@ -221,10 +221,9 @@ fn rewrite(
     };
     let total_globals = index(module.imported_globals, module.defined_globals)?;
     let helper_type = module.types.len() as u32;
-    // The types `add_helper_types` appends: two, and two more for the debugger's imports.
-    let helper_types: u32 = if debug { 4 } else { 2 };
+    let helper_count = helper_types(debug).len() as u32;
     let ctx = Ctx {
-        body_types: BodyTypes::new(module, index(helper_type, helper_types)?)?,
+        body_types: BodyTypes::new(module, index(helper_type, helper_count)?)?,
         module,
         schedule,
         max_stack: profile.max_stack_slots,
@@ -435,13 +434,27 @@ impl Emitted {
 
 /// The helpers' types, appended after the module's: `(i32) -> ()` (out of gas, stack overflow)
 /// and `(i32, i32) -> ()` (killed: offset, code).
-fn add_helper_types(s: &mut TypeSection, debug: bool) {
-    s.ty().function([ValType::I32], []);
-    s.ty().function([ValType::I32, ValType::I32], []);
+/// Parameters of the helper imports' types, appended after the module's own types (none has
+/// results): `out_of_gas` and `stack_overflow`, `killed`, then the debugger's `block` and `local`.
+const HELPER_TYPES: [&[ValType]; 4] = [
+    &[ValType::I32],
+    &[ValType::I32, ValType::I32],
+    &[ValType::I32, ValType::I32, ValType::I64],
+    &[ValType::I64],
+];
+
+/// The helper types a module gets: the debugger's two only in a module built for it.
+fn helper_types(debug: bool) -> &'static [&'static [ValType]] {
     if debug {
-        s.ty()
-            .function([ValType::I32, ValType::I32, ValType::I64], []);
-        s.ty().function([ValType::I64], []);
+        &HELPER_TYPES
+    } else {
+        &HELPER_TYPES[..2]
+    }
+}
+
+fn add_helper_types(s: &mut TypeSection, debug: bool) {
+    for params in helper_types(debug) {
+        s.ty().function(params.iter().copied(), []);
     }
 }
 
