@@ -321,6 +321,10 @@ impl Body<'_, '_> {
                 *at = at.saturating_add(GAS_COPY_LEN);
                 continue;
             }
+            if let Some(len) = self.record_at(*at) {
+                *at = at.saturating_add(len);
+                continue;
+            }
             *at = at.saturating_add(1);
             match op {
                 Operator::End => return Ok((out, End::End)),
@@ -448,12 +452,100 @@ impl Body<'_, '_> {
         }
     }
 
+    /// The local `k` (0..4) of the written-chunks record: mask, address, 32-bit and 64-bit
+    /// value, just before the gas local (`keel_vm::metering`'s `write_set.rs`).
+    fn record_local(&self, k: u32) -> Option<u32> {
+        self.scratch.checked_sub(RECORD_LOCALS.checked_sub(k)?)
+    }
+
+    fn is_record_local(&self, i: u32) -> bool {
+        (0..RECORD_LOCALS).any(|k| self.record_local(k) == Some(i))
+    }
+
+    /// The written-chunks global: after the gas, stack and site globals.
+    fn written_global(&self) -> u32 {
+        self.ctx.gas_global.saturating_add(3)
+    }
+
+    /// The length of the written-chunks record's code starting at `at`, if it starts there:
+    /// the marking before a store or the flush before leaving. It computes nothing the input
+    /// module can observe, so it is dropped like the charges.
+    fn record_at(&self, at: usize) -> Option<usize> {
+        use Operator as O;
+        let [m, a, v32, v64] = [0, 1, 2, 3].map(|k| self.record_local(k));
+        let (m, a) = (m?, a?);
+        let w = self.written_global();
+        if let Some(
+            [
+                O::GlobalGet { global_index: g1 },
+                O::LocalGet { local_index: m1 },
+                O::I64Or,
+                O::GlobalSet { global_index: g2 },
+            ],
+        ) = self.ops.get(at..at.checked_add(FLUSH_LEN)?)
+            && *g1 == w
+            && *g2 == w
+            && *m1 == m
+        {
+            return Some(FLUSH_LEN);
+        }
+        match self
+            .ops
+            .get(at..at.checked_add(MARK_LEN.checked_add(1)?)?)?
+        {
+            [
+                O::LocalSet { local_index: v1 },
+                O::LocalSet { local_index: a1 },
+                O::LocalGet { local_index: m1 },
+                O::I64Const { value: 3 },
+                O::LocalGet { local_index: a2 },
+                O::I64ExtendI32U,
+                O::I64Const { value: offset },
+                O::I64Add,
+                O::I64Const { value: 12 },
+                O::I64ShrU,
+                O::I64Shl,
+                O::I64Or,
+                O::LocalSet { local_index: m2 },
+                O::LocalGet { local_index: a3 },
+                O::LocalGet { local_index: v2 },
+                store,
+            ] if (Some(*v1) == v32 || Some(*v1) == v64)
+                && v1 == v2
+                && [a1, a2, a3].iter().all(|x| **x == a)
+                && *m1 == m
+                && *m2 == m
+                && *offset >= 0
+                && memory_op(store).is_some_and(|i| matches!(i, Instr::Store { .. })) =>
+            {
+                Some(MARK_LEN)
+            }
+            _ => None,
+        }
+    }
+
     fn simple(&self, op: &Operator<'_>) -> Result<Instr, FormalError> {
         use Instr as I;
         use Operator as O;
         use Ty::{T32, T64};
         let (g, s) = (self.ctx.gas_global, self.scratch);
         Ok(match op {
+            O::GlobalGet { global_index } | O::GlobalSet { global_index }
+                if *global_index == self.written_global() =>
+            {
+                return Err(FormalError::Unsupported(
+                    "written-chunks global used outside the record's code".into(),
+                ));
+            }
+            O::LocalGet { local_index }
+            | O::LocalSet { local_index }
+            | O::LocalTee { local_index }
+                if self.is_record_local(*local_index) =>
+            {
+                return Err(FormalError::Unsupported(
+                    "written-chunks local used outside the record's code".into(),
+                ));
+            }
             O::GlobalGet { global_index } | O::GlobalSet { global_index } if *global_index == g => {
                 return Err(FormalError::Unsupported(
                     "gas global used outside a metering charge".into(),
@@ -526,6 +618,10 @@ fn branches_past(op: &Operator<'_>, depth: u32) -> bool {
 
 /// Length of the metering pass's charge sequence.
 const CHARGE_LEN: usize = 9;
+
+/// Locals the written-chunks record adds before the gas local.
+const RECORD_LOCALS: u32 = keel_vm::metering::write_set::LOCALS.len() as u32;
+use keel_vm::metering::write_set::{FLUSH_LEN, MARK_LEN};
 
 /// Length of a copy between the gas local and the gas global.
 const GAS_COPY_LEN: usize = 2;

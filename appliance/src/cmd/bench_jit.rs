@@ -81,6 +81,7 @@ fn empty_call(module: &Arc<dyn CompiledModule>) {
         metered: true,
         native: None,
         calls: CallState::default(),
+        memory_written: Default::default(),
     };
     module.invoke(Invocation {
         entry: "keel$no-such-entry".into(),

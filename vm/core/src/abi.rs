@@ -20,6 +20,10 @@ pub const STACK_GLOBAL_EXPORT: &str = "keel$stack";
 /// offset of every call to a host import here just before the call, so a host-call fault can be
 /// located exactly.
 pub const SITE_GLOBAL_EXPORT: &str = "keel$site";
+/// Export name of the written-chunks global added by instrumentation: bit `i` set means the
+/// call's own code may have written bytes `i·4096 .. (i+1)·4096` of memory (see the metering
+/// pass's `write_set.rs`). Exported by metered modules only.
+pub const WRITTEN_GLOBAL_EXPORT: &str = "keel$written";
 /// Prefix of the export names the instrumentation gives every global the module defines
 /// (`keel$global0`, `keel$global1`, …), so an engine can reset a reused instance's globals to
 /// their initial values. No gas or behaviour depends on them.

@@ -369,7 +369,15 @@ impl HostState {
     ) -> HostResult<()> {
         let f = HostFn::ReturnDataCopy;
         self.charge(f, clamp(mem, len))?;
-        copy_out(&self.calls.callee_return, mem, f, dst, offset, len)
+        copy_out(
+            &self.calls.callee_return,
+            mem,
+            &mut self.memory_written,
+            f,
+            dst,
+            offset,
+            len,
+        )
     }
 
     /// `handle_for_contract(addr) -> handle`: a call handle for a contract the manifest names.
@@ -409,7 +417,7 @@ impl HostState {
         let f = HostFn::HandleInfo;
         self.charge(f, 0)?;
         let h = self.calls.handles.get(handle as u32, 0)?;
-        write(mem, f, out, &h.target)?;
+        write(mem, &mut self.memory_written, f, out, &h.target)?;
         Ok(h.rights as i32)
     }
 

@@ -180,6 +180,37 @@ pub struct HostState {
     pub native: Option<Arc<dyn NativeRoutines>>,
     /// Authority, call stack, handles and nested-call results of this frame.
     pub calls: CallState,
+    /// The chunks of linear memory host functions wrote in this call.
+    pub memory_written: WrittenChunks,
+}
+
+/// Chunks of linear memory written during a call, as the metering pass's written-chunks record
+/// (`metering/write_set.rs`) counts them: bit `i` stands for bytes `i·4096 .. (i+1)·4096`, and a
+/// write reaching past the 64th chunk sets every bit. A reused instance is reset from the union
+/// of this and the code's own record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WrittenChunks(pub u64);
+
+impl WrittenChunks {
+    /// Bytes per chunk.
+    pub const CHUNK: usize = 4096;
+
+    /// Marks every chunk `range` touches.
+    pub fn mark(&mut self, range: &Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        let first = range.start / Self::CHUNK;
+        let last = range.end.saturating_sub(1) / Self::CHUNK;
+        if last >= 64 {
+            self.0 = u64::MAX;
+            return;
+        }
+        // first <= last < 64: bits first..=last.
+        for chunk in first..=last {
+            self.0 |= 1u64.wrapping_shl(chunk as u32);
+        }
+    }
 }
 
 type HostResult<T> = Result<T, HostFault>;
@@ -216,9 +247,18 @@ pub(crate) fn read(mem: &[u8], func: HostFn, ptr: i32, len: i32) -> HostResult<&
     mem.get(r).ok_or_else(|| oob(func, ptr, len))
 }
 
-pub(crate) fn write(mem: &mut [u8], func: HostFn, ptr: i32, bytes: &[u8]) -> HostResult<()> {
+/// Copies `bytes` to `mem[ptr..]` and marks the chunks in `written`; out of bounds is a trap.
+/// Every host write into linear memory goes through here (or marks `written` itself).
+pub(crate) fn write(
+    mem: &mut [u8],
+    written: &mut WrittenChunks,
+    func: HostFn,
+    ptr: i32,
+    bytes: &[u8],
+) -> HostResult<()> {
     let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
     let r = range(mem.len(), func, ptr, len)?;
+    written.mark(&r);
     let dst = mem.get_mut(r).ok_or_else(|| oob(func, ptr, len))?;
     dst.copy_from_slice(bytes);
     Ok(())
@@ -229,13 +269,14 @@ pub(crate) fn write(mem: &mut [u8], func: HostFn, ptr: i32, bytes: &[u8]) -> Hos
 pub(crate) fn copy_out(
     src: &[u8],
     mem: &mut [u8],
+    written: &mut WrittenChunks,
     f: HostFn,
     dst: i32,
     offset: i32,
     len: i32,
 ) -> HostResult<()> {
     let bytes = read(src, f, offset, len)?;
-    write(mem, f, dst, bytes)
+    write(mem, written, f, dst, bytes)
 }
 
 pub(crate) fn read_array<const N: usize>(
@@ -288,7 +329,15 @@ impl HostState {
     ) -> HostResult<()> {
         let f = HostFn::InputCopy;
         self.charge(f, clamp(mem, len))?;
-        copy_out(&self.input, mem, f, dst, offset, len)
+        copy_out(
+            &self.input,
+            mem,
+            &mut self.memory_written,
+            f,
+            dst,
+            offset,
+            len,
+        )
     }
 
     pub fn return_data(&mut self, mem: &mut [u8], ptr: i32, len: i32) -> HostResult<()> {
@@ -328,7 +377,7 @@ impl HostState {
         let n = value.len().min(val_cap as u32 as usize);
         let copied = value.get(..n).unwrap_or_default();
         self.charge_bytes(f, copied.len() as u64)?;
-        write(mem, f, val_ptr, copied)?;
+        write(mem, &mut self.memory_written, f, val_ptr, copied)?;
         Ok(i32::try_from(value.len()).unwrap_or(i32::MAX))
     }
 
@@ -404,13 +453,13 @@ impl HostState {
     pub fn caller(&mut self, mem: &mut [u8], dst: i32) -> HostResult<()> {
         self.charge(HostFn::Caller, 0)?;
         let a = self.context.caller;
-        write(mem, HostFn::Caller, dst, &a)
+        write(mem, &mut self.memory_written, HostFn::Caller, dst, &a)
     }
 
     pub fn self_address(&mut self, mem: &mut [u8], dst: i32) -> HostResult<()> {
         self.charge(HostFn::SelfAddress, 0)?;
         let a = self.context.self_address;
-        write(mem, HostFn::SelfAddress, dst, &a)
+        write(mem, &mut self.memory_written, HostFn::SelfAddress, dst, &a)
     }
 
     pub fn block_height(&mut self, _mem: &mut [u8]) -> HostResult<i64> {
@@ -499,6 +548,7 @@ impl HostState {
         if self.metered {
             self.gas = self.gas.saturating_sub(used.min(max)); // max <= gas, checked above
         }
+        self.memory_written.mark(&out);
         let dst = mem.get_mut(out).ok_or_else(|| oob(f, out_ptr, out_len))?;
         if output.len() != dst.len() {
             return Err(native_trap(NativeError {
@@ -622,7 +672,7 @@ impl HostState {
         // Check the destination before computing, so a bad pointer never costs the host work.
         range(mem.len(), f, out, N as i32)?;
         let (result, status) = op(vals);
-        write(mem, f, out, &result)?;
+        write(mem, &mut self.memory_written, f, out, &result)?;
         Ok(status)
     }
 
@@ -655,7 +705,7 @@ impl HostState {
         let x = read_array::<32>(mem, f, a)?;
         range(mem.len(), f, out, 32)?;
         let r = op(&x, shift as u32);
-        write(mem, f, out, &r)
+        write(mem, &mut self.memory_written, f, out, &r)
     }
 }
 

@@ -40,7 +40,7 @@ impl HostState {
             return Ok(RANDOMNESS_NOT_FINAL);
         }
         match self.state.beacon(height).map_err(HostFault::State)? {
-            Some(value) => write(mem, f, out, &value).map(|()| 0),
+            Some(value) => write(mem, &mut self.memory_written, f, out, &value).map(|()| 0),
             None => Ok(RANDOMNESS_NOT_FINAL),
         }
     }

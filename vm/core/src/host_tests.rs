@@ -17,6 +17,7 @@ fn host() -> HostState {
         metered: true,
         native: None,
         calls: CallState::default(),
+        memory_written: Default::default(),
     }
 }
 
@@ -87,4 +88,38 @@ fn storage_limit_is_enforced_per_dimension() {
             dimension: Dimension::StorageBytes
         }))
     ));
+}
+
+#[test]
+#[allow(clippy::single_range_in_vec_init)] // lists of byte ranges, some of one range
+fn written_chunks_mark_every_chunk_a_range_touches() {
+    use crate::host::WrittenChunks;
+    let marked = |ranges: &[std::ops::Range<usize>]| {
+        let mut w = WrittenChunks::default();
+        for r in ranges {
+            w.mark(r);
+        }
+        w.0
+    };
+    assert_eq!(marked(&[]), 0);
+    assert_eq!(marked(&[5..5]), 0, "an empty range writes nothing");
+    assert_eq!(marked(&[0..1]), 1);
+    assert_eq!(
+        marked(&[4095..4097]),
+        0b11,
+        "a write across a boundary marks both"
+    );
+    assert_eq!(marked(&[4096..8192]), 0b10, "a whole chunk is one bit");
+    assert_eq!(marked(&[8180..8212, 65536..65540]), 0b110 | 1 << 16);
+    assert_eq!(
+        marked(&[63 * 4096..64 * 4096]),
+        1 << 63,
+        "the last chunk a record covers"
+    );
+    assert_eq!(
+        marked(&[64 * 4096 - 1..64 * 4096 + 1]),
+        u64::MAX,
+        "past the record: all"
+    );
+    assert_eq!(marked(&[0..1 << 20]), u64::MAX);
 }

@@ -58,7 +58,7 @@ impl HostState {
             .collect();
         range(mem.len(), f, out, 32)?;
         match keel_zk::poseidon(curve, &words) {
-            Ok(digest) => write(mem, f, out, &digest).map(|()| 0),
+            Ok(digest) => write(mem, &mut self.memory_written, f, out, &digest).map(|()| 0),
             Err(PoseidonError::Arity(_)) => Ok(ZK_BAD_SIZE),
             Err(PoseidonError::NonCanonical { .. } | PoseidonError::Permutation(_)) => {
                 Ok(ZK_NON_CANONICAL)

@@ -630,6 +630,7 @@ impl VmInner {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
             calls,
+            memory_written: Default::default(),
         };
         let done = prepared.compiled.invoke(Invocation {
             entry: request.entry,

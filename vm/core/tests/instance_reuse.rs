@@ -130,6 +130,55 @@ fn a_reused_instance_sees_fresh_memory_data_segments_and_globals_after_any_call(
     }
 }
 
+/// `scatter` returns four words from four chunks of memory, then writes each of them a
+/// different way the written-chunks record must follow: a store straddling chunks 0 and 1, a
+/// host function writing across chunks 1 and 2, a callee's store with a large static offset
+/// (chunk 16), and a store just before leaving through a branch to the function's label
+/// (chunk 31, the last of two pages); `input_copy` writes the call's input at 40 000.
+const SCATTER: &str = r#"
+(module
+  (import "keel" "return_data" (func $ret (param i32 i32)))
+  (import "keel" "caller" (func $caller (param i32)))
+  (import "keel" "input_copy" (func $input (param i32 i32 i32)))
+  (memory 2 4)
+  (func $deep (param i32) (i64.store offset=65536 (local.get 0) (i64.const -1)))
+  (func (export "scatter")
+    (i32.store (i32.const 300) (i32.load (i32.const 4096)))
+    (i32.store (i32.const 304) (i32.load (i32.const 8192)))
+    (i32.store (i32.const 308) (i32.load (i32.const 65540)))
+    (i32.store (i32.const 312) (i32.load (i32.const 126976)))
+    (i32.store (i32.const 316) (i32.load (i32.const 40000)))
+    (call $ret (i32.const 300) (i32.const 20))
+    (i64.store (i32.const 4092) (i64.const -1))
+    (call $caller (i32.const 8180))
+    (call $deep (i32.const 4))
+    (call $input (i32.const 40000) (i32.const 0) (i32.const 4))
+    (block
+      (i32.store (i32.const 126976) (i32.const 9))
+      (br 1))))
+"#;
+
+#[test]
+fn every_way_a_call_writes_memory_is_reset_on_a_reused_instance() {
+    let code = wat::parse_str(SCATTER).unwrap();
+    for engine in ENGINES {
+        let (reused, fresh) = (vm(engine, true), vm(engine, false));
+        for i in 0..4 {
+            let a = call(
+                &reused,
+                &code,
+                "scatter",
+                vec![7; 4],
+                MemoryState::default(),
+            );
+            let b = call(&fresh, &code, "scatter", vec![7; 4], MemoryState::default());
+            same(&a, &b, &format!("{engine:?} call {i}"));
+            assert_eq!(a.result.unwrap(), vec![0; 20], "{engine:?} call {i}");
+        }
+        assert!(reused.prepare(&code).unwrap().reused_instances() >= 3);
+    }
+}
+
 #[test]
 fn out_of_gas_and_memory_limits_are_identical_on_reused_instances() {
     let code = wat::parse_str(PROBE).unwrap();

@@ -109,6 +109,7 @@ mod tests {
             metered: true,
             native: None,
             calls: Default::default(),
+            memory_written: Default::default(),
         }
     }
 

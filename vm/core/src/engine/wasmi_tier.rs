@@ -4,6 +4,7 @@ use super::instance_pool::{InstancePool, Reusable};
 use super::{CompiledModule, Completion, Ending, Engine, Invocation};
 use crate::abi::{
     GAS_GLOBAL_EXPORT, HOST_MODULE, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT,
+    WRITTEN_GLOBAL_EXPORT,
 };
 use crate::admission::FRAME_OVERHEAD_SLOTS;
 use crate::error::{Trap, VmError, WasmTrap};
@@ -123,6 +124,8 @@ struct WasmiModule {
 pub(super) struct Live {
     pub(super) store: Store<Data>,
     pub(super) instance: Instance,
+    /// `keel$written` (absent on unmetered modules).
+    pub(super) written: Option<Global>,
 }
 
 impl Reusable for Live {
@@ -151,6 +154,11 @@ impl Reusable for Live {
 
     fn restore_global(&mut self, (g, v): &(Global, Val)) -> bool {
         g.set(&mut self.store, v.clone()).is_ok()
+    }
+
+    fn written(&mut self) -> Option<u64> {
+        let bits = self.written?.get(&self.store).i64()?;
+        Some(bits as u64) // a bit set, not a number
     }
 }
 
@@ -183,7 +191,12 @@ impl WasmiModule {
         let memory = instance.get_memory(&store, MEMORY_EXPORT);
         store.data_mut().memory = memory;
         store.data_mut().site = instance.get_global(&store, SITE_GLOBAL_EXPORT);
-        Ok(Live { store, instance })
+        let written = instance.get_global(&store, WRITTEN_GLOBAL_EXPORT);
+        Ok(Live {
+            store,
+            instance,
+            written,
+        })
     }
 }
 
@@ -241,7 +254,11 @@ impl CompiledModule for WasmiModule {
         let host = store.data_mut().host.take();
         store.data_mut().gas = None;
         if let Some(snapshot) = snapshot {
-            self.pool.give_back(live, snapshot);
+            let host_written = match (&ending, &host) {
+                (Ending::Returned, Some(h)) => Some(h.memory_written.0),
+                _ => None,
+            };
+            self.pool.give_back(live, snapshot, host_written);
         }
         match host {
             Some(host) => Completion {

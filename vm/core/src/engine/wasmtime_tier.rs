@@ -22,7 +22,9 @@
 use super::instance_pool::{InstancePool, Reusable};
 use super::wasmtime_host::{Data, build_linker, map_error};
 use super::{CompiledModule, Completion, Ending, Invocation};
-use crate::abi::{GAS_GLOBAL_EXPORT, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT};
+use crate::abi::{
+    GAS_GLOBAL_EXPORT, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT, WRITTEN_GLOBAL_EXPORT,
+};
 use crate::admission::FRAME_OVERHEAD_SLOTS;
 use crate::error::{Trap, VmError};
 use crate::metering::MEMORY_EXPORT;
@@ -271,6 +273,8 @@ struct Live {
     /// `keel$gas` and `keel$stack`, looked up once at instantiation (absent on unmetered
     /// modules).
     metering: Option<(Global, Global)>,
+    /// `keel$written` (absent on unmetered modules).
+    written: Option<Global>,
 }
 
 impl Reusable for Live {
@@ -305,6 +309,11 @@ impl Reusable for Live {
 
     fn restore_global(&mut self, (g, v): &(Global, Val)) -> bool {
         g.set(&mut self.store, *v).is_ok()
+    }
+
+    fn written(&mut self) -> Option<u64> {
+        let bits = self.written?.get(&mut self.store).i64()?;
+        Some(bits as u64) // a bit set, not a number
     }
 }
 
@@ -355,10 +364,12 @@ impl WasmtimeModule {
         store.data_mut().site = instance.get_global(&mut store, SITE_GLOBAL_EXPORT);
         let gas = instance.get_global(&mut store, GAS_GLOBAL_EXPORT);
         let stack = instance.get_global(&mut store, STACK_GLOBAL_EXPORT);
+        let written = instance.get_global(&mut store, WRITTEN_GLOBAL_EXPORT);
         Ok(Live {
             store,
             instance,
             metering: gas.zip(stack),
+            written,
         })
     }
 
@@ -395,7 +406,8 @@ impl WasmtimeModule {
         };
         let completion = self.complete(&mut live, ending, inv.gas, inv.digest_memory);
         if let Some(snapshot) = snapshot {
-            self.pool.give_back(live, snapshot);
+            self.pool
+                .give_back(live, snapshot, host_written(&completion));
         }
         completion
     }
@@ -437,6 +449,12 @@ impl WasmtimeModule {
 
 type Snapshot = super::instance_pool::Snapshot<(Global, Val)>;
 
+/// What the host wrote into memory, when the call returned normally (see
+/// [`InstancePool::give_back`]).
+fn host_written(c: &Completion) -> Option<u64> {
+    matches!(c.ending, Ending::Returned).then_some(c.host.memory_written.0)
+}
+
 #[cold]
 fn unreachable_host() -> Completion {
     panic!("the host state of a wasmtime call was taken twice")
@@ -447,6 +465,7 @@ fn run(live: &mut Live, entry: &str, entry_frame: u32, gas: u64, metered: bool) 
         store,
         instance,
         metering,
+        ..
     } = live;
     let store = &mut *store;
     if metered {

@@ -122,10 +122,21 @@ impl GasLocal {
         }
     }
 
-    /// Whether `op` can let anything read the gas global: call, trap, or leave the function.
-    fn observes(&self, op: &Operator<'_>) -> bool {
+    /// Whether `op` leaves the function normally (`return`, a branch that may target the
+    /// function's own label, or the body's final `end` when `last`).
+    pub(super) fn leaves(&self, op: &Operator<'_>, last: bool) -> bool {
         match op {
-            Operator::Return | Operator::Unreachable => true,
+            Operator::Return => true,
+            Operator::Br { .. } | Operator::BrIf { .. } | Operator::BrTable { .. } => {
+                self.branches_out(op)
+            }
+            _ => last,
+        }
+    }
+
+    /// Whether a branch `op` may target the function's own label.
+    fn branches_out(&self, op: &Operator<'_>) -> bool {
+        match op {
             Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
                 *relative_depth >= self.depth
             }
@@ -134,6 +145,17 @@ impl GasLocal {
                     || targets
                         .targets()
                         .any(|t| t.map_or(true, |t| t >= self.depth))
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `op` can let anything read the gas global: call, trap, or leave the function.
+    fn observes(&self, op: &Operator<'_>) -> bool {
+        match op {
+            Operator::Return | Operator::Unreachable => true,
+            Operator::Br { .. } | Operator::BrIf { .. } | Operator::BrTable { .. } => {
+                self.branches_out(op)
             }
             op => !matches!(
                 op_class(op),

@@ -21,6 +21,11 @@
 //!   the call returns. An indirect call charges the largest frame of any table function with
 //!   the called type. This is the scheme of NEAR's finite-wasm and Arbitrum's depth checker.
 //!
+//! * **Written chunks** (`write_set.rs`): before each store, the 4 KiB chunks it may write are
+//!   or-ed into a function's record local, and the local into the exported `keel$written`
+//!   global on every normal way out of the function; a kept instance is then reset by restoring
+//!   only those chunks. Uncharged, and read by nothing that decides a result.
+//!
 //! The first two helpers take one `i32`: the byte offset, in the input module, of the metering
 //! block (out of gas) or call site (stack overflow), pushed only on the failing path. Every call
 //! to a host import is preceded by a store of its offset into a third global (`keel$site`), so a
@@ -32,7 +37,10 @@
 //! by three in the function index space; every reference (calls, exports, element segments) is
 //! remapped. The `name` custom section is dropped (its indices would be stale).
 
-use crate::abi::{self, GAS_GLOBAL_EXPORT, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT};
+use crate::abi::{
+    self, GAS_GLOBAL_EXPORT, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT,
+    WRITTEN_GLOBAL_EXPORT,
+};
 use crate::admission::{AdmittedModule, FRAME_OVERHEAD_SLOTS};
 use crate::kills::KillSet;
 use crate::profile::Profile;
@@ -47,8 +55,10 @@ use wasmparser::{Operator, Parser, Payload};
 
 mod body_frame;
 mod gas_local;
+pub mod write_set;
 use body_frame::BodyTypes;
 use gas_local::GasLocal;
+use write_set::WriteSet;
 
 /// Export name of the module's memory, added so the host can reach it whatever the module
 /// exports itself.
@@ -118,6 +128,8 @@ struct Ctx<'m> {
     gas_global: u32,
     stack_global: u32,
     site_global: u32,
+    /// The written-chunks record (`write_set.rs`).
+    written_global: u32,
     oog_func: u32,
     overflow_func: u32,
     killed_func: u32,
@@ -230,6 +242,7 @@ fn rewrite(
         gas_global: total_globals,
         stack_global: index(total_globals, 1)?,
         site_global: index(total_globals, 2)?,
+        written_global: index(total_globals, 3)?,
         oog_func: imported_funcs,
         overflow_func: index(imported_funcs, 1)?,
         killed_func: index(imported_funcs, 2)?,
@@ -498,12 +511,22 @@ fn add_meter_globals(s: &mut GlobalSection) {
     s.global(mutable(ValType::I64), &ConstExpr::i64_const(0));
     s.global(mutable(ValType::I32), &ConstExpr::i32_const(0));
     s.global(mutable(ValType::I32), &ConstExpr::i32_const(0));
+    s.global(mutable(ValType::I64), &ConstExpr::i64_const(0));
 }
 
 fn add_meter_exports(s: &mut ExportSection, ctx: &Ctx) {
     s.export(GAS_GLOBAL_EXPORT, ExportKind::Global, ctx.gas_global);
     s.export(STACK_GLOBAL_EXPORT, ExportKind::Global, ctx.stack_global);
     s.export(SITE_GLOBAL_EXPORT, ExportKind::Global, ctx.site_global);
+    // Only code that keeps the record exports it: an engine resets a kept instance from the
+    // record only when the module has it.
+    if ctx.meter {
+        s.export(
+            WRITTEN_GLOBAL_EXPORT,
+            ExportKind::Global,
+            ctx.written_global,
+        );
+    }
     if ctx.module.memory.is_some() {
         s.export(MEMORY_EXPORT, ExportKind::Memory, 0);
     }
@@ -642,8 +665,9 @@ fn instrument_body(
 ) -> Result<Function, MeteringError> {
     let mut local_types = Vec::new();
     let mut f = if ctx.meter {
-        // The module's locals plus one i64 scratch local (index `scratch` = params + locals),
-        // which holds the function's remaining gas between observation points (`gas_local.rs`).
+        // The module's locals, the written-chunks record's four (from index `scratch` = params
+        // + locals), then one i64 local that holds the function's remaining gas between
+        // observation points (`gas_local.rs`).
         let mut locals = Vec::new();
         let mut reader = body.get_locals_reader()?;
         if ctx.debug.is_some() {
@@ -658,6 +682,9 @@ fn instrument_body(
                 local_types.extend(std::iter::repeat_n(ty, room.min(count as usize)));
             }
         }
+        // Then the written-chunks record's locals (`write_set.rs`), then the gas local: the
+        // gas local stays the last one.
+        locals.extend(write_set::LOCALS.iter().map(|&t| (1, t)));
         locals.push((1, ValType::I64));
         Function::new(locals)
     } else {
@@ -682,7 +709,10 @@ fn instrument_body(
     let imported = ctx.module.imports.len() as u32;
     let results = ctx.module.func_sig(func).map(|s| s.results.as_slice());
     ctx.body_types.open(&mut f, results.unwrap_or_default())?;
-    let mut gas = GasLocal::new(ctx.gas_global, scratch, ctx.debug.is_some());
+    let written = WriteSet::new(ctx.written_global, scratch);
+    let record = WriteSet::needed(&ops);
+    let gas_local = scratch.saturating_add(write_set::LOCALS.len() as u32);
+    let mut gas = GasLocal::new(ctx.gas_global, gas_local, ctx.debug.is_some());
     gas.load(&mut f);
     let last = ops.len().saturating_sub(1);
     for (i, ((op, &charge), &offset)) in ops.iter().zip(&charges).zip(&offsets).enumerate() {
@@ -695,7 +725,14 @@ fn instrument_body(
                 emit_debug_block(&mut f, d, &local_types, [offset, func as i32], charge);
             }
         }
+        if record && gas.leaves(op, i == last) {
+            written.flush(&mut f);
+        }
         gas.before(&mut f, op, i == last);
+        if record {
+            // Right before the store it marks for (the formal translator expects it there).
+            written.before(&mut f, op);
+        }
         emit_operator(&mut f, re, ctx, &mut gas, op, offset)?;
         if let Operator::Call { .. } | Operator::CallIndirect { .. } = op {
             // The callee or the host changed the gas global.

@@ -119,6 +119,7 @@ fn invocation(entry: &str, frame: u32, gas: u64, input: &[u8]) -> Invocation {
         metered: true,
         native: None,
         calls: CallState::default(),
+        memory_written: Default::default(),
     };
     Invocation {
         entry: entry.to_string(),
