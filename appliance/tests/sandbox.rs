@@ -213,7 +213,12 @@ fn after_start_up_every_thread_runs_unprivileged_and_filtered() {
     let tasks = std::fs::read_dir(format!("/proc/{}/task", d.child.id())).unwrap();
     let mut threads = 0;
     for task in tasks {
-        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        // A thread that ended between the listing and this read has nothing left to check.
+        let status = match std::fs::read_to_string(task.unwrap().path().join("status")) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("reading a thread's status: {e}"),
+        };
         let field = |name: &str| {
             status
                 .lines()
