@@ -59,8 +59,8 @@ pub(super) trait Reusable {
 pub const SLOTS: usize = 2;
 /// Largest initial memory, in pages, of an instance that is kept (larger ones are not reused).
 pub const MAX_POOLED_PAGES: u64 = 4;
-/// Granularity of the memory comparison.
-const CHUNK: usize = 4096;
+/// Granularity of the memory comparison: the written-chunks record's chunk.
+const CHUNK: usize = crate::host::WrittenChunks::CHUNK;
 /// What a chunk of the image that is all zero is compared against.
 static ZERO_CHUNK: [u8; CHUNK] = [0; CHUNK];
 
@@ -176,12 +176,21 @@ fn reset<L: Reusable>(live: &mut L, snapshot: &Snapshot<L::Global>, recorded: Op
     snapshot.globals.iter().all(|g| live.restore_global(g))
 }
 
+/// Whether a chunk equals its snapshot (`None`: zeros).
+fn chunk_matches(now: &[u8], then: Option<&[u8]>) -> bool {
+    match then {
+        Some(then) => now == then,
+        None => all_zero(now),
+    }
+}
+
 /// Puts one chunk back to its snapshot (`None`: zeros), writing only if it differs.
 fn restore_chunk(now: &mut [u8], then: Option<&[u8]>) {
-    match then {
-        Some(then) if now != then => now.copy_from_slice(then),
-        None if !all_zero(now) => now.fill(0),
-        _ => {}
+    if !chunk_matches(now, then) {
+        match then {
+            Some(then) => now.copy_from_slice(then),
+            None => now.fill(0),
+        }
     }
 }
 
@@ -189,10 +198,13 @@ fn restore_chunk(now: &mut [u8], then: Option<&[u8]>) {
 fn matches_snapshot<G>(data: &[u8], snapshot: &Snapshot<G>) -> bool {
     data.chunks(CHUNK)
         .zip(&snapshot.image)
-        .all(|(now, then)| match then {
-            Some(then) => now == &then[..],
-            None => all_zero(now),
-        })
+        .all(|(now, then)| chunk_matches(now, then.as_deref()))
+}
+
+/// What the host functions wrote into memory if the call returned normally; `None` after a
+/// trap, when the code's record may be incomplete (see [`InstancePool::give_back`]).
+pub(super) fn host_written(ending: &super::Ending, host: &crate::host::HostState) -> Option<u64> {
+    matches!(ending, super::Ending::Returned).then_some(host.memory_written.0)
 }
 
 /// Whether `chunk` (at most [`CHUNK`] bytes) is all zeros: one `memcmp` against

@@ -1,6 +1,6 @@
 //! The interpreter tier: wasmi.
 
-use super::instance_pool::{InstancePool, Reusable};
+use super::instance_pool::{InstancePool, Reusable, host_written};
 use super::{CompiledModule, Completion, Ending, Engine, Invocation};
 use crate::abi::{
     GAS_GLOBAL_EXPORT, HOST_MODULE, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT,
@@ -254,11 +254,8 @@ impl CompiledModule for WasmiModule {
         let host = store.data_mut().host.take();
         store.data_mut().gas = None;
         if let Some(snapshot) = snapshot {
-            let host_written = match (&ending, &host) {
-                (Ending::Returned, Some(h)) => Some(h.memory_written.0),
-                _ => None,
-            };
-            self.pool.give_back(live, snapshot, host_written);
+            let written = host.as_ref().and_then(|h| host_written(&ending, h));
+            self.pool.give_back(live, snapshot, written);
         }
         match host {
             Some(host) => Completion {

@@ -19,7 +19,7 @@
 //!   always trips first, and every call runs with at least [`RED_ZONE`] bytes of native stack
 //!   below it (a fresh segment is allocated when the thread has less).
 
-use super::instance_pool::{InstancePool, Reusable};
+use super::instance_pool::{InstancePool, Reusable, host_written};
 use super::wasmtime_host::{Data, build_linker, map_error};
 use super::{CompiledModule, Completion, Ending, Invocation};
 use crate::abi::{
@@ -406,8 +406,11 @@ impl WasmtimeModule {
         };
         let completion = self.complete(&mut live, ending, inv.gas, inv.digest_memory);
         if let Some(snapshot) = snapshot {
-            self.pool
-                .give_back(live, snapshot, host_written(&completion));
+            self.pool.give_back(
+                live,
+                snapshot,
+                host_written(&completion.ending, &completion.host),
+            );
         }
         completion
     }
@@ -448,12 +451,6 @@ impl WasmtimeModule {
 }
 
 type Snapshot = super::instance_pool::Snapshot<(Global, Val)>;
-
-/// What the host wrote into memory, when the call returned normally (see
-/// [`InstancePool::give_back`]).
-fn host_written(c: &Completion) -> Option<u64> {
-    matches!(c.ending, Ending::Returned).then_some(c.host.memory_written.0)
-}
 
 #[cold]
 fn unreachable_host() -> Completion {

@@ -173,19 +173,7 @@ impl GasLocal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The operators of the first function body of a module given in WAT.
-    fn ops_of(module: &str) -> Vec<Operator<'static>> {
-        let wasm = wat::parse_str(module).expect("wat");
-        let wasm: &'static [u8] = Box::leak(wasm.into_boxed_slice());
-        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-            if let Ok(wasmparser::Payload::CodeSectionEntry(b)) = payload {
-                let r = b.get_operators_reader().expect("ops");
-                return r.into_iter().collect::<Result<_, _>>().expect("ops");
-            }
-        }
-        panic!("no function body in {module}");
-    }
+    use crate::metering::test_ops::ops_of;
 
     fn observed(module: &str) -> Vec<bool> {
         let mut g = GasLocal::new(0, 0, false);

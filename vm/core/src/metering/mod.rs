@@ -56,6 +56,25 @@ use wasmparser::{Operator, Parser, Payload};
 mod body_frame;
 mod gas_local;
 pub mod write_set;
+
+/// Operators of WAT snippets, for the pass's unit tests.
+#[cfg(test)]
+mod test_ops {
+    use wasmparser::Operator;
+
+    /// The operators of the first function body of a module given in WAT.
+    pub(super) fn ops_of(module: &str) -> Vec<Operator<'static>> {
+        let wasm = wat::parse_str(module).expect("wat");
+        let wasm: &'static [u8] = Box::leak(wasm.into_boxed_slice());
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            if let Ok(wasmparser::Payload::CodeSectionEntry(b)) = payload {
+                let r = b.get_operators_reader().expect("ops");
+                return r.into_iter().collect::<Result<_, _>>().expect("ops");
+            }
+        }
+        panic!("no function body in {module}");
+    }
+}
 use body_frame::BodyTypes;
 use gas_local::GasLocal;
 use write_set::WriteSet;

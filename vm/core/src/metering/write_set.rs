@@ -148,18 +148,7 @@ pub const FLUSH_LEN: usize = 4;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ops_of(module: &str) -> Vec<Operator<'static>> {
-        let wasm = wat::parse_str(module).expect("wat");
-        let wasm: &'static [u8] = Box::leak(wasm.into_boxed_slice());
-        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-            if let Ok(wasmparser::Payload::CodeSectionEntry(b)) = payload {
-                let r = b.get_operators_reader().expect("ops");
-                return r.into_iter().collect::<Result<_, _>>().expect("ops");
-            }
-        }
-        panic!("no function body in {module}");
-    }
+    use crate::metering::test_ops::ops_of;
 
     #[test]
     fn every_store_is_followed_and_calls_and_loads_are_not_writes() {
