@@ -8,6 +8,7 @@
 pub mod artifact_cache;
 pub mod choice;
 pub mod compile_budget;
+mod entry_funcs;
 pub mod host_dispatch;
 mod host_table;
 mod instance_pool;

@@ -1,5 +1,6 @@
 //! The interpreter tier: wasmi.
 
+use super::entry_funcs::EntryFuncs;
 use super::instance_pool::{InstancePool, Reusable, host_written};
 use super::{CompiledModule, Completion, Ending, Engine, Invocation};
 use crate::abi::{
@@ -13,7 +14,8 @@ use crate::metering::{InstrumentedModule, MEMORY_EXPORT};
 use crate::profile::Profile;
 use std::sync::Arc;
 use wasmi::{
-    Caller, Global, Instance, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Val,
+    Caller, Global, Instance, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder,
+    TypedFunc, Val,
 };
 
 const NAME: &str = "wasmi";
@@ -124,8 +126,12 @@ struct WasmiModule {
 pub(super) struct Live {
     pub(super) store: Store<Data>,
     pub(super) instance: Instance,
+    /// `keel$gas` and `keel$stack`, looked up once at instantiation (absent on unmetered
+    /// modules).
+    pub(super) metering: Option<(Global, Global)>,
     /// `keel$written` (absent on unmetered modules).
     pub(super) written: Option<Global>,
+    pub(super) entries: EntryFuncs<TypedFunc<(), ()>>,
 }
 
 impl Reusable for Live {
@@ -192,10 +198,14 @@ impl WasmiModule {
         store.data_mut().memory = memory;
         store.data_mut().site = instance.get_global(&store, SITE_GLOBAL_EXPORT);
         let written = instance.get_global(&store, WRITTEN_GLOBAL_EXPORT);
+        let gas = instance.get_global(&store, GAS_GLOBAL_EXPORT);
+        let stack = instance.get_global(&store, STACK_GLOBAL_EXPORT);
         Ok(Live {
             store,
             instance,
+            metering: gas.zip(stack),
             written,
+            entries: EntryFuncs::new(),
         })
     }
 }
@@ -278,11 +288,15 @@ fn unreachable_host() -> Completion {
 }
 
 fn run(live: &mut Live, entry: &str, entry_frame: u32, gas: u64, metered: bool) -> Ending {
-    let (store, instance) = (&mut live.store, &live.instance);
-    let gas_global = instance.get_global(&*store, GAS_GLOBAL_EXPORT);
-    let stack_global = instance.get_global(&*store, STACK_GLOBAL_EXPORT);
+    let Live {
+        store,
+        instance,
+        metering,
+        entries,
+        ..
+    } = live;
     if metered {
-        let (Some(g), Some(s)) = (gas_global, stack_global) else {
+        let Some((g, s)) = *metering else {
             return Ending::Trapped(Trap::EngineLimit {
                 message: "instrumented module lacks its metering globals".into(),
             });
@@ -300,13 +314,11 @@ fn run(live: &mut Live, entry: &str, entry_frame: u32, gas: u64, metered: bool) 
         }
         store.data_mut().gas = Some(g);
     }
-    let func = match instance.get_typed_func::<(), ()>(&*store, entry) {
-        Ok(f) => f,
-        Err(_) => {
-            return Ending::Trapped(Trap::NoSuchEntry {
-                name: entry.to_string(),
-            });
-        }
+    let lookup = || instance.get_typed_func::<(), ()>(&*store, entry).ok();
+    let Some(func) = entries.get(entry, lookup) else {
+        return Ending::Trapped(Trap::NoSuchEntry {
+            name: entry.to_string(),
+        });
     };
     match func.call(&mut *store, ()) {
         Ok(()) => Ending::Returned,

@@ -19,6 +19,7 @@
 //!   always trips first, and every call runs with at least [`RED_ZONE`] bytes of native stack
 //!   below it (a fresh segment is allocated when the thread has less).
 
+use super::entry_funcs::EntryFuncs;
 use super::instance_pool::{InstancePool, Reusable, host_written};
 use super::wasmtime_host::{Data, build_linker, map_error};
 use super::{CompiledModule, Completion, Ending, Invocation};
@@ -32,7 +33,7 @@ use crate::profile::Profile;
 use std::sync::Arc;
 use wasmtime::{
     Config, Global, Instance, InstancePre, Linker, Module, OptLevel, Store, StoreLimits,
-    StoreLimitsBuilder, Val,
+    StoreLimitsBuilder, TypedFunc, Val,
 };
 
 pub(super) const NAME: &str = "wasmtime";
@@ -275,6 +276,7 @@ struct Live {
     metering: Option<(Global, Global)>,
     /// `keel$written` (absent on unmetered modules).
     written: Option<Global>,
+    entries: EntryFuncs<TypedFunc<(), ()>>,
 }
 
 impl Reusable for Live {
@@ -370,6 +372,7 @@ impl WasmtimeModule {
             instance,
             metering: gas.zip(stack),
             written,
+            entries: EntryFuncs::new(),
         })
     }
 
@@ -462,6 +465,7 @@ fn run(live: &mut Live, entry: &str, entry_frame: u32, gas: u64, metered: bool) 
         store,
         instance,
         metering,
+        entries,
         ..
     } = live;
     let store = &mut *store;
@@ -484,7 +488,8 @@ fn run(live: &mut Live, entry: &str, entry_frame: u32, gas: u64, metered: bool) 
         }
         store.data_mut().gas = Some(g);
     }
-    let Ok(func) = instance.get_typed_func::<(), ()>(&mut *store, entry) else {
+    let lookup = || instance.get_typed_func::<(), ()>(&mut *store, entry).ok();
+    let Some(func) = entries.get(entry, lookup) else {
         return Ending::Trapped(Trap::NoSuchEntry {
             name: entry.to_string(),
         });
