@@ -66,11 +66,15 @@ pub struct Access<'o, B> {
 }
 
 impl<B: ChainBase> Access<'_, B> {
+    /// The account at `addr`. Decoded once per block while its record is unchanged (the
+    /// overlay keeps the decoding, `keel_state`'s `decoded.rs`): a transaction reads its
+    /// sender's and its contract's records several times.
     pub fn account(&self, addr: &Address) -> Result<Option<Account>, AccessError> {
-        match self.overlay.get(&account_key(addr))? {
-            Some(bytes) => Ok(Some(decode("account", &bytes)?)),
-            None => Ok(None),
-        }
+        self.overlay
+            .get_decoded(&account_key(addr), |bytes| match bytes {
+                Some(bytes) => Ok(Some(decode("account", bytes)?)),
+                None => Ok(None),
+            })
     }
 
     pub fn account_or_default(&self, addr: &Address) -> Result<Account, AccessError> {
@@ -78,7 +82,8 @@ impl<B: ChainBase> Access<'_, B> {
     }
 
     pub fn put_account(&mut self, addr: &Address, a: &Account) {
-        self.overlay.set(account_key(addr), encode(a));
+        self.overlay
+            .write_decoded(account_key(addr), Some(encode(a)), Some(a.clone()));
     }
 
     pub fn code(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, AccessError> {
@@ -142,13 +147,15 @@ impl<B: ChainBase> Access<'_, B> {
     }
 
     pub fn total_storage(&self) -> Result<u64, AccessError> {
-        match self.overlay.get(&total_storage_key())? {
-            Some(b) => Ok(decode("total storage", &b)?),
-            None => Ok(0),
-        }
+        self.overlay
+            .get_decoded(&total_storage_key(), |bytes| match bytes {
+                Some(b) => Ok(decode("total storage", b)?),
+                None => Ok(0),
+            })
     }
 
     pub fn put_total_storage(&mut self, v: u64) {
-        self.overlay.set(total_storage_key(), encode(&v));
+        self.overlay
+            .write_decoded(total_storage_key(), Some(encode(&v)), v);
     }
 }

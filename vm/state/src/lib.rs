@@ -17,6 +17,7 @@
 //! are hashed with sha256, and every collection that is iterated is a `BTreeMap`.
 
 mod db;
+mod decoded;
 mod error;
 mod integrity;
 pub mod keys;

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::db::WriteSet;
+use crate::decoded::Decoded;
 use crate::error::{Result, StateError};
 use crate::view::StateRead;
 
@@ -29,6 +30,7 @@ pub struct Overlay<B> {
     changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     journal: Vec<(Vec<u8>, PriorEntry)>,
     checkpoints: Vec<usize>,
+    decoded: Decoded,
 }
 
 impl<B: StateRead> Overlay<B> {
@@ -39,6 +41,7 @@ impl<B: StateRead> Overlay<B> {
             changes: BTreeMap::new(),
             journal: Vec::new(),
             checkpoints: Vec::new(),
+            decoded: Decoded::default(),
         }
     }
 
@@ -71,6 +74,50 @@ impl<B: StateRead> Overlay<B> {
 
     /// Writes `value` (`None` deletes) to `key` in the innermost context.
     pub fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.decoded.forget(&key);
+        self.write_bytes(key, value);
+    }
+
+    /// The value of `key` decoded by `decode`, or the decoding kept from an earlier
+    /// [`Overlay::get_decoded`] or [`Overlay::write_decoded`] of the same type `T` while `key`
+    /// held the same bytes (see `decoded.rs`). `decode` gets what [`Overlay::get`] returns.
+    ///
+    /// # Errors
+    /// Errors of the base read, or `decode`'s (then nothing is kept).
+    pub fn get_decoded<T, E>(
+        &self,
+        key: &[u8],
+        decode: impl FnOnce(Option<&[u8]>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        T: std::any::Any + Clone + Send,
+        E: From<StateError>,
+    {
+        if let Some(value) = self.decoded.get::<T>(key) {
+            return Ok(value);
+        }
+        let value = match self.changes.get(key) {
+            Some(pending) => decode(pending.as_deref())?,
+            None => decode(self.base.read(key)?.as_deref())?,
+        };
+        self.decoded.keep(key, value.clone());
+        Ok(value)
+    }
+
+    /// [`Overlay::write`], keeping `decoded` as what `value` decodes to for
+    /// [`Overlay::get_decoded`]. The caller's promise: `decoded` is exactly the value the
+    /// decoder later used with `get_decoded` would make of `value`.
+    pub fn write_decoded<T: std::any::Any + Send>(
+        &mut self,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+        decoded: T,
+    ) {
+        self.decoded.keep(&key, decoded);
+        self.write_bytes(key, value);
+    }
+
+    fn write_bytes(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         if self.checkpoints.is_empty() {
             self.changes.insert(key, value);
         } else {
@@ -111,6 +158,7 @@ impl<B: StateRead> Overlay<B> {
             let Some((key, prior)) = self.journal.pop() else {
                 break;
             };
+            self.decoded.forget(&key);
             match prior {
                 Some(value) => self.changes.insert(key, value),
                 None => self.changes.remove(&key),

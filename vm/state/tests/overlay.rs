@@ -11,8 +11,12 @@ type Base = BTreeMap<Vec<u8>, Vec<u8>>;
 #[derive(Clone, Debug)]
 enum Op {
     Set(u8, u8),
+    /// A write that carries its decoded value (`Overlay::write_decoded`).
+    SetDecoded(u8, u8),
     Delete(u8),
     Read(u8),
+    /// A read through the kept decodings (`Overlay::get_decoded`).
+    ReadDecoded(u8),
     Fork,
     Commit,
     Revert,
@@ -21,8 +25,10 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0u8..6, any::<u8>()).prop_map(|(k, v)| Op::Set(k, v)),
+        2 => (0u8..6, any::<u8>()).prop_map(|(k, v)| Op::SetDecoded(k, v)),
         1 => (0u8..6).prop_map(Op::Delete),
         2 => (0u8..6).prop_map(Op::Read),
+        3 => (0u8..6).prop_map(Op::ReadDecoded),
         2 => Just(Op::Fork),
         1 => Just(Op::Commit),
         1 => Just(Op::Revert),
@@ -44,6 +50,11 @@ impl Model {
     }
 }
 
+/// The test's record type: a record's first byte.
+fn first_byte(bytes: Option<&[u8]>) -> Result<Option<u8>, StateError> {
+    Ok(bytes.and_then(|b| b.first().copied()))
+}
+
 fn base() -> Base {
     (0u8..3).map(|k| (vec![k], vec![100 + k])).collect()
 }
@@ -62,12 +73,20 @@ proptest! {
                     overlay.set(vec![k], vec![v]);
                     model.stack.last_mut().unwrap().insert(vec![k], Some(vec![v]));
                 }
+                Op::SetDecoded(k, v) => {
+                    overlay.write_decoded(vec![k], Some(vec![v]), Some(v));
+                    model.stack.last_mut().unwrap().insert(vec![k], Some(vec![v]));
+                }
                 Op::Delete(k) => {
                     overlay.delete(vec![k]);
                     model.stack.last_mut().unwrap().insert(vec![k], None);
                 }
                 Op::Read(k) => {
                     prop_assert_eq!(overlay.get(&[k]).unwrap(), model.get(&base, &[k]));
+                }
+                Op::ReadDecoded(k) => {
+                    let expected = model.get(&base, &[k]).and_then(|v| v.first().copied());
+                    prop_assert_eq!(overlay.get_decoded(&[k], first_byte).unwrap(), expected);
                 }
                 Op::Fork => {
                     let depth = overlay.fork();
@@ -105,6 +124,43 @@ proptest! {
         }
         prop_assert_eq!(overlay.into_writes().unwrap(), model.stack.pop().unwrap());
     }
+}
+
+#[test]
+fn a_kept_decoding_is_served_without_decoding_and_dropped_when_its_bytes_change() {
+    let base = base();
+    let mut overlay = Overlay::new(&base);
+    let decodes = std::cell::Cell::new(0);
+    let counted = |bytes: Option<&[u8]>| {
+        decodes.set(decodes.get() + 1);
+        first_byte(bytes)
+    };
+    assert_eq!(overlay.get_decoded(&[0], counted).unwrap(), Some(100));
+    assert_eq!(overlay.get_decoded(&[0], counted).unwrap(), Some(100));
+    assert_eq!(
+        decodes.get(),
+        1,
+        "the second read is served from the kept decoding"
+    );
+    // Another type under the same key is a miss, not a wrong value.
+    let len = overlay
+        .get_decoded(&[0], |b| Ok::<_, StateError>(b.map_or(0, <[u8]>::len)))
+        .unwrap();
+    assert_eq!(len, 1);
+    overlay.fork();
+    overlay.write_decoded(vec![0], Some(vec![7]), Some(7u8));
+    assert_eq!(overlay.get_decoded(&[0], counted).unwrap(), Some(7));
+    assert_eq!(decodes.get(), 1);
+    overlay.revert_child().unwrap();
+    assert_eq!(overlay.get_decoded(&[0], counted).unwrap(), Some(100));
+    assert_eq!(
+        decodes.get(),
+        2,
+        "a reverted write's decoding is not served"
+    );
+    overlay.set(vec![0], vec![9]);
+    assert_eq!(overlay.get_decoded(&[0], counted).unwrap(), Some(9));
+    assert_eq!(decodes.get(), 3, "a raw write drops the kept decoding");
 }
 
 #[test]
