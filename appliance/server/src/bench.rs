@@ -37,7 +37,8 @@ pub struct BenchConfig {
     pub window: usize,
     /// The request. Default: `Ping`.
     pub request: BenchRequest,
-    /// Server network threads (rings / tokio workers). Default: 0 (one per core).
+    /// Server network threads (rings / tokio workers). Default: 0 (automatic: one ring per two
+    /// cores, one tokio worker per core).
     pub io_threads: usize,
     /// Threads of the load generator's runtime. Default: 1.
     pub client_threads: usize,

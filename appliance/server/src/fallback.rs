@@ -66,7 +66,7 @@ pub(crate) fn run(
 ) -> io::Result<()> {
     // Counting the cores reads cgroup files, which a network thread may not open: before
     // entering the sandbox.
-    let threads = shared.config.io_threads();
+    let threads = shared.config.epoll_threads();
     // Before the runtime exists: its worker threads inherit this thread's filter.
     keel_sandbox::enter(keel_sandbox::ThreadClass::Network);
     let runtime = tokio::runtime::Builder::new_multi_thread()

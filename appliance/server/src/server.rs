@@ -95,7 +95,7 @@ impl BoundListeners {
         let (tcp, tcp_addr) = match tcp {
             Some(addr) => {
                 let per = match backend {
-                    Backend::IoUring => config.io_threads(),
+                    Backend::IoUring => config.rings(),
                     Backend::Epoll => 1,
                 };
                 let (ls, bound) = bind_tcp(addr, per)?;
@@ -170,7 +170,7 @@ impl ServerHandle {
         service: Arc<dyn Service>,
     ) -> Result<ServerHandle, ServerError> {
         let backend = bound.backend;
-        let threads = bound.config.io_threads();
+        let rings = bound.config.rings();
         let workers = bound.config.workers();
         let (pool, rx) = WorkerPool::new(bound.config.worker_queue);
         let unix_binding = bound.unix.take();
@@ -212,7 +212,7 @@ impl ServerHandle {
             Backend::IoUring => {
                 let unix = unix.map(Arc::new);
                 let mut tcp_listeners = tcp_listeners.into_iter();
-                for _ in 0..threads {
+                for _ in 0..rings {
                     let inbox = Inbox::new().map_err(|source| ServerError::Spawn {
                         what: "eventfd",
                         source,
@@ -220,7 +220,7 @@ impl ServerHandle {
                     handle.inboxes.push(inbox);
                 }
                 let balance = Balance::new(handle.inboxes.clone());
-                for i in 0..threads {
+                for i in 0..rings {
                     let (shared, tcp, unix) = (shared.clone(), tcp_listeners.next(), unix.clone());
                     let seat = (balance.clone(), i);
                     let pin = shared.config.pin_threads;
@@ -267,6 +267,14 @@ impl ServerHandle {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Network threads serving connections: the rings (io_uring) or the tokio workers (epoll).
+    pub fn network_threads(&self) -> usize {
+        match self.backend {
+            Backend::IoUring => self.inboxes.len(),
+            Backend::Epoll => self.shared.config.epoll_threads(),
+        }
     }
 
     /// The bound TCP address (with the real port when the configuration said port 0).

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{key, start};
+use common::{assert_served, key, start};
 use keel_server::protocol::{BLS_BATCH_MAX_ITEMS, ErrorCode, Request, Response};
 
 fn every_request_kind_gets_its_answer(io_uring: bool, unix: bool) {
@@ -276,6 +276,24 @@ fn the_async_client_pipelines_concurrent_calls_on_one_connection(io_uring: bool,
     });
 }
 
+fn automatic_network_threads_are_a_ring_per_two_cores_or_a_tokio_worker_per_core(
+    io_uring: bool,
+    unix: bool,
+) {
+    let Some(f) = start(io_uring, unix, |c| c.io_threads = 0) else {
+        return;
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let expected = if io_uring { (cores / 2).max(1) } else { cores };
+    assert_eq!(f.server().network_threads(), expected, "{cores} cores");
+    assert_served(&f);
+    let Some(f) = start(io_uring, unix, |c| c.io_threads = 3) else {
+        return;
+    };
+    assert_eq!(f.server().network_threads(), 3, "an explicit count is kept");
+    assert_served(&f);
+}
+
 on_every_backend! {
     every_request_kind => every_request_kind_gets_its_answer;
     panicking_handler => a_panicking_handler_is_answered_and_the_connection_survives;
@@ -284,4 +302,5 @@ on_every_backend! {
     pipeline_helper => the_pipeline_helper_returns_answers_in_request_order;
     metrics => metrics_count_requests_and_include_the_service_lines;
     async_client => the_async_client_pipelines_concurrent_calls_on_one_connection;
+    network_threads => automatic_network_threads_are_a_ring_per_two_cores_or_a_tokio_worker_per_core;
 }

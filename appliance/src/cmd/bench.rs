@@ -107,7 +107,8 @@ pub struct BenchServeArgs {
     /// Use the Unix socket instead of TCP.
     #[arg(long)]
     pub unix: bool,
-    /// Server network threads (rings, or tokio workers for epoll); 0 = one per core.
+    /// Server network threads (rings, or tokio workers for epoll); 0 = automatic (one ring per
+    /// two cores, one tokio worker per core).
     #[arg(long, default_value_t = 0)]
     pub io_threads: usize,
     /// Threads of the load generator.
