@@ -109,13 +109,9 @@ pub(crate) fn apply_writes<B: ChainBase>(
     }
     from.balance = left;
     a.put_account(payer, &from);
-    // The storage writes above touch no account record, so the contract's record is still
-    // `acc` unless the payer is the contract itself, whose balance was just written.
-    let mut acc = if payer == contract {
-        a.account_or_default(contract)?
-    } else {
-        acc
-    };
+    // Read again: the payer may be the contract itself, whose balance was just written (a
+    // kept decoding, so no decode).
+    let mut acc = a.account_or_default(contract)?;
     acc.rent_balance = rent_balance;
     // The counters track the storage itself, so they never leave 0..=u64::MAX: saturating.
     acc.storage_bytes = acc
