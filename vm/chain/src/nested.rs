@@ -64,6 +64,13 @@ struct Growth {
     removed: u64,
 }
 
+impl Growth {
+    /// Whether the writes leave the storage's size and entry count as they were.
+    fn is_none(&self) -> bool {
+        self.grown == 0 && self.shrunk == 0 && self.added == 0 && self.removed == 0
+    }
+}
+
 /// Applies `contract`'s writes in the current context, charging the storage deposit for
 /// growth to `payer` and rebating shrinkage from the contract's rent balance. Checks that the
 /// payer can pay, and that no counter or balance overflows, *before* writing anything.
@@ -87,6 +94,14 @@ pub(crate) fn apply_writes<B: ChainBase>(
             (true, false) => g.removed = g.removed.saturating_add(1),
             _ => {}
         }
+    }
+    if g.is_none() && a.records_pending(payer, contract) {
+        // Same sizes, same entry count: no deposit, no rebate, no counter moves, so the
+        // payer's, the contract's and the total's records would be written back unchanged.
+        for (k, v) in writes {
+            a.write_storage(contract, k, v.clone());
+        }
+        return Ok(Ok(()));
     }
     let acc = a.account_or_default(contract)?;
     let deposit = rent::deposit_for(&config.rent, g.grown);
@@ -214,5 +229,130 @@ impl<B: ChainBase> ContractEnv for ChainEnv<B> {
             o.revert_child()
         };
         r.map_err(|e| StateError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use super::*;
+    use crate::state_access::total_storage_key;
+    use crate::types::Account;
+    use keel_state::keys::{account_key, storage_key};
+    use std::collections::BTreeMap;
+
+    const PAYER: Address = [1; 32];
+    const CONTRACT: Address = [2; 32];
+
+    /// An overlay holding the payer, the contract (one 4-byte entry under key `k`) and, if
+    /// `total`, the storage total: as pending writes if `pending`, else in its base.
+    fn state(pending: bool, total: bool) -> Overlay<BTreeMap<Vec<u8>, Vec<u8>>> {
+        let mut o = Overlay::new(BTreeMap::new());
+        let mut a = Access { overlay: &mut o };
+        let payer = Account {
+            balance: Amount::from_u128(1_000_000),
+            ..Account::default()
+        };
+        a.put_account(&PAYER, &payer);
+        let contract = Account {
+            code_hash: Some([9; 32]),
+            storage_bytes: 5,
+            storage_entries: 1,
+            ..Account::default()
+        };
+        a.put_account(&CONTRACT, &contract);
+        a.write_storage(&CONTRACT, b"k", Some(vec![0; 4]));
+        if total {
+            a.put_total_storage(5);
+        }
+        if pending {
+            return o;
+        }
+        let base = o.into_writes().unwrap();
+        Overlay::new(
+            base.into_iter()
+                .filter_map(|(k, v)| Some((k, v?)))
+                .collect(),
+        )
+    }
+
+    /// What applying `writes` (key, value length) changed (keys whose value differs from the
+    /// parent context's), and the records after.
+    struct Applied {
+        written: Vec<Vec<u8>>,
+        payer: Account,
+        contract: Account,
+        total: u64,
+    }
+
+    fn apply(mut o: Overlay<BTreeMap<Vec<u8>, Vec<u8>>>, writes: &[(&[u8], usize)]) -> Applied {
+        o.fork();
+        let mut a = Access { overlay: &mut o };
+        let writes: Writes = writes
+            .iter()
+            .map(|(k, len)| (k.to_vec(), Some(vec![7; *len])))
+            .collect();
+        let config = ChainConfig::demo();
+        let applied = apply_writes(&mut a, &config, &PAYER, &CONTRACT, &writes).unwrap();
+        assert_eq!(applied, Ok(()));
+        let payer = a.account_or_default(&PAYER).unwrap();
+        let contract = a.account_or_default(&CONTRACT).unwrap();
+        let total = a.total_storage().unwrap();
+        // The keys written inside the child context.
+        let inner = o.pending_writes();
+        o.revert_child().unwrap();
+        let outer = o.pending_writes();
+        let written = inner
+            .into_iter()
+            .filter(|(k, v)| outer.get(k) != Some(v))
+            .map(|(k, _)| k)
+            .collect();
+        Applied {
+            written,
+            payer,
+            contract,
+            total,
+        }
+    }
+
+    #[test]
+    fn a_same_size_overwrite_of_records_written_earlier_writes_only_the_storage() {
+        let r = apply(state(true, true), &[(b"k", 4)]);
+        assert_eq!(r.written, vec![storage_key(&CONTRACT, b"k")]);
+        assert_eq!(r.payer.balance, Amount::from_u128(1_000_000));
+        let counters = (
+            r.contract.storage_bytes,
+            r.contract.storage_entries,
+            r.total,
+        );
+        assert_eq!(counters, (5, 1, 5));
+    }
+
+    #[test]
+    fn growth_or_records_not_yet_written_take_the_full_path() {
+        // Growth: the deposit moves from the payer to the contract's rent balance.
+        let r = apply(state(true, true), &[(b"k", 6)]);
+        let deposit = rent::deposit_for(&ChainConfig::demo().rent, 2);
+        assert!(r.written.contains(&account_key(&PAYER)));
+        let before = Amount::from_u128(1_000_000);
+        assert_eq!(r.payer.balance.checked_add(deposit), Some(before));
+        let counters = (r.contract.storage_bytes, r.contract.rent_balance, r.total);
+        assert_eq!(counters, (7, deposit, 7));
+        // Records in the base only, or no storage total yet: the full path writes them (the
+        // total for the first time), with the same values.
+        for (pending, total) in [(false, true), (true, false), (false, false)] {
+            let r = apply(state(pending, total), &[(b"k", 4)]);
+            // Written back unchanged when it was already pending, so visible only if not.
+            let contract_written = r.written.contains(&account_key(&CONTRACT));
+            assert_eq!(contract_written, !pending, "{pending} {total}");
+            assert!(
+                r.written.contains(&total_storage_key()),
+                "{pending} {total}"
+            );
+            assert_eq!(r.payer.balance, before);
+            let total_before = if total { 5 } else { 0 };
+            assert_eq!((r.contract.storage_bytes, r.total), (5, total_before));
+        }
     }
 }

@@ -4,7 +4,7 @@ use crate::config::ChainConfig;
 use crate::fees::Prices;
 use crate::tx::{decode, encode};
 use crate::types::{Account, Address};
-use keel_state::keys::{account_key, code_key, storage_key, storage_prefix};
+use keel_state::keys::{account_key, account_key_array, code_key, storage_key, storage_prefix};
 use keel_state::{Overlay, StateError, StateRead};
 
 /// Tag of system records (the state crate's tags start at 1).
@@ -23,8 +23,11 @@ pub fn prices_key() -> Vec<u8> {
     system_key("prices")
 }
 pub fn total_storage_key() -> Vec<u8> {
-    system_key("storage_total")
+    TOTAL_STORAGE_KEY.to_vec()
 }
+
+/// [`total_storage_key`], for lookups: `system_key("storage_total")`.
+const TOTAL_STORAGE_KEY: &[u8] = b"\x00storage_total";
 
 /// Storage entries `(key, value)`, sorted by key.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -71,7 +74,7 @@ impl<B: ChainBase> Access<'_, B> {
     /// sender's and its contract's records several times.
     pub fn account(&self, addr: &Address) -> Result<Option<Account>, AccessError> {
         self.overlay
-            .get_decoded(&account_key(addr), |bytes| match bytes {
+            .get_decoded(&account_key_array(addr), |bytes| match bytes {
                 Some(bytes) => Ok(Some(decode("account", bytes)?)),
                 None => Ok(None),
             })
@@ -105,24 +108,10 @@ impl<B: ChainBase> Access<'_, B> {
     /// All live storage entries of `contract` as this context sees them, sorted by key.
     pub fn storage_entries(&self, contract: &Address) -> Result<Entries, AccessError> {
         let prefix = storage_prefix(contract);
-        let mut map: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = self
+        let base = self.overlay.base().scan_prefix(&prefix)?;
+        Ok(self
             .overlay
-            .base()
-            .scan_prefix(&prefix)?
-            .into_iter()
-            .collect();
-        for (k, v) in self
-            .overlay
-            .changes()
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-        {
-            match v {
-                Some(v) => map.insert(k.clone(), v.clone()),
-                None => map.remove(k),
-            };
-        }
-        Ok(map
+            .merge_under(&prefix, base)
             .into_iter()
             .map(|(k, v)| (k.get(prefix.len()..).unwrap_or_default().to_vec(), v))
             .collect())
@@ -146,9 +135,18 @@ impl<B: ChainBase> Access<'_, B> {
         self.overlay.set(prices_key(), encode(p));
     }
 
+    /// Whether `payer`'s and `contract`'s account records and the storage total all hold
+    /// values written earlier in this block (writing any of them back unchanged is then no
+    /// change at all). Checks pending writes only, never the base: `false` may be a miss.
+    pub fn records_pending(&self, payer: &Address, contract: &Address) -> bool {
+        self.overlay.has_pending_value(&account_key_array(payer))
+            && self.overlay.has_pending_value(&account_key_array(contract))
+            && self.overlay.has_pending_value(TOTAL_STORAGE_KEY)
+    }
+
     pub fn total_storage(&self) -> Result<u64, AccessError> {
         self.overlay
-            .get_decoded(&total_storage_key(), |bytes| match bytes {
+            .get_decoded(TOTAL_STORAGE_KEY, |bytes| match bytes {
                 Some(b) => Ok(decode("total storage", b)?),
                 None => Ok(0),
             })
@@ -157,5 +155,16 @@ impl<B: ChainBase> Access<'_, B> {
     pub fn put_total_storage(&mut self, v: u64) {
         self.overlay
             .write_decoded(total_storage_key(), Some(encode(&v)), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_storage_total_key_is_its_system_key() {
+        assert_eq!(TOTAL_STORAGE_KEY, system_key("storage_total").as_slice());
+        assert_eq!(total_storage_key(), system_key("storage_total"));
     }
 }

@@ -309,8 +309,7 @@ fn pay_fees<B: ChainBase>(
         TipMode::Credit => true,
         TipMode::Delta => a
             .overlay
-            .changes()
-            .contains_key(&keel_state::keys::account_key(&cx.ctx.proposer)),
+            .has_pending(&keel_state::keys::account_key_array(&cx.ctx.proposer)),
     };
     if in_place {
         credit(&mut a, &cx.ctx.proposer, tip)?;

@@ -27,7 +27,16 @@ pub const CODE_TAG: u8 = 0x03;
 
 /// The raw key of the account record at `addr`.
 pub fn account_key(addr: &[u8; 32]) -> Vec<u8> {
-    tagged(ACCOUNT_TAG, addr, &[])
+    account_key_array(addr).to_vec()
+}
+
+/// [`account_key`] on the stack, for lookups that need no owned key.
+pub fn account_key_array(addr: &[u8; 32]) -> [u8; 33] {
+    let mut key = [ACCOUNT_TAG; 33];
+    if let Some(id) = key.get_mut(1..) {
+        id.copy_from_slice(addr);
+    }
+    key
 }
 
 /// The raw key of slot `key` in the storage of `contract`. `key` may have any length,
@@ -80,6 +89,16 @@ mod tests {
         assert!(storage_key(&a, b"slot").starts_with(&storage_prefix(&a)));
         assert!(!storage_key(&b, b"slot").starts_with(&storage_prefix(&a)));
         assert!(!account_key(&a).starts_with(&storage_prefix(&a)));
+    }
+
+    #[test]
+    fn the_stack_account_key_is_the_account_key() {
+        let a: [u8; 32] = std::array::from_fn(|i| i as u8 + 1);
+        assert_eq!(
+            account_key_array(&a).as_slice(),
+            tagged(ACCOUNT_TAG, &a, &[])
+        );
+        assert_eq!(account_key(&a), tagged(ACCOUNT_TAG, &a, &[]));
     }
 
     #[test]

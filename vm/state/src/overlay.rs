@@ -9,8 +9,13 @@
 //! it directly), plus an undo journal recording, for each write made while a child is open, what
 //! the change map held for that key before. Reads are one map lookup then the base; revert
 //! replays the journal back to the child's checkpoint. Nothing is journaled at depth 0.
+//!
+//! The change map is a hash map: a block makes thousands of writes and reads to keys that share
+//! long prefixes, where an ordered map pays a dozen key comparisons per access. Order is made
+//! once, where it is needed: [`Overlay::into_writes`] and [`Overlay::pending_writes`] sort into
+//! a [`WriteSet`], and [`Overlay::merge_under`] sorts what it lists.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use crate::db::WriteSet;
 use crate::decoded::Decoded;
@@ -20,14 +25,18 @@ use crate::view::StateRead;
 /// A change-map entry as it was before a journaled write: `None` = the key had no pending write.
 type PriorEntry = Option<Option<Vec<u8>>>;
 
+/// The change map: pending value (`None` = deleted) by raw key. Seeded per process; nothing
+/// observable depends on its iteration order.
+type Changes = HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>;
+
 /// Pending writes over a base state, with nested fork / commit / revert.
 ///
-/// Deterministic: changes are kept in a `BTreeMap`, so iteration and the produced write set are
-/// in ascending raw-key order regardless of write order.
+/// Deterministic: every ordered view of the changes (the write set, [`Overlay::pending_writes`])
+/// is sorted by raw key, regardless of write order.
 #[derive(Debug)]
 pub struct Overlay<B> {
     base: B,
-    changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    changes: Changes,
     journal: Vec<(Vec<u8>, PriorEntry)>,
     checkpoints: Vec<usize>,
     decoded: Decoded,
@@ -38,7 +47,7 @@ impl<B: StateRead> Overlay<B> {
     pub fn new(base: B) -> Self {
         Self {
             base,
-            changes: BTreeMap::new(),
+            changes: Changes::default(),
             journal: Vec::new(),
             checkpoints: Vec::new(),
             decoded: Decoded::default(),
@@ -178,9 +187,42 @@ impl<B: StateRead> Overlay<B> {
         self.base
     }
 
-    /// Every pending write, as the innermost context sees it, in ascending key order.
-    pub fn changes(&self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
-        &self.changes
+    /// Whether `key` has a pending write (a set or a delete) in any open context.
+    pub fn has_pending(&self, key: &[u8]) -> bool {
+        self.changes.contains_key(key)
+    }
+
+    /// Whether `key` has a pending write that sets a value (not a delete): then it holds a
+    /// value without a read of the base.
+    pub fn has_pending_value(&self, key: &[u8]) -> bool {
+        matches!(self.changes.get(key), Some(Some(_)))
+    }
+
+    /// `base_entries` (the base's entries under `prefix`, full keys) with every pending write
+    /// under `prefix` applied, as the innermost context sees them: full keys, ascending, deleted
+    /// keys gone.
+    pub fn merge_under(
+        &self,
+        prefix: &[u8],
+        base_entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut merged: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+            base_entries.into_iter().collect();
+        for (key, value) in self.changes.iter().filter(|(k, _)| k.starts_with(prefix)) {
+            match value {
+                Some(value) => merged.insert(key.clone(), value.clone()),
+                None => merged.remove(key),
+            };
+        }
+        merged.into_iter().collect()
+    }
+
+    /// Every pending write, as the innermost context sees it, in ascending key order (a copy).
+    pub fn pending_writes(&self) -> WriteSet {
+        self.changes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// The write set of everything committed into the root context. A write that re-states the
@@ -195,7 +237,7 @@ impl<B: StateRead> Overlay<B> {
                 open: self.checkpoints.len(),
             });
         }
-        Ok(self.changes)
+        Ok(self.changes.into_iter().collect())
     }
 }
 

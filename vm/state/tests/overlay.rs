@@ -115,7 +115,7 @@ proptest! {
                 }
             }
             prop_assert_eq!(overlay.depth(), model.stack.len() - 1);
-            prop_assert_eq!(overlay.changes(), model.stack.last().unwrap());
+            prop_assert_eq!(&overlay.pending_writes(), model.stack.last().unwrap());
         }
         // Whatever is still open fails: revert it, then the write set is the root context's.
         while overlay.depth() > 0 {
@@ -123,6 +123,48 @@ proptest! {
             model.stack.pop();
         }
         prop_assert_eq!(overlay.into_writes().unwrap(), model.stack.pop().unwrap());
+    }
+}
+
+/// Two-byte keys over a small alphabet, so prefixes of length 0, 1 and 2 all select something.
+fn short_key() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(0u8..3, 2)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// `merge_under` is the base's entries under the prefix with the pending writes applied,
+    /// sorted — whatever order the writes (and a reverted child's writes) came in.
+    #[test]
+    fn merge_under_lists_the_base_with_pending_writes_applied(
+        base in prop::collection::btree_map(short_key(), any::<u8>(), 0..9),
+        writes in prop::collection::vec((short_key(), prop::option::of(any::<u8>())), 0..12),
+        reverted in prop::collection::vec((short_key(), prop::option::of(any::<u8>())), 0..6),
+        prefix in prop::collection::vec(0u8..3, 0..3),
+    ) {
+        let base: Base = base.into_iter().map(|(k, v)| (k, vec![v])).collect();
+        let mut overlay = Overlay::new(&base);
+        let mut model = base.clone();
+        for (k, v) in writes {
+            overlay.write(k.clone(), v.map(|v| vec![v]));
+            match v {
+                Some(v) => model.insert(k, vec![v]),
+                None => model.remove(&k),
+            };
+        }
+        overlay.fork();
+        for (k, v) in reverted {
+            overlay.write(k, v.map(|v| vec![v]));
+        }
+        overlay.revert_child().unwrap();
+        let base_under: Vec<_> = base
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let expected: Vec<_> = model.into_iter().filter(|(k, _)| k.starts_with(&prefix)).collect();
+        prop_assert_eq!(overlay.merge_under(&prefix, base_under), expected);
     }
 }
 

@@ -234,7 +234,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         let overlay = overlay.into_inner().unwrap_or_else(|p| p.into_inner());
         // The writes only matter for a transaction that did not fail the block.
         let writes = match (&outcome, overlay.depth()) {
-            (Ok(_), 0) => overlay.changes().clone(),
+            (Ok(_), 0) => overlay.pending_writes(),
             _ => Default::default(),
         };
         let (reads, deferred) = take_view(overlay);

@@ -27,7 +27,7 @@ impl<B: ChainBase + Sync> MvState<B> {
     pub fn new(begin: Overlay<SharedState<B>>) -> Self {
         let base = BlockBase {
             state: begin.base().clone(),
-            begin: begin.changes().clone(),
+            begin: begin.pending_writes(),
         };
         MvState {
             base,

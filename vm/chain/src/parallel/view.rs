@@ -137,16 +137,6 @@ impl<B: ChainBase + Sync> ChainBase for MvView<B> {
 
 /// Entries under `prefix` in `o` (its base, then its pending changes), full keys, sorted.
 fn scan_overlay<B: ChainBase>(o: &Overlay<B>, prefix: &[u8]) -> Result<Entries, StateError> {
-    let mut map: BTreeMap<Vec<u8>, Vec<u8>> = o.base().scan_prefix(prefix)?.into_iter().collect();
-    for (k, v) in o
-        .changes()
-        .range(prefix.to_vec()..)
-        .take_while(|(k, _)| k.starts_with(prefix))
-    {
-        match v {
-            Some(v) => map.insert(k.clone(), v.clone()),
-            None => map.remove(k),
-        };
-    }
-    Ok(map.into_iter().collect())
+    let base = o.base().scan_prefix(prefix)?;
+    Ok(o.merge_under(prefix, base))
 }
