@@ -163,10 +163,12 @@ fn reset<L: Reusable>(live: &mut L, snapshot: &Snapshot<L::Global>, recorded: Op
         // A record covers 64 chunks; a kept memory never has more (`MAX_POOLED_PAGES`).
         let recorded = recorded.filter(|_| snapshot.image.len() <= 64);
         for (i, (now, then)) in data.chunks_mut(CHUNK).zip(&snapshot.image).enumerate() {
-            if recorded.is_some_and(|bits| (bits >> i) & 1 == 0) {
-                continue;
+            match recorded {
+                // A recorded chunk was (almost always) written: put it back without comparing.
+                Some(bits) if (bits >> i) & 1 == 1 => overwrite_chunk(now, then.as_deref()),
+                Some(_) => {}
+                None => restore_chunk(now, then.as_deref()),
             }
-            restore_chunk(now, then.as_deref());
         }
         debug_assert!(
             recorded.is_none() || matches_snapshot(data, snapshot),
@@ -184,13 +186,19 @@ fn chunk_matches(now: &[u8], then: Option<&[u8]>) -> bool {
     }
 }
 
-/// Puts one chunk back to its snapshot (`None`: zeros), writing only if it differs.
+/// Puts one chunk back to its snapshot (`None`: zeros), writing only if it differs (a chunk
+/// that may not have been written is compared first, which leaves its pages clean).
 fn restore_chunk(now: &mut [u8], then: Option<&[u8]>) {
     if !chunk_matches(now, then) {
-        match then {
-            Some(then) => now.copy_from_slice(then),
-            None => now.fill(0),
-        }
+        overwrite_chunk(now, then);
+    }
+}
+
+/// Puts one chunk back to its snapshot (`None`: zeros).
+fn overwrite_chunk(now: &mut [u8], then: Option<&[u8]>) {
+    match then {
+        Some(then) => now.copy_from_slice(then),
+        None => now.fill(0),
     }
 }
 
