@@ -38,16 +38,23 @@ pub fn commit_receipts_root(
 /// `sha256(0x00 ‖ encode(r))`, nodes `sha256(0x01 ‖ left ‖ right)`, split at the largest power
 /// of two below the count; the empty list hashes to `sha256("")`).
 pub fn receipts_root(receipts: &[Receipt]) -> [u8; 32] {
-    let leaves: Vec<[u8; 32]> = receipts.iter().map(leaf_hash).collect();
+    // One encoding buffer for the whole block.
+    let mut buf = Vec::with_capacity(256);
+    let leaves: Vec<[u8; 32]> = receipts.iter().map(|r| leaf_hash_in(r, &mut buf)).collect();
     merkle_root(&leaves)
 }
 
 /// The leaf hash of one receipt.
 pub fn leaf_hash(r: &Receipt) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update([0u8]);
-    h.update(encode_receipt(r));
-    h.finalize().into()
+    leaf_hash_in(r, &mut Vec::new())
+}
+
+/// [`leaf_hash`], encoding into `buf` (cleared first).
+fn leaf_hash_in(r: &Receipt, buf: &mut Vec<u8>) -> [u8; 32] {
+    buf.clear();
+    buf.push(0u8);
+    encode_receipt_into(r, buf);
+    Sha256::digest(buf.as_slice()).into()
 }
 
 fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
@@ -82,7 +89,14 @@ fn largest_power_of_two_below(n: usize) -> usize {
 /// `u8` presence flags. Human messages (admission, governance, native, capability, engine
 /// limit, kill item) are left out; their stable codes stand for them.
 pub fn encode_receipt(r: &Receipt) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(128));
+    let mut out = Vec::with_capacity(128);
+    encode_receipt_into(r, &mut out);
+    out
+}
+
+/// [`encode_receipt`], appended to `out`.
+fn encode_receipt_into(r: &Receipt, out: &mut Vec<u8>) {
+    let mut w = Writer(out);
     w.u8(RECEIPT_ENCODING_VERSION);
     w.0.extend_from_slice(&r.tx_hash);
     status(&mut w, &r.status);
@@ -101,7 +115,6 @@ pub fn encode_receipt(r: &Receipt) -> Vec<u8> {
     for f in &r.faults {
         fault(&mut w, f);
     }
-    w.0
 }
 
 /// The stable code of a status (0 success, 1 failed, 2 rejected) and of its reason.
@@ -113,7 +126,7 @@ pub fn status_codes(s: &TxStatus) -> (u8, u16) {
     }
 }
 
-fn status(w: &mut Writer, s: &TxStatus) {
+fn status(w: &mut Writer<'_>, s: &TxStatus) {
     let (status, code) = status_codes(s);
     w.u8(status);
     w.u16(code);
@@ -193,7 +206,7 @@ pub fn trap_code(t: &Trap) -> u16 {
 
 /// A trap's code and its deterministic fields: contract-produced bytes (abort message, entry
 /// name from the transaction) and numbers; host-produced messages are left out.
-fn trap(w: &mut Writer, t: &Trap) {
+fn trap(w: &mut Writer<'_>, t: &Trap) {
     w.u16(trap_code(t));
     match t {
         Trap::LimitExceeded { dimension } => w.u8(dimension_code(*dimension)),
@@ -226,7 +239,7 @@ fn trap(w: &mut Writer, t: &Trap) {
     }
 }
 
-fn fault(w: &mut Writer, f: &Fault) {
+fn fault(w: &mut Writer<'_>, f: &Fault) {
     w.u8(fault_kind_code(f.kind));
     trap(w, &f.trap);
     w.0.extend_from_slice(&f.contract);
@@ -294,9 +307,9 @@ fn fault_kind_code(k: FaultKind) -> u8 {
     }
 }
 
-struct Writer(Vec<u8>);
+struct Writer<'o>(&'o mut Vec<u8>);
 
-impl Writer {
+impl Writer<'_> {
     fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
