@@ -8,11 +8,10 @@ use crate::nested::{Shared, lock};
 use crate::receipt::{FailReason, Receipt, RejectReason, TxStatus};
 use crate::rent_settlement::{RentSettlement, settle_rent};
 use crate::state_access::{Access, ChainBase};
-use crate::tx::{PerDimension, SignedTx, TxKind, encode};
+use crate::tx::{PerDimension, SignedTx, TxKind};
 use crate::tx_kinds::KindCx;
 use crate::types::{Address, Amount};
 use keel_vm::{Dimension, Event, Fault, GasVector};
-use sha2::{Digest, Sha256};
 
 /// What running a transaction's kind produced, before the limits are enforced and fees paid.
 pub(crate) struct TxRun {
@@ -61,14 +60,14 @@ struct TxFacts<'t> {
 impl<'t> TxFacts<'t> {
     fn of(stx: &'t SignedTx, tx_base_compute: u64) -> TxFacts<'t> {
         // One encoding gives both the hash (`SignedTx::hash`) and the bandwidth charge.
-        let encoded = encode(stx);
+        let (hash, size) = stx.hash_and_size();
         TxFacts {
             stx,
-            hash: Sha256::digest(&encoded).into(),
+            hash,
             sender: stx.tx.sender_address(),
             intrinsic: GasVector {
                 compute: tx_base_compute,
-                bandwidth: encoded.len() as u64,
+                bandwidth: size,
                 ..GasVector::default()
             },
             limits: vector(&stx.tx.gas_limits),

@@ -131,7 +131,19 @@ impl Transaction {
 impl SignedTx {
     /// SHA-256 of the canonical encoding of the signed transaction.
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::digest(encode(self)).into()
+        self.hash_and_size().0
+    }
+
+    /// [`SignedTx::hash`] and the length of the canonical encoding, hashed as it is encoded
+    /// (no buffer).
+    pub fn hash_and_size(&self) -> ([u8; 32], u64) {
+        let mut w = HashingWriter {
+            hasher: Sha256::new(),
+            len: 0,
+        };
+        // Writing into a hasher cannot fail.
+        let _ = borsh::to_writer(&mut w, self);
+        (w.hasher.finalize().into(), w.len)
     }
 
     /// Parses the sender key and signature (not yet verified).
@@ -185,5 +197,72 @@ pub mod hex_serde {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = <String as Deserialize>::deserialize(d)?;
         hex::decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An `io::Write` that hashes what is written and counts it.
+struct HashingWriter {
+    hasher: Sha256,
+    len: u64,
+}
+
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.len = self.len.saturating_add(buf.len() as u64);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Amount;
+
+    fn signed(kind: TxKind) -> SignedTx {
+        SignedTx {
+            tx: Transaction {
+                chain_id: 7,
+                sender: [3; 48],
+                nonce: 9,
+                gas_limits: [1, 2, 3, 4],
+                max_fee_per_unit: [5, 6, 7, 8],
+                priority_fee: 11,
+                kind,
+            },
+            signature: [4; 96],
+        }
+    }
+
+    #[test]
+    fn the_streamed_hash_and_size_are_those_of_the_encoding() {
+        let kinds = [
+            TxKind::Transfer {
+                to: [1; 32],
+                amount: Amount::from_u128(5),
+            },
+            TxKind::Deploy {
+                code: vec![0xab; 3000],
+                constructor: Some(CallData {
+                    entry: "init".into(),
+                    args: vec![1, 2, 3],
+                }),
+            },
+            TxKind::Restore {
+                contract: [2; 32],
+                entries: vec![(vec![1], vec![2; 70]), (vec![], vec![])],
+            },
+        ];
+        for kind in kinds {
+            let stx = signed(kind);
+            let encoded = encode(&stx);
+            let want: [u8; 32] = Sha256::digest(&encoded).into();
+            assert_eq!(stx.hash_and_size(), (want, encoded.len() as u64));
+            assert_eq!(stx.hash(), want);
+        }
     }
 }
