@@ -34,7 +34,11 @@ impl Decoded {
     pub(crate) fn keep<T: Any + Send>(&self, key: &[u8], value: T) {
         let mut values = self.values.borrow_mut();
         match values.get_mut(key) {
-            Some(kept) => *kept = Box::new(value),
+            // The same type kept before: replaced in place, no new box.
+            Some(kept) => match kept.downcast_mut::<T>() {
+                Some(slot) => *slot = value,
+                None => *kept = Box::new(value),
+            },
             None => {
                 values.insert(key.to_vec(), Box::new(value));
             }
@@ -55,5 +59,23 @@ impl std::fmt::Debug for Decoded {
         f.debug_struct("Decoded")
             .field("values", &self.values.borrow().len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_keeps_one_value_of_the_type_last_kept() {
+        let mut d = Decoded::default();
+        d.keep(b"k", 1u64);
+        d.keep(b"k", 2u64); // replaced in place
+        assert_eq!(d.get::<u64>(b"k"), Some(2));
+        d.keep(b"k", String::from("s")); // another type replaces the box
+        assert_eq!(d.get::<u64>(b"k"), None);
+        assert_eq!(d.get::<String>(b"k"), Some("s".into()));
+        d.forget(b"k");
+        assert_eq!(d.get::<String>(b"k"), None);
     }
 }
