@@ -179,13 +179,13 @@ impl Jit {
         }
     }
 
-    /// The cached artifact for `key`, verified, deserialized and linked.
-    fn load(&self, key: &ArtifactKey) -> Option<Arc<dyn CompiledModule>> {
+    /// The cached artifact for `key` (compiled from `wasm`), verified, deserialized and linked.
+    fn load(&self, key: &ArtifactKey, wasm: &[u8]) -> Option<Arc<dyn CompiledModule>> {
         let bytes = self.cache.as_ref()?.load(key)?;
         // SAFETY: the cache returned these bytes only after verifying their MAC under this
         // node's secret, so they are an artifact this node serialized for this exact key.
         let loaded =
-            unsafe { self.engine.load_artifact(&bytes) }.and_then(|m| self.engine.link(&m));
+            unsafe { self.engine.load_artifact(&bytes) }.and_then(|m| self.engine.link(&m, wasm));
         match loaded {
             Ok(c) => Some(c),
             Err(e) => {
@@ -228,7 +228,7 @@ impl Jit {
                 tracing::warn!(error = %e, "cannot store a compiled artifact");
             }
         }
-        match self.engine.link(&module) {
+        match self.engine.link(&module, bytes) {
             Ok(c) => Some(c),
             Err(e) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -348,7 +348,7 @@ impl Engine for TieredEngine {
             return Ok(tiered);
         }
         let key = jit.key(module, id);
-        if let Some(c) = jit.load(&key) {
+        if let Some(c) = jit.load(&key, &module.bytes) {
             jit.counters.hits.fetch_add(1, Ordering::Relaxed);
             let _ = slot.set(c);
             return Ok(tiered);

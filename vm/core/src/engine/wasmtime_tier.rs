@@ -20,7 +20,7 @@
 //!   below it (a fresh segment is allocated when the thread has less).
 
 use super::entry_funcs::EntryFuncs;
-use super::instance_pool::{InstancePool, Reusable, host_written};
+use super::instance_pool::{InstancePool, Reusable, data_chunks, host_written};
 use super::wasmtime_host::{Data, build_linker, map_error};
 use super::{CompiledModule, Completion, Ending, Invocation};
 use crate::abi::{
@@ -214,8 +214,10 @@ impl WasmtimeEngine {
         unsafe { Module::deserialize(&self.engine, bytes) }.map_err(|e| compile_error(&e))
     }
 
-    /// Links `module` into a callable compiled module.
-    pub fn link(&self, module: &Module) -> Result<Arc<dyn CompiledModule>, VmError> {
+    /// Links `module`, compiled (or loaded from an artifact compiled) from the instrumented
+    /// bytes `wasm`, into a callable compiled module. `wasm` tells which memory chunks its
+    /// data segments initialise, so that keeping an instance reads no other chunk.
+    pub fn link(&self, module: &Module, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, VmError> {
         let pre = self
             .linker
             .instantiate_pre(module)
@@ -224,7 +226,7 @@ impl WasmtimeEngine {
             engine: self.engine.clone(),
             pre,
             fuel: self.fuel,
-            pool: InstancePool::new(self.reuse),
+            pool: InstancePool::new(self.reuse, data_chunks(wasm)),
         }))
     }
 
@@ -233,7 +235,7 @@ impl WasmtimeEngine {
         &self,
         module: &crate::metering::InstrumentedModule,
     ) -> Result<Arc<dyn CompiledModule>, VmError> {
-        self.link(&self.compile_bytes(&module.bytes)?)
+        self.link(&self.compile_bytes(&module.bytes)?, &module.bytes)
     }
 }
 
