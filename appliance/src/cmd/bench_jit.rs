@@ -55,7 +55,7 @@ pub fn phases(code: &[u8]) -> anyhow::Result<Phases> {
             .ok_or_else(|| anyhow::anyhow!("the artifact just stored does not load"))?;
         // SAFETY: these bytes were serialized by this engine just above and verified by the
         // cache's MAC.
-        let linked = engine.link(&unsafe { engine.load_artifact(&bytes) }?, &inst.bytes)?;
+        let linked = engine.link(&unsafe { engine.load_artifact(&bytes) }?, inst.data_chunks)?;
         p.cached_load = p.cached_load.min(t.elapsed());
         let t = Instant::now();
         empty_call(&linked);

@@ -85,7 +85,7 @@ pub struct Snapshot<G> {
 /// write memory at instantiation: no start function, no bulk memory), and reading them would
 /// fault in pages the contract may never touch (on wasmtime, 16 page faults per wasm page,
 /// more than half of a fresh instantiation).
-pub(super) fn data_chunks(wasm: &[u8]) -> Option<u64> {
+pub(crate) fn data_chunks(wasm: &[u8]) -> Option<u64> {
     use wasmparser::{DataKind, Operator, Parser, Payload};
     let mut bits = 0u64;
     for payload in Parser::new(0).parse_all(wasm) {
@@ -147,7 +147,8 @@ pub(super) struct InstancePool<L: Reusable> {
 
 impl<L: Reusable> InstancePool<L> {
     /// A pool; when `enabled` is false it keeps nothing and every call instantiates afresh.
-    /// `data_chunks` is [`data_chunks`] of the module's bytes.
+    /// `data_chunks` is [`data_chunks`] of the module's bytes
+    /// ([`crate::metering::InstrumentedModule::data_chunks`]).
     pub fn new(enabled: bool, data_chunks: Option<u64>) -> Self {
         InstancePool {
             enabled,
@@ -313,6 +314,22 @@ mod tests {
         assert_eq!(mask, Some(1 | 0b110 | 1 << 63));
         assert_eq!(chunks_of("(module (memory 1))"), Some(0));
         assert_eq!(chunks_of("(module)"), Some(0));
+    }
+
+    /// Instrumentation records the mask of the module it outputs (data segments survive the
+    /// rewrite where they were).
+    #[test]
+    fn an_instrumented_module_carries_its_data_chunks() {
+        let profile = crate::Profile::V1;
+        let wasm = wat::parse_str(
+            r#"(module (memory 2) (data (i32.const 4096) "x") (data (i32.const 70000) "y")
+                 (func (export "f")))"#,
+        )
+        .expect("valid wat");
+        let admitted = crate::admit(&wasm, &profile).expect("admitted");
+        let schedule = crate::GasSchedule::v1();
+        let inst = crate::metering::instrument(&admitted, &schedule, &profile).expect("rewritten");
+        assert_eq!(inst.data_chunks, Some(1 << 1 | 1 << 17));
     }
 
     /// Whatever cannot be read off the segments statically means: read every chunk.

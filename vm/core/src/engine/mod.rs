@@ -12,6 +12,7 @@ mod entry_funcs;
 pub mod host_dispatch;
 mod host_table;
 mod instance_pool;
+pub(crate) use instance_pool::data_chunks;
 pub mod tiered;
 mod wasmi_debug;
 pub mod wasmi_tier;

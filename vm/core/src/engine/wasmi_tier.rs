@@ -1,7 +1,7 @@
 //! The interpreter tier: wasmi.
 
 use super::entry_funcs::EntryFuncs;
-use super::instance_pool::{InstancePool, Reusable, data_chunks, host_written};
+use super::instance_pool::{InstancePool, Reusable, host_written};
 use super::{CompiledModule, Completion, Ending, Engine, Invocation};
 use crate::abi::{
     GAS_GLOBAL_EXPORT, HOST_MODULE, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT,
@@ -110,7 +110,7 @@ impl Engine for WasmiEngine {
             engine: self.engine.clone(),
             linker: Arc::clone(&self.linker),
             module: m,
-            pool: InstancePool::new(self.reuse, data_chunks(&module.bytes)),
+            pool: InstancePool::new(self.reuse, module.data_chunks),
         }))
     }
 }

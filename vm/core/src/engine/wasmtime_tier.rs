@@ -20,7 +20,7 @@
 //!   below it (a fresh segment is allocated when the thread has less).
 
 use super::entry_funcs::EntryFuncs;
-use super::instance_pool::{InstancePool, Reusable, data_chunks, host_written};
+use super::instance_pool::{InstancePool, Reusable, host_written};
 use super::wasmtime_host::{Data, build_linker, map_error};
 use super::{CompiledModule, Completion, Ending, Invocation};
 use crate::abi::{
@@ -214,10 +214,14 @@ impl WasmtimeEngine {
         unsafe { Module::deserialize(&self.engine, bytes) }.map_err(|e| compile_error(&e))
     }
 
-    /// Links `module`, compiled (or loaded from an artifact compiled) from the instrumented
-    /// bytes `wasm`, into a callable compiled module. `wasm` tells which memory chunks its
-    /// data segments initialise, so that keeping an instance reads no other chunk.
-    pub fn link(&self, module: &Module, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, VmError> {
+    /// Links `module` into a callable compiled module. `data_chunks` is the
+    /// [`InstrumentedModule::data_chunks`](crate::metering::InstrumentedModule::data_chunks) of
+    /// the module it was compiled from: keeping an instance reads only those memory chunks.
+    pub fn link(
+        &self,
+        module: &Module,
+        data_chunks: Option<u64>,
+    ) -> Result<Arc<dyn CompiledModule>, VmError> {
         let pre = self
             .linker
             .instantiate_pre(module)
@@ -226,7 +230,7 @@ impl WasmtimeEngine {
             engine: self.engine.clone(),
             pre,
             fuel: self.fuel,
-            pool: InstancePool::new(self.reuse, data_chunks(wasm)),
+            pool: InstancePool::new(self.reuse, data_chunks),
         }))
     }
 
@@ -235,7 +239,7 @@ impl WasmtimeEngine {
         &self,
         module: &crate::metering::InstrumentedModule,
     ) -> Result<Arc<dyn CompiledModule>, VmError> {
-        self.link(&self.compile_bytes(&module.bytes)?, &module.bytes)
+        self.link(&self.compile_bytes(&module.bytes)?, module.data_chunks)
     }
 }
 

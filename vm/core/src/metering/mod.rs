@@ -119,6 +119,10 @@ pub struct InstrumentedModule {
     pub entry_frames: BTreeMap<String, u32>,
     /// Whether the module has a memory (exported as [`MEMORY_EXPORT`]).
     pub has_memory: bool,
+    /// Which 4 KiB chunks of a fresh instance's memory the data segments write (bit `i` =
+    /// chunk `i`), `None` if not known statically: engines keeping instances read only these
+    /// when they take a fresh instance's image (see `engine/instance_pool.rs`).
+    pub data_chunks: Option<u64>,
 }
 
 /// Shifts defined-function indices past the helper imports.
@@ -407,8 +411,10 @@ fn rewrite(
             entry_frames.insert(e.name.clone(), f.frame_slots());
         }
     }
+    let bytes = out.finish();
     Ok(InstrumentedModule {
-        bytes: out.finish(),
+        data_chunks: crate::engine::data_chunks(&bytes),
+        bytes,
         entry_frames,
         has_memory: module.memory.is_some(),
     })
