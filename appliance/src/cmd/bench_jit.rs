@@ -36,6 +36,9 @@ pub fn phases(code: &[u8]) -> anyhow::Result<Phases> {
         engine_hash: [0; 32],
         cpu_features: cpu_features(),
     };
+    // One schedule for every call, as a node shares its schedule: building it is not
+    // instantiation.
+    let shared = Arc::new(schedule.clone());
     let mut p = Phases {
         compile: Duration::MAX,
         cached_load: Duration::MAX,
@@ -55,10 +58,10 @@ pub fn phases(code: &[u8]) -> anyhow::Result<Phases> {
             .ok_or_else(|| anyhow::anyhow!("the artifact just stored does not load"))?;
         // SAFETY: these bytes were serialized by this engine just above and verified by the
         // cache's MAC.
-        let linked = engine.link(&unsafe { engine.load_artifact(&bytes) }?)?;
+        let linked = engine.link(&unsafe { engine.load_artifact(&bytes) }?, inst.data_chunks)?;
         p.cached_load = p.cached_load.min(t.elapsed());
         let t = Instant::now();
-        empty_call(&linked);
+        empty_call(&linked, &shared);
         p.instantiate = p.instantiate.min(t.elapsed());
     }
     Ok(p)
@@ -66,7 +69,7 @@ pub fn phases(code: &[u8]) -> anyhow::Result<Phases> {
 
 /// Instantiates `module` and asks for an entry it does not have: the whole instantiation and
 /// nothing of the contract's own work.
-fn empty_call(module: &Arc<dyn CompiledModule>) {
+fn empty_call(module: &Arc<dyn CompiledModule>, schedule: &Arc<GasSchedule>) {
     let host = keel_vm::host::HostState {
         context: keel_vm::CallContext::default(),
         input: Vec::new(),
@@ -77,7 +80,7 @@ fn empty_call(module: &Arc<dyn CompiledModule>) {
         used: GasVector::default(),
         limits: GasVector::default(),
         gas: 0,
-        schedule: Arc::new(GasSchedule::v1()),
+        schedule: Arc::clone(schedule),
         metered: true,
         native: None,
         calls: CallState::default(),

@@ -7,8 +7,11 @@
 //! instance, and how each is restored:
 //! * linear memory contents: the image taken right after instantiation (data segments applied)
 //!   is kept in 4 KiB chunks, only its non-zero ones (most of a contract's memory starts zeroed:
-//!   stack, heap). After a call that returned normally only the chunks it wrote are restored:
-//!   the metering rewrite records the chunks each store may write in the module's
+//!   stack, heap), and read only from the chunks the data segments write
+//!   ([`crate::metering::data_chunks`]):
+//!   reading the rest would fault in pages the contract may never touch. After a call that
+//!   returned normally (or whose entry does not exist, so no code ran) only the chunks it
+//!   wrote are restored: the metering rewrite records the chunks each store may write in the module's
 //!   `keel$written` global (`metering/write_set.rs`) and the host functions record theirs in
 //!   [`crate::host::HostState::memory_written`]. After a trap the record may be incomplete
 //!   (a function's bits reach the global when it returns), so every chunk is compared with
@@ -79,6 +82,8 @@ pub struct Snapshot<G> {
 /// The kept instances of one compiled module.
 pub(super) struct InstancePool<L: Reusable> {
     enabled: bool,
+    /// [`crate::metering::data_chunks`] of the module: the chunks a snapshot must read.
+    data_chunks: Option<u64>,
     slots: Mutex<Vec<(L, Snapshot<L::Global>)>>,
     /// Calls that ran on a kept instance (observability and tests).
     reused: AtomicU64,
@@ -86,9 +91,12 @@ pub(super) struct InstancePool<L: Reusable> {
 
 impl<L: Reusable> InstancePool<L> {
     /// A pool; when `enabled` is false it keeps nothing and every call instantiates afresh.
-    pub fn new(enabled: bool) -> Self {
+    /// `data_chunks` is [`crate::metering::data_chunks`] of the module's bytes
+    /// ([`crate::metering::InstrumentedModule::data_chunks`]).
+    pub fn new(enabled: bool, data_chunks: Option<u64>) -> Self {
         InstancePool {
             enabled,
+            data_chunks,
             slots: Mutex::new(Vec::new()),
             reused: AtomicU64::new(0),
         }
@@ -124,9 +132,21 @@ impl<L: Reusable> InstancePool<L> {
             return None;
         }
         let len = data.len();
+        // A chunk no data segment writes is zero without reading it (see `data_chunks`).
+        let written = |i: usize| {
+            self.data_chunks
+                .is_none_or(|bits| i >= 64 || (bits >> i) & 1 == 1)
+        };
         let image = data
             .chunks(CHUNK)
-            .map(|c| (!all_zero(c)).then(|| Box::from(c)))
+            .enumerate()
+            .map(|(i, c)| {
+                debug_assert!(
+                    written(i) || all_zero(c),
+                    "chunk {i} is not zero but no data segment writes it"
+                );
+                (written(i) && !all_zero(c)).then(|| Box::from(c))
+            })
             .collect();
         Some(Snapshot {
             pages,
@@ -209,10 +229,13 @@ fn matches_snapshot<G>(data: &[u8], snapshot: &Snapshot<G>) -> bool {
         .all(|(now, then)| chunk_matches(now, then.as_deref()))
 }
 
-/// What the host functions wrote into memory if the call returned normally; `None` after a
-/// trap, when the code's record may be incomplete (see [`InstancePool::give_back`]).
+/// What the host functions wrote into memory if the call returned normally, or ended before
+/// any of the module's code ran (its entry does not exist); `None` after a trap, when the
+/// code's record may be incomplete (see [`InstancePool::give_back`]).
 pub(super) fn host_written(ending: &super::Ending, host: &crate::host::HostState) -> Option<u64> {
-    matches!(ending, super::Ending::Returned).then_some(host.memory_written.0)
+    use super::Ending::{Returned, Trapped};
+    use crate::error::Trap::NoSuchEntry;
+    matches!(ending, Returned | Trapped(NoSuchEntry { .. })).then_some(host.memory_written.0)
 }
 
 /// Whether `chunk` (at most [`CHUNK`] bytes) is all zeros: one `memcmp` against
@@ -220,4 +243,100 @@ pub(super) fn host_written(ending: &super::Ending, host: &crate::host::HostState
 /// exit does not vectorize (128 KiB: about 2 µs against 70 µs measured side by side).
 fn all_zero(chunk: &[u8]) -> bool {
     ZERO_CHUNK.get(..chunk.len()) == Some(chunk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake {
+        memory: Vec<u8>,
+    }
+
+    impl Reusable for Fake {
+        type Global = ();
+        fn memory(&self) -> Option<(u64, &[u8])> {
+            Some((1, &self.memory))
+        }
+        fn memory_mut(&mut self) -> Option<(u64, &mut [u8])> {
+            Some((1, &mut self.memory))
+        }
+        fn mutable_globals(&mut self) -> Vec<()> {
+            Vec::new()
+        }
+        fn restore_global(&mut self, _: &()) -> bool {
+            true
+        }
+        fn written(&mut self) -> Option<u64> {
+            Some(0)
+        }
+    }
+
+    /// The host's record counts after a normal return and after a call whose entry is missing
+    /// (no code ran); after any other trap every chunk is compared.
+    #[test]
+    fn host_writes_count_when_the_call_returned_or_ran_no_code() {
+        use crate::engine::Ending;
+        use crate::error::{Trap, WasmTrap};
+        let mut host = crate::host::HostState {
+            context: Default::default(),
+            input: Vec::new(),
+            return_data: Vec::new(),
+            state: Box::new(crate::host::MemoryState::default()),
+            writes: Default::default(),
+            events: Vec::new(),
+            used: Default::default(),
+            limits: Default::default(),
+            gas: 0,
+            schedule: std::sync::Arc::new(crate::schedule::GasSchedule::v1()),
+            metered: true,
+            native: None,
+            calls: Default::default(),
+            memory_written: Default::default(),
+        };
+        host.memory_written.0 = 0b100;
+        let missing = Ending::Trapped(Trap::NoSuchEntry { name: "f".into() });
+        assert_eq!(host_written(&Ending::Returned, &host), Some(0b100));
+        assert_eq!(host_written(&missing, &host), Some(0b100));
+        for trapped in [
+            Ending::Trapped(Trap::OutOfGas),
+            Ending::Trapped(Trap::Wasm {
+                trap: WasmTrap::Unreachable,
+            }),
+        ] {
+            assert_eq!(host_written(&trapped, &host), None);
+        }
+    }
+
+    /// A snapshot keeps the non-zero chunks the data segments write and takes every other
+    /// chunk as zero; without a mask it reads them all.
+    #[test]
+    fn a_snapshot_reads_only_the_data_chunks() {
+        let mut memory = vec![0u8; 65536];
+        memory[5] = 1; // chunk 0: written by a segment
+        memory[CHUNK * 2] = 2; // chunk 2: no segment (only possible in a test)
+        let mut live = Fake { memory };
+        let image = |pool: &InstancePool<Fake>, live: &mut Fake| {
+            let snap = pool.snapshot(live).expect("kept");
+            snap.image.iter().map(Option::is_some).collect::<Vec<_>>()
+        };
+        let all = image(&InstancePool::new(true, None), &mut live);
+        assert_eq!(all.iter().filter(|c| **c).count(), 2);
+        assert!(all[0] && all[2]);
+        let masked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            image(&InstancePool::new(true, Some(0b1)), &mut live)
+        }));
+        if cfg!(debug_assertions) {
+            assert!(
+                masked.is_err(),
+                "a non-zero chunk outside the mask is caught"
+            );
+        } else {
+            let masked = masked.expect("no check in release");
+            assert_eq!(masked.iter().filter(|c| **c).count(), 1);
+        }
+        live.memory[CHUNK * 2] = 0;
+        let masked = image(&InstancePool::new(true, Some(0b1)), &mut live);
+        assert!(masked[0] && masked.iter().filter(|c| **c).count() == 1);
+    }
 }

@@ -94,6 +94,7 @@ struct Job {
     jit: Arc<Jit>,
     key: ArtifactKey,
     bytes: Vec<u8>,
+    data_chunks: Option<u64>,
     slot: Arc<OnceLock<Arc<dyn CompiledModule>>>,
 }
 
@@ -179,13 +180,14 @@ impl Jit {
         }
     }
 
-    /// The cached artifact for `key`, verified, deserialized and linked.
-    fn load(&self, key: &ArtifactKey) -> Option<Arc<dyn CompiledModule>> {
+    /// The cached artifact for `key`, verified, deserialized and linked (`data_chunks`: see
+    /// [`WasmtimeEngine::link`]).
+    fn load(&self, key: &ArtifactKey, data_chunks: Option<u64>) -> Option<Arc<dyn CompiledModule>> {
         let bytes = self.cache.as_ref()?.load(key)?;
         // SAFETY: the cache returned these bytes only after verifying their MAC under this
         // node's secret, so they are an artifact this node serialized for this exact key.
-        let loaded =
-            unsafe { self.engine.load_artifact(&bytes) }.and_then(|m| self.engine.link(&m));
+        let loaded = unsafe { self.engine.load_artifact(&bytes) }
+            .and_then(|m| self.engine.link(&m, data_chunks));
         match loaded {
             Ok(c) => Some(c),
             Err(e) => {
@@ -197,7 +199,12 @@ impl Jit {
     }
 
     /// Compiles, stores and links; `None` (stay on wasmi) on failure or over budget.
-    fn compile(&self, key: &ArtifactKey, bytes: &[u8]) -> Option<Arc<dyn CompiledModule>> {
+    fn compile(
+        &self,
+        key: &ArtifactKey,
+        bytes: &[u8],
+        data_chunks: Option<u64>,
+    ) -> Option<Arc<dyn CompiledModule>> {
         let started = Instant::now();
         let compiled = self.engine.compile_bytes(bytes);
         let took = started.elapsed();
@@ -228,7 +235,7 @@ impl Jit {
                 tracing::warn!(error = %e, "cannot store a compiled artifact");
             }
         }
-        match self.engine.link(&module) {
+        match self.engine.link(&module, data_chunks) {
             Ok(c) => Some(c),
             Err(e) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -241,7 +248,7 @@ impl Jit {
 
 impl Job {
     fn run(self) {
-        if let Some(c) = self.jit.compile(&self.key, &self.bytes) {
+        if let Some(c) = self.jit.compile(&self.key, &self.bytes, self.data_chunks) {
             let _ = self.slot.set(c);
         }
     }
@@ -348,7 +355,7 @@ impl Engine for TieredEngine {
             return Ok(tiered);
         }
         let key = jit.key(module, id);
-        if let Some(c) = jit.load(&key) {
+        if let Some(c) = jit.load(&key, module.data_chunks) {
             jit.counters.hits.fetch_add(1, Ordering::Relaxed);
             let _ = slot.set(c);
             return Ok(tiered);
@@ -358,6 +365,7 @@ impl Engine for TieredEngine {
             jit: Arc::clone(jit),
             key,
             bytes: module.bytes.clone(),
+            data_chunks: module.data_chunks,
             slot,
         };
         match self.config.mode {

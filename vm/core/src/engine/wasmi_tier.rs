@@ -110,7 +110,7 @@ impl Engine for WasmiEngine {
             engine: self.engine.clone(),
             linker: Arc::clone(&self.linker),
             module: m,
-            pool: InstancePool::new(self.reuse),
+            pool: InstancePool::new(self.reuse, module.data_chunks),
         }))
     }
 }

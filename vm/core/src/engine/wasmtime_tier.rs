@@ -214,8 +214,14 @@ impl WasmtimeEngine {
         unsafe { Module::deserialize(&self.engine, bytes) }.map_err(|e| compile_error(&e))
     }
 
-    /// Links `module` into a callable compiled module.
-    pub fn link(&self, module: &Module) -> Result<Arc<dyn CompiledModule>, VmError> {
+    /// Links `module` into a callable compiled module. `data_chunks` is the
+    /// [`InstrumentedModule::data_chunks`](crate::metering::InstrumentedModule::data_chunks) of
+    /// the module it was compiled from: keeping an instance reads only those memory chunks.
+    pub fn link(
+        &self,
+        module: &Module,
+        data_chunks: Option<u64>,
+    ) -> Result<Arc<dyn CompiledModule>, VmError> {
         let pre = self
             .linker
             .instantiate_pre(module)
@@ -224,7 +230,7 @@ impl WasmtimeEngine {
             engine: self.engine.clone(),
             pre,
             fuel: self.fuel,
-            pool: InstancePool::new(self.reuse),
+            pool: InstancePool::new(self.reuse, data_chunks),
         }))
     }
 
@@ -233,7 +239,7 @@ impl WasmtimeEngine {
         &self,
         module: &crate::metering::InstrumentedModule,
     ) -> Result<Arc<dyn CompiledModule>, VmError> {
-        self.link(&self.compile_bytes(&module.bytes)?)
+        self.link(&self.compile_bytes(&module.bytes)?, module.data_chunks)
     }
 }
 

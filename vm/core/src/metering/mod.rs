@@ -54,6 +54,8 @@ use wasm_encoder::{
 use wasmparser::{Operator, Parser, Payload};
 
 mod body_frame;
+mod data_chunks;
+pub(crate) use data_chunks::data_chunks;
 mod gas_local;
 pub mod write_set;
 
@@ -119,6 +121,10 @@ pub struct InstrumentedModule {
     pub entry_frames: BTreeMap<String, u32>,
     /// Whether the module has a memory (exported as [`MEMORY_EXPORT`]).
     pub has_memory: bool,
+    /// Which 4 KiB chunks of a fresh instance's memory the data segments write (bit `i` =
+    /// chunk `i`), `None` if not known statically: engines keeping instances read only these
+    /// when they take a fresh instance's image (see `engine/instance_pool.rs`).
+    pub data_chunks: Option<u64>,
 }
 
 /// Shifts defined-function indices past the helper imports.
@@ -407,8 +413,10 @@ fn rewrite(
             entry_frames.insert(e.name.clone(), f.frame_slots());
         }
     }
+    let bytes = out.finish();
     Ok(InstrumentedModule {
-        bytes: out.finish(),
+        data_chunks: data_chunks(&bytes),
+        bytes,
         entry_frames,
         has_memory: module.memory.is_some(),
     })
