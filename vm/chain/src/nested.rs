@@ -98,9 +98,7 @@ pub(crate) fn apply_writes<B: ChainBase>(
     if g.is_none() && a.records_pending(payer, contract) {
         // Same sizes, same entry count: no deposit, no rebate, no counter moves, so the
         // payer's, the contract's and the total's records would be written back unchanged.
-        for (k, v) in writes {
-            a.write_storage(contract, k, v.clone());
-        }
+        write_all(a, contract, writes);
         return Ok(Ok(()));
     }
     let acc = a.account_or_default(contract)?;
@@ -119,9 +117,7 @@ pub(crate) fn apply_writes<B: ChainBase>(
     let Some(rent_balance) = acc.rent_balance.saturating_sub(rebate).checked_add(deposit) else {
         return Ok(Err(DepositUnpaid));
     };
-    for (k, v) in writes {
-        a.write_storage(contract, k, v.clone());
-    }
+    write_all(a, contract, writes);
     from.balance = left;
     a.put_account(payer, &from);
     // Read again: the payer may be the contract itself, whose balance was just written (a
@@ -144,6 +140,13 @@ pub(crate) fn apply_writes<B: ChainBase>(
         .saturating_sub(g.shrunk);
     a.put_total_storage(total);
     Ok(Ok(()))
+}
+
+/// Writes every entry of `writes` into `contract`'s storage in the current context.
+fn write_all<B: ChainBase>(a: &mut Access<'_, B>, contract: &Address, writes: &Writes) {
+    for (k, v) in writes {
+        a.write_storage(contract, k, v.clone());
+    }
 }
 
 /// [`ContractEnv`] for one transaction.
