@@ -13,7 +13,7 @@
 
 use crate::executor::{Block, BlockHeader};
 use crate::genesis::Genesis;
-use crate::receipt::{BlockResult, Receipt};
+use crate::receipt::BlockResult;
 use crate::state_access::{Access, AccessError, ChainBase, system_key};
 use crate::tx::{DecodeError, decode, encode};
 use crate::types::Address;
@@ -85,15 +85,16 @@ pub fn check_block_header<B: ChainBase>(
 }
 
 /// Adds what every block commits besides its transactions' writes: its timestamp (for the
-/// next header check) and its receipts root. Returns the receipts root. Every executor
+/// next header check) and its receipts root, the root over `receipt_leaves` (the leaf hashes of
+/// its receipts in order, [`crate::receipts_root::leaf_hashes`]). Returns the receipts root. Every executor
 /// (sequential, parallel) calls this on its final write set.
 pub fn commit_block_facts(
     writes: &mut WriteSet,
     header: &BlockHeader,
-    receipts: &[Receipt],
+    receipt_leaves: &[[u8; 32]],
 ) -> [u8; 32] {
     writes.insert(timestamp_key(), Some(encode(&header.timestamp)));
-    crate::receipts_root::commit_receipts_root(writes, header.height, receipts)
+    crate::receipts_root::commit_receipts_root(writes, header.height, receipt_leaves)
 }
 
 /// The stored record of a block `h ≥ 1` (JSON): the result's fields at the top level (so

@@ -187,6 +187,9 @@ pub(crate) struct BlockEnd {
     pub timings: BlockTimings,
     /// When transaction execution started.
     pub started: std::time::Instant,
+    /// The receipts' leaf hashes, when the executor hashed each receipt as it was made
+    /// (`None`: hashed here).
+    pub receipt_leaves: Option<Vec<[u8; 32]>>,
 }
 
 /// The first dimension (in [`Dimension::ALL`] order) in which a transaction with gas `limits`
@@ -284,8 +287,9 @@ impl Executor<'_> {
                 ..BlockTimings::default()
             },
             started,
+            receipt_leaves: None,
         };
-        self.finish_block(overlay, header, end)
+        self.finish_block(overlay, header, end, Overlay::into_writes)
     }
 
     /// The block's first step, before any transaction: feature gates, governance activations
@@ -338,12 +342,14 @@ impl Executor<'_> {
         })
     }
 
-    /// The block's last step: the next prices, the block facts and the write set.
+    /// The block's last step: the next prices, the block facts and the write set (the
+    /// overlay's writes as `into_writes` sorts them).
     pub(crate) fn finish_block<B: ChainBase>(
         &self,
         mut overlay: Overlay<B>,
         header: &BlockHeader,
         end: BlockEnd,
+        into_writes: impl FnOnce(Overlay<B>) -> Result<WriteSet, keel_state::StateError>,
     ) -> Result<Executed, ChainError> {
         let BlockEnd {
             start,
@@ -351,6 +357,7 @@ impl Executor<'_> {
             block_used,
             mut timings,
             started,
+            receipt_leaves,
         } = end;
         let used = dims(&block_used);
         let next = next_prices(&start.prices, &used, &start.config.fees);
@@ -365,8 +372,19 @@ impl Executor<'_> {
             &start.config,
             header,
         )?;
-        let mut writes = overlay.into_writes()?;
-        let receipts_root = crate::blocks::commit_block_facts(&mut writes, header, &receipts);
+        let leaves = match receipt_leaves {
+            Some(leaves) if leaves.len() == receipts.len() => leaves,
+            Some(leaves) => {
+                return Err(ChainError::Record(format!(
+                    "{} receipt hashes for {} receipts",
+                    leaves.len(),
+                    receipts.len()
+                )));
+            }
+            None => crate::receipts_root::leaf_hashes(&receipts),
+        };
+        let mut writes = into_writes(overlay)?;
+        let receipts_root = crate::blocks::commit_block_facts(&mut writes, header, &leaves);
         timings.execute = started.elapsed();
         timings.writes = writes.len();
         Ok(Executed {

@@ -22,26 +22,31 @@ pub fn receipts_root_key(height: u64) -> Vec<u8> {
     k
 }
 
-/// Writes the receipts root of block `height` into its write set, so the block's state root
-/// commits to it, and returns it. Every executor (sequential, parallel) must call this.
+/// Writes the receipts root of block `height` — the root over `leaves`, the [`leaf_hash`]es
+/// of its receipts in block order ([`leaf_hashes`]) — into its write set, so the block's state
+/// root commits to it, and returns it. Every executor (sequential, parallel) must call this.
 pub fn commit_receipts_root(
     writes: &mut keel_state::WriteSet,
     height: u64,
-    receipts: &[Receipt],
+    leaves: &[[u8; 32]],
 ) -> [u8; 32] {
-    let root = receipts_root(receipts);
+    let root = merkle_root(leaves);
     writes.insert(receipts_root_key(height), Some(root.to_vec()));
     root
+}
+
+/// The [`leaf_hash`] of every receipt, in order.
+pub fn leaf_hashes(receipts: &[Receipt]) -> Vec<[u8; 32]> {
+    // One encoding buffer for the whole block.
+    let mut buf = Vec::with_capacity(256);
+    receipts.iter().map(|r| leaf_hash_in(r, &mut buf)).collect()
 }
 
 /// The Merkle root of `receipts` in block order (RFC 6962 shape: leaves
 /// `sha256(0x00 ‖ encode(r))`, nodes `sha256(0x01 ‖ left ‖ right)`, split at the largest power
 /// of two below the count; the empty list hashes to `sha256("")`).
 pub fn receipts_root(receipts: &[Receipt]) -> [u8; 32] {
-    // One encoding buffer for the whole block.
-    let mut buf = Vec::with_capacity(256);
-    let leaves: Vec<[u8; 32]> = receipts.iter().map(|r| leaf_hash_in(r, &mut buf)).collect();
-    merkle_root(&leaves)
+    merkle_root(&leaf_hashes(receipts))
 }
 
 /// The leaf hash of one receipt.

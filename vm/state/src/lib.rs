@@ -31,7 +31,7 @@ pub use db::{DB_FILE_NAME, StateDb, WriteSet};
 pub use error::{Result, StateError};
 pub use integrity::{IntegrityReport, MAX_LISTED_PROBLEMS, Problem, Progress};
 pub use jmt::RootHash;
-pub use overlay::Overlay;
+pub use overlay::{Overlay, PendingWrite};
 pub use proof::{StateProof, verify_proof};
 pub use tables::FORMAT_VERSION;
 pub use view::{StateRead, StateView};

@@ -22,6 +22,9 @@ use crate::decoded::Decoded;
 use crate::error::{Result, StateError};
 use crate::view::StateRead;
 
+/// One pending write: raw key and value (`None` = deleted).
+pub type PendingWrite = (Vec<u8>, Option<Vec<u8>>);
+
 /// A change-map entry as it was before a journaled write: `None` = the key had no pending write.
 type PriorEntry = Option<Option<Vec<u8>>>;
 
@@ -223,6 +226,13 @@ impl<B: StateRead> Overlay<B> {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
+    }
+
+    /// The base and every pending write as the innermost context sees it, moved out in no
+    /// particular order: for a caller that indexes the writes itself and needs no sorted copy
+    /// (the parallel executor publishing an incarnation's writes).
+    pub fn into_parts(self) -> (B, Vec<PendingWrite>) {
+        (self.base, self.changes.into_iter().collect())
     }
 
     /// The write set of everything committed into the root context. A write that re-states the

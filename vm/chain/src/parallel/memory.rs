@@ -14,8 +14,8 @@
 
 use crate::tx::{decode, encode};
 use crate::types::{Account, Amount};
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 
 /// What one transaction left under one key.
@@ -46,25 +46,32 @@ pub(crate) enum Lookup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CreditOverflow;
 
-/// Versions of one key: transaction index → entry.
-type Versions = BTreeMap<usize, Entry>;
+/// Versions of one key: (transaction index, entry), ascending by index. Most keys have one or
+/// two writers in a block, so a sorted vector beats a tree (no node allocation per version).
+type Versions = Vec<(usize, Entry)>;
 
 /// Enough shards that two workers rarely meet on one lock, few enough to stay small.
 const SHARDS: usize = 64;
 
+/// The shard map: seeded per process; only looked up by key, never iterated.
+type Shard = HashMap<Vec<u8>, Versions, foldhash::fast::RandomState>;
+
 pub(crate) struct MvMemory {
-    shards: Vec<Mutex<HashMap<Vec<u8>, Versions>>>,
+    shards: Vec<Mutex<Shard>>,
+    /// Picks a key's shard (any fixed spread will do: it decides only which lock is taken).
+    spread: foldhash::fast::FixedState,
 }
 
 impl MvMemory {
     pub fn new() -> Self {
         MvMemory {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            spread: foldhash::fast::FixedState::default(),
         }
     }
 
-    fn shard(&self, key: &[u8]) -> MutexGuard<'_, HashMap<Vec<u8>, Versions>> {
-        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+    fn shard(&self, key: &[u8]) -> MutexGuard<'_, Shard> {
+        let h = self.spread.hash_one(key);
         // `SHARDS` is a non-zero constant: the remainder always indexes `shards`.
         let i = usize::try_from(h.checked_rem(SHARDS as u64).unwrap_or(0)).unwrap_or(0);
         let shard = self.shards.get(i).unwrap_or_else(|| &self.shards[0]);
@@ -80,8 +87,9 @@ impl MvMemory {
                 credits: Vec::new(),
             };
         };
+        let before = versions.partition_point(|(writer, _)| *writer < reader);
         let mut credits = Vec::new();
-        for (writer, entry) in versions.range(..reader).rev() {
+        for (writer, entry) in versions.get(..before).unwrap_or_default().iter().rev() {
             match entry {
                 Entry::Write(v) => {
                     credits.reverse();
@@ -102,29 +110,42 @@ impl MvMemory {
     }
 
     /// Replaces what transaction `tx` left: its entries under `old` keys go, `new` ones come.
-    pub fn publish(&self, tx: usize, old: &[Vec<u8>], new: &[(Vec<u8>, Entry)]) {
+    pub fn publish<'k>(
+        &self,
+        tx: usize,
+        old: impl IntoIterator<Item = &'k [u8]>,
+        new: impl IntoIterator<Item = (&'k [u8], Entry)>,
+    ) {
         for key in old {
-            let mut shard = self.shard(key);
-            if let Some(versions) = shard.get_mut(key.as_slice()) {
-                versions.remove(&tx);
+            if let Some(versions) = self.shard(key).get_mut(key) {
+                versions.retain(|(writer, _)| *writer != tx);
             }
         }
         for (key, entry) in new {
-            self.shard(key)
-                .entry(key.clone())
-                .or_default()
-                .insert(tx, entry.clone());
+            let mut shard = self.shard(key);
+            match shard.get_mut(key) {
+                Some(versions) => {
+                    let at = versions.partition_point(|(writer, _)| *writer < tx);
+                    match versions.get_mut(at) {
+                        Some((writer, slot)) if *writer == tx => *slot = entry,
+                        _ => versions.insert(at, (tx, entry)),
+                    }
+                }
+                None => {
+                    shard.insert(key.to_vec(), vec![(tx, entry)]);
+                }
+            }
         }
     }
 
     /// Turns transaction `tx`'s entries under `keys` into estimates (it is re-executing).
-    pub fn mark_estimates(&self, tx: usize, keys: &[Vec<u8>]) {
+    pub fn mark_estimates<'k>(&self, tx: usize, keys: impl IntoIterator<Item = &'k [u8]>) {
         for key in keys {
-            if let Some(entry) = self
-                .shard(key)
-                .get_mut(key.as_slice())
-                .and_then(|v| v.get_mut(&tx))
-            {
+            let mut shard = self.shard(key);
+            let Some(versions) = shard.get_mut(key) else {
+                continue;
+            };
+            if let Some((_, entry)) = versions.iter_mut().find(|(writer, _)| *writer == tx) {
                 *entry = Entry::Estimate;
             }
         }
@@ -158,17 +179,13 @@ pub(crate) fn materialize(
 mod tests {
     use super::*;
 
-    fn key(k: &str) -> Vec<u8> {
-        k.as_bytes().to_vec()
-    }
-
     #[test]
     fn a_reader_sees_the_latest_write_before_it_and_the_credits_after() {
         let m = MvMemory::new();
-        m.publish(1, &[], &[(key("a"), Entry::Write(Some(vec![1])))]);
-        m.publish(3, &[], &[(key("a"), Entry::Credit(Amount::from_u128(5)))]);
-        m.publish(4, &[], &[(key("a"), Entry::Credit(Amount::from_u128(7)))]);
-        m.publish(6, &[], &[(key("a"), Entry::Write(None))]);
+        m.publish(6, [], [(&b"a"[..], Entry::Write(None))]);
+        m.publish(1, [], [(&b"a"[..], Entry::Write(Some(vec![1])))]);
+        m.publish(4, [], [(&b"a"[..], Entry::Credit(Amount::from_u128(7)))]);
+        m.publish(3, [], [(&b"a"[..], Entry::Credit(Amount::from_u128(5)))]);
         assert_eq!(
             m.lookup(b"a", 1),
             Lookup::Found {
@@ -195,15 +212,30 @@ mod tests {
     #[test]
     fn an_estimate_makes_later_readers_wait_and_a_republish_clears_it() {
         let m = MvMemory::new();
-        m.publish(2, &[], &[(key("a"), Entry::Write(Some(vec![1])))]);
-        m.mark_estimates(2, &[key("a")]);
+        m.publish(2, [], [(&b"a"[..], Entry::Write(Some(vec![1])))]);
+        m.publish(1, [], [(&b"a"[..], Entry::Write(Some(vec![0])))]);
+        m.mark_estimates(2, [&b"a"[..]]);
         assert_eq!(m.lookup(b"a", 3), Lookup::Estimate(2));
         // The new incarnation no longer writes `a`.
-        m.publish(2, &[key("a")], &[(key("b"), Entry::Write(None))]);
+        m.publish(2, [&b"a"[..]], [(&b"b"[..], Entry::Write(None))]);
         assert_eq!(
             m.lookup(b"a", 3),
             Lookup::Found {
-                write: None,
+                write: Some(Some(vec![0])),
+                credits: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn a_republish_replaces_the_entry_of_the_same_transaction() {
+        let m = MvMemory::new();
+        m.publish(2, [], [(&b"a"[..], Entry::Write(Some(vec![1])))]);
+        m.publish(2, [], [(&b"a"[..], Entry::Write(Some(vec![2])))]);
+        assert_eq!(
+            m.lookup(b"a", 3),
+            Lookup::Found {
+                write: Some(Some(vec![2])),
                 credits: vec![]
             }
         );

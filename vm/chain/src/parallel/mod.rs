@@ -43,6 +43,7 @@ mod scheduler;
 mod state;
 mod stats;
 mod view;
+mod write_order;
 
 pub use stats::ExecStats;
 
@@ -187,6 +188,7 @@ impl Executor<'_> {
                 prices,
             },
             receipts: committed.receipts,
+            receipt_leaves: Some(committed.receipt_leaves),
             block_used: committed.block_used,
             timings: BlockTimings {
                 verify_signatures,
@@ -195,6 +197,8 @@ impl Executor<'_> {
             },
             started,
         };
-        self.finish_block(state.into_committed_state(), header, end)
+        self.finish_block(state.into_committed_state(), header, end, |o| {
+            write_order::into_writes(o, threads)
+        })
     }
 }

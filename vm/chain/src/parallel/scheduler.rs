@@ -22,6 +22,7 @@ use super::view::{Deferred, MvView, Reads};
 use crate::executor::{ChainError, Executor, TxCx, TxOutcome, block_full};
 use crate::governance::GovEvent;
 use crate::receipt::Receipt;
+use crate::receipts_root::leaf_hash;
 use crate::state_access::{Access, ChainBase};
 use crate::tx::{PerDimension, SignedTx};
 use keel_state::Overlay;
@@ -42,6 +43,9 @@ struct TxResult {
     /// The block-room decision the incarnation ran under.
     full: Option<Dimension>,
     deferred: Option<Deferred>,
+    /// The receipt's leaf hash for the receipts root (of a successful outcome), made by the
+    /// worker so the block's last step does not hash every receipt.
+    leaf: Option<[u8; 32]>,
 }
 
 enum Slot {
@@ -51,11 +55,21 @@ enum Slot {
     Committed,
 }
 
+/// How often the scheduler's state changed, and how many workers sleep until it does again
+/// (both only under the `progress` lock, so no wake-up is lost).
+#[derive(Default)]
+struct Progress {
+    generation: u64,
+    sleeping: usize,
+}
+
 /// What the committer accumulates, in block order.
 pub(crate) struct Committed {
     pub next: usize,
     pub block_used: GasVector,
     pub receipts: Vec<Receipt>,
+    /// The receipts' leaf hashes (for the receipts root), hashed by the executing workers.
+    pub receipt_leaves: Vec<[u8; 32]>,
     pub governance: Vec<GovEvent>,
     pub error: Option<ChainError>,
 }
@@ -77,10 +91,12 @@ pub(crate) struct Scheduler<'a, B> {
     commit: Mutex<Committed>,
     /// The committed block usage, for the room guess of speculative incarnations.
     used_so_far: Mutex<GasVector>,
-    progress: Mutex<u64>,
+    progress: Mutex<Progress>,
     progressed: Condvar,
     done: AtomicBool,
     pub counters: Counters,
+    /// The proposer's account key, under which tips are published as credits.
+    tip_key: Vec<u8>,
 }
 
 fn vector(p: &PerDimension) -> GasVector {
@@ -110,7 +126,6 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             exec,
             txs,
             verdicts,
-            cx,
             state,
             bounds,
             slots: txs.iter().map(|_| Mutex::new(Slot::Pending)).collect(),
@@ -121,14 +136,17 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
                 next: 0,
                 block_used: GasVector::default(),
                 receipts: Vec::with_capacity(txs.len()),
+                receipt_leaves: Vec::with_capacity(txs.len()),
                 governance: Vec::new(),
                 error: None,
             }),
             used_so_far: Mutex::new(GasVector::default()),
-            progress: Mutex::new(0),
+            progress: Mutex::new(Progress::default()),
             progressed: Condvar::new(),
             done: AtomicBool::new(txs.is_empty()),
             counters: Counters::default(),
+            tip_key: account_key(&cx.ctx.proposer),
+            cx,
         }
     }
 
@@ -143,13 +161,20 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
     }
 
     fn generation(&self) -> u64 {
-        *self.progress.lock().unwrap_or_else(|p| p.into_inner())
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .generation
     }
 
+    /// Something changed: sleeping workers look again. The wake-up (a system call) is only
+    /// made when a worker sleeps.
     fn bump(&self) {
         let mut g = self.progress.lock().unwrap_or_else(|p| p.into_inner());
-        *g = g.wrapping_add(1);
-        self.progressed.notify_all();
+        g.generation = g.generation.wrapping_add(1);
+        if g.sleeping > 0 {
+            self.progressed.notify_all();
+        }
     }
 
     /// A worker's loop: commit what is ready, else execute the next transaction, else sleep
@@ -165,8 +190,10 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
                 continue;
             }
             let mut g = self.progress.lock().unwrap_or_else(|p| p.into_inner());
-            while *g == seen && !self.done.load(Ordering::Acquire) {
+            while g.generation == seen && !self.done.load(Ordering::Acquire) {
+                g.sleeping = g.sleeping.saturating_add(1);
                 g = self.progressed.wait(g).unwrap_or_else(|p| p.into_inner());
+                g.sleeping = g.sleeping.saturating_sub(1);
             }
         }
     }
@@ -212,7 +239,9 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             *s = Slot::Executing;
         }
         let result = self.run(i, self.room_guess(i));
-        self.state.mem.publish(i, &[], &entries(&result, &self.cx));
+        self.state
+            .mem
+            .publish(i, [], entries(&result, &self.tip_key));
         if let Some(mut s) = self.slot(i) {
             *s = Slot::Executed(Box::new(result));
         }
@@ -233,21 +262,22 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         };
         let overlay = overlay.into_inner().unwrap_or_else(|p| p.into_inner());
         // The writes only matter for a transaction that did not fail the block.
-        let writes = match (&outcome, overlay.depth()) {
-            (Ok(_), 0) => overlay.pending_writes(),
-            _ => Default::default(),
-        };
-        let (reads, deferred) = take_view(overlay);
-        let writes: Vec<_> = writes
-            .into_iter()
-            .filter(|(k, v)| reads.get(k).is_none_or(|r| r.value != *v))
-            .collect();
+        let keep = outcome.is_ok() && overlay.depth() == 0;
+        let (view, mut writes) = overlay.into_parts();
+        let (reads, deferred) = view.finish();
+        if keep {
+            writes.retain(|(k, v)| reads.get(k).is_none_or(|r| r.value != *v));
+        } else {
+            writes.clear();
+        }
+        let leaf = outcome.as_ref().ok().map(|o| leaf_hash(&o.receipt));
         TxResult {
             outcome,
             reads,
             writes,
             full,
             deferred,
+            leaf,
         }
     }
 
@@ -348,9 +378,9 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
 
     /// Aborts `old` and re-runs transaction `j` on the committed prefix (final reads).
     fn reexecute(&self, j: usize, old: Box<TxResult>, full: Option<Dimension>) -> Box<TxResult> {
-        let old_keys = entry_keys(&old, &self.cx);
+        let old_keys = || entries(&old, &self.tip_key).map(|(k, _)| k);
         self.state.set_reexec(Some(j));
-        self.state.mem.mark_estimates(j, &old_keys);
+        self.state.mem.mark_estimates(j, old_keys());
         let mut result = self.run(j, full);
         if result.deferred.is_some() {
             // Unreachable: every earlier transaction is committed, so nothing is deferred.
@@ -360,7 +390,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         }
         self.state
             .mem
-            .publish(j, &old_keys, &entries(&result, &self.cx));
+            .publish(j, old_keys(), entries(&result, &self.tip_key));
         self.state.set_reexec(None);
         Box::new(result)
     }
@@ -386,6 +416,8 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             e.tx_index = Some(j);
             e
         }));
+        let leaf = result.leaf.unwrap_or_else(|| leaf_hash(&outcome.receipt));
+        c.receipt_leaves.push(leaf);
         c.receipts.push(outcome.receipt);
         c.next = j.saturating_add(1);
         self.state.set_committed(c.next);
@@ -394,34 +426,31 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
     }
 }
 
-/// The multi-version entries of an incarnation: its writes, and its tip as a credit.
-fn entries(result: &TxResult, cx: &TxCx<'_>) -> Vec<(Vec<u8>, Entry)> {
-    let mut out: Vec<(Vec<u8>, Entry)> = result
+/// The multi-version entries of an incarnation: its writes, and its tip as a credit under
+/// `tip_key` (the proposer's account key).
+fn entries<'r>(
+    result: &'r TxResult,
+    tip_key: &'r [u8],
+) -> impl Iterator<Item = (&'r [u8], Entry)> + 'r {
+    let tip = match &result.outcome {
+        Ok(TxOutcome { tip: Some(tip), .. }) => Some((tip_key, Entry::Credit(*tip))),
+        _ => None,
+    };
+    result
         .writes
         .iter()
-        .map(|(k, v)| (k.clone(), Entry::Write(v.clone())))
-        .collect();
-    if let Ok(TxOutcome { tip: Some(tip), .. }) = &result.outcome {
-        out.push((account_key(&cx.ctx.proposer), Entry::Credit(*tip)));
-    }
-    out
-}
-
-fn entry_keys(result: &TxResult, cx: &TxCx<'_>) -> Vec<Vec<u8>> {
-    entries(result, cx).into_iter().map(|(k, _)| k).collect()
-}
-
-fn take_view<B: ChainBase + Sync>(overlay: Overlay<MvView<B>>) -> (Reads, Option<Deferred>) {
-    overlay.into_base().finish()
+        .map(|(k, v)| (k.as_slice(), Entry::Write(v.clone())))
+        .chain(tip)
 }
 
 fn failed(full: Option<Dimension>, e: ChainError) -> TxResult {
     TxResult {
         outcome: Err(e),
-        reads: Reads::new(),
+        reads: Reads::default(),
         writes: Vec::new(),
         full,
         deferred: None,
+        leaf: None,
     }
 }
 

@@ -6,7 +6,7 @@ use super::state::MvState;
 use crate::state_access::{ChainBase, Entries};
 use keel_state::{Overlay, StateError, StateRead, WriteSet};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The committed state a block executes on, shared by the block's workers.
@@ -64,8 +64,9 @@ pub(crate) struct Read {
 }
 
 /// Reads of one incarnation: the first value seen under each key. Later reads of a key return
-/// the same value, so an incarnation sees one consistent value per key.
-pub(crate) type Reads = BTreeMap<Vec<u8>, Read>;
+/// the same value, so an incarnation sees one consistent value per key. Seeded per process;
+/// validation checks every read, so the order it visits them in decides nothing.
+pub(crate) type Reads = HashMap<Vec<u8>, Read, foldhash::fast::RandomState>;
 
 /// [`ChainBase`] of one incarnation of transaction `tx`.
 pub(crate) struct MvView<B> {
@@ -80,7 +81,7 @@ impl<B: ChainBase + Sync> MvView<B> {
         MvView {
             state,
             tx,
-            reads: RefCell::new(BTreeMap::new()),
+            reads: RefCell::new(Reads::default()),
             deferred: RefCell::new(None),
         }
     }
