@@ -46,6 +46,10 @@ struct TxResult {
     /// The receipt's leaf hash for the receipts root (of a successful outcome), made by the
     /// worker so the block's last step does not hash every receipt.
     leaf: Option<[u8; 32]>,
+    /// Every earlier transaction was committed when this incarnation started: each of its
+    /// reads saw the final entries, so it needs no read validation (always true on one
+    /// thread, and for re-executions).
+    on_prefix: bool,
 }
 
 enum Slot {
@@ -168,11 +172,13 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
     }
 
     /// Something changed: sleeping workers look again. The wake-up (a system call) is only
-    /// made when a worker sleeps.
+    /// made when a worker sleeps and there is something for it to do: a transaction to claim,
+    /// or the end of the block. A finished transaction needs no wake-up: the worker that ran
+    /// it commits it next, or the committer sees it before letting go of the commit lock.
     fn bump(&self) {
         let mut g = self.progress.lock().unwrap_or_else(|p| p.into_inner());
         g.generation = g.generation.wrapping_add(1);
-        if g.sleeping > 0 {
+        if g.sleeping > 0 && (self.done.load(Ordering::Acquire) || self.claimable()) {
             self.progressed.notify_all();
         }
     }
@@ -198,11 +204,21 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         }
     }
 
-    fn claim(&self) -> Option<usize> {
-        let limit = self
-            .next_commit
+    /// The first index past the speculation window.
+    fn limit(&self) -> usize {
+        self.next_commit
             .load(Ordering::Acquire)
-            .saturating_add(self.window.load(Ordering::Acquire).max(1));
+            .saturating_add(self.window.load(Ordering::Acquire).max(1))
+    }
+
+    /// Whether a worker could claim a transaction now.
+    fn claimable(&self) -> bool {
+        let next = self.next_exec.load(Ordering::Acquire);
+        next < self.txs.len() && next < self.limit()
+    }
+
+    fn claim(&self) -> Option<usize> {
+        let limit = self.limit();
         self.next_exec
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| {
                 (i < self.txs.len() && i < limit).then(|| i.saturating_add(1))
@@ -251,6 +267,8 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
     /// Runs one incarnation of transaction `i` in its own forked context.
     fn run(&self, i: usize, full: Option<Dimension>) -> TxResult {
         self.counters.incarnation();
+        // Committed transactions' entries never change again: read before the run starts.
+        let on_prefix = self.state.committed() >= i;
         let (Some(stx), Some(sig_ok)) = (self.txs.get(i), self.verdicts.get(i)) else {
             return failed(full, ChainError::Record(format!("no transaction {i}")));
         };
@@ -278,6 +296,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             full,
             deferred,
             leaf,
+            on_prefix,
         }
     }
 
@@ -368,6 +387,9 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         if result.full != full {
             return Ok(Some(Reason::BlockRoom));
         }
+        if result.on_prefix {
+            return Ok(None);
+        }
         for (key, read) in &result.reads {
             if !self.state.still_reads(key, j, read).map_err(state_error)? {
                 return Ok(Some(Reason::ReadConflict));
@@ -451,6 +473,7 @@ fn failed(full: Option<Dimension>, e: ChainError) -> TxResult {
         full,
         deferred: None,
         leaf: None,
+        on_prefix: false,
     }
 }
 

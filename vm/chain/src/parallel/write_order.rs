@@ -72,7 +72,10 @@ mod tests {
             let k = i.wrapping_mul(7919).checked_rem(n).unwrap_or(0) as u64;
             let mut key = vec![0xab; 40];
             key.extend_from_slice(&k.to_be_bytes());
-            o.write(key, (!k.is_multiple_of(3)).then(|| k.to_le_bytes().to_vec()));
+            o.write(
+                key,
+                (!k.is_multiple_of(3)).then(|| k.to_le_bytes().to_vec()),
+            );
         }
         o
     }
