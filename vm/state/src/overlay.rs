@@ -179,6 +179,20 @@ impl<B: StateRead> Overlay<B> {
         Ok(())
     }
 
+    /// Every key written in the innermost child context and still written there (a write a
+    /// grandchild reverted is gone), once per write, in write order; empty at depth 0.
+    pub fn written_in_child(&self) -> impl Iterator<Item = &[u8]> {
+        let from = match self.checkpoints.last() {
+            Some(&checkpoint) => checkpoint,
+            None => self.journal.len(),
+        };
+        self.journal
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .map(|(key, _)| key.as_slice())
+    }
+
     /// How many child contexts are open.
     pub fn depth(&self) -> usize {
         self.checkpoints.len()

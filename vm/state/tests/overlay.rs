@@ -267,3 +267,22 @@ fn a_block_executed_in_an_overlay_over_a_view_commits_only_successful_transactio
     assert_eq!(db.get(b"carol").unwrap(), None);
     assert_eq!(db.get(b"dave").unwrap(), Some(vec![5]));
 }
+
+#[test]
+fn written_in_child_lists_the_innermost_childs_surviving_writes() {
+    let base = base();
+    let mut o = Overlay::new(&base);
+    o.set(b"a".to_vec(), vec![1]);
+    assert_eq!(o.written_in_child().count(), 0);
+    o.fork();
+    o.set(b"b".to_vec(), vec![2]);
+    o.fork();
+    o.set(b"c".to_vec(), vec![3]);
+    o.revert_child().unwrap();
+    o.fork();
+    o.delete(b"d".to_vec());
+    o.commit_child().unwrap();
+    o.set(b"b".to_vec(), vec![4]);
+    let keys: Vec<&[u8]> = o.written_in_child().collect();
+    assert_eq!(keys, [&b"b"[..], b"d", b"b"]);
+}

@@ -38,6 +38,7 @@
 //! (`keel-offload`'s pinned pools are for signature batches), and a scope keeps every borrow of
 //! the block (executor, transactions) checked by the compiler.
 
+mod direct;
 mod memory;
 mod scheduler;
 mod state;
@@ -135,7 +136,7 @@ impl Executor<'_> {
             ctx: header.context(),
             tip: TipMode::Delta,
         };
-        let sched = Scheduler::new(self, txs, &verdicts, cx, Arc::clone(&state));
+        let sched = Scheduler::new(self, txs, &verdicts, cx, Arc::clone(&state), threads > 1);
         if threads > 1 {
             std::thread::scope(|s| {
                 for _ in 1..threads {
@@ -197,7 +198,12 @@ impl Executor<'_> {
             },
             started,
         };
-        self.finish_block(state.into_committed_state(), header, end, |o| {
+        let committed = state.into_committed_state().ok_or_else(|| {
+            ChainError::Vm(keel_vm::VmError::State(keel_vm::StateError(
+                "committed state still shared".into(),
+            )))
+        })?;
+        self.finish_block(committed, header, end, |o| {
             write_order::into_writes(o, threads)
         })
     }

@@ -19,7 +19,7 @@ use super::memory::Entry;
 use super::state::MvState;
 use super::stats::{Counters, Reason};
 use super::view::{Deferred, MvView, Reads};
-use crate::executor::{ChainError, Executor, TxCx, TxOutcome, block_full};
+use crate::executor::{ChainError, Executor, TipMode, TxCx, TxOutcome, block_full};
 use crate::governance::GovEvent;
 use crate::receipt::Receipt;
 use crate::receipts_root::leaf_hash;
@@ -35,7 +35,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 const MAX_WINDOW: usize = 256;
 
 /// One incarnation's result.
-struct TxResult {
+pub(super) struct TxResult {
     outcome: Result<TxOutcome, ChainError>,
     reads: Reads,
     /// Writes to apply at commit (identical re-writes of a read value dropped).
@@ -100,7 +100,13 @@ pub(crate) struct Scheduler<'a, B> {
     done: AtomicBool,
     pub counters: Counters,
     /// The proposer's account key, under which tips are published as credits.
-    tip_key: Vec<u8>,
+    pub tip_key: Vec<u8>,
+    /// What the committer's own runs execute under: tips credited as the sequential executor
+    /// credits them (the run is in block order on the committed state).
+    pub direct_cx: TxCx<'a>,
+    /// Whether other workers run transactions speculatively (more than one thread). Without
+    /// them the committer runs every transaction and nothing is published.
+    pub speculate: bool,
 }
 
 fn vector(p: &PerDimension) -> GasVector {
@@ -119,6 +125,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         verdicts: &'a [bool],
         cx: TxCx<'a>,
         state: Arc<MvState<B>>,
+        speculate: bool,
     ) -> Self {
         let mut bounds = Vec::with_capacity(txs.len());
         let mut sum = GasVector::default();
@@ -150,6 +157,13 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             done: AtomicBool::new(txs.is_empty()),
             counters: Counters::default(),
             tip_key: account_key(&cx.ctx.proposer),
+            direct_cx: TxCx {
+                config: cx.config,
+                prices: cx.prices,
+                ctx: cx.ctx.clone(),
+                tip: TipMode::Credit,
+            },
+            speculate,
             cx,
         }
     }
@@ -213,11 +227,17 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
 
     /// Whether a worker could claim a transaction now.
     fn claimable(&self) -> bool {
+        if !self.speculate {
+            return false;
+        }
         let next = self.next_exec.load(Ordering::Acquire);
         next < self.txs.len() && next < self.limit()
     }
 
     fn claim(&self) -> Option<usize> {
+        if !self.speculate {
+            return None;
+        }
         let limit = self.limit();
         self.next_exec
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| {
@@ -326,27 +346,18 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         let mut progress = false;
         while c.next < self.txs.len() && c.error.is_none() {
             let j = c.next;
-            let Some(result) = self.take_executed(j) else {
-                break;
-            };
             let limits = self.txs.get(j).map(|s| s.tx.gas_limits).unwrap_or_default();
             let full = block_full(&c.block_used, &limits, self.cx.config);
-            let result = match self.invalid(j, &result, full) {
-                Ok(None) => {
-                    self.adapt(false);
-                    result
+            let step = match self.take_executed(j) {
+                Some(result) => self.commit_executed(c, j, result, full),
+                // No worker took it: its turn has come, so the committer runs it itself.
+                None if self.claim_next(j) => {
+                    self.bump();
+                    self.run_direct(c, j, full, None)
                 }
-                Ok(Some(reason)) => {
-                    self.counters.abort(reason);
-                    self.adapt(true);
-                    self.reexecute(j, result, full)
-                }
-                Err(e) => {
-                    c.error = Some(e);
-                    break;
-                }
+                None => break,
             };
-            if let Err(e) = self.apply(c, j, *result) {
+            if let Err(e) = step {
                 c.error = Some(e);
                 break;
             }
@@ -360,6 +371,35 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             self.bump();
         }
         progress
+    }
+
+    /// Claims transaction `j`, the next to commit, if no worker has claimed it.
+    fn claim_next(&self, j: usize) -> bool {
+        self.next_exec
+            .compare_exchange(j, j.saturating_add(1), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Commits the speculative `result` of `j` if it is still valid, else aborts it and runs
+    /// `j` again on the committed state.
+    fn commit_executed(
+        &self,
+        c: &mut Committed,
+        j: usize,
+        result: Box<TxResult>,
+        full: Option<Dimension>,
+    ) -> Result<(), ChainError> {
+        match self.invalid(j, &result, full)? {
+            None => {
+                self.adapt(false);
+                self.apply(c, j, *result)
+            }
+            Some(reason) => {
+                self.counters.abort(reason);
+                self.adapt(true);
+                self.run_direct(c, j, full, Some(&result))
+            }
+        }
     }
 
     fn take_executed(&self, j: usize) -> Option<Box<TxResult>> {
@@ -398,25 +438,6 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         Ok(None)
     }
 
-    /// Aborts `old` and re-runs transaction `j` on the committed prefix (final reads).
-    fn reexecute(&self, j: usize, old: Box<TxResult>, full: Option<Dimension>) -> Box<TxResult> {
-        let old_keys = || entries(&old, &self.tip_key).map(|(k, _)| k);
-        self.state.set_reexec(Some(j));
-        self.state.mem.mark_estimates(j, old_keys());
-        let mut result = self.run(j, full);
-        if result.deferred.is_some() {
-            // Unreachable: every earlier transaction is committed, so nothing is deferred.
-            result.outcome = Err(ChainError::Vm(VmError::State(keel_vm::StateError(
-                "a read on the committed prefix was deferred".into(),
-            ))));
-        }
-        self.state
-            .mem
-            .publish(j, old_keys(), entries(&result, &self.tip_key));
-        self.state.set_reexec(None);
-        Box::new(result)
-    }
-
     /// Commits transaction `j`: its writes and tip go into the block's state, in order.
     fn apply(&self, c: &mut Committed, j: usize, result: TxResult) -> Result<(), ChainError> {
         let outcome = result.outcome?;
@@ -432,25 +453,37 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
                 crate::transaction::credit(&mut a, &self.cx.ctx.proposer, tip)?;
             }
         }
+        self.record(c, j, outcome, result.leaf);
+        Ok(())
+    }
+
+    /// Records the committed `outcome` of transaction `j` (with its receipt's leaf hash, if
+    /// made already) and moves the committed prefix past it.
+    pub(super) fn record(
+        &self,
+        c: &mut Committed,
+        j: usize,
+        outcome: TxOutcome,
+        leaf: Option<[u8; 32]>,
+    ) {
         c.block_used = c.block_used.saturating_add(&outcome.used);
         *self.used_so_far.lock().unwrap_or_else(|p| p.into_inner()) = c.block_used;
         c.governance.extend(outcome.gov.into_iter().map(|mut e| {
             e.tx_index = Some(j);
             e
         }));
-        let leaf = result.leaf.unwrap_or_else(|| leaf_hash(&outcome.receipt));
+        let leaf = leaf.unwrap_or_else(|| leaf_hash(&outcome.receipt));
         c.receipt_leaves.push(leaf);
         c.receipts.push(outcome.receipt);
         c.next = j.saturating_add(1);
         self.state.set_committed(c.next);
         self.next_commit.store(c.next, Ordering::Release);
-        Ok(())
     }
 }
 
 /// The multi-version entries of an incarnation: its writes, and its tip as a credit under
 /// `tip_key` (the proposer's account key).
-fn entries<'r>(
+pub(super) fn entries<'r>(
     result: &'r TxResult,
     tip_key: &'r [u8],
 ) -> impl Iterator<Item = (&'r [u8], Entry)> + 'r {

@@ -2,10 +2,11 @@
 
 use super::memory::{Lookup, MvMemory, materialize};
 use super::view::{BlockBase, Read, SharedState};
+use crate::nested::{Shared, lock};
 use crate::state_access::ChainBase;
 use keel_state::Overlay;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 pub(crate) struct MvState<B> {
     pub base: BlockBase<B>,
@@ -17,8 +18,9 @@ pub(crate) struct MvState<B> {
     /// Transactions committed so far (a prefix of the block).
     committed: AtomicUsize,
     /// The block's state after the committed prefix: its first step's overlay with every
-    /// committed transaction's writes applied in order. It becomes the block's write set.
-    state: Mutex<Overlay<SharedState<B>>>,
+    /// committed transaction's writes applied in order (or the committer's own runs made on
+    /// it). It becomes the block's write set.
+    state: Shared<SharedState<B>>,
     /// Reads that waited for an estimate (observability).
     pub estimate_waits: AtomicU64,
 }
@@ -35,7 +37,7 @@ impl<B: ChainBase + Sync> MvState<B> {
             reexec: Mutex::new(None),
             reexec_done: Condvar::new(),
             committed: AtomicUsize::new(0),
-            state: Mutex::new(begin),
+            state: Arc::new(Mutex::new(begin)),
             estimate_waits: AtomicU64::new(0),
         }
     }
@@ -49,11 +51,19 @@ impl<B: ChainBase + Sync> MvState<B> {
     }
 
     pub fn committed_state(&self) -> MutexGuard<'_, Overlay<SharedState<B>>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
-    pub fn into_committed_state(self) -> Overlay<SharedState<B>> {
-        self.state.into_inner().unwrap_or_else(|p| p.into_inner())
+    /// The committed state as the sequential executor's transaction steps take it (the
+    /// committer runs a transaction on it directly).
+    pub fn shared(&self) -> &Shared<SharedState<B>> {
+        &self.state
+    }
+
+    /// The committed state, or `None` while a run still holds it (none does after the block).
+    pub fn into_committed_state(self) -> Option<Overlay<SharedState<B>>> {
+        let state = Arc::try_unwrap(self.state).ok()?;
+        Some(state.into_inner().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Blocks until transaction `writer` is no longer being re-executed (a dependency wait on a

@@ -1,0 +1,87 @@
+//! The committer's own runs. A transaction whose turn to commit has come while no worker has
+//! taken it (on one thread: every transaction), or whose speculative result failed validation,
+//! runs on the block's committed state itself, exactly as the sequential executor runs it:
+//! everything before it is committed, so what it reads is final. It needs no recorded reads,
+//! no validation and no copy of its writes, and it commits as it runs (its tip is credited in
+//! place, as the sequential executor credits it).
+//!
+//! Workers may meanwhile run later transactions speculatively on the multi-version memory:
+//! for them the run is wrapped in a child context whose journal names the keys it wrote, and
+//! those keys' values are published before the transaction counts as committed. A re-run
+//! first turns the aborted incarnation's entries into estimates, and always replaces them,
+//! even when the run fails the block, so no reader waits for ever.
+
+use super::memory::Entry;
+use super::scheduler::{Committed, Scheduler, TxResult, entries};
+use crate::executor::{ChainError, TxOutcome};
+use crate::nested::lock;
+use crate::state_access::ChainBase;
+use keel_vm::Dimension;
+
+/// A run's writes for the multi-version memory: key and value (`None` = deleted).
+type Published = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+impl<B: ChainBase + Sync> Scheduler<'_, B> {
+    /// Runs transaction `j` (the next to commit) on the committed state and commits it. `old`
+    /// is the aborted speculative incarnation it replaces, if any.
+    ///
+    /// # Errors
+    /// What the sequential executor fails the block with at this transaction.
+    pub(super) fn run_direct(
+        &self,
+        c: &mut Committed,
+        j: usize,
+        full: Option<Dimension>,
+        old: Option<&TxResult>,
+    ) -> Result<(), ChainError> {
+        self.counters.incarnation();
+        let (Some(stx), Some(sig_ok)) = (self.txs.get(j), self.verdicts.get(j)) else {
+            return Err(ChainError::Record(format!("no transaction {j}")));
+        };
+        let old_keys = || {
+            old.into_iter()
+                .flat_map(|o| entries(o, &self.tip_key).map(|(k, _)| k))
+        };
+        if old.is_some() {
+            self.state.set_reexec(Some(j));
+            self.state.mem.mark_estimates(j, old_keys());
+        }
+        let shared = self.state.shared();
+        if self.speculate {
+            lock(shared).fork();
+        }
+        let outcome = self
+            .exec
+            .execute_tx(shared, &self.direct_cx, stx, *sig_ok, full);
+        let written = match (&outcome, self.speculate) {
+            (Ok(_), true) => self.close_run(),
+            _ => Ok(Published::new()),
+        };
+        if self.speculate {
+            let new = written.iter().flatten();
+            let new = new.map(|(k, v)| (k.as_slice(), Entry::Write(v.clone())));
+            self.state.mem.publish(j, old_keys(), new);
+        }
+        if old.is_some() {
+            self.state.set_reexec(None);
+        }
+        written?;
+        let outcome: TxOutcome = outcome?;
+        self.record(c, j, outcome, None);
+        Ok(())
+    }
+
+    /// Closes the run's child context into the committed state and returns what it wrote.
+    fn close_run(&self) -> Result<Published, ChainError> {
+        let mut state = self.state.committed_state();
+        let mut keys: Vec<&[u8]> = state.written_in_child().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut written = Published::with_capacity(keys.len());
+        for key in keys {
+            written.push((key.to_vec(), state.get(key)?));
+        }
+        state.commit_child()?;
+        Ok(written)
+    }
+}
