@@ -34,7 +34,7 @@ impl<B: ChainBase + Sync> Scheduler<'_, B> {
         full: Option<Dimension>,
         old: Option<&TxResult>,
     ) -> Result<(), ChainError> {
-        self.counters.incarnation();
+        self.counters.committer_run();
         let (Some(stx), Some(sig_ok)) = (self.txs.get(j), self.verdicts.get(j)) else {
             return Err(ChainError::Record(format!("no transaction {j}")));
         };

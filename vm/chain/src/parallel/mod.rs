@@ -11,6 +11,9 @@
 //!   (readers wait on a condition variable), and it re-runs. Commits apply each transaction's
 //!   writes to the block's state in block order, so the write set is the sequential one (an
 //!   incarnation drops a write that re-states the value it read: it changes no root).
+//! - **Committer runs** ([`direct`]): a transaction whose turn to commit comes before any
+//!   worker took it (on one thread: every transaction), and the re-run of an aborted one, run
+//!   on the committed state itself like the sequential executor, with nothing to validate.
 //! - **Commutative deltas**: the proposer's tip — credited by every transaction, the one record
 //!   all transactions share — is recorded as a credit, not a read-modify-write, unless the
 //!   transaction already wrote the proposer's record. A reader of that record materializes the

@@ -8,9 +8,10 @@
 //!   in order, once executed, every recorded read is compared with what it reads now that all
 //!   earlier transactions are committed (value-based validation), and its block-room decision
 //!   with the exact block usage. A mismatch aborts the incarnation: its entries become
-//!   estimates (readers wait for it), it re-runs on the committed prefix — now final — and
-//!   its new writes replace the old. The committed writes are applied to the block's state in
-//!   order, tips credited there with the sequential check.
+//!   estimates (readers wait for it), the committer re-runs it on the committed state
+//!   (`direct.rs`) — now final — and its new writes replace the old. The committed writes are
+//!   applied to the block's state in order, tips credited there with the sequential check.
+//!   A next transaction no worker has claimed yet is run by the committer the same way.
 //!
 //! Only the committer re-executes, so at most one transaction has estimates at a time and no
 //! wait can form a cycle: the committer reads only committed entries.

@@ -11,6 +11,9 @@ pub struct ExecStats {
     pub threads: u32,
     /// Transaction executions, first runs and re-runs (≥ the block's transaction count).
     pub incarnations: u64,
+    /// Of those, runs the committer made itself on the committed state (a transaction no
+    /// worker had taken when its turn came, or the re-run of an aborted one).
+    pub committer_runs: u64,
     /// Incarnations aborted because a value they read had changed when they came to commit.
     pub aborts_read: u64,
     /// Incarnations aborted because their block-room (block-full) guess proved wrong.
@@ -42,6 +45,7 @@ pub(crate) enum Reason {
 #[derive(Default)]
 pub(crate) struct Counters {
     incarnations: AtomicU64,
+    committer_runs: AtomicU64,
     read: AtomicU64,
     room: AtomicU64,
     deferred: AtomicU64,
@@ -50,6 +54,11 @@ pub(crate) struct Counters {
 impl Counters {
     pub fn incarnation(&self) {
         self.incarnations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn committer_run(&self) {
+        self.incarnations.fetch_add(1, Ordering::Relaxed);
+        self.committer_runs.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn abort(&self, why: Reason) {
@@ -65,6 +74,7 @@ impl Counters {
         ExecStats {
             threads,
             incarnations: self.incarnations.load(Ordering::Relaxed),
+            committer_runs: self.committer_runs.load(Ordering::Relaxed),
             aborts_read: self.read.load(Ordering::Relaxed),
             aborts_block_room: self.room.load(Ordering::Relaxed),
             aborts_deferred: self.deferred.load(Ordering::Relaxed),
