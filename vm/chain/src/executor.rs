@@ -289,7 +289,7 @@ impl Executor<'_> {
             started,
             receipt_leaves: None,
         };
-        self.finish_block(overlay, header, end, Overlay::into_writes)
+        self.finish_block(overlay, header, end)
     }
 
     /// The block's first step, before any transaction: feature gates, governance activations
@@ -342,14 +342,12 @@ impl Executor<'_> {
         })
     }
 
-    /// The block's last step: the next prices, the block facts and the write set (the
-    /// overlay's writes as `into_writes` sorts them).
+    /// The block's last step: the next prices, the block facts and the write set.
     pub(crate) fn finish_block<B: ChainBase>(
         &self,
         mut overlay: Overlay<B>,
         header: &BlockHeader,
         end: BlockEnd,
-        into_writes: impl FnOnce(Overlay<B>) -> Result<WriteSet, keel_state::StateError>,
     ) -> Result<Executed, ChainError> {
         let BlockEnd {
             start,
@@ -383,7 +381,7 @@ impl Executor<'_> {
             }
             None => crate::receipts_root::leaf_hashes(&receipts),
         };
-        let mut writes = into_writes(overlay)?;
+        let mut writes = overlay.into_writes()?;
         let receipts_root = crate::blocks::commit_block_facts(&mut writes, header, &leaves);
         timings.execute = started.elapsed();
         timings.writes = writes.len();

@@ -47,7 +47,6 @@ mod scheduler;
 mod state;
 mod stats;
 mod view;
-mod write_order;
 
 pub use stats::ExecStats;
 
@@ -206,8 +205,6 @@ impl Executor<'_> {
                 "committed state still shared".into(),
             )))
         })?;
-        self.finish_block(committed, header, end, |o| {
-            write_order::into_writes(o, threads)
-        })
+        self.finish_block(committed, header, end)
     }
 }
