@@ -87,6 +87,12 @@ pub fn encode<T: BorshSerialize>(v: &T) -> Vec<u8> {
     borsh::to_vec(v).unwrap_or_default()
 }
 
+/// [`encode`] appended to `out` (no allocation when `out` has room).
+pub fn encode_into<T: BorshSerialize>(v: &T, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail.
+    let _ = borsh::to_writer(out, v);
+}
+
 /// Decodes a canonical encoding; trailing bytes are an error, so each value has one encoding.
 pub fn decode<T: BorshDeserialize>(what: &'static str, bytes: &[u8]) -> Result<T, DecodeError> {
     borsh::from_slice(bytes).map_err(|e| DecodeError {

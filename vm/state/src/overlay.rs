@@ -126,6 +126,29 @@ impl<B: StateRead> Overlay<B> {
         self.write_bytes(key, value);
     }
 
+    /// [`Overlay::write_decoded`] of the bytes `encode` writes into an empty buffer. Where
+    /// nothing can be reverted (no child open) and `key` already holds a pending value, that
+    /// value's buffer is reused in place: no key or buffer is allocated. The same promise as
+    /// `write_decoded`: `decoded` is what those bytes decode to.
+    pub fn rewrite_decoded<T: std::any::Any + Send>(
+        &mut self,
+        key: &[u8],
+        encode: impl FnOnce(&mut Vec<u8>),
+        decoded: T,
+    ) {
+        if self.checkpoints.is_empty()
+            && let Some(Some(bytes)) = self.changes.get_mut(key)
+        {
+            bytes.clear();
+            encode(bytes);
+            self.decoded.keep(key, decoded);
+            return;
+        }
+        let mut bytes = Vec::new();
+        encode(&mut bytes);
+        self.write_decoded(key.to_vec(), Some(bytes), decoded);
+    }
+
     fn write_bytes(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         if self.checkpoints.is_empty() {
             self.changes.insert(key, value);
