@@ -83,9 +83,9 @@ pub(crate) fn apply_writes<B: ChainBase>(
 ) -> Result<Result<(), DepositUnpaid>, AccessError> {
     let mut g = Growth::default();
     for (k, v) in writes {
-        let old = a.storage(contract, k)?;
-        let size = |v: &Vec<u8>| (k.len() as u64).saturating_add(v.len() as u64);
-        let (old_len, new_len) = (old.as_ref().map_or(0, size), v.as_ref().map_or(0, size));
+        let old = a.storage_len(contract, k)?;
+        let size = |len: usize| (k.len() as u64).saturating_add(len as u64);
+        let (old_len, new_len) = (old.map_or(0, size), v.as_ref().map_or(0, |v| size(v.len())));
         // Sums of in-memory lengths: far below u64::MAX, saturation is unreachable.
         g.grown = g.grown.saturating_add(new_len.saturating_sub(old_len));
         g.shrunk = g.shrunk.saturating_add(old_len.saturating_sub(new_len));

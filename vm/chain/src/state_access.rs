@@ -4,7 +4,9 @@ use crate::config::ChainConfig;
 use crate::fees::Prices;
 use crate::tx::{decode, encode, encode_into};
 use crate::types::{Account, Address};
-use keel_state::keys::{account_key_array, code_key, storage_key, storage_prefix};
+use keel_state::keys::{
+    account_key_array, code_key, storage_key, storage_prefix, with_storage_key,
+};
 use keel_state::{Overlay, StateError, StateRead};
 
 /// Tag of system records (the state crate's tags start at 1).
@@ -103,7 +105,18 @@ impl<B: ChainBase> Access<'_, B> {
     }
 
     pub fn storage(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, AccessError> {
-        Ok(self.overlay.get(&storage_key(contract, key))?)
+        Ok(with_storage_key(contract, key, |k| self.overlay.get(k))?)
+    }
+
+    /// The length of a storage slot's value (`None`: no such slot), without copying it.
+    pub fn storage_len(
+        &self,
+        contract: &Address,
+        key: &[u8],
+    ) -> Result<Option<usize>, AccessError> {
+        Ok(with_storage_key(contract, key, |k| {
+            self.overlay.value_len(k)
+        })?)
     }
 
     pub fn write_storage(&mut self, contract: &Address, key: &[u8], value: Option<Vec<u8>>) {

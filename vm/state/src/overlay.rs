@@ -71,6 +71,18 @@ impl<B: StateRead> Overlay<B> {
         }
     }
 
+    /// The length of the value of `key` as [`Overlay::get`] sees it (`None`: absent), without
+    /// copying a pending value.
+    ///
+    /// # Errors
+    /// Errors of the base read.
+    pub fn value_len(&self, key: &[u8]) -> Result<Option<usize>> {
+        match self.changes.get(key) {
+            Some(pending) => Ok(pending.as_ref().map(Vec::len)),
+            None => Ok(self.base.read(key)?.as_ref().map(Vec::len)),
+        }
+    }
+
     /// Sets `key` to `value` in the innermost context.
     pub fn set(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.write(key, Some(value));
