@@ -154,7 +154,7 @@ pub struct BlockTimings {
 
 /// What every transaction of a block runs under.
 pub(crate) struct TxCx<'b> {
-    pub config: &'b ChainConfig,
+    pub config: &'b Arc<ChainConfig>,
     pub prices: &'b Prices,
     pub ctx: BlockContext,
     pub tip: TipMode,
@@ -185,7 +185,7 @@ pub(crate) struct TxOutcome {
 /// The state of a block after its first step ([`Executor::begin_block`]).
 pub(crate) struct BlockStart {
     pub governance: Vec<GovEvent>,
-    pub config: ChainConfig,
+    pub config: Arc<ChainConfig>,
     pub prices: Prices,
 }
 
@@ -343,7 +343,7 @@ impl Executor<'_> {
         }
         Ok(BlockStart {
             governance,
-            config,
+            config: Arc::new(config),
             prices,
         })
     }
