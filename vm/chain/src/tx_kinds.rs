@@ -230,7 +230,7 @@ impl Executor<'_> {
         };
         let mut o = lock(k.shared);
         let mut a = Access { overlay: &mut o };
-        if apply_writes(&mut a, k.config, k.sender, contract, &out.writes)?.is_err() {
+        if apply_writes(&mut a, k.config, k.sender, contract, out.writes)?.is_err() {
             faults.push(Fault {
                 kind: FaultKind::Deposit,
                 trap: Trap::Deposit,

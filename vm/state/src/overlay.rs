@@ -156,7 +156,8 @@ impl<B: StateRead> Overlay<B> {
             self.decoded.keep(key, decoded);
             return;
         }
-        let mut bytes = Vec::new();
+        // The decoded value's size: room for a fixed-size record's encoding in one allocation.
+        let mut bytes = Vec::with_capacity(std::mem::size_of::<T>());
         encode(&mut bytes);
         self.write_decoded(key.to_vec(), Some(bytes), decoded);
     }
