@@ -64,12 +64,11 @@ impl<T: Copy> KeyCache<T> {
         bytes: &[u8],
         derive: impl FnOnce(&[u8]) -> T,
     ) -> Result<(PublicKey, T), CryptoError> {
-        let Ok(compressed) = <[u8; PUBLIC_KEY_LEN]>::try_from(bytes) else {
-            return Ok((PublicKey::from_bytes(bytes)?, derive(bytes)));
+        let compressed = match <[u8; PUBLIC_KEY_LEN]>::try_from(bytes) {
+            Ok(compressed) if self.capacity > 0 => compressed,
+            // Off, or not a compressed key's length: decoded (and refused) every time.
+            _ => return Ok((PublicKey::from_bytes(bytes)?, derive(bytes))),
         };
-        if self.capacity == 0 {
-            return Ok((PublicKey::from_bytes(bytes)?, derive(bytes)));
-        }
         if let Some(kept) = self.current.get(&compressed) {
             self.hits = self.hits.saturating_add(1);
             return Ok(*kept);
