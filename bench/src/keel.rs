@@ -54,9 +54,9 @@ pub fn recipient(n: u32) -> Address {
 pub struct KeelToken {
     pub vm: Vm,
     routines: RoutineCache,
-    keys: Mutex<KeyCache>,
+    keys: Mutex<keel_chain::SenderKeys>,
     /// The reference path of the signature phase: every key decoded and validated.
-    no_keys: Mutex<KeyCache>,
+    no_keys: Mutex<keel_chain::SenderKeys>,
     /// SHA-256 of the token's code, as its account stores it.
     code_hash: [u8; 32],
     /// State after block 1 (genesis + deployment), the base of every measured block.
@@ -109,7 +109,7 @@ impl KeelToken {
             routines: RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter)
                 .map_err(|e| anyhow::anyhow!("routines: {e}"))?,
             keys: Mutex::new(KeyCache::default()),
-            no_keys: Mutex::new(KeyCache::new(0)),
+            no_keys: Mutex::new(keel_chain::SenderKeys::new(0)),
             code_hash: Sha256::digest(keel_contracts::TOKEN.wasm).into(),
             base,
             contract: contract_address(&sender, 0),

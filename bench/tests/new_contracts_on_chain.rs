@@ -20,7 +20,7 @@ type Base = BTreeMap<Vec<u8>, Vec<u8>>;
 struct Chain {
     vm: Vm,
     routines: RoutineCache,
-    keys: Mutex<KeyCache>,
+    keys: Mutex<keel_chain::SenderKeys>,
     base: Base,
     nonces: [u64; 4],
     height: u64,

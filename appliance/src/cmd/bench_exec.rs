@@ -133,7 +133,7 @@ const HOT: Address = [0x77; 32];
 struct Runner {
     vm: keel_vm::Vm,
     routines: RoutineCache,
-    keys: Mutex<KeyCache>,
+    keys: Mutex<keel_chain::SenderKeys>,
 }
 
 impl Runner {

@@ -15,10 +15,10 @@ use crate::parallel::ExecMode;
 use crate::receipt::BlockResult;
 use crate::routines::RoutineCache;
 use crate::state_access::{Access, AccessError};
-use crate::tx::SignedTx;
+use crate::tx::{SenderKeys, SignedTx};
 use crate::types::{Account, Address};
 use keel_beacon::BeaconWorker;
-use keel_crypto::{KeyCache, SecretKey, SignatureVerifier};
+use keel_crypto::{SecretKey, SignatureVerifier};
 use keel_ebpf_bridge::{Engine, JitCompile};
 use keel_state::{Overlay, StateDb, StateProof};
 use keel_vm::engine::choice::EngineChoice;
@@ -54,7 +54,7 @@ pub struct Chain {
     /// Held for a whole `execute_block`: one writer at a time, readers never take it.
     writer: Mutex<Writer>,
     /// Validated sender keys, so the signature phase decodes each sender's key once.
-    keys: Mutex<KeyCache>,
+    keys: Mutex<SenderKeys>,
     /// Which executor runs blocks (node-local; every mode gives the same results).
     exec: ExecMode,
     /// Proposer keys this node builds blocks for (their VRF proofs), by address.
@@ -93,7 +93,7 @@ impl Chain {
                 last_timings: BlockTimings::default(),
                 audit,
             }),
-            keys: Mutex::new(KeyCache::default()),
+            keys: Mutex::new(SenderKeys::default()),
             exec: ExecMode::node_default(),
             proposer_keys: BTreeMap::new(),
             beacon: OnceLock::new(),
@@ -133,7 +133,7 @@ impl Chain {
                 last_timings: BlockTimings::default(),
                 audit,
             }),
-            keys: Mutex::new(KeyCache::default()),
+            keys: Mutex::new(SenderKeys::default()),
             exec: ExecMode::node_default(),
             proposer_keys: BTreeMap::new(),
             beacon: OnceLock::new(),

@@ -25,10 +25,10 @@ use crate::nested::{Shared, lock};
 use crate::receipt::{BlockResult, Receipt};
 use crate::routines::RoutineCache;
 use crate::state_access::{Access, AccessError, ChainBase};
-use crate::tx::{PerDimension, SignedTx};
+use crate::tx::{PerDimension, SenderKeys, SignedTx};
 use crate::types::{Address, Amount, BlockContext};
 use borsh::{BorshDeserialize, BorshSerialize};
-use keel_crypto::{KeyCache, SignatureVerifier};
+use keel_crypto::SignatureVerifier;
 use keel_state::{Overlay, WriteSet};
 use keel_vm::{Dimension, GasVector, Vm, VmError};
 use serde::{Deserialize, Serialize};
@@ -118,8 +118,18 @@ pub struct Executor<'a> {
     pub verifier: &'a dyn SignatureVerifier,
     /// Loaded native routines; which of them a block may call comes from its state.
     pub routines: &'a RoutineCache,
-    /// Senders' validated public keys, kept across blocks (node-local: speed only).
-    pub keys: &'a Mutex<KeyCache>,
+    /// Senders' validated public keys and addresses, kept across blocks (node-local: speed
+    /// only).
+    pub keys: &'a Mutex<SenderKeys>,
+}
+
+/// What the signature phase found out about one transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checked {
+    /// Whether its signature verified.
+    pub sig_ok: bool,
+    /// Its sender's address ([`crate::Transaction::sender_address`]).
+    pub sender: Address,
 }
 
 /// A block executed over an overlay, ready to commit.
@@ -144,7 +154,7 @@ pub struct BlockTimings {
 
 /// What every transaction of a block runs under.
 pub(crate) struct TxCx<'b> {
-    pub config: &'b ChainConfig,
+    pub config: &'b Arc<ChainConfig>,
     pub prices: &'b Prices,
     pub ctx: BlockContext,
     pub tip: TipMode,
@@ -175,7 +185,7 @@ pub(crate) struct TxOutcome {
 /// The state of a block after its first step ([`Executor::begin_block`]).
 pub(crate) struct BlockStart {
     pub governance: Vec<GovEvent>,
-    pub config: ChainConfig,
+    pub config: Arc<ChainConfig>,
     pub prices: Prices,
 }
 
@@ -256,10 +266,10 @@ impl Executor<'_> {
             ctx: header.context(),
             tip: TipMode::Credit,
         };
-        for (i, (stx, sig_ok)) in txs.iter().zip(verdicts).enumerate() {
+        for (i, (stx, checked)) in txs.iter().zip(verdicts).enumerate() {
             let full = block_full(&block_used, &stx.tx.gas_limits, &start.config);
             before_tx(i);
-            let outcome = self.execute_tx(&shared, &cx, stx, sig_ok, full)?;
+            let outcome = self.execute_tx(&shared, &cx, stx, checked, full)?;
             block_used = block_used.saturating_add(&outcome.used);
             governance.extend(outcome.gov.into_iter().map(|mut e| {
                 e.tx_index = Some(i);
@@ -337,7 +347,7 @@ impl Executor<'_> {
         }
         Ok(BlockStart {
             governance,
-            config,
+            config: Arc::new(config),
             prices,
         })
     }
@@ -401,27 +411,36 @@ impl Executor<'_> {
         })
     }
 
-    /// One verdict per transaction. The executing thread only looks up sender keys and
-    /// encodes messages; signatures are decoded by the verifier (on its workers).
-    pub(crate) fn verify_signatures(&self, txs: &[SignedTx]) -> Vec<bool> {
+    /// One verdict and the sender's address per transaction. The executing thread only looks
+    /// up sender keys (and their addresses) and encodes messages; signatures are decoded by
+    /// the verifier (on its workers).
+    pub(crate) fn verify_signatures(&self, txs: &[SignedTx]) -> Vec<Checked> {
         let mut items = Vec::with_capacity(txs.len());
         let mut index = Vec::with_capacity(txs.len());
-        let mut ok = vec![false; txs.len()];
+        let mut checked = Vec::with_capacity(txs.len());
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         for (i, stx) in txs.iter().enumerate() {
             // Malformed keys are simply invalid (malformed signatures: the verifier's verdict).
-            if let Ok(item) = stx.encoded_item(&mut keys) {
-                items.push(item);
-                index.push(i);
-            }
+            let sender = match stx.encoded_item(&mut keys) {
+                Ok((item, sender)) => {
+                    items.push(item);
+                    index.push(i);
+                    sender
+                }
+                Err(_) => stx.tx.sender_address(),
+            };
+            checked.push(Checked {
+                sig_ok: false,
+                sender,
+            });
         }
         drop(keys);
         let verdicts = self.verifier.verify_encoded(&items);
         for (i, v) in index.into_iter().zip(verdicts) {
-            if let Some(slot) = ok.get_mut(i) {
-                *slot = v.is_valid();
+            if let Some(slot) = checked.get_mut(i) {
+                slot.sig_ok = v.is_valid();
             }
         }
-        ok
+        checked
     }
 }

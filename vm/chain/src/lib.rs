@@ -39,5 +39,5 @@ pub use config::ChainConfig;
 pub use executor::{Block, BlockHeader, BlockTimings, ChainError, Executor};
 pub use parallel::{ExecMode, ExecStats};
 pub use receipt::{BlockResult, FailReason, Receipt, RejectReason, TxStatus};
-pub use tx::{CallData, SignedTx, Transaction, TxKind, decode, encode};
+pub use tx::{CallData, SenderKeys, SignedTx, Transaction, TxKind, decode, encode};
 pub use types::{Account, Address, Amount, BlockContext, address_of, contract_address};

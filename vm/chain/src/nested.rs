@@ -79,13 +79,13 @@ pub(crate) fn apply_writes<B: ChainBase>(
     config: &ChainConfig,
     payer: &Address,
     contract: &Address,
-    writes: &Writes,
+    writes: Writes,
 ) -> Result<Result<(), DepositUnpaid>, AccessError> {
     let mut g = Growth::default();
-    for (k, v) in writes {
-        let old = a.storage(contract, k)?;
-        let size = |v: &Vec<u8>| (k.len() as u64).saturating_add(v.len() as u64);
-        let (old_len, new_len) = (old.as_ref().map_or(0, size), v.as_ref().map_or(0, size));
+    for (k, v) in &writes {
+        let old = a.storage_len(contract, k)?;
+        let size = |len: usize| (k.len() as u64).saturating_add(len as u64);
+        let (old_len, new_len) = (old.map_or(0, size), v.as_ref().map_or(0, |v| size(v.len())));
         // Sums of in-memory lengths: far below u64::MAX, saturation is unreachable.
         g.grown = g.grown.saturating_add(new_len.saturating_sub(old_len));
         g.shrunk = g.shrunk.saturating_add(old_len.saturating_sub(new_len));
@@ -143,9 +143,9 @@ pub(crate) fn apply_writes<B: ChainBase>(
 }
 
 /// Writes every entry of `writes` into `contract`'s storage in the current context.
-fn write_all<B: ChainBase>(a: &mut Access<'_, B>, contract: &Address, writes: &Writes) {
+fn write_all<B: ChainBase>(a: &mut Access<'_, B>, contract: &Address, writes: Writes) {
     for (k, v) in writes {
-        a.write_storage(contract, k, v.clone());
+        a.write_storage(contract, &k, v);
     }
 }
 
@@ -187,7 +187,7 @@ impl<B: ChainBase> ContractEnv for ChainEnv<B> {
         })
     }
 
-    fn flush(&self, contract: &Address, writes: &Writes) -> Result<Result<(), Trap>, StateError> {
+    fn flush(&self, contract: &Address, writes: Writes) -> Result<Result<(), Trap>, StateError> {
         if writes.is_empty() {
             return Ok(Ok(()));
         }
@@ -297,7 +297,7 @@ mod tests {
             .map(|(k, len)| (k.to_vec(), Some(vec![7; *len])))
             .collect();
         let config = ChainConfig::demo();
-        let applied = apply_writes(&mut a, &config, &PAYER, &CONTRACT, &writes).unwrap();
+        let applied = apply_writes(&mut a, &config, &PAYER, &CONTRACT, writes).unwrap();
         assert_eq!(applied, Ok(()));
         let payer = a.account_or_default(&PAYER).unwrap();
         let contract = a.account_or_default(&CONTRACT).unwrap();

@@ -2,9 +2,11 @@
 
 use crate::config::ChainConfig;
 use crate::fees::Prices;
-use crate::tx::{decode, encode};
+use crate::tx::{decode, encode, encode_into};
 use crate::types::{Account, Address};
-use keel_state::keys::{account_key, account_key_array, code_key, storage_key, storage_prefix};
+use keel_state::keys::{
+    account_key_array, code_key, storage_key, storage_prefix, with_storage_key,
+};
 use keel_state::{Overlay, StateError, StateRead};
 
 /// Tag of system records (the state crate's tags start at 1).
@@ -84,9 +86,14 @@ impl<B: ChainBase> Access<'_, B> {
         Ok(self.account(addr)?.unwrap_or_default())
     }
 
+    /// Writes the account at `addr` (a pending record is re-encoded in place: a transaction
+    /// writes its sender's record two or three times).
     pub fn put_account(&mut self, addr: &Address, a: &Account) {
-        self.overlay
-            .write_decoded(account_key(addr), Some(encode(a)), Some(a.clone()));
+        self.overlay.rewrite_decoded(
+            &account_key_array(addr),
+            |out| encode_into(a, out),
+            Some(a.clone()),
+        );
     }
 
     pub fn code(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, AccessError> {
@@ -98,7 +105,18 @@ impl<B: ChainBase> Access<'_, B> {
     }
 
     pub fn storage(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, AccessError> {
-        Ok(self.overlay.get(&storage_key(contract, key))?)
+        Ok(with_storage_key(contract, key, |k| self.overlay.get(k))?)
+    }
+
+    /// The length of a storage slot's value (`None`: no such slot), without copying it.
+    pub fn storage_len(
+        &self,
+        contract: &Address,
+        key: &[u8],
+    ) -> Result<Option<usize>, AccessError> {
+        Ok(with_storage_key(contract, key, |k| {
+            self.overlay.value_len(k)
+        })?)
     }
 
     pub fn write_storage(&mut self, contract: &Address, key: &[u8], value: Option<Vec<u8>>) {

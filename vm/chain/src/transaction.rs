@@ -2,7 +2,7 @@
 //! nonce bump and gas escrow, the target contract's rent, the run in a forked context, fees.
 //! Each step is one function; [`Executor::execute_tx`] only sequences them.
 
-use crate::executor::{ChainError, Executor, TipMode, TxCx, TxOutcome, dims, vector};
+use crate::executor::{ChainError, Checked, Executor, TipMode, TxCx, TxOutcome, dims, vector};
 use crate::fees::Prices;
 use crate::nested::{Shared, lock};
 use crate::receipt::{FailReason, Receipt, RejectReason, TxStatus};
@@ -58,13 +58,14 @@ struct TxFacts<'t> {
 }
 
 impl<'t> TxFacts<'t> {
-    fn of(stx: &'t SignedTx, tx_base_compute: u64) -> TxFacts<'t> {
+    /// `sender`: the sender's address, as the signature phase found it.
+    fn of(stx: &'t SignedTx, sender: Address, tx_base_compute: u64) -> TxFacts<'t> {
         // One encoding gives both the hash (`SignedTx::hash`) and the bandwidth charge.
         let (hash, size) = stx.hash_and_size();
         TxFacts {
             stx,
             hash,
-            sender: stx.tx.sender_address(),
+            sender,
             intrinsic: GasVector {
                 compute: tx_base_compute,
                 bandwidth: size,
@@ -76,18 +77,19 @@ impl<'t> TxFacts<'t> {
 }
 
 impl Executor<'_> {
-    /// Executes one transaction in the block context `shared`. `full` is the first dimension in
-    /// which the block has no room for the transaction's limits (see `executor::block_full`).
+    /// Executes one transaction in the block context `shared`, as its signature phase
+    /// `checked` it. `full` is the first dimension in which the block has no room for the
+    /// transaction's limits (see `executor::block_full`).
     pub(crate) fn execute_tx<B: ChainBase>(
         &self,
         shared: &Shared<B>,
         cx: &TxCx<'_>,
         stx: &SignedTx,
-        sig_ok: bool,
+        checked: Checked,
         full: Option<Dimension>,
     ) -> Result<TxOutcome, ChainError> {
-        let facts = TxFacts::of(stx, cx.config.tx_base_compute);
-        let escrow = match escrow(shared, cx, &facts, sig_ok, full)? {
+        let facts = TxFacts::of(stx, checked.sender, cx.config.tx_base_compute);
+        let escrow = match escrow(shared, cx, &facts, checked.sig_ok, full)? {
             Ok(escrow) => escrow,
             Err(reason) => return Ok(rejected(facts.hash, reason)),
         };

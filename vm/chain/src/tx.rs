@@ -87,6 +87,12 @@ pub fn encode<T: BorshSerialize>(v: &T) -> Vec<u8> {
     borsh::to_vec(v).unwrap_or_default()
 }
 
+/// [`encode`] appended to `out` (no allocation when `out` has room).
+pub fn encode_into<T: BorshSerialize>(v: &T, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail.
+    let _ = borsh::to_writer(out, v);
+}
+
 /// Decodes a canonical encoding; trailing bytes are an error, so each value has one encoding.
 pub fn decode<T: BorshDeserialize>(what: &'static str, bytes: &[u8]) -> Result<T, DecodeError> {
     borsh::from_slice(bytes).map_err(|e| DecodeError {
@@ -154,21 +160,28 @@ impl SignedTx {
         ))
     }
 
-    /// What the signature phase hands its verifier: the sender key taken from (or added to)
-    /// `keys` — the key [`SignedTx::parts`] would decode, without re-validating a key seen
-    /// before — the signing message, and the signature still compressed (the verifier decodes
-    /// it, on its workers). Errors: the sender key's.
+    /// What the signature phase hands its verifier, and the sender's address: the sender key
+    /// and address taken from (or added to) `keys` — the key [`SignedTx::parts`] would decode
+    /// and the address [`Transaction::sender_address`] would hash, without re-validating or
+    /// re-hashing a key seen before — the signing message, and the signature still compressed
+    /// (the verifier decodes it, on its workers). Errors: the sender key's.
     pub fn encoded_item(
         &self,
-        keys: &mut keel_crypto::KeyCache,
-    ) -> Result<keel_crypto::EncodedItem, keel_crypto::CryptoError> {
-        Ok(keel_crypto::EncodedItem {
-            pk: keys.get(&self.tx.sender)?,
+        keys: &mut SenderKeys,
+    ) -> Result<(keel_crypto::EncodedItem, Address), keel_crypto::CryptoError> {
+        let (pk, sender) = keys.get_with(&self.tx.sender, |_| self.tx.sender_address())?;
+        let item = keel_crypto::EncodedItem {
+            pk,
             msg: self.tx.signing_message(),
             sig: self.signature,
-        })
+        };
+        Ok((item, sender))
     }
 }
+
+/// Senders' validated public keys with the addresses they hash to, kept across blocks
+/// (node-local: speed only; see `keel_crypto::KeyCache`).
+pub type SenderKeys = keel_crypto::KeyCache<Address>;
 
 macro_rules! fixed_hex {
     ($name:ident, $n:expr) => {

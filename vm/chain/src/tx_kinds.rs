@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// What running a transaction's kind reads: the block context and the transaction.
 pub(crate) struct KindCx<'k, B> {
     pub shared: &'k Shared<B>,
-    pub config: &'k ChainConfig,
+    pub config: &'k Arc<ChainConfig>,
     pub ctx: &'k BlockContext,
     pub tx: &'k Transaction,
     pub sender: &'k Address,
@@ -201,7 +201,7 @@ impl Executor<'_> {
         };
         let env = Arc::new(ChainEnv {
             shared: Arc::clone(k.shared),
-            config: Arc::new(k.config.clone()),
+            config: Arc::clone(k.config),
             payer: *k.sender,
         });
         let called = match code {
@@ -230,7 +230,7 @@ impl Executor<'_> {
         };
         let mut o = lock(k.shared);
         let mut a = Access { overlay: &mut o };
-        if apply_writes(&mut a, k.config, k.sender, contract, &out.writes)?.is_err() {
+        if apply_writes(&mut a, k.config, k.sender, contract, out.writes)?.is_err() {
             faults.push(Fault {
                 kind: FaultKind::Deposit,
                 trap: Trap::Deposit,

@@ -20,7 +20,7 @@ type Base = BTreeMap<Vec<u8>, Vec<u8>>;
 /// One executor configuration and the state it has reached.
 struct Node {
     vm: Vm,
-    keys: Mutex<KeyCache>,
+    keys: Mutex<keel_chain::SenderKeys>,
     routines: RoutineCache,
     state: Base,
 }
@@ -39,7 +39,7 @@ impl Node {
                 ..VmConfig::default()
             })
             .unwrap(),
-            keys: Mutex::new(KeyCache::new(key_capacity)),
+            keys: Mutex::new(keel_chain::SenderKeys::new(key_capacity)),
             routines: RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter).unwrap(),
             state,
         }

@@ -59,7 +59,7 @@ pub trait ContractEnv: Send + Sync {
     fn state_view(&self) -> Box<dyn StateView>;
     /// Applies `contract`'s writes to the current context (with storage deposits). An inner
     /// `Err` means the deposit cannot be paid; nothing was applied then.
-    fn flush(&self, contract: &Address, writes: &Writes) -> Result<Result<(), Trap>, StateError>;
+    fn flush(&self, contract: &Address, writes: Writes) -> Result<Result<(), Trap>, StateError>;
     /// Opens a nested context and moves `value` (u256 LE) from `from` to `to`. `Ok(false)`:
     /// the value cannot move (`from` cannot pay, or `to`'s balance would overflow); no context
     /// was opened.
@@ -225,7 +225,7 @@ impl HostState {
         let passed = self.calls.handles.take_for_callee(&pass)?;
         let me = self.context.self_address;
         let own = std::mem::take(&mut self.writes);
-        if let Err(trap) = env.flush(&me, &own).map_err(HostFault::State)? {
+        if let Err(trap) = env.flush(&me, own).map_err(HostFault::State)? {
             return Err(trap.into());
         }
         let limits = self.forwarded(mem, requested);
@@ -329,10 +329,7 @@ impl HostState {
                 return Ok(crate::calls::CALL_FAILED);
             }
         };
-        if let Err(trap) = env
-            .flush(&h.target, &out.writes)
-            .map_err(HostFault::State)?
-        {
+        if let Err(trap) = env.flush(&h.target, out.writes).map_err(HostFault::State)? {
             env.leave(false).map_err(HostFault::State)?;
             self.calls.faults.push(Fault {
                 kind: FaultKind::of(&trap),

@@ -368,10 +368,10 @@ impl HostState {
     ) -> HostResult<i32> {
         let f = HostFn::StorageRead;
         self.charge(f, clamp(mem, key_len))?;
-        let key = read(mem, f, key_ptr, key_len)?.to_vec();
+        let key = read(mem, f, key_ptr, key_len)?;
         // Validate the destination before touching state, so a bad pointer costs no I/O.
         range(mem.len(), f, val_ptr, val_cap)?;
-        let Some(value) = self.lookup(&key)? else {
+        let Some(value) = self.lookup(key)? else {
             return Ok(-1);
         };
         let n = value.len().min(val_cap as u32 as usize);

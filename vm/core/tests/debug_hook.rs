@@ -204,7 +204,7 @@ impl keel_vm::ContractEnv for Env {
     fn flush(
         &self,
         _: &keel_vm::Address,
-        _: &keel_vm::Writes,
+        _: keel_vm::Writes,
     ) -> Result<Result<(), keel_vm::Trap>, keel_vm::StateError> {
         Ok(Ok(()))
     }

@@ -74,7 +74,7 @@ impl ContractEnv for Env {
         Box::new(MemoryState::default())
     }
 
-    fn flush(&self, _: &Address, _: &Writes) -> Result<Result<(), Trap>, StateError> {
+    fn flush(&self, _: &Address, _: Writes) -> Result<Result<(), Trap>, StateError> {
         Ok(Ok(()))
     }
 

@@ -13,6 +13,11 @@
 //! cache never holds a signature: signatures are still decoded per transaction and their
 //! subgroup membership is still checked by every verification path.
 //!
+//! Beside each key the cache can keep one more value derived from the same 48 bytes (`T`,
+//! e.g. the account address a chain derives from a sender key), computed once per key by the
+//! caller's pure function. The same soundness argument holds: the value is a function of
+//! the bytes it is kept under.
+//!
 //! Node-local: its contents change speed, never a verdict.
 
 use crate::{CryptoError, PUBLIC_KEY_LEN, PublicKey};
@@ -21,11 +26,12 @@ use std::collections::HashMap;
 /// Validated keys, at most `2 × capacity` of them (two generations: when the current one is
 /// full it becomes the previous one and the old previous one is dropped, so keys in use keep
 /// being promoted and memory stays bounded without a per-entry recency list).
+/// `T`: the value derived from a key's bytes kept beside it (`()`: none).
 #[derive(Debug)]
-pub struct KeyCache {
+pub struct KeyCache<T = ()> {
     capacity: usize,
-    current: HashMap<[u8; PUBLIC_KEY_LEN], PublicKey>,
-    previous: HashMap<[u8; PUBLIC_KEY_LEN], PublicKey>,
+    current: HashMap<[u8; PUBLIC_KEY_LEN], (PublicKey, T)>,
+    previous: HashMap<[u8; PUBLIC_KEY_LEN], (PublicKey, T)>,
     hits: u64,
     misses: u64,
 }
@@ -38,10 +44,7 @@ pub struct KeyCacheStats {
     pub entries: usize,
 }
 
-impl KeyCache {
-    /// Keys kept by default per generation (≈ 150 bytes each: at most ≈ 5 MB in all).
-    pub const DEFAULT_CAPACITY: usize = 16_384;
-
+impl<T: Copy> KeyCache<T> {
     /// A cache of at most `2 × capacity` keys; `0` disables it (every lookup decodes).
     pub fn new(capacity: usize) -> Self {
         KeyCache {
@@ -53,34 +56,38 @@ impl KeyCache {
         }
     }
 
-    /// The validated key encoded by `bytes`: from the cache, or decoded with
-    /// [`PublicKey::from_bytes`] (and cached if valid). Errors: those of `from_bytes`.
-    pub fn get(&mut self, bytes: &[u8]) -> Result<PublicKey, CryptoError> {
-        let Ok(compressed) = <[u8; PUBLIC_KEY_LEN]>::try_from(bytes) else {
-            return PublicKey::from_bytes(bytes);
+    /// The validated key encoded by `bytes` and `derive(bytes)`: from the cache, or decoded
+    /// with [`PublicKey::from_bytes`] and derived (and cached if the key is valid). `derive`
+    /// must be a pure function of the bytes. Errors: those of `from_bytes`.
+    pub fn get_with(
+        &mut self,
+        bytes: &[u8],
+        derive: impl FnOnce(&[u8]) -> T,
+    ) -> Result<(PublicKey, T), CryptoError> {
+        let compressed = match <[u8; PUBLIC_KEY_LEN]>::try_from(bytes) {
+            Ok(compressed) if self.capacity > 0 => compressed,
+            // Off, or not a compressed key's length: decoded (and refused) every time.
+            _ => return Ok((PublicKey::from_bytes(bytes)?, derive(bytes))),
         };
-        if self.capacity == 0 {
-            return PublicKey::from_bytes(bytes);
-        }
-        if let Some(pk) = self.current.get(&compressed) {
+        if let Some(kept) = self.current.get(&compressed) {
             self.hits = self.hits.saturating_add(1);
-            return Ok(*pk);
+            return Ok(*kept);
         }
-        let pk = match self.previous.remove(&compressed) {
-            Some(pk) => {
+        let kept = match self.previous.remove(&compressed) {
+            Some(kept) => {
                 self.hits = self.hits.saturating_add(1);
-                pk
+                kept
             }
             None => {
                 self.misses = self.misses.saturating_add(1);
-                PublicKey::from_bytes(bytes)?
+                (PublicKey::from_bytes(bytes)?, derive(bytes))
             }
         };
         if self.current.len() >= self.capacity {
             self.previous = std::mem::take(&mut self.current);
         }
-        self.current.insert(compressed, pk);
-        Ok(pk)
+        self.current.insert(compressed, kept);
+        Ok(kept)
     }
 
     /// Hit and miss counters and the number of keys held.
@@ -93,9 +100,21 @@ impl KeyCache {
     }
 }
 
-impl Default for KeyCache {
+impl KeyCache {
+    /// Keys kept by default per generation (≈ 150 bytes each and the derived value: at most
+    /// ≈ 6 MB in all with a 32-byte one).
+    pub const DEFAULT_CAPACITY: usize = 16_384;
+
+    /// The validated key encoded by `bytes` ([`KeyCache::get_with`] with nothing derived).
+    /// Errors: those of [`PublicKey::from_bytes`].
+    pub fn get(&mut self, bytes: &[u8]) -> Result<PublicKey, CryptoError> {
+        self.get_with(bytes, |_| ()).map(|(pk, ())| pk)
+    }
+}
+
+impl<T: Copy> Default for KeyCache<T> {
     fn default() -> Self {
-        KeyCache::new(KeyCache::DEFAULT_CAPACITY)
+        KeyCache::new(KeyCache::<()>::DEFAULT_CAPACITY)
     }
 }
 
@@ -163,6 +182,27 @@ mod tests {
             assert_eq!(c.get(&hot).unwrap().to_bytes(), hot);
             assert_eq!(c.stats().misses, misses, "hot key evicted at {i}");
         }
+    }
+
+    #[test]
+    fn a_derived_value_is_computed_once_per_key_and_kept_beside_it() {
+        let mut c: KeyCache<u8> = KeyCache::new(4);
+        let mut calls = 0;
+        let mut derive = |b: &[u8]| {
+            calls += 1;
+            b[1] ^ b[47]
+        };
+        let bytes = key(4);
+        let want = bytes[1] ^ bytes[47];
+        assert_eq!(c.get_with(&bytes, &mut derive).unwrap().1, want);
+        let (pk, got) = c.get_with(&bytes, &mut derive).unwrap();
+        assert_eq!((pk.to_bytes(), got), (bytes, want));
+        let mut bad = key(5);
+        bad[PUBLIC_KEY_LEN - 1] ^= 1;
+        assert!(c.get_with(&bad, &mut derive).is_err());
+        assert_eq!(calls, 1, "a hit or an invalid key derives nothing");
+        let mut off: KeyCache<u8> = KeyCache::new(0);
+        assert_eq!(off.get_with(&bytes, |b| b[1] ^ b[47]).unwrap().1, want);
     }
 
     #[test]

@@ -45,6 +45,25 @@ pub fn storage_key(contract: &[u8; 32], key: &[u8]) -> Vec<u8> {
     tagged(STORAGE_TAG, contract, key)
 }
 
+/// Slot keys up to this length get their [`storage_key`] built on the stack by
+/// [`with_storage_key`].
+const STACK_SLOT_KEY: usize = 64;
+
+/// `f` of [`storage_key`]`(contract, key)`, built on the stack when the slot key is short (at
+/// most 64 bytes), for lookups that need no owned key.
+pub fn with_storage_key<R>(contract: &[u8; 32], key: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    if key.len() > STACK_SLOT_KEY {
+        return f(&storage_key(contract, key));
+    }
+    let mut buf = [STORAGE_TAG; 1 + 32 + STACK_SLOT_KEY];
+    let (id, slot) = buf.split_at_mut(33);
+    if let (Some(id), Some(slot)) = (id.get_mut(1..), slot.get_mut(..key.len())) {
+        id.copy_from_slice(contract);
+        slot.copy_from_slice(key);
+    }
+    f(buf.get(..33 + key.len()).unwrap_or_default())
+}
+
 /// The prefix shared by every storage key of `contract` (and by no other key).
 pub fn storage_prefix(contract: &[u8; 32]) -> Vec<u8> {
     tagged(STORAGE_TAG, contract, &[])
@@ -89,6 +108,16 @@ mod tests {
         assert!(storage_key(&a, b"slot").starts_with(&storage_prefix(&a)));
         assert!(!storage_key(&b, b"slot").starts_with(&storage_prefix(&a)));
         assert!(!account_key(&a).starts_with(&storage_prefix(&a)));
+    }
+
+    #[test]
+    fn the_stack_storage_key_is_the_storage_key_at_every_length() {
+        let c: [u8; 32] = std::array::from_fn(|i| i as u8 + 1);
+        for n in [0usize, 1, 31, 63, 64, 65, 200] {
+            let slot: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let built = with_storage_key(&c, &slot, <[u8]>::to_vec);
+            assert_eq!(built, storage_key(&c, &slot), "slot key of {n} bytes");
+        }
     }
 
     #[test]

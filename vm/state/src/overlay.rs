@@ -74,6 +74,18 @@ impl<B: StateRead> Overlay<B> {
         }
     }
 
+    /// The length of the value of `key` as [`Overlay::get`] sees it (`None`: absent), without
+    /// copying a pending value.
+    ///
+    /// # Errors
+    /// Errors of the base read.
+    pub fn value_len(&self, key: &[u8]) -> Result<Option<usize>> {
+        match self.changes.get(key) {
+            Some(pending) => Ok(pending.as_ref().map(Vec::len)),
+            None => Ok(self.base.read(key)?.as_ref().map(Vec::len)),
+        }
+    }
+
     /// Sets `key` to `value` in the innermost context.
     pub fn set(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.write(key, Some(value));
@@ -127,6 +139,30 @@ impl<B: StateRead> Overlay<B> {
     ) {
         self.decoded.keep(&key, decoded);
         self.write_bytes(key, value);
+    }
+
+    /// [`Overlay::write_decoded`] of the bytes `encode` writes into an empty buffer. Where
+    /// nothing can be reverted (no child open) and `key` already holds a pending value, that
+    /// value's buffer is reused in place: no key or buffer is allocated. The same promise as
+    /// `write_decoded`: `decoded` is what those bytes decode to.
+    pub fn rewrite_decoded<T: std::any::Any + Send>(
+        &mut self,
+        key: &[u8],
+        encode: impl FnOnce(&mut Vec<u8>),
+        decoded: T,
+    ) {
+        if self.checkpoints.is_empty()
+            && let Some(Some(bytes)) = self.changes.get_mut(key)
+        {
+            bytes.clear();
+            encode(bytes);
+            self.decoded.keep(key, decoded);
+            return;
+        }
+        // The decoded value's size: room for a fixed-size record's encoding in one allocation.
+        let mut bytes = Vec::with_capacity(std::mem::size_of::<T>());
+        encode(&mut bytes);
+        self.write_decoded(key.to_vec(), Some(bytes), decoded);
     }
 
     fn write_bytes(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {

@@ -13,6 +13,8 @@ enum Op {
     Set(u8, u8),
     /// A write that carries its decoded value (`Overlay::write_decoded`).
     SetDecoded(u8, u8),
+    /// `Overlay::rewrite_decoded` of `len` copies of a byte (buffers of other lengths reused).
+    Rewrite(u8, u8, usize),
     Delete(u8),
     Read(u8),
     /// A read through the kept decodings (`Overlay::get_decoded`).
@@ -26,6 +28,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0u8..6, any::<u8>()).prop_map(|(k, v)| Op::Set(k, v)),
         2 => (0u8..6, any::<u8>()).prop_map(|(k, v)| Op::SetDecoded(k, v)),
+        3 => (0u8..6, any::<u8>(), 1usize..4).prop_map(|(k, v, n)| Op::Rewrite(k, v, n)),
         1 => (0u8..6).prop_map(Op::Delete),
         2 => (0u8..6).prop_map(Op::Read),
         3 => (0u8..6).prop_map(Op::ReadDecoded),
@@ -76,6 +79,10 @@ proptest! {
                 Op::SetDecoded(k, v) => {
                     overlay.write_decoded(vec![k], Some(vec![v]), Some(v));
                     model.stack.last_mut().unwrap().insert(vec![k], Some(vec![v]));
+                }
+                Op::Rewrite(k, v, n) => {
+                    overlay.rewrite_decoded(&[k], |out| out.extend(std::iter::repeat_n(v, n)), Some(v));
+                    model.stack.last_mut().unwrap().insert(vec![k], Some(vec![v; n]));
                 }
                 Op::Delete(k) => {
                     overlay.delete(vec![k]);

@@ -35,7 +35,7 @@ impl<B: ChainBase + Sync> Scheduler<'_, B> {
         old: Option<&TxResult>,
     ) -> Result<(), ChainError> {
         self.counters.committer_run();
-        let (Some(stx), Some(sig_ok)) = (self.txs.get(j), self.verdicts.get(j)) else {
+        let (Some(stx), Some(checked)) = (self.txs.get(j), self.verdicts.get(j)) else {
             return Err(ChainError::Record(format!("no transaction {j}")));
         };
         let old_keys = || {
@@ -52,7 +52,7 @@ impl<B: ChainBase + Sync> Scheduler<'_, B> {
         }
         let outcome = self
             .exec
-            .execute_tx(shared, &self.direct_cx, stx, *sig_ok, full);
+            .execute_tx(shared, &self.direct_cx, stx, *checked, full);
         let written = match (&outcome, self.speculate) {
             (Ok(_), true) => self.close_run(),
             _ => Ok(Published::new()),

@@ -20,7 +20,7 @@ use super::memory::Entry;
 use super::state::MvState;
 use super::stats::{Counters, Reason};
 use super::view::{Deferred, MvView, Reads};
-use crate::executor::{ChainError, Executor, TipMode, TxCx, TxOutcome, block_full};
+use crate::executor::{ChainError, Checked, Executor, TipMode, TxCx, TxOutcome, block_full};
 use crate::governance::GovEvent;
 use crate::receipt::Receipt;
 use crate::receipts_root::leaf_hash;
@@ -82,7 +82,7 @@ pub(crate) struct Committed {
 pub(crate) struct Scheduler<'a, B> {
     pub exec: &'a Executor<'a>,
     pub txs: &'a [SignedTx],
-    pub verdicts: &'a [bool],
+    pub verdicts: &'a [Checked],
     pub cx: TxCx<'a>,
     pub state: Arc<MvState<B>>,
     /// Σ gas limits of the transactions before each index: an upper bound of its block usage.
@@ -123,7 +123,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
     pub fn new(
         exec: &'a Executor<'a>,
         txs: &'a [SignedTx],
-        verdicts: &'a [bool],
+        verdicts: &'a [Checked],
         cx: TxCx<'a>,
         state: Arc<MvState<B>>,
         speculate: bool,
@@ -290,12 +290,12 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         self.counters.incarnation();
         // Committed transactions' entries never change again: read before the run starts.
         let on_prefix = self.state.committed() >= i;
-        let (Some(stx), Some(sig_ok)) = (self.txs.get(i), self.verdicts.get(i)) else {
+        let (Some(stx), Some(checked)) = (self.txs.get(i), self.verdicts.get(i)) else {
             return failed(full, ChainError::Record(format!("no transaction {i}")));
         };
         let view = MvView::new(Arc::clone(&self.state), i);
         let shared = Arc::new(Mutex::new(Overlay::new(view)));
-        let outcome = self.exec.execute_tx(&shared, &self.cx, stx, *sig_ok, full);
+        let outcome = self.exec.execute_tx(&shared, &self.cx, stx, *checked, full);
         let Ok(overlay) = Arc::try_unwrap(shared) else {
             return failed(full, still_shared());
         };
