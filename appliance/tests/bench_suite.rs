@@ -58,3 +58,48 @@ fn bench_suite_rejects_an_unknown_workload() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload"));
 }
+
+/// `keel bench exec` on a tiny block: one row per workload, conflict rate and thread count,
+/// each with its rollback counts. On one thread the committer runs every transaction itself.
+#[test]
+fn bench_exec_reports_each_row_with_its_rollback_counts() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args([
+            "bench",
+            "exec",
+            "--txs",
+            "24",
+            "--rounds",
+            "1",
+            "--threads",
+            "1,2",
+            "--conflict",
+            "0,100",
+            "--workloads",
+            "native,token",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 8, "{v}");
+    for r in rows {
+        let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+        assert!(f("speedup") > 0.0, "{r}");
+        assert!(f("incarnations_per_tx") >= 1.0, "{r}");
+        assert!(
+            f("committer_runs_per_tx") <= f("incarnations_per_tx"),
+            "{r}"
+        );
+        if r["threads"] == 1 {
+            assert_eq!(f("committer_runs_per_tx"), 1.0, "{r}");
+            assert_eq!(f("aborts_per_tx"), 0.0, "{r}");
+        }
+    }
+}

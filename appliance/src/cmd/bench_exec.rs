@@ -65,6 +65,8 @@ struct Row {
     speedup: f64,
     aborts_per_tx: f64,
     incarnations_per_tx: f64,
+    /// Of those, the share the committer ran itself on the committed state.
+    committer_runs_per_tx: f64,
     estimate_waits: u64,
 }
 
@@ -388,6 +390,7 @@ fn measure(
                 speedup: seq.as_secs_f64() / p.as_secs_f64().max(1e-9),
                 aborts_per_tx: per(stats.aborts()),
                 incarnations_per_tx: per(stats.incarnations),
+                committer_runs_per_tx: per(stats.committer_runs),
                 estimate_waits: stats.estimate_waits,
             }
         })

@@ -66,9 +66,10 @@ pub fn print_status(status: &Value, as_json: bool, verbose: bool) {
             println!("last block: none executed by this process");
         } else {
             println!(
-                "last block: {} incarnations, aborts {} read conflict / {} block room / {} \
-                 deferred, {} estimate waits",
+                "last block: {} incarnations ({} run by the committer), aborts {} read conflict \
+                 / {} block room / {} deferred, {} estimate waits",
                 last["incarnations"],
+                last["committer_runs"],
                 last["aborts_read"],
                 last["aborts_block_room"],
                 last["aborts_deferred"],
