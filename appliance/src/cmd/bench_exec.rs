@@ -21,7 +21,7 @@ use keel_chain::{
     Address, Amount, BlockHeader, BlockResult, CallData, ExecMode, ExecStats, Executor, SignedTx,
     Transaction, TxKind, TxStatus, address_of, contract_address, genesis_writes,
 };
-use keel_crypto::{KeyCache, SecretKey, SignatureVerifier, Verdict, VerifyItem};
+use keel_crypto::{EncodedItem, KeyCache, SecretKey, SignatureVerifier, Verdict, VerifyItem};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -37,6 +37,12 @@ struct PreVerified;
 
 impl SignatureVerifier for PreVerified {
     fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict> {
+        vec![Verdict::Valid; items.len()]
+    }
+
+    /// Without decoding the signatures first (the default's work, ~40 µs a transaction on
+    /// the executing thread, which would make a run mostly signature decoding).
+    fn verify_encoded(&self, items: &[EncodedItem]) -> Vec<Verdict> {
         vec![Verdict::Valid; items.len()]
     }
 }
