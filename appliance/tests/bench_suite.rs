@@ -4,25 +4,10 @@
 
 use std::process::Command;
 
-#[test]
-fn bench_suite_reports_both_tiers_as_json_and_html() {
-    let dir = tempfile::tempdir().unwrap();
-    let html = dir.path().join("suite.html");
+/// Runs `keel` with `args`, which must succeed, and parses its standard output as JSON.
+fn keel_json(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args([
-            "bench",
-            "suite",
-            "--workloads",
-            "storage_rw,lending",
-            "--txs",
-            "5",
-            "--warmup",
-            "1",
-            "--no-host-rows",
-            "--json",
-            "--html",
-        ])
-        .arg(&html)
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -30,7 +15,28 @@ fn bench_suite_reports_both_tiers_as_json_and_html() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn bench_suite_reports_both_tiers_as_json_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("suite.html");
+    let html_arg = html.to_str().unwrap();
+    let v = keel_json(&[
+        "bench",
+        "suite",
+        "--workloads",
+        "storage_rw,lending",
+        "--txs",
+        "5",
+        "--warmup",
+        "1",
+        "--no-host-rows",
+        "--json",
+        "--html",
+        html_arg,
+    ]);
     assert_eq!(v["bench"], "suite");
     let rows = v["rows"].as_array().unwrap();
     let tiers: Vec<_> = rows.iter().map(|r| r["tier"].as_str().unwrap()).collect();
@@ -63,30 +69,21 @@ fn bench_suite_rejects_an_unknown_workload() {
 /// each with its rollback counts. On one thread the committer runs every transaction itself.
 #[test]
 fn bench_exec_reports_each_row_with_its_rollback_counts() {
-    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args([
-            "bench",
-            "exec",
-            "--txs",
-            "24",
-            "--rounds",
-            "1",
-            "--threads",
-            "1,2",
-            "--conflict",
-            "0,100",
-            "--workloads",
-            "native,token",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = keel_json(&[
+        "bench",
+        "exec",
+        "--txs",
+        "24",
+        "--rounds",
+        "1",
+        "--threads",
+        "1,2",
+        "--conflict",
+        "0,100",
+        "--workloads",
+        "native,token",
+        "--json",
+    ]);
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 8, "{v}");
     for r in rows {
