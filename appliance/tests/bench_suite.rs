@@ -75,7 +75,7 @@ fn bench_exec_reports_each_row_with_its_rollback_counts() {
         "--txs",
         "24",
         "--rounds",
-        "1",
+        "3",
         "--threads",
         "1,2",
         "--conflict",
@@ -89,6 +89,8 @@ fn bench_exec_reports_each_row_with_its_rollback_counts() {
     for r in rows {
         let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
         assert!(f("speedup") > 0.0, "{r}");
+        let range = |i: usize| r["speedup_range"][i].as_f64().unwrap();
+        assert!(range(0) <= f("speedup") && f("speedup") <= range(1), "{r}");
         assert!(f("incarnations_per_tx") >= 1.0, "{r}");
         assert!(
             f("committer_runs_per_tx") <= f("incarnations_per_tx"),

@@ -69,6 +69,9 @@ struct Row {
     tx_per_s: f64,
     /// Sequential time ÷ parallel time (> 1: the parallel executor is faster).
     speedup: f64,
+    /// The slowest and the fastest parallel round's speedup (against the sequential median):
+    /// on a shared machine the spread says how far the median can be trusted.
+    speedup_range: [f64; 2],
     aborts_per_tx: f64,
     incarnations_per_tx: f64,
     /// Of those, the share the committer ran itself on the committed state.
@@ -382,6 +385,9 @@ fn measure(
         .iter()
         .zip(par)
         .map(|(&threads, (times, stats))| {
+            let speedup = |t: Duration| seq.as_secs_f64() / t.as_secs_f64().max(1e-9);
+            let slowest = times.iter().max().copied().unwrap_or_default();
+            let fastest = times.iter().min().copied().unwrap_or_default();
             let p = median(times);
             let per = |x: u64| x as f64 / n.max(1) as f64;
             Row {
@@ -393,7 +399,8 @@ fn measure(
                 parallel_ms: ms(p),
                 sequential_tx_per_s: n as f64 / seq.as_secs_f64().max(1e-9),
                 tx_per_s: n as f64 / p.as_secs_f64().max(1e-9),
-                speedup: seq.as_secs_f64() / p.as_secs_f64().max(1e-9),
+                speedup: speedup(p),
+                speedup_range: [speedup(slowest), speedup(fastest)],
                 aborts_per_tx: per(stats.aborts()),
                 incarnations_per_tx: per(stats.incarnations),
                 committer_runs_per_tx: per(stats.committer_runs),
@@ -450,25 +457,34 @@ pub fn run(a: BenchExecArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         println!(
-            "{:<7} {:>8} {:>7} {:>10} {:>10} {:>9} {:>8} {:>7}",
-            "work", "conflict", "threads", "seq tx/s", "par tx/s", "speedup", "aborts", "waits"
+            "{:<7} {:>8} {:>7} {:>10} {:>10} {:>9} {:>13} {:>8} {:>7}",
+            "work",
+            "conflict",
+            "threads",
+            "seq tx/s",
+            "par tx/s",
+            "speedup",
+            "rounds",
+            "aborts",
+            "waits"
         );
         for r in &rows {
             println!(
-                "{:<7} {:>7}% {:>7} {:>10.0} {:>10.0} {:>8.2}× {:>8.3} {:>7}",
+                "{:<7} {:>7}% {:>7} {:>10.0} {:>10.0} {:>8.2}× {:>13} {:>8.3} {:>7}",
                 format!("{:?}", r.workload).to_lowercase(),
                 r.conflict_pct,
                 r.threads,
                 r.sequential_tx_per_s,
                 r.tx_per_s,
                 r.speedup,
+                format!("{:.2}–{:.2}×", r.speedup_range[0], r.speedup_range[1]),
                 r.aborts_per_tx,
                 r.estimate_waits
             );
         }
         println!(
-            "speedup = sequential time ÷ parallel time; aborts per transaction; load average \
-             {load_before} before, {load_after} after"
+            "speedup = sequential time ÷ parallel time (median round; rounds: slowest–fastest); \
+             aborts per transaction; load average {load_before} before, {load_after} after"
         );
     }
     Ok(ExitCode::SUCCESS)
