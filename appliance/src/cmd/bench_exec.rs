@@ -74,7 +74,8 @@ struct Row {
     speedup_range: [f64; 2],
     aborts_per_tx: f64,
     incarnations_per_tx: f64,
-    /// Of those, the share the committer ran itself on the committed state.
+    /// Runs the committer made itself on the committed state, per transaction (of the last
+    /// round; included in `incarnations_per_tx`).
     committer_runs_per_tx: f64,
     estimate_waits: u64,
 }
