@@ -18,8 +18,9 @@ use crate::nested::lock;
 use crate::state_access::ChainBase;
 use keel_vm::Dimension;
 
-/// A run's writes for the multi-version memory: key and value (`None` = deleted).
-type Published = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+/// A run's writes for the multi-version memory: the keys, and their entries in the same
+/// order (moved into the memory, not copied).
+type Published = (Vec<Vec<u8>>, Vec<Entry>);
 
 impl<B: ChainBase + Sync> Scheduler<'_, B> {
     /// Runs transaction `j` (the next to commit) on the committed state and commits it. `old`
@@ -53,13 +54,13 @@ impl<B: ChainBase + Sync> Scheduler<'_, B> {
         let outcome = self
             .exec
             .execute_tx(shared, &self.direct_cx, stx, *checked, full);
-        let written = match (&outcome, self.speculate) {
+        let mut written = match (&outcome, self.speculate) {
             (Ok(_), true) => self.close_run(),
-            _ => Ok(Published::new()),
+            _ => Ok(Published::default()),
         };
         if self.speculate {
-            let new = written.iter().flatten();
-            let new = new.map(|(k, v)| (k.as_slice(), Entry::Write(v.clone())));
+            let (keys, new) = written.as_mut().map(std::mem::take).unwrap_or_default();
+            let new = keys.iter().map(Vec::as_slice).zip(new);
             self.state.mem.publish(j, old_keys(), new);
         }
         if old.is_some() {
@@ -77,11 +78,12 @@ impl<B: ChainBase + Sync> Scheduler<'_, B> {
         let mut keys: Vec<&[u8]> = state.written_in_child().collect();
         keys.sort_unstable();
         keys.dedup();
-        let mut written = Published::with_capacity(keys.len());
-        for key in keys {
-            written.push((key.to_vec(), state.get(key)?));
+        let mut values = Vec::with_capacity(keys.len());
+        for key in &keys {
+            values.push(Entry::Write(state.get(key)?));
         }
+        let keys = keys.into_iter().map(<[u8]>::to_vec).collect();
         state.commit_child()?;
-        Ok(written)
+        Ok((keys, values))
     }
 }

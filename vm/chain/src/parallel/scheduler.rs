@@ -26,8 +26,8 @@ use crate::receipt::Receipt;
 use crate::receipts_root::leaf_hash;
 use crate::state_access::{Access, ChainBase};
 use crate::tx::{PerDimension, SignedTx};
-use keel_state::Overlay;
 use keel_state::keys::account_key;
+use keel_state::{Overlay, PendingWrite};
 use keel_vm::{Dimension, GasVector, VmError};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -40,7 +40,7 @@ pub(super) struct TxResult {
     outcome: Result<TxOutcome, ChainError>,
     reads: Reads,
     /// Writes to apply at commit (identical re-writes of a read value dropped).
-    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    writes: Vec<PendingWrite>,
     /// The block-room decision the incarnation ran under.
     full: Option<Dimension>,
     deferred: Option<Deferred>,
