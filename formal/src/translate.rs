@@ -5,7 +5,9 @@
 //! sequence on the function's gas local becomes `Charge k`, and the copies between that local
 //! and the gas global (on entry, after calls, before anything observes the global) vanish, since
 //! the model has one gas counter and the pass keeps the two equal wherever the global can be
-//! observed (`keel_vm::metering`'s `gas_local.rs`); a call of `keel_meter.stack_overflow` becomes
+//! observed (`keel_vm::metering`'s `gas_local.rs`); a host call that threads the gas local
+//! through its signature (`gas_threading.rs`) becomes the model's host call; a call of
+//! `keel_meter.stack_overflow` becomes
 //! `TrapWith StackOverflow`, and `i32.const code; call keel_meter.killed` becomes
 //! `TrapWith (Killed code)`. Everything else maps one operator to one constructor, blocks to
 //! nested bodies (structured control flow kept). The stack-height global stays an ordinary
@@ -321,6 +323,11 @@ impl Body<'_, '_> {
                 *at = at.saturating_add(GAS_COPY_LEN);
                 continue;
             }
+            if let Some(call) = self.threaded_call_at(*at) {
+                out.push(call);
+                *at = at.saturating_add(THREADED_CALL_LEN);
+                continue;
+            }
             if let Some(len) = self.record_at(*at) {
                 *at = at.saturating_add(len);
                 continue;
@@ -449,6 +456,30 @@ impl Body<'_, '_> {
                 *global_index == g && *local_index == s
             }
             _ => false,
+        }
+    }
+
+    /// A host call with the gas threaded through its signature (`keel_vm::metering`'s
+    /// `gas_threading.rs`) at `at`: `local.get $g; call host; local.set $g`. The host takes the
+    /// gas local, which holds the model's one counter, and hands back the counter it charged,
+    /// so the model's host call is the whole sequence.
+    fn threaded_call_at(&self, at: usize) -> Option<Instr> {
+        use Operator as O;
+        let s = self.scratch;
+        match self.ops.get(at..at.checked_add(THREADED_CALL_LEN)?)? {
+            [
+                O::LocalGet { local_index: s1 },
+                O::Call { function_index },
+                O::LocalSet { local_index: s2 },
+            ] if *s1 == s && *s2 == s => {
+                let &(host, params, results) = self.ctx.hosts.get(*function_index as usize)?;
+                Some(Instr::HostCall {
+                    host,
+                    params,
+                    results,
+                })
+            }
+            _ => None,
         }
     }
 
@@ -625,6 +656,8 @@ use keel_vm::metering::write_set::{FLUSH_LEN, MARK_LEN};
 
 /// Length of a copy between the gas local and the gas global.
 const GAS_COPY_LEN: usize = 2;
+/// Length of a threaded host call (`local.get $g; call host; local.set $g`).
+const THREADED_CALL_LEN: usize = 3;
 
 fn memory_op(op: &Operator<'_>) -> Option<Instr> {
     use Operator as O;

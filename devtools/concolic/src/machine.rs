@@ -181,6 +181,17 @@ impl<'a> Machine<'a> {
                     self.stack.extend(r);
                     Ok(())
                 }
+                Import::HostGas(f) => {
+                    // The gas argument is what the global would hold; the host model mirrors
+                    // the global, which then holds the gas left (also on a fault).
+                    let mut args = args;
+                    let gas = args.pop().map_or(0, |g| g.bits);
+                    self.set_gas(u64::try_from(gas as i64).unwrap_or(0));
+                    let r = crate::host_model::call(self, *f, args)?;
+                    self.stack.extend(r);
+                    self.stack.push(Val::concrete(self.gas_left()));
+                    Ok(())
+                }
                 Import::OutOfGas => Err(self.helper_trap(&args, Trap::OutOfGas)),
                 Import::StackOverflow => Err(self.helper_trap(&args, Trap::StackOverflow)),
                 Import::Killed => {

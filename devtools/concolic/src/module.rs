@@ -5,7 +5,8 @@
 use crate::ops::{Op, decode_body};
 use keel_vm::HostFn;
 use keel_vm::abi::{
-    GAS_GLOBAL_EXPORT, HOST_MODULE, METER_MODULE, SITE_GLOBAL_EXPORT, STACK_GLOBAL_EXPORT,
+    GAS_GLOBAL_EXPORT, HOST_GAS_MODULE, HOST_MODULE, METER_MODULE, SITE_GLOBAL_EXPORT,
+    STACK_GLOBAL_EXPORT,
 };
 use std::collections::BTreeMap;
 use wasmparser::{
@@ -40,6 +41,9 @@ pub struct FuncType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Import {
     Host(HostFn),
+    /// A host function with the gas threaded through its signature: one more `i64` parameter
+    /// (the remaining gas) and result (the gas left).
+    HostGas(HostFn),
     OutOfGas,
     StackOverflow,
     Killed,
@@ -216,6 +220,9 @@ fn import_kind(module: &str, name: &str) -> Result<Import, DecodeError> {
     match (module, name) {
         (HOST_MODULE, _) => HostFn::by_name(name)
             .map(Import::Host)
+            .ok_or_else(|| DecodeError::Unsupported(format!("unknown host function {name}"))),
+        (HOST_GAS_MODULE, _) => HostFn::by_name(name)
+            .map(Import::HostGas)
             .ok_or_else(|| DecodeError::Unsupported(format!("unknown host function {name}"))),
         (METER_MODULE, "out_of_gas") => Ok(Import::OutOfGas),
         (METER_MODULE, "stack_overflow") => Ok(Import::StackOverflow),

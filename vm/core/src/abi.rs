@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 
 /// The import module contracts use.
 pub const HOST_MODULE: &str = "keel";
+/// The import module under which a metered module imports the host functions it only calls
+/// directly: each takes the caller's remaining compute gas as one more `i64` parameter and
+/// returns what is left as one more `i64` result, so neither side touches the gas global on the
+/// way (see the metering pass's `gas_threading.rs`). Added by the instrumentation only;
+/// contracts may not import from it.
+pub const HOST_GAS_MODULE: &str = "keel$gas";
 /// The import module of the metering helpers the instrumentation adds. Contracts may not
 /// import from it.
 pub const METER_MODULE: &str = "keel_meter";

@@ -5,7 +5,8 @@
 //! missing here.
 
 use super::Ending;
-use crate::abi::{HOST_MODULE, METER_MODULE};
+use super::host_table::WithGas;
+use crate::abi::{HOST_GAS_MODULE, HOST_MODULE, METER_MODULE};
 use crate::error::{Trap, WasmTrap};
 use crate::host::{HostFault, HostState};
 use wasmtime::{Caller, Global, Linker, Memory, StoreLimits, Val};
@@ -133,16 +134,55 @@ fn with_host<R>(
         let left = i64::try_from(host_mut(caller.data_mut())?.gas).unwrap_or(i64::MAX);
         g.set(&mut *caller, Val::I64(left))?;
     }
-    if result.is_err()
-        && let Some(site) = caller.data().site
-        && let Some(offset) = site.get(&mut *caller).i32()
-    {
-        host_mut(caller.data_mut())?.calls.fault_offset = Some(offset as u32);
+    if result.is_err() {
+        record_fault_site(caller)?;
     }
     result.map_err(host_error)
 }
 
-/// Links one host function: `host_fn!(linker, HostFn, |host, memory, args…| -> ret { body })`.
+/// Runs `f` on the host state and memory of a gas-threaded import (`metering/gas_threading.rs`):
+/// `gas` is the caller's remaining gas, the gas left is returned beside the result. Only a
+/// fault writes the gas global, which the engine reads when the call ends.
+fn with_host_gas<R: WithGas>(
+    caller: &mut Caller<'_, Data>,
+    gas: i64,
+    f: impl FnOnce(&mut HostState, &mut [u8]) -> Result<R, HostFault>,
+) -> wasmtime::Result<R::Out> {
+    let memory = caller.data().memory;
+    host_mut(caller.data_mut())?.gas = u64::try_from(gas).unwrap_or(0);
+    let result = match memory {
+        Some(m) => {
+            let (mem, data) = m.data_and_store_mut(&mut *caller);
+            f(host_mut(data)?, mem)
+        }
+        None => f(host_mut(caller.data_mut())?, &mut []),
+    };
+    let left = i64::try_from(host_mut(caller.data_mut())?.gas).unwrap_or(i64::MAX);
+    match result {
+        Ok(r) => Ok(r.with_gas(left)),
+        Err(fault) => {
+            if let Some(g) = caller.data().gas {
+                g.set(&mut *caller, Val::I64(left))?;
+            }
+            record_fault_site(caller)?;
+            Err(host_error(fault))
+        }
+    }
+}
+
+/// A host function faulted: records the call site the code stored in `keel$site`.
+fn record_fault_site(caller: &mut Caller<'_, Data>) -> wasmtime::Result<()> {
+    if let Some(site) = caller.data().site
+        && let Some(offset) = site.get(&mut *caller).i32()
+    {
+        host_mut(caller.data_mut())?.calls.fault_offset = Some(offset as u32);
+    }
+    Ok(())
+}
+
+/// Links one host function: `host_fn!(linker, HostFn, |host, memory, args…| -> ret { body })`,
+/// under [`HOST_MODULE`] with its ABI signature and under [`HOST_GAS_MODULE`] with the gas
+/// threaded through it.
 macro_rules! host_fn {
     ($linker:ident, $f:expr, |$h:ident, $m:ident $(, $a:ident)*| -> $ret:ty $body:block) => {
         $linker.func_wrap(
@@ -150,6 +190,14 @@ macro_rules! host_fn {
             $f.name(),
             move |mut caller: Caller<'_, Data>, $($a: i32),*| -> wasmtime::Result<$ret> {
                 with_host(&mut caller, |$h: &mut HostState, $m: &mut [u8]| $body)
+            },
+        )?;
+        $linker.func_wrap(
+            HOST_GAS_MODULE,
+            $f.name(),
+            move |mut caller: Caller<'_, Data>, $($a: i32,)* gas: i64|
+                -> wasmtime::Result<<$ret as WithGas>::Out> {
+                with_host_gas(&mut caller, gas, |$h: &mut HostState, $m: &mut [u8]| $body)
             },
         )?;
     };

@@ -6,7 +6,9 @@
 //! scratch local instead:
 //!
 //! * **loaded** from the global on entry and again after every call (defined, indirect or host),
-//!   since the callee or the host changed the global;
+//!   since the callee or the host changed the global; a host import that threads the gas
+//!   through its signature (`gas_threading.rs`) takes the local as its last argument and
+//!   returns the new value instead, without touching the global;
 //! * **decremented** by each metering block's charge, with the out-of-gas test on the local;
 //! * **written back** to the global before anything that can observe it: a call (the callee
 //!   reads it; the stack-height check before it may trap), an operator that can trap (memory
@@ -83,6 +85,18 @@ impl GasLocal {
         if self.eager {
             self.sync(f);
         }
+    }
+
+    /// Before a call to a host import that threads the gas (`gas_threading.rs`): the gas
+    /// goes as the last argument; the global is not written back, the host does not read it.
+    pub(super) fn pass(&self, f: &mut Function) {
+        f.instruction(&Instruction::LocalGet(self.local));
+    }
+
+    /// After a threaded host call: the last result is the gas left, now ahead of the global.
+    pub(super) fn take(&mut self, f: &mut Function) {
+        f.instruction(&Instruction::LocalSet(self.local));
+        self.dirty = true;
     }
 
     /// `global = local`, if they may differ.

@@ -13,7 +13,9 @@
 //!   the input Wasm and the schedule, never on an engine's IR (wasmi issue #1088). Inside a
 //!   function the remaining gas lives in one added i64 local, loaded from the global on entry
 //!   and after calls and written back before anything can observe the global (calls, operators
-//!   that can trap, leaving the function): see `gas_local.rs`.
+//!   that can trap, leaving the function): see `gas_local.rs`. A host import the module only
+//!   calls directly is imported from `keel$gas` with the gas threaded through its signature
+//!   instead (one more i64 parameter and result): see `gas_threading.rs`.
 //! * **Stack height** lives in an exported `i32` global (`keel$stack`): every direct call to a
 //!   defined function adds the callee's static frame size (parameters + locals + maximum operand
 //!   stack height + overhead, from admission) before the call, traps through
@@ -57,6 +59,7 @@ mod body_frame;
 mod data_chunks;
 pub(crate) use data_chunks::data_chunks;
 mod gas_local;
+mod gas_threading;
 pub mod write_set;
 
 /// Operators of WAT snippets, for the pass's unit tests.
@@ -79,6 +82,7 @@ mod test_ops {
 }
 use body_frame::BodyTypes;
 use gas_local::GasLocal;
+use gas_threading::ThreadedImports;
 use write_set::WriteSet;
 
 /// Export name of the module's memory, added so the host can reach it whatever the module
@@ -168,6 +172,8 @@ struct Ctx<'m> {
     debug: Option<DebugFuncs>,
     /// Block types of multi-result bodies (`body_frame.rs`).
     body_types: BodyTypes,
+    /// Host imports that take and return the gas (`gas_threading.rs`).
+    threaded: ThreadedImports,
 }
 
 /// Function indices of `keel_debug.block` and `keel_debug.local`.
@@ -259,8 +265,11 @@ fn rewrite(
     let total_globals = index(module.imported_globals, module.defined_globals)?;
     let helper_type = module.types.len() as u32;
     let helper_count = helper_types(debug).len() as u32;
+    let body_types = BodyTypes::new(module, index(helper_type, helper_count)?)?;
+    let threaded_types = index(index(helper_type, helper_count)?, body_types.len())?;
     let ctx = Ctx {
-        body_types: BodyTypes::new(module, index(helper_type, helper_count)?)?,
+        threaded: ThreadedImports::new(module, threaded_types, flavor == Flavor::Metered)?,
+        body_types,
         module,
         schedule,
         max_stack: profile.max_stack_slots,
@@ -305,6 +314,7 @@ fn rewrite(
                 add_helper_types(&mut s, debug);
                 if ctx.meter {
                     ctx.body_types.add_to(&mut s);
+                    ctx.threaded.add_types(&mut s);
                 }
                 out.section(&s);
                 done.types = true;
@@ -312,7 +322,7 @@ fn rewrite(
             Payload::ImportSection(r) => {
                 done.ensure_types(&mut out, debug);
                 let mut s = ImportSection::new();
-                re.parse_import_section(&mut s, r)?;
+                ctx.threaded.add_imports(&mut re, &mut s, r)?;
                 add_helper_imports(&mut s, helper_type, debug);
                 out.section(&s);
                 done.imports = true;
@@ -755,13 +765,17 @@ fn instrument_body(
         if record && gas.leaves(op, i == last) {
             written.flush(&mut f);
         }
-        gas.before(&mut f, op, i == last);
+        // A threaded host call passes the gas instead (`emit_operator`).
+        let threaded = threads_gas(ctx, op);
+        if !threaded {
+            gas.before(&mut f, op, i == last);
+        }
         if record {
             // Right before the store it marks for (the formal translator expects it there).
             written.before(&mut f, op);
         }
         emit_operator(&mut f, re, ctx, &mut gas, op, offset)?;
-        if let Operator::Call { .. } | Operator::CallIndirect { .. } = op {
+        if let (Operator::Call { .. } | Operator::CallIndirect { .. }, false) = (op, threaded) {
             // The callee or the host changed the gas global.
             gas.load(&mut f);
             let host =
@@ -787,15 +801,7 @@ fn emit_operator(
     offset: i32,
 ) -> Result<(), MeteringError> {
     let imported = ctx.module.imports.len() as u32;
-    let killed = match op {
-        Operator::Call { function_index } if *function_index < imported => ctx
-            .module
-            .imports
-            .get(*function_index as usize)
-            .and_then(|(h, _)| ctx.kills.kills_host(*h)),
-        _ => ctx.kills.kills_op(op),
-    };
-    if let Some(k) = killed {
+    if let Some(k) = killed(ctx, op) {
         // The `killed` trap reads the gas global. The operands stay on the stack; after
         // `unreachable` the rest of the block is stack-polymorphic, so the function still
         // validates.
@@ -811,7 +817,13 @@ fn emit_operator(
             // Host call: record its site so a host-raised fault can be located exactly.
             f.instruction(&Instruction::I32Const(offset))
                 .instruction(&Instruction::GlobalSet(ctx.site_global));
-            f.instruction(&re.instruction(op.clone())?);
+            if ctx.threaded.is_threaded(*function_index) {
+                gas.pass(f);
+                f.instruction(&re.instruction(op.clone())?);
+                gas.take(f);
+            } else {
+                f.instruction(&re.instruction(op.clone())?);
+            }
         }
         Operator::Call { function_index } => {
             match ctx.module.defined(*function_index).map(|i| i.frame_slots()) {
@@ -840,6 +852,28 @@ fn emit_operator(
         }
     }
     Ok(())
+}
+
+/// What `kills` switches off at `op`: the operator's class or the host function it calls.
+fn killed(ctx: &Ctx<'_>, op: &Operator<'_>) -> Option<crate::kills::Killed> {
+    match op {
+        Operator::Call { function_index }
+            if (*function_index as usize) < ctx.module.imports.len() =>
+        {
+            ctx.module
+                .imports
+                .get(*function_index as usize)
+                .and_then(|(h, _)| ctx.kills.kills_host(*h))
+        }
+        _ => ctx.kills.kills_op(op),
+    }
+}
+
+/// Whether `op` is a call to a host import that threads the gas (`gas_threading.rs`) and is
+/// not switched off.
+fn threads_gas(ctx: &Ctx<'_>, op: &Operator<'_>) -> bool {
+    matches!(op, Operator::Call { function_index } if ctx.threaded.is_threaded(*function_index))
+        && killed(ctx, op).is_none()
 }
 
 /// The debugger's hook calls (see `debug.rs`): each local as an i64, then the block's site,
