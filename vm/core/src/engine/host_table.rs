@@ -130,31 +130,3 @@ macro_rules! link_abi {
 }
 
 pub(super) use link_abi;
-
-/// A host function's result with the gas left appended: the return shape of its gas-threaded
-/// import (`metering/gas_threading.rs`).
-pub(super) trait WithGas {
-    type Out;
-    fn with_gas(self, gas: i64) -> Self::Out;
-}
-
-impl WithGas for () {
-    type Out = i64;
-    fn with_gas(self, gas: i64) -> i64 {
-        gas
-    }
-}
-
-impl WithGas for i32 {
-    type Out = (i32, i64);
-    fn with_gas(self, gas: i64) -> (i32, i64) {
-        (self, gas)
-    }
-}
-
-impl WithGas for i64 {
-    type Out = (i64, i64);
-    fn with_gas(self, gas: i64) -> (i64, i64) {
-        (self, gas)
-    }
-}

@@ -9,6 +9,7 @@ pub mod artifact_cache;
 pub mod choice;
 pub mod compile_budget;
 mod entry_funcs;
+mod host_call;
 pub mod host_dispatch;
 mod host_table;
 mod instance_pool;

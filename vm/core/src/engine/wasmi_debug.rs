@@ -3,7 +3,8 @@
 //! debug-instrumented modules. A node's linker (`wasmi_tier.rs`) has none of this.
 
 use super::HostErr;
-use super::wasmi_tier::{Data, link_meter, with_host};
+use super::host_call::with_host;
+use super::wasmi_tier::{Data, link_meter};
 use crate::abi::{HOST_MODULE, HostFn, STACK_GLOBAL_EXPORT};
 use crate::debug::{BlockEvent, DEBUG_MODULE, DebugHook, Flow, HostCallEvent, HostReturn};
 use crate::gas::GasVector;

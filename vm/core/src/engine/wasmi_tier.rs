@@ -1,7 +1,8 @@
 //! The interpreter tier: wasmi.
 
 use super::entry_funcs::EntryFuncs;
-use super::host_table::WithGas;
+pub(super) use super::host_call::with_host;
+use super::host_call::{HostCaller, WithGas, with_host_gas};
 use super::instance_pool::{InstancePool, Reusable, host_written};
 use super::{CompiledModule, Completion, Ending, Engine, Invocation};
 use crate::abi::{
@@ -380,75 +381,48 @@ fn set_fault_offset(caller: &mut Caller<'_, Data>, offset: i32) -> Result<(), wa
     Ok(())
 }
 
-/// Runs `f` on the host state and memory, mirroring the gas global around it.
-pub(super) fn with_host<R>(
-    caller: &mut Caller<'_, Data>,
-    f: impl FnOnce(&mut HostState, &mut [u8]) -> Result<R, HostFault>,
-) -> Result<R, wasmi::Error> {
-    let gas_global = caller.data().gas;
-    let memory = caller.data().memory;
-    if let Some(g) = gas_global
-        && let Some(v) = g.get(&*caller).i64()
-    {
-        host_mut(caller.data_mut())?.gas = u64::try_from(v).unwrap_or(0);
-    }
-    let result = match memory {
-        Some(m) => {
-            let (mem, data) = m.data_and_store_mut(&mut *caller);
-            f(host_mut(data)?, mem)
-        }
-        None => f(host_mut(caller.data_mut())?, &mut []),
-    };
-    if let Some(g) = gas_global {
-        let left = i64::try_from(host_mut(caller.data_mut())?.gas).unwrap_or(i64::MAX);
-        g.set(&mut *caller, Val::I64(left))
-            .map_err(|e| wasmi::Error::new(e.to_string()))?;
-    }
-    if result.is_err() {
-        record_fault_site(caller)?;
-    }
-    result.map_err(|fault| wasmi::Error::host(HostErr(fault)))
-}
+impl HostCaller for Caller<'_, Data> {
+    type Error = wasmi::Error;
 
-/// Runs `f` on the host state and memory of a gas-threaded import (`metering/gas_threading.rs`):
-/// `gas` is the caller's remaining gas, the gas left is returned beside the result. Only a
-/// fault writes the gas global, which the engine reads when the call ends.
-fn with_host_gas<R: WithGas>(
-    caller: &mut Caller<'_, Data>,
-    gas: i64,
-    f: impl FnOnce(&mut HostState, &mut [u8]) -> Result<R, HostFault>,
-) -> Result<R::Out, wasmi::Error> {
-    let memory = caller.data().memory;
-    host_mut(caller.data_mut())?.gas = u64::try_from(gas).unwrap_or(0);
-    let result = match memory {
-        Some(m) => {
-            let (mem, data) = m.data_and_store_mut(&mut *caller);
-            f(host_mut(data)?, mem)
-        }
-        None => f(host_mut(caller.data_mut())?, &mut []),
-    };
-    let left = i64::try_from(host_mut(caller.data_mut())?.gas).unwrap_or(i64::MAX);
-    match result {
-        Ok(r) => Ok(r.with_gas(left)),
-        Err(fault) => {
-            if let Some(g) = caller.data().gas {
-                g.set(&mut *caller, Val::I64(left))
-                    .map_err(|e| wasmi::Error::new(e.to_string()))?;
+    fn host(&mut self) -> Result<&mut HostState, wasmi::Error> {
+        host_mut(self.data_mut())
+    }
+
+    fn with_memory<R>(
+        &mut self,
+        f: impl FnOnce(&mut HostState, &mut [u8]) -> Result<R, HostFault>,
+    ) -> Result<Result<R, HostFault>, wasmi::Error> {
+        Ok(match self.data().memory {
+            Some(m) => {
+                let (mem, data) = m.data_and_store_mut(&mut *self);
+                f(host_mut(data)?, mem)
             }
-            record_fault_site(caller)?;
-            Err(wasmi::Error::host(HostErr(fault)))
+            None => f(host_mut(self.data_mut())?, &mut []),
+        })
+    }
+
+    fn gas_global(&mut self) -> Option<i64> {
+        let g = self.data().gas?;
+        g.get(&*self).i64()
+    }
+
+    fn set_gas_global(&mut self, gas: i64) -> Result<(), wasmi::Error> {
+        match self.data().gas {
+            Some(g) => g
+                .set(&mut *self, Val::I64(gas))
+                .map_err(|e| wasmi::Error::new(e.to_string())),
+            None => Ok(()),
         }
     }
-}
 
-/// A host function faulted: records the call site the code stored in `keel$site`.
-fn record_fault_site(caller: &mut Caller<'_, Data>) -> Result<(), wasmi::Error> {
-    if let Some(site) = caller.data().site
-        && let Some(offset) = site.get(&*caller).i32()
-    {
-        host_mut(caller.data_mut())?.calls.fault_offset = Some(offset as u32);
+    fn site(&mut self) -> Option<i32> {
+        let site = self.data().site?;
+        site.get(&*self).i32()
     }
-    Ok(())
+
+    fn fault(fault: HostFault) -> wasmi::Error {
+        wasmi::Error::host(HostErr(fault))
+    }
 }
 
 /// Links one host function under [`HOST_MODULE`] with its ABI signature and under

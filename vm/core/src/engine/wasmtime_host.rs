@@ -5,7 +5,7 @@
 //! missing here.
 
 use super::Ending;
-use super::host_table::WithGas;
+use super::host_call::{HostCaller, WithGas, with_host, with_host_gas};
 use crate::abi::{HOST_GAS_MODULE, HOST_MODULE, METER_MODULE};
 use crate::error::{Trap, WasmTrap};
 use crate::host::{HostFault, HostState};
@@ -109,75 +109,46 @@ fn charge_host_call_fuel(caller: &mut Caller<'_, Data>) -> wasmtime::Result<()> 
     }
 }
 
-/// Runs `f` on the host state and memory, mirroring the gas global around it (or charging the
-/// per-call fuel on a fuel-metered engine).
-fn with_host<R>(
-    caller: &mut Caller<'_, Data>,
-    f: impl FnOnce(&mut HostState, &mut [u8]) -> Result<R, HostFault>,
-) -> wasmtime::Result<R> {
-    charge_host_call_fuel(caller)?;
-    let gas_global = caller.data().gas;
-    let memory = caller.data().memory;
-    if let Some(g) = gas_global
-        && let Some(v) = g.get(&mut *caller).i64()
-    {
-        host_mut(caller.data_mut())?.gas = u64::try_from(v).unwrap_or(0);
-    }
-    let result = match memory {
-        Some(m) => {
-            let (mem, data) = m.data_and_store_mut(&mut *caller);
-            f(host_mut(data)?, mem)
-        }
-        None => f(host_mut(caller.data_mut())?, &mut []),
-    };
-    if let Some(g) = gas_global {
-        let left = i64::try_from(host_mut(caller.data_mut())?.gas).unwrap_or(i64::MAX);
-        g.set(&mut *caller, Val::I64(left))?;
-    }
-    if result.is_err() {
-        record_fault_site(caller)?;
-    }
-    result.map_err(host_error)
-}
+impl HostCaller for Caller<'_, Data> {
+    type Error = wasmtime::Error;
 
-/// Runs `f` on the host state and memory of a gas-threaded import (`metering/gas_threading.rs`):
-/// `gas` is the caller's remaining gas, the gas left is returned beside the result. Only a
-/// fault writes the gas global, which the engine reads when the call ends.
-fn with_host_gas<R: WithGas>(
-    caller: &mut Caller<'_, Data>,
-    gas: i64,
-    f: impl FnOnce(&mut HostState, &mut [u8]) -> Result<R, HostFault>,
-) -> wasmtime::Result<R::Out> {
-    let memory = caller.data().memory;
-    host_mut(caller.data_mut())?.gas = u64::try_from(gas).unwrap_or(0);
-    let result = match memory {
-        Some(m) => {
-            let (mem, data) = m.data_and_store_mut(&mut *caller);
-            f(host_mut(data)?, mem)
-        }
-        None => f(host_mut(caller.data_mut())?, &mut []),
-    };
-    let left = i64::try_from(host_mut(caller.data_mut())?.gas).unwrap_or(i64::MAX);
-    match result {
-        Ok(r) => Ok(r.with_gas(left)),
-        Err(fault) => {
-            if let Some(g) = caller.data().gas {
-                g.set(&mut *caller, Val::I64(left))?;
+    fn host(&mut self) -> wasmtime::Result<&mut HostState> {
+        host_mut(self.data_mut())
+    }
+
+    fn with_memory<R>(
+        &mut self,
+        f: impl FnOnce(&mut HostState, &mut [u8]) -> Result<R, HostFault>,
+    ) -> wasmtime::Result<Result<R, HostFault>> {
+        Ok(match self.data().memory {
+            Some(m) => {
+                let (mem, data) = m.data_and_store_mut(&mut *self);
+                f(host_mut(data)?, mem)
             }
-            record_fault_site(caller)?;
-            Err(host_error(fault))
+            None => f(host_mut(self.data_mut())?, &mut []),
+        })
+    }
+
+    fn gas_global(&mut self) -> Option<i64> {
+        let g = self.data().gas?;
+        g.get(&mut *self).i64()
+    }
+
+    fn set_gas_global(&mut self, gas: i64) -> wasmtime::Result<()> {
+        match self.data().gas {
+            Some(g) => g.set(&mut *self, Val::I64(gas)),
+            None => Ok(()),
         }
     }
-}
 
-/// A host function faulted: records the call site the code stored in `keel$site`.
-fn record_fault_site(caller: &mut Caller<'_, Data>) -> wasmtime::Result<()> {
-    if let Some(site) = caller.data().site
-        && let Some(offset) = site.get(&mut *caller).i32()
-    {
-        host_mut(caller.data_mut())?.calls.fault_offset = Some(offset as u32);
+    fn site(&mut self) -> Option<i32> {
+        let site = self.data().site?;
+        site.get(&mut *self).i32()
     }
-    Ok(())
+
+    fn fault(fault: HostFault) -> wasmtime::Error {
+        host_error(fault)
+    }
 }
 
 /// Links one host function: `host_fn!(linker, HostFn, |host, memory, args…| -> ret { body })`,
@@ -189,6 +160,7 @@ macro_rules! host_fn {
             HOST_MODULE,
             $f.name(),
             move |mut caller: Caller<'_, Data>, $($a: i32),*| -> wasmtime::Result<$ret> {
+                charge_host_call_fuel(&mut caller)?;
                 with_host(&mut caller, |$h: &mut HostState, $m: &mut [u8]| $body)
             },
         )?;
