@@ -54,19 +54,26 @@ impl<B: ChainBase + Sync> Scheduler<'_, B> {
         let outcome = self
             .exec
             .execute_tx(shared, &self.direct_cx, stx, *checked, full);
-        let mut written = match (&outcome, self.speculate) {
+        let written = match (&outcome, self.speculate) {
             (Ok(_), true) => self.close_run(),
             _ => Ok(Published::default()),
         };
+        // A failed close still publishes (nothing), so the aborted incarnation's estimates
+        // are replaced before the block fails.
+        let (failed, (keys, values)) = match written {
+            Ok(published) => (None, published),
+            Err(e) => (Some(e), Published::default()),
+        };
         if self.speculate {
-            let (keys, new) = written.as_mut().map(std::mem::take).unwrap_or_default();
-            let new = keys.iter().map(Vec::as_slice).zip(new);
+            let new = keys.iter().map(Vec::as_slice).zip(values);
             self.state.mem.publish(j, old_keys(), new);
         }
         if old.is_some() {
             self.state.set_reexec(None);
         }
-        written?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         let outcome: TxOutcome = outcome?;
         self.record(c, j, outcome, None);
         Ok(())

@@ -26,6 +26,9 @@ const NAME: &str = "wasmi";
 /// `host` is `Some` for the duration of a call (a pooled instance's store outlives its calls).
 pub(super) struct Data {
     pub(super) host: Option<HostState>,
+    /// `keel$gas` (metered calls only): mirrored to [`HostState::gas`] around a host call of
+    /// the global protocol, written by a gas-threaded one only when it faults
+    /// (`engine/host_call.rs`).
     pub(super) gas: Option<Global>,
     /// `keel$site`: offset of the host call in progress, read when a host function faults.
     pub(super) site: Option<Global>,

@@ -15,7 +15,9 @@ use wasmtime::{Caller, Global, Linker, Memory, StoreLimits, Val};
 /// `host` is `Some` for the duration of a call (a kept instance's store outlives its calls).
 pub(crate) struct Data {
     pub(super) host: Option<HostState>,
-    /// `keel$gas`, mirrored to [`HostState::gas`] around every host call (metered calls only).
+    /// `keel$gas` (metered calls only): mirrored to [`HostState::gas`] around a host call of
+    /// the global protocol, written by a gas-threaded one only when it faults
+    /// (`engine/host_call.rs`).
     pub(super) gas: Option<Global>,
     /// `keel$site`: offset of the host call in progress, read when a host function faults.
     pub(super) site: Option<Global>,
