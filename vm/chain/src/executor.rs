@@ -130,6 +130,9 @@ pub(crate) struct Checked {
     pub sig_ok: bool,
     /// Its sender's address ([`crate::Transaction::sender_address`]).
     pub sender: Address,
+    /// Its hash and encoded size ([`SignedTx::hash_and_size`]), computed here, once.
+    pub hash: [u8; 32],
+    pub size: u64,
 }
 
 /// A block executed over an overlay, ready to commit.
@@ -421,18 +424,28 @@ impl Executor<'_> {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         for (i, stx) in txs.iter().enumerate() {
             // Malformed keys are simply invalid (malformed signatures: the verifier's verdict).
-            let sender = match stx.encoded_item(&mut keys) {
-                Ok((item, sender)) => {
-                    items.push(item);
+            let slot = match stx.signature_part(&mut keys) {
+                Ok(part) => {
+                    items.push(part.item);
                     index.push(i);
-                    sender
+                    Checked {
+                        sig_ok: false,
+                        sender: part.sender,
+                        hash: part.hash,
+                        size: part.size,
+                    }
                 }
-                Err(_) => stx.tx.sender_address(),
+                Err(_) => {
+                    let (hash, size) = stx.hash_and_size();
+                    Checked {
+                        sig_ok: false,
+                        sender: stx.tx.sender_address(),
+                        hash,
+                        size,
+                    }
+                }
             };
-            checked.push(Checked {
-                sig_ok: false,
-                sender,
-            });
+            checked.push(slot);
         }
         drop(keys);
         let verdicts = self.verifier.verify_encoded(&items);

@@ -58,17 +58,16 @@ struct TxFacts<'t> {
 }
 
 impl<'t> TxFacts<'t> {
-    /// `sender`: the sender's address, as the signature phase found it.
-    fn of(stx: &'t SignedTx, sender: Address, tx_base_compute: u64) -> TxFacts<'t> {
-        // One encoding gives both the hash (`SignedTx::hash`) and the bandwidth charge.
-        let (hash, size) = stx.hash_and_size();
+    /// `checked`: the sender's address, the hash and the encoded size, as the signature phase
+    /// found them.
+    fn of(stx: &'t SignedTx, checked: &Checked, tx_base_compute: u64) -> TxFacts<'t> {
         TxFacts {
             stx,
-            hash,
-            sender,
+            hash: checked.hash,
+            sender: checked.sender,
             intrinsic: GasVector {
                 compute: tx_base_compute,
-                bandwidth: size,
+                bandwidth: checked.size,
                 ..GasVector::default()
             },
             limits: vector(&stx.tx.gas_limits),
@@ -88,7 +87,7 @@ impl Executor<'_> {
         checked: Checked,
         full: Option<Dimension>,
     ) -> Result<TxOutcome, ChainError> {
-        let facts = TxFacts::of(stx, checked.sender, cx.config.tx_base_compute);
+        let facts = TxFacts::of(stx, &checked, cx.config.tx_base_compute);
         let escrow = match escrow(shared, cx, &facts, checked.sig_ok, full)? {
             Ok(escrow) => escrow,
             Err(reason) => return Ok(rejected(facts.hash, reason)),

@@ -160,23 +160,49 @@ impl SignedTx {
         ))
     }
 
-    /// What the signature phase hands its verifier, and the sender's address: the sender key
-    /// and address taken from (or added to) `keys` — the key [`SignedTx::parts`] would decode
-    /// and the address [`Transaction::sender_address`] would hash, without re-validating or
-    /// re-hashing a key seen before — the signing message, and the signature still compressed
-    /// (the verifier decodes it, on its workers). Errors: the sender key's.
-    pub fn encoded_item(
+    /// What the signature phase takes from the transaction: the item it hands its verifier
+    /// (the sender key taken from, or added to, `keys` — the key [`SignedTx::parts`] would
+    /// decode and the address [`Transaction::sender_address`] would hash, without re-validating
+    /// or re-hashing a key seen before — the signing message, and the signature still
+    /// compressed, for the verifier to decode on its workers), the sender's address, and
+    /// [`SignedTx::hash_and_size`] computed from the encoding the signing message already holds
+    /// (one encoding per transaction). Errors: the sender key's.
+    pub fn signature_part(
         &self,
         keys: &mut SenderKeys,
-    ) -> Result<(keel_crypto::EncodedItem, Address), keel_crypto::CryptoError> {
+    ) -> Result<SignaturePart, keel_crypto::CryptoError> {
         let (pk, sender) = keys.get_with(&self.tx.sender, |_| self.tx.sender_address())?;
-        let item = keel_crypto::EncodedItem {
-            pk,
-            msg: self.tx.signing_message(),
-            sig: self.signature,
-        };
-        Ok((item, sender))
+        let msg = self.tx.signing_message();
+        // The signing message is the domain, then the transaction's encoding; the signed
+        // transaction's encoding is that encoding, then the signature.
+        let encoding = msg.get(TX_SIGNING_DOMAIN.len()..).unwrap_or_default();
+        let mut h = Sha256::new();
+        h.update(encoding);
+        h.update(self.signature);
+        let size = (encoding.len() as u64).saturating_add(self.signature.len() as u64);
+        Ok(SignaturePart {
+            item: keel_crypto::EncodedItem {
+                pk,
+                msg,
+                sig: self.signature,
+            },
+            sender,
+            hash: h.finalize().into(),
+            size,
+        })
     }
+}
+
+/// One transaction as the signature phase sees it ([`SignedTx::signature_part`]).
+pub struct SignaturePart {
+    /// The signature check to hand the verifier.
+    pub item: keel_crypto::EncodedItem,
+    /// The sender's address.
+    pub sender: Address,
+    /// [`SignedTx::hash`].
+    pub hash: [u8; 32],
+    /// The length of the signed transaction's canonical encoding.
+    pub size: u64,
 }
 
 /// Senders' validated public keys with the addresses they hash to, kept across blocks
@@ -276,6 +302,21 @@ mod tests {
             let want: [u8; 32] = Sha256::digest(&encoded).into();
             assert_eq!(stx.hash_and_size(), (want, encoded.len() as u64));
             assert_eq!(stx.hash(), want);
+            let mut keys = SenderKeys::new(4);
+            let part = stx.signature_part(&mut keys);
+            // The test key is not a curve point: the part fails on the key, like the phase.
+            assert!(part.is_err());
+            let key = SecretKey::from_seed(&[5; 32]).expect("key");
+            let mut tx = stx.tx.clone();
+            tx.sender = key.public_key().to_bytes();
+            let real = tx.sign(&key);
+            let part = real.signature_part(&mut keys).expect("a valid key");
+            let encoded = encode(&real);
+            let want: [u8; 32] = Sha256::digest(&encoded).into();
+            assert_eq!((part.hash, part.size), (want, encoded.len() as u64));
+            assert_eq!((part.hash, part.size), real.hash_and_size());
+            assert_eq!(part.item.msg, real.tx.signing_message());
+            assert_eq!(part.sender, real.tx.sender_address());
         }
     }
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use keel_chain::SignedTx;
 use keel_chain::tx::TX_SIGNING_DOMAIN;
-use keel_crypto::{SignatureVerifier, Verdict, VerifyItem};
+use keel_crypto::{EncodedItem, SignatureVerifier, Verdict, VerifyItem};
 use sha2::{Digest, Sha256};
 
 use crate::pool::TxHash;
@@ -113,15 +113,19 @@ impl VerdictCache {
     }
 }
 
-/// The signed-transaction hash an executor's verify item stands for, if its message is a
-/// transaction's signing message: `SHA-256(encode(tx) ‖ signature)`, which is
-/// [`SignedTx::hash`] (borsh encodes a `SignedTx` as the transaction, then the 96 bytes).
-fn item_tx_hash(item: &VerifyItem) -> Option<TxHash> {
-    let tx_bytes = item.msg.strip_prefix(TX_SIGNING_DOMAIN)?;
+/// The signed-transaction hash a signature check stands for, if its message is a transaction's
+/// signing message: `SHA-256(encode(tx) ‖ signature)`, which is [`SignedTx::hash`] (borsh
+/// encodes a `SignedTx` as the transaction, then the 96 bytes).
+fn tx_hash_of(msg: &[u8], sig: &[u8]) -> Option<TxHash> {
+    let tx_bytes = msg.strip_prefix(TX_SIGNING_DOMAIN)?;
     let mut h = Sha256::new();
     h.update(tx_bytes);
-    h.update(item.sig.to_bytes());
+    h.update(sig);
     Some(h.finalize().into())
+}
+
+fn item_tx_hash(item: &VerifyItem) -> Option<TxHash> {
+    tx_hash_of(&item.msg, &item.sig.to_bytes())
 }
 
 /// A [`SignatureVerifier`] that answers cached transactions from a [`VerdictCache`] and sends
@@ -139,33 +143,66 @@ impl CachedVerifier {
     }
 }
 
-impl SignatureVerifier for CachedVerifier {
-    fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict> {
-        let mut verdicts = vec![Verdict::Invalid; items.len()];
+impl CachedVerifier {
+    /// Splits `keys` (one per item, `None`: not a transaction) into the indices answered from
+    /// the cache and the rest, counting both; `verdicts` gets `Valid` at every hit.
+    fn answer_hits(
+        &self,
+        keys: impl Iterator<Item = (Option<TxHash>, [u8; 48])>,
+        verdicts: &mut [Verdict],
+    ) -> Vec<usize> {
         let mut rest = Vec::new();
-        let mut index = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let cached =
-                item_tx_hash(item).is_some_and(|h| self.cache.is_valid(&h, &item.pk.to_bytes()));
+        for (i, (hash, pk)) in keys.enumerate() {
+            let cached = hash.is_some_and(|h| self.cache.is_valid(&h, &pk));
             match (cached, verdicts.get_mut(i)) {
                 (true, Some(slot)) => *slot = Verdict::Valid,
-                _ => {
-                    rest.push(item.clone());
-                    index.push(i);
-                }
+                _ => rest.push(i),
             }
         }
-        let hits = items.len().saturating_sub(rest.len()) as u64;
+        let hits = verdicts.len().saturating_sub(rest.len()) as u64;
         self.cache.hits.fetch_add(hits, Ordering::Relaxed);
         self.cache
             .misses
             .fetch_add(rest.len() as u64, Ordering::Relaxed);
+        rest
+    }
+}
+
+/// Puts `found` (the verdicts of the items at `rest`) back in place.
+fn fill(verdicts: &mut [Verdict], rest: Vec<usize>, found: Vec<Verdict>) {
+    for (i, v) in rest.into_iter().zip(found) {
+        if let Some(slot) = verdicts.get_mut(i) {
+            *slot = v;
+        }
+    }
+}
+
+impl SignatureVerifier for CachedVerifier {
+    fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict> {
+        let mut verdicts = vec![Verdict::Invalid; items.len()];
+        let keys = items.iter().map(|it| (item_tx_hash(it), it.pk.to_bytes()));
+        let rest = self.answer_hits(keys, &mut verdicts);
         if !rest.is_empty() {
-            for (i, v) in index.into_iter().zip(self.inner.verify_batch(&rest)) {
-                if let Some(slot) = verdicts.get_mut(i) {
-                    *slot = v;
-                }
-            }
+            let todo: Vec<VerifyItem> =
+                rest.iter().filter_map(|&i| items.get(i).cloned()).collect();
+            fill(&mut verdicts, rest, self.inner.verify_batch(&todo));
+        }
+        verdicts
+    }
+
+    /// A hit is answered from the cache before its signature is decoded (the decompression
+    /// and subgroup check cost more than the rest of a transaction's execution); the misses
+    /// go to the wrapped verifier still compressed, so it decodes them on its workers.
+    fn verify_encoded(&self, items: &[EncodedItem]) -> Vec<Verdict> {
+        let mut verdicts = vec![Verdict::Invalid; items.len()];
+        let keys = items
+            .iter()
+            .map(|it| (tx_hash_of(&it.msg, &it.sig), it.pk.to_bytes()));
+        let rest = self.answer_hits(keys, &mut verdicts);
+        if !rest.is_empty() {
+            let todo: Vec<EncodedItem> =
+                rest.iter().filter_map(|&i| items.get(i).cloned()).collect();
+            fill(&mut verdicts, rest, self.inner.verify_encoded(&todo));
         }
         verdicts
     }
@@ -185,6 +222,68 @@ mod tests {
             self.0.fetch_add(items.len(), Ordering::Relaxed);
             SingleVerifier.verify_batch(items)
         }
+    }
+
+    /// Counts the compressed items it is handed (each one it would decode), then checks them
+    /// for real.
+    struct CountingEncoded(Arc<AtomicUsize>);
+    impl SignatureVerifier for CountingEncoded {
+        fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict> {
+            SingleVerifier.verify_batch(items)
+        }
+        fn verify_encoded(&self, items: &[EncodedItem]) -> Vec<Verdict> {
+            self.0.fetch_add(items.len(), Ordering::Relaxed);
+            SingleVerifier.verify_encoded(items)
+        }
+    }
+
+    fn encoded(stx: &SignedTx) -> EncodedItem {
+        EncodedItem {
+            pk: stx.parts().expect("parts").0,
+            msg: stx.tx.signing_message(),
+            sig: stx.signature,
+        }
+    }
+
+    #[test]
+    fn a_cached_signature_is_not_even_decoded_and_the_verdicts_are_the_reference_ones() {
+        let cache = Arc::new(VerdictCache::new(16));
+        let decoded = Arc::new(AtomicUsize::new(0));
+        let v = CachedVerifier::new(Box::new(CountingEncoded(decoded.clone())), cache.clone());
+        let a = signed(&key(1), 0);
+        let b = signed(&key(2), 0);
+        cache.record_valid(&a, a.hash());
+        // a's transaction under b's signature bytes: another hash, checked for real.
+        let mut swapped = a.clone();
+        swapped.signature = b.signature;
+        // a with its signature garbled so that it does not decode: another hash, invalid.
+        let mut garbled = a.clone();
+        garbled.signature[0] ^= 0x20;
+        let items = [
+            encoded(&a),
+            encoded(&b),
+            encoded(&swapped),
+            encoded(&garbled),
+        ];
+        let got = v.verify_encoded(&items);
+        assert_eq!(got, SingleVerifier.verify_encoded(&items));
+        assert_eq!(
+            got,
+            [
+                Verdict::Valid,
+                Verdict::Valid,
+                Verdict::Invalid,
+                Verdict::Invalid
+            ]
+        );
+        assert_eq!(
+            decoded.load(Ordering::Relaxed),
+            3,
+            "a was answered before decoding"
+        );
+        assert_eq!((cache.hits(), cache.misses()), (1, 3));
+        // The item's tx hash is the signed transaction's hash, whichever form it arrives in.
+        assert_eq!(tx_hash_of(&items[0].msg, &items[0].sig), Some(a.hash()));
     }
 
     fn key(seed: u8) -> SecretKey {
