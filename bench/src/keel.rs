@@ -28,9 +28,9 @@ const MAX_FEE: PerDimension = [1_000, 1_000, 1_000, 1_000];
 
 /// Accepts every item. The benchmark checks every signature once with [`SingleVerifier`]
 /// before timing; inside the timed blocks the signature phase then costs exactly its
-/// non-pairing part on the executing thread (key lookup or decoding, message encoding). The
-/// signatures' decompression, which the chain's verifier runs on its workers, is measured
-/// apart ([`KeelToken::decode_signatures`]).
+/// non-pairing part on the executing thread (key lookup or decoding, message encoding, the
+/// transaction hash). The signatures' decompression, which the chain's verifier runs on its
+/// workers, is measured apart ([`KeelToken::decode_signatures`]).
 struct PreVerified;
 
 impl SignatureVerifier for PreVerified {

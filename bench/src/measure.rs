@@ -195,8 +195,20 @@ pub fn erc20(a: &Erc20Args) -> anyhow::Result<()> {
     // The reference-path rows compare against the same revm rounds as their fast-path rows.
     series[6].revm = series[0].revm.clone();
     series[7].revm = series[1].revm.clone();
+    // Everything the executing thread spends on a transaction: the signature phase's share
+    // (keys, signing message, transaction hash) plus its execution, round by round.
+    let with_sigs = Series {
+        keel: series[0]
+            .keel
+            .iter()
+            .zip(&series[3].keel)
+            .map(|(full, sigs)| full + sigs)
+            .collect(),
+        revm: series[0].revm.clone(),
+    };
     let rows = [
         series[0].row("full transaction (transfer)"),
+        with_sigs.row("  + signature phase, exec. thread"),
         series[1].row("raw VM call (transfer)"),
         series[2].row("read-only call (balance_of)"),
         series[3].row("signatures, executing thread"),
