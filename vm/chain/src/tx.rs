@@ -104,8 +104,10 @@ pub fn decode<T: BorshDeserialize>(what: &'static str, bytes: &[u8]) -> Result<T
 impl Transaction {
     /// The bytes that are signed.
     pub fn signing_message(&self) -> Vec<u8> {
-        let mut m = TX_SIGNING_DOMAIN.to_vec();
-        m.extend_from_slice(&encode(self));
+        // Room for the domain and a call's encoding in one allocation (a deploy grows it).
+        let mut m = Vec::with_capacity(TX_SIGNING_DOMAIN.len().saturating_add(256));
+        m.extend_from_slice(TX_SIGNING_DOMAIN);
+        encode_into(self, &mut m);
         m
     }
 
@@ -316,6 +318,10 @@ mod tests {
             assert_eq!((part.hash, part.size), (want, encoded.len() as u64));
             assert_eq!((part.hash, part.size), real.hash_and_size());
             assert_eq!(part.item.msg, real.tx.signing_message());
+            assert_eq!(
+                real.tx.signing_message(),
+                [TX_SIGNING_DOMAIN, &encode(&real.tx)].concat()
+            );
             assert_eq!(part.sender, real.tx.sender_address());
         }
     }

@@ -1,6 +1,6 @@
 //! A chain whose verifier consults the verdict cache executes blocks exactly like one that
-//! verifies every signature: same receipts and roots, with cached signatures not verified again
-//! and a forged signature of a cached transaction still rejected.
+//! verifies every signature: same receipts and roots, with cached signatures not verified (nor
+//! decompressed) again and a forged signature of a cached transaction still rejected.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use keel_chain::genesis::demo_key;
@@ -8,16 +8,25 @@ use keel_chain::{
     Amount, Block, Chain, ChainConfig, RejectReason, SignedTx, Transaction, TxKind, TxStatus,
     address_of,
 };
-use keel_crypto::{SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
+use keel_crypto::{EncodedItem, SignatureVerifier, SingleVerifier, Verdict, VerifyItem};
 use keel_mempool::{CachedVerifier, VerdictCache};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-struct Counting(Arc<AtomicUsize>);
+/// Counts the signatures it decodes (handed over compressed) and those it verifies.
+struct Counting {
+    decoded: Arc<AtomicUsize>,
+    verified: Arc<AtomicUsize>,
+}
 impl SignatureVerifier for Counting {
     fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict> {
-        self.0.fetch_add(items.len(), Ordering::Relaxed);
+        self.verified.fetch_add(items.len(), Ordering::Relaxed);
         SingleVerifier.verify_batch(items)
+    }
+    fn verify_encoded(&self, items: &[EncodedItem]) -> Vec<Verdict> {
+        self.decoded.fetch_add(items.len(), Ordering::Relaxed);
+        let decoded = items.iter().map(EncodedItem::decode).collect();
+        keel_crypto::verify_decoded(self, decoded)
     }
 }
 
@@ -53,7 +62,12 @@ fn cached_verdicts_change_no_result_and_never_let_a_forged_signature_through() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let cache = Arc::new(VerdictCache::new(64));
     let verified = Arc::new(AtomicUsize::new(0));
-    let cached_verifier = CachedVerifier::new(Box::new(Counting(verified.clone())), cache.clone());
+    let decoded = Arc::new(AtomicUsize::new(0));
+    let counting = Counting {
+        decoded: decoded.clone(),
+        verified: verified.clone(),
+    };
+    let cached_verifier = CachedVerifier::new(Box::new(counting), cache.clone());
     let mut cached = Chain::init(a.path(), &genesis, Box::new(cached_verifier)).unwrap();
     let mut reference = Chain::init(b.path(), &genesis, Box::new(SingleVerifier)).unwrap();
     cached.add_proposer_key(demo_key(0));
@@ -80,6 +94,11 @@ fn cached_verdicts_change_no_result_and_never_let_a_forged_signature_through() {
         verified.load(Ordering::Relaxed),
         2,
         "only the two uncached signatures"
+    );
+    assert_eq!(
+        decoded.load(Ordering::Relaxed),
+        2,
+        "only the uncached signatures reach the wrapped verifier, still compressed"
     );
     assert_eq!((cache.hits(), cache.misses()), (2, 2));
     assert!(matches!(
