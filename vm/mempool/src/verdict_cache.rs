@@ -141,9 +141,7 @@ impl CachedVerifier {
     pub fn new(inner: Box<dyn SignatureVerifier>, cache: Arc<VerdictCache>) -> CachedVerifier {
         CachedVerifier { inner, cache }
     }
-}
 
-impl CachedVerifier {
     /// Splits `keys` (one per item, `None`: not a transaction) into the indices answered from
     /// the cache and the rest, counting both; `verdicts` gets `Valid` at every hit.
     fn answer_hits(
