@@ -1,8 +1,7 @@
 //! The interpreter tier: wasmi.
 
 use super::entry_funcs::EntryFuncs;
-pub(super) use super::host_call::with_host;
-use super::host_call::{HostCaller, WithGas, with_host_gas};
+use super::host_call::{HostCaller, WithGas, with_host, with_host_gas};
 use super::instance_pool::{InstancePool, Reusable, host_written};
 use super::{CompiledModule, Completion, Ending, Engine, Invocation};
 use crate::abi::{

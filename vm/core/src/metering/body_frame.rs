@@ -51,12 +51,12 @@ impl BodyTypes {
         Ok(BodyTypes { multi })
     }
 
-    /// Appends the multi-result block types, in index order.
     /// How many types [`BodyTypes::add_to`] appends.
     pub(super) fn len(&self) -> u32 {
         self.multi.len() as u32 // at most one per defined function
     }
 
+    /// Appends the multi-result block types, in index order.
     pub(super) fn add_to(&self, s: &mut TypeSection) {
         let mut by_index: Vec<(&u32, &Vec<ValType>)> =
             self.multi.iter().map(|(r, i)| (i, r)).collect();
