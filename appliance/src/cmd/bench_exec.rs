@@ -78,6 +78,9 @@ struct Row {
     /// round; included in `incarnations_per_tx`).
     committer_runs_per_tx: f64,
     estimate_waits: u64,
+    /// The transaction at which speculation stopped for the rest of the block (of the last
+    /// round), if it did: conflicts were too dense for it to pay.
+    speculation_stopped_at: Option<u64>,
 }
 
 struct Setup {
@@ -406,6 +409,7 @@ fn measure(
                 incarnations_per_tx: per(stats.incarnations),
                 committer_runs_per_tx: per(stats.committer_runs),
                 estimate_waits: stats.estimate_waits,
+                speculation_stopped_at: stats.speculation_stopped_at,
             }
         })
         .collect())
@@ -458,7 +462,7 @@ pub fn run(a: BenchExecArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         println!(
-            "{:<7} {:>8} {:>7} {:>10} {:>10} {:>9} {:>13} {:>8} {:>7}",
+            "{:<7} {:>8} {:>7} {:>10} {:>10} {:>9} {:>13} {:>8} {:>7} {:>8}",
             "work",
             "conflict",
             "threads",
@@ -467,11 +471,12 @@ pub fn run(a: BenchExecArgs) -> anyhow::Result<ExitCode> {
             "speedup",
             "rounds",
             "aborts",
-            "waits"
+            "waits",
+            "stopped"
         );
         for r in &rows {
             println!(
-                "{:<7} {:>7}% {:>7} {:>10.0} {:>10.0} {:>8.2}× {:>13} {:>8.3} {:>7}",
+                "{:<7} {:>7}% {:>7} {:>10.0} {:>10.0} {:>8.2}× {:>13} {:>8.3} {:>7} {:>8}",
                 format!("{:?}", r.workload).to_lowercase(),
                 r.conflict_pct,
                 r.threads,
@@ -480,12 +485,15 @@ pub fn run(a: BenchExecArgs) -> anyhow::Result<ExitCode> {
                 r.speedup,
                 format!("{:.2}–{:.2}×", r.speedup_range[0], r.speedup_range[1]),
                 r.aborts_per_tx,
-                r.estimate_waits
+                r.estimate_waits,
+                r.speculation_stopped_at
+                    .map_or_else(|| "-".to_string(), |tx| format!("tx {tx}"))
             );
         }
         println!(
             "speedup = sequential time ÷ parallel time (median round; rounds: slowest–fastest); \
-             aborts per transaction; load average {load_before} before, {load_after} after"
+             aborts per transaction; stopped: where dense conflicts stopped speculation (last \
+             round); load average {load_before} before, {load_after} after"
         );
     }
     Ok(ExitCode::SUCCESS)

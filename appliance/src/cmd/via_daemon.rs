@@ -75,6 +75,11 @@ pub fn print_status(status: &Value, as_json: bool, verbose: bool) {
                 last["aborts_deferred"],
                 last["estimate_waits"]
             );
+            if let Some(tx) = last["speculation_stopped_at"].as_u64() {
+                println!(
+                    "  speculation stopped at transaction {tx} (conflicts); the rest ran in order"
+                );
+            }
         }
     }
 }

@@ -63,6 +63,16 @@ fn exec_on(
     txs: &[SignedTx],
     mode: ExecMode,
 ) -> Result<(BlockResult, Base), String> {
+    exec_stats_on(base, height, txs, mode).map(|(result, after, _)| (result, after))
+}
+
+/// [`exec_on`], with the block's rollback log.
+fn exec_stats_on(
+    base: &Base,
+    height: u64,
+    txs: &[SignedTx],
+    mode: ExecMode,
+) -> Result<(BlockResult, Base, keel_chain::ExecStats), String> {
     let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
     let routines = RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter).unwrap();
     let keys = Mutex::new(KeyCache::default());
@@ -90,7 +100,7 @@ fn exec_on(
             None => after.remove(&k),
         };
     }
-    Ok((done.result, after))
+    Ok((done.result, after, done.timings.exec))
 }
 
 fn amount32(v: u128) -> Vec<u8> {
@@ -410,6 +420,43 @@ fn a_hot_counter_block_conflicts_yet_commits_the_sequential_result() {
         .map(|i| call(1 + i % 3, u64::from(i / 3), w.counter, "increment", vec![]))
         .collect();
     assert_same(&w.base, 2, &txs).unwrap();
+}
+
+/// A long block in which every transaction increments the same counter: once an abort finds
+/// the speculation window at one transaction, speculation stops for the rest of the block and
+/// the committer runs the rest in order, unpublished. Whether (and where) that happens depends
+/// on timing, so the block is run until it does; every run must equal the sequential result.
+#[test]
+fn dense_conflicts_stop_speculation_and_the_rest_commits_the_sequential_result() {
+    let w = world();
+    let txs: Vec<SignedTx> = (0..240)
+        .map(|i| call(1 + i % 3, u64::from(i / 3), w.counter, "increment", vec![]))
+        .collect();
+    let (want, want_state) = exec_on(&w.base, 2, &txs, ExecMode::Sequential).unwrap();
+    let mut stopped = Vec::new();
+    for attempt in 0..40 {
+        let threads = [2usize, 4, 8][attempt % 3];
+        let mode = ExecMode::from_threads(threads);
+        let (have, have_state, stats) = exec_stats_on(&w.base, 2, &txs, mode).unwrap();
+        assert_eq!(want, have, "block result on {threads} threads");
+        assert!(want_state == have_state, "state on {threads} threads");
+        if let Some(at) = stats.speculation_stopped_at {
+            assert!(
+                stats.aborts() >= 9,
+                "stopped after {} aborts",
+                stats.aborts()
+            );
+            assert!(at < 240, "stopped at {at}");
+            stopped.push((threads, at));
+            if stopped.len() >= 3 {
+                break;
+            }
+        }
+    }
+    assert!(
+        !stopped.is_empty(),
+        "speculation never stopped on a fully conflicting block"
+    );
 }
 
 #[test]

@@ -47,14 +47,17 @@ impl<B: ChainBase + Sync> Scheduler<'_, B> {
             self.state.set_reexec(Some(j));
             self.state.mem.mark_estimates(j, old_keys());
         }
+        // A claimed run after a stop has no speculative reader left (`scheduler.rs`); a
+        // re-run still replaces the estimates it just marked.
+        let publish = self.speculate && (old.is_some() || !self.stopped());
         let shared = self.state.shared();
-        if self.speculate {
+        if publish {
             lock(shared).fork();
         }
         let outcome = self
             .exec
             .execute_tx(shared, &self.direct_cx, stx, *checked, full);
-        let written = match (&outcome, self.speculate) {
+        let written = match (&outcome, publish) {
             (Ok(_), true) => self.close_run(),
             _ => Ok(Published::default()),
         };
@@ -64,7 +67,7 @@ impl<B: ChainBase + Sync> Scheduler<'_, B> {
             Ok(published) => (None, published),
             Err(e) => (Some(e), Published::default()),
         };
-        if self.speculate {
+        if publish {
             let new = keys.iter().map(Vec::as_slice).zip(values);
             self.state.mem.publish(j, old_keys(), new);
         }

@@ -15,6 +15,14 @@
 //!
 //! Only the committer re-executes, so at most one transaction has estimates at a time and no
 //! wait can form a cycle: the committer reads only committed entries.
+//!
+//! **Giving up on a conflicting block.** The speculation window halves on every abort. When an
+//! abort comes with the window already at its floor, the block's transactions depend on each
+//! other too closely for speculation to pay: it stops for the rest of the block. No worker
+//! claims a transaction again, and once the committer claims the next transaction itself no
+//! speculative result past it exists or can come, so nothing reads the multi-version memory
+//! again: its own runs skip the forked context and the publishing, and the block runs as the
+//! sequential executor runs it.
 
 use super::memory::Entry;
 use super::state::MvState;
@@ -108,6 +116,9 @@ pub(crate) struct Scheduler<'a, B> {
     /// Whether other workers run transactions speculatively (more than one thread). Without
     /// them the committer runs every transaction and nothing is published.
     pub speculate: bool,
+    /// Speculation stopped for the rest of the block (see the module docs). Set only by the
+    /// committer, before it claims the transaction it runs next.
+    stopped: AtomicBool,
 }
 
 fn vector(p: &PerDimension) -> GasVector {
@@ -165,6 +176,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
                 tip: TipMode::Credit,
             },
             speculate,
+            stopped: AtomicBool::new(false),
             cx,
         }
     }
@@ -226,29 +238,46 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             .saturating_add(self.window.load(Ordering::Acquire).max(1))
     }
 
+    /// Whether workers run transactions speculatively now.
+    fn speculating(&self) -> bool {
+        self.speculate && !self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Whether speculation stopped for the rest of the block: the committer's own run of a
+    /// transaction it claimed need not be published.
+    pub(super) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
     /// Whether a worker could claim a transaction now.
     fn claimable(&self) -> bool {
-        if !self.speculate {
+        if !self.speculating() {
             return false;
         }
         let next = self.next_exec.load(Ordering::Acquire);
         next < self.txs.len() && next < self.limit()
     }
 
+    /// Claims the next transaction to execute speculatively. `stopped` is read inside the
+    /// update, sequentially consistent with the committer's store and its own claim: a claim
+    /// that succeeds after the committer's next claim saw the stop and claimed nothing.
     fn claim(&self) -> Option<usize> {
-        if !self.speculate {
+        if !self.speculating() {
             return None;
         }
         let limit = self.limit();
         self.next_exec
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| {
-                (i < self.txs.len() && i < limit).then(|| i.saturating_add(1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |i| {
+                let open = !self.stopped.load(Ordering::SeqCst);
+                (open && i < self.txs.len() && i < limit).then(|| i.saturating_add(1))
             })
             .ok()
     }
 
-    fn adapt(&self, aborted: bool) {
-        let _ = self
+    /// Grows the window after a clean commit, halves it after an abort. Returns whether an
+    /// abort found it already at its floor.
+    fn adapt(&self, aborted: bool) -> bool {
+        let before = self
             .window
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
                 Some(if aborted {
@@ -257,6 +286,14 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
                     w.saturating_add(1).min(MAX_WINDOW)
                 })
             });
+        aborted && before.is_ok_and(|w| w <= 1)
+    }
+
+    /// Stops speculation for the rest of the block, at the abort of transaction `j` (the
+    /// committer only, before its next claim).
+    fn stop(&self, j: usize) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.counters.stopped_at(j);
     }
 
     /// The block-room decision for a speculative run of `i`: exact when even the sum of every
@@ -374,10 +411,11 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         progress
     }
 
-    /// Claims transaction `j`, the next to commit, if no worker has claimed it.
+    /// Claims transaction `j`, the next to commit, if no worker has claimed it. After a stop,
+    /// success means no transaction from `j` on was ever claimed by a worker, nor will be.
     fn claim_next(&self, j: usize) -> bool {
         self.next_exec
-            .compare_exchange(j, j.saturating_add(1), Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(j, j.saturating_add(1), Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
 
@@ -397,7 +435,9 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             }
             Some(reason) => {
                 self.counters.abort(reason);
-                self.adapt(true);
+                if self.adapt(true) {
+                    self.stop(j);
+                }
                 self.run_direct(c, j, full, Some(&result))
             }
         }

@@ -23,6 +23,10 @@ pub struct ExecStats {
     pub aborts_deferred: u64,
     /// Reads that waited for a re-executing transaction (estimate markers).
     pub estimate_waits: u64,
+    /// The transaction whose abort stopped speculation for the rest of the block (an abort
+    /// with the speculation window already at one transaction), if one did: the committer
+    /// ran everything from there on as the sequential executor does.
+    pub speculation_stopped_at: Option<u64>,
 }
 
 impl ExecStats {
@@ -42,13 +46,27 @@ pub(crate) enum Reason {
     Deferred,
 }
 
-#[derive(Default)]
 pub(crate) struct Counters {
     incarnations: AtomicU64,
     committer_runs: AtomicU64,
     read: AtomicU64,
     room: AtomicU64,
     deferred: AtomicU64,
+    /// `u64::MAX` until speculation stops.
+    stopped_at: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            incarnations: AtomicU64::new(0),
+            committer_runs: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            room: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
+            stopped_at: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Counters {
@@ -70,6 +88,11 @@ impl Counters {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn stopped_at(&self, tx: usize) {
+        let tx = u64::try_from(tx).unwrap_or(u64::MAX);
+        self.stopped_at.store(tx, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self, threads: u32, estimate_waits: u64) -> ExecStats {
         ExecStats {
             threads,
@@ -79,6 +102,8 @@ impl Counters {
             aborts_block_room: self.room.load(Ordering::Relaxed),
             aborts_deferred: self.deferred.load(Ordering::Relaxed),
             estimate_waits,
+            speculation_stopped_at: Some(self.stopped_at.load(Ordering::Relaxed))
+                .filter(|&tx| tx != u64::MAX),
         }
     }
 }
