@@ -81,9 +81,10 @@ impl Chain {
         verifier: Box<dyn SignatureVerifier>,
     ) -> Result<Chain, ChainError> {
         let routines = node_routines()?;
+        let tier = node_tier()?;
         let db = StateDb::open(dir.as_ref())?;
         let audit = open_audit(dir.as_ref())?;
-        let vm = node_vm(dir.as_ref())?;
+        let vm = node_vm(tier, dir.as_ref())?;
         Ok(Chain {
             db,
             vm,
@@ -108,6 +109,7 @@ impl Chain {
         verifier: Box<dyn SignatureVerifier>,
     ) -> Result<Chain, ChainError> {
         let routines = node_routines()?;
+        let tier = node_tier()?;
         // Balances never overflow on credit if the supply fits a u256: no transaction mints.
         genesis
             .total_supply()
@@ -123,7 +125,7 @@ impl Chain {
         .to_bytes()
         .map_err(|e| ChainError::Record(e.to_string()))?;
         db.commit_block_with_aux(0, writes, &record)?;
-        let vm = node_vm(dir.as_ref())?;
+        let vm = node_vm(tier, dir.as_ref())?;
         Ok(Chain {
             db,
             vm,
@@ -603,10 +605,14 @@ pub fn genesis_writes(genesis: &Genesis) -> Result<keel_state::WriteSet, ChainEr
     Ok(overlay.into_writes()?)
 }
 
-/// The contract VM of a node with data in `dir`, on the engine tier `KEEL_VM_ENGINE` names
-/// (wasmi when unset).
-fn node_vm(dir: &Path) -> Result<Vm, ChainError> {
-    let choice = EngineChoice::from_env().map_err(ChainError::Vm)?;
+/// The engine tier `KEEL_VM_ENGINE` names (tiered when unset: wasmi until a module's JIT
+/// compilation is ready), checked before anything is opened or created.
+fn node_tier() -> Result<EngineChoice, ChainError> {
+    EngineChoice::from_env().map_err(ChainError::Vm)
+}
+
+/// The contract VM of a node with data in `dir`, on engine tier `choice`.
+fn node_vm(choice: EngineChoice, dir: &Path) -> Result<Vm, ChainError> {
     let data_dir = (choice != EngineChoice::Wasmi).then_some(dir);
     Vm::with_choice(VmConfig::default(), choice, data_dir).map_err(ChainError::Vm)
 }

@@ -16,12 +16,15 @@ pub const VM_ENGINE_ENV: &str = "KEEL_VM_ENGINE";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EngineChoice {
     /// The wasmi interpreter only (the reference).
-    #[default]
     Wasmi,
     /// wasmtime for every module it can compile within budget, compiled before the first
     /// call; wasmi for the rest.
     Wasmtime,
-    /// wasmi at once, wasmtime once a background compilation is ready.
+    /// wasmi at once, wasmtime once a background compilation is ready: a node's default.
+    /// Every tier gives the same results (`keel replay --vm-engine` shows it on a chain), and
+    /// a module wasmtime cannot compile within budget, or a node without wasmtime, stays on
+    /// wasmi; the tiers differ only in speed.
+    #[default]
     Tiered,
 }
 
@@ -46,8 +49,8 @@ impl EngineChoice {
         Self::ALL.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
     }
 
-    /// The choice in [`VM_ENGINE_ENV`]; the default when unset. An unknown value is an error
-    /// rather than a silent default.
+    /// The choice in [`VM_ENGINE_ENV`]; the default (tiered) when unset. An unknown value is
+    /// an error rather than a silent default.
     pub fn from_env() -> Result<Self, VmError> {
         match std::env::var(VM_ENGINE_ENV) {
             Ok(v) => Self::parse(&v).ok_or_else(|| VmError::Engine {
