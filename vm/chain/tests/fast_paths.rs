@@ -34,11 +34,10 @@ impl Node {
             }
         }
         Node {
-            vm: Vm::new(VmConfig {
+            vm: node_tier_vm(VmConfig {
                 cache_capacity,
                 ..VmConfig::default()
-            })
-            .unwrap(),
+            }),
             keys: Mutex::new(keel_chain::SenderKeys::new(key_capacity)),
             routines: RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter).unwrap(),
             state,

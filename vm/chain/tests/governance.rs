@@ -695,7 +695,7 @@ fn a_node_stops_at_a_feature_version_it_does_not_implement() {
         keel_chain::state_access::config_key(),
         encode(&ChainConfig::demo()),
     );
-    let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
+    let vm = node_tier_vm(keel_vm::VmConfig::default());
     let routines =
         keel_chain::routines::RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter).unwrap();
     let exec = Executor {
@@ -778,7 +778,7 @@ fn a_checker_rules_version_this_binary_does_not_implement_halts_the_node_before_
         encode(&ChainConfig::demo()),
     );
     base.insert(gate, encode(&gates));
-    let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
+    let vm = node_tier_vm(keel_vm::VmConfig::default());
     let routines =
         keel_chain::routines::RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter).unwrap();
     let exec = Executor {

@@ -28,12 +28,18 @@ const CALLER: &str = r#"(module
     (call $w (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1))
     (call $run (i32.const 32))))"#;
 
+/// The contract tier `KEEL_VM_ENGINE` names (tiered when unset): CI runs these tests once more
+/// per tier.
+fn node_tier() -> keel_vm::engine::choice::EngineChoice {
+    keel_vm::engine::choice::EngineChoice::from_env().unwrap()
+}
+
 fn vm(engine: Engine, fixtures: bool) -> Vm {
     let mut reg = Registry::builtin().unwrap();
     if fixtures {
         reg.register_fault_fixtures().unwrap();
     }
-    let vm = Vm::new(VmConfig::default()).unwrap();
+    let vm = Vm::with_choice(VmConfig::default(), node_tier(), None).unwrap();
     vm.set_native(Arc::new(BridgeRoutines::new(Arc::new(reg), engine)));
     vm
 }
@@ -154,7 +160,7 @@ fn bad_native_calls_trap_without_panicking_and_revert_the_call() {
 
 #[test]
 fn a_routine_missing_from_the_registry_traps_as_unknown() {
-    let v = Vm::new(VmConfig::default()).unwrap();
+    let v = Vm::with_choice(VmConfig::default(), node_tier(), None).unwrap();
     v.set_native(Arc::new(BridgeRoutines::new(
         Arc::new(Registry::new()),
         Engine::Jit,

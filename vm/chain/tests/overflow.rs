@@ -35,7 +35,7 @@ fn state(accounts: &[(Address, Account)]) -> Base {
 
 /// Executes block 1 on `base`; returns the result and the state after it.
 fn execute(base: Base, txs: &[SignedTx]) -> Result<(BlockResult, Base), ChainError> {
-    let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
+    let vm = node_tier_vm(keel_vm::VmConfig::default());
     let routines = RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter).unwrap();
     let exec = Executor {
         vm: &vm,

@@ -73,7 +73,7 @@ fn exec_stats_on(
     txs: &[SignedTx],
     mode: ExecMode,
 ) -> Result<(BlockResult, Base, keel_chain::ExecStats), String> {
-    let vm = keel_vm::Vm::new(keel_vm::VmConfig::default()).unwrap();
+    let vm = node_tier_vm(keel_vm::VmConfig::default());
     let routines = RoutineCache::new(keel_ebpf_bridge::Engine::Interpreter).unwrap();
     let keys = Mutex::new(KeyCache::default());
     let exec = Executor {

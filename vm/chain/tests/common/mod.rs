@@ -16,6 +16,13 @@ pub const LIMITS: PerDimension = [50_000_000, 100_000, 64, 100_000];
 pub static PROPOSER: std::sync::LazyLock<Address> =
     std::sync::LazyLock::new(|| address_of(&proposer_key().public_key().to_bytes()));
 
+/// A VM with `config` on the engine tier `KEEL_VM_ENGINE` names (tiered when unset), as a
+/// node opened in this process gets: CI runs the chain tests once more per tier.
+pub fn node_tier_vm(config: keel_vm::VmConfig) -> keel_vm::Vm {
+    let tier = keel_vm::engine::choice::EngineChoice::from_env().unwrap();
+    keel_vm::Vm::with_choice(config, tier, None).unwrap()
+}
+
 /// The key of [`PROPOSER`].
 pub fn proposer_key() -> SecretKey {
     SecretKey::from_seed(&[0xee; 32]).unwrap()
