@@ -3,17 +3,12 @@
 //! binary: it sets a process-wide environment variable.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod common;
+
+use common::init_chain;
 use keel_chain::chain::ROUTINE_ENGINE_ENV;
 use keel_chain::*;
 use keel_ebpf_bridge::Engine;
-
-fn init(dir: &std::path::Path) -> Result<Chain, ChainError> {
-    Chain::init(
-        dir,
-        &keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))).unwrap(),
-        Box::new(keel_crypto::SingleVerifier),
-    )
-}
 
 fn set(value: &str) {
     // SAFETY: this binary has this one test, so no other thread reads the environment now.
@@ -26,14 +21,14 @@ fn the_routine_engine_env_var_forces_the_interpreter_and_refuses_bad_engines() {
         set(bad);
         let dir = tempfile::tempdir().unwrap();
         assert!(
-            matches!(init(dir.path()), Err(ChainError::RoutineEngine(_))),
+            matches!(init_chain(dir.path()), Err(ChainError::RoutineEngine(_))),
             "{bad} was accepted"
         );
         assert!(!dir.path().join(keel_state::DB_FILE_NAME).exists());
     }
     set("interp");
     let dir = tempfile::tempdir().unwrap();
-    let chain = init(dir.path()).unwrap();
+    let chain = init_chain(dir.path()).unwrap();
     assert_eq!(chain.routine_engine(), Engine::Interpreter);
     drop(chain);
     set("jit");

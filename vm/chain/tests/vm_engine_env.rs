@@ -4,23 +4,18 @@
 //! process-wide environment variable.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod common;
+
+use common::init_chain;
 use keel_chain::*;
 use keel_vm::engine::choice::VM_ENGINE_ENV;
-
-fn init(dir: &std::path::Path) -> Result<Chain, ChainError> {
-    Chain::init(
-        dir,
-        &keel_chain::genesis::demo(4, Amount::from_u128(10u128.pow(30))).unwrap(),
-        Box::new(keel_crypto::SingleVerifier),
-    )
-}
 
 #[test]
 fn a_node_runs_the_tiered_engine_unless_the_env_var_names_another() {
     // SAFETY: this binary has this one test, so no other thread reads the environment now.
     unsafe { std::env::remove_var(VM_ENGINE_ENV) };
     let dir = tempfile::tempdir().unwrap();
-    let chain = init(dir.path()).unwrap();
+    let chain = init_chain(dir.path()).unwrap();
     assert_eq!(chain.vm().engine_name(), "tiered");
     assert!(chain.vm().jit_stats().is_some(), "no JIT tier by default");
     assert!(dir.path().join("vm-cache").is_dir(), "no artifact cache");
@@ -36,7 +31,7 @@ fn a_node_runs_the_tiered_engine_unless_the_env_var_names_another() {
     // SAFETY: as above.
     unsafe { std::env::set_var(VM_ENGINE_ENV, "cranelift") };
     let fresh = tempfile::tempdir().unwrap();
-    let refused = init(fresh.path());
+    let refused = init_chain(fresh.path());
     assert!(
         matches!(&refused, Err(ChainError::Vm(_))),
         "an unknown tier was accepted: {:?}",

@@ -53,9 +53,15 @@ pub fn genesis_with(config: ChainConfig) -> Genesis {
 }
 
 pub fn new_chain(dir: &Path) -> Chain {
-    let mut chain = Chain::init(dir, &test_genesis(), Box::new(SingleVerifier)).unwrap();
+    let mut chain = init_chain(dir).unwrap();
     chain.add_proposer_key(proposer_key());
     chain
+}
+
+/// [`Chain::init`] on [`test_genesis`] in `dir`, its error kept (the environment tests check
+/// what it refuses).
+pub fn init_chain(dir: &Path) -> Result<Chain, ChainError> {
+    Chain::init(dir, &test_genesis(), Box::new(SingleVerifier))
 }
 
 pub fn tx(from: u32, nonce: u64, kind: TxKind) -> SignedTx {
