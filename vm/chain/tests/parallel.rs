@@ -422,9 +422,9 @@ fn a_hot_counter_block_conflicts_yet_commits_the_sequential_result() {
     assert_same(&w.base, 2, &txs).unwrap();
 }
 
-/// A long block in which every transaction increments the same counter: once an abort finds
-/// the speculation window at one transaction, speculation stops for the rest of the block and
-/// the committer runs the rest in order, unpublished. Whether (and where) that happens depends
+/// A long block in which every transaction increments the same counter: once aborts come in a
+/// row (or one finds the speculation window at one transaction), speculation stops for the
+/// rest of the block and the committer runs the rest in order, unpublished. Whether (and where) that happens depends
 /// on timing, so the block is run until it does; every run must equal the sequential result.
 #[test]
 fn dense_conflicts_stop_speculation_and_the_rest_commits_the_sequential_result() {
@@ -441,8 +441,9 @@ fn dense_conflicts_stop_speculation_and_the_rest_commits_the_sequential_result()
         assert_eq!(want, have, "block result on {threads} threads");
         assert!(want_state == have_state, "state on {threads} threads");
         if let Some(at) = stats.speculation_stopped_at {
+            // Four in a row at the least, or the eight halvings to the floor and one more.
             assert!(
-                stats.aborts() >= 9,
+                stats.aborts() >= 4,
                 "stopped after {} aborts",
                 stats.aborts()
             );

@@ -16,7 +16,7 @@
 //!   on the committed state itself like the sequential executor, with nothing to validate.
 //! - **Adaptive speculation** ([`scheduler`]): how far workers may run ahead of the next commit
 //!   halves on every abort and grows on every clean commit; an abort with it already at one
-//!   transaction stops speculation for the rest of the block, whose remaining transactions
+//!   transaction, or the fourth abort in a row, stops speculation for the rest of the block, whose remaining transactions
 //!   the committer then runs as the sequential executor does, without publishing (the rollback
 //!   log's `speculation_stopped_at`). A fully conflicting block so costs about what the
 //!   sequential executor costs, not the speculative path's recording and copying on top.

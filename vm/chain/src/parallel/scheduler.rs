@@ -17,8 +17,9 @@
 //! wait can form a cycle: the committer reads only committed entries.
 //!
 //! **Giving up on a conflicting block.** The speculation window halves on every abort. When an
-//! abort comes with the window already at its floor, the block's transactions depend on each
-//! other too closely for speculation to pay: it stops for the rest of the block. No worker
+//! abort comes with the window already at its floor, or several aborts come in a row, the
+//! block's transactions depend on each other too closely for speculation to pay: it stops for
+//! the rest of the block. No worker
 //! claims a transaction again, and once the committer claims the next transaction itself no
 //! speculative result past it exists or can come, so nothing reads the multi-version memory
 //! again: its own runs skip the forked context and the publishing, and the block runs as the
@@ -42,6 +43,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Largest speculation window (transactions past the next commit).
 const MAX_WINDOW: usize = 256;
+/// Aborts in a row (no clean commit between them) that stop speculation for the rest of the
+/// block, whatever the window: in blocks below full conflict they hardly ever occur.
+const STOP_AFTER_ABORTS: usize = 4;
 
 /// One incarnation's result.
 pub(super) struct TxResult {
@@ -101,6 +105,8 @@ pub(crate) struct Scheduler<'a, B> {
     /// How far past the next commit speculation may run: halved on every abort, grown by one
     /// on every clean commit, so a high-conflict block stops wasting work on stale runs.
     window: AtomicUsize,
+    /// Aborts since the last clean commit (the committer only).
+    aborts_in_a_row: AtomicUsize,
     commit: Mutex<Committed>,
     /// The committed block usage, for the room guess of speculative incarnations.
     used_so_far: Mutex<GasVector>,
@@ -155,6 +161,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             next_exec: AtomicUsize::new(0),
             next_commit: AtomicUsize::new(0),
             window: AtomicUsize::new(MAX_WINDOW),
+            aborts_in_a_row: AtomicUsize::new(0),
             commit: Mutex::new(Committed {
                 next: 0,
                 block_used: GasVector::default(),
@@ -274,9 +281,18 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
             .ok()
     }
 
-    /// Grows the window after a clean commit, halves it after an abort. Returns whether an
-    /// abort found it already at its floor.
+    /// Grows the window after a clean commit, halves it after an abort. Returns whether the
+    /// abort should stop speculation: it found the window already at its floor, or it is the
+    /// [`STOP_AFTER_ABORTS`]th in a row.
     fn adapt(&self, aborted: bool) -> bool {
+        let in_a_row = if aborted {
+            self.aborts_in_a_row
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1)
+        } else {
+            self.aborts_in_a_row.store(0, Ordering::Relaxed);
+            0
+        };
         let before = self
             .window
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
@@ -286,7 +302,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
                     w.saturating_add(1).min(MAX_WINDOW)
                 })
             });
-        aborted && before.is_ok_and(|w| w <= 1)
+        aborted && (in_a_row >= STOP_AFTER_ABORTS || before.is_ok_and(|w| w <= 1))
     }
 
     /// Stops speculation for the rest of the block, at the abort of transaction `j` (the

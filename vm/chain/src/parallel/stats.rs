@@ -24,8 +24,8 @@ pub struct ExecStats {
     /// Reads that waited for a re-executing transaction (estimate markers).
     pub estimate_waits: u64,
     /// The transaction whose abort stopped speculation for the rest of the block (an abort
-    /// with the speculation window already at one transaction), if one did: the committer
-    /// ran everything from there on as the sequential executor does.
+    /// with the speculation window already at one transaction, or the fourth in a row), if
+    /// one did: the committer ran everything from there on as the sequential executor does.
     pub speculation_stopped_at: Option<u64>,
 }
 
