@@ -60,10 +60,10 @@ fn client(pair: &NetPair, src: IpAddr, rounds: u32, timeout: Duration) -> Result
 /// packets (the FIN and final ACK of its close) on the way, later on a busy machine (CI saw
 /// one land after the snapshot and counted against the next client).
 fn settled(adm: &Admission) -> AdmissionCounters {
-    let mut last = adm.counters().unwrap();
+    let mut last = adm.counters().expect("admission counters");
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
-        let now = adm.counters().unwrap();
+        let now = adm.counters().expect("admission counters");
         if now == last {
             break;
         }
