@@ -424,28 +424,23 @@ impl Executor<'_> {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         for (i, stx) in txs.iter().enumerate() {
             // Malformed keys are simply invalid (malformed signatures: the verifier's verdict).
-            let slot = match stx.signature_part(&mut keys) {
+            let (sender, hash, size) = match stx.signature_part(&mut keys) {
                 Ok(part) => {
                     items.push(part.item);
                     index.push(i);
-                    Checked {
-                        sig_ok: false,
-                        sender: part.sender,
-                        hash: part.hash,
-                        size: part.size,
-                    }
+                    (part.sender, part.hash, part.size)
                 }
                 Err(_) => {
                     let (hash, size) = stx.hash_and_size();
-                    Checked {
-                        sig_ok: false,
-                        sender: stx.tx.sender_address(),
-                        hash,
-                        size,
-                    }
+                    (stx.tx.sender_address(), hash, size)
                 }
             };
-            checked.push(slot);
+            checked.push(Checked {
+                sig_ok: false,
+                sender,
+                hash,
+                size,
+            });
         }
         drop(keys);
         let verdicts = self.verifier.verify_encoded(&items);

@@ -175,13 +175,9 @@ impl SignedTx {
     ) -> Result<SignaturePart, keel_crypto::CryptoError> {
         let (pk, sender) = keys.get_with(&self.tx.sender, |_| self.tx.sender_address())?;
         let msg = self.tx.signing_message();
-        // The signing message is the domain, then the transaction's encoding; the signed
-        // transaction's encoding is that encoding, then the signature.
-        let encoding = msg.get(TX_SIGNING_DOMAIN.len()..).unwrap_or_default();
-        let mut h = Sha256::new();
-        h.update(encoding);
-        h.update(self.signature);
-        let size = (encoding.len() as u64).saturating_add(self.signature.len() as u64);
+        // A signing message always starts with the domain; the fallback encodes again.
+        let (hash, size) =
+            signed_hash_and_size(&msg, &self.signature).unwrap_or_else(|| self.hash_and_size());
         Ok(SignaturePart {
             item: keel_crypto::EncodedItem {
                 pk,
@@ -189,10 +185,23 @@ impl SignedTx {
                 sig: self.signature,
             },
             sender,
-            hash: h.finalize().into(),
+            hash,
             size,
         })
     }
+}
+
+/// [`SignedTx::hash_and_size`] of the signed transaction whose signing message is `msg` and
+/// signature `sig`, without encoding it again: the signing message is the domain, then the
+/// transaction's encoding, and a signed transaction encodes as that encoding, then the
+/// signature. `None` if `msg` is not a transaction's signing message.
+pub fn signed_hash_and_size(msg: &[u8], sig: &[u8]) -> Option<([u8; 32], u64)> {
+    let encoding = msg.strip_prefix(TX_SIGNING_DOMAIN)?;
+    let mut h = Sha256::new();
+    h.update(encoding);
+    h.update(sig);
+    let size = (encoding.len() as u64).saturating_add(sig.len() as u64);
+    Some((h.finalize().into(), size))
 }
 
 /// One transaction as the signature phase sees it ([`SignedTx::signature_part`]).

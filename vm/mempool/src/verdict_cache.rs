@@ -16,9 +16,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use keel_chain::SignedTx;
-use keel_chain::tx::TX_SIGNING_DOMAIN;
+use keel_chain::tx::signed_hash_and_size;
 use keel_crypto::{EncodedItem, SignatureVerifier, Verdict, VerifyItem};
-use sha2::{Digest, Sha256};
 
 use crate::pool::TxHash;
 
@@ -113,15 +112,10 @@ impl VerdictCache {
     }
 }
 
-/// The signed-transaction hash a signature check stands for, if its message is a transaction's
-/// signing message: `SHA-256(encode(tx) ‖ signature)`, which is [`SignedTx::hash`] (borsh
-/// encodes a `SignedTx` as the transaction, then the 96 bytes).
+/// The signed-transaction hash ([`SignedTx::hash`]) a signature check stands for, if its
+/// message is a transaction's signing message.
 fn tx_hash_of(msg: &[u8], sig: &[u8]) -> Option<TxHash> {
-    let tx_bytes = msg.strip_prefix(TX_SIGNING_DOMAIN)?;
-    let mut h = Sha256::new();
-    h.update(tx_bytes);
-    h.update(sig);
-    Some(h.finalize().into())
+    signed_hash_and_size(msg, sig).map(|(hash, _)| hash)
 }
 
 fn item_tx_hash(item: &VerifyItem) -> Option<TxHash> {
@@ -140,6 +134,24 @@ impl CachedVerifier {
     /// Wraps `inner`, consulting `cache`.
     pub fn new(inner: Box<dyn SignatureVerifier>, cache: Arc<VerdictCache>) -> CachedVerifier {
         CachedVerifier { inner, cache }
+    }
+
+    /// Verdicts for `items`: hits from the cache (`key`: an item's transaction hash, `None`
+    /// for one that is not a transaction, and its public key), the rest from `inner`, which
+    /// gets only those.
+    fn answer<T: Clone>(
+        &self,
+        items: &[T],
+        key: impl Fn(&T) -> (Option<TxHash>, [u8; 48]),
+        inner: impl FnOnce(&[T]) -> Vec<Verdict>,
+    ) -> Vec<Verdict> {
+        let mut verdicts = vec![Verdict::Invalid; items.len()];
+        let rest = self.answer_hits(items.iter().map(key), &mut verdicts);
+        if !rest.is_empty() {
+            let todo: Vec<T> = rest.iter().filter_map(|&i| items.get(i).cloned()).collect();
+            fill(&mut verdicts, rest, inner(&todo));
+        }
+        verdicts
     }
 
     /// Splits `keys` (one per item, `None`: not a transaction) into the indices answered from
@@ -177,32 +189,22 @@ fn fill(verdicts: &mut [Verdict], rest: Vec<usize>, found: Vec<Verdict>) {
 
 impl SignatureVerifier for CachedVerifier {
     fn verify_batch(&self, items: &[VerifyItem]) -> Vec<Verdict> {
-        let mut verdicts = vec![Verdict::Invalid; items.len()];
-        let keys = items.iter().map(|it| (item_tx_hash(it), it.pk.to_bytes()));
-        let rest = self.answer_hits(keys, &mut verdicts);
-        if !rest.is_empty() {
-            let todo: Vec<VerifyItem> =
-                rest.iter().filter_map(|&i| items.get(i).cloned()).collect();
-            fill(&mut verdicts, rest, self.inner.verify_batch(&todo));
-        }
-        verdicts
+        self.answer(
+            items,
+            |it| (item_tx_hash(it), it.pk.to_bytes()),
+            |todo| self.inner.verify_batch(todo),
+        )
     }
 
     /// A hit is answered from the cache before its signature is decoded (the decompression
     /// and subgroup check cost more than the rest of a transaction's execution); the misses
     /// go to the wrapped verifier still compressed, so it decodes them on its workers.
     fn verify_encoded(&self, items: &[EncodedItem]) -> Vec<Verdict> {
-        let mut verdicts = vec![Verdict::Invalid; items.len()];
-        let keys = items
-            .iter()
-            .map(|it| (tx_hash_of(&it.msg, &it.sig), it.pk.to_bytes()));
-        let rest = self.answer_hits(keys, &mut verdicts);
-        if !rest.is_empty() {
-            let todo: Vec<EncodedItem> =
-                rest.iter().filter_map(|&i| items.get(i).cloned()).collect();
-            fill(&mut verdicts, rest, self.inner.verify_encoded(&todo));
-        }
-        verdicts
+        self.answer(
+            items,
+            |it| (tx_hash_of(&it.msg, &it.sig), it.pk.to_bytes()),
+            |todo| self.inner.verify_encoded(todo),
+        )
     }
 }
 
