@@ -25,10 +25,20 @@ fn bench_vm_reports_both_tiers_and_the_fuel_reference_on_every_workload() {
             "wasmtime_speedup",
             "compile_ms",
             "cached_load_ms",
+            "cached_read_ms",
             "instantiate_ms",
+            "cached_start_pct",
         ] {
             positive(r, k);
         }
+        // The read is one part of the load, and the share is the phases' own ratio.
+        let f = |k: &str| r[k].as_f64().unwrap();
+        assert!(f("cached_read_ms") <= f("cached_load_ms"), "{r}");
+        let pct = 100.0 * (f("cached_load_ms") + f("instantiate_ms")) / f("compile_ms");
+        assert!(
+            (f("cached_start_pct") - pct).abs() <= 1e-6 * pct.max(1.0),
+            "{r}"
+        );
         assert!(r["gas_compute"].as_u64().unwrap() > 0, "{r}");
         // Only the workload that ends when its gas does has no unmetered side.
         let spin = r["unmetered_ms"].is_null();
