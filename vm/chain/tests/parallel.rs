@@ -109,6 +109,13 @@ fn amount32(v: u128) -> Vec<u8> {
     a.to_vec()
 }
 
+/// `n` increments of the one counter, from three senders in turn (each with its own nonces).
+fn hot_counter_block(w: &World, n: u32) -> Vec<SignedTx> {
+    (0..n)
+        .map(|i| call(1 + i % 3, u64::from(i / 3), w.counter, "increment", vec![]))
+        .collect()
+}
+
 fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
@@ -416,22 +423,18 @@ fn an_empty_block_and_a_block_of_one_are_the_same_in_parallel() {
 #[test]
 fn a_hot_counter_block_conflicts_yet_commits_the_sequential_result() {
     let w = world();
-    let txs: Vec<SignedTx> = (0..24)
-        .map(|i| call(1 + i % 3, u64::from(i / 3), w.counter, "increment", vec![]))
-        .collect();
-    assert_same(&w.base, 2, &txs).unwrap();
+    assert_same(&w.base, 2, &hot_counter_block(w, 24)).unwrap();
 }
 
 /// A long block in which every transaction increments the same counter: once aborts come in a
 /// row (or one finds the speculation window at one transaction), speculation stops for the
-/// rest of the block and the committer runs the rest in order, unpublished. Whether (and where) that happens depends
-/// on timing, so the block is run until it does; every run must equal the sequential result.
+/// rest of the block and the committer runs the rest in order, unpublished. Whether (and
+/// where) that happens depends on timing, so the block is run until it does; every run must
+/// equal the sequential result.
 #[test]
 fn dense_conflicts_stop_speculation_and_the_rest_commits_the_sequential_result() {
     let w = world();
-    let txs: Vec<SignedTx> = (0..240)
-        .map(|i| call(1 + i % 3, u64::from(i / 3), w.counter, "increment", vec![]))
-        .collect();
+    let txs = hot_counter_block(w, 240);
     let (want, want_state) = exec_on(&w.base, 2, &txs, ExecMode::Sequential).unwrap();
     let mut stopped = Vec::new();
     for attempt in 0..40 {

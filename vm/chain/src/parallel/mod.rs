@@ -16,10 +16,11 @@
 //!   on the committed state itself like the sequential executor, with nothing to validate.
 //! - **Adaptive speculation** ([`scheduler`]): how far workers may run ahead of the next commit
 //!   halves on every abort and grows on every clean commit; an abort with it already at one
-//!   transaction, or the fourth abort in a row, stops speculation for the rest of the block, whose remaining transactions
-//!   the committer then runs as the sequential executor does, without publishing (the rollback
-//!   log's `speculation_stopped_at`). A fully conflicting block so costs about what the
-//!   sequential executor costs, not the speculative path's recording and copying on top.
+//!   transaction, or the fourth abort in a row, stops speculation for the rest of the block,
+//!   whose remaining transactions the committer then runs as the sequential executor does,
+//!   without publishing (the rollback log's `speculation_stopped_at`). A fully conflicting
+//!   block so costs about what the sequential executor costs, not the speculative path's
+//!   recording and copying on top.
 //! - **Commutative deltas**: the proposer's tip — credited by every transaction, the one record
 //!   all transactions share — is recorded as a credit, not a read-modify-write, unless the
 //!   transaction already wrote the proposer's record. A reader of that record materializes the
@@ -167,6 +168,7 @@ impl Executor<'_> {
             state
                 .estimate_waits
                 .load(std::sync::atomic::Ordering::Relaxed),
+            sched.stopped_at(),
         );
         let committed = sched.into_committed();
         if let Some(e) = committed.error {

@@ -19,11 +19,10 @@
 //! **Giving up on a conflicting block.** The speculation window halves on every abort. When an
 //! abort comes with the window already at its floor, or several aborts come in a row, the
 //! block's transactions depend on each other too closely for speculation to pay: it stops for
-//! the rest of the block. No worker
-//! claims a transaction again, and once the committer claims the next transaction itself no
-//! speculative result past it exists or can come, so nothing reads the multi-version memory
-//! again: its own runs skip the forked context and the publishing, and the block runs as the
-//! sequential executor runs it.
+//! the rest of the block. No worker claims a transaction again, and once the committer claims
+//! the next transaction itself no speculative result past it exists or can come, so nothing
+//! reads the multi-version memory again: its own runs skip the forked context and the
+//! publishing, and the block runs as the sequential executor runs it.
 
 use super::memory::Entry;
 use super::state::MvState;
@@ -38,7 +37,7 @@ use crate::tx::{PerDimension, SignedTx};
 use keel_state::keys::account_key;
 use keel_state::{Overlay, PendingWrite};
 use keel_vm::{Dimension, GasVector, VmError};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Largest speculation window (transactions past the next commit).
@@ -46,6 +45,8 @@ const MAX_WINDOW: usize = 256;
 /// Aborts in a row (no clean commit between them) that stop speculation for the rest of the
 /// block, whatever the window: in blocks below full conflict they hardly ever occur.
 const STOP_AFTER_ABORTS: usize = 4;
+/// `Scheduler::stopped_at` while speculation has not stopped.
+const SPECULATING: u64 = u64::MAX;
 
 /// One incarnation's result.
 pub(super) struct TxResult {
@@ -122,9 +123,10 @@ pub(crate) struct Scheduler<'a, B> {
     /// Whether other workers run transactions speculatively (more than one thread). Without
     /// them the committer runs every transaction and nothing is published.
     pub speculate: bool,
-    /// Speculation stopped for the rest of the block (see the module docs). Set only by the
-    /// committer, before it claims the transaction it runs next.
-    stopped: AtomicBool,
+    /// The transaction whose abort stopped speculation for the rest of the block (see the
+    /// module docs), [`SPECULATING`] until then. Set only by the committer, before it claims
+    /// the transaction it runs next.
+    stopped_at: AtomicU64,
 }
 
 fn vector(p: &PerDimension) -> GasVector {
@@ -183,7 +185,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
                 tip: TipMode::Credit,
             },
             speculate,
-            stopped: AtomicBool::new(false),
+            stopped_at: AtomicU64::new(SPECULATING),
             cx,
         }
     }
@@ -247,13 +249,18 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
 
     /// Whether workers run transactions speculatively now.
     fn speculating(&self) -> bool {
-        self.speculate && !self.stopped.load(Ordering::SeqCst)
+        self.speculate && !self.stopped()
     }
 
     /// Whether speculation stopped for the rest of the block: the committer's own run of a
     /// transaction it claimed need not be published.
     pub(super) fn stopped(&self) -> bool {
-        self.stopped.load(Ordering::SeqCst)
+        self.stopped_at().is_some()
+    }
+
+    /// The transaction whose abort stopped speculation, if one did.
+    pub(super) fn stopped_at(&self) -> Option<u64> {
+        Some(self.stopped_at.load(Ordering::SeqCst)).filter(|&tx| tx != SPECULATING)
     }
 
     /// Whether a worker could claim a transaction now.
@@ -275,7 +282,7 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
         let limit = self.limit();
         self.next_exec
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |i| {
-                let open = !self.stopped.load(Ordering::SeqCst);
+                let open = !self.stopped();
                 (open && i < self.txs.len() && i < limit).then(|| i.saturating_add(1))
             })
             .ok()
@@ -308,8 +315,11 @@ impl<'a, B: ChainBase + Sync> Scheduler<'a, B> {
     /// Stops speculation for the rest of the block, at the abort of transaction `j` (the
     /// committer only, before its next claim).
     fn stop(&self, j: usize) {
-        self.stopped.store(true, Ordering::SeqCst);
-        self.counters.stopped_at(j);
+        // A block never holds u64::MAX transactions; clamp below the sentinel all the same.
+        let j = u64::try_from(j)
+            .unwrap_or(u64::MAX)
+            .min(SPECULATING.saturating_sub(1));
+        self.stopped_at.store(j, Ordering::SeqCst);
     }
 
     /// The block-room decision for a speculative run of `i`: exact when even the sum of every

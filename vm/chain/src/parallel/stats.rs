@@ -46,27 +46,13 @@ pub(crate) enum Reason {
     Deferred,
 }
 
+#[derive(Default)]
 pub(crate) struct Counters {
     incarnations: AtomicU64,
     committer_runs: AtomicU64,
     read: AtomicU64,
     room: AtomicU64,
     deferred: AtomicU64,
-    /// `u64::MAX` until speculation stops.
-    stopped_at: AtomicU64,
-}
-
-impl Default for Counters {
-    fn default() -> Self {
-        Counters {
-            incarnations: AtomicU64::new(0),
-            committer_runs: AtomicU64::new(0),
-            read: AtomicU64::new(0),
-            room: AtomicU64::new(0),
-            deferred: AtomicU64::new(0),
-            stopped_at: AtomicU64::new(u64::MAX),
-        }
-    }
 }
 
 impl Counters {
@@ -88,12 +74,12 @@ impl Counters {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn stopped_at(&self, tx: usize) {
-        let tx = u64::try_from(tx).unwrap_or(u64::MAX);
-        self.stopped_at.store(tx, Ordering::Relaxed);
-    }
-
-    pub fn snapshot(&self, threads: u32, estimate_waits: u64) -> ExecStats {
+    pub fn snapshot(
+        &self,
+        threads: u32,
+        estimate_waits: u64,
+        speculation_stopped_at: Option<u64>,
+    ) -> ExecStats {
         ExecStats {
             threads,
             incarnations: self.incarnations.load(Ordering::Relaxed),
@@ -102,8 +88,7 @@ impl Counters {
             aborts_block_room: self.room.load(Ordering::Relaxed),
             aborts_deferred: self.deferred.load(Ordering::Relaxed),
             estimate_waits,
-            speculation_stopped_at: Some(self.stopped_at.load(Ordering::Relaxed))
-                .filter(|&tx| tx != u64::MAX),
+            speculation_stopped_at,
         }
     }
 }
